@@ -1,0 +1,6 @@
+"""perfml: sales-team performance intelligence (transfer anomalies, decline warnings, high-performer profiles, KPI/bonus rules)."""
+from perfml.dataset import Dataset
+from perfml.errors import DataValidationError, PerfmlError, Problem
+
+__all__ = ["Dataset", "DataValidationError", "PerfmlError", "Problem"]
+__version__ = "0.1.0"

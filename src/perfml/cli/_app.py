@@ -1,0 +1,50 @@
+"""The shared Typer app, console and error handling for all `perfml` commands."""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from perfml.errors import PerfmlError
+
+app = typer.Typer(
+    name="perfml",
+    help="Sales-team performance intelligence: data, models, alerts and bonuses.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def handles_errors(func: Callable) -> Callable:
+    """Turn perfml's own errors into a readable message and exit code 1 (no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except PerfmlError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(code=1) from None
+
+    return wrapper
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[str, float], None]]:
+    """A progress bar driven by `update(stage, fraction)` callbacks (fraction in 0..1)."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeElapsedColumn(), console=err_console, transient=False) as bar:
+        task = bar.add_task(description, total=1.0)
+
+        def update(stage: str, fraction: float) -> None:
+            bar.update(task, completed=min(max(fraction, 0.0), 1.0), description=f"{description}: {stage}")
+
+        yield update
+        bar.update(task, completed=1.0, description=f"{description}: done")

@@ -1,0 +1,66 @@
+"""Data commands: simulate, validate, import."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from perfml.cli._app import app, console, handles_errors, progress_bar
+
+
+@app.command()
+@handles_errors
+def simulate(
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the dataset (and truth/) into.")],
+    seed: Annotated[int, typer.Option(help="Random seed; same arguments give byte-identical files.")] = 0,
+    teams: Annotated[int | None, typer.Option(min=1, help="Number of teams (default: from --scale).")] = None,
+    months: Annotated[int | None, typer.Option(min=3, help="Months of history (default: from --scale).")] = None,
+    scale: Annotated[str, typer.Option(help="Size preset: small, medium or large.")] = "medium",
+) -> None:
+    """Write a realistic synthetic company (CRM + HR tables) with its ground truth."""
+    from perfml.simulate import SCALES, simulate as run
+
+    if scale not in SCALES:
+        raise typer.BadParameter(f"must be one of {', '.join(SCALES)}", param_hint="--scale")
+    with progress_bar("simulate") as update:
+        summary = run(out, seed=seed, teams=teams, months=months, scale=scale, progress=update)
+    _print_rows(summary.get("rows", {}), f"wrote {out}")
+
+
+@app.command()
+@handles_errors
+def validate(data: Annotated[Path, typer.Argument(help="Dataset directory of CSV/Parquet files.")]) -> None:
+    """Check a dataset against the data contract; exit 1 listing every problem."""
+    from perfml.dataset import Dataset
+
+    dataset = Dataset.load(data)
+    start, end = dataset.date_range()
+    _print_rows(dataset.rows(), f"{data}: valid")
+    console.print(f"date range: {start} .. {end}")
+
+
+@app.command("import")
+@handles_errors
+def import_(
+    data: Annotated[Path, typer.Argument(help="Dataset directory of CSV/Parquet files.")],
+    store_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL (default: the configured store).")] = None,
+) -> None:
+    """Validate a dataset, then upsert it into the store in one transaction (all or nothing)."""
+    from perfml.dataset import Dataset
+    from perfml.store import import_dataset
+
+    dataset = Dataset.load(data)
+    with progress_bar("import") as update:
+        counts = import_dataset(dataset, store_url, progress=update)
+    _print_rows(counts, f"imported {data}")
+
+
+def _print_rows(rows: dict[str, int], title: str) -> None:
+    table = Table(title=title)
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, n in rows.items():
+        table.add_row(name, f"{n:,}")
+    console.print(table)

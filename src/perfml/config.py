@@ -1,0 +1,46 @@
+"""One settings class for perfml; every value can be set by a `PERFML_*` environment variable."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where perfml keeps its state. Defaults are embedded: SQLite files under `home`."""
+
+    model_config = SettingsConfigDict(env_prefix="PERFML_", env_file=".env", extra="ignore")
+
+    home: Path = Field(Path("models"), description="Folder for the store, the MLflow tracking DB and artifacts.")
+    store_url: str | None = Field(None, description="SQLAlchemy URL of the store; default sqlite:///<home>/perfml.db.")
+    mlflow_uri: str | None = Field(None, description="MLflow tracking URI; default sqlite:///<home>/mlflow.db.")
+    audit_retention_days: int = Field(180, ge=1, description="Audit log rows older than this are purged.")
+    api_max_batch: int = Field(1000, ge=1, description="Largest batch one API request may score or ingest.")
+    api_max_body_bytes: int = Field(10_000_000, ge=1024, description="Largest request body the API accepts.")
+
+    @property
+    def home_dir(self) -> Path:
+        """The home folder, absolute and created on first use."""
+        path = self.home.expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def store(self) -> str:
+        return self.store_url or f"sqlite:///{self.home_dir / 'perfml.db'}"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return self.mlflow_uri or f"sqlite:///{self.home_dir / 'mlflow.db'}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home_dir / "mlartifacts"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (tests clear the cache after changing the environment)."""
+    return Settings()

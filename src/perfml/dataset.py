@@ -1,0 +1,180 @@
+"""`Dataset`: the canonical tables of one company, typed and validated.
+
+Load from a directory of CSV/Parquet files (`Dataset.load`), from in-memory frames
+(`Dataset.from_frames`, used by HTTP ingest and tests) or from the store
+(`Dataset.from_store`). Frames are typed: ids and text as pandas strings, timestamps as
+naive-UTC `datetime64[ns]`, money as float64 (exact `Decimal` for the rule engine via
+`perfml.money.to_decimal`, which recovers the decimal text for amounts with at most 15
+significant digits).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from perfml.errors import DataValidationError, Problem
+from perfml.schema import TABLES
+from perfml.validation import empty_table, validate_tables
+
+FORMATS = ("csv", "parquet")
+
+
+def _read_file(path: Path) -> tuple[pd.DataFrame, int]:
+    """Read one table file as text (CSV) or as stored (Parquet); return the frame and its first data row number."""
+    if path.suffix == ".csv":
+        # Everything as text: parsing happens in validation, where a bad row can be named.
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""]), 2
+    return pd.read_parquet(path), 1
+
+
+def find_table_files(path: Path) -> tuple[dict[str, Path], list[Problem]]:
+    """Map table name -> file in a dataset directory (truth/ and unknown files are ignored)."""
+    files: dict[str, Path] = {}
+    problems: list[Problem] = []
+    for name in TABLES:
+        found = [path / f"{name}.{fmt}" for fmt in FORMATS if (path / f"{name}.{fmt}").is_file()]
+        if len(found) > 1:
+            problems.append(Problem(name, None, "both .csv and .parquet present; keep one"))
+        elif found:
+            files[name] = found[0]
+    return files, problems
+
+
+class Dataset:
+    """The validated canonical tables; absent optional tables read as typed empty frames."""
+
+    def __init__(self, tables: Mapping[str, pd.DataFrame], source: str = "frames"):
+        self._tables = dict(tables)
+        self.source = source
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Dataset":
+        """Read and validate a directory of `<table>.csv|parquet` files."""
+        path = Path(path)
+        if not path.is_dir():
+            raise DataValidationError([Problem("dataset", None, f"directory not found: {path}")])
+        files, problems = find_table_files(path)
+        raw, first_rows = {}, {}
+        for name, file in files.items():
+            try:
+                raw[name], first_rows[name] = _read_file(file)
+            except Exception as exc:  # unreadable file: report it with the others
+                problems.append(Problem(name, None, f"cannot read {file.name}", detail=str(exc)[:200]))
+        if problems:
+            problems += [Problem(n, None, "required table is missing") for n, t in TABLES.items()
+                         if not t.optional and n not in files]
+            raise DataValidationError(problems)
+        return cls(validate_tables(raw, first_rows), source=str(path))
+
+    @classmethod
+    def from_frames(cls, frames: Mapping[str, pd.DataFrame], first_row: int = 2, source: str = "frames") -> "Dataset":
+        """Validate raw or typed frames (e.g. from an HTTP batch); `first_row` numbers the first record."""
+        return cls(validate_tables(frames, {name: first_row for name in frames}), source=source)
+
+    @classmethod
+    def from_store(cls, url_or_engine=None) -> "Dataset":
+        """Read every table back from the SQL store (default: the configured store)."""
+        from perfml.store import read_tables
+
+        return cls.from_frames(read_tables(url_or_engine), first_row=1, source="store")
+
+    # -- access -------------------------------------------------------------------------
+    def __getattr__(self, name: str) -> pd.DataFrame:
+        if name.startswith("_") or name not in TABLES:
+            raise AttributeError(name)
+        return self.table(name)
+
+    def table(self, name: str) -> pd.DataFrame:
+        """The typed frame of a table (typed and empty when an optional table is absent)."""
+        if name not in TABLES:
+            raise KeyError(f"unknown table {name!r}")
+        if name not in self._tables:
+            self._tables[name] = empty_table(name)
+        return self._tables[name]
+
+    def has(self, name: str) -> bool:
+        """Whether the table was supplied (even if it has zero rows)."""
+        return name in self._tables and not self._tables[name].empty
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {name: self.table(name) for name in TABLES}
+
+    def rows(self) -> dict[str, int]:
+        """Rows per supplied table."""
+        return {name: len(df) for name, df in self._tables.items()}
+
+    def date_range(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """First and last event timestamp across the event tables."""
+        stamps = [self.table(n)[t.time_column] for n, t in TABLES.items()
+                  if t.time_column and n in self._tables and not self._tables[n].empty]
+        if not stamps:
+            return pd.NaT, pd.NaT
+        return min(s.min() for s in stamps), max(s.max() for s in stamps)
+
+    def fingerprint(self) -> str:
+        """Content hash of all supplied tables (sha256 hex), for run tracking."""
+        h = hashlib.sha256()
+        for name in sorted(self._tables):
+            df = self._tables[name]
+            h.update(name.encode())
+            h.update(",".join(map(str, df.columns)).encode())
+            h.update(pd.util.hash_pandas_object(df, index=False).values.tobytes())
+        return h.hexdigest()
+
+    def before(self, cutoff) -> "Dataset":
+        """A copy with only records dated strictly before `cutoff` (for as-of checks and backtests)."""
+        cutoff = pd.Timestamp(cutoff)
+        out = {}
+        for name, df in self._tables.items():
+            col = TABLES[name].time_column
+            out[name] = df[df[col] < cutoff].reset_index(drop=True) if col and name != "employees" else df
+        return Dataset(out, source=f"{self.source}<{cutoff.date()}")
+
+    # -- output -------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike, format: Literal["csv", "parquet"] = "csv") -> Path:
+        """Write every supplied table; the directory appears complete or not at all."""
+        if format not in FORMATS:
+            raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            for name, df in self._tables.items():
+                write_table(df, tmp / f"{name}.{format}")
+            if path.exists():
+                for name in TABLES:  # replace only our tables; leave e.g. truth/ alone
+                    for fmt in FORMATS:
+                        (path / f"{name}.{fmt}").unlink(missing_ok=True)
+                for file in tmp.iterdir():
+                    file.replace(path / file.name)
+                tmp.rmdir()
+            else:
+                tmp.rename(path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return path
+
+    def __repr__(self) -> str:
+        return f"Dataset({self.source!r}, {self.rows()})"
+
+
+def write_table(df: pd.DataFrame, file: Path) -> None:
+    """Write one typed table in the contract's text conventions (ISO timestamps, plain numbers)."""
+    if file.suffix == ".parquet":
+        df.to_parquet(file, index=False)
+        return
+    out = df.copy()
+    for col in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[col]):
+            out[col] = out[col].dt.strftime("%Y-%m-%dT%H:%M:%S")
+    out.to_csv(file, index=False)

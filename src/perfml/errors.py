@@ -1,0 +1,66 @@
+"""Exceptions people can act on: every problem names table, column, rule and rows."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MAX_ROWS_SHOWN = 5
+
+
+class PerfmlError(Exception):
+    """Base class for errors perfml raises on purpose (bad input, missing model...)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule in one table/column, with the first offending file rows and a count."""
+
+    table: str
+    column: str | None
+    rule: str
+    rows: tuple[int, ...] = ()
+    count: int = 0
+    detail: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.table}.{self.column}" if self.column else self.table
+        text = f"{where}: {self.rule}"
+        if self.count:
+            shown = ", ".join(str(r) for r in self.rows[:MAX_ROWS_SHOWN])
+            more = f" (+{self.count - len(self.rows[:MAX_ROWS_SHOWN])} more)" if self.count > MAX_ROWS_SHOWN else ""
+            text += f" — {self.count} row(s): {shown}{more}"
+        if self.detail:
+            text += f" [{self.detail}]"
+        return text
+
+    def to_dict(self) -> dict:
+        return {
+            "table": self.table,
+            "column": self.column,
+            "rule": self.rule,
+            "rows": list(self.rows[:MAX_ROWS_SHOWN]),
+            "count": self.count,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class DataValidationError(PerfmlError):
+    """Raised with *every* problem found in a dataset, not just the first."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        lines = [f"{len(self.problems)} data problem(s) found:"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class PlanError(PerfmlError):
+    """An invalid bonus/KPI plan; the message names the path inside the YAML."""
+
+
+class ModelNotFoundError(PerfmlError):
+    """No registered model (or champion) under the requested name."""

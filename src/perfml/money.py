@@ -1,0 +1,18 @@
+"""Exact money: amounts enter the rule engine as `Decimal`, never as floats."""
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+
+def to_decimal(value) -> Decimal:
+    """Exact decimal of an amount: text as written, floats by their shortest repr (exact up to 15 digits)."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return Decimal(str(value))
+
+
+def round_money(value: Decimal, places: str = "0.01", rounding: str = ROUND_HALF_UP) -> Decimal:
+    """Round once, by an explicit rule (default half-up to cents)."""
+    return value.quantize(Decimal(places), rounding=rounding)
