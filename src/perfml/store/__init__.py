@@ -1,0 +1,44 @@
+"""The SQL store (SQLAlchemy Core): SQLite embedded by default, PostgreSQL by URL with the same code.
+
+- `tables`: canonical tables generated from `perfml.schema.TABLES`, plus alerts, reviews, API keys, audit log.
+- `engine`: `get_engine` (cached per URL), `create_all`, `session_scope`.
+- `data`: `upsert_records` (one table, caller's transaction), `import_dataset` (all tables, one
+  transaction, all or nothing), `read_tables` (frames back, for `Dataset.from_store`).
+- `alerts`: `upsert_alert` (idempotent refresh per type, subject and period/as_of).
+"""
+from perfml.store.alerts import upsert_alert
+from perfml.store.data import (
+    CHUNK_ROWS,
+    StoreIntegrityError,
+    import_dataset,
+    read_table,
+    read_tables,
+    table_counts,
+    upsert_records,
+)
+from perfml.store.engine import create_all, engine_for, get_engine, session_scope
+from perfml.store.tables import (
+    ALERT_STATUSES,
+    ALERT_TYPES,
+    API_ROLES,
+    CANONICAL,
+    EXACT_COLUMNS,
+    REVIEW_DECISIONS,
+    SERVICE_TABLES,
+    ExactDecimal,
+    alert_reviews,
+    alerts,
+    api_keys,
+    audit_log,
+    hash_key,
+    import_order,
+    metadata,
+    utcnow,
+)
+
+__all__ = [
+    "ALERT_STATUSES", "ALERT_TYPES", "API_ROLES", "CANONICAL", "CHUNK_ROWS", "EXACT_COLUMNS", "REVIEW_DECISIONS",
+    "SERVICE_TABLES", "ExactDecimal", "StoreIntegrityError", "alert_reviews", "alerts", "api_keys", "audit_log",
+    "create_all", "engine_for", "get_engine", "hash_key", "import_dataset", "import_order", "metadata", "read_table", "read_tables",
+    "session_scope", "table_counts", "upsert_alert", "upsert_records", "utcnow",
+]

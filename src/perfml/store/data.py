@@ -1,0 +1,235 @@
+"""Canonical data in and out: upsert frames by primary key, import a `Dataset`, read frames back.
+
+Writes are upserts by primary key: re-importing the same rows is idempotent and a changed
+row replaces the stored one. Nothing is ever deleted by an import.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
+
+from perfml.errors import PerfmlError
+from perfml.schema import TABLES
+from perfml.store.engine import create_all, engine_for
+from perfml.store.tables import CANONICAL, EXACT_COLUMNS, SERVICE_TABLES, import_order, utcnow
+
+if TYPE_CHECKING:
+    from perfml.dataset import Dataset
+
+CHUNK_ROWS = 10_000
+"""Rows per executemany call: big enough to amortise round trips, small enough for progress."""
+
+
+class StoreIntegrityError(PerfmlError):
+    """The database refused the write (key or reference conflict); nothing was written."""
+
+
+def _column_values(series: pd.Series, kind: str | None) -> list | np.ndarray:
+    """A column as Python values for the driver (None for every kind of missing); timestamps as datetime64[us]."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return series.to_numpy(dtype="datetime64[us]")  # writers turn it into datetimes or text
+    values = series.astype(object).where(series.notna(), None).tolist()
+    if kind in ("flag", "int"):
+        return [None if v is None else int(v) for v in values]
+    return values
+
+
+def _json_value(value):
+    """A JSON-safe scalar (numpy scalars unwrapped, NaN as null, timestamps as ISO text)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return value
+
+
+def _sqlite_text(values: np.ndarray) -> list:
+    """datetime64[us] -> 'YYYY-MM-DD HH:MM:SS.ffffff' (None for NaT), vectorised: 5x faster than per-value binding."""
+    return [None if t == "NaT" else t.replace("T", " ", 1) for t in np.datetime_as_string(values, unit="us").tolist()]
+
+
+def _columns(name: str, frame: pd.DataFrame, ingested_at: datetime) -> dict[str, list | np.ndarray]:
+    """Typed frame -> one value list per SQL column; columns outside the contract folded into `extra`."""
+    spec = TABLES[name]
+    missing = [k for k in spec.key if k not in frame.columns]
+    if missing:
+        raise ValueError(f"{name}: key column(s) missing: {', '.join(missing)}")
+    n = len(frame)
+    cols = {c.name: _column_values(frame[c.name], c.kind) if c.name in frame.columns else [None] * n
+            for c in spec.columns}
+    extra_names = [c for c in frame.columns if c not in spec.names]
+    if extra_names:
+        # Nulls are kept as JSON null so an all-empty supplied column still comes back.
+        extra_cols = [[_json_value(v) for v in frame[c].astype(object).tolist()] for c in extra_names]
+        cols["extra"] = [dict(zip(extra_names, row)) for row in zip(*extra_cols)]
+    else:
+        cols["extra"] = [None] * n
+    cols["ingested_at"] = np.full(n, np.datetime64(ingested_at, "us"))
+    return cols
+
+
+def dialect_insert(conn: Connection, table: sa.Table):
+    """The dialect's own INSERT construct, which knows ON CONFLICT (same API for SQLite and PostgreSQL)."""
+    dialects = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+    if conn.dialect.name not in dialects:
+        raise NotImplementedError(f"upsert is implemented for SQLite and PostgreSQL, not {conn.dialect.name}")
+    return dialects[conn.dialect.name](table)
+
+
+def _upsert_statement(conn: Connection, table: sa.Table):
+    """INSERT ... ON CONFLICT (primary key) DO UPDATE every other column."""
+    stmt = dialect_insert(conn, table)
+    key = [c.name for c in table.primary_key.columns]
+    return stmt.on_conflict_do_update(index_elements=key,
+                                      set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in key})
+
+
+class _ChunkWriter:
+    """Executes one upsert statement for chunks of column lists.
+
+    SQLAlchemy's executemany costs ~15 µs a row in Python (parameter dicts, per-value type
+    processing), more than SQLite's own C executemany. On SQLite we therefore compile the
+    statement once and hand the driver tuples, running each column's own SQLAlchemy bind
+    processor column-wise, and formatting timestamps with numpy when that gives the very
+    text SQLAlchemy's DateTime would (checked on a probe value; a test compares whole stores).
+    Server databases keep SQLAlchemy's path, whose "insertmanyvalues" batches rows per round trip.
+    """
+
+    def __init__(self, conn: Connection, table: sa.Table, fast: bool | None = None):
+        self.conn, self.table = conn, table
+        self.stmt = _upsert_statement(conn, table)
+        self.fast = conn.dialect.name == "sqlite" if fast is None else fast
+        if self.fast:
+            compiled = self.stmt.compile(dialect=conn.dialect)
+            assert compiled.positional and set(compiled.positiontup) <= set(table.c.keys())
+            self.sql, self.names = str(compiled), list(compiled.positiontup)
+            self.processors = [table.c[n].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for n in self.names]
+            probe = datetime(2001, 2, 3, 4, 5, 6, 7)
+            self.as_text = {n for n, proc in zip(self.names, self.processors) if isinstance(table.c[n].type, sa.DateTime)
+                            and proc and proc(probe) == _sqlite_text(np.array([probe], dtype="datetime64[us]"))[0]}
+
+    def write(self, cols: dict[str, list | np.ndarray], start: int, stop: int) -> None:
+        chunk = {name: values[start:stop] for name, values in cols.items()}
+        if not self.fast:
+            keys = list(chunk)
+            lists = [v.tolist() if isinstance(v, np.ndarray) else v for v in chunk.values()]
+            self.conn.execute(self.stmt, [dict(zip(keys, row)) for row in zip(*lists)])
+            return
+        bound = []
+        for name, proc in zip(self.names, self.processors):
+            values = chunk[name]
+            if name in self.as_text and isinstance(values, np.ndarray):
+                bound.append(_sqlite_text(values))
+                continue
+            values = values.tolist() if isinstance(values, np.ndarray) else values
+            bound.append([None if v is None else proc(v) for v in values] if proc else values)
+        self.conn.exec_driver_sql(self.sql, list(zip(*bound)))
+
+
+def upsert_records(session: Session | Connection, table_name: str, frame: pd.DataFrame, *,
+                   ingested_at: datetime | None = None,
+                   progress: Callable[[int], None] | None = None) -> int:
+    """Upsert a validated, typed frame of one canonical table inside the caller's transaction; return rows written.
+
+    The frame is as `Dataset` types it (e.g. `Dataset.from_frames(batch).table(name)`). The
+    caller owns the transaction: nothing is committed here, and deferred foreign keys are
+    checked at the caller's commit. `progress(rows_done)` is called after each chunk.
+    """
+    if table_name not in CANONICAL:
+        raise KeyError(f"unknown table {table_name!r}")
+    conn = session.connection() if isinstance(session, Session) else session
+    cols = _columns(table_name, frame, ingested_at or utcnow())
+    writer = _ChunkWriter(conn, CANONICAL[table_name])
+    for start in range(0, len(frame), CHUNK_ROWS):
+        stop = min(start + CHUNK_ROWS, len(frame))
+        writer.write(cols, start, stop)
+        if progress:
+            progress(stop)
+    return len(frame)
+
+
+def import_dataset(dataset: Dataset, url_or_engine: str | Engine | None = None, *,
+                   progress: Callable[[str, float], None] | None = None) -> dict[str, int]:
+    """Upsert every supplied table of a validated `Dataset` in one transaction (all or nothing); return rows per table."""
+    engine = engine_for(url_or_engine)
+    create_all(engine)
+    supplied = dataset.rows()
+    order = [name for name in import_order() if name in supplied]
+    total = max(sum(supplied.values()), 1)
+    done = 0
+    counts: dict[str, int] = {}
+    ingested_at = utcnow()  # one stamp per import, so an import's rows can be told apart
+    try:
+        with engine.begin() as conn:
+            for name in order:
+                report = None
+                if progress:
+                    progress(name, done / total)
+                    report = lambda rows, name=name, base=done: progress(name, (base + rows) / total)  # noqa: E731
+                counts[name] = upsert_records(conn, name, dataset.table(name), ingested_at=ingested_at, progress=report)
+                done += counts[name]
+    except sa.exc.IntegrityError as exc:
+        raise StoreIntegrityError(f"import rolled back, store unchanged: {exc.orig}") from exc
+    if progress:
+        progress("done", 1.0)
+    return {name: counts[name] for name in TABLES if name in counts}  # contract order for display
+
+
+# -- reading ---------------------------------------------------------------------------------
+def read_table(name: str, url_or_engine: str | Engine | None = None) -> pd.DataFrame:
+    """One canonical table as a frame with the contract's column names (extra columns expanded, amounts as `Decimal`)."""
+    table = CANONICAL[name]
+    spec = TABLES[name]
+    with engine_for(url_or_engine).connect() as conn:
+        rows = conn.execute(sa.select(*[table.c[c] for c in spec.names], table.c.extra)
+                            .order_by(*[table.c[k] for k in spec.key])).all()
+    data = {c: [r[i] for r in rows] for i, c in enumerate(spec.names)}
+    frame = pd.DataFrame(data, columns=list(spec.names))
+    for col in spec.columns:  # typed as `Dataset` types them, even when empty or all-null
+        if col.name in EXACT_COLUMNS.get(name, ()):
+            continue  # stays Decimal objects: exact
+        if col.kind in ("timestamp", "date"):
+            frame[col.name] = pd.to_datetime(frame[col.name]).astype("datetime64[ns]")
+        elif col.kind in ("float", "int", "flag"):
+            frame[col.name] = pd.to_numeric(frame[col.name]).astype("float64")
+        else:
+            frame[col.name] = frame[col.name].astype("string")
+    extras = [r[-1] for r in rows]
+    if any(e is not None for e in extras):
+        # Union of keys in first-appearance order restores the supplied column order.
+        extra = pd.DataFrame([e or {} for e in extras], index=frame.index)
+        frame = pd.concat([frame, extra], axis=1)
+    return frame
+
+
+def read_tables(url_or_engine: str | Engine | None = None) -> dict[str, pd.DataFrame]:
+    """Every required table, and every optional table that has rows, as frames (contract column names)."""
+    engine = engine_for(url_or_engine)
+    create_all(engine)
+    frames = {name: read_table(name, engine) for name in TABLES}
+    return {name: df for name, df in frames.items() if not TABLES[name].optional or not df.empty}
+
+
+def table_counts(url_or_engine: str | Engine | None = None) -> dict[str, int]:
+    """Rows per canonical and service table."""
+    engine = engine_for(url_or_engine)
+    create_all(engine)
+    with engine.connect() as conn:
+        return {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+                for t in [*CANONICAL.values(), *SERVICE_TABLES]}

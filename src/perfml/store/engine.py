@@ -1,0 +1,83 @@
+"""Engines (cached per URL) and sessions; SQLite gets real transactions, foreign keys and WAL."""
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from perfml.config import get_settings
+from perfml.store.tables import metadata
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    """Real transactions, enforced foreign keys and WAL for SQLite.
+
+    pysqlite's legacy mode only opens a transaction before the first DML statement, so reads
+    and DDL escape it; following SQLAlchemy's documented recipe, we emit BEGIN ourselves.
+    """
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # the driver stops issuing its own BEGIN/COMMIT
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers (API) do not block the writer (import)
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN")
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The (cached) engine for a SQLAlchemy URL; default: the configured store."""
+    url = url or get_settings().store
+    with _engines_lock:
+        if url not in _engines:
+            parsed = sa.make_url(url)
+            if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(url, pool_pre_ping=parsed.get_backend_name() != "sqlite")
+            if engine.dialect.name == "sqlite":
+                _sqlite_setup(engine)
+            _engines[url] = engine
+        return _engines[url]
+
+
+def engine_for(url_or_engine: str | Engine | None) -> Engine:
+    """An engine as given, or the cached engine of a URL (None: the configured store)."""
+    return url_or_engine if isinstance(url_or_engine, Engine) else get_engine(url_or_engine)
+
+
+_created: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def create_all(url_or_engine: Engine | str | None = None) -> None:
+    """Create every missing table and index (idempotent; never alters existing tables)."""
+    engine = engine_for(url_or_engine)
+    if engine in _created:  # callers run this before every use; inspecting costs ~3 ms, so once per engine
+        return
+    metadata.create_all(engine, checkfirst=True)
+    _created.add(engine)
+
+
+@contextmanager
+def session_scope(url_or_engine: Engine | str | None = None) -> Iterator[Session]:
+    """A session that commits when the block succeeds and rolls back when it raises."""
+    with Session(engine_for(url_or_engine)) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

@@ -1,0 +1,184 @@
+"""The store's tables: canonical tables generated from the data contract, and the service tables.
+
+One SQLAlchemy Core `metadata` holds everything. The canonical tables are built from
+`perfml.schema.TABLES` (never restated here): primary key = `Table.key`, SQL types by
+`Column.kind`, foreign keys from `Table.references`, plus `extra` (JSON: unknown and `attr_*`
+columns, so nothing supplied is lost) and `ingested_at`.
+"""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+from perfml.money import to_decimal
+from perfml.schema import TABLES, Table
+
+EXACT_COLUMNS = {"orders": ("amount",), "targets": ("target",)}
+"""Money-like columns stored exactly (the rule engine reads them as `Decimal`)."""
+
+ALERT_TYPES = ("transfer_anomaly", "decline", "low_performer", "review_list", "reminder")
+ALERT_STATUSES = ("open", "confirmed", "dismissed")
+REVIEW_DECISIONS = ("confirm", "dismiss")
+API_ROLES = ("hr_admin", "hr_system", "manager", "employee")
+_BOOKKEEPING = ("extra", "ingested_at")
+
+
+def utcnow() -> datetime:
+    """Naive UTC now, the store's convention for every timestamp."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+# -- types -------------------------------------------------------------------------------
+class ExactDecimal(sa.types.TypeDecorator):
+    """A `Decimal`: unconstrained NUMERIC on PostgreSQL, decimal text elsewhere.
+
+    SQLite has no exact numeric type (NUMERIC affinity stores a REAL), and a fixed scale such
+    as NUMERIC(18, 2) would silently round an amount with more decimals, so SQLite keeps the
+    canonical text and PostgreSQL an arbitrary-precision NUMERIC. Either way reads give `Decimal`.
+    """
+
+    impl = sa.String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(sa.Numeric(asdecimal=True))
+        return dialect.type_descriptor(sa.String(64))
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        exact = to_decimal(value)
+        return exact if dialect.name == "postgresql" else format(exact, "f")
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else Decimal(value) if not isinstance(value, Decimal) else value
+
+
+_JSON = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+def _sql_type(table: str, column) -> sa.types.TypeEngine:
+    if column.name in EXACT_COLUMNS.get(table, ()):
+        return ExactDecimal()
+    if column.kind in ("timestamp", "date"):
+        return sa.DateTime()
+    if column.kind == "float":
+        return sa.Float()
+    if column.kind in ("flag", "int"):
+        return sa.Integer()
+    return sa.String()  # id, text, enum, period
+
+
+# -- tables ------------------------------------------------------------------------------
+metadata = sa.MetaData()
+
+
+def _canonical_table(spec: Table) -> sa.Table:
+    """One SQL table for one contract table."""
+    clashes = set(spec.names) & set(_BOOKKEEPING)
+    assert not clashes, f"{spec.name}: contract column(s) {clashes} clash with store bookkeeping"
+    columns = [sa.Column(c.name, _sql_type(spec.name, c), primary_key=c.name in spec.key,
+                         nullable=c.nullable and c.name not in spec.key) for c in spec.columns]
+    # Deferred foreign keys are checked at COMMIT: a transaction may write tables in any order
+    # (employees whose manager comes later in the same batch, API ingest of several tables),
+    # yet the store never commits a dangling reference.
+    fks = [sa.ForeignKeyConstraint([r.column], [f"{r.target_table}.{r.target_column}"],
+                                   deferrable=True, initially="DEFERRED") for r in spec.references]
+    return sa.Table(spec.name, metadata, *columns,
+                    sa.Column("extra", _JSON, nullable=True, comment="unknown and attr_* columns of the row"),
+                    sa.Column("ingested_at", sa.DateTime(), nullable=False),
+                    *fks)
+
+
+CANONICAL: dict[str, sa.Table] = {name: _canonical_table(spec) for name, spec in TABLES.items()}
+
+
+def _in(table: str, column: str, values: tuple[str, ...]) -> sa.CheckConstraint:
+    return sa.CheckConstraint(f"{column} IN ({', '.join(repr(v) for v in values)})", name=f"ck_{table}_{column}")
+
+
+alerts = sa.Table(
+    "alerts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("type", sa.String(32), nullable=False),  # one of ALERT_TYPES; not a CHECK so new types need no migration
+    # No foreign keys to the canonical tables: the service may score records it has not stored yet.
+    sa.Column("subject_id", sa.String, nullable=False, comment="change_id for transfer alerts, else employee_id"),
+    sa.Column("change_id", sa.String), sa.Column("employee_id", sa.String), sa.Column("team_id", sa.String),
+    sa.Column("period", sa.String), sa.Column("as_of", sa.DateTime),
+    # NULLs never collide in a UNIQUE constraint, so the key uses a non-null window text.
+    sa.Column("window_key", sa.String, nullable=False, comment="period, or as_of as ISO date, or ''"),
+    sa.Column("score", sa.Float), sa.Column("model_name", sa.String), sa.Column("model_version", sa.String),
+    sa.Column("explanation", _JSON),
+    sa.Column("status", sa.String(16), nullable=False, default="open"),
+    sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow),
+    sa.Column("updated_at", sa.DateTime, nullable=False, default=utcnow, onupdate=utcnow),
+    sa.UniqueConstraint("type", "subject_id", "window_key", name="uq_alerts_subject_window"),
+    _in("alerts", "status", ALERT_STATUSES),
+    sa.Index("ix_alerts_type", "type"), sa.Index("ix_alerts_team_status", "team_id", "status"),
+    sa.Index("ix_alerts_status", "status"), sa.Index("ix_alerts_created_at", "created_at"),
+)
+
+alert_reviews = sa.Table(
+    "alert_reviews", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Column("reviewer", sa.String, nullable=False, comment="principal who decided"),
+    sa.Column("reviewed_at", sa.DateTime, nullable=False, default=utcnow),
+    _in("alert_reviews", "decision", REVIEW_DECISIONS),
+)
+
+api_keys = sa.Table(
+    "api_keys", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True, comment="sha256 hex of the key; never the key"),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("team_id", sa.String), sa.Column("employee_id", sa.String),
+    sa.Column("label", sa.String),
+    sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow),
+    sa.Column("revoked_at", sa.DateTime),
+    _in("api_keys", "role", API_ROLES),
+)
+
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime, nullable=False, default=utcnow, index=True),
+    sa.Column("principal", sa.String, nullable=False),
+    sa.Column("action", sa.String, nullable=False),
+    sa.Column("target", sa.String),
+    sa.Column("model_or_plan_version", sa.String),
+    sa.Column("request_id", sa.String),
+    sa.Column("details", _JSON),
+)
+
+SERVICE_TABLES = (alerts, alert_reviews, api_keys, audit_log)
+
+
+def hash_key(key: str) -> str:
+    """The sha256 hex digest stored in `api_keys.key_hash` for an API key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def import_order() -> list[str]:
+    """Canonical table names with every referenced table before the tables referring to it."""
+    done: list[str] = []
+
+    def visit(name: str, path: tuple[str, ...] = ()) -> None:
+        if name in done:
+            return
+        assert name not in path, f"reference cycle through {path + (name,)}"
+        for ref in TABLES[name].references:
+            if ref.target_table != name:  # self references are covered by deferred FKs
+                visit(ref.target_table, path + (name,))
+        done.append(name)
+
+    for name in TABLES:
+        visit(name)
+    return done
