@@ -1,0 +1,172 @@
+"""Rule-engine commands: `perfml bonus`, `perfml bonus explain`, `perfml plan check|list`, `perfml reminders`."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, BinaryIO
+
+import typer
+from rich.table import Table
+
+from perfml.cli._app import app, console, err_console, handles_errors
+from perfml.errors import PerfmlError
+
+bonus_app = typer.Typer(help="KPI scorecards and payouts from a plan, with a trace of every number.",
+                        invoke_without_command=True)
+plan_app = typer.Typer(help="Bonus/KPI plans: check and list.", no_args_is_help=True)
+app.add_typer(bonus_app, name="bonus")
+app.add_typer(plan_app, name="plan")
+
+PlanOpt = Annotated[str, typer.Option("--plan", help="Plan YAML file or built-in name (sales-default, ...).")]
+DataOpt = Annotated[Path, typer.Option("--data", help="Dataset directory of CSV/Parquet files.")]
+ScoresOpt = Annotated[Path | None, typer.Option("--scores", help="Anomaly scores CSV (change_id, score): holds.")]
+ReviewsOpt = Annotated[Path | None, typer.Option("--reviews", help="Reviews CSV (change_id, decision=release|void).")]
+
+
+def _inputs(data: Path, scores: Path | None, reviews: Path | None):
+    from perfml.dataset import Dataset
+    from perfml.rules.crediting import load_reviews, load_scores
+
+    return (Dataset.load(data), load_scores(scores) if scores else None, load_reviews(reviews) if reviews else None)
+
+
+def _write_atomic(path: Path, content: bytes | Callable[[BinaryIO], None]) -> None:
+    """Write (bytes, or a function streaming into a file) next to the target, then rename it in place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            content(fh) if callable(content) else fh.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@bonus_app.callback()
+@handles_errors
+def bonus(
+    ctx: typer.Context,
+    plan: Annotated[str | None, typer.Option("--plan", help="Plan YAML file or built-in name.")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Dataset directory.")] = None,
+    period: Annotated[str | None, typer.Option("--period", help="Period YYYY-MM.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Result JSON; a CSV summary is written beside it.")] = None,
+    scores: ScoresOpt = None,
+    reviews: ReviewsOpt = None,
+) -> None:
+    """Compute scorecards and payouts for a period: JSON with traces to --out, CSV summary beside it."""
+    if ctx.invoked_subcommand is not None:
+        return
+    missing = [name for name, value in (("--plan", plan), ("--data", data), ("--period", period), ("--out", out))
+               if value is None]
+    if missing:
+        raise typer.BadParameter(f"missing {', '.join(missing)}", param_hint="perfml bonus")
+    from perfml.rules import evaluate
+
+    dataset, score_frame, decisions = _inputs(data, scores, reviews)
+    run = evaluate(plan, dataset, period, scores=score_frame, reviews=decisions)
+    csv_path = out.with_suffix(".csv")
+    _write_atomic(out, run.write_json)
+    _write_atomic(csv_path, run.summary_csv().encode())
+    summary = run.summary()
+    table = Table(title=f"{run.plan['id']} v{run.plan['version']} · {period}")
+    for col in ("employees", "total payout", "holds", "skipped"):
+        table.add_column(col, justify="right")
+    table.add_row(str(summary["employees"]), f"{summary['total_payout']} {run.currency}", str(summary["holds"]),
+                  str(summary["skipped"]))
+    console.print(table)
+    console.print(f"wrote {out} and {csv_path}")
+
+
+@bonus_app.command("explain")
+@handles_errors
+def explain(
+    employee: Annotated[str, typer.Option("--employee", help="Employee id.")],
+    period: Annotated[str, typer.Option("--period", help="Period YYYY-MM.")],
+    plan: PlanOpt = "sales-default",
+    data: DataOpt = Path("data"),
+    scores: ScoresOpt = None,
+    reviews: ReviewsOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result's JSON instead of text.")] = False,
+) -> None:
+    """Print one employee's scorecard and payout with every input, formula and source row."""
+    from perfml.rules import evaluate, explain_text
+
+    dataset, score_frame, decisions = _inputs(data, scores, reviews)
+    run = evaluate(plan, dataset, period, scores=score_frame, reviews=decisions, employee_ids=[employee])
+    result = run.result(employee, period)
+    if result is None:
+        why = next((s["reason"] for s in run.skipped if s["employee_id"] == employee), "not employed in that period")
+        raise PerfmlError(f"no result for {employee} in {period}: {why}")
+    if as_json:
+        console.print_json(json.dumps({"plan": run.plan, "result": result.to_dict()}, ensure_ascii=False))
+    else:
+        console.print(explain_text(run, result), highlight=False, markup=False, soft_wrap=True)
+
+
+@plan_app.command("check")
+@handles_errors
+def plan_check(plan: Annotated[str, typer.Argument(help="Plan YAML file or built-in name.")]) -> None:
+    """Validate a plan; exit 1 listing every error by YAML path; warn about payout cliffs."""
+    from perfml.rules import check_plan
+    from perfml.rules.loading import PlanInvalid
+
+    report = check_plan(plan)
+    for w in report.warnings:
+        err_console.print(f"[yellow]warning[/]: {w.path}: {w.message}", highlight=False)
+    if not report.ok:
+        raise PlanInvalid(report.source, report.errors)
+    p = report.plan
+    console.print(f"ok: {p.id} v{p.version} ({len(p.segments)} segment(s), {len(report.warnings)} warning(s))",
+                  highlight=False)
+
+
+@plan_app.command("list")
+def plan_list() -> None:
+    """List the built-in plans."""
+    from perfml.rules import builtin_plans, load_plan
+
+    for name in builtin_plans():
+        p = load_plan(name)
+        console.print(f"{name}  v{p.version}  {p.name or ''}", highlight=False)
+
+
+@app.command("reminders")
+@handles_errors
+def reminders_cmd(
+    data: DataOpt,
+    as_of: Annotated[str, typer.Option("--as-of", help="Moment to look from (ISO date or timestamp, UTC).")],
+    plan: PlanOpt = "sales-default",
+    out: Annotated[Path | None, typer.Option("--out", help="Write the full JSON (with evidence) here.")] = None,
+    scores: ScoresOpt = None,
+) -> None:
+    """Reminders and review lists as of a date: suggestions with evidence, never decisions."""
+    from perfml.rules import reminders
+
+    dataset, score_frame, _ = _inputs(data, scores, None)
+    try:
+        report = reminders(plan, dataset, as_of, scores=score_frame)
+    except ValueError as exc:  # an unparseable --as-of
+        raise typer.BadParameter(str(exc), param_hint="--as-of") from None
+    if out is not None:
+        _write_atomic(out, (json.dumps(report, ensure_ascii=False, indent=1) + "\n").encode())
+    table = Table(title=f"reminders as of {report['as_of']} · {report['plan']['id']}")
+    table.add_column("list")
+    table.add_column("employee / lead")
+    table.add_column("suggestion")
+    for r in report["lead_followups"]:
+        table.add_row("lead follow-up", f"{r['owner_id']} / {r['lead_id']}", r["suggestion"])
+    for r in report["weekly_visits"]["employees"]:
+        table.add_row("weekly visits", r["employee_id"], r["suggestion"])
+    for r in report["low_performer_pool"]["employees"]:
+        table.add_row(f"pool {report['low_performer_pool']['period']}", r["employee_id"],
+                      f"{r['suggested_action']} (scorecard {r['scorecard_total']})")
+    for r in report["review_list"]:
+        table.add_row("review list", r["employee_id"], f"{r['reason']}: {', '.join(r['scorecard_totals'])}")
+    console.print(table)
+    console.print(report["notice"], highlight=False)
+    if out is not None:
+        console.print(f"wrote {out}")

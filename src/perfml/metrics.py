@@ -1,0 +1,578 @@
+"""One metrics layer: per employee per calendar month, the quantities plans and models share.
+
+API (names are stable; the ML features and the rule engine both read them)
+-------------------------------------------------------------------------
+``employee_period_metrics(dataset, *, periods=None, crediting=None) -> pd.DataFrame``
+    One row per employee x period (``'YYYY-MM'``) in which the employee was employed (hire
+    month .. termination month, inclusive), sorted by ``employee_id, period``, RangeIndex.
+    ``periods`` (iterable of ``'YYYY-MM'``) restricts the rows returned; history before them
+    is still used for growth. Default: every month from the first to the last event month
+    of the dataset (orders, activities, leads, satisfaction, ownership changes, targets,
+    metrics). ``crediting`` is a credit ledger from ``perfml.rules.crediting.credit_ledger``
+    (columns ``order_id``, ``employee_id`` = credited to, NA = nobody, ``share_bp`` = share
+    in 1/10,000); without it revenue is credited 100% to the employee on the order.
+
+``metric_table(...) -> MetricTable``
+    The same frame plus exact integer money columns (``.units``, ``.decimal(col, row)``), for
+    the rule engine, which must not read money through floats.
+
+``metric_evidence(dataset, *, periods, metrics, crediting=None) -> pd.DataFrame``
+    The source rows behind row-counted metrics (employee_id, period, metric, table, ids), from
+    the same definitions as the aggregates; rule-engine traces cite them.
+    ``metric_table_and_evidence(...)`` returns both from one pass.
+
+``owner_at(changes, customers, times)``: a customer's owner at a time (latest change at or before it).
+
+``METRICS``: name -> description (unit) of every computed column; ``period_of``,
+``period_index``, ``period_codes``, ``period_label``, ``period_range``, ``shift_period``,
+``period_bounds``: calendar-month helpers (a month index is year * 12 + month - 1).
+
+Columns (float64 unless said otherwise; counts are whole numbers stored as float)
+    employee_id, period, team_id, role (strings); tenure_months (months since hire month)
+    revenue            credited revenue (currency): after crediting when given, else at close
+    revenue_at_close   order amounts closed by the employee, before crediting (currency)
+    new_revenue, repeat_revenue   credited revenue split by order type (sum = revenue)
+    orders, new_customers         orders closed / `new` orders closed (= customers won)
+    visits, calls, emails, meetings, messages, activities (all types)   counts
+    leads              leads created (owner_id)
+    leads_converted, leads_lost   leads converted / lost in the period
+    lead_conversion_rate          converted / (converted + lost) among leads resolved in the period
+    leads_due_24h      leads whose 24 h first-contact deadline falls in the period
+    leads_contacted_24h_share     share of those contacted within 24 h of creation
+    lead_response_hours           mean hours creation -> first contact, leads first contacted in the period
+    satisfaction_responses, avg_satisfaction (0-100)   surveys of the period; an unattributed
+                       survey goes to the customer's owner at response time
+    <metric>_target    from `targets` (revenue_target, visits_target, new_customers_target always present)
+    attainment         revenue / revenue_target (ratio, 1.0 = on target)
+    revenue_last_year, revenue_growth_yoy          same month a year earlier; growth = ratio - 1
+    revenue_trailing6_mean, revenue_growth_trailing6   mean of the 6 previous months (all 6
+                       must be employed months; the current month excluded); growth = ratio - 1
+    team_revenue       revenue at close of everyone in the employee's team (currency); internal
+                       crediting (assistant shares, holds) does not change what the team sold
+    team_revenue_last_year, team_revenue_growth_yoy
+    <extra metric>     every metric of the optional `metrics` table, pivoted (NaN when not given)
+
+Zeros, not NaN, when nothing happened; NaN only where a value is undefined (a rate with a zero
+denominator, a growth without a base, a missing target or extra metric).
+
+Time: an event's period is the calendar month of its timestamp; a period's row uses only
+records dated inside it (plus earlier periods for growth), so ``Dataset.before(t)`` gives the
+as-of view. Lead follow-up is dated by its deadline (created + 24 h) so the share is known when
+the period closes; conversion is dated by resolution for the same reason.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+
+from perfml.errors import PerfmlError
+
+HISTORY_MONTHS = 12  # the longest look-back of any metric (same month last year)
+SHARE_DIGITS = 4  # crediting shares are exact in 1/10,000 (basis points of the whole)
+FULL_SHARE = 10**SHARE_DIGITS
+KEY = ["employee_id", "period"]
+
+METRICS: dict[str, str] = {
+    "tenure_months": "whole months from the hire month to the period (months)",
+    "revenue": "credited revenue (currency)",
+    "revenue_at_close": "order amounts closed by the employee, before crediting (currency)",
+    "new_revenue": "credited revenue of new-customer orders (currency)",
+    "repeat_revenue": "credited revenue of repeat orders (currency)",
+    "orders": "orders closed (count)",
+    "new_customers": "new-customer orders closed (count)",
+    "visits": "visit activities (count)",
+    "calls": "call activities (count)",
+    "emails": "email activities (count)",
+    "meetings": "meeting activities (count)",
+    "messages": "message activities (count)",
+    "activities": "activities of every type (count)",
+    "leads": "leads created (count)",
+    "leads_converted": "leads converted in the period (count)",
+    "leads_lost": "leads lost in the period (count)",
+    "lead_conversion_rate": "converted / resolved leads of the period (ratio 0-1)",
+    "leads_due_24h": "leads whose 24 h contact deadline falls in the period (count)",
+    "leads_contacted_24h_share": "share of due leads first contacted within 24 h (ratio 0-1)",
+    "lead_response_hours": "mean hours from lead creation to first contact (hours)",
+    "satisfaction_responses": "satisfaction surveys answered (count)",
+    "avg_satisfaction": "mean satisfaction score (0-100)",
+    "revenue_target": "revenue target (currency)",
+    "visits_target": "visits target (count)",
+    "new_customers_target": "new customers target (count)",
+    "attainment": "revenue / revenue_target (ratio)",
+    "revenue_last_year": "credited revenue of the same month a year earlier (currency)",
+    "revenue_growth_yoy": "revenue / revenue_last_year - 1 (ratio)",
+    "revenue_trailing6_mean": "mean credited revenue of the 6 previous months (currency)",
+    "revenue_growth_trailing6": "revenue / revenue_trailing6_mean - 1 (ratio)",
+    "team_revenue": "revenue at close of the employee's team (currency)",
+    "team_revenue_last_year": "team revenue of the same month a year earlier (currency)",
+    "team_revenue_growth_yoy": "team_revenue / team_revenue_last_year - 1 (ratio)",
+}
+# Money columns also kept as exact integers in MetricTable.units.
+MONEY = ("revenue", "revenue_at_close", "new_revenue", "repeat_revenue", "revenue_last_year",
+         "revenue_trailing6_total", "team_revenue", "team_revenue_last_year")
+_COUNT_ACTIVITY = {"visit": "visits", "call": "calls", "email": "emails", "meeting": "meetings", "message": "messages"}
+
+
+# -- calendar months ------------------------------------------------------------------------
+def period_index(ts: pd.Series) -> pd.Series:
+    """Months since year 0 of each timestamp (Int64; NA for NaT): a sortable, shiftable period key."""
+    return (ts.dt.year * 12 + ts.dt.month - 1).astype("Int64")
+
+
+def parse_period(period: str) -> int:
+    """Month index of a `'YYYY-MM'` label."""
+    try:
+        year, month = str(period).split("-")
+        idx = int(year) * 12 + int(month) - 1
+        if len(year) != 4 or not 1 <= int(month) <= 12:
+            raise ValueError
+    except ValueError:
+        raise PerfmlError(f"period must look like YYYY-MM, got {period!r}") from None
+    return idx
+
+
+def period_codes(labels: pd.Series) -> pd.Series:
+    """Month indexes of a column of validated `'YYYY-MM'` labels (vectorised)."""
+    text = labels.astype("string")
+    return (text.str[:4].astype("int64") * 12 + text.str[5:7].astype("int64") - 1).astype("int64")
+
+
+def period_label(idx) -> pd.Series | str:
+    """`'YYYY-MM'` label(s) of month index(es)."""
+    if np.isscalar(idx):
+        return f"{int(idx) // 12:04d}-{int(idx) % 12 + 1:02d}"
+    idx = pd.Series(idx)
+    uniq = idx.dropna().unique()
+    labels = {int(i): f"{int(i) // 12:04d}-{int(i) % 12 + 1:02d}" for i in uniq}
+    return idx.map(labels).astype("string")
+
+
+def period_of(ts: pd.Series) -> pd.Series:
+    """`'YYYY-MM'` of each timestamp (the calendar month it falls in)."""
+    return period_label(period_index(ts))
+
+
+def shift_period(period: str, months: int) -> str:
+    """The label `months` calendar months after `period` (negative = before)."""
+    return period_label(parse_period(period) + months)
+
+
+def period_range(start: str, end: str) -> list[str]:
+    """Every label from `start` to `end` inclusive."""
+    return [period_label(i) for i in range(parse_period(start), parse_period(end) + 1)]
+
+
+def period_bounds(period: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """[start, end) timestamps of a period."""
+    start = pd.Timestamp(f"{period}-01")
+    return start, start + pd.offsets.MonthBegin(1)
+
+
+# -- exact money ----------------------------------------------------------------------------
+def money_digits(amounts: pd.Series) -> int:
+    """Fewest decimal places (0-6) at which every amount is exact; refuses amounts finer than that."""
+    values = amounts.to_numpy(dtype="float64", na_value=0.0)
+    for digits in range(7):
+        scaled = np.rint(values * 10**digits)
+        if np.array_equal(scaled / 10**digits, values):
+            return digits
+    raise PerfmlError("orders.amount: amounts with more than 6 decimal places cannot be credited exactly")
+
+
+def money_units(amounts: pd.Series, digits: int) -> np.ndarray:
+    """Amounts as exact int64 multiples of 10**-digits (checked against overflow)."""
+    values = amounts.to_numpy(dtype="float64", na_value=0.0)
+    # A total still has to fit int64 after the crediting share scaling; refuse rather than wrap.
+    if np.abs(values).sum() * 10 ** (digits + SHARE_DIGITS) >= 2**62:
+        raise PerfmlError("orders.amount: totals too large to credit exactly")
+    return np.rint(values * 10**digits).astype("int64")
+
+
+@dataclass(frozen=True)
+class MetricTable:
+    """Metrics frame plus exact money: `units[col]` are int64 multiples of 10**-digits currency."""
+
+    frame: pd.DataFrame
+    units: pd.DataFrame
+    digits: int
+
+    def decimal(self, column: str, row: int) -> Decimal | None:
+        """Exact Decimal of a money column at a row position (None when undefined)."""
+        value = self.units[column].iloc[row]
+        if pd.isna(value):
+            return None
+        return Decimal(int(value)).scaleb(-self.digits)
+
+
+# -- the metrics ------------------------------------------------------------------------------
+def employee_period_metrics(dataset, *, periods: Iterable[str] | None = None,
+                            crediting: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per employee x month metrics (see the module docstring for every column and unit)."""
+    return metric_table(dataset, periods=periods, crediting=crediting).frame
+
+
+def metric_table(dataset, *, periods: Iterable[str] | None = None,
+                 crediting: pd.DataFrame | None = None) -> MetricTable:
+    """`employee_period_metrics` plus exact integer money columns for the rule engine."""
+    return metric_table_and_evidence(dataset, periods=periods, crediting=crediting)[0]
+
+
+def metric_table_and_evidence(dataset, *, periods: Iterable[str] | None = None,
+                              crediting: pd.DataFrame | None = None, evidence_metrics: Iterable[str] = (),
+                              evidence_periods: Iterable[str] = (),
+                              look_back: int = HISTORY_MONTHS) -> tuple[MetricTable, pd.DataFrame]:
+    """`metric_table` and `metric_evidence` from one pass over the source tables.
+
+    `look_back` months before the first period are read for growth; a caller that asks for its
+    own history rows (the rule engine) may pass 0, and then only those history rows lack growth.
+    """
+    wanted = sorted({parse_period(p) for p in periods}) if periods is not None else None
+    lo, hi = _data_range(dataset)
+    if wanted:
+        # Growth looks back at most 12 months, so older and later records cannot change the rows asked for.
+        lo = wanted[0] - look_back if lo is None else max(min(lo, wanted[0]), wanted[0] - look_back)
+        hi = wanted[-1]
+    grid = _grid(dataset.employees, lo, hi)
+    window = (lo, hi) if lo is not None else None
+    orders, digits = _orders(dataset.orders, window)
+    events = _events(dataset, orders, crediting, window)
+    evidence = _evidence_of(events, evidence_metrics, evidence_periods)
+    for part in _aggregate(events):
+        grid = _join(grid, part, fill=0)
+    grid = _rates(grid)
+    grid = _join(grid, _targets(dataset.targets), fill=None)
+    grid = _growth(grid)
+    grid = _team(grid, orders, dataset.employees)
+    grid = _join(grid, _extra_metrics(dataset.metrics, set(grid.columns)), fill=None)
+
+    if wanted is not None:
+        grid = grid[grid["p"].isin(wanted)]
+    grid = grid.sort_values(["employee_id", "p"], kind="stable").reset_index(drop=True)
+    grid["period"] = period_label(grid["p"]).to_numpy()
+    units = grid[list(MONEY)].astype("Int64")
+    scale = 10.0**digits
+    for col in MONEY:
+        grid[col] = grid[col].astype("float64") / scale
+    grid["revenue_trailing6_mean"] = grid.pop("revenue_trailing6_total") / 6
+    grid["attainment"] = _ratio(grid["revenue"], grid["revenue_target"])
+    grid["revenue_growth_yoy"] = _ratio(grid["revenue"], grid["revenue_last_year"]) - 1
+    grid["revenue_growth_trailing6"] = _ratio(grid["revenue"], grid["revenue_trailing6_mean"]) - 1
+    grid["team_revenue_growth_yoy"] = _ratio(grid["team_revenue"], grid["team_revenue_last_year"]) - 1
+    front = ["employee_id", "period", "team_id", "role"]
+    known = [c for c in METRICS if c in grid.columns]
+    rest = sorted(c for c in grid.columns if c not in front + known + ["p"])
+    frame = grid[front + known + rest].astype({c: "float64" for c in known + rest})
+    return MetricTable(frame, units, digits), evidence
+
+
+# Which row-counted metrics a derived metric rests on (for evidence in traces).
+DERIVED_FROM: dict[str, tuple[str, ...]] = {
+    "lead_conversion_rate": ("leads_converted", "leads_lost"),
+    "leads_contacted_24h_share": ("leads_due_24h",),
+    "lead_response_hours": ("lead_responses",),
+    "avg_satisfaction": ("satisfaction_responses",),
+    "attainment": ("revenue",),
+    "revenue_growth_yoy": ("revenue",),
+    "revenue_growth_trailing6": ("revenue",),
+}
+
+
+def metric_evidence(dataset, *, periods: Iterable[str], metrics: Iterable[str],
+                    crediting: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The rows behind row-counted metrics: (employee_id, period, metric, table, ids list), ids sorted."""
+    periods = sorted({parse_period(p) for p in periods})
+    window = (periods[0], periods[-1]) if periods else None
+    orders, _ = _orders(dataset.orders, window)
+    return _evidence_of(_events(dataset, orders, crediting, window), metrics, [period_label(p) for p in periods])
+
+
+def _evidence_of(events: list, metrics: Iterable[str], periods: Iterable[str]) -> pd.DataFrame:
+    wanted = {parse_period(p) for p in periods}
+    names = set()
+    for m in metrics:
+        names.update(DERIVED_FROM.get(m, (m,)))
+    parts = []
+    for ev in events:
+        if ev.name not in names or not wanted:
+            continue
+        rows = ev.frame[ev.frame["p"].isin(wanted)].sort_values(["employee_id", "p", "id"], kind="stable")
+        emp, per, ids = rows["employee_id"].to_numpy(object), rows["p"].to_numpy(), rows["id"].to_numpy(object)
+        # Group boundaries by numpy, then one slice per group (groupby.agg(list) is a Python call per group).
+        starts = np.flatnonzero(np.r_[True, (emp[1:] != emp[:-1]) | (per[1:] != per[:-1])]) if len(rows) else []
+        ends = list(starts[1:]) + [len(rows)] if len(rows) else []
+        parts.append(pd.DataFrame({"employee_id": pd.array(emp[starts], dtype="string"), "p": per[starts],
+                                   "id": [ids[a:b].tolist() for a, b in zip(starts, ends)],
+                                   "metric": ev.name, "table": ev.table}))
+    if not parts:
+        return pd.DataFrame(columns=["employee_id", "period", "metric", "table", "ids"])
+    out = pd.concat(parts, ignore_index=True)
+    out["period"] = period_label(out.pop("p")).to_numpy()
+    return out.rename(columns={"id": "ids"})[["employee_id", "period", "metric", "table", "ids"]]
+
+
+def _aggregate(events: list) -> list[pd.DataFrame]:
+    """All row counts and sums in one long groupby per value type (integers stay exact)."""
+    out = []
+    for kind in ("int", "float"):
+        chosen = [ev for ev in events if ev.kind == kind]
+        long = pd.concat([pd.DataFrame({
+            "employee_id": ev.frame["employee_id"], "p": ev.frame["p"], "metric": np.int16(i),
+            "v": ev.frame[ev.value] if ev.value else np.int64(1)}) for i, ev in enumerate(chosen)], ignore_index=True)
+        if kind == "int":
+            long["v"] = long["v"].astype("int64")
+        wide = long.groupby(["employee_id", "p", "metric"], sort=False)["v"].sum().unstack("metric", fill_value=0)
+        wide = wide.reindex(columns=range(len(chosen)), fill_value=0)
+        wide.columns = [ev.name for ev in chosen]
+        wide = wide.reset_index()
+        if wide.empty:  # pandas 3 gives empty arrow strings no chunk, which later merges reject
+            wide = pd.DataFrame({c: pd.Series([], dtype=wide[c].dtype) for c in wide.columns})
+        out.append(wide)
+    return out
+
+
+# -- building blocks ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Events:
+    """Rows of one source table that make up one metric: employee_id, p, id[, value]."""
+
+    name: str
+    table: str
+    frame: pd.DataFrame
+    value: str | None = None  # summed column; None = count rows
+    kind: str = "int"  # integer counts and money units, or float sums
+
+
+def _events(dataset, orders: pd.DataFrame, ledger: pd.DataFrame | None, window=None) -> list[_Events]:
+    """Every row-counted metric, defined once: the aggregates and the trace evidence both use this."""
+    credited = _credited(orders, ledger)
+    new = credited["order_type"] == "new"
+    out = [
+        _Events("revenue", "orders", credited, "credited_units"),
+        _Events("new_revenue", "orders", credited[new], "credited_units"),
+        _Events("repeat_revenue", "orders", credited[credited["order_type"] == "repeat"], "credited_units"),
+        _Events("revenue_at_close", "orders", orders, "units"),
+        _Events("orders", "orders", orders),
+        _Events("new_customers", "orders", orders[orders["order_type"] == "new"]),
+    ]
+    acts = _keyed(dataset.activities, "employee_id", "occurred_at", "activity_id", ["type"], window)
+    out += [_Events(name, "activities", acts[acts["type"] == kind]) for kind, name in _COUNT_ACTIVITY.items()]
+    out.append(_Events("activities", "activities", acts))
+
+    leads = dataset.leads
+    response = (leads["first_contact_at"] - leads["created_at"]).dt.total_seconds() / 3600
+    leads = leads.assign(deadline=leads["created_at"] + pd.Timedelta(hours=24), response_hours=response)
+    due = _keyed(leads, "owner_id", "deadline", "lead_id", ["response_hours"], window)
+    contacted = _keyed(leads, "owner_id", "first_contact_at", "lead_id", ["response_hours"], window)
+    out += [
+        _Events("leads", "leads", _keyed(leads, "owner_id", "created_at", "lead_id", (), window)),
+        _Events("leads_converted", "leads", _keyed(leads, "owner_id", "converted_at", "lead_id", (), window)),
+        _Events("leads_lost", "leads", _keyed(leads, "owner_id", "lost_at", "lead_id", (), window)),
+        _Events("leads_due_24h", "leads", due),
+        _Events("leads_contacted_24h", "leads", due[due["response_hours"].le(24).fillna(False)]),
+        _Events("lead_responses", "leads", contacted),
+        _Events("response_hours_total", "leads", contacted, "response_hours", "float"),
+    ]
+    sat = _keyed(_attributed_satisfaction(dataset, window), "employee_id", "responded_at", "survey_id", ["score"],
+                 window)
+    out += [
+        _Events("satisfaction_responses", "satisfaction", sat),
+        _Events("satisfaction_total", "satisfaction", sat, "score", "float"),
+    ]
+    return out
+
+
+def _keyed(df: pd.DataFrame, who: str, when: str, id_col: str, keep: Iterable[str] = (),
+           window: tuple[int, int] | None = None) -> pd.DataFrame:
+    """Rows with an employee and a timestamp (inside the month window), as (employee_id, p, id, *keep)."""
+    mask = df[who].notna() & df[when].notna()
+    if window is not None:
+        mask &= _in_window(df[when], window)
+    rows = df[mask]
+    stamp = rows[when]
+    return pd.DataFrame({"employee_id": rows[who], "p": (stamp.dt.year * 12 + stamp.dt.month - 1).astype("int64"),
+                         "id": rows[id_col], **{c: rows[c] for c in keep}})
+
+
+def _in_window(stamps: pd.Series, window: tuple[int, int]) -> pd.Series:
+    """Timestamps inside the months lo..hi (comparisons on datetimes, cheaper than month arithmetic)."""
+    lo, hi = window
+    start = pd.Timestamp(year=lo // 12, month=lo % 12 + 1, day=1)
+    end = pd.Timestamp(year=(hi + 1) // 12, month=(hi + 1) % 12 + 1, day=1)
+    return (stamps >= start) & (stamps < end)
+
+
+def _data_range(dataset) -> tuple[int | None, int | None]:
+    """First and last month with any event (employees' dates do not widen the range)."""
+    idx = []
+    for table, col in (("orders", "closed_at"), ("activities", "occurred_at"), ("leads", "created_at"),
+                       ("satisfaction", "responded_at"), ("ownership_changes", "changed_at")):
+        s = dataset.table(table)[col].dropna()
+        if len(s):
+            idx += [int(s.min().year * 12 + s.min().month - 1), int(s.max().year * 12 + s.max().month - 1)]
+    for table in ("targets", "metrics"):
+        s = dataset.table(table)["period"].dropna()
+        if len(s):
+            idx += [parse_period(s.min()), parse_period(s.max())]
+    return (min(idx), max(idx)) if idx else (None, None)
+
+
+def _grid(employees: pd.DataFrame, lo: int | None, hi: int | None) -> pd.DataFrame:
+    """Every employee x month employed, within [lo, hi]."""
+    cols = ["employee_id", "team_id", "role"]
+    if lo is None or employees.empty:
+        return pd.DataFrame({**{c: pd.Series([], dtype="string") for c in cols},
+                             "p": pd.Series([], dtype="int64"), "tenure_months": pd.Series([], dtype="int64")})
+    hired = period_index(employees["hire_date"]).fillna(lo).astype("int64")
+    left = period_index(employees["termination_date"]).fillna(hi).astype("int64")
+    start = np.maximum(hired.to_numpy(), lo)
+    stop = np.minimum(left.to_numpy(), hi)
+    n = np.clip(stop - start + 1, 0, None)
+    rows = np.repeat(np.arange(len(employees)), n)
+    # Offset of each repeated row inside its employee's block gives consecutive months.
+    offset = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+    grid = employees[cols].iloc[rows].reset_index(drop=True)
+    grid["p"] = start[rows] + offset
+    grid["tenure_months"] = grid["p"] - hired.to_numpy()[rows]
+    return grid
+
+
+def _orders(orders: pd.DataFrame, window: tuple[int, int] | None = None) -> tuple[pd.DataFrame, int]:
+    """Orders keyed by closer and month, amounts as exact integer units; returns the unit digits."""
+    out = _keyed(orders, "employee_id", "closed_at", "order_id", ["customer_id", "amount", "order_type"], window)
+    out["order_id"] = out["id"]
+    digits = money_digits(out["amount"]) if len(out) else 2
+    # Units carry the crediting share digits already, so a credited share stays an exact integer.
+    out["units"] = money_units(out["amount"], digits) * FULL_SHARE
+    return out, digits + SHARE_DIGITS
+
+
+def _credited(orders: pd.DataFrame, ledger: pd.DataFrame | None) -> pd.DataFrame:
+    """Order rows as credited: (employee_id, p, id, order_type, credited_units)."""
+    if ledger is None:
+        return orders.assign(credited_units=orders["units"])
+    missing = {"order_id", "employee_id", "share_bp"} - set(ledger.columns)
+    if missing:
+        raise PerfmlError(f"credit ledger lacks column(s): {', '.join(sorted(missing))}")
+    rows = ledger[["order_id", "employee_id", "share_bp"]].merge(
+        orders[["order_id", "id", "p", "order_type", "amount", "units"]], on="order_id", how="inner",
+        validate="many_to_one")
+    rows = rows[rows["employee_id"].notna()].reset_index(drop=True)
+    rows["credited_units"] = rows["units"] // FULL_SHARE * rows["share_bp"].astype("int64")
+    return rows
+
+
+def _join(grid: pd.DataFrame, part: pd.DataFrame, fill) -> pd.DataFrame:
+    """Left-join a per (employee_id, p) part; integer columns stay integers (exact money)."""
+    part = part.astype({"p": "int64"})
+    out = grid.merge(part, on=["employee_id", "p"], how="left")
+    if fill is not None:
+        for col in part.columns.drop(["employee_id", "p"]):
+            filled = out[col].fillna(fill)
+            out[col] = filled.astype("int64") if pd.api.types.is_integer_dtype(part[col]) else filled
+    return out
+
+
+def _attributed_satisfaction(dataset, window: tuple[int, int] | None = None) -> pd.DataFrame:
+    """Surveys with an employee: as given, else the customer's owner at response time."""
+    sat = dataset.satisfaction[["survey_id", "customer_id", "employee_id", "responded_at", "score"]]
+    if window is not None:
+        sat = sat[_in_window(sat["responded_at"], window)]
+    missing = sat["employee_id"].isna()
+    if missing.any():
+        owners = _owner_at(dataset.ownership_changes, sat.loc[missing, ["customer_id", "responded_at"]])
+        sat = sat.copy()
+        sat.loc[missing, "employee_id"] = owners.to_numpy()
+    return sat
+
+
+def owner_at(changes: pd.DataFrame, customers: pd.Series, times: pd.Series) -> pd.Series:
+    """Owner (to_employee_id of the latest change at or before t) of each customer at each time."""
+    return _owner_at(changes, pd.DataFrame({"customer_id": customers, "t": times}))
+
+
+def _owner_at(changes: pd.DataFrame, events: pd.DataFrame) -> pd.Series:
+    """Owner of each event's customer at its timestamp (latest change at or before it), aligned to `events`."""
+    ev = events.rename(columns={events.columns[1]: "t"}).reset_index(names="_row").sort_values("t", kind="stable")
+    ch = changes[["customer_id", "to_employee_id", "changed_at", "change_id"]].dropna(subset=["changed_at"])
+    ch = ch.sort_values(["changed_at", "change_id"], kind="stable").rename(columns={"changed_at": "t"})
+    if ev.empty or ch.empty:
+        return pd.Series(pd.NA, index=events.index, dtype="string")
+    out = pd.merge_asof(ev, ch, on="t", by="customer_id", direction="backward", allow_exact_matches=True)
+    return out.set_index("_row")["to_employee_id"].reindex(events.index).astype("string")
+
+
+def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
+    """num / den, NaN where den is 0 or missing."""
+    den = den.astype("float64")
+    return num.astype("float64") / den.where(den != 0)
+
+
+def _rates(grid: pd.DataFrame) -> pd.DataFrame:
+    grid["lead_conversion_rate"] = _ratio(grid["leads_converted"], grid["leads_converted"] + grid["leads_lost"])
+    grid["leads_contacted_24h_share"] = _ratio(grid.pop("leads_contacted_24h"), grid["leads_due_24h"])
+    grid["lead_response_hours"] = _ratio(grid.pop("response_hours_total"), grid.pop("lead_responses"))
+    grid["avg_satisfaction"] = _ratio(grid.pop("satisfaction_total"), grid["satisfaction_responses"])
+    return grid
+
+
+def _targets(targets: pd.DataFrame) -> pd.DataFrame:
+    """`targets` pivoted to `<metric>_target` columns; the three contract targets always exist."""
+    wide = targets.assign(p=period_codes(targets["period"])).pivot_table(
+        index=["employee_id", "p"], columns="metric", values="target", aggfunc="first")
+    wide.columns = [f"{m}_target" for m in wide.columns]
+    wide = wide.reset_index()
+    for name in ("revenue_target", "visits_target", "new_customers_target"):
+        if name not in wide.columns:
+            wide[name] = np.nan
+    return wide
+
+
+def _growth(grid: pd.DataFrame) -> pd.DataFrame:
+    """Same month last year and the previous 6 months (exact integer sums, floats come later)."""
+    # Nullable Int64 throughout: a float NaN detour would round large exact sums.
+    base = grid[["employee_id", "p", "revenue"]].astype({"revenue": "Int64"})
+    last = base.assign(p=base["p"] + 12).rename(columns={"revenue": "revenue_last_year"})
+    grid = grid.merge(last, on=["employee_id", "p"], how="left")
+    # Employment months are contiguous per employee, so 6 rows back = 6 calendar months back.
+    grid = grid.sort_values(["employee_id", "p"], kind="stable").reset_index(drop=True)
+    by = grid.groupby("employee_id", sort=False)
+    cum = by["revenue"].cumsum().astype("Int64")
+    pos = by.cumcount()
+    cum_by = cum.groupby(grid["employee_id"], sort=False)
+    total = cum_by.shift(1) - cum_by.shift(7).fillna(0)
+    grid["revenue_trailing6_total"] = total.where(pos >= 6)
+    return grid
+
+
+def _team(grid: pd.DataFrame, orders: pd.DataFrame, employees: pd.DataFrame) -> pd.DataFrame:
+    """Team revenue at close per month and a year earlier (teams of the closing employee)."""
+    teams = orders[["employee_id", "p", "units"]].merge(employees[["employee_id", "team_id"]], on="employee_id",
+                                                        how="left")
+    totals = teams.groupby(["team_id", "p"], as_index=False)["units"].sum().rename(columns={"units": "team_revenue"})
+    totals = totals.astype({"team_revenue": "Int64"})
+    last = totals.assign(p=totals["p"] + 12).rename(columns={"team_revenue": "team_revenue_last_year"})
+    grid = grid.merge(totals, on=["team_id", "p"], how="left").merge(last, on=["team_id", "p"], how="left")
+    grid["team_revenue"] = grid["team_revenue"].fillna(0).astype("int64")
+    # A team month with no sales a year ago is a zero base (growth undefined) when the team existed.
+    existed = grid[["team_id", "p"]].drop_duplicates().assign(p=lambda d: d["p"] + 12, _was=True)
+    grid = grid.merge(existed, on=["team_id", "p"], how="left")
+    grid["team_revenue_last_year"] = grid["team_revenue_last_year"].astype("Int64").mask(
+        grid["team_revenue_last_year"].isna() & grid.pop("_was").fillna(False).astype(bool), 0)
+    return grid
+
+
+def _extra_metrics(metrics: pd.DataFrame, taken: set[str]) -> pd.DataFrame:
+    """The optional `metrics` table, one column per metric name."""
+    if metrics.empty:
+        return pd.DataFrame({"employee_id": pd.Series([], dtype="string"), "p": pd.Series([], dtype="int64")})
+    clash = sorted(set(metrics["metric"]) & (taken | set(METRICS)))
+    if clash:
+        raise PerfmlError(f"metrics.metric: {', '.join(clash)} would shadow a computed metric; rename it")
+    wide = metrics.assign(p=period_codes(metrics["period"])).pivot_table(
+        index=["employee_id", "p"], columns="metric", values="value", aggfunc="first")
+    wide.columns = [str(c) for c in wide.columns]
+    return wide.reset_index()

@@ -1,0 +1,115 @@
+"""Bonus line items: base (scaled by the scorecard), growth, team, milestone, and the satisfaction gate."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from perfml.rules.bands import HUNDRED, ZERO, find_band, fmt, pct, round_by
+from perfml.rules.plan import Plan
+from perfml.rules.trace import Input, Line, money
+from perfml.rules.values import Values
+
+
+def base_bonus_line(plan: Plan, seg_id: str, scorecard_total: Decimal | None) -> Line:
+    """Base bonus: the amount × scorecard total / 100 (total counted up to `max_score`)."""
+    b = plan.segments[seg_id].base_bonus
+    rule = f"segments.{seg_id}.base_bonus"
+    if not b.scale_by_scorecard:
+        value = round_by(plan.rounding, b.amount)
+        return Line(rule, "base_bonus", value, f"fixed {money(b.amount)}", [Input("amount", b.amount, "plan")])
+    total = scorecard_total if scorecard_total is not None else ZERO
+    counted = min(total, b.max_score)
+    value = round_by(plan.rounding, b.amount * counted / HUNDRED)
+    capped = f" (capped at {fmt(b.max_score)})" if counted != total else ""
+    return Line(rule, "base_bonus", value,
+                f"{money(b.amount)} × scorecard {fmt(counted)}{capped} / 100 = {money(value)}",
+                [Input("amount", b.amount, "plan"),
+                 Input("scorecard_total", total, "scorecard", note=f"segments.{seg_id}.scorecard")])
+
+
+def growth_of(values: Values, metric: str, basis: str) -> tuple[Decimal | None, Decimal | None, str]:
+    """(growth ratio, baseline, baseline metric name): vs the same month last year or the trailing 6-month mean."""
+    base_name = f"{metric}_last_year" if basis == "yoy" else f"{metric}_trailing6_mean"
+    value, base = values.get(metric), values.get(base_name)
+    if value is None or base is None or base <= 0:
+        return None, base, base_name
+    return value / base - 1, base, base_name
+
+
+def growth_line(plan: Plan, seg_id: str, values: Values, base_bonus: Decimal | None) -> Line:
+    """Growth bonus: the rate of the growth band reached, on the increase, the metric or the base bonus."""
+    g = plan.segments[seg_id].growth_bonus
+    rule = f"segments.{seg_id}.growth_bonus"
+    growth, base, base_name = growth_of(values, g.metric, g.basis)
+    inputs = values.inputs(g.metric, base_name)
+    if growth is None:
+        return Line(rule, "growth_bonus", round_by(plan.rounding, ZERO),
+                    f"no {base_name} above 0 to grow from → 0", inputs)
+    g_pct = growth * HUNDRED
+    i = find_band(g.bands, g_pct)
+    rate = g.bands[i].rate if i is not None else ZERO
+    value_now = values.get(g.metric)
+    if g.applies_to == "increase":
+        amount, what = max(value_now - base, ZERO), f"increase max(0, {money(value_now)} − {money(base)})"
+    elif g.applies_to == "metric":
+        amount, what = value_now, f"{g.metric} {money(value_now)}"
+    else:
+        amount, what = base_bonus or ZERO, f"base bonus {money(base_bonus)}"
+        inputs.append(Input("base_bonus", base_bonus, "line", note=f"segments.{seg_id}.base_bonus"))
+    value = round_by(plan.rounding, rate * amount / HUNDRED)
+    band = f"bands[{i}]" if i is not None else "no band"
+    return Line(rule, "growth_bonus", value,
+                f"growth {fmt(g_pct.quantize(Decimal('0.01')))}% ({g.basis}) → {band} rate {pct(rate)}; "
+                f"{pct(rate)} × {what} = {money(value)}", inputs)
+
+
+def team_line(plan: Plan, seg_id: str, values: Values, base_bonus: Decimal | None) -> Line:
+    """Team bonus: + rate % of the base bonus when team revenue grew at least `min_growth` % year on year."""
+    t = plan.segments[seg_id].team_bonus
+    rule = f"segments.{seg_id}.team_bonus"
+    growth = values.get("team_revenue_growth_yoy")
+    inputs = values.inputs("team_revenue_growth_yoy") + [
+        Input("base_bonus", base_bonus, "line", note=f"segments.{seg_id}.base_bonus")]
+    if growth is None:
+        return Line(rule, "team_bonus", round_by(plan.rounding, ZERO), "no team revenue a year ago → 0", inputs)
+    g_pct = growth * HUNDRED
+    shown = fmt(g_pct.quantize(Decimal("0.01")))
+    if g_pct < t.min_growth:
+        return Line(rule, "team_bonus", round_by(plan.rounding, ZERO),
+                    f"team growth {shown}% < {pct(t.min_growth)} → 0", inputs)
+    value = round_by(plan.rounding, t.rate * (base_bonus or ZERO) / HUNDRED)
+    return Line(rule, "team_bonus", value, f"team growth {shown}% ≥ {pct(t.min_growth)} → {pct(t.rate)} × "
+                f"base bonus {money(base_bonus)} = {money(value)}", inputs)
+
+
+def milestone_line(plan: Plan, seg_id: str, orders: Sequence[tuple[str, Decimal]]) -> Line:
+    """Milestone bonus: a fixed amount per order of at least `min_order` credited to the employee this period."""
+    m = plan.segments[seg_id].milestone_bonus
+    hits = [(oid, amt) for oid, amt in orders if amt >= m.min_order]
+    value = round_by(plan.rounding, m.pays * len(hits))
+    inputs = [Input("qualifying_orders", Decimal(len(hits)), "orders", ids=[oid for oid, _ in hits],
+                    note=f"credited this period, amount ≥ {money(m.min_order)}")]
+    return Line(f"segments.{seg_id}.milestone_bonus", "milestone_bonus", value,
+                f"{len(hits)} order(s) ≥ {money(m.min_order)} × {money(m.pays)} = {money(value)}", inputs)
+
+
+def satisfaction_gate_line(plan: Plan, seg_id: str, values: Values, lines: Sequence[Line]) -> Line:
+    """Satisfaction gate: below `min`, deduct `deduct` % of the lines before it (a negative line)."""
+    s = plan.segments[seg_id].satisfaction_gate
+    rule = f"segments.{seg_id}.satisfaction_gate"
+    subtotal = sum((ln.value for ln in lines), ZERO)
+    score = values.get(s.metric)
+    inputs = values.inputs(s.metric) + [Input("subtotal", subtotal, "lines", note=", ".join(ln.name for ln in lines))]
+    zero = round_by(plan.rounding, ZERO)
+    if score is None:
+        if s.missing == "pass":
+            return Line(rule, "satisfaction_gate", zero, f"no {s.metric} this period → no deduction", inputs)
+        reason = f"no {s.metric} this period"
+    elif score >= s.min:
+        return Line(rule, "satisfaction_gate", zero, f"{s.metric} {fmt(score)} ≥ {fmt(s.min)} → no deduction",
+                    inputs)
+    else:
+        reason = f"{s.metric} {fmt(score)} < {fmt(s.min)}"
+    value = round_by(plan.rounding, -s.deduct * subtotal / HUNDRED)
+    return Line(rule, "satisfaction_gate", value,
+                f"{reason} → −{pct(s.deduct)} × subtotal {money(subtotal)} = {money(value)}", inputs)

@@ -1,0 +1,197 @@
+"""Anomaly-aware crediting: who each order's revenue counts for, as a ledger the metrics layer reads.
+
+An order is linked to its customer's latest ownership change at or before it closed. When that
+change moved the customer from someone to the employee on the order (a transfer):
+- the receiver is credited `transferred_share[role]` % (default 20% for assistants, else 100%),
+  the remainder going to nobody or back to the from-owner (`remainder`);
+- a change scored at or above `hold_threshold` is **held**: credited to nobody until reviewed;
+- a review **releases** it (credited as a normal transfer) or **voids** it (100% to the
+  from-owner). Reviews come from `transfer_labels` (0 = dismissed -> release, 1 = confirmed
+  anomaly -> void) and from an explicit `reviews` mapping, which wins. A void applies whether or
+  not the change was held: a confirmed gaming transfer never pays the receiver.
+Shares are exact integers in 1/10,000 (`share_bp`), so crediting never introduces rounding.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+
+from perfml.errors import PerfmlError
+from perfml.metrics import FULL_SHARE, period_of
+from perfml.money import to_decimal
+from perfml.rules.plan import Crediting
+
+LEDGER_COLUMNS = ["order_id", "customer_id", "closed_at", "period", "amount", "order_type", "closer_id",
+                  "change_id", "from_employee_id", "to_employee_id", "score", "status", "employee_id", "share_bp"]
+DECISIONS = ("release", "void")
+
+
+def load_scores(path: str | Path) -> pd.DataFrame:
+    """Anomaly scores CSV (`change_id, score`) as a frame; a clear error when malformed."""
+    path = Path(path)
+    try:
+        scores = pd.read_csv(path, dtype={"change_id": "string"})
+    except (OSError, ValueError) as exc:
+        raise PerfmlError(f"scores file {path}: cannot read ({exc})") from None
+    missing = {"change_id", "score"} - set(scores.columns)
+    if missing:
+        raise PerfmlError(f"scores file {path}: missing column(s) {', '.join(sorted(missing))}")
+    scores["score"] = pd.to_numeric(scores["score"], errors="coerce")
+    bad = scores.index[scores["score"].isna() | scores["change_id"].isna()]
+    if len(bad):
+        rows = ", ".join(str(i + 2) for i in bad[:5])
+        raise PerfmlError(f"scores file {path}: change_id and a numeric score are required — row(s) {rows}")
+    if scores["change_id"].duplicated().any():
+        raise PerfmlError(f"scores file {path}: change_id must be unique")
+    return scores[["change_id", "score"]]
+
+
+def review_decisions(dataset, reviews: Mapping[str, str] | None = None) -> dict[str, str]:
+    """change_id -> 'release' | 'void', from transfer_labels then explicit reviews (which win)."""
+    labels = dataset.transfer_labels
+    out = {cid: ("void" if flag == 1 else "release")
+           for cid, flag in zip(labels["change_id"], labels["is_anomalous"]) if pd.notna(flag)}
+    for cid, decision in (reviews or {}).items():
+        if decision not in DECISIONS:
+            raise PerfmlError(f"review of change {cid}: decision must be one of {', '.join(DECISIONS)}, "
+                              f"got {decision!r}")
+        out[str(cid)] = decision
+    return out
+
+
+def credit_ledger(dataset, rules: Crediting, *, scores: pd.DataFrame | None = None,
+                  reviews: Mapping[str, str] | None = None, since: str | None = None) -> pd.DataFrame:
+    """One row per (order, credited employee) with status and share (`LEDGER_COLUMNS`); vectorised.
+
+    `since` ('YYYY-MM') leaves out orders closed before that month (a run only needs its look-back).
+    """
+    orders = dataset.orders
+    if since is not None:
+        orders = orders[orders["closed_at"] >= pd.Timestamp(f"{since}-01")]
+    ledger = pd.DataFrame({
+        "order_id": orders["order_id"], "customer_id": orders["customer_id"], "closed_at": orders["closed_at"],
+        "period": period_of(orders["closed_at"]), "amount": orders["amount"], "order_type": orders["order_type"],
+        "closer_id": orders["employee_id"]})
+    ledger = _link_changes(ledger, dataset.ownership_changes)
+    roles = dataset.employees.set_index("employee_id")["role"]
+    transfer = (ledger["from_employee_id"].notna() & (ledger["to_employee_id"] == ledger["closer_id"])
+                & (ledger["from_employee_id"] != ledger["to_employee_id"])).fillna(False).astype(bool)
+
+    score = pd.Series(float("nan"), index=ledger.index)
+    if scores is not None and len(scores):
+        score = ledger["change_id"].map(scores.set_index("change_id")["score"]).astype("float64")
+    ledger["score"] = score.where(transfer)
+    decisions = review_decisions(dataset, reviews)
+    decision = ledger["change_id"].map(decisions).where(transfer)
+    held = transfer & decision.isna()
+    if rules.hold_threshold is not None:
+        # Floats compare like the decimal texts they came from for any score written with <= 15 digits.
+        held &= ledger["score"].ge(float(rules.hold_threshold)).fillna(False).astype(bool)
+    else:
+        held &= False
+
+    # Percent with at most two decimals (checked in the plan) is an exact integer in 1/10,000.
+    bp_by_role = {role: int(share * 100) for role, share in rules.transferred_share.items()}
+    share_bp = ledger["closer_id"].map(roles).map(bp_by_role).fillna(FULL_SHARE).astype("int64")
+    status = pd.Series("direct", index=ledger.index, dtype="string")
+    status[transfer] = "transfer"
+    status[transfer & (decision == "release")] = "released"
+    status[transfer & (decision == "void")] = "voided"
+    status[held] = "held"
+    ledger["status"] = status
+    ledger["employee_id"] = ledger["closer_id"].astype("string")
+    ledger.loc[held, "employee_id"] = pd.NA
+    ledger.loc[status == "voided", "employee_id"] = ledger.loc[status == "voided", "from_employee_id"]
+    shared = status.isin(["transfer", "released"])
+    ledger["share_bp"] = share_bp.where(shared, FULL_SHARE)
+    ledger.loc[held, "share_bp"] = 0
+
+    rows = [ledger]
+    if rules.remainder == "from_owner":
+        rest = ledger[shared & (ledger["share_bp"] < FULL_SHARE)].copy()
+        rest["employee_id"] = rest["from_employee_id"]
+        rest["share_bp"] = FULL_SHARE - rest["share_bp"]
+        rest["status"] = "remainder"
+        rows.append(rest)
+    out = pd.concat(rows, ignore_index=True)
+    return out.sort_values(["order_id", "status"], kind="stable").reset_index(drop=True)[LEDGER_COLUMNS]
+
+
+def _link_changes(ledger: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
+    """Attach the customer's latest ownership change at or before each order's close."""
+    ch = changes[["change_id", "customer_id", "from_employee_id", "to_employee_id", "changed_at"]]
+    ch = ch.sort_values(["changed_at", "change_id"], kind="stable").rename(columns={"changed_at": "closed_at"})
+    if ledger.empty or ch.empty:
+        for col in ("change_id", "from_employee_id", "to_employee_id"):
+            ledger[col] = pd.Series(pd.NA, index=ledger.index, dtype="string")
+        return ledger
+    ordered = ledger.reset_index(names="_row").sort_values("closed_at", kind="stable")
+    linked = pd.merge_asof(ordered, ch, on="closed_at", by="customer_id", direction="backward")
+    return linked.set_index("_row").sort_index().rename_axis(None)
+
+
+def holds(ledger: pd.DataFrame, periods: list[str], threshold: Decimal | None) -> list[dict]:
+    """Held changes with the orders they hold in `periods` (revenue credited to nobody until reviewed)."""
+    held = ledger[(ledger["status"] == "held") & ledger["period"].isin(periods)]
+    held = held.sort_values(["change_id", "order_id"], kind="stable")
+    cols = {c: held[c].tolist() for c in ("change_id", "customer_id", "from_employee_id", "to_employee_id",
+                                          "score", "order_id", "period", "amount")}
+    out: list[dict] = []
+    for i, change_id in enumerate(cols["change_id"]):
+        if not out or out[-1]["change_id"] != change_id:  # rows are sorted, so a change's orders are adjacent
+            out.append({
+                "change_id": change_id, "customer_id": cols["customer_id"][i],
+                "from_employee_id": cols["from_employee_id"][i], "to_employee_id": cols["to_employee_id"][i],
+                "score": to_decimal(float(cols["score"][i])), "threshold": threshold,
+                "orders": [], "periods": [], "amount": Decimal(0),
+                "status": "held: credited to nobody until a review releases (to the receiver) or voids "
+                          "(to the original owner) it",
+            })
+        hold = out[-1]
+        hold["orders"].append(cols["order_id"][i])
+        if cols["period"][i] not in hold["periods"]:
+            hold["periods"].append(cols["period"][i])
+        hold["amount"] += to_decimal(float(cols["amount"][i]))
+    for hold in out:
+        hold["periods"].sort()
+    return out
+
+
+def credit_notes(ledger: pd.DataFrame) -> dict[tuple[str, str], list[dict]]:
+    """(employee_id, period) -> explanations of non-direct credits (transfers, releases, voids)."""
+    rows = ledger[(ledger["status"] != "direct") & (ledger["status"] != "held") & ledger["employee_id"].notna()]
+    out: dict[tuple[str, str], list[dict]] = {}
+    for r in rows.sort_values(["order_id", "status"]).itertuples(index=False):
+        share = Decimal(int(r.share_bp)) / 100
+        text = {
+            "transfer": f"customer {r.customer_id} came from {r.from_employee_id} (change {r.change_id}); "
+                        f"{share.normalize():f}% of {to_decimal(float(r.amount))} credited",
+            "released": f"change {r.change_id} was reviewed and released; {share.normalize():f}% credited",
+            "voided": f"change {r.change_id} ({r.from_employee_id} → {r.to_employee_id}) was voided by review; "
+                      f"the order stays with the original owner (100%)",
+            "remainder": f"remainder {share.normalize():f}% of a transfer to {r.to_employee_id} (change {r.change_id})",
+        }[r.status]
+        out.setdefault((r.employee_id, r.period), []).append(
+            {"order_id": r.order_id, "status": r.status, "change_id": r.change_id, "share_pct": share,
+             "explanation": text})
+    return out
+
+
+def load_reviews(path: str | Path) -> dict[str, str]:
+    """Review decisions CSV (`change_id, decision` with decision release|void) as a mapping."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as exc:
+        raise PerfmlError(f"reviews file {path}: cannot read ({exc})") from None
+    missing = {"change_id", "decision"} - set(frame.columns)
+    if missing:
+        raise PerfmlError(f"reviews file {path}: missing column(s) {', '.join(sorted(missing))}")
+    bad = frame.index[~frame["decision"].isin(DECISIONS)]
+    if len(bad):
+        rows = ", ".join(str(i + 2) for i in bad[:5])
+        raise PerfmlError(f"reviews file {path}: decision must be release or void — row(s) {rows}")
+    return dict(zip(frame["change_id"], frame["decision"]))

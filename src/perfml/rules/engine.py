@@ -1,0 +1,340 @@
+"""Evaluate a plan: metrics (vectorised) -> exact values per employee-period -> scorecard and payout lines.
+
+`evaluate` runs a plan over a dataset for one or more periods; `what_if` re-runs one employee
+with overridden metric values; `evaluate_values` scores metric values with no dataset at all.
+"""
+from __future__ import annotations
+
+import gc
+import hashlib
+from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
+from decimal import Context, Decimal, localcontext
+
+import pandas as pd
+
+from perfml.errors import PlanError
+from perfml.metrics import (DERIVED_FROM, HISTORY_MONTHS, METRICS, MONEY, metric_table_and_evidence, parse_period,
+                            period_label)
+from perfml.money import to_decimal
+from perfml.rules.assistant import capacity_column, combined_task_line
+from perfml.rules.bonuses import base_bonus_line, growth_line, milestone_line, satisfaction_gate_line, team_line
+from perfml.rules.commission import commission_line
+from perfml.rules.crediting import credit_ledger, credit_notes, holds
+from perfml.rules.loading import load_plan, plan_hash
+from perfml.rules.plan import Plan
+from perfml.rules.scorecard import scorecard
+from perfml.rules.trace import BonusRun, Input, Result
+from perfml.rules.values import DERIVED, Values, as_decimal, from_units
+
+ZERO = Decimal(0)
+# Row-counted metrics of the metrics layer and the table their rows come from.
+_ROW_SOURCES = {"revenue": "orders", "new_revenue": "orders", "repeat_revenue": "orders", "revenue_at_close": "orders",
+                "orders": "orders", "new_customers": "orders", "visits": "activities", "calls": "activities",
+                "emails": "activities", "meetings": "activities", "messages": "activities",
+                "activities": "activities", "leads": "leads", "leads_converted": "leads", "leads_lost": "leads",
+                "leads_due_24h": "leads", "lead_responses": "leads", "satisfaction_responses": "satisfaction"}
+
+
+def _context() -> Context:
+    # A fixed context: results must not depend on a caller's global decimal settings.
+    return Context(prec=28)
+
+
+# -- what a plan reads -------------------------------------------------------------------------------
+def plan_metrics(plan: Plan) -> set[str]:
+    """Every metric column a plan reads (derived metrics expanded to their parts)."""
+    names: set[str] = set()
+    used_indicators = {i for seg in plan.segments.values() if seg.scorecard for i in seg.scorecard.weights}
+    for ind_id in used_indicators:
+        ind = plan.indicators[ind_id]
+        names.add(ind.metric)
+        if ind.target is not None and ind.target.metric:
+            names.add(ind.target.metric)
+    for seg in plan.segments.values():
+        if seg.commission:
+            names.add(seg.commission.base)
+            if seg.commission.on == "attainment" and seg.commission.target.metric:
+                names.add(seg.commission.target.metric)
+        if seg.growth_bonus:
+            g = seg.growth_bonus
+            names |= {g.metric, f"{g.metric}_last_year" if g.basis == "yoy" else f"{g.metric}_trailing6_mean"}
+        if seg.team_bonus:
+            names |= {"team_revenue_growth_yoy"}
+        if seg.satisfaction_gate:
+            names.add(seg.satisfaction_gate.metric)
+        if seg.combined_task:
+            for part in seg.combined_task.parts.values():
+                names.add(part.metric)
+                if part.target.metric:
+                    names.add(part.target.metric)
+                if part.capacity:
+                    names.add(capacity_column(part.metric, part.capacity.months))
+    for name in list(names):
+        if name in DERIVED:
+            names |= set(DERIVED[name][0])
+    return names
+
+
+# -- core: one employee-period -------------------------------------------------------------------------
+def compute(plan: Plan, seg_id: str, values: Values, *, role: str, team_id: str | None,
+            orders: Iterable[tuple[str, Decimal]] = (), credits: list[dict] | None = None) -> Result:
+    """Scorecard and payout lines of one employee-period from its exact values."""
+    seg = plan.segments[seg_id]
+    with localcontext(_context()):
+        card = scorecard(plan, seg_id, values)
+        lines = []
+        base_value = None
+        if seg.base_bonus:
+            lines.append(base_bonus_line(plan, seg_id, card["total"] if card else None))
+            base_value = lines[-1].value
+        if seg.commission:
+            lines.append(commission_line(plan, seg_id, values))
+        if seg.growth_bonus:
+            lines.append(growth_line(plan, seg_id, values, base_value))
+        if seg.team_bonus:
+            lines.append(team_line(plan, seg_id, values, base_value))
+        if seg.milestone_bonus:
+            lines.append(milestone_line(plan, seg_id, list(orders)))
+        if seg.combined_task:
+            lines.append(combined_task_line(plan, seg_id, values))
+        if seg.satisfaction_gate:
+            lines.append(satisfaction_gate_line(plan, seg_id, values, list(lines)))
+        total = sum((ln.value for ln in lines), ZERO)
+    return Result(values.employee_id, values.period, role, team_id, seg_id, card, lines, total, credits or [])
+
+
+def evaluate_values(plan: Plan | str, values: Mapping[str, object], *, role: str = "sales", tenure_months: int = 12,
+                    segment: str | None = None, orders: Iterable[tuple[str, object]] = (),
+                    employee_id: str = "what-if", period: str = "what-if") -> Result:
+    """Score plain metric values (no dataset): e.g. {'revenue': 130000, 'revenue_target': 100000}."""
+    plan = load_plan(plan)
+    seg_id = segment or plan.segment_for(role, tenure_months)
+    if seg_id is None or seg_id not in plan.segments:
+        wanted = f"named {segment}" if segment else f"selects role {role!r} at tenure {tenure_months}"
+        raise PlanError(f"plan {plan.id}: no segment {wanted}")
+    vals = Values(employee_id, period, {}).override(values)
+    return compute(plan, seg_id, vals, role=role, team_id=None,
+                   orders=[(oid, as_decimal(a)) for oid, a in orders])
+
+
+# -- over a dataset ------------------------------------------------------------------------------------
+def evaluate(plan: Plan | str, dataset, periods: str | Iterable[str], *, scores: pd.DataFrame | None = None,
+             reviews: Mapping[str, str] | None = None, employee_ids: Iterable[str] | None = None,
+             overrides: Mapping[str, object] | None = None) -> BonusRun:
+    """Scorecards and payouts with traces for every employee employed in `periods`."""
+    plan = load_plan(plan)
+    periods = sorted({periods} if isinstance(periods, str) else set(periods), key=parse_period)
+    if not periods:
+        raise PlanError("no period to evaluate")
+    for p in periods:
+        _check_effective(plan, p)
+    lo = parse_period(periods[0])
+    # Rows from lo - 12 are read: the periods' growth and the lagged plan metrics need no more.
+    ledger = credit_ledger(dataset, plan.crediting, scores=scores, reviews=reviews,
+                           since=period_label(lo - HISTORY_MONTHS))
+    needed = plan_metrics(plan)
+    rows, units, digits, evidence = _values_frame(dataset, ledger, needed, periods, employee_ids)
+    results, skipped = _evaluate_rows(
+        plan, rows, units, digits, needed, evidence, overrides=overrides,
+        milestone_orders=_milestone_orders(plan, ledger, periods),
+        notes=credit_notes(ledger[ledger["period"].isin(periods)]))
+    return BonusRun(
+        plan={"id": plan.id, "version": plan.version, "name": plan.name, "hash": plan_hash(plan),
+              "effective_from": str(plan.effective_from),
+              "effective_to": str(plan.effective_to) if plan.effective_to else None},
+        periods=periods, currency=plan.currency,
+        data={"fingerprint": dataset.fingerprint(), "scores": _scores_fingerprint(scores),
+              "reviews": dict(sorted((reviews or {}).items()))},
+        results=results, holds=holds(ledger, periods, plan.crediting.hold_threshold), skipped=skipped)
+
+
+def _values_frame(dataset, ledger: pd.DataFrame, needed: set[str], periods: list[str], employee_ids):
+    """Metric rows of the periods (with history columns), their exact money units and the evidence map."""
+    lo, hi = parse_period(periods[0]), parse_period(periods[-1])
+    table, evidence_rows = metric_table_and_evidence(
+        dataset, periods=[period_label(i) for i in range(lo - HISTORY_MONTHS, hi + 1)], crediting=ledger,
+        evidence_metrics=_evidence_metrics(needed), evidence_periods=_evidence_periods(needed, periods), look_back=0)
+    evidence = {(e, p, m): (t, ids) for e, p, m, t, ids in zip(
+        *(evidence_rows[c].tolist() for c in ("employee_id", "period", "metric", "table", "ids")))}
+    frame = _with_history(table.frame, needed)  # keeps row order, so `units` stays aligned
+    keep = frame["period"].isin(periods)
+    if employee_ids is not None:
+        keep &= frame["employee_id"].isin(list(employee_ids))
+    return frame[keep], table.units[keep.to_numpy()], table.digits, evidence
+
+
+def _evaluate_rows(plan: Plan, rows: pd.DataFrame, units: pd.DataFrame, digits: int, needed: set[str],
+                   evidence: dict, *, overrides, milestone_orders: dict, notes: dict) -> tuple[list, list]:
+    """One `compute` per row; results sorted by (period, employee_id), plus the rows no segment selects."""
+    results, skipped = [], []
+    columns = {c: rows[c].tolist() for c in needed if c in rows.columns and c not in MONEY}
+    t6 = "revenue_trailing6_mean" in needed
+    money_cols = {c: units[c].tolist() for c in MONEY if c in needed or (t6 and c == "revenue_trailing6_total")}
+    segments: dict[tuple[str, int], str | None] = {}
+    columns_present = frozenset(rows.columns)
+    with localcontext(_context()), _collector_paused():
+        for i, (emp, period, role, team, tenure) in enumerate(zip(
+                rows["employee_id"].tolist(), rows["period"].tolist(), rows["role"].tolist(),
+                rows["team_id"].tolist(), rows["tenure_months"].tolist())):
+            key = (role, int(tenure))
+            if key not in segments:
+                segments[key] = plan.segment_for(*key)
+            seg_id = segments[key]
+            if seg_id is None:
+                skipped.append({"employee_id": emp, "period": period,
+                                "reason": f"no segment selects role {role} at tenure {int(tenure)} months"})
+                continue
+            data: dict[str, Decimal | None] = {c: as_decimal(v[i]) for c, v in columns.items()}
+            for c, v in money_cols.items():
+                data[c] = None if v[i] is pd.NA else from_units(v[i], digits)
+            if t6:
+                total = data.pop("revenue_trailing6_total")
+                data["revenue_trailing6_mean"] = None if total is None else total / 6
+            values = Values(emp, period, data, _source_of(emp, period, evidence, columns_present))
+            if overrides:
+                values = values.override(overrides)
+            results.append(compute(plan, seg_id, values, role=role, team_id=team,
+                                   orders=milestone_orders.get((emp, period), ()), credits=notes.get((emp, period))))
+    results.sort(key=lambda r: (r.period, r.employee_id))
+    skipped.sort(key=lambda r: (r["period"], r["employee_id"]))
+    return results, skipped
+
+
+def what_if(plan: Plan | str, dataset, *, employee_id: str, period: str, overrides: Mapping[str, object],
+            scores: pd.DataFrame | None = None, reviews: Mapping[str, str] | None = None) -> Result:
+    """One employee-period re-evaluated with some metric values replaced (derived metrics follow)."""
+    run = evaluate(plan, dataset, period, scores=scores, reviews=reviews, employee_ids=[employee_id],
+                   overrides=overrides)
+    result = run.result(employee_id, period)
+    if result is None:
+        raise PlanError(f"{employee_id} is not evaluated in {period} (not employed, or no segment selects them)")
+    return result
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+@contextmanager
+def _collector_paused():
+    """Pause the cyclic GC: traces are millions of small acyclic objects and collections only cost time."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
+def _check_effective(plan: Plan, period: str) -> None:
+    p = parse_period(period)
+    start = plan.effective_from.year * 12 + plan.effective_from.month - 1
+    if p < start:
+        raise PlanError(f"plan {plan.id} v{plan.version} takes effect {plan.effective_from}; "
+                        f"period {period} is before it")
+    if plan.effective_to is not None and p > plan.effective_to.year * 12 + plan.effective_to.month - 1:
+        raise PlanError(f"plan {plan.id} v{plan.version} ended {plan.effective_to}; period {period} is after it")
+
+
+def _with_history(frame: pd.DataFrame, needed: set[str]) -> pd.DataFrame:
+    """Add `<m>_last_year`, `<m>_trailing6_mean` and `<m>_best<N>` columns the plan reads (vectorised).
+
+    `frame` is sorted by employee and period (as the metrics layer returns it); its order is kept.
+    """
+    frame = frame.copy()
+    by = frame.groupby("employee_id", sort=False)
+    for name in sorted(needed):
+        if name in frame.columns:
+            continue
+        for suffix, months, how in (("_last_year", 12, "last"), ("_trailing6_mean", 6, "mean")):
+            metric = name[: -len(suffix)] if name.endswith(suffix) else None
+            if metric and metric in frame.columns:
+                frame[name] = _lagged(frame, by, metric, months, how)
+        if "_best" in name:
+            metric, _, n = name.rpartition("_best")
+            if metric in frame.columns and n.isdigit():
+                frame[name] = _lagged(frame, by, metric, int(n), "max")
+    return frame
+
+
+def _lagged(frame: pd.DataFrame, by, metric: str, months: int, how: str) -> pd.Series:
+    # Employment months are contiguous per employee, so k rows back within a group is k months back.
+    if how == "last":
+        lag = by[metric].shift(12)
+        back = by["period"].shift(12)
+        expect = (frame["period"].str[:4].astype(int) - 1).astype(str).str.zfill(4) + frame["period"].str[4:]
+        return lag.where(back == expect)
+    lags = pd.concat([by[metric].shift(k) for k in range(1, months + 1)], axis=1)
+    return lags.mean(axis=1, skipna=False) if how == "mean" else lags.max(axis=1, skipna=True)
+
+
+def _evidence_metrics(needed: set[str]) -> list[str]:
+    """Row-counted metrics whose source rows the trace cites."""
+    wanted = set()
+    for name in needed:
+        wanted |= set(DERIVED_FROM.get(name, (name,)))
+    if "revenue_last_year" in needed:
+        wanted.add("revenue")
+    return sorted(wanted & set(_ROW_SOURCES))
+
+
+def _evidence_periods(needed: set[str], periods: list[str]) -> list[str]:
+    """The evaluated periods, plus a year earlier when last year's revenue is an input."""
+    out = set(periods)
+    if "revenue_last_year" in needed:
+        out |= {period_label(parse_period(p) - 12) for p in periods}
+    return sorted(out)
+
+
+def _source_of(emp: str, period: str, evidence: dict, columns: frozenset):
+    """A function giving the provenance of one metric of this employee-period (built only when cited)."""
+
+    def source(name: str) -> Input:
+        if name in _ROW_SOURCES:
+            table, ids = evidence.get((emp, period, name), (_ROW_SOURCES[name], []))
+            credited = name in ("revenue", "new_revenue", "repeat_revenue")
+            note = "as credited (crediting rules applied)" if credited else None
+            return Input(name, None, table, ids=ids, period=period, note=note)
+        if name in DERIVED_FROM:
+            parts = DERIVED_FROM[name]
+            ids = sorted({i for part in parts for i in evidence.get((emp, period, part), ("", []))[1]})
+            return Input(name, None, _ROW_SOURCES.get(parts[0], "derived"), ids=ids, period=period,
+                         note=f"rate from {', '.join(parts)}")
+        if name == "revenue_last_year":
+            last = period_label(parse_period(period) - 12)
+            table, ids = evidence.get((emp, last, "revenue"), ("orders", []))
+            return Input(name, None, table, ids=ids, period=last, note="credited revenue a year earlier")
+        if name.endswith("_target"):
+            return Input(name, None, "targets", key={"employee_id": emp, "period": period,
+                                                     "metric": name[: -len("_target")]})
+        if name.startswith("team_revenue"):
+            return Input(name, None, "orders", note="team total at close (before crediting)")
+        if name == "revenue_trailing6_mean" or "_best" in name or name.endswith(("_last_year", "_trailing6_mean")):
+            return Input(name, None, "metrics layer", note="from earlier periods of the same employee")
+        if name not in columns:
+            return Input(name, None, "missing", note="not in the data for this period")
+        if name in METRICS:
+            return Input(name, None, "metrics layer")
+        return Input(name, None, "metrics", key={"employee_id": emp, "period": period, "metric": name})
+
+    return source
+
+
+def _milestone_orders(plan: Plan, ledger: pd.DataFrame, periods: list[str]) -> dict:
+    """(employee_id, period) -> [(order_id, amount)] of credited orders large enough for any milestone."""
+    mins = [s.milestone_bonus.min_order for s in plan.segments.values() if s.milestone_bonus]
+    if not mins:
+        return {}
+    rows = ledger[ledger["period"].isin(periods) & ledger["employee_id"].notna() & (ledger["share_bp"] > 0)
+                  & (ledger["amount"] >= float(min(mins)) * (1 - 1e-12))]
+    out: dict = {}
+    for r in rows.sort_values("order_id").itertuples(index=False):
+        out.setdefault((r.employee_id, r.period), []).append((r.order_id, to_decimal(float(r.amount))))
+    return out
+
+
+def _scores_fingerprint(scores: pd.DataFrame | None) -> str | None:
+    if scores is None:
+        return None
+    ordered = scores.sort_values("change_id").reset_index(drop=True)
+    text = ordered[["change_id", "score"]].to_csv(index=False)
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,173 @@
+"""Read a plan: built-in name or YAML file -> validated `Plan`, refusing bad plans by YAML path."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from perfml.errors import PlanError
+from perfml.rules.plan import Plan
+
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One finding of a plan check: level `error` refuses the plan, `warning` only informs."""
+
+    level: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.path}: {self.message}" if self.path else f"{self.level}: {self.message}"
+
+
+class PlanInvalid(PlanError):
+    """A plan refused with every error found (each names its YAML path)."""
+
+    def __init__(self, source: str, issues: list[Issue]):
+        self.source = source
+        self.issues = issues
+        lines = [f"plan {source} is invalid ({len(issues)} problem(s)):"]
+        lines += [f"  - {i.path}: {i.message}" for i in issues]
+        super().__init__("\n".join(lines))
+
+
+@dataclass
+class CheckReport:
+    """Outcome of `check_plan`: the plan when valid, its errors and warnings."""
+
+    source: str
+    plan: Plan | None
+    errors: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the plan has no errors (warnings allowed)."""
+        return not self.errors
+
+
+# -- YAML with exact decimals and no silent duplicate keys ---------------------------------------
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _decimal(loader: _Loader, node: yaml.ScalarNode) -> Decimal:
+    text = loader.construct_scalar(node).replace("_", "")
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise PlanError(f"line {node.start_mark.line + 1}: {text!r} is not a number") from None
+    if not value.is_finite():
+        raise PlanError(f"line {node.start_mark.line + 1}: {text!r} is not a finite number")
+    return value
+
+
+def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            # PyYAML would keep the last one silently; in a pay plan that hides a typo.
+            raise PlanError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r} "
+                            f"(first at line {seen[key] + 1})")
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+# YAML 1.1 reads on/off/yes/no as booleans (`on: attainment` would become `True: attainment`);
+# plans only use true/false.
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+_Loader.add_constructor("tag:yaml.org,2002:float", _decimal)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+# -- public ---------------------------------------------------------------------------------------
+def _builtin_dir():
+    # plans/ is package data of perfml (pyproject), not a package of its own.
+    return resources.files("perfml").joinpath("plans")
+
+
+def builtin_plans() -> list[str]:
+    """Names of the plans shipped with perfml."""
+    return sorted(p.name[:-5] for p in _builtin_dir().iterdir() if p.name.endswith(".yaml"))
+
+
+def read_plan_text(source: str | Path) -> tuple[str, str]:
+    """(display name, YAML text) of a built-in plan name or a file path."""
+    text_source = str(source)
+    if text_source in builtin_plans():
+        return f"builtin:{text_source}", _builtin_dir().joinpath(f"{text_source}.yaml").read_text()
+    path = Path(source)
+    if not path.is_file():
+        raise PlanError(f"plan {text_source!r} is neither a file nor a built-in plan ({', '.join(builtin_plans())})")
+    return str(path), path.read_text(encoding="utf-8")
+
+
+def parse_plan(text: str, source: str = "plan") -> CheckReport:
+    """Parse YAML text and run every check; never raises for an invalid plan (see `report.errors`)."""
+    from perfml.rules.checks import plan_errors, plan_warnings
+
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+    except PlanError as exc:
+        return CheckReport(source, None, [Issue("error", "", str(exc))])
+    except yaml.YAMLError as exc:
+        return CheckReport(source, None, [Issue("error", "", f"not valid YAML: {exc}")])
+    if not isinstance(data, dict):
+        return CheckReport(source, None, [Issue("error", "", "a plan must be a YAML mapping")])
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as exc:
+        return CheckReport(source, None, [Issue("error", _path(e["loc"]), _message(e)) for e in exc.errors()])
+    errors = plan_errors(plan)
+    return CheckReport(source, None if errors else plan, errors, [] if errors else plan_warnings(plan))
+
+
+def check_plan(source: str | Path) -> CheckReport:
+    """Load and check a plan (built-in name or YAML file) without raising for its problems."""
+    name, text = read_plan_text(source)
+    return parse_plan(text, name)
+
+
+def load_plan(source: str | Path | Plan) -> Plan:
+    """A validated plan from a built-in name or YAML file; raises `PlanInvalid` naming each YAML path."""
+    if isinstance(source, Plan):
+        return source
+    report = check_plan(source)
+    if not report.ok:
+        raise PlanInvalid(report.source, report.errors)
+    return report.plan
+
+
+def plan_hash(plan: Plan) -> str:
+    """sha256 of the plan's canonical JSON: formatting and comments do not change it, content does."""
+    canonical = json.dumps(plan.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _message(err: dict) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown field (check the spelling)"
+    if err["type"] == "missing":
+        return "required field is missing"
+    return err["msg"]
