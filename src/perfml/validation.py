@@ -8,6 +8,7 @@ so the first record is row 2.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import numpy as np
@@ -223,7 +224,12 @@ def validate_tables(raw: Mapping[str, pd.DataFrame], first_rows: Mapping[str, in
 
 
 def empty_table(name: str) -> pd.DataFrame:
-    """A typed, zero-row frame for a table that is absent."""
+    """A typed, zero-row frame for a table that is absent (built once per table: pandera is slow to start)."""
+    return _empty_table(name).copy()
+
+
+@functools.cache
+def _empty_table(name: str) -> pd.DataFrame:
     table = TABLES[name]
     return parse_table(table, pd.DataFrame({c: pd.Series([], dtype="string") for c in table.names}))[0]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from perfml.simulate.leads import NEVER, Leads
-from perfml.simulate.orders import Orders, month_to_date
+from perfml.simulate.orders import Orders
 from perfml.simulate.timeline import DAY, HOUR, Calendar, DaySampler
 from perfml.simulate.workforce import SALES, Workforce
 
@@ -47,11 +47,22 @@ def plan_collusion(wf: Workforce, leads: Leads, cal: Calendar, avail: DaySampler
           & (wf.term_day[a] >= close_day) & (wf.hand_day[a] > close_day))
     month = cal.month_of_day(close_day)
     target = targets[a, month]
-    mtd = month_to_date(orders, a, cal.month_start[month] * DAY, t)
-    short = (target - mtd) > 0.35 * np.maximum(target, 1)
-    prob = wf.collude_rate[o] * np.where(short, 1.0, 0.4) * timing
-    take = ok & (target > 0) & (rng.random(len(idx)) < prob)
+    # the pair knows her pipeline: would she miss this month's target without the deal?
+    short = orders.revenue(wf.n, cal)[a, month] < target
+    prob = wf.collude_rate[o] * np.where(short, 1.0, 0.15) * timing
+    take = np.flatnonzero(ok & (target > 0) & (rng.random(len(idx)) < prob))
+    take = _enough_for_the_month(rng, a[take], month[take], take)
     return Collusion(idx[take], t[take], close[take])
+
+
+def _enough_for_the_month(rng: np.random.Generator, assistant: np.ndarray, month: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Keep one to three deals per assistant and month: enough to get her over the line."""
+    key = assistant.astype(np.int64) * 10_000 + month
+    order = np.lexsort((rng.random(len(rows)), key))
+    key, rows = key[order], rows[order]
+    rank = np.arange(len(key)) - np.searchsorted(key, key, side="left")
+    allowed = 1 + np.searchsorted([0.35, 0.75], rng.random(len(key)))
+    return np.sort(rows[rank < allowed])
 
 
 def _timed_close(cal: Calendar, rng: np.random.Generator, close: np.ndarray, created: np.ndarray):
@@ -64,5 +75,5 @@ def _timed_close(cal: Calendar, rng: np.random.Generator, close: np.ndarray, cre
     can_pull = (into_month < PULL_IN_DAYS) & (month > 0) & (pulled_day * DAY > created + MIN_WORKED_DAYS * DAY)
     pulled_day = np.where(cal.weekday[np.clip(pulled_day, 0, cal.days - 1)], pulled_day, pulled_day - 2)
     new_day = np.where(can_pull, pulled_day, day)
-    timing = np.select([days_left <= MONTH_END_DAYS, can_pull], [1.0, 0.9], 0.4)
+    timing = np.select([days_left <= MONTH_END_DAYS, can_pull], [1.0, 0.9], 0.6)
     return new_day * DAY + close % DAY, timing

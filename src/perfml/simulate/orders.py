@@ -84,13 +84,3 @@ def _repeat_orders(wf: Workforce, cust: Customers, own: Ownership, cal: Calendar
     amount = np.round(np.exp(mu + rng.normal(0, 0.4, len(idx))), 2)
     return c[idx], o[idx], t, amount, np.full(len(idx), REPEAT), o[idx]
 
-
-def month_to_date(orders: Orders, emp: np.ndarray, month_start_t: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Revenue credited to `emp` in [month_start_t, t) per query (vectorised prefix sums)."""
-    key = orders.employee.astype(np.int64) << 32 | orders.time
-    order = np.argsort(key, kind="stable")
-    key, cum = key[order], np.concatenate([[0.0], np.cumsum(orders.amount[order])])
-    q = emp.astype(np.int64) << 32
-    hi = np.searchsorted(key, q | np.maximum(t, 0), side="left")
-    lo = np.searchsorted(key, q | np.maximum(month_start_t, 0), side="left")
-    return cum[hi] - cum[lo]
