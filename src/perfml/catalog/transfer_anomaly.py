@@ -1,0 +1,151 @@
+"""Catalog entries of the transfer-anomaly model (one ownership change, scored at its cut-off)."""
+from perfml.catalog import Feature, register
+
+MODEL = "transfer-anomaly"
+
+register(
+    # -- the giver's effort before the change --------------------------------------------------
+    Feature("giver_owned_days", "Days the giver owned the customer", "转出人持有客户天数", "days",
+            "Days from the change that gave the customer to the giver until this change (unknown when the "
+            "giver's ownership predates the data).",
+            "giver owned the customer for {value}", "转出人已持有该客户{value}"),
+    Feature("giver_worked_days", "Days the giver worked the customer", "转出人跟进客户天数", "days",
+            "Days from the giver's first activity on the customer to the change.",
+            "giver had worked the customer for {value}", "转出人已跟进该客户{value}"),
+    Feature("giver_acts_30d", "Giver activities on customer, last 30 days", "转出人近30天跟进次数", "count",
+            "The giver's activities on this customer in the 30 days before the change.",
+            "giver logged {value} activities on the customer in the 30 days before", "转出人转出前30天跟进{value}次"),
+    Feature("giver_acts_90d", "Giver activities on customer, last 90 days", "转出人近90天跟进次数", "count",
+            "The giver's activities on this customer in the 90 days before the change.",
+            "giver logged {value} activities on the customer in the 90 days before", "转出人转出前90天跟进{value}次"),
+    Feature("giver_days_since_touch", "Days since the giver's last touch", "转出人最近跟进距今天数", "days",
+            "Days from the giver's last activity on the customer to the change (unknown if never).",
+            "giver last touched the customer {value} before the change", "转出人上次跟进在转出前{value}"),
+    Feature("lead_stage", "Lead stage at change", "转出时线索阶段", "rank",
+            "Stage of the customer's latest lead at the change: 0 none, 1 open and not contacted, "
+            "2 contacted (being worked), 3 converted, 4 lost.",
+            "lead stage at the change {value} (0 none .. 2 being worked, 3 won, 4 lost)",
+            "转出时线索阶段为{value}（0无，2跟进中，3成交，4丢失）"),
+    Feature("lead_age_days", "Age of the lead at change", "转出时线索存续天数", "days",
+            "Days from the creation of the customer's latest lead to the change.",
+            "the lead was {value} old at the change", "转出时线索已存在{value}"),
+    # -- the receiver's work between change and cut-off -----------------------------------------
+    Feature("receiver_acts_after", "Receiver activities after change", "接收人转入后跟进次数", "count",
+            "The receiver's activities on the customer between the change and the cut-off (the next order).",
+            "receiver logged {value} activities on the customer before the order", "接收人在下单前跟进{value}次"),
+    Feature("receiver_first_touch_days", "Days to the receiver's first touch", "接收人首次跟进用时", "days",
+            "Days from the change to the receiver's first activity on the customer (unknown if none before the cut-off).",
+            "receiver first touched the customer {value} after the change", "接收人在转入后{value}首次跟进"),
+    Feature("giver_acts_after", "Giver activities after change", "转出人转出后仍跟进次数", "count",
+            "The giver's activities on the customer after handing it over, before the cut-off.",
+            "giver still logged {value} activities on the customer after the change", "转出后转出人仍跟进{value}次"),
+    Feature("window_days", "Days from change to cut-off", "转出至评分时点天数", "days",
+            "Days between the change and the moment it is scored (the next order, or the as-of time).",
+            "scored {value} after the change", "转出后{value}评分"),
+    # -- time to order and order size -----------------------------------------------------------
+    Feature("has_order", "Order after change", "转出后已下单", "flag",
+            "Whether the customer placed an order after the change (before the cut-off).",
+            "customer ordered after the change: {value}", "转出后客户已下单：{value}"),
+    Feature("days_to_order", "Days from change to order", "转出至下单天数", "days",
+            "Days from the change to the customer's next order (unknown if none yet).",
+            "the customer ordered {value} after the change", "客户在转出后{value}下单"),
+    Feature("order_amount", "Order amount", "订单金额", "currency",
+            "Amount of the customer's next order after the change.",
+            "order of {value}", "订单金额{value}"),
+    Feature("order_vs_customer_history", "Order size vs customer history", "订单金额/客户历史均值", "ratio",
+            "The order's amount divided by the customer's mean earlier order (unknown for a first order).",
+            "order {value} the customer's usual size", "订单为客户历史均值的{value}"),
+    Feature("order_vs_receiver_history", "Order size vs receiver's orders", "订单金额/接收人历史均值", "ratio",
+            "The order's amount divided by the receiver's mean credited order in the year before the change.",
+            "order {value} the receiver's usual deal", "订单为接收人历史均单的{value}"),
+    Feature("order_is_new", "First order of the customer", "客户首单", "flag",
+            "Whether the order is the customer's first (a new-customer order).",
+            "first order of the customer: {value}", "客户首单：{value}"),
+    Feature("customer_prior_orders", "Customer's earlier orders", "客户历史订单数", "count",
+            "Orders of the customer before the change.",
+            "customer had {value} earlier orders", "客户此前下单{value}次"),
+    Feature("customer_age_days", "Customer age at change", "转出时客户存续天数", "days",
+            "Days from the customer's creation to the change.",
+            "customer existed for {value} at the change", "转出时客户已存在{value}"),
+    # -- the pair's history and the giver's pattern ---------------------------------------------
+    Feature("pair_prior_changes", "Earlier changes between the pair", "双方历史转移次数", "count",
+            "Earlier ownership changes from the same giver to the same receiver.",
+            "{value} earlier changes from this giver to this receiver", "该转出人此前向该接收人转移{value}次"),
+    Feature("giver_changes_90d", "Giver's changes in 90 days", "转出人近90天转出次数", "count",
+            "Ownership changes the giver made in the 90 days before this one.",
+            "giver made {value} other changes in the 90 days before", "转出人此前90天转出{value}次"),
+    Feature("giver_changes_same_day", "Giver's changes that day", "转出人当天转出次数", "count",
+            "Ownership changes the giver made on the same calendar day (bulk handovers are usually legitimate).",
+            "giver made {value} changes that day", "转出人当天共转出{value}个客户"),
+    Feature("reason_present", "Reason given", "填写了转移原因", "flag",
+            "Whether the change carries a reason text.",
+            "reason given: {value}", "填写转移原因：{value}"),
+    Feature("receiver_is_assistant", "Receiver is an assistant", "接收人为销售助理", "flag",
+            "Whether the receiver's role is assistant.",
+            "receiver is an assistant: {value}", "接收人为助理：{value}"),
+    Feature("same_team", "Giver and receiver in one team", "双方同一团队", "flag",
+            "Whether giver and receiver belong to the same team.",
+            "same team: {value}", "同一团队：{value}"),
+    # -- the receiver's incentive ---------------------------------------------------------------
+    Feature("receiver_transfer_revenue_share", "Receiver revenue via transfers", "接收人经转移获得的收入占比", "share",
+            "Share of the receiver's credited revenue in the 180 days before the change that came from "
+            "customers transferred to them.",
+            "{value} of the receiver's recent revenue came via transfers", "接收人近期收入中{value}来自转移客户"),
+    Feature("receiver_target_gap", "Receiver's open target at change", "接收人转入时目标缺口", "share",
+            "Share of the receiver's revenue target for the month still open at the change "
+            "(1 - month-to-date credited revenue / target, floored at 0).",
+            "receiver still needed {value} of the month's target", "接收人当月目标尚差{value}"),
+    Feature("days_to_period_end", "Days to month end at change", "转出时距月末天数", "days",
+            "Days from the change to the end of its calendar month (the target period).",
+            "change made {value} before the month end", "转移发生在月末前{value}"),
+    Feature("receiver_tenure_days", "Receiver tenure", "接收人司龄", "days",
+            "Days from the receiver's hire date to the change.",
+            "receiver had {value} of tenure", "接收人司龄{value}"),
+    # -- departures and leave -----------------------------------------------------------------
+    Feature("giver_days_to_exit", "Days until the giver leaves", "转出人离职倒计时", "days",
+            "Days from the change to the giver's termination date (unknown if the giver is not leaving).",
+            "giver leaves {value} after the change", "转出人将在{value}后离职"),
+    Feature("giver_activity_rate_after", "Giver's activity after change (per day)", "转出后转出人日均活动", "count",
+            "The giver's activities on any customer per day in the 14 days after the change (up to the "
+            "cut-off); near zero when the giver is on leave.",
+            "giver logged {value} activities a day after the change", "转出后转出人日均活动{value}次"),
+    Feature("giver_activity_rate_before", "Giver's activity before change (per day)", "转出前转出人日均活动", "count",
+            "The giver's activities on any customer per day in the 14 days before the change.",
+            "giver logged {value} activities a day before the change", "转出前转出人日均活动{value}次"),
+    model=MODEL,
+)
+
+register(
+    Feature("pair_prior_quick_orders", "Pair's earlier quick-closing transfers", "双方此前快速成交的转移次数", "count",
+            "Earlier transfers from this giver to this receiver whose customer ordered within 14 days "
+            "(counted once that order is known, before this change).",
+            "{value} earlier transfers from this giver to this receiver closed within 14 days",
+            "该转出人此前转给该接收人的客户有{value}个在14天内成交"),
+    Feature("giver_prior_quick_orders", "Giver's earlier quick-closing transfers", "转出人此前快速成交的转移次数", "count",
+            "Earlier transfers by the giver (to anyone) whose customer ordered within 14 days.",
+            "{value} earlier transfers by this giver closed within 14 days", "转出人此前转出的客户有{value}个在14天内成交"),
+    Feature("receiver_prior_quick_orders", "Receiver's earlier quick-closing transfers", "接收人此前快速成交的转入次数", "count",
+            "Earlier transfers to the receiver (from anyone) whose customer ordered within 14 days.",
+            "{value} earlier transfers to this receiver closed within 14 days", "接收人此前转入的客户有{value}个在14天内成交"),
+    model=MODEL,
+)
+
+register(
+    Feature("reason_customer_request", "Reason: customer asked", "原因：客户要求", "flag",
+            "Whether the reason text says the customer asked for the change (keywords configurable).",
+            "reason says the customer asked: {value}", "原因为客户要求：{value}"),
+    Feature("reason_contradicted", "Reason contradicted by the records", "原因与记录不符", "flag",
+            "The reason claims something the records contradict: account maintenance for a customer who "
+            "never ordered, leave while the giver keeps working, leaving with no exit within 60 days.",
+            "reason contradicted by the records: {value}", "转移原因与记录不符：{value}"),
+    model=MODEL,
+)
+
+register(
+    Feature("giver_quick_vs_team", "Giver's quick-closing transfers vs team", "转出人快速成交转移数（相对团队）", "count",
+            "Transfers by the giver in the last year whose customer ordered within 14 days, minus the mean of "
+            "the other members of the giver's team (a team that hands accounts over at signing is not unusual).",
+            "giver made {value} more quick-closing transfers than a typical teammate this year",
+            "转出人近一年快速成交的转移比同组平均多{value}次"),
+    model=MODEL,
+)

@@ -1,0 +1,199 @@
+"""Model commands: train, score, models, audit, profile - generic over the pipeline registry."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from perfml.cli._app import app, console, err_console, handles_errors, progress_bar
+
+_NAMES_HELP = "transfer-anomaly, decline or high-performer"
+_PROFILE_COLUMNS = ("shap_rank", "display_name", "shap_importance", "direction", "contrast")
+
+
+def _check_name(name: str, allow_all: bool = False) -> str:
+    from perfml.pipelines import PIPELINE_NAMES
+
+    choices = (*PIPELINE_NAMES, "all") if allow_all else PIPELINE_NAMES
+    if name not in choices:
+        raise typer.BadParameter(f"{name!r} is not one of {', '.join(choices)}", param_hint="MODEL")
+    return name
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def _metrics_table(result) -> Table:
+    m = result.metrics
+    title = (f"{result.pipeline} ({result.kind}) - version {result.version or '-'}"
+             f"{' [champion]' if result.promoted else ''}")
+    table = Table(title=title)
+    for col in ("metric (test side)", "model", "baseline"):
+        table.add_column(col, justify="right" if col != "metric (test side)" else "left")
+    keys = sorted({k.split("_", 1)[1] for k in m if k.startswith(("model_", "baseline_"))}
+                  - {"n", "positives", "prevalence"})
+    for k in keys:
+        table.add_row(k, _fmt(m.get(f"model_{k}")), _fmt(m.get(f"baseline_{k}")))
+    for k in ("n_train", "n_test", "n_test_labelled"):
+        if k in m:
+            table.add_row(k, _fmt(int(m[k])), "")
+    return table
+
+
+@app.command()
+@handles_errors
+def train(
+    model: Annotated[str, typer.Argument(help=f"Pipeline to train: {_NAMES_HELP}, or all.")],
+    data: Annotated[Path, typer.Option("--data", help="Dataset directory of CSV/Parquet files.")],
+    force: Annotated[bool, typer.Option("--force", help="Make the new version champion even if it is not better.")] = False,
+) -> None:
+    """Train, evaluate on a time-based test split, log to MLflow and register a version."""
+    from perfml.dataset import Dataset
+    from perfml.modeling.run import train_pipeline
+    from perfml.pipelines import PIPELINE_NAMES, PipelineNotAvailable, get_pipeline
+
+    _check_name(model, allow_all=True)
+    dataset = Dataset.load(data)
+    names = PIPELINE_NAMES if model == "all" else (model,)
+    for name in names:
+        try:
+            get_pipeline(name)
+        except PipelineNotAvailable as exc:
+            if model != "all":
+                raise
+            err_console.print(f"[yellow]skipped:[/] {exc}")
+            continue
+        with progress_bar(f"train {name}") as update:
+            result = train_pipeline(name, dataset, force=force, progress=update)
+        console.print(_metrics_table(result))
+        verdict = "promoted to champion" if result.promoted else f"champion stays version {result.previous_champion}"
+        console.print(f"{name}: run {result.run_id}, version {result.version}, {verdict}", soft_wrap=True)
+
+
+@app.command()
+@handles_errors
+def score(
+    model: Annotated[str, typer.Argument(help=f"Pipeline to score with: {_NAMES_HELP}.")],
+    data: Annotated[Path, typer.Option("--data", help="Dataset directory of CSV/Parquet files.")],
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write the scores and reasons to.")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Score as of this date (YYYY-MM-DD): records strictly before it.")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, max=20, help="Reasons per row.")] = 3,
+    lang: Annotated[str, typer.Option(help="Language of the reasons: en or zh.")] = "en",
+) -> None:
+    """Score a dataset with the champion model; write one CSV row per unit with its top reasons."""
+    import pandas as pd
+
+    from perfml.dataset import Dataset
+    from perfml.modeling.run import score_pipeline
+
+    _check_name(model)
+    if lang not in ("en", "zh"):
+        raise typer.BadParameter("must be en or zh", param_hint="--lang")
+    when = None
+    if as_of is not None:
+        try:
+            when = pd.Timestamp(as_of)
+        except ValueError:
+            raise typer.BadParameter(f"not a date: {as_of!r}", param_hint="--as-of") from None
+    dataset = Dataset.load(data)
+    with progress_bar(f"score {model}") as update:
+        update("features + explanations", 0.1)
+        frame = score_pipeline(model, dataset, as_of=when, top_k=top_k, lang=lang)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+    console.print(f"wrote {len(frame):,} rows to {out}", soft_wrap=True)
+
+
+@app.command("models")
+@handles_errors
+def models_() -> None:
+    """List registered model versions with their test metrics and the champion."""
+    from perfml.modeling.registry import list_versions
+
+    df = list_versions()
+    if df.empty:
+        console.print("no registered models yet (perfml train ...)")
+        return
+    metric_cols = {"model_pr_auc": "PR-AUC", "baseline_pr_auc": "base PR", "model_roc_auc": "ROC"}
+    metric_cols = {k: v for k, v in metric_cols.items() if k in df.columns}
+    table = Table(title="registered models (test-side metrics)")
+    table.add_column("model", no_wrap=True)
+    for col in ("v", "champ", "kind", "created", *metric_cols.values()):
+        table.add_column(col, justify="right" if col not in ("kind",) else "left")
+    for _, row in df.iterrows():
+        table.add_row(row["model"], str(row["version"]), "*" if row["champion"] else "", row["kind"],
+                      str(row["created"])[:10], *[_fmt(row.get(c)) for c in metric_cols])
+    console.print(table)
+
+
+@app.command()
+@handles_errors
+def audit(
+    model: Annotated[str, typer.Argument(help=f"Pipeline whose champion to audit: {_NAMES_HELP}.")],
+    data: Annotated[Path, typer.Option("--data", help="Dataset directory with a demographics table.")],
+    threshold: Annotated[float | None, typer.Option(help="Alert threshold on the score (default: the model's).")] = None,
+    min_share: Annotated[float, typer.Option(help="Groups under this share of rows are reported but excluded.")] = 0.02,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the audit table to this CSV.")] = None,
+) -> None:
+    """Bias audit: selection and scoring rates per demographic group, impact ratios under 0.8 flagged."""
+    from perfml.audit import audit_model
+    from perfml.dataset import Dataset
+
+    _check_name(model)
+    dataset = Dataset.load(data)
+    with progress_bar(f"audit {model}") as update:
+        update("scoring", 0.1)
+        result, summary = audit_model(model, dataset, threshold=threshold, min_share=min_share)
+    console.print(f"bias audit: {summary['model']} v{summary['version']}, alert threshold {summary['threshold']:.3f}, "
+                  f"{summary['rows']:,} scored rows attributed by {summary['subject']}", soft_wrap=True)
+    for column, part in result.groupby("column", sort=False):
+        table = Table(title=f"by {column}")
+        for col in ("group", "n", "share", "alert rate", "impact", "above median", "impact ", "flag"):
+            table.add_column(col, justify="left" if col in ("group", "flag") else "right")
+        for _, r in part.iterrows():
+            flag = "[bold red]FLAG[/]" if r["flagged"] else ("excluded" if not r["included"] else "")
+            table.add_row(str(r["group"]), f"{r['n']:,}", f"{r['share']:.1%}", f"{r['selection_rate']:.3f}",
+                          _fmt(r["impact_ratio"]), f"{r['scoring_rate']:.3f}", _fmt(r["scoring_impact_ratio"]), flag)
+        console.print(table)
+    if out is not None:
+        result.to_csv(out, index=False)
+    console.print(f"{summary['flagged']} group(s) flagged")
+
+
+@app.command()
+@handles_errors
+def profile(
+    data: Annotated[Path, typer.Option("--data", help="Dataset directory of CSV/Parquet files.")],
+    top: Annotated[int, typer.Option(min=1, help="Traits to show.")] = 10,
+    lang: Annotated[str, typer.Option(help="Language of the names and contrasts: en or zh.")] = "en",
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the profile to this CSV.")] = None,
+) -> None:
+    """The high-performer profile: which early behaviours mark the top quartile, in which direction."""
+    from perfml.dataset import Dataset
+    from perfml.modeling.registry import load_model
+    from perfml.pipelines import get_pipeline
+
+    if lang not in ("en", "zh"):
+        raise typer.BadParameter("must be en or zh", param_hint="--lang")
+    spec = get_pipeline("high-performer")
+    dataset = Dataset.load(data)
+    with progress_bar("profile") as update:
+        update("explaining", 0.1)
+        frame = spec.profile(dataset, load_model(spec.model_name), lang=lang)
+    if out is not None:
+        frame.to_csv(out, index=False)
+    shown = [c for c in _PROFILE_COLUMNS if c in frame.columns] or list(frame.columns)
+    table = Table(title="high-performer profile (most important first)")
+    for col in shown:
+        table.add_column(str(col), overflow="fold")
+    for _, row in frame.head(top).iterrows():
+        table.add_row(*[_fmt(row[c]) for c in shown])
+    console.print(table)

@@ -1,0 +1,126 @@
+"""`PipelineSpec`: the contract every model pipeline implements; `perfml.modeling.run` does the rest.
+
+A pipeline (kedro style, `src/perfml/pipelines/<name>/`) has pure nodes in `nodes.py` (no I/O)
+and a `pipeline.py` that wires them into a `PipelineSpec` subclass and exposes a module-level
+instance named `PIPELINE`. The shared runner (`train_pipeline`, `score_pipeline`,
+`explain_pipeline`), the CLI, the bias audit and the HTTP service only talk to this interface.
+
+Feature frame contract (what `build_features` returns): one row per unit, with
+- the key columns `key` (e.g. `("change_id",)` or `("employee_id", "as_of")`),
+- `time_column`: the unit's cut-off; every feature uses only records strictly before it,
+- `subject_column`: the employee the decision is about (bias audit joins demographics on it),
+- optionally `known_column`: when the row's label is settled (train rows need it < split cutoff),
+- the numeric feature columns `feature_columns(frame)` (names in `perfml.catalog`),
+- any other meta columns the pipeline wants (ignored by the runner).
+`as_of=None` means "the training frame" (every unit at its own cut-off(s));
+`as_of=t` means "what can be scored at t" (cut-offs capped at t, records strictly before t).
+
+Labels: `build_labels(dataset, features)` -> float Series aligned to the frame's index,
+1.0/0.0, NaN where unknown (unaudited, horizon beyond the data).
+Baseline: `baseline(features)` -> scores in [0, 1] from the naive rule the model must beat.
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from perfml.dataset import Dataset
+from perfml.modeling.model import TrainedModel
+from perfml.modeling.split import TimeSplit, time_split
+from perfml.modeling.train import fit_lgbm
+
+
+class PipelineSpec:
+    """Base class of the model pipelines: override the three nodes, tune the class attributes."""
+
+    name: ClassVar[str]  # CLI + registered-model name, e.g. "transfer-anomaly"
+    key: ClassVar[tuple[str, ...]]
+    time_column: ClassVar[str]
+    horizon: ClassVar[pd.Timedelta]  # label horizon; the split gap is at least this
+    known_column: ClassVar[str | None] = None
+    subject_column: ClassVar[str] = "employee_id"
+    score_column: ClassVar[str] = "score"  # output name of the score ("probability" for decline)
+    features: ClassVar[tuple[str, ...]] = ()  # ordered model inputs (catalog names)
+    test_metric: ClassVar[str] = "model_pr_auc"  # champion rule: higher is better
+    test_size: ClassVar[float] = 0.3
+    alert_threshold: ClassVar[float] = 0.5  # score at/above which a unit is alerted (bias audit)
+    seed: int = 0
+
+    @property
+    def model_name(self) -> str:
+        """Registered model name in MLflow (`models:/<model_name>@champion`)."""
+        return self.name
+
+    # -- nodes to implement ----------------------------------------------------------------------
+    def build_features(self, dataset: Dataset, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
+        """Feature frame (see module doc); pure, vectorised, as-of."""
+        raise NotImplementedError
+
+    def build_labels(self, dataset: Dataset, features: pd.DataFrame) -> pd.Series:
+        """0/1 float labels aligned to `features.index`; NaN where unknown."""
+        raise NotImplementedError
+
+    def baseline(self, features: pd.DataFrame) -> np.ndarray:
+        """The naive rule's scores in [0, 1] for every row of `features`."""
+        raise NotImplementedError
+
+    # -- defaults you may override -------------------------------------------------------------
+    def feature_columns(self, features: pd.DataFrame) -> list[str]:
+        """Model input columns for this frame (default: `features`, class attribute)."""
+        return list(self.features)
+
+    def label_known_at(self, dataset: Dataset, features: pd.DataFrame) -> pd.Series | None:
+        """When each row's label became known (e.g. an audit's `reviewed_at`), or None if it is
+        settled by the row's own time/`known_column`. Train rows need it before the split cutoff."""
+        return None
+
+    def split(self, features: pd.DataFrame, labels: pd.Series, label_known_at: pd.Series | None = None) -> TimeSplit:
+        """Time split on `time_column` with gap = `horizon`, test side ~`test_size` of labelled rows.
+
+        A training row must be settled before the cutoff: its `known_column` and `label_known_at`
+        (when given) are both earlier than the cutoff."""
+        known = features[self.known_column] if self.known_column else None
+        if label_known_at is not None:
+            # NaT (no label) adds no constraint beyond the row's own time
+            lk = pd.to_datetime(pd.Series(label_known_at).reset_index(drop=True))
+            lk = lk.fillna(features[self.time_column].reset_index(drop=True))
+            known = lk if known is None else pd.concat([known.reset_index(drop=True), lk], axis=1).max(axis=1)
+        return time_split(features[self.time_column], gap=self.horizon, test_size=self.test_size,
+                          known_at=known, labelled=labels.notna().to_numpy())
+
+    def fit(self, X: pd.DataFrame, y: pd.Series) -> TrainedModel:
+        """Fit on the training rows (`y` NaN = unlabelled; default: supervised on labelled rows)."""
+        mask = y.notna().to_numpy()
+        booster = fit_lgbm(X[mask], y[mask].to_numpy(), seed=self.seed)
+        return TrainedModel(booster, list(X.columns), kind="supervised", threshold=self.alert_threshold)
+
+    def params(self) -> dict:
+        """Parameters to log with every run."""
+        return {"pipeline": self.name, "horizon_days": self.horizon.days, "test_size": self.test_size,
+                "seed": self.seed, "alert_threshold": self.alert_threshold}
+
+    def extra_metrics(self, test: pd.DataFrame, y: np.ndarray, model_score: np.ndarray,
+                      baseline_score: np.ndarray) -> dict[str, float]:
+        """More test-side metrics (e.g. lead time); `test` is the labelled test frame."""
+        return {}
+
+    def lead_times(self, test: pd.DataFrame, y: np.ndarray, model_score: np.ndarray) -> np.ndarray | None:
+        """Months from first alert to the event, per caught event (for the lead-time histogram)."""
+        return None
+
+    def scoring_rows(self, features: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.DataFrame:
+        """Which rows of a scoring frame to return (default: all)."""
+        return features
+
+    def output(self, features: pd.DataFrame, scores: np.ndarray, reasons: list[str]) -> pd.DataFrame:
+        """The scoring output: key columns, `score_column`, `reasons`."""
+        out = features[list(self.key)].reset_index(drop=True).copy()
+        out[self.score_column] = np.asarray(scores, dtype=np.float64)
+        out["reasons"] = reasons
+        return out
+
+    def profile(self, dataset: Dataset, model: TrainedModel, lang: str = "en") -> pd.DataFrame:
+        """A global profile of the model (high-performer: traits, direction, contrasts)."""
+        raise NotImplementedError(f"pipeline {self.name!r} has no profile")

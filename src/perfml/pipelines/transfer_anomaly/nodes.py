@@ -1,0 +1,377 @@
+"""Transfer-anomaly nodes: pure functions (no I/O) over the canonical tables.
+
+Unit: an ownership change with a giver (`from_employee_id` present; first assignments are not
+transfers). Cut-off (the scoring moment, DESIGN §4): one second after the moved customer's next
+order closes - so the triggering order itself is known - or, if none yet, the earliest of the
+customer's next ownership change, `max_window_days` after the change, and the as-of time (or the
+end of the data). Every feature of a row uses only records dated strictly before its cut-off,
+and only values dated strictly before it (a lead's conversion after the cut-off is not seen).
+
+Everything is vectorised with `merge_asof`/groupby; the unit frame can be restricted to any
+subset of changes (`change_ids`) and gives the same rows (partitionable by entity).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from perfml.dataset import Dataset
+
+DAY = pd.Timedelta(days=1)
+SECOND = pd.Timedelta(seconds=1)
+FEATURES: tuple[str, ...] = (
+    "giver_owned_days", "giver_worked_days", "giver_acts_30d", "giver_acts_90d", "giver_days_since_touch",
+    "lead_stage", "lead_age_days",
+    "receiver_acts_after", "receiver_first_touch_days", "giver_acts_after", "window_days",
+    "has_order", "days_to_order", "order_amount", "order_vs_customer_history", "order_vs_receiver_history",
+    "order_is_new", "customer_prior_orders", "customer_age_days",
+    "pair_prior_changes", "pair_prior_quick_orders", "giver_prior_quick_orders", "receiver_prior_quick_orders",
+    "giver_quick_vs_team", "giver_changes_90d", "giver_changes_same_day", "reason_present", "reason_customer_request", "reason_contradicted",
+    "receiver_is_assistant", "same_team",
+    "receiver_transfer_revenue_share", "receiver_target_gap", "days_to_period_end", "receiver_tenure_days",
+    "giver_days_to_exit", "giver_activity_rate_after", "giver_activity_rate_before",
+)
+# What a free-text reason claims, by keyword (lower-case substrings); CRMs with reason codes map them here.
+REASON_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "customer_request": ("customer request", "client asked", "customer asked", "client request", "客户要求"),
+    "maintenance": ("maintenance", "after-sales", "after sales", "service", "维护", "售后"),
+    "leave": ("leave", "vacation", "holiday", "休假"),
+    "leaving": ("leaving", "resignation", "resign", "departure", "离职"),
+}
+QUICK_DAYS = 14  # an order this soon after a transfer means the deal was ripe when handed over
+META: tuple[str, ...] = ("change_id", "customer_id", "from_employee_id", "to_employee_id", "changed_at", "scored_at")
+
+
+# -- as-of helpers (each returns values aligned to the query frame's RangeIndex) ----------------
+def _asof(queries: pd.DataFrame, at: pd.Series, events: pd.DataFrame, time: str, by: list[str],
+          values: list[str], *, direction: str = "backward", exact: bool = False) -> pd.DataFrame:
+    """For each query row, `values` of the matching event (same `by` keys) nearest to `at`.
+
+    backward + exact=False: latest event strictly before `at`; forward + exact=False: first event
+    strictly after; NaN where none. Result aligned to `queries.index` (a RangeIndex).
+    """
+    left = queries[by].assign(_at=pd.to_datetime(pd.Series(at.to_numpy())).astype("datetime64[ns]").to_numpy(),
+                              _row=np.arange(len(queries)))
+    left = left.dropna(subset=[*by, "_at"]).sort_values("_at", kind="stable")
+    right = events[[*by, time, *[v for v in values if v != time]]].dropna(subset=[*by, time])
+    right = right.rename(columns={time: "_t"}).sort_values("_t", kind="stable")
+    right["_t"] = right["_t"].astype("datetime64[ns]")
+    if time in values:
+        right[time] = right["_t"]
+    for col in by:
+        left[col] = left[col].astype("string")
+        right[col] = right[col].astype("string")
+    if left.empty or right.empty:
+        return pd.DataFrame({v: pd.Series(np.nan, index=queries.index, dtype=events[v].dtype if v in events else float)
+                             for v in values})
+    out = pd.merge_asof(left, right, left_on="_at", right_on="_t", by=by, direction=direction,
+                        allow_exact_matches=exact)
+    return out.set_index("_row")[values].reindex(np.arange(len(queries))).set_axis(queries.index)
+
+
+def _cumulative(events: pd.DataFrame, time: str, by: list[str], value: str | None = None) -> pd.DataFrame:
+    """Events sorted by time with `_cum` = running count (or running sum of `value`) per `by` group."""
+    ev = events.dropna(subset=[*by, time]).sort_values(time, kind="stable")
+    if value is None:
+        cum = ev.groupby(by, sort=False, observed=True).cumcount() + 1
+    else:
+        cum = ev[value].fillna(0.0).groupby([ev[b] for b in by], sort=False, observed=True).cumsum()
+    return ev[[*by, time]].assign(_cum=cum.astype("float64").to_numpy())
+
+
+def _before(cum: pd.DataFrame, time: str, by: list[str], queries: pd.DataFrame, at: pd.Series) -> np.ndarray:
+    """Running count/sum of events strictly before `at` per query (0 where none)."""
+    return _asof(queries, at, cum, time, by, ["_cum"])["_cum"].fillna(0.0).to_numpy()
+
+
+def _between(cum: pd.DataFrame, time: str, by: list[str], queries: pd.DataFrame, lo: pd.Series,
+             hi: pd.Series) -> np.ndarray:
+    """Count/sum of events in [lo, hi) per query."""
+    return np.maximum(_before(cum, time, by, queries, hi) - _before(cum, time, by, queries, lo), 0.0)
+
+
+def _days(delta: pd.Series) -> np.ndarray:
+    return (pd.to_timedelta(delta) / DAY).to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _ratio(num, den) -> np.ndarray:
+    num, den = np.asarray(num, float), np.asarray(den, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / den, np.nan)
+
+
+# -- nodes ------------------------------------------------------------------------------------
+def data_end(dataset: Dataset) -> pd.Timestamp:
+    """One second after the last dated record: the default as-of of a training frame."""
+    _, last = dataset.date_range()
+    return (last if pd.notna(last) else pd.Timestamp("1970-01-01")) + SECOND
+
+
+def transfer_units(dataset: Dataset, as_of: pd.Timestamp, *, max_window_days: float = 90,
+                   change_ids: Iterable[str] | None = None) -> pd.DataFrame:
+    """One row per transfer dated before `as_of`, with its cut-off `scored_at` and next order."""
+    changes = dataset.ownership_changes
+    units = changes[changes["from_employee_id"].notna() & (changes["changed_at"] < as_of)]
+    if change_ids is not None:
+        units = units[units["change_id"].isin(pd.Index(list(change_ids)).astype("string"))]
+    units = units.sort_values(["changed_at", "change_id"], kind="stable").reset_index(drop=True)
+    t0 = units["changed_at"]
+    orders = dataset.orders[dataset.orders["closed_at"] < as_of].assign(order_at=lambda o: o["closed_at"])
+    nxt = _asof(units, t0, orders, "closed_at", ["customer_id"], ["order_at", "amount", "order_type", "employee_id"],
+                direction="forward")
+    later = changes[changes["changed_at"] < as_of].assign(next_change_at=lambda c: c["changed_at"])
+    nch = _asof(units, t0, later, "changed_at", ["customer_id"], ["next_change_at"], direction="forward")
+    limit = pd.concat([nch["next_change_at"], t0 + pd.Timedelta(days=max_window_days),
+                       pd.Series(as_of, index=units.index)], axis=1).min(axis=1)
+    has_order = nxt["order_at"].notna() & (nxt["order_at"] + SECOND <= limit)
+    out = units[["change_id", "customer_id", "from_employee_id", "to_employee_id", "changed_at", "reason"]].copy()
+    out["scored_at"] = limit.where(~has_order, nxt["order_at"] + SECOND).astype("datetime64[ns]")
+    out["has_order"] = has_order.astype("float64")
+    out["order_at"] = nxt["order_at"].where(has_order)
+    out["order_amount"] = nxt["amount"].where(has_order).astype("float64")
+    out["order_type"] = nxt["order_type"].where(has_order)
+    return out
+
+
+def giver_effort(dataset: Dataset, units: pd.DataFrame) -> pd.DataFrame:
+    """The giver's work on the customer before the change, and the lead's stage then."""
+    t0 = units["changed_at"]
+    q = units.rename(columns={"from_employee_id": "employee_id"})
+    acts = dataset.activities[dataset.activities["customer_id"].notna()]
+    pair = ["employee_id", "customer_id"]
+    cum = _cumulative(acts, "occurred_at", pair)
+    out = pd.DataFrame(index=units.index)
+    out["giver_acts_30d"] = _between(cum, "occurred_at", pair, q, t0 - pd.Timedelta(days=30), t0)
+    out["giver_acts_90d"] = _between(cum, "occurred_at", pair, q, t0 - pd.Timedelta(days=90), t0)
+    last = _asof(q, t0, acts.assign(last_at=acts["occurred_at"]), "occurred_at", pair, ["last_at"])["last_at"]
+    out["giver_days_since_touch"] = _days(t0 - last)
+    first = acts.groupby(pair, observed=True)["occurred_at"].min().rename("first_at").reset_index()
+    first_at = q[pair].astype("string").merge(first.astype({c: "string" for c in pair}), on=pair, how="left")["first_at"]
+    first_at = first_at.where(first_at.to_numpy() < t0.to_numpy())
+    out["giver_worked_days"] = _days(t0 - first_at.set_axis(units.index))
+    changes = dataset.ownership_changes.assign(prev_to=lambda c: c["to_employee_id"], prev_at=lambda c: c["changed_at"])
+    prev = _asof(units, t0, changes, "changed_at", ["customer_id"], ["prev_to", "prev_at"])
+    owned = prev["prev_at"].where(prev["prev_to"].astype("string").eq(units["from_employee_id"].astype("string")).fillna(False))
+    out["giver_owned_days"] = _days(t0 - owned)
+    leads = dataset.leads.assign(lead_created=lambda l: l["created_at"])
+    lead = _asof(units, t0, leads, "created_at", ["customer_id"],
+                 ["lead_created", "first_contact_at", "converted_at", "lost_at"])
+    seen = {c: lead[c].notna() & (lead[c] < t0) for c in ("first_contact_at", "converted_at", "lost_at")}
+    stage = np.select([seen["converted_at"], seen["lost_at"], seen["first_contact_at"], lead["lead_created"].notna()],
+                      [3.0, 4.0, 2.0, 1.0], default=0.0)
+    out["lead_stage"] = stage
+    out["lead_age_days"] = _days(t0 - lead["lead_created"])
+    return out
+
+
+def receiver_work(dataset: Dataset, units: pd.DataFrame) -> pd.DataFrame:
+    """What happened between the change and the cut-off: receiver's and giver's work, the order."""
+    t0, t1 = units["changed_at"], units["scored_at"]
+    acts = dataset.activities[dataset.activities["customer_id"].notna()]
+    pair = ["employee_id", "customer_id"]
+    cum = _cumulative(acts, "occurred_at", pair)
+    rq = units.rename(columns={"to_employee_id": "employee_id"})
+    gq = units.rename(columns={"from_employee_id": "employee_id"})
+    out = pd.DataFrame(index=units.index)
+    out["receiver_acts_after"] = _between(cum, "occurred_at", pair, rq, t0, t1)
+    first = _asof(rq, t0, acts.assign(touch_at=acts["occurred_at"]), "occurred_at", pair, ["touch_at"],
+                  direction="forward", exact=True)["touch_at"]
+    out["receiver_first_touch_days"] = _days((first - t0).where(first < t1))
+    out["giver_acts_after"] = _between(cum, "occurred_at", pair, gq, t0, t1)
+    out["window_days"] = _days(t1 - t0)
+    out["has_order"] = units["has_order"].to_numpy()
+    out["days_to_order"] = _days(units["order_at"] - t0)
+    out["order_amount"] = units["order_amount"].to_numpy()
+    orders = dataset.orders
+    n_cum = _cumulative(orders, "closed_at", ["customer_id"])
+    s_cum = _cumulative(orders, "closed_at", ["customer_id"], "amount")
+    n_prior = _before(n_cum, "closed_at", ["customer_id"], units, t0)
+    out["customer_prior_orders"] = n_prior
+    out["order_vs_customer_history"] = _ratio(out["order_amount"], _ratio(_before(s_cum, "closed_at", ["customer_id"], units, t0), n_prior))
+    year_ago = t0 - pd.Timedelta(days=365)
+    rn = _cumulative(orders, "closed_at", ["employee_id"])
+    rs = _cumulative(orders, "closed_at", ["employee_id"], "amount")
+    r_mean = _ratio(_between(rs, "closed_at", ["employee_id"], rq, year_ago, t0),
+                    _between(rn, "closed_at", ["employee_id"], rq, year_ago, t0))
+    out["order_vs_receiver_history"] = _ratio(out["order_amount"], r_mean)
+    is_new = units["order_type"].astype("string").eq("new").fillna(False).to_numpy() | (n_prior == 0)
+    out["order_is_new"] = np.where(units["has_order"].to_numpy() > 0, is_new.astype(float), np.nan)
+    return out
+
+
+def context(dataset: Dataset, units: pd.DataFrame) -> pd.DataFrame:
+    """The pair's history, the giver's pattern, roles, departures and leave, reason text."""
+    t0, t1 = units["changed_at"], units["scored_at"]
+    changes = dataset.ownership_changes[dataset.ownership_changes["from_employee_id"].notna()]
+    out = pd.DataFrame(index=units.index)
+    pair = ["from_employee_id", "to_employee_id"]
+    out["pair_prior_changes"] = _before(_cumulative(changes, "changed_at", pair), "changed_at", pair, units, t0)
+    # Earlier transfers whose customer ordered within QUICK_DAYS: an event dated at that order,
+    # so only orders before this change count.
+    nxt = _asof(changes.reset_index(drop=True), changes["changed_at"].reset_index(drop=True),
+                dataset.orders.assign(order_at=dataset.orders["closed_at"]), "closed_at", ["customer_id"], ["order_at"],
+                direction="forward")["order_at"]
+    quick = changes.reset_index(drop=True).assign(order_at=nxt.to_numpy())
+    quick = quick[(quick["order_at"] - quick["changed_at"]) <= pd.Timedelta(days=QUICK_DAYS)]
+    for name, by in (("pair_prior_quick_orders", pair), ("giver_prior_quick_orders", ["from_employee_id"]),
+                     ("receiver_prior_quick_orders", ["to_employee_id"])):
+        out[name] = _before(_cumulative(quick, "order_at", by), "order_at", by, units, t0)
+    # The giver against the team's habit (some teams hand fresh accounts over at signing):
+    # quick-closing transfers in the last year, the giver's own minus the other members' mean.
+    emp = dataset.employees.set_index("employee_id")
+    team_of = emp["team_id"].astype("string")
+    quick = quick.assign(team_id=team_of.reindex(quick["from_employee_id"].astype("string")).to_numpy())
+    tq = units.assign(team_id=team_of.reindex(units["from_employee_id"].astype("string")).to_numpy())
+    year = t0 - pd.Timedelta(days=365)
+    team_n = _between(_cumulative(quick, "order_at", ["team_id"]), "order_at", ["team_id"], tq, year, t0)
+    own_n = _between(_cumulative(quick, "order_at", ["from_employee_id"]), "order_at", ["from_employee_id"], units, year, t0)
+    members = emp[emp["role"] != "manager"].groupby("team_id", observed=True).size()
+    others = np.maximum(members.reindex(tq["team_id"]).to_numpy(dtype=float, na_value=1.0) - 1.0, 1.0)
+    out["giver_quick_vs_team"] = own_n - (team_n - own_n) / others
+    gcum = _cumulative(changes, "changed_at", ["from_employee_id"])
+    out["giver_changes_90d"] = _between(gcum, "changed_at", ["from_employee_id"], units, t0 - pd.Timedelta(days=90), t0)
+    day = t0.dt.normalize()
+    day_end = pd.concat([day + DAY, t1], axis=1).min(axis=1)
+    out["giver_changes_same_day"] = _between(gcum, "changed_at", ["from_employee_id"], units, day, day_end)
+    reason = units["reason"].astype("string").str.strip()
+    out["reason_present"] = (reason.notna() & (reason != "")).astype("float64").to_numpy()
+    emp = dataset.employees.set_index("employee_id")
+    giver = emp.reindex(units["from_employee_id"].astype("string"))
+    recv = emp.reindex(units["to_employee_id"].astype("string"))
+    out["receiver_is_assistant"] = (recv["role"].astype("string") == "assistant").fillna(False).astype(float).to_numpy()
+    same_team = recv["team_id"].astype("string").reset_index(drop=True).eq(giver["team_id"].astype("string").reset_index(drop=True))
+    out["same_team"] = same_team.fillna(False).to_numpy(dtype=float)
+    out["receiver_tenure_days"] = _days(t0.to_numpy() - recv["hire_date"].to_numpy())
+    exit_days = _days(giver["termination_date"].to_numpy() - day.to_numpy())
+    out["giver_days_to_exit"] = np.where(exit_days >= 0, exit_days, np.nan)
+    acts = dataset.activities
+    ecum = _cumulative(acts, "occurred_at", ["employee_id"])
+    gq = units.rename(columns={"from_employee_id": "employee_id"})
+    after_end = pd.concat([t0 + pd.Timedelta(days=14), t1], axis=1).min(axis=1)
+    span = np.maximum(_days(after_end - t0), 1.0)
+    out["giver_activity_rate_after"] = _between(ecum, "occurred_at", ["employee_id"], gq, t0, after_end) / span
+    out["giver_activity_rate_before"] = _between(ecum, "occurred_at", ["employee_id"], gq,
+                                                 t0 - pd.Timedelta(days=14), t0) / 14.0
+    cust = dataset.customers.set_index("customer_id")["created_at"]
+    out["customer_age_days"] = _days(t0.to_numpy() - cust.reindex(units["customer_id"].astype("string")).to_numpy())
+    return out
+
+
+def receiver_incentive(dataset: Dataset, units: pd.DataFrame) -> pd.DataFrame:
+    """The receiver's reasons to want the customer: revenue via transfers, open target, month end."""
+    t0 = units["changed_at"]
+    rq = units.rename(columns={"to_employee_id": "employee_id"})
+    orders = dataset.orders
+    changes = dataset.ownership_changes.assign(owner=lambda c: c["to_employee_id"], giver=lambda c: c["from_employee_id"])
+    # An order came "via transfer" if its customer reached the credited employee by a transfer.
+    via = _asof(orders.reset_index(drop=True), orders["closed_at"].reset_index(drop=True), changes, "changed_at",
+                ["customer_id"], ["owner", "giver"], exact=True)
+    same = via["owner"].astype("string").reset_index(drop=True).eq(orders["employee_id"].astype("string").reset_index(drop=True))
+    flag = same.fillna(False).to_numpy(dtype=bool) & via["giver"].notna().to_numpy()
+    o = orders.reset_index(drop=True).assign(via_amount=orders["amount"].to_numpy() * flag)
+    lo = t0 - pd.Timedelta(days=180)
+    total = _between(_cumulative(o, "closed_at", ["employee_id"], "amount"), "closed_at", ["employee_id"], rq, lo, t0)
+    moved = _between(_cumulative(o, "closed_at", ["employee_id"], "via_amount"), "closed_at", ["employee_id"], rq, lo, t0)
+    out = pd.DataFrame(index=units.index)
+    out["receiver_transfer_revenue_share"] = _ratio(moved, total)
+    month = t0.dt.to_period("M").dt.start_time.astype("datetime64[ns]")
+    mtd = _between(_cumulative(o, "closed_at", ["employee_id"], "amount"), "closed_at", ["employee_id"], rq, month, t0)
+    targets = dataset.targets[dataset.targets["metric"] == "revenue"][["employee_id", "period", "target"]]
+    period = t0.dt.strftime("%Y-%m")
+    tgt = (pd.DataFrame({"employee_id": units["to_employee_id"].astype("string"), "period": period.astype("string")})
+           .merge(targets.astype({"employee_id": "string", "period": "string"}).drop_duplicates(["employee_id", "period"]),
+                  on=["employee_id", "period"], how="left")["target"].to_numpy(dtype="float64", na_value=np.nan))
+    out["receiver_target_gap"] = np.clip(1.0 - _ratio(mtd, tgt), 0.0, 1.0)
+    out["days_to_period_end"] = _days((month + pd.offsets.MonthBegin(1)) - t0)
+    return out
+
+
+def reason_claims(reason: pd.Series, keywords: dict[str, tuple[str, ...]] | None = None) -> pd.DataFrame:
+    """One boolean column per claim in `keywords` (default `REASON_KEYWORDS`): does the reason text say so?"""
+    text = reason.astype("string").str.lower().fillna("")
+    return pd.DataFrame({claim: np.logical_or.reduce([text.str.contains(w, regex=False).to_numpy(dtype=bool) for w in words])
+                         for claim, words in (keywords or REASON_KEYWORDS).items()}, index=reason.index)
+
+
+def reason_checks(units: pd.DataFrame, parts: pd.DataFrame, keywords: dict[str, tuple[str, ...]] | None = None) -> pd.DataFrame:
+    """What the reason claims against what the records show (all known before the cut-off).
+
+    Contradicted: "maintenance" for a customer who never ordered, "leave" while the giver keeps
+    working (>= 1 activity a day after the change), "leaving" with no exit within 60 days.
+    """
+    claims = reason_claims(units["reason"], keywords)
+    no = np.zeros(len(units), dtype=bool)
+    contra = (claims.get("maintenance", no) & (parts["customer_prior_orders"].to_numpy() == 0)) \
+        | (claims.get("leave", no) & (parts["giver_activity_rate_after"].to_numpy() >= 1.0)) \
+        | (claims.get("leaving", no) & ~(parts["giver_days_to_exit"].to_numpy() <= 60))
+    return pd.DataFrame({"reason_customer_request": claims.get("customer_request", no).astype(float),
+                         "reason_contradicted": np.asarray(contra, dtype=float)}, index=units.index)
+
+
+def build_features(dataset: Dataset, as_of: pd.Timestamp | None = None, *, max_window_days: float = 90,
+                   change_ids: Iterable[str] | None = None,
+                   reason_keywords: dict[str, tuple[str, ...]] | None = None) -> pd.DataFrame:
+    """Feature frame of every transfer (META columns + FEATURES), each at its own cut-off.
+
+    `as_of=None`: the training frame (cut-offs capped at the end of the data); `as_of=t`: what
+    is known at t (records strictly before t only).
+    """
+    if as_of is not None:
+        as_of = pd.Timestamp(as_of)
+        dataset = dataset.before(as_of)
+    else:
+        as_of = data_end(dataset)
+    units = transfer_units(dataset, as_of, max_window_days=max_window_days, change_ids=change_ids)
+    parts = [giver_effort(dataset, units), receiver_work(dataset, units), context(dataset, units),
+             receiver_incentive(dataset, units)]
+    parts.append(reason_checks(units, pd.concat(parts, axis=1), reason_keywords))
+    frame = pd.concat([units[list(META)], *parts], axis=1)
+    frame[list(FEATURES)] = frame[list(FEATURES)].astype("float64")
+    return frame[[*META, *FEATURES]]
+
+
+def build_labels(dataset: Dataset, features: pd.DataFrame) -> pd.Series:
+    """Audited outcome per row (`transfer_labels.is_anomalous`), NaN where not audited."""
+    labels = dataset.transfer_labels.drop_duplicates("change_id", keep="last").set_index("change_id")["is_anomalous"]
+    return pd.Series(labels.reindex(features["change_id"].astype("string")).to_numpy(dtype="float64", na_value=np.nan),
+                     index=features.index, name="label")
+
+
+def seed_rule(features: pd.DataFrame) -> np.ndarray:
+    """Baseline: 1 when the receiver did no work on the customer between the change and the cut-off."""
+    return (features["receiver_acts_after"].to_numpy() == 0).astype("float64")
+
+
+def domain_score(features: pd.DataFrame) -> np.ndarray:
+    """Unsupervised prior in [0, 1]: mean percentile of the signs of a hand-off of a ripe deal.
+
+    Worked-up customer, little receiver work, quick order, giver still involved, single
+    (not bulk) change, no reason, receiver an assistant with an open target, a pair that has
+    done this before, a receiver living off transferred revenue.
+    """
+    f = features
+    rank = lambda s: pd.Series(s, index=f.index).rank(pct=True, na_option="keep").fillna(0.5).to_numpy()
+    signals = [
+        rank(f["giver_acts_90d"]),
+        rank(f["giver_worked_days"].fillna(0)),
+        1 - rank(f["receiver_acts_after"]),
+        1 - rank(f["days_to_order"].fillna(f["window_days"])),
+        rank(f["giver_acts_after"]),
+        1 - rank(f["giver_changes_same_day"]),
+        1 - f["reason_present"].to_numpy(),
+        f["receiver_is_assistant"].to_numpy(),
+        rank(f["receiver_target_gap"]),
+        f["has_order"].to_numpy(),
+        rank(f["pair_prior_quick_orders"]),
+        rank(f["receiver_transfer_revenue_share"].fillna(0)),
+    ]
+    return np.clip(np.mean(signals, axis=0), 0.0, 1.0)
+
+
+def label_reviewed_at(dataset: Dataset, features: pd.DataFrame) -> pd.Series:
+    """When each row's audit label was recorded (`transfer_labels.reviewed_at`); NaT if unknown/unaudited."""
+    labels = dataset.transfer_labels.drop_duplicates("change_id", keep="last").set_index("change_id")["reviewed_at"]
+    return pd.Series(labels.reindex(features["change_id"].astype("string")).to_numpy(), index=features.index,
+                     name="reviewed_at").astype("datetime64[ns]")

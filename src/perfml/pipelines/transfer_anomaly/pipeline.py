@@ -1,0 +1,119 @@
+"""Transfer-anomaly pipeline: wires the pure nodes into the shared `PipelineSpec` contract.
+
+Supervised LightGBM on the audited labels (`transfer_labels`) when the training side has at
+least `min_positives` positives and `min_negatives` negatives; otherwise unsupervised: a
+domain-informed prior blended with an isolation forest, turned into percentiles and distilled
+into a lean booster - same output columns, scores in [0, 1], same TreeSHAP explanations.
+Supervised scores are probabilities; unsupervised scores estimate the percentile of abnormality
+among training transfers, and the alert threshold is set so that `unsupervised_alert_share` of
+the training transfers would have been alerted.
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from perfml.dataset import Dataset
+from perfml.modeling.model import TrainedModel
+from perfml.modeling.spec import PipelineSpec
+from perfml.modeling.train import fit_lgbm, fit_soft
+from perfml.pipelines.transfer_anomaly import nodes
+
+
+class TransferAnomalyParams(BaseModel):
+    """Parameters of the transfer-anomaly pipeline (validated; defaults are the tested ones)."""
+
+    max_window_days: float = Field(90, gt=0, description="Longest wait for the next order before scoring anyway (days); also the split gap.")
+    min_positives: int = Field(30, ge=1, description="Audited anomalies needed on the train side for the supervised model.")
+    min_negatives: int = Field(30, ge=1, description="Audited normal transfers needed on the train side.")
+    only_to_assistants: bool = Field(False, description="Score only changes whose receiver is an assistant.")
+    num_rounds: int = Field(150, ge=10, le=200)
+    num_leaves: int = Field(15, ge=2, le=31)
+    learning_rate: float = Field(0.05, gt=0, le=0.5)
+    supervised_threshold: float = Field(0.5, gt=0, lt=1, description="Alert threshold on the supervised probability.")
+    unsupervised_alert_share: float = Field(0.05, gt=0, lt=1, description="Share of transfers alerted by the unsupervised score.")
+    iforest_weight: float = Field(0.25, ge=0, le=1, description="Weight of the isolation forest in the unsupervised prior.")
+    reason_keywords: dict[str, tuple[str, ...]] = Field(default_factory=lambda: dict(nodes.REASON_KEYWORDS),
+                                                        description="What a reason text claims, by lower-case keyword.")
+    seed: int = 0
+
+
+class TransferAnomaly(PipelineSpec):
+    """Scores each ownership change for "a ripe deal handed over to inflate someone's target"."""
+
+    name: ClassVar[str] = "transfer-anomaly"
+    key: ClassVar[tuple[str, ...]] = ("change_id",)
+    time_column: ClassVar[str] = "changed_at"
+    known_column: ClassVar[str] = "scored_at"
+    subject_column: ClassVar[str] = "to_employee_id"
+    features: ClassVar[tuple[str, ...]] = nodes.FEATURES
+    test_metric: ClassVar[str] = "model_pr_auc"
+
+    def __init__(self, params: TransferAnomalyParams | dict | None = None):
+        self.p = params if isinstance(params, TransferAnomalyParams) else TransferAnomalyParams(**(params or {}))
+        self.seed = self.p.seed
+        self.alert_threshold = self.p.supervised_threshold
+
+    @property
+    def horizon(self) -> pd.Timedelta:  # type: ignore[override]
+        return pd.Timedelta(days=self.p.max_window_days)
+
+    def build_features(self, dataset: Dataset, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
+        frame = nodes.build_features(dataset, as_of, max_window_days=self.p.max_window_days,
+                                     reason_keywords=self.p.reason_keywords)
+        if self.p.only_to_assistants:
+            frame = frame[frame["receiver_is_assistant"] > 0].reset_index(drop=True)
+        return frame
+
+    def build_labels(self, dataset: Dataset, features: pd.DataFrame) -> pd.Series:
+        return nodes.build_labels(dataset, features)
+
+    def label_known_at(self, dataset: Dataset, features: pd.DataFrame) -> pd.Series:
+        return nodes.label_reviewed_at(dataset, features)
+
+    def baseline(self, features: pd.DataFrame) -> np.ndarray:
+        return nodes.seed_rule(features)
+
+    def supervised_possible(self, y: pd.Series) -> bool:
+        """Whether the labels carry enough positives and negatives for the supervised model."""
+        return int((y == 1).sum()) >= self.p.min_positives and int((y == 0).sum()) >= self.p.min_negatives
+
+    def _lgb_params(self) -> dict:
+        return {"num_leaves": self.p.num_leaves, "learning_rate": self.p.learning_rate}
+
+    def fit(self, X: pd.DataFrame, y: pd.Series) -> TrainedModel:
+        if self.supervised_possible(y):
+            mask = y.notna().to_numpy()
+            booster = fit_lgbm(X[mask], y[mask].to_numpy(), params=self._lgb_params(), num_rounds=self.p.num_rounds,
+                               seed=self.seed)
+            return TrainedModel(booster, list(X.columns), kind="supervised", threshold=self.p.supervised_threshold)
+        target = unsupervised_target(X, iforest_weight=self.p.iforest_weight, seed=self.seed)
+        booster = fit_soft(X, target, params=self._lgb_params(), num_rounds=self.p.num_rounds, seed=self.seed)
+        model = TrainedModel(booster, list(X.columns), kind="unsupervised")
+        # the student squeezes the extremes of its [0, 1] target: alert on its own top share instead
+        model.threshold = float(np.quantile(model.predict(X), 1.0 - self.p.unsupervised_alert_share))
+        return model
+
+    def params(self) -> dict:
+        return {**super().params(), **{f"p_{k}": v for k, v in self.p.model_dump().items() if k != "reason_keywords"}}
+
+
+def unsupervised_target(X: pd.DataFrame, *, iforest_weight: float = 0.25, seed: int = 0) -> np.ndarray:
+    """Soft target in [0, 1]: percentile of (domain prior blended with isolation-forest abnormality)."""
+    from sklearn.ensemble import IsolationForest
+
+    prior = nodes.domain_score(X)
+    if iforest_weight > 0 and len(X) >= 50:
+        M = X.to_numpy(dtype="float64", na_value=np.nan)
+        M = np.where(np.isnan(M), np.nanmedian(np.where(np.isnan(M), np.nan, M), axis=0), M)
+        M = np.nan_to_num(M)
+        forest = IsolationForest(n_estimators=100, random_state=seed).fit(M)
+        odd = pd.Series(-forest.score_samples(M)).rank(pct=True).to_numpy()
+        prior = (1 - iforest_weight) * prior + iforest_weight * odd
+    return pd.Series(prior).rank(pct=True).to_numpy()
+
+
+PIPELINE = TransferAnomaly()

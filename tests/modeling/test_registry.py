@@ -1,0 +1,58 @@
+"""MLflow registry: runs are logged with their evidence; champion moves only when better (or forced)."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from perfml.errors import ModelNotFoundError
+from perfml.modeling import registry
+from perfml.modeling.model import TrainedModel
+from perfml.modeling.train import fit_lgbm
+
+
+@pytest.fixture
+def tiny_model():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
+    y = (X["a"] + rng.normal(size=300) > 0).astype(float)
+    return TrainedModel(fit_lgbm(X, y, num_rounds=20), ["a", "b", "c"], threshold=0.7), X
+
+
+def _log(model, X, pr, force=False):
+    return registry.log_and_register("toy-model", model, params={"p": 1}, metrics={"model_pr_auc": pr, "odd": float("nan")},
+                                     fingerprint="abc123", input_example=X, test_metric="model_pr_auc", force=force)
+
+
+def test_champion_moves_only_when_better_or_forced(perfml_home, tiny_model):
+    registry.clear_cache()
+    model, X = tiny_model
+    with pytest.raises(ModelNotFoundError):
+        registry.load_model("toy-model")
+    r1 = _log(model, X, 0.50)
+    assert r1.promoted and r1.previous_champion is None
+    r2 = _log(model, X, 0.40)
+    assert not r2.promoted and r2.previous_champion == r1.version and r2.previous_metric == pytest.approx(0.5)
+    r3 = _log(model, X, 0.50)
+    assert not r3.promoted  # a tie is not better
+    r4 = _log(model, X, 0.60)
+    assert r4.promoted
+    r5 = _log(model, X, 0.10, force=True)
+    assert r5.promoted
+    loaded = registry.load_model("toy-model")
+    assert loaded.version == r5.version and loaded.features == ["a", "b", "c"]
+    assert loaded.threshold == pytest.approx(0.7) and loaded.kind == "supervised"
+    np.testing.assert_allclose(loaded.predict(X), model.predict(X), rtol=0, atol=1e-12)
+    assert registry.load_model("toy-model", version=r1.version).version == r1.version
+    versions = registry.list_versions()
+    assert versions["version"].tolist() == [5, 4, 3, 2, 1]
+    assert versions.loc[versions["champion"], "version"].tolist() == [5]
+    assert versions.set_index("version").loc[4, "model_pr_auc"] == pytest.approx(0.6)
+    # the run carries its evidence
+    run = registry.client().get_run(r4.run_id)
+    assert run.data.params["data_fingerprint"] == "abc123"
+    assert run.data.tags["perfml.kind"] == "supervised"
+    art = perfml_home / "mlartifacts"
+    features = next(art.rglob("features.json"))
+    assert json.loads(features.read_text())["features"] == ["a", "b", "c"]
+    assert any(p.name == "input_example.json" for p in art.rglob("*"))
