@@ -7,8 +7,9 @@ are written in a fixed order, numbers with fixed decimals (money 2), times as
 ``YYYY-MM-DDTHH:MM:SS`` (naive UTC), and nothing reads the wall clock.
 
 Sizes (``SCALES``; ``teams``/``months`` override): ``small`` 4 teams x 18 months (~50 people,
-~130k activities), ``medium`` 12 teams x 24 months (~155 people, ~0.6M activities), ``large``
-80 teams x 36 months (~1,100 people, >5M activities).
+~150k activities), ``medium`` 12 teams x 24 months (~150 people, ~0.6M activities), ``large``
+80 teams x 36 months with 2.5x the staff turnover (~1,250 people, ~300 in-window hires,
+~5.9M activities).
 
 Mechanics
 =========
@@ -40,10 +41,10 @@ Leads (``leads``; each opens a prospect in ``customers``)
     self-sourced part scaled by effort. First contact comes after a trait-driven delay, moved
     into the owner's working hours and days. Win odds rise with skill (net of the new-hire
     learning curve), effort that month, a fast first contact, early-hour contact, visit rate and
-    demand, plus noise (~26% won). Deals close after weeks (median 28/45/70 days for
-    smb/mid/enterprise); deal size depends on segment, skill and demand. ``owner_id`` is the
-    original owner; leads still open at the window end have neither ``converted_at`` nor
-    ``lost_at``.
+    demand, plus noise (~23% of closed leads are won). Deals close after weeks (median 28/45/70
+    days for smb/mid/enterprise); deal size depends on segment, skill and demand. ``owner_id``
+    is the original owner; leads still open at the window end have neither ``converted_at``
+    nor ``lost_at``.
 
 Orders (``orders``)
     A won lead is a ``new`` order credited to the customer's owner at the close. Accounts (won
@@ -70,26 +71,30 @@ Ownership changes (``ownership_changes``; ``truth/transfers.csv`` gives the kind
       client's wish; the receiver often does nothing before it closes (the hardest lookalike).
     * ``territory_move`` — a share of one team's accounts moves to a team of the same region,
       all at the same timestamp.
-    * ``collusive`` — in most teams one assistant colludes with 1-3 reps (~20% of reps). A
-      colluding rep hands a won deal he has worked for 3+ weeks to her 1-25 days (mostly under
-      a week) before it closes — more often when she is short of her revenue target for the
-      month of the close, and timed for her period end (deals due early next month get pulled
-      into the last days of this one). She logs nothing or one token touch before the close and
-      barely looks after the account afterwards; the rep often keeps calling the client; the
-      order, and later repeat orders, are credited to her. Reasons are mostly empty or borrowed
-      ("account maintenance"). Collusive changes are ~8-13% of transfers into assistants.
+    * ``collusive`` — in most teams one assistant colludes with 1-3 reps (~25% of reps); when
+      she leaves, her successor is usually drawn in. A colluding rep hands a won deal he has
+      worked for weeks (18+ days) to her 1-25 days (mostly under a week) before it closes,
+      mostly in months she would otherwise miss her revenue target (one to three deals: enough
+      to get her over the line), timed for her period end (deals due early next month get
+      pulled into the last days of this one). She logs nothing or one token touch before the close and barely
+      looks after the account afterwards; the rep often keeps calling the client; the order,
+      and later repeat orders, are credited to her. Reasons are mostly empty or borrowed
+      ("account maintenance"). Collusive changes are ~7-11% of transfers into assistants.
       Designed so no single feature separates the class: receiver inactivity, a fast close and
       heavy prior giver effort are shared with client-requested, at-signing and late leave
-      hand-overs; period-end timing, the pair's history, the giver staying in touch and the
-      assistant's neglect afterwards tell them apart only in combination.
+      hand-overs; period-end timing, the receiver's shortfall, the pair's history, the giver
+      staying in touch and the assistant's neglect afterwards tell them apart only in
+      combination.
 
 Post-probation decline (``truth/employees.csv``: ``is_decliner``, ``decline_onset``)
     ~20% of reps who pass probation start declining 2-9 months after it (veterans: any month
-    with 3 months of room on both sides). In the onset month effort falls to 50-70% of normal
-    and to 30-55% two months later, so activity in months onset..onset+2 is at most ~70% of the
-    3 months before. Win odds of new leads, lead intake, follow-up speed and account care fall
-    with effort, so revenue follows 1-3 months later as the earlier pipeline still closes. ~30%
-    recover partly after 6-10 months; a third leave some months later.
+    with 3 months of room on both sides; no leave in the 3 months before the onset, so the
+    baseline is normal work). In the onset month effort falls to 50-70% of normal and to 30-55%
+    two months later, so activity in months onset..onset+2 (and onset+1..onset+3) is at most
+    ~70% of the 3 months before. Win odds of new leads, lead intake, follow-up speed and account
+    care fall with effort, so revenue follows 1-3 months later as the earlier pipeline still
+    closes. ~30% recover partly after 6-10 months; decliners stay at least 4 months past the
+    onset, and a third of them leave some months later.
 
 Targets (``targets``)
     Monthly per rep and assistant: ``revenue`` (role norm with seasonality and a first-year ramp
@@ -101,7 +106,8 @@ Feedback (``satisfaction``, ``transfer_labels``)
     ~30% of orders get a survey 3-25 days later, scored 0-100 from the skill and effort of
     whoever really did the work (for collusive orders: the rep), plus noise. The audit reviews
     ~40% of transfers into assistants (more of those followed by a fast order) and ~5% of other
-    transfers, 20-90 days after the change; auditors miss or misread a few percent.
+    transfers, 20-90 days after the change; auditors miss or misread a few percent, so
+    ``is_anomalous`` is a verdict, ``truth/transfers.csv`` the fact.
 """
 from perfml.simulate.config import SCALES, Scale
 from perfml.simulate.runner import simulate

@@ -14,7 +14,8 @@ import numpy as np
 
 from perfml.simulate.config import Params
 from perfml.simulate.leads import NEVER, Leads
-from perfml.simulate.ownership import COLLUSIVE, MAINT, MODE_LIGHT, MODE_NORMAL, MODE_TOKEN, REQUEST, Customers, Ownership
+from perfml.simulate.ownership import (COLLUSIVE, MAINT, MODE_LIGHT, MODE_NORMAL, MODE_TOKEN, REQUEST, Customers,
+                                       Ownership)
 from perfml.simulate.timeline import DAY, Calendar, DaySampler, business_seconds, explode_by_month
 from perfml.simulate.workforce import ROLES, Workforce
 
@@ -108,7 +109,8 @@ def _handover_traces(batch: _Batch, wf, leads: Leads, lead_cust, own: Ownership,
         sel = np.flatnonzero(plan.kind == kind)
         lo = plan.time[sel] // DAY + 1
         hi = np.minimum(leads.close[sel] // DAY + span, cal.days)
-        batch.add(leads.owner[sel], lo, hi, rng.poisson(mean, len(sel)), lead_cust[sel], np.full(len(sel), -1), "contact")
+        none = np.full(len(sel), -1)
+        batch.add(leads.owner[sel], lo, hi, rng.poisson(mean, len(sel)), lead_cust[sel], none, "contact")
     sel = np.flatnonzero(own.kind == MAINT)
     lo = own.time[sel] // DAY + 1
     intro = (rng.random(len(sel)) < 0.4).astype(np.int64)
@@ -125,7 +127,8 @@ def _maintenance(batch: _Batch, wf: Workforce, cust: Customers, own: Ownership, 
     o = own.seg_owner[span]
     d_lo, d_hi = -(-lo // DAY), hi // DAY  # whole days inside the segment only
     lead = cust.lead[own.seg_customer[span]]
-    parked = (lead >= 0) & (own.plan.kind[np.maximum(lead, 0)] == COLLUSIVE) & (own.plan.receiver[np.maximum(lead, 0)] == o)
+    li = np.maximum(lead, 0)
+    parked = (lead >= 0) & (own.plan.kind[li] == COLLUSIVE) & (own.plan.receiver[li] == o)
     rate = np.array([p.maintenance_per_month[r] for r in ROLES])[wf.role[o]] * wf.effort[o, month] / 21.0
     rate = np.where(parked, 0.3 * rate, rate)
     n = rng.poisson(rate * avail.count(o, d_lo, d_hi))

@@ -44,7 +44,8 @@ class Leads:
         return replace(self, close=new_close)
 
 
-def generate_leads(wf: Workforce, cal: Calendar, p: Params, rng: np.random.Generator, intake: DaySampler, avail: DaySampler) -> Leads:
+def generate_leads(wf: Workforce, cal: Calendar, p: Params, rng: np.random.Generator, intake: DaySampler,
+                   avail: DaySampler) -> Leads:
     """Draw leads for every sales and assistant employee-month, then their first contact and fate."""
     owner, month = _intake(wf, cal, p, rng, intake)
     day = intake.sample(owner, cal.month_start[month], cal.month_start[month + 1], rng.random(len(owner)))
@@ -62,7 +63,8 @@ def generate_leads(wf: Workforce, cal: Calendar, p: Params, rng: np.random.Gener
                  won[order], segment[order], amount[order], engage[order])
 
 
-def _intake(wf: Workforce, cal: Calendar, p: Params, rng: np.random.Generator, intake: DaySampler) -> tuple[np.ndarray, np.ndarray]:
+def _intake(wf: Workforce, cal: Calendar, p: Params, rng: np.random.Generator,
+            intake: DaySampler) -> tuple[np.ndarray, np.ndarray]:
     """Lead counts per employee-month: inbound share scaled by demand, self-sourced share by effort."""
     rate = np.zeros(wf.n)
     rate[wf.role == SALES] = p.leads_per_month[ROLES[SALES]]

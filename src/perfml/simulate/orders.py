@@ -41,7 +41,8 @@ class Orders:
     def count(self, n_emp: int, cal: Calendar, kind: int) -> np.ndarray:
         sel = self.kind == kind
         month = cal.month_of_day(self.time[sel] // DAY)
-        return np.bincount(self.employee[sel] * cal.months + month, minlength=n_emp * cal.months).reshape(n_emp, cal.months)
+        flat = np.bincount(self.employee[sel] * cal.months + month, minlength=n_emp * cal.months)
+        return flat.reshape(n_emp, cal.months)
 
 
 def make_orders(wf: Workforce, leads: Leads, cust: Customers, own: Ownership, cal: Calendar, p: Params,

@@ -79,7 +79,8 @@ def build_customers(wf: Workforce, leads: Leads, cal: Calendar, p: Params, rng: 
     lo = np.array([p.legacy_accounts["sales"][0], p.legacy_accounts["assistant"][0]])[wf.role[staff]]
     hi = np.array([p.legacy_accounts["sales"][1], p.legacy_accounts["assistant"][1]])[wf.role[staff]]
     owner = np.repeat(staff, rng.integers(lo, hi + 1))
-    created = -rng.integers(30, 6 * 365, len(owner)) * DAY + (9 * HOUR + rng.random(len(owner)) * 9 * HOUR).astype(np.int64)
+    age = rng.integers(30, 6 * 365, len(owner)) * DAY
+    created = -age + (9 * HOUR + rng.random(len(owner)) * 9 * HOUR).astype(np.int64)
     order = np.lexsort((owner, created))
     owner, created = owner[order], created[order]
     seg = rng.choice(3, size=len(owner), p=np.array(p.segment_probs)).astype(np.int8)
@@ -129,7 +130,8 @@ class Receivers:
         real = cand >= 0
         c = np.where(real, cand, 0)
         d = np.clip(day, 0, wf.avail.shape[1] - 1)[:, None]
-        ok = real & (c != exclude[:, None]) & wf.avail[c, d] & (wf.term_day[c] >= until[:, None]) & (wf.hand_day[c] > until[:, None])
+        stays = (wf.term_day[c] >= until[:, None]) & (wf.hand_day[c] > until[:, None])
+        ok = real & (c != exclude[:, None]) & wf.avail[c, d] & stays
         is_ast = wf.role[c] == ASSISTANT
         if assistants_only:
             ok &= is_ast
@@ -139,8 +141,8 @@ class Receivers:
 
 
 def resolve_ownership(wf: Workforce, leads: Leads, cust: Customers, moves: TerritoryMoves, cal: Calendar, p: Params,
-                      avail: DaySampler, seed: np.random.SeedSequence, collusive: tuple[np.ndarray, np.ndarray] | None) -> Ownership:
-    """Full ownership history given the collusive lead hand-overs (lead index, change time)."""
+                      avail: DaySampler, seed: np.random.SeedSequence, collusive: tuple | None) -> Ownership:
+    """Full ownership history given the collusive hand-overs (lead index, time, assistant) or None."""
     rng = np.random.default_rng(seed)
     recv = Receivers(wf)
     hand_time = np.where(wf.hand_day < cal.days, wf.hand_day * DAY + rng.integers(9 * HOUR, 17 * HOUR, wf.n), NEVER)
@@ -164,6 +166,9 @@ def _plan_leads(wf: Workforce, leads: Leads, cal: Calendar, p: Params, avail: Da
     u = rng.random((n, 6))  # fixed draws per lead keep both passes aligned
     t_man, k_man = _mandatory(wf, leads, hand_time, u[:, 0])
     t_opt, k_opt = _optional(wf, leads, cal, p, avail, u, collusive)
+    colluder_of = np.full(n, -1)
+    if collusive is not None:
+        colluder_of[collusive[0]] = collusive[2]
     close_day = np.minimum(leads.close // DAY, cal.days - 1)
     use_opt = t_opt < t_man
     time = np.where(use_opt, t_opt, t_man)
@@ -171,9 +176,9 @@ def _plan_leads(wf: Workforce, leads: Leads, cal: Calendar, p: Params, avail: Da
     day = time // DAY
     live = time < cal.end_seconds
     receiver = np.full(n, -1)
-    # collusive deals go to the rep's partner; everything else to a fitting colleague
+    # collusive deals go to the colluding assistant; everything else to a fitting colleague
     coll = live & (kind == COLLUSIVE)
-    receiver[coll] = wf.partner[o[coll]]
+    receiver[coll] = colluder_of[coll]
     other = np.flatnonzero(live & ~coll)
     prefer = np.select([kind[other] == WORKLOAD, kind[other] == REQUEST, kind[other] == LEAVE, kind[other] == MAINT],
                        [u[other, 3] < 0.6, u[other, 3] < 0.7, u[other, 3] < 0.45, True], u[other, 3] < 0.3)
@@ -239,8 +244,7 @@ def _optional(wf: Workforce, leads: Leads, cal: Calendar, p: Params, avail: DayS
                       & (u[:, 5] >= 1 - p.signing_handover) & (t_sign > leads.first_contact + DAY), t_sign, NEVER)
     t_col = np.full(n, NEVER)
     if collusive is not None:
-        idx, when = collusive
-        t_col[idx] = when
+        t_col[collusive[0]] = collusive[1]
     times = np.stack([t_work, t_req, t_sign, t_col], axis=1)
     # the giver must be at work on the day he hands over
     day = np.minimum(times // DAY, cal.days)
@@ -295,7 +299,8 @@ def _account_starts(wf: Workforce, leads: Leads, cust: Customers, plan: LeadPlan
 
 
 def _run_accounts(wf: Workforce, cal: Calendar, moves: TerritoryMoves, recv: Receivers, rng: np.random.Generator,
-                  hand_time: np.ndarray, customer: np.ndarray, start: np.ndarray, owner0: np.ndarray, maint: np.ndarray):
+                  hand_time: np.ndarray, customer: np.ndarray, start: np.ndarray, owner0: np.ndarray,
+                  maint: np.ndarray):
     """Apply each account's next event (departure, maintenance, territory) until the window ends."""
     end = cal.end_seconds
     owner, t, maint = owner0.copy(), start.copy(), maint.copy()
@@ -333,7 +338,8 @@ def _run_accounts(wf: Workforce, cal: Calendar, moves: TerritoryMoves, recv: Rec
 def _next_move(wf: Workforce, moves: TerritoryMoves, o: np.ndarray, tc: np.ndarray, u: np.ndarray, done: np.ndarray):
     if not len(moves.time):
         return np.full(len(o), NEVER), np.zeros(len(o), dtype=np.int64)
-    hit = (moves.time[None, :] > tc[:, None]) & (wf.team[o][:, None] == moves.src[None, :]) & (u < moves.share[None, :]) & ~done
+    hit = ((moves.time[None, :] > tc[:, None]) & (wf.team[o][:, None] == moves.src[None, :])
+           & (u < moves.share[None, :]) & ~done)
     times = np.where(hit, moves.time[None, :], NEVER)
     k = times.argmin(axis=1)
     return times[np.arange(len(o)), k], k

@@ -33,7 +33,8 @@ def write_all(out: Path, w: World, progress) -> dict:
     rows["transfer_labels"] = write_table(out / "transfer_labels.csv", _labels(w, ids))
     rows["demographics"] = write_table(out / "demographics.csv", {"employee_id": ids["emp"], **w.demographics})
     progress(0.1)
-    rows["activities"] = write_chunked(out / "activities.csv", w.acts.n, _activities(w, ids), lambda f: progress(0.1 + 0.9 * f))
+    rows["activities"] = write_chunked(out / "activities.csv", w.acts.n, _activities(w, ids),
+                                       lambda f: progress(0.1 + 0.9 * f))
     truth = {
         "transfers": write_table(out / "truth" / "transfers.csv", _truth_transfers(w, ids)),
         "employees": write_table(out / "truth" / "employees.csv", _truth_employees(w, ids)),

@@ -42,7 +42,8 @@ def _role_norm(values: np.ndarray, wf: Workforce, share: np.ndarray, tenure: np.
 REVENUE_NORM_FACTOR = 0.85
 
 
-def revenue_targets(wf: Workforce, cal: Calendar, p: Params, revenue: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def revenue_targets(wf: Workforce, cal: Calendar, p: Params, revenue: np.ndarray,
+                    rng: np.random.Generator) -> np.ndarray:
     """Revenue target per employee-month (0 where no target applies), rounded to 100."""
     share, tenure = employed_share(wf, cal), tenure_months(wf, cal)
     months = (np.datetime64(cal.start, "M") + np.arange(cal.months)).astype(int) % 12

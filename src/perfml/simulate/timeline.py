@@ -106,7 +106,8 @@ class DaySampler:
         return out
 
 
-def explode_by_month(cal: Calendar, t0: np.ndarray, t1: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def explode_by_month(cal: Calendar, t0: np.ndarray,
+                     t1: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Split spans [t0, t1) (seconds) at month borders: (span index, month, lo, hi) per piece."""
     m0 = cal.month_of_day(t0 // DAY)
     m1 = cal.month_of_day((t1 - 1) // DAY)

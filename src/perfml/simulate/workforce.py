@@ -32,7 +32,7 @@ class Workforce:
     term_day: np.ndarray  # NO_END when still employed at the window end
     hand_day: np.ndarray  # day the leaver hands over customers; NO_END if not leaving
     traits: dict[str, np.ndarray]  # latent: skill, development, effort, response_hours, early_share, visit_rate
-    partner: np.ndarray  # colluding assistant of a colluding rep (and vice versa), -1 if none
+    partner: np.ndarray  # first colluding assistant of a colluding rep; a rep of a colluding assistant; else -1
     collude_rate: np.ndarray
     onset: np.ndarray  # decline onset month index, -1 for non-decliners
     decline_depth: np.ndarray
@@ -103,14 +103,17 @@ def _draw_people(scale: Scale, cal: Calendar, p: Params, rng: np.random.Generato
         _fate(people[i], rng, p, cal, scale.turnover)
         hire = _replacement_day(people[i], rng, p, cal)
         if hire is not None:
-            person = _person(rng, p, cal, people[i]["team"], people[i]["role"], hire_day=hire, manager=people[i]["manager"])
+            q = people[i]
+            person = _person(rng, p, cal, q["team"], q["role"], hire_day=hire, manager=q["manager"])
+            person["replaces"] = i
             people.append(person)
             queue.append(len(people) - 1)
     _pair_colluders(people, rng, p, teams)
-    return {k: np.array([q[k] for q in people]) for k in people[0]}
+    return {k: np.array([q[k] for q in people]) for k in people[0] if k != "replaces"}
 
 
-def _person(rng: np.random.Generator, p: Params, cal: Calendar, team: int, role: int, hire_day: int, manager: int) -> dict:
+def _person(rng: np.random.Generator, p: Params, cal: Calendar, team: int, role: int, hire_day: int,
+            manager: int) -> dict:
     """One employee with latent traits and weakly skill-linked HR attributes."""
     skill = rng.normal()
     if role == MANAGER:
@@ -127,7 +130,7 @@ def _person(rng: np.random.Generator, p: Params, cal: Calendar, team: int, role:
         "response_hours": float(np.exp(rng.normal(np.log(8.0), 0.85))),
         "early_share": float(rng.beta(2.2, 10.0)),
         "visit_rate": float(rng.beta(3.0, 9.0) if role == SALES else rng.beta(2.0, 10.0)),
-        "partner": -1, "collude_rate": 0.0,
+        "partner": -1, "collude_rate": 0.0, "replaces": -1,
         "onset": -1, "decline_depth": 1.0, "recover_month": -1,
         "attr_prior_experience_years": round(float(np.clip(rng.normal(2.5 + 1.0 * skill, 2.3), 0, 25)), 1),
         "attr_education": ("college", "bachelor", "master")[edu],
@@ -200,7 +203,12 @@ def _replacement_day(q: dict, rng: np.random.Generator, p: Params, cal: Calendar
 
 
 def _pair_colluders(people: list[dict], rng: np.random.Generator, p: Params, teams: int) -> None:
-    """In most teams one assistant colludes with 1-3 reps (staff present at the start; she points at one of them)."""
+    """In most teams one assistant colludes with 1-3 reps (staff present at the start).
+
+    A rep's `partner` is his first colluding assistant; an assistant's is one of her reps. When
+    she leaves, her successor is usually drawn in too, so the scheme outlives one person.
+    """
+    successor = {q["replaces"]: i for i, q in enumerate(people) if q["replaces"] >= 0}
     for t in range(teams):
         staff = [i for i, q in enumerate(people) if q["team"] == t and q["hire_day"] < 0]
         assistants = [i for i in staff if people[i]["role"] == ASSISTANT]
@@ -208,12 +216,14 @@ def _pair_colluders(people: list[dict], rng: np.random.Generator, p: Params, tea
         if not assistants or rng.random() >= p.collusion_team_share:
             continue
         a = int(rng.choice(assistants))
-        n = 1 + rng.choice(3, p=[0.2, 0.45, 0.35])
-        for r in rng.choice(reps, size=n, replace=False):
+        n = 1 + rng.choice(3, p=[0.1, 0.45, 0.45])
+        chosen = [int(r) for r in rng.choice(reps, size=n, replace=False)]
+        for r in chosen:
             people[r]["partner"] = a
             people[r]["collude_rate"] = float(rng.uniform(0.7, 1.0))
-        people[a]["partner"] = int(r)
-        people[a]["collude_rate"] = 1.0
+        while a >= 0:
+            people[a]["partner"], people[a]["collude_rate"] = chosen[0], 1.0
+            a = successor.get(a, -1) if rng.random() < 0.7 else -1
 
 
 # --- leave and availability -----------------------------------------------------------------
@@ -267,12 +277,14 @@ def _decline_matrix(rows: dict, cal: Calendar) -> np.ndarray:
         level = np.select([k < 0, k == 0, k == 1], [1.0, 1 - 0.75 * (1 - depth), 1 - 0.9 * (1 - depth)], depth)
         rec = rows["recover_month"][e]
         if rec >= 0:
-            level = np.where(m >= rec, np.minimum(level + 0.5 * (1 - depth) * np.minimum(m - rec + 1, 3) / 3, 1.0), level)
+            regained = 0.5 * (1 - depth) * np.minimum(m - rec + 1, 3) / 3  # half the loss, over 3 months
+            level = np.where(m >= rec, np.minimum(level + regained, 1.0), level)
         out[e] = level
     return out
 
 
-def _effort_matrix(rows: dict, decline: np.ndarray, cal: Calendar, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _effort_matrix(rows: dict, decline: np.ndarray, cal: Calendar,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Effort (activity volume) and current skill per employee-month; new hires ramp up."""
     mid = cal.month_start[:-1] + np.diff(cal.month_start) / 2
     tenure = np.maximum((mid[None, :] - rows["hire_day"][:, None]) / 30.44, 0)
