@@ -1,0 +1,1 @@
+"""Decline early warning (sales employee x month end)."""

@@ -1,0 +1,402 @@
+"""Decline early warning: pure nodes (no I/O) - monthly metrics, snapshot features, labels, baseline, lead time.
+
+Unit: one sales employee at one month end. The snapshot of month m has `as_of` = the first
+instant of month m+1 and sees only records dated strictly before it (months <= m). Every
+per-month quantity comes from `perfml.metrics.employee_period_metrics` (one definition per
+quantity, shared with the rule engine); this module only turns monthly rows into windows, trends
+and team-relative values.
+
+Label (DESIGN §5): 1 when, over the next H months (m+1..m+H),
+  (A) mean credited revenue <= (1 - d) x the trailing 6-month mean (months m-5..m), or
+  (B) two consecutive months under 60% of the revenue target;
+0 when neither, NaN when unknown: the horizon is not fully observed (beyond the data, or the
+employee left) or there is no full 6-month base. Rows are labelled only when both rules can be
+evaluated, so early or truncated rows are not labelled just because rule B already fired.
+
+Partitioning: everything is per employee except the team-relative columns, which need the
+employee's sales peers of the same month - partition by `team_id` (whole teams per partition).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from perfml.metrics import employee_period_metrics, period_index, period_label
+from perfml.pipelines.high_performer.nodes import data_months
+
+KEY = ["employee_id", "as_of"]
+SNAPSHOT_ROLE = "sales"
+
+
+class DeclineParams(BaseModel):
+    """Label and evaluation parameters of the decline model (validated; defaults per DESIGN §5)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    horizon: int = Field(3, ge=1, le=12, description="label horizon H (months after the snapshot)")
+    drop: float = Field(0.3, gt=0, lt=1, description="revenue drop d: future mean <= (1 - d) x trailing mean")
+    base_months: int = Field(6, ge=2, le=24, description="months in the trailing revenue base")
+    target_floor: float = Field(0.6, gt=0, le=1, description="attainment under this counts as a month under target")
+    consecutive: int = Field(2, ge=0, description="consecutive months under the floor that make a decline (0 = rule off)")
+    fall_rule: float = Field(0.3, gt=0, lt=1, description="baseline: alert when revenue fell this much last month")
+    lead_lookback: int = Field(6, ge=0, le=24, description="months before a decline in which an alert counts as early")
+    alert_share: float = Field(0.3, gt=0, lt=1, description="share of training snapshots alerted: the alert "
+                               "threshold is the training scores' (1 - share) quantile, set at fit")
+    # A few hundred labelled rows per split and a noisy label: small, randomised trees generalise best.
+    # Stumps: an additive model, which measured best across simulator seeds and keeps SHAP per feature clean.
+    num_rounds: int = Field(200, ge=10, le=200)
+    num_leaves: int = Field(2, ge=2, le=31)
+    min_data_in_leaf: int | None = Field(None, ge=1, description="default: n_train / 12, within 10..60")
+    learning_rate: float = Field(0.05, gt=0, le=0.5)
+    feature_fraction: float = Field(0.5, gt=0, le=1)
+    extra_trees: bool = True
+    seed: int = 0
+
+    def lgb_params(self, n_train: int) -> dict:
+        """LightGBM overrides of the shared lean defaults for `n_train` labelled training rows."""
+        min_leaf = self.min_data_in_leaf or int(np.clip(n_train // 12, 10, 60))
+        return {"num_leaves": self.num_leaves, "min_data_in_leaf": min_leaf,
+                "learning_rate": self.learning_rate, "feature_fraction": self.feature_fraction,
+                "extra_trees": self.extra_trees}
+
+
+# -- calendar helpers ---------------------------------------------------------------------------
+def month_start(idx: pd.Series | np.ndarray | int) -> pd.Series | pd.Timestamp:
+    """First instant of month index(es) (months since year 0) as naive timestamps."""
+    if np.isscalar(idx):
+        return pd.Timestamp(year=int(idx) // 12, month=int(idx) % 12 + 1, day=1)
+    idx = np.asarray(idx, dtype=np.int64)
+    years, months = idx // 12, idx % 12 + 1
+    return pd.Series(pd.to_datetime({"year": years, "month": months, "day": np.ones_like(idx)}),
+                     dtype="datetime64[ns]")
+
+
+def snapshot_of(as_of) -> pd.Timestamp:
+    """The month-end snapshot that can be scored at `as_of`: the latest month start <= as_of."""
+    t = pd.Timestamp(as_of)
+    return pd.Timestamp(year=t.year, month=t.month, day=1)
+
+
+# -- node: monthly metrics -----------------------------------------------------------------------
+def monthly_metrics(dataset) -> pd.DataFrame:
+    """`perfml.metrics` per employee x month plus `p` (month index), sorted by employee and month.
+
+    Only months the activity record covers (`data_months`): targets are often published ahead, and
+    a month with a target but no records yet is not a month of zero revenue.
+    """
+    first, last = data_months(dataset)
+    monthly = employee_period_metrics(dataset, periods=[period_label(p) for p in range(first, last + 1)])
+    monthly["p"] = (monthly["period"].str.slice(0, 4).astype("int64") * 12
+                    + monthly["period"].str.slice(5, 7).astype("int64") - 1)
+    return monthly.sort_values(["employee_id", "p"], kind="stable").reset_index(drop=True)
+
+
+# -- window helpers (rows are contiguous months per employee, so k rows back = k months back) ------
+def _lag(df: pd.DataFrame, col: str | pd.Series, k: int) -> pd.Series:
+    s = df[col] if isinstance(col, str) else col
+    return s.groupby(df["employee_id"], sort=False).shift(k)
+
+
+def _window_sum(df: pd.DataFrame, values: pd.Series, k: int, offset: int = 0) -> pd.Series:
+    """Sum of `values` over months m-offset-k+1 .. m-offset; NaN unless all k months exist."""
+    grouped = values.fillna(0.0).groupby(df["employee_id"], sort=False)
+    cum = grouped.cumsum()
+    by = cum.groupby(df["employee_id"], sort=False)
+    pos = df.groupby("employee_id", sort=False).cumcount()
+    prev = by.shift(k + offset).where(pos >= k + offset, 0.0)
+    total = by.shift(offset) if offset else cum
+    return (total - prev).where(pos >= k + offset - 1)
+
+
+def _window_count(df: pd.DataFrame, values: pd.Series, k: int) -> pd.Series:
+    return _window_sum(df, values.notna().astype("float64"), k)
+
+
+def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
+    den = den.astype("float64")
+    return num.astype("float64") / den.where(den > 0)
+
+
+def _slope(df: pd.DataFrame, col: str, k: int) -> pd.Series:
+    """Least-squares slope per month over the last k months divided by their mean (ratio per month)."""
+    x = np.arange(k, dtype=np.float64) - (k - 1) / 2
+    w = x / (x**2).sum()
+    values = df[col].astype("float64")
+    slope = sum(w[k - 1 - j] * _lag(df, values, j) for j in range(k))
+    mean = _window_sum(df, values, k) / k
+    return _ratio(slope, mean)
+
+
+# -- node: features -------------------------------------------------------------------------------
+LEVEL_VS_TEAM = ("revenue_3m", "revenue_6m", "attainment_3m", "activities_3m", "visits_3m", "leads_3m", "open_leads")
+TREND_VS_TEAM = ("revenue_trend", "revenue_slope_6m", "activities_trend", "activities_slope_6m", "visits_trend",
+                 "attainment_trend", "lead_response_hours_3m", "leads_contacted_24h_share_3m", "lead_conversion_rate_6m",
+                 "new_customer_share_6m", "satisfaction_6m")
+FEATURES: tuple[str, ...] = (
+    "tenure_months", "months_since_probation",
+    "revenue_1m", "revenue_3m", "revenue_6m", "revenue_change_1m", "revenue_trend", "revenue_slope_6m",
+    "attainment_1m", "attainment_3m", "attainment_trend", "months_under_target_3m",
+    "attainment_6m", "months_under_target_6m", "revenue_concentration_6m",
+    "open_leads", "accounts_owned", "accounts_change_3m", "revenue_6m_vs_history", "expected_revenue_vs_base",
+    "activities_1m", "activities_3m", "activities_trend", "activities_slope_6m", "activities_change_1m",
+    "visits_3m", "visits_trend", "calls_trend", "leads_3m",
+    "lead_response_hours_3m", "leads_contacted_24h_share_3m", "lead_conversion_rate_6m",
+    "new_customer_share_6m", "satisfaction_6m", "team_revenue_trend", "team_revenue_vs_6m", "team_leads_vs_6m",
+    "revenue_1m_vs_6m",
+    *(f"{c}_vs_team" for c in LEVEL_VS_TEAM), *(f"{c}_vs_team" for c in TREND_VS_TEAM),
+)
+
+
+def accounts_owned(monthly: pd.DataFrame, changes: pd.DataFrame) -> pd.Series:
+    """Customers each employee owns at the end of each month row of `monthly` (latest change in or before it).
+
+    An ownership spell counts from the month of its change until the month of the customer's next
+    change (exclusive); changes after the month end only close spells, so the count is as-of.
+    """
+    ch = changes[["customer_id", "to_employee_id", "changed_at", "change_id"]].dropna(subset=["changed_at"])
+    ch = ch.sort_values(["customer_id", "changed_at", "change_id"], kind="stable")
+    start = period_index(ch["changed_at"]).astype("float64")
+    end = start.groupby(ch["customer_id"].to_numpy(), sort=False).shift(-1)
+    deltas = pd.concat([
+        pd.DataFrame({"employee_id": ch["to_employee_id"].to_numpy(), "p": start.to_numpy(), "d": 1.0}),
+        pd.DataFrame({"employee_id": ch["to_employee_id"].to_numpy(), "p": end.to_numpy(), "d": -1.0}).dropna(),
+    ])
+    deltas = deltas.dropna(subset=["employee_id"]).groupby(["employee_id", "p"], as_index=False)["d"].sum()
+    deltas = deltas.sort_values(["employee_id", "p"], kind="stable")
+    deltas["owned"] = deltas.groupby("employee_id", sort=False)["d"].cumsum()
+    left = monthly[["employee_id", "p"]].reset_index(names="_row").astype({"p": "float64"})
+    if deltas.empty:
+        return pd.Series(0.0, index=monthly.index)
+    left["employee_id"] = left["employee_id"].astype("string")
+    deltas["employee_id"] = deltas["employee_id"].astype("string")
+    out = pd.merge_asof(left.sort_values("p", kind="stable"), deltas[["employee_id", "p", "owned"]].sort_values("p"),
+                        on="p", by="employee_id", direction="backward")
+    return out.set_index("_row")["owned"].reindex(monthly.index).fillna(0.0)
+
+
+def employee_month_features(monthly: pd.DataFrame, employees: pd.DataFrame, params: DeclineParams,
+                            changes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Window features of every employee-month row of `monthly` (months <= m only), before team-relative columns."""
+    m = monthly
+    accounts = accounts_owned(m, changes) if changes is not None else pd.Series(np.nan, index=m.index)
+    out = m[["employee_id", "team_id", "role", "period", "p"]].copy()
+    rev, act = m["revenue"].astype("float64"), m["activities"].astype("float64")
+
+    def mean(col: str | pd.Series, k: int, offset: int = 0) -> pd.Series:
+        values = m[col] if isinstance(col, str) else col
+        return _window_sum(m, values.astype("float64"), k, offset) / k
+
+    out["tenure_months"] = m["tenure_months"]
+    emp = employees.set_index("employee_id")
+    probation = period_index(emp["probation_end_date"]).reindex(m["employee_id"]).to_numpy(dtype="float64", na_value=np.nan)
+    out["months_since_probation"] = m["p"].to_numpy(dtype="float64") - probation
+
+    out["revenue_1m"] = rev
+    out["revenue_3m"] = mean(rev, 3)
+    out["revenue_6m"] = mean(rev, 6)
+    out["revenue_change_1m"] = _ratio(rev, _lag(m, rev, 1)) - 1
+    out["revenue_trend"] = _ratio(out["revenue_3m"], mean(rev, 3, offset=3))
+    out["revenue_slope_6m"] = _slope(m, "revenue", 6)
+    # Mean reversion: a 6-month base well above the employee's whole record tends to fall back.
+    seen = m.groupby("employee_id", sort=False).cumcount() + 1
+    out["revenue_6m_vs_history"] = _ratio(out["revenue_6m"], rev.groupby(m["employee_id"], sort=False).cumsum() / seen)
+
+    target = m["revenue_target"].astype("float64")
+    out["attainment_1m"] = _ratio(rev, target)
+    out["attainment_3m"] = _ratio(_window_sum(m, rev, 3), _window_sum(m, target, 3))
+    out["attainment_trend"] = out["attainment_3m"] - _ratio(_window_sum(m, rev, 3, 3), _window_sum(m, target, 3, 3))
+    under = (_ratio(rev, target) < params.target_floor).astype("float64")
+    out["months_under_target_3m"] = _window_sum(m, under, 3)
+    out["attainment_6m"] = _ratio(_window_sum(m, rev, 6), _window_sum(m, target, 6))
+    out["months_under_target_6m"] = _window_sum(m, under, 6)
+    # A base inflated by one lumpy month tends to fall back: share of 6 months' revenue in the best month.
+    best = pd.concat([_lag(m, rev, j) for j in range(6)], axis=1).max(axis=1, skipna=False)
+    out["revenue_concentration_6m"] = _ratio(best, _window_sum(m, rev, 6))
+
+    out["activities_1m"] = act
+    out["activities_3m"] = mean(act, 3)
+    out["activities_trend"] = _ratio(out["activities_3m"], mean(act, 3, offset=3))
+    out["activities_slope_6m"] = _slope(m, "activities", 6)
+    out["activities_change_1m"] = _ratio(act, _lag(m, act, 1)) - 1
+    out["visits_3m"] = mean("visits", 3)
+    out["visits_trend"] = _ratio(out["visits_3m"], mean("visits", 3, offset=3))
+    out["calls_trend"] = _ratio(mean("calls", 3), mean("calls", 3, offset=3))
+    out["leads_3m"] = mean("leads", 3)
+
+    resp = m["lead_response_hours"].astype("float64")
+    out["lead_response_hours_3m"] = _ratio(_window_sum(m, resp, 3), _window_count(m, resp, 3))
+    due = m["leads_due_24h"].astype("float64")
+    out["leads_contacted_24h_share_3m"] = _ratio(_window_sum(m, m["leads_contacted_24h_share"] * due, 3),
+                                                 _window_sum(m, due, 3))
+    resolved = (m["leads_converted"] + m["leads_lost"]).astype("float64")
+    out["lead_conversion_rate_6m"] = _ratio(_window_sum(m, m["leads_converted"], 6), _window_sum(m, resolved, 6))
+    out["new_customer_share_6m"] = _ratio(_window_sum(m, m["new_revenue"], 6), _window_sum(m, rev, 6))
+    responses = m["satisfaction_responses"].astype("float64")
+    out["satisfaction_6m"] = _ratio(_window_sum(m, m["avg_satisfaction"] * responses, 6), _window_sum(m, responses, 6))
+    # Open pipeline at the month end: leads created so far minus those converted or lost so far.
+    net = (m["leads"] - m["leads_converted"] - m["leads_lost"]).astype("float64")
+    out["open_leads"] = net.groupby(m["employee_id"], sort=False).cumsum().clip(lower=0)
+    out["accounts_owned"] = accounts
+    out["accounts_change_3m"] = _ratio(accounts, _lag(m, accounts, 3)) - 1
+    # What the pipeline and the book should bring per month, against the trailing base: open leads x own
+    # conversion x own mean new deal, spread over the horizon, plus accounts x own repeat revenue per
+    # account-month (rates over every month seen, steadier than any 6-month window).
+    def to_date(col: str | pd.Series) -> pd.Series:
+        values = (m[col] if isinstance(col, str) else col).astype("float64").fillna(0.0)
+        return values.groupby(m["employee_id"], sort=False).cumsum()
+
+    deal = _ratio(to_date("new_revenue"), to_date("new_customers"))
+    conversion = _ratio(to_date("leads_converted"), to_date(m["leads_converted"] + m["leads_lost"]))
+    per_account = _ratio(to_date("repeat_revenue"), to_date(accounts))
+    expected = out["open_leads"] * conversion * deal / params.horizon + accounts * per_account
+    out["expected_revenue_vs_base"] = _ratio(expected, out["revenue_6m"])
+    team = m["team_revenue"].astype("float64")
+    out["team_revenue_trend"] = _ratio(_window_sum(m, team, 3), _window_sum(m, team, 3, 3))
+    # A team-wide slump shows first in the team's last month against its own recent months.
+    out["team_revenue_vs_6m"] = _ratio(team, _window_sum(m, team, 6) / 6)
+    team_leads = m.groupby(["team_id", "p"], sort=False)["leads"].transform("sum").astype("float64")
+    out["team_leads_vs_6m"] = _ratio(team_leads, _window_sum(m, team_leads, 6) / 6)
+    out["revenue_1m_vs_6m"] = _ratio(rev, out["revenue_6m"])
+    return out
+
+
+def add_team_relative(frame: pd.DataFrame) -> pd.DataFrame:
+    """`<level>_vs_team` = value / team median - 1 and `<trend>_vs_team` = value - team median, same month."""
+    out = frame.copy()
+    groups = out.groupby(["team_id", "p"], sort=False)
+    for col in LEVEL_VS_TEAM:
+        median = groups[col].transform("median")
+        out[f"{col}_vs_team"] = _ratio(out[col], median) - 1
+    for col in TREND_VS_TEAM:
+        out[f"{col}_vs_team"] = out[col] - groups[col].transform("median")
+    return out
+
+
+def snapshot_features(monthly: pd.DataFrame, employees: pd.DataFrame, params: DeclineParams,
+                      snapshot: pd.Timestamp | None = None, changes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per sales employee employed at each month end (`as_of`), or only at `snapshot` if given,
+    once the data holds `base_months` of their history (the trailing base of the label).
+
+    Columns: employee_id, as_of, team_id, period (the last month seen), p, label_known_at
+    (= as_of + H months), then `FEATURES`.
+    """
+    feats = employee_month_features(monthly, employees, params, changes)
+    feats["as_of"] = month_start(feats["p"].to_numpy() + 1).to_numpy()
+    # Without a full revenue base there is no decline to speak of (and no label to learn from).
+    seen = feats.groupby("employee_id", sort=False).cumcount() + 1
+    feats = feats[(seen >= params.base_months).to_numpy()]
+    if snapshot is not None:
+        feats = feats[feats["as_of"] == snapshot]
+    emp = employees.set_index("employee_id")
+    term = emp["termination_date"].reindex(feats["employee_id"]).to_numpy()
+    hired = emp["hire_date"].reindex(feats["employee_id"]).to_numpy()
+    as_of = feats["as_of"].to_numpy()
+    employed = (pd.isna(term) | (term >= as_of)) & (hired < as_of)
+    feats = feats[employed & (feats["role"] == SNAPSHOT_ROLE).to_numpy()]
+    feats = add_team_relative(feats)
+    feats["label_known_at"] = month_start(feats["p"].to_numpy() + 1 + params.horizon).to_numpy()
+    cols = ["employee_id", "as_of", "team_id", "period", "p", "label_known_at", *FEATURES]
+    return feats[cols].sort_values(["as_of", "employee_id"], kind="stable").reset_index(drop=True)
+
+
+# -- node: labels ----------------------------------------------------------------------------------
+def decline_labels(monthly: pd.DataFrame, snapshots: pd.DataFrame, params: DeclineParams,
+                   last_period: int | None = None) -> pd.Series:
+    """0/1/NaN decline label per snapshot row (employee_id, p = last month seen), aligned to `snapshots`.
+
+    Rule A: mean revenue of months p+1..p+H <= (1 - drop) x mean of months p-5..p (base > 0);
+    rule B: `consecutive` months under `target_floor` x target inside the horizon (0 disables it).
+
+    `monthly` needs employee_id, p, revenue, revenue_target with contiguous months per employee;
+    months after `last_period` (month index; default: the last in `monthly`) count as unobserved.
+    """
+    m = monthly[["employee_id", "p", "revenue", "revenue_target"]].sort_values(["employee_id", "p"], kind="stable")
+    m = m.reset_index(drop=True)
+    last = int(m["p"].max()) if last_period is None else int(last_period)
+    rev = m["revenue"].astype("float64")
+    by_emp = m.groupby("employee_id", sort=False)
+    # Same quantity as metrics' revenue_trailing6_mean of month m+1 (6 employed months, m included).
+    base = _window_sum(m, rev, params.base_months) / params.base_months
+
+    H = params.horizon
+    futures, unders, observed = [], [], []
+    under_now = (_ratio(rev, m["revenue_target"]) < params.target_floor).astype("float64")
+    for k in range(1, H + 1):
+        # The month k ahead must be the next calendar month row of the same employee, inside the data.
+        p_k = by_emp["p"].shift(-k)
+        ok = (p_k == m["p"] + k) & (m["p"] + k <= last)
+        observed.append(ok)
+        futures.append(rev.groupby(m["employee_id"], sort=False).shift(-k).where(ok))
+        unders.append(under_now.groupby(m["employee_id"], sort=False).shift(-k).where(ok))
+    complete = np.logical_and.reduce([o.to_numpy() for o in observed])
+    future_mean = pd.concat(futures, axis=1).mean(axis=1, skipna=False)
+    rule_a = (future_mean <= (1 - params.drop) * base) & (base > 0)
+    # Rule B: `consecutive` months under the floor inside the horizon (observed months only).
+    u = pd.concat(unders, axis=1).fillna(0.0).to_numpy()
+    c = params.consecutive
+    rule_b = np.zeros(len(m), bool)
+    for start in range(0, H - c + 1 if c > 0 else 0):
+        rule_b |= u[:, start:start + c].all(axis=1)
+    # Known only with the whole horizon observed and a full base: labelling early or truncated rows
+    # only when rule B already fired would make those rows positive by construction.
+    known = complete & base.notna().to_numpy()
+    label = np.where(known, (rule_a.to_numpy() | rule_b).astype("float64"), np.nan)
+    m["label"] = label
+    keyed = snapshots[["employee_id", "p"]].merge(m[["employee_id", "p", "label"]], on=["employee_id", "p"], how="left")
+    return pd.Series(keyed["label"].to_numpy(dtype="float64"), index=snapshots.index, name="label")
+
+
+# -- node: baseline ----------------------------------------------------------------------------------
+def revenue_fell_baseline(features: pd.DataFrame, params: DeclineParams) -> np.ndarray:
+    """The naive rule's score: the size of last month's revenue fall, in [0, 1] (alert at >= `fall_rule`)."""
+    fall = -features["revenue_change_1m"].astype("float64").to_numpy()
+    return np.clip(np.nan_to_num(fall, nan=0.0), 0.0, 1.0)
+
+
+# -- node: lead time ---------------------------------------------------------------------------------
+def lead_times(frame: pd.DataFrame, threshold: float, params: DeclineParams) -> pd.DataFrame:
+    """Per decline episode: its start month, the first alert and the lead time (months).
+
+    `frame`: employee_id, p (snapshot month), label, score for consecutive snapshots. An episode
+    starts at a snapshot whose label turns 1 after a 0 (left-censored runs are skipped); the
+    decline starts in the first month of that horizon (p0 + 1). The first alert is the earliest
+    snapshot with score >= threshold in [p0 - lookback, p0 + H - 1]; lead time = (p0 + 1) - alert
+    month (1 = alerted at the end of the month before the decline started; NaN = never alerted).
+    """
+    f = frame[["employee_id", "p", "label", "score"]].sort_values(["employee_id", "p"], kind="stable")
+    f = f.reset_index(drop=True)
+    prev_label = f.groupby("employee_id", sort=False)["label"].shift(1)
+    prev_p = f.groupby("employee_id", sort=False)["p"].shift(1)
+    starts = f[(f["label"] == 1) & (prev_label == 0) & (prev_p == f["p"] - 1)][["employee_id", "p"]]
+    starts = starts.rename(columns={"p": "p0"}).reset_index(drop=True)
+    starts["episode"] = np.arange(len(starts))
+    alerts = f.loc[f["score"] >= threshold, ["employee_id", "p"]]
+    pairs = starts.merge(alerts, on="employee_id", how="inner")
+    window = (pairs["p"] >= pairs["p0"] - params.lead_lookback) & (pairs["p"] <= pairs["p0"] + params.horizon - 1)
+    first = pairs[window].groupby("episode")["p"].min()
+    starts["decline_start"] = starts["p0"] + 1
+    starts["first_alert"] = starts["episode"].map(first)
+    starts["lead_time_months"] = starts["decline_start"] - starts["first_alert"]
+    return starts.drop(columns="episode")
+
+
+def alert_summary(frame: pd.DataFrame, threshold: float, params: DeclineParams) -> dict[str, float]:
+    """At `threshold`: alert rate, precision, recall (rows), and per decline episode the share alerted,
+    the median and mean lead time (months) and the share alerted at least a month ahead."""
+    y = frame["label"].to_numpy(dtype="float64")
+    alert = frame["score"].to_numpy(dtype="float64") >= threshold
+    episodes = lead_times(frame, threshold, params)
+    lead = episodes["lead_time_months"]
+    nan = float("nan")
+    return {
+        "alert_rate": float(alert.mean()) if len(alert) else nan,
+        "alert_precision": float(y[alert].mean()) if alert.any() else nan,
+        "alert_recall": float(alert[y == 1].mean()) if (y == 1).any() else nan,
+        "episodes": float(len(episodes)),
+        "episodes_alerted": float(lead.notna().mean()) if len(episodes) else nan,
+        "lead_time_median": float(lead.median()) if lead.notna().any() else nan,
+        "lead_time_mean": float(lead.mean()) if lead.notna().any() else nan,
+        "early_share": float((lead >= 1).mean()) if len(episodes) else nan,
+    }
+
