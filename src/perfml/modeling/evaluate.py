@@ -56,13 +56,12 @@ def side_by_side(y_true, model_score, baseline_score, *, top_fraction: float = T
             **{f"baseline_{k}": v for k, v in b.items() if k not in ("n", "positives", "prevalence")}}
 
 
-def _figure():
-    import matplotlib
+def _subplots(figsize: tuple[float, float]):
+    """A standalone figure (no pyplot): report writing never switches a notebook's backend."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
 
 
 def write_report(out_dir: str | Path, y_true, model_score, baseline_score, *, title: str = "",
@@ -73,7 +72,6 @@ def write_report(out_dir: str | Path, y_true, model_score, baseline_score, *, ti
     from sklearn.calibration import calibration_curve
     from sklearn.metrics import precision_recall_curve, roc_curve
 
-    plt = _figure()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     y = np.asarray(y_true, dtype=np.float64)
@@ -85,11 +83,10 @@ def write_report(out_dir: str | Path, y_true, model_score, baseline_score, *, ti
         fig.suptitle(f"{title} - {name.removesuffix('.png')}" if title else name.removesuffix(".png"))
         fig.tight_layout()
         fig.savefig(out / name, dpi=90)
-        plt.close(fig)
         paths.append(out / name)
 
     if both:
-        fig, ax = plt.subplots(figsize=(5, 4.5))
+        fig, ax = _subplots((5, 4.5))
         for label, s in curves.items():
             fpr, tpr, _ = roc_curve(y, s)
             ax.plot(fpr, tpr, label=label)
@@ -98,7 +95,7 @@ def write_report(out_dir: str | Path, y_true, model_score, baseline_score, *, ti
         ax.legend()
         save(fig, "roc.png")
 
-        fig, ax = plt.subplots(figsize=(5, 4.5))
+        fig, ax = _subplots((5, 4.5))
         for label, s in curves.items():
             p, r, _ = precision_recall_curve(y, s)
             ax.step(r, p, where="post", label=label)
@@ -107,7 +104,7 @@ def write_report(out_dir: str | Path, y_true, model_score, baseline_score, *, ti
         ax.legend()
         save(fig, "pr.png")
 
-        fig, ax = plt.subplots(figsize=(5, 4.5))
+        fig, ax = _subplots((5, 4.5))
         frac, mean = calibration_curve(y, curves["model"], n_bins=10, strategy="quantile")
         ax.plot(mean, frac, "o-", label="model")
         ax.plot([0, 1], [0, 1], ":", color="grey")
@@ -118,7 +115,7 @@ def write_report(out_dir: str | Path, y_true, model_score, baseline_score, *, ti
     if contributions is not None and feature_names:
         c = np.asarray(contributions, float)
         order = np.argsort(-np.abs(c).mean(axis=0))[:max_features][::-1]
-        fig, ax = plt.subplots(figsize=(7, 0.35 * len(order) + 1.5))
+        fig, ax = _subplots((7, 0.35 * len(order) + 1.5))
         rng = np.random.default_rng(0)
         v = None if values is None else np.asarray(values, float)
         for row, j in enumerate(order):
@@ -135,7 +132,7 @@ def write_report(out_dir: str | Path, y_true, model_score, baseline_score, *, ti
         save(fig, "shap_summary.png")
 
     if lead_times is not None and len(lead_times):
-        fig, ax = plt.subplots(figsize=(5, 4))
+        fig, ax = _subplots((5, 4))
         lt = np.asarray(lead_times, float)
         ax.hist(lt[np.isfinite(lt)], bins=np.arange(np.nanmin(lt) - 0.5, np.nanmax(lt) + 1.5, 1.0))
         ax.set(xlabel="lead time (months from first alert to the event)", ylabel="count")
