@@ -95,8 +95,16 @@ def test_bad_arguments_are_refused(tmp_path):
 def test_medium_run_has_the_promised_size(medium_dir):
     emp = _read(medium_dir, "employees")
     assert emp.team_id.nunique() == 12
-    assert 130 <= len(emp) <= 170
     assert (emp.role == "manager").sum() == 12
+    # the company scales up in the first year: ~150 on the payroll at the end, ~200 rows in all
+    start, end = _window(medium_dir)
+    hire = pd.to_datetime(emp.hire_date)
+    term = pd.to_datetime(emp.termination_date.replace("", "2100-01-01"))
+    assert 130 <= ((hire < end) & (term >= end - pd.Timedelta(days=1))).sum() <= 190
+    assert 160 <= len(emp) <= 240
+    # enough hires with a full first year inside the window to study early tenure
+    first_year = (hire >= start) & (hire < start + pd.DateOffset(months=12)) & (term >= hire + pd.DateOffset(months=12))
+    assert (first_year & (emp.role != "manager")).sum() >= 100
     assert _read(medium_dir, "targets").period.nunique() == 24
     n_act = sum(1 for _ in open(medium_dir / "activities.csv")) - 1
     assert 300_000 <= n_act <= 1_500_000

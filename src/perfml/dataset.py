@@ -97,7 +97,7 @@ class Dataset:
         if name not in TABLES:
             raise KeyError(f"unknown table {name!r}")
         if name not in self._tables:
-            self._tables[name] = empty_table(name)
+            return empty_table(name)  # not stored: reading must not change what `rows()` reports
         return self._tables[name]
 
     def has(self, name: str) -> bool:

@@ -57,7 +57,7 @@ def generate_activities(wf: Workforce, leads: Leads, cust: Customers, own: Owner
     lead_cust[cust.lead[pros]] = pros
     batch = _Batch()
     _lead_work(batch, wf, leads, lead_cust, own, cal, p, avail, rng)
-    _handover_traces(batch, wf, leads, lead_cust, own, cal, rng)
+    _handover_traces(batch, wf, leads, cust, lead_cust, own, cal, rng)
     _maintenance(batch, wf, cust, own, cal, p, avail, rng)
     _background(batch, wf, cal, p, avail, rng)
     parts = [_place(batch, wf, avail, rng), _first_contacts(wf, leads, lead_cust, cal, rng)]
@@ -87,9 +87,16 @@ def _lead_work(batch: _Batch, wf, leads: Leads, lead_cust, own: Ownership, cal: 
     _contacts(batch, wf, cal, p, avail, rng, plan.receiver[normal], change_day[normal] + 1, end_day[normal],
               leads.engage[normal], lead_cust[normal], normal)
     mode = plan.mode[moved]
-    n_r = np.select([mode == MODE_LIGHT, mode == MODE_TOKEN],
-                    [rng.poisson(0.9, len(moved)), (rng.random(len(moved)) < 0.35).astype(np.int64)], 0)
+    kind = plan.kind[moved]
+    # client-requested and at-signing receivers do little before the close, but they usually meet
+    # the client once (introduction / onboarding); a colluding assistant at most logs a token touch
+    meets = ((kind == REQUEST) | (kind == MAINT)) & (mode == MODE_LIGHT)
+    n_r = np.select([meets, mode == MODE_LIGHT, mode == MODE_TOKEN],
+                    [rng.poisson(0.45, len(moved)), rng.poisson(0.9, len(moved)),
+                     (rng.random(len(moved)) < 0.35).astype(np.int64)], 0)
     batch.add(r, lo_r, hi_r, n_r, lead_cust[moved], moved, "contact")
+    intro = (meets & (rng.random(len(moved)) < 0.78)).astype(np.int64)
+    batch.add(r, lo_r, hi_r, intro, lead_cust[moved], moved, "intro")
 
 
 def _contacts(batch: _Batch, wf, cal: Calendar, p: Params, avail: DaySampler, rng, emp, lo_day, hi_day, engage,
@@ -102,16 +109,25 @@ def _contacts(batch: _Batch, wf, cal: Calendar, p: Params, avail: DaySampler, rn
     batch.add(e, d_lo, d_hi, n, customer[span], lead[span], "contact")
 
 
-def _handover_traces(batch: _Batch, wf, leads: Leads, lead_cust, own: Ownership, cal: Calendar, rng) -> None:
+def _handover_traces(batch: _Batch, wf, leads: Leads, cust: Customers, lead_cust, own: Ownership, cal: Calendar,
+                     rng) -> None:
     """Givers who stay in touch: colluders keep calling 'their' client; reps introduce the assistant."""
     plan = own.plan
-    for kind, mean, span in ((COLLUSIVE, 0.8, 45), (REQUEST, 0.3, 30)):
+    for kind, mean, span in ((COLLUSIVE, 0.8, 45), (REQUEST, 0.15, 30)):
         sel = np.flatnonzero(plan.kind == kind)
         lo = plan.time[sel] // DAY + 1
         hi = np.minimum(leads.close[sel] // DAY + span, cal.days)
         none = np.full(len(sel), -1)
         batch.add(leads.owner[sel], lo, hi, rng.poisson(mean, len(sel)), lead_cust[sel], none, "contact")
-    sel = np.flatnonzero(own.kind == MAINT)
+    # the colluding rep is the one who really closes the deal: he keeps working it until the order
+    sel = np.flatnonzero(plan.kind == COLLUSIVE)
+    lo = plan.time[sel] // DAY + 1
+    hi = np.minimum(leads.close[sel] // DAY + 1, cal.days)
+    batch.add(leads.owner[sel], lo, hi, rng.poisson(1.3, len(sel)), lead_cust[sel], sel, "contact")
+    # the rep introduces the assistant to an account (at signing she meets the client herself)
+    lead = cust.lead[own.customer]
+    at_signing = (lead >= 0) & (own.time < leads.close[np.maximum(lead, 0)])
+    sel = np.flatnonzero((own.kind == MAINT) & ~at_signing)
     lo = own.time[sel] // DAY + 1
     intro = (rng.random(len(sel)) < 0.4).astype(np.int64)
     batch.add(own.src[sel], lo, np.minimum(lo + 14, cal.days), intro, own.customer[sel], np.full(len(sel), -1), "visit")
@@ -163,6 +179,8 @@ def _types(rng, mix: str, visit_rate: np.ndarray) -> np.ndarray:
     n = len(visit_rate)
     if mix == "visit":
         return np.full(n, VISIT, dtype=np.int8)
+    if mix == "intro":
+        return rng.choice([MEETING, CALL, VISIT], size=n, p=[0.5, 0.3, 0.2]).astype(np.int8)
     if mix == "background":
         return rng.choice([CALL, EMAIL, MESSAGE, OTHER], size=n, p=[0.4, 0.3, 0.15, 0.15]).astype(np.int8)
     rest = rng.choice([MEETING, CALL, EMAIL, MESSAGE], size=n, p=[0.1, 0.45, 0.25, 0.2])

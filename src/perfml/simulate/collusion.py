@@ -51,7 +51,7 @@ def plan_collusion(wf: Workforce, leads: Leads, cal: Calendar, avail: DaySampler
     target = targets[a, month]
     # the pair knows her pipeline: would she miss this month's target without the deal?
     short = orders.revenue(wf.n, cal)[a, month] < target
-    prob = wf.collude_rate[o] * np.where(short, 1.0, 0.25) * timing
+    prob = wf.collude_rate[o] * np.where(short, 1.0, 0.12) * timing
     take = np.flatnonzero(ok & (target > 0) & (rng.random(len(idx)) < prob))
     take = _enough_for_the_month(rng, a[take], month[take], take)
     return Collusion(idx[take], t[take], close[take], a[take])
@@ -94,5 +94,5 @@ def _timed_close(cal: Calendar, rng: np.random.Generator, close: np.ndarray, cre
     can_pull = (into_month < PULL_IN_DAYS) & (month > 0) & (pulled_day * DAY > created + MIN_WORKED_DAYS * DAY)
     pulled_day = np.where(cal.weekday[np.clip(pulled_day, 0, cal.days - 1)], pulled_day, pulled_day - 2)
     new_day = np.where(can_pull, pulled_day, day)
-    timing = np.select([days_left <= MONTH_END_DAYS, can_pull], [1.0, 0.9], 0.6)
+    timing = np.select([days_left <= MONTH_END_DAYS, can_pull], [1.0, 0.9], 0.45)
     return new_day * DAY + close % DAY, timing

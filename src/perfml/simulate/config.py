@@ -21,11 +21,18 @@ class Scale:
     # Multiplies the quit hazard. The large company churns more, which also yields enough new
     # hires with a full first year in the window to study early-tenure behaviour.
     turnover: float = 1.0
+    # Company growth: each team's planned reps get `extra_reps` more, and only `initial_staffing`
+    # of the planned reps and assistants are on board at the window start; the open positions are
+    # filled over the first `growth_months` months (the CRM goes live as the company scales). This
+    # is what gives the default size enough hires with a full first year inside the window.
+    extra_reps: int = 0
+    initial_staffing: float = 1.0
+    growth_months: int = 12
 
 
 SCALES: dict[str, Scale] = {
     "small": Scale(teams=4, months=18),
-    "medium": Scale(teams=12, months=24),
+    "medium": Scale(teams=12, months=24, extra_reps=3, initial_staffing=0.25),
     "large": Scale(teams=80, months=36, turnover=2.5),
 }
 

@@ -47,11 +47,13 @@ def audit(wf: Workforce, own: Ownership, orders: Orders, cal: Calendar, rng: np.
     to_ast = transfer & (wf.role[own.dst] == ASSISTANT)
     nxt = _next_order_time(own, orders)
     fast = nxt - own.time <= 14 * DAY
-    p_audit = np.where(to_ast, 0.33 + 0.2 * fast, np.where(transfer, 0.05, 0.0))
+    p_audit = np.where(to_ast, 0.28 + 0.5 * fast, np.where(transfer, 0.05, 0.0))
     t = (own.time // DAY + rng.integers(20, 91, n)) * DAY + rng.integers(9 * HOUR, 18 * HOUR, n)
     take = np.flatnonzero((rng.random(n) < p_audit) & (t < cal.end_seconds))
+    # a reviewer checks the reason, the client contacts, the giver's absence and the pair's record:
+    # errors are rare, and concentrated on the collusive cases and their closest look-alikes
     flip = np.select([own.kind == COLLUSIVE, own.kind == REQUEST, (own.kind == LEAVE) | (own.kind == LEAVING)],
-                     [0.08, 0.08, 0.04], 0.01)
+                     [0.04, 0.03, 0.015], 0.004)
     truth = own.kind == COLLUSIVE
     label = np.where(rng.random(n) < flip, ~truth, truth).astype(np.int64)
     take = take[np.argsort(t[take], kind="stable")]

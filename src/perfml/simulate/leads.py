@@ -80,7 +80,7 @@ def _first_contact(wf: Workforce, cal: Calendar, rng: np.random.Generator, avail
                    owner: np.ndarray, month: np.ndarray, created: np.ndarray) -> np.ndarray:
     """First touch after a trait-driven delay, pushed into the owner's working hours and days."""
     slow = wf.decline[owner, month] ** -0.8  # disengaged reps answer later
-    delay = wf.traits["response_hours"][owner] * slow * np.exp(rng.normal(0, 0.6, len(owner)))
+    delay = wf.traits["response_hours"][owner] * slow * np.exp(rng.normal(0, 0.5, len(owner)))
     t = created + (delay * HOUR).astype(np.int64)
     day, sec = t // DAY, t % DAY
     late = sec >= 19 * HOUR
@@ -99,14 +99,15 @@ def _win(wf: Workforce, rng: np.random.Generator, owner: np.ndarray, month: np.n
     """Win probability: skill, effort, response speed, early contact, visits, demand, noise."""
     tr = wf.traits
     hours = np.where(first < NEVER, (first - created) / HOUR, 24 * 30)
+    # the planted traits (fast follow-up, early-hour contact, visits) weigh as much as skill each
     logit = (
-        -1.0
+        -1.25
         + np.array([0.0, -0.15, -0.35])[segment]
-        + 0.45 * wf.skill_now[owner, month]
+        + 0.2 * wf.skill_now[owner, month]
         + 0.8 * np.log(wf.effort[owner, month])
-        - 0.35 * (np.log(np.maximum(hours, 0.25)) - np.log(8.0))
-        + 2.5 * (tr["early_share"][owner] - 0.18)
-        + 2.5 * (tr["visit_rate"][owner] - 0.25)
+        - 0.95 * (np.log(np.maximum(hours, 0.25)) - np.log(8.0))
+        + 8.0 * (tr["early_share"][owner] - 0.18)
+        + 5.0 * (tr["visit_rate"][owner] - 0.25)
         + 0.9 * np.log(wf.demand[wf.team[owner], month])
         + rng.normal(0, 0.5, len(owner))
     )
@@ -126,6 +127,7 @@ def _close_time(cal: Calendar, p: Params, rng: np.random.Generator, segment: np.
 
 def _deal_size(wf: Workforce, p: Params, rng: np.random.Generator, owner: np.ndarray, month: np.ndarray,
                segment: np.ndarray) -> np.ndarray:
-    mu = (np.log(np.array(p.deal_size)[segment]) + 0.12 * wf.traits["skill"][owner]
+    # strong sellers (who visit and follow up) also win somewhat bigger deals
+    mu = (np.log(np.array(p.deal_size)[segment]) + 0.22 * np.clip(wf.strength[owner], -2.5, 2.5)
           + 0.25 * np.log(wf.demand[wf.team[owner], month]))
-    return np.round(np.exp(mu + rng.normal(0, 0.45, len(owner))), 2)
+    return np.round(np.exp(mu + rng.normal(0, 0.4, len(owner))), 2)

@@ -72,7 +72,9 @@ def _repeat_orders(wf: Workforce, cust: Customers, own: Ownership, cal: Calendar
     c, o = own.seg_customer[span], own.seg_owner[span]
     seg = cust.segment[c]
     care = np.array([p.care[r] for r in ROLES])[wf.role[o]]
-    lam = (np.array(p.repeat_per_month)[seg] * (0.25 + 0.75 * np.minimum(1.6, wf.effort[o, month] * care))
+    # owners who visit, answer fast and reach clients early keep them ordering
+    keep = np.exp(0.35 * np.clip(wf.strength[o], -2.5, 2.5))
+    lam = (np.array(p.repeat_per_month)[seg] * (0.25 + 0.75 * np.minimum(1.6, wf.effort[o, month] * care)) * keep
            * wf.demand[wf.team[o], month] * (hi - lo) / (30.44 * DAY) * 7 / 5)
     n = rng.poisson(lam)
     idx = np.repeat(np.arange(len(lam)), n)

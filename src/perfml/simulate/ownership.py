@@ -78,7 +78,10 @@ def build_customers(wf: Workforce, leads: Leads, cal: Calendar, p: Params, rng: 
     staff = np.flatnonzero((wf.role != MANAGER) & (wf.hire_day <= 0) & (wf.term_day >= 0))
     lo = np.array([p.legacy_accounts["sales"][0], p.legacy_accounts["assistant"][0]])[wf.role[staff]]
     hi = np.array([p.legacy_accounts["sales"][1], p.legacy_accounts["assistant"][1]])[wf.role[staff]]
-    owner = np.repeat(staff, rng.integers(lo, hi + 1))
+    # a book grows with tenure, and good reps (who win and keep clients) hold bigger ones
+    years = np.clip(-wf.hire_day[staff] / 365.0 / 1.5, 0.3, 1.3)
+    size = rng.integers(lo, hi + 1) * years * np.exp(0.25 * np.clip(wf.strength[staff], -2.5, 2.5))
+    owner = np.repeat(staff, np.maximum(np.round(size), 1).astype(np.int64))
     age = rng.integers(30, 6 * 365, len(owner)) * DAY
     created = -age + (9 * HOUR + rng.random(len(owner)) * 9 * HOUR).astype(np.int64)
     order = np.lexsort((owner, created))
@@ -164,7 +167,7 @@ def _plan_leads(wf: Workforce, leads: Leads, cal: Calendar, p: Params, avail: Da
     """Earliest of the mandatory (leave, leaving) and optional hand-overs wins; one per lead."""
     n, o = leads.n, leads.owner
     u = rng.random((n, 6))  # fixed draws per lead keep both passes aligned
-    t_man, k_man = _mandatory(wf, leads, hand_time, u[:, 0])
+    t_man, k_man = _mandatory(wf, leads, avail, hand_time, u[:, 0])
     t_opt, k_opt = _optional(wf, leads, cal, p, avail, u, collusive)
     colluder_of = np.full(n, -1)
     if collusive is not None:
@@ -203,8 +206,12 @@ def _plan_leads(wf: Workforce, leads: Leads, cal: Calendar, p: Params, avail: Da
     return LeadPlan(time, receiver, kind, mode, final)
 
 
-def _mandatory(wf: Workforce, leads: Leads, hand_time: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Owner leaves the company, or starts a leave spell that covers the close, before the close."""
+def _mandatory(wf: Workforce, leads: Leads, avail: DaySampler, hand_time: np.ndarray,
+               u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Owner leaves the company, or starts a leave spell that covers the close, before the close.
+
+    Leave cover is one batch: every deal of the spell moves at the same moment on the owner's last
+    working day before the leave (a lead that only arrives after it moves the next morning)."""
     o = leads.owner
     t_leaving = np.where(hand_time[o] < leads.close, hand_time[o], NEVER)
     t_leave = np.full(leads.n, NEVER)
@@ -213,9 +220,10 @@ def _mandatory(wf: Workforce, leads: Leads, hand_time: np.ndarray, u: np.ndarray
     for e, first, last in wf.leaves:  # spells are few (hundreds); each is one vector op over its leads
         hit = np.flatnonzero((o == e) & (first > created_day) & (first <= close_day) & (close_day <= last))
         if hit.size:
-            day = np.maximum(created_day[hit] + 1, first - 1 - (u[hit] * 3).astype(np.int64))
-            second = 9 * HOUR + ((u[hit] * 3) % 1 * 8 * HOUR).astype(np.int64)  # spare bits of the same draw
-            t_leave[hit] = np.minimum(t_leave[hit], day * DAY + second)
+            last_day = avail.sample(np.array([e]), np.array([first - 7]), np.array([first]), np.array([0.999999]))[0]
+            batch = (max(int(last_day), 0) * DAY + 15 * HOUR + int(u[hit[0]] * 3 * HOUR)) if last_day >= 0 else NEVER
+            own_day = np.maximum(created_day[hit] + 1, first - 1) * DAY + 9 * HOUR + (u[hit] * HOUR).astype(np.int64)
+            t_leave[hit] = np.minimum(t_leave[hit], np.where(leads.created[hit] < batch, batch, own_day))
     t = np.minimum(t_leaving, t_leave)
     return t, np.where(t_leaving <= t_leave, LEAVING, LEAVE)
 
@@ -235,11 +243,12 @@ def _optional(wf: Workforce, leads: Leads, cal: Calendar, p: Params, avail: DayS
     t_work = np.where(contacted & (wf.role[o] == SALES) & (u[:, 2] < p.workload_handover)
                       & (leads.close - t_work >= 14 * DAY), t_work, NEVER)
     # client-requested hand-overs come days before the close, like the collusive ones they resemble
-    t_req = (leads.close // DAY - 1 - np.minimum(-np.log1p(-u[:, 4]) / 0.22, 19).astype(np.int64)) * DAY + clock
+    # (at least two days ahead: the new contact meets the client before the signing)
+    t_req = (leads.close // DAY - 2 - np.minimum(-np.log1p(-u[:, 4]) / 0.22, 18).astype(np.int64)) * DAY + clock
     t_req = np.where(contacted & leads.won & (dur >= 20 * DAY) & (u[:, 5] < p.customer_request)
                      & (t_req > leads.first_contact + DAY), t_req, NEVER)
     # some teams hand a fresh account to the assistant at signing rather than after the first order
-    t_sign = (leads.close // DAY - 1 - np.minimum(-np.log1p(-u[:, 4]) / 0.2, 14).astype(np.int64)) * DAY + clock
+    t_sign = (leads.close // DAY - 2 - np.minimum(-np.log1p(-u[:, 4]) / 0.2, 13).astype(np.int64)) * DAY + clock
     t_sign = np.where(contacted & leads.won & (wf.role[o] == SALES) & (dur >= 20 * DAY)
                       & (u[:, 5] >= 1 - p.signing_handover) & (t_sign > leads.first_contact + DAY), t_sign, NEVER)
     t_col = np.full(n, NEVER)
@@ -374,17 +383,23 @@ _REASONS = {
     WORKLOAD: (("workload balancing", "", "capacity"), (0.4, 0.5, 0.1)),
     TERRITORY: (("territory realignment", ""), (0.85, 0.15)),
     # colluders mostly leave the field empty or borrow a legitimate-sounding reason
-    COLLUSIVE: (("", "account maintenance", "workload balancing", "customer request"), (0.6, 0.25, 0.1, 0.05)),
-    REQUEST: (("customer request", "", "client asked for local contact"), (0.45, 0.45, 0.1)),
+    COLLUSIVE: (("", "account maintenance", "workload balancing", "customer request"), (0.62, 0.22, 0.1, 0.06)),
+    # a client's wish is usually written down: that is what the reviewer checks first
+    REQUEST: (("customer request", "client asked for a new contact", "", "client asked for local contact"),
+              (0.55, 0.15, 0.2, 0.1)),
 }
+# a hand-over at signing (prospect phase) says so; the maintenance texts are for accounts
+_SIGNING = (("handover at signing", "onboarding", "", "account maintenance"), (0.45, 0.25, 0.2, 0.1))
 
 
-def change_reasons(own: Ownership, cust: Customers, rng: np.random.Generator) -> np.ndarray:
+def change_reasons(own: Ownership, cust: Customers, leads: Leads, rng: np.random.Generator) -> np.ndarray:
     """The CRM's free-text reason per change: often empty, sometimes misleading."""
     out = np.full(len(own.kind), "", dtype=object)
     u = rng.random(len(own.kind))
-    for kind, (texts, probs) in _REASONS.items():
-        sel = own.kind == kind
+    lead = cust.lead[own.customer]
+    at_signing = (own.kind == MAINT) & (lead >= 0) & (own.time < leads.close[np.maximum(lead, 0)])
+    for kind, (texts, probs) in [*_REASONS.items(), (-1, _SIGNING)]:
+        sel = (own.kind == kind) & ~at_signing if kind >= 0 else at_signing
         pick = np.searchsorted(np.cumsum(probs), u[sel], side="right")
         out[sel] = np.array(texts, dtype=object)[np.minimum(pick, len(texts) - 1)]
     out[(own.kind == FIRST) & (cust.lead[own.customer] < 0)] = "crm migration"

@@ -95,7 +95,7 @@ def _run(preset, cal: Calendar, teams: int, seeds: dict, report: Progress) -> Wo
     return World(cal, wf, leads, cust, own, orders, acts, targets,
                  surveys(wf, orders, cal, p.surveys_share, rng("surveys")),
                  audit(wf, own, orders, cal, rng("audit")),
-                 change_reasons(own, cust, rng("reasons")), demo)
+                 change_reasons(own, cust, leads, rng("reasons")), demo)
 
 
 def _targets(wf: Workforce, cal: Calendar, orders: Orders, acts: Activities, rng: np.random.Generator) -> dict:

@@ -2,7 +2,7 @@
 
 Revenue targets follow company practice: a role norm (what a full-month colleague of that role
 books, with the known seasonality) for anyone in the first year of tenure, ramping up over the
-first six months; veterans get half norm, half their own trailing six-month revenue (their
+first six months; veterans get 70% norm, 30% their own trailing six-month revenue (their
 pre-window record stands in until six months are seen). Assistants carry revenue targets too —
 which is what tempts the collusion. Counts (new customers, visits) follow role norms and the ramp.
 """
@@ -40,6 +40,9 @@ def _role_norm(values: np.ndarray, wf: Workforce, share: np.ndarray, tenure: np.
 # Revenue norms are set a little under the mean month: monthly revenue is right-skewed, and a
 # company wants a typical colleague to land near 80-100% of target, not at 65%.
 REVENUE_NORM_FACTOR = 0.85
+# Weight of a veteran's own trailing six months in the target (the rest is the role norm): kept
+# low, so a strong seller keeps beating target and a weak one keeps missing it.
+OWN_HISTORY = 0.3
 
 
 def revenue_targets(wf: Workforce, cal: Calendar, p: Params, revenue: np.ndarray,
@@ -53,7 +56,8 @@ def revenue_targets(wf: Workforce, cal: Calendar, p: Params, revenue: np.ndarray
         norm[wf.role == role] = REVENUE_NORM_FACTOR * _role_norm(revenue / season, wf, share, tenure, role)
     prior = np.exp(0.25 * wf.traits["skill"] + rng.normal(0, 0.15, wf.n))  # the pre-window record
     trailing = _trailing_mean(revenue / season, share)
-    level = np.where(np.isnan(trailing), prior[:, None], 0.5 + 0.5 * trailing / np.maximum(norm[:, None], 1))
+    level = np.where(np.isnan(trailing), prior[:, None],
+                     1 - OWN_HISTORY + OWN_HISTORY * trailing / np.maximum(norm[:, None], 1))
     level = np.where(tenure < 12, _ramp(tenure), level * 1.05)
     target = norm[:, None] * level * season[None, :] * np.exp(rng.normal(0, 0.08, share.shape)) * share
     has = (share > 0) & np.isin(wf.role, (SALES, ASSISTANT))[:, None]

@@ -51,6 +51,12 @@ class Workforce:
     def n(self) -> int:
         return len(self.role)
 
+    @property
+    def strength(self) -> np.ndarray:
+        """`performance_z` of everyone (latent selling strength, about N(0, 1))."""
+        tr = self.traits
+        return performance_z(tr["skill"], tr["response_hours"], tr["early_share"], tr["visit_rate"])
+
 
 def build_workforce(scale: Scale, cal: Calendar, p: Params, rng: np.random.Generator, teams: int) -> Workforce:
     """Draw the whole workforce of `teams` teams over the window."""
@@ -91,12 +97,14 @@ def _draw_people(scale: Scale, cal: Calendar, p: Params, rng: np.random.Generato
     for t in range(teams):
         mgr = len(people)
         people.append(_person(rng, p, cal, t, MANAGER, hire_day=-int(rng.integers(3 * 365, 10 * 365)), manager=-1))
-        n_reps = 8 + rng.choice(3, p=np.array(scale.rep_count_probs))
+        n_reps = 8 + scale.extra_reps + rng.choice(3, p=np.array(scale.rep_count_probs))
         n_ast = 1 + rng.choice(3, p=np.array(scale.assistant_count_probs))
         for role in [SALES] * n_reps + [ASSISTANT] * n_ast:
             tenure = int(np.exp(rng.normal(np.log(900), 0.9)))
             tenure = tenure if 20 <= tenure <= 12 * 365 else int(rng.integers(20, 12 * 365))
             people.append(_person(rng, p, cal, t, role, hire_day=-tenure, manager=mgr))
+        if scale.initial_staffing < 1.0:
+            _open_positions(people[mgr + 1:], rng, p, cal, scale, n_reps)
     queue = list(range(len(people)))
     while queue:
         i = queue.pop(0)
@@ -110,6 +118,19 @@ def _draw_people(scale: Scale, cal: Calendar, p: Params, rng: np.random.Generato
             queue.append(len(people) - 1)
     _pair_colluders(people, rng, p, teams)
     return {k: np.array([q[k] for q in people]) for k in people[0] if k != "replaces"}
+
+
+def _open_positions(team: list[dict], rng: np.random.Generator, p: Params, cal: Calendar, scale: Scale, n_reps: int) -> None:
+    """Growth: keep `initial_staffing` of the planned positions (at least 2 reps and 1 assistant);
+    the rest become hires spread over the first `growth_months` months (faster early on)."""
+    growth_days = int(cal.month_start[min(scale.growth_months, cal.months)]) - 20
+    for lo, hi, keep_min in ((0, n_reps, 2), (n_reps, len(team), 1)):
+        n = hi - lo
+        keep = max(keep_min, int(round(scale.initial_staffing * n)))
+        for q in team[lo + keep:hi]:
+            day = int(growth_days * rng.random() ** 1.3)
+            q["hire_day"] = int(cal.next_weekday(np.array([day]))[0])
+            q["probation_end_day"] = _add_months(cal, q["hire_day"], p.probation_months)
 
 
 def _person(rng: np.random.Generator, p: Params, cal: Calendar, team: int, role: int, hire_day: int,
@@ -170,6 +191,13 @@ def _fate(q: dict, rng: np.random.Generator, p: Params, cal: Calendar, turnover:
         q["hand_day"] = max(hand, q["hire_day"] + 15, 0)
 
 
+def performance_z(skill, response_hours, early_share, visit_rate):
+    """Latent selling strength, about N(0, 1): skill and the three planted traits, weighted as they
+    move a lead's win odds (fast follow-up, early-hour contact and visits each about as much)."""
+    z = 0.2 * skill - 0.95 * np.log(response_hours) + 8.0 * early_share + 5.0 * visit_rate
+    return (z - 0.715) / 1.34
+
+
 def _maybe_decline(q: dict, rng: np.random.Generator, p: Params, cal: Calendar) -> None:
     """Pick an onset some months after probation (inside the window with 3 months of room on each side)."""
     pe_month = int(cal.month_of_day(np.array([q["probation_end_day"]]))[0]) if q["probation_end_day"] >= 0 else -99
@@ -178,7 +206,10 @@ def _maybe_decline(q: dict, rng: np.random.Generator, p: Params, cal: Calendar) 
         onset = pe_month + int(rng.integers(lo_after, hi_after + 1))
     else:  # probation long past: the onset can be any month with room on both sides
         onset = int(rng.integers(3, cal.months - 2))
-    if not 3 <= onset <= cal.months - 3 or rng.random() >= p.decliner_share:
+    # reps who struggle disengage more often than strong sellers (same share on average)
+    z = performance_z(q["skill"], q["response_hours"], q["early_share"], q["visit_rate"])
+    share = p.decliner_share * 2 / (1 + np.exp(0.8 * z))
+    if not 3 <= onset <= cal.months - 3 or rng.random() >= share:
         return
     q["onset"] = onset
     q["decline_depth"] = float(rng.uniform(0.3, 0.55))
@@ -203,20 +234,21 @@ def _replacement_day(q: dict, rng: np.random.Generator, p: Params, cal: Calendar
 
 
 def _pair_colluders(people: list[dict], rng: np.random.Generator, p: Params, teams: int) -> None:
-    """In most teams one assistant colludes with 1-3 reps (staff present at the start).
+    """In most teams one assistant colludes with 3-5 of the team's reps (planned positions, not replacements).
 
     A rep's `partner` is his first colluding assistant; an assistant's is one of her reps. When
     she leaves, her successor is usually drawn in too, so the scheme outlives one person.
     """
     successor = {q["replaces"]: i for i, q in enumerate(people) if q["replaces"] >= 0}
     for t in range(teams):
-        staff = [i for i, q in enumerate(people) if q["team"] == t and q["hire_day"] < 0]
+        # the team's planned positions (staff at the start and growth hires), not replacements
+        staff = [i for i, q in enumerate(people) if q["team"] == t and q["replaces"] < 0 and q["role"] != MANAGER]
         assistants = [i for i in staff if people[i]["role"] == ASSISTANT]
         reps = [i for i in staff if people[i]["role"] == SALES]
         if not assistants or rng.random() >= p.collusion_team_share:
             continue
         a = int(rng.choice(assistants))
-        n = 1 + rng.choice(3, p=[0.1, 0.45, 0.45])
+        n = min(len(reps), 3 + rng.choice(3, p=[0.3, 0.4, 0.3]))
         chosen = [int(r) for r in rng.choice(reps, size=n, replace=False)]
         for r in chosen:
             people[r]["partner"] = a
