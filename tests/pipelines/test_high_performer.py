@@ -232,23 +232,32 @@ def test_cohort_split(medium_dataset):
     assert y.notna().sum() >= 100 and y[y.notna()].mean() == pytest.approx(0.25, abs=0.03)
 
 
-# Known gap, not a model bug: in the simulator (as of this writing) the planted traits barely move
-# attainment in months 7-12 (each trait alone: ROC-AUC 0.48-0.53 against the label on seed 1) and a
-# logistic model on ALL the TRUE latents (skill, effort, response, early contact, visit rate) reaches
-# only 0.51-0.69 cross-validated ROC-AUC on seeds 1-3 - so no model of observable behaviour can reach 0.75. Strict: once the simulator makes the traits matter
-# this xfail turns into a failure and must be removed.
-@pytest.mark.xfail(strict=True, reason="simulator: planted traits too weak to separate the top quartile (see comment)")
-def test_quality_floor_and_planted_traits(trained, medium_dataset):
-    """Held-out cohort: ROC-AUC >= 0.75, and every planted trait among the model's top features by SHAP."""
+@pytest.fixture(scope="module")
+def trait_ranking(trained, medium_dataset) -> list[str]:
+    """Features ranked by mean |SHAP| over the medium company."""
     from perfml.explain import explain
 
+    features = get_pipeline("high-performer").build_features(medium_dataset)
+    return list(explain(trained.model, features).global_importance().index)
+
+
+def test_quality_floor(trained):
+    """Held-out hire-date cohort: ROC-AUC >= 0.75 and above the visits-per-week baseline."""
     m = trained.metrics
-    ranking = list(explain(trained.model, get_pipeline("high-performer").build_features(medium_dataset))
-                   .global_importance().index)
-    top = set(ranking[:TOP_K])
-    missing = [trait for trait, cols in PLANTED.items() if not top & set(cols)]
-    assert m["model_roc_auc"] >= 0.75, (m, ranking[:TOP_K])
-    assert not missing, (missing, ranking[:TOP_K])
+    assert m["model_roc_auc"] >= 0.75, m
+    assert m["model_roc_auc"] > m["baseline_roc_auc"], m
+
+
+@pytest.mark.parametrize("trait", ["visit rate", "fast lead follow-up"])
+def test_planted_traits_among_top_features(trait_ranking, trait):
+    assert set(trait_ranking[:TOP_K]) & set(PLANTED[trait]), (trait, trait_ranking[:TOP_K])
+
+
+# Known gap: early-hour contact moves win odds in the simulator, but on seed 1 conversion and
+# new-customer counts absorb its effect, so it ranks below the top 8. Strict: fails once it ranks.
+@pytest.mark.xfail(strict=True, reason="early-hour contact ranks below the top 8 features on seed 1")
+def test_early_hour_contact_among_top_features(trait_ranking):
+    assert set(trait_ranking[:TOP_K]) & set(PLANTED["early-hour contact"]), trait_ranking[:TOP_K]
 
 
 def test_reproducible(small_dataset):
