@@ -1,0 +1,126 @@
+"""Alerts: list (filtered, paginated, team-scoped), one with its explanation and trajectory, review, refresh."""
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import Context, Data, Models, RequestId, StoreSession
+from api.errors import ApiProblem, not_found, responses
+from api.permissions import Integrator, Reviewer, ensure_visible, team_scope
+from api.render import plain, trajectory, utc
+from api.schemas.alerts import (AlertDetail, AlertStatus, AlertSummary, AlertType, RefreshRequest, RefreshResponse,
+                                ReviewRequest)
+from api.schemas.common import MAX_PAGE, Page
+from perfml import alerts as service
+from perfml.keys import Principal
+from perfml.serving import render_factors
+
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+
+AlertId = Annotated[int, Path(ge=1, le=2**62, description="Alert id.")]
+Lang = Annotated[Literal["en", "zh"], Query(description="Language of display names and reasons.")]
+
+
+def _summary(row: dict) -> dict:
+    return {"id": row["id"], "type": row["type"], "status": row["status"], "summary": service.summary_line(row),
+            "subject_id": row["subject_id"], "change_id": row["change_id"], "employee_id": row["employee_id"],
+            "team_id": row["team_id"], "period": row["period"], "as_of": utc(row["as_of"]), "score": row["score"],
+            "model_name": row["model_name"], "model_version": row["model_version"],
+            "created_at": utc(row["created_at"]), "updated_at": utc(row["updated_at"])}
+
+
+def _explanation(expl: dict | None, lang: str) -> dict | None:
+    if not expl:
+        return None
+    out = dict(expl)
+    if out.get("kind") == "model" and isinstance(out.get("factors"), list):
+        out["factors"] = render_factors(out["factors"], lang)
+    return plain(out)
+
+
+def _visible_alert(source, principal: Principal, alert_id: int) -> dict:
+    row = service.get_alert(source, alert_id)
+    if row is None:
+        raise not_found(f"alert {alert_id}")
+    ensure_visible(principal, f"alert {alert_id}", employee_id=row["employee_id"], team_id=row["team_id"])
+    return row
+
+
+def _detail(ctx, row: dict, lang: str) -> dict:
+    months = ctx.data.monthly()
+    return {**_summary(row), "explanation": _explanation(row.get("explanation"), lang),
+            "trajectory": trajectory(months, row["employee_id"], until=row["as_of"]),
+            "reviews": [{"decision": r["decision"], "note": r["note"], "reviewer": r["reviewer"],
+                         "reviewed_at": utc(r["reviewed_at"])} for r in row.get("reviews", [])]}
+
+
+@router.get("", response_model=Page[AlertSummary], summary="List alerts (newest first)",
+            responses=responses(401, 403, 422))
+def list_alerts(principal: Reviewer, session: StoreSession,
+                type: Annotated[AlertType | None, Query(description="Alert type.")] = None,
+                team_id: Annotated[str | None, Query(max_length=128, description="Team.")] = None,
+                status: Annotated[AlertStatus | None, Query(description="Review status.")] = None,
+                employee_id: Annotated[str | None, Query(max_length=128)] = None,
+                since: Annotated[date | None, Query(description="Alert date on or after (UTC).")] = None,
+                until: Annotated[date | None, Query(description="Alert date before (UTC).")] = None,
+                min_score: Annotated[float | None, Query(ge=0, le=1e9, allow_inf_nan=False)] = None,
+                limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+                offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> dict:
+    """Alerts matching every filter. Managers see only their own team, whatever `team_id` says.
+
+    Roles: hr_admin, manager.
+    """
+    items, total = service.list_alerts(
+        session, type=type, team_id=team_id, scope_team=team_scope(principal), employee_id=employee_id,
+        status=status, since=datetime.combine(since, time()) if since else None,
+        until=datetime.combine(until, time()) if until else None, min_score=min_score, limit=limit, offset=offset)
+    return Page.of([_summary(r) for r in items], total, limit, offset)
+
+
+@router.post("/refresh", response_model=RefreshResponse, summary="Refresh alerts from the store",
+             responses=responses(401, 403, 409, 422))
+async def refresh(body: RefreshRequest, principal: Integrator, ctx: Context, models: Models, data: Data,
+                  rid: RequestId) -> dict:
+    """Score new ownership changes and month ends with the champions, run the reminder and review-list
+    rules, and upsert alerts (idempotent; reviews are kept). Roles: hr_admin, hr_system."""
+    from perfml.rules import builtin_plans
+
+    if body.plan not in builtin_plans():
+        raise ApiProblem(404, f"plan {body.plan!r} not found; built-in plans: {', '.join(builtin_plans())}",
+                         kind="not-found")
+    if not ctx.refresh_lock.acquire(blocking=False):
+        raise ApiProblem(409, "an alert refresh is already running; try again when it finishes", kind="busy")
+    try:
+        summary = await run_in_threadpool(
+            lambda: service.refresh_alerts(ctx.engine, dataset=data.dataset(), models=models.loaded(),
+                                           features=data.features, as_of=body.as_of, plan=body.plan,
+                                           thresholds=body.thresholds, principal=principal.name, request_id=rid))
+    finally:
+        ctx.refresh_lock.release()
+    return summary.to_dict()
+
+
+@router.get("/{alert_id}", response_model=AlertDetail, summary="One alert with its explanation and trajectory",
+            responses=responses(401, 403, 404, 422))
+def get_alert(alert_id: AlertId, principal: Reviewer, ctx: Context, session: StoreSession, lang: Lang = "en") -> dict:
+    """The alert, its explanation (model factors with reasons, or rule evidence), the employee's
+    recent months and the reviews so far. Roles: hr_admin, manager (own team; others answer 404)."""
+    return _detail(ctx, _visible_alert(session, principal, alert_id), lang)
+
+
+@router.post("/{alert_id}/review", response_model=AlertDetail, summary="Confirm or dismiss an alert",
+             responses=responses(401, 403, 404, 422))
+def review(alert_id: AlertId, body: ReviewRequest, principal: Reviewer, ctx: Context, rid: RequestId,
+           lang: Lang = "en") -> dict:
+    """Record a decision with a note. A reviewed transfer alert becomes a `transfer_labels` row
+    (1 on confirm, 0 on dismiss) for the next training and for crediting (void / release).
+    Roles: hr_admin, manager (own team)."""
+    _visible_alert(ctx.engine, principal, alert_id)
+    row = service.review_alert(ctx.engine, alert_id, decision=body.decision, note=body.note,
+                               reviewer=principal.name, request_id=rid)
+    # No snapshot invalidation: features do not read labels, and KPI runs read the store's
+    # current transfer_labels as explicit review decisions (see routes/kpi.py).
+    return _detail(ctx, row, lang)

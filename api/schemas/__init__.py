@@ -1,0 +1,1 @@
+"""Request and response models of the HTTP API (separate from perfml's internal types)."""

@@ -1,0 +1,253 @@
+"""Service commands: `perfml serve`, `perfml keys create|list|revoke`, and `perfml demo` (the main job)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from perfml.cli._app import app, console, err_console, handles_errors, progress_bar
+
+keys_app = typer.Typer(help="API keys: create (printed once), list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+HomeOption = Annotated[Path | None, typer.Option("--home", help="perfml home (store, MLflow); default $PERFML_HOME or ./models.")]
+
+
+def _use_home(home: Path | None) -> None:
+    """Point this process (settings, store, MLflow) at `home`."""
+    from perfml.config import get_settings
+
+    if home is not None:
+        os.environ["PERFML_HOME"] = str(home)
+        get_settings.cache_clear()
+
+
+def _serve(host: str, port: int) -> None:
+    import uvicorn
+
+    from api.main import create_app
+
+    console.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs, Ctrl+C to stop)")
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@app.command()
+@handles_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind (127.0.0.1 keeps it on this machine).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    home: HomeOption = None,
+) -> None:
+    """Serve the HTTP API over an existing home (models load in the background; see /readyz)."""
+    from perfml.config import get_settings
+
+    _use_home(home)
+    settings = get_settings()
+    if not (settings.home_dir / "perfml.db").exists() and settings.store_url is None:
+        err_console.print(f"[yellow]note:[/] no store in {settings.home_dir} yet; run `perfml demo` or "
+                          f"`perfml import DIR` and `perfml train all --data DIR` first")
+    _serve(host, port)
+
+
+@keys_app.command("create")
+@handles_errors
+def keys_create(
+    role: Annotated[str, typer.Option("--role", help="hr_admin, hr_system, manager or employee.")],
+    team: Annotated[str | None, typer.Option("--team", help="Team a manager key may see (required for manager).")] = None,
+    employee: Annotated[str | None, typer.Option("--employee", help="Employee an employee key is (required for employee).")] = None,
+    label: Annotated[str | None, typer.Option(help="A note to recognise the key by (e.g. who holds it).")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Create an API key; the key is printed once and only its sha256 is stored."""
+    from perfml.keys import ROLE_HELP, create_key
+
+    _use_home(home)
+    created = create_key(role=role, team_id=team, employee_id=employee, label=label, created_by=_who())
+    p = created.principal
+    console.print(f"created key {p.key_id} ({p.name}): {ROLE_HELP[p.role]}")
+    console.print("store it now; it is not shown again:")
+    typer.echo(created.key)
+
+
+@keys_app.command("list")
+@handles_errors
+def keys_list(home: HomeOption = None) -> None:
+    """List keys (id, role, scope, label, dates); never the keys themselves."""
+    from perfml.keys import list_keys
+
+    _use_home(home)
+    table = Table(title="API keys")
+    for col in ("id", "role", "team", "employee", "label", "created", "revoked"):
+        table.add_column(col)
+    for k in list_keys():
+        table.add_row(str(k["id"]), k["role"], k["team_id"] or "", k["employee_id"] or "", k["label"] or "",
+                      str(k["created_at"])[:19], str(k["revoked_at"] or "")[:19])
+    console.print(table)
+
+
+@keys_app.command("revoke")
+@handles_errors
+def keys_revoke(key_id: Annotated[int, typer.Argument(help="Key id (see `perfml keys list`).")],
+                home: HomeOption = None) -> None:
+    """Revoke a key (a running service stops accepting it within a few seconds)."""
+    from perfml.errors import PerfmlError
+    from perfml.keys import revoke_key
+
+    _use_home(home)
+    if not revoke_key(key_id, revoked_by=_who()):
+        raise PerfmlError(f"no active key with id {key_id}")
+    console.print(f"revoked key {key_id}")
+
+
+def _who() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+# -- the main job ------------------------------------------------------------------------------------
+@app.command()
+@handles_errors
+def demo(
+    home: HomeOption = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Use this dataset instead of simulating one.")] = None,
+    scale: Annotated[str, typer.Option(help="Simulator size: small, medium or large.")] = "medium",
+    seed: Annotated[int, typer.Option(help="Simulator seed (same seed, same company).")] = 1,
+    host: Annotated[str, typer.Option(help="Interface to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8000,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after building everything (CI, tests).")] = False,
+) -> None:
+    """Simulate a company, import it, train the three models (MLflow), build alerts, create demo keys, serve."""
+    from perfml.config import get_settings
+    from perfml.dataset import Dataset
+    from perfml.pipelines import PIPELINE_NAMES
+
+    _use_home(home)
+    settings = get_settings()
+    console.print(f"perfml demo in {settings.home_dir}")
+    if data is None:
+        from perfml.simulate import SCALES, simulate as run_simulation
+
+        if scale not in SCALES:
+            raise typer.BadParameter(f"must be one of {', '.join(SCALES)}", param_hint="--scale")
+        data = settings.home_dir / f"demo-data-{scale}-{seed}"
+        with progress_bar(f"1/5 simulate ({scale}, seed {seed})") as update:
+            run_simulation(data, seed=seed, scale=scale, progress=update)
+    dataset = Dataset.load(data)
+
+    from perfml.store import import_dataset
+
+    with progress_bar("2/5 import") as update:
+        import_dataset(dataset, progress=update)
+
+    from perfml.modeling.run import train_pipeline
+
+    failed: list[str] = []
+    trained = {}
+    for i, name in enumerate(PIPELINE_NAMES, 1):
+        try:
+            with progress_bar(f"3/5 train {name} ({i}/{len(PIPELINE_NAMES)})") as update:
+                trained[name] = train_pipeline(name, dataset, progress=update)
+        except Exception as exc:  # one model failing must not hide the others; reported below
+            failed.append(name)
+            err_console.print(f"[bold red]training {name} failed:[/] {type(exc).__name__}: {exc}")
+    _print_models(trained)
+
+    from perfml.alerts import refresh_alerts
+
+    with progress_bar("4/5 alerts") as update:
+        summary = refresh_alerts(dataset=dataset, principal=_who(), progress=update)
+    console.print("alerts: " + ", ".join(f"{k} {v}" for k, v in summary.alerts.items()))
+    for note in summary.skipped:
+        err_console.print(f"[yellow]skipped:[/] {note}")
+
+    keys, alert_id = _demo_keys(dataset)
+    _print_keys(keys, alert_id, host, port, dataset, settings)
+    if failed:
+        err_console.print(f"[bold red]not trained:[/] {', '.join(failed)} - /readyz stays false until they are")
+    if no_serve:
+        if failed:
+            raise typer.Exit(code=1)
+        return
+    console.print("5/5 serve")
+    _serve(host, port)
+
+
+def _print_models(trained: dict) -> None:
+    table = Table(title="models (test-side metrics)")
+    for col in ("model", "kind", "version", "champion", "ROC-AUC", "PR-AUC", "baseline PR-AUC"):
+        table.add_column(col)
+
+    def f(x):
+        return "-" if x is None or x != x else f"{x:.3f}"
+
+    for name, r in trained.items():
+        m = r.metrics
+        table.add_row(name, r.kind, str(r.version), "yes" if r.promoted else "no", f(m.get("model_roc_auc")),
+                      f(m.get("model_pr_auc")), f(m.get("baseline_pr_auc")))
+    console.print(table)
+
+
+def _demo_keys(dataset) -> tuple[list[tuple[str, str, str]], int]:
+    """(role, scope, key) for an admin, an HR system, the manager of the team with most alerts and one of
+    its reps; and one of that team's alerts (a transfer alert if any) for the examples."""
+    import pandas as pd
+    import sqlalchemy as sa
+
+    from perfml.keys import create_key
+    from perfml.store import alerts, get_engine
+
+    employees = dataset.employees
+    with get_engine().connect() as conn:
+        counts = conn.execute(sa.select(alerts.c.team_id, sa.func.count()).where(alerts.c.team_id.is_not(None))
+                              .group_by(alerts.c.team_id).order_by(sa.func.count().desc())).all()
+    team = counts[0][0] if counts else str(employees["team_id"].dropna().sort_values().iloc[0])
+    with get_engine().connect() as conn:
+        alert_id = conn.execute(sa.select(alerts.c.id).where(alerts.c.team_id == team)
+                                .order_by((alerts.c.type != "transfer_anomaly"), alerts.c.id).limit(1)).scalar()
+    _, end = dataset.date_range()
+    active = employees["termination_date"].isna() | (employees["termination_date"] > end)
+    reps = employees[(employees["team_id"] == team) & (employees["role"] == "sales") & active
+                     & (employees["hire_date"] < end - pd.Timedelta(days=120))]["employee_id"].astype(str)
+    rep = sorted(reps)[0] if len(reps) else str(employees["employee_id"].iloc[0])
+    out = []
+    for role, kw, scope in (("hr_admin", {}, "all"), ("hr_system", {}, "ingest, score"),
+                            ("manager", {"team_id": team}, f"team {team}"),
+                            ("employee", {"employee_id": rep}, f"employee {rep}")):
+        created = create_key(role=role, label="demo", created_by="demo", **kw)
+        out.append((role, scope, created.key))
+    return out, int(alert_id or 1)
+
+
+def _print_keys(keys: list[tuple[str, str, str]], alert_id: int, host: str, port: int, dataset, settings) -> None:
+    table = Table(title="demo API keys (shown once; only their sha256 is stored)")
+    for col in ("role", "scope", "key"):
+        table.add_column(col)
+    for role, scope, key in keys:
+        table.add_row(role, scope, key)
+    console.print(table)
+    by = {role: key for role, _, key in keys}
+    rep = next(scope.split()[-1] for role, scope, _ in keys if role == "employee")
+    base = f"http://{host}:{port}"
+    period = str(dataset.date_range()[1])[:7]
+    lines = [
+        f"export ADMIN={by['hr_admin']} SYSTEM={by['hr_system']} MANAGER={by['manager']} EMPLOYEE={by['employee']}",
+        f"curl -s {base}/readyz",
+        f"curl -s -H \"Authorization: Bearer $ADMIN\" {base}/v1/models",
+        f"curl -s -H \"Authorization: Bearer $MANAGER\" \"{base}/v1/alerts?type=transfer_anomaly&limit=5\"",
+        f"curl -s -H \"Authorization: Bearer $MANAGER\" \"{base}/v1/alerts/{alert_id}?lang=zh\"",
+        f"curl -s -X POST -H \"Authorization: Bearer $SYSTEM\" -H 'Content-Type: application/json' "
+        f"-d '{{\"ids\": [\"{rep}\"]}}' {base}/v1/scores/decline/by-id",
+        f"curl -s -X POST -H \"Authorization: Bearer $EMPLOYEE\" -H 'Content-Type: application/json' "
+        f"-d '{{\"period\": \"{period}\"}}' {base}/v1/kpi/evaluate",
+        f"mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}   # the MLflow UI on the same store",
+    ]
+    console.print("try:")
+    for line in lines:
+        typer.echo("  " + line)

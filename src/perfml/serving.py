@@ -1,0 +1,484 @@
+"""Serving: the champions held in memory, scored and explained on numpy arrays, and a store snapshot.
+
+The fast path (DESIGN §10): each champion is loaded ONCE (through `perfml.modeling.registry
+.load_model`, the one place that loads models) and kept as a `ServedModel` - booster, feature
+order and a name -> column index map. A request's rows become one float64 matrix and go through
+`perfml.explain.explain` (TreeSHAP via the booster's own `pred_contrib`); nothing is rebuilt per
+request; small requests run on one OpenMP thread, big batches in chunks whose TreeSHAP overlaps
+the Python work on the previous chunk. `ServingModels.load()` re-resolves the `champion` alias
+and swaps in a new version only when the alias moved; a version that fails to load (a corrupted
+artifact) is reported with a clear message, the previous version (if any) keeps serving, and the
+same broken version is not retried until the alias moves again or an explicit reload asks - never
+a crash loop.
+
+`DatasetCache` holds `Dataset.from_store()` and the per-pipeline feature frames built from it,
+so scoring by id, alert refreshes and KPI runs do not re-read the store per request. Writers in
+this process (ingest) call `invalidate()`; otherwise a snapshot is reused for at most `max_age`
+seconds (a `perfml import` from another process shows up within that time).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from perfml import catalog
+from perfml.errors import PerfmlError
+from perfml.explain import Explanations, explain
+from perfml.modeling.model import TrainedModel
+from perfml.store import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class ModelUnavailable(PerfmlError):
+    """A known model has no loaded champion (not trained yet, or its artifact failed to load)."""
+
+
+class UnknownModel(PerfmlError):
+    """A name that is not one of the served pipelines."""
+
+
+class UnknownFeatures(PerfmlError):
+    """Feature rows name columns the model does not have: `problems` = [(row index, name), ...]."""
+
+    def __init__(self, problems: list[tuple[int, str]], features: Sequence[str]):
+        self.problems = problems
+        self.features = list(features)
+        shown = ", ".join(f"rows[{i}].{n}" for i, n in problems[:5])
+        super().__init__(f"unknown feature(s): {shown}; the model's features are listed at /v1/models/<name>")
+
+
+# -- the served models -------------------------------------------------------------------------------
+CHUNK_ROWS = 100
+"""Rows per TreeSHAP chunk of a big batch (see `ServedModel.explain_chunks`)."""
+PREFETCH_DEPTH = os.cpu_count() or 2
+_PREFETCH = ThreadPoolExecutor(max_workers=PREFETCH_DEPTH, thread_name_prefix="perfml-shap")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One loaded champion: the booster and what scoring needs, fixed for its lifetime."""
+
+    name: str
+    version: str
+    model: TrainedModel
+    loaded_at: datetime
+    index: Mapping[str, int] = field(repr=False)
+
+    @property
+    def features(self) -> list[str]:
+        return self.model.features
+
+    @property
+    def kind(self) -> str:
+        return self.model.kind
+
+    @property
+    def threshold(self) -> float:
+        return float(self.model.threshold)
+
+    def matrix(self, rows: Sequence[Mapping[str, float | None]]) -> np.ndarray:
+        """Feature rows (name -> value; missing or None = NaN) as the booster's float64 matrix."""
+        M = np.full((len(rows), len(self.index)), np.nan, dtype=np.float64)
+        index = self.index
+        unknown: list[tuple[int, str]] = []
+        for i, row in enumerate(rows):
+            for name, value in row.items():
+                j = index.get(name)
+                if j is None:
+                    unknown.append((i, name))
+                elif value is not None:
+                    M[i, j] = value
+        if unknown:
+            raise UnknownFeatures(unknown, self.features)
+        return M
+
+    def explain(self, X: np.ndarray | pd.DataFrame) -> Explanations:
+        """TreeSHAP explanations (and so scores) for a matrix or a frame with the model's columns."""
+        return explain(self.model, X)
+
+    def explain_chunks(self, X: np.ndarray, rows: int = CHUNK_ROWS) -> Iterator[Explanations]:
+        """`explain` in chunks of `rows`, in order, the next chunks computed while the caller handles this one.
+
+        LightGBM releases the GIL, so TreeSHAP of the next chunks (helper threads, one OpenMP
+        thread each: small chunks, see `SMALL_BATCH`) overlaps the Python work on this one
+        (factors, reasons, JSON) instead of following it. Single-threaded chunks side by side
+        share the cores without OpenMP's barrier spinning, which collapses when oversubscribed.
+        """
+        starts = list(range(0, len(X), rows)) or [0]
+        pending: deque = deque()
+        ahead = 0
+        for k in range(len(starts)):
+            while ahead < len(starts) and ahead <= k + PREFETCH_DEPTH - 1:
+                pending.append(_PREFETCH.submit(self.explain, X[starts[ahead]:starts[ahead] + rows]))
+                ahead += 1
+            yield pending.popleft().result()
+
+
+SMALL_BATCH = 256
+"""Up to this many rows a prediction runs on one thread: OpenMP's start-up and, on a busy host,
+its spinning cost more than the work (measured here: 0.8 ms against 2-25 ms for one explained row)."""
+
+
+class _ServingBooster(lgb.Booster):
+    """A private copy of a champion's booster that picks its thread count per call by batch size."""
+
+    def predict(self, data, *args, **kwargs):  # type: ignore[override]
+        if "num_threads" not in kwargs and getattr(data, "shape", (SMALL_BATCH + 1,))[0] <= SMALL_BATCH:
+            kwargs["num_threads"] = 1
+        return super().predict(data, *args, **kwargs)
+
+
+def _served(model: TrainedModel, name: str) -> ServedModel:
+    # Own booster (same trees, from the model text): the registry's cached object stays untouched.
+    booster = _ServingBooster(model_str=model.booster.model_to_string())
+    own = TrainedModel(booster, list(model.features), kind=model.kind, threshold=model.threshold, name=model.name,
+                       version=model.version, extra=dict(model.extra))
+    return ServedModel(name, str(model.version), own, utcnow(), {f: j for j, f in enumerate(model.features)})
+
+
+def champion_version(name: str) -> str | None:
+    """The version the registry's `champion` alias points at (None when there is none)."""
+    from mlflow.exceptions import MlflowException
+
+    from perfml.modeling import registry
+
+    try:
+        return str(registry.client().get_model_version_by_alias(name, registry.CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def _check_loadable(model: TrainedModel) -> None:
+    """A loaded booster must answer: one all-missing row through predict and pred_contrib."""
+    if not model.features:
+        raise PerfmlError("the model has no features")
+    row = np.full((1, len(model.features)), np.nan)
+    raw = model.booster.predict(row, raw_score=True)
+    contrib = model.booster.predict(row, pred_contrib=True)
+    if raw.shape != (1,) or contrib.shape != (1, len(model.features) + 1) or not np.isfinite(contrib).all():
+        raise PerfmlError("the booster's predictions are malformed")
+
+
+@dataclass
+class ModelState:
+    """What the service knows about one model: the served version, and the last load error."""
+
+    name: str
+    served: ServedModel | None = None
+    champion: str | None = None
+    error: str | None = None
+    failed_version: str | None = None
+    checked_at: datetime | None = None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "loaded": self.served is not None,
+                "version": self.served.version if self.served else None, "champion": self.champion,
+                "kind": self.served.kind if self.served else None,
+                "threshold": self.served.threshold if self.served else None,
+                "loaded_at": self.served.loaded_at.isoformat() if self.served else None,
+                "error": self.error, "checked_at": self.checked_at.isoformat() if self.checked_at else None}
+
+
+ChangeHook = Callable[[str, str | None, str, str], None]  # (name, old version, new version, by)
+
+
+class ServingModels:
+    """The champions of `names`, loaded once, swapped when the alias moves (thread-safe)."""
+
+    def __init__(self, names: Iterable[str] | None = None, *, on_change: ChangeHook | None = None,
+                 loader: Callable[[str, str], TrainedModel] | None = None):
+        from perfml.pipelines import PIPELINE_NAMES
+
+        self.names: tuple[str, ...] = tuple(names or PIPELINE_NAMES)
+        self.on_change = on_change
+        self._loader = loader
+        self._states = {n: ModelState(n) for n in self.names}
+        self._load_lock = threading.Lock()
+        self._attempted = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- loading ---------------------------------------------------------------------------------
+    def _load_one(self, name: str, version: str) -> TrainedModel:
+        if self._loader is not None:
+            return self._loader(name, version)
+        from perfml.modeling.registry import load_model
+
+        return load_model(name, version)
+
+    def load(self, *, by: str = "system", force: bool = False, retry_failed: bool = False) -> dict[str, dict]:
+        """Resolve every champion and load the versions that moved; return the status.
+
+        `retry_failed` also retries a version that failed before; `force` reloads every version.
+        """
+        with self._load_lock:
+            for name in self.names:
+                self._refresh(name, by=by, force=force, retry_failed=retry_failed or force)
+            self._attempted.set()
+        return self.status()
+
+    def _refresh(self, name: str, *, by: str, force: bool, retry_failed: bool = False) -> None:
+        state = self._states[name]
+        state.checked_at = utcnow()
+        try:
+            version = champion_version(name)
+        except Exception as exc:  # registry unreachable: keep serving what we have
+            state.error = f"model {name!r}: the registry cannot be read ({type(exc).__name__}: {exc})"
+            log.error(state.error)
+            return
+        state.champion = version
+        if version is None:
+            state.error = None if state.served else f"model {name!r} has no champion yet; train it (perfml train {name})"
+            return
+        if state.served is not None and state.served.version == version and not force:
+            state.error = None
+            return
+        if version == state.failed_version and not retry_failed:
+            return  # already reported; retried when the alias moves or on an explicit reload
+        try:
+            model = self._load_one(name, version)
+            _check_loadable(model)
+        except Exception as exc:
+            detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            state.failed_version = version
+            keep = f"; still serving version {state.served.version}" if state.served else ""
+            state.error = (f"model {name!r} version {version} failed to load ({type(exc).__name__}: {detail}); "
+                           f"its artifact may be corrupted - retrain or move the champion alias{keep}")
+            log.error(state.error)
+            return
+        old = state.served.version if state.served else None
+        state.served = _served(model, name)
+        state.error, state.failed_version = None, None
+        if old != version and self.on_change is not None:
+            try:
+                self.on_change(name, old, version, by)
+            except Exception:  # an audit hiccup must not unload a model
+                log.exception("model change hook failed")
+
+    # -- background start and watching -------------------------------------------------------
+    def start(self, *, background: bool = True, watch_interval: float | None = 30.0) -> "ServingModels":
+        """Load now (or in a thread) and, with `watch_interval`, re-check the alias periodically."""
+        if not background:
+            self.load()
+        if self._thread is None and (background or watch_interval):
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, args=(background, watch_interval),
+                                            name="perfml-models", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self, load_first: bool, interval: float | None) -> None:
+        if load_first:
+            try:
+                self.load()
+            except Exception:
+                log.exception("loading models failed")
+                self._attempted.set()
+        while interval and not self._stop.wait(interval):
+            try:
+                self.load()
+            except Exception:
+                log.exception("checking the champion aliases failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the first load attempt finished; return whether every model is loaded."""
+        self._attempted.wait(timeout)
+        return self.ready
+
+    # -- reading ---------------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        """Every model has a loaded champion."""
+        return all(s.served is not None for s in self._states.values())
+
+    def status(self) -> dict[str, dict]:
+        return {n: s.to_dict() for n, s in self._states.items()}
+
+    def get(self, name: str) -> ServedModel:
+        """The served champion; `UnknownModel` for a name not served, `ModelUnavailable` if not loaded."""
+        state = self._states.get(name)
+        if state is None:
+            raise UnknownModel(f"unknown model {name!r}; served models: {', '.join(self.names)}")
+        if state.served is None:
+            why = state.error or "models are still loading"
+            raise ModelUnavailable(f"model {name!r} is not available: {why}")
+        return state.served
+
+    def loaded(self) -> dict[str, TrainedModel]:
+        """name -> TrainedModel of every loaded champion."""
+        return {n: s.served.model for n, s in self._states.items() if s.served is not None}
+
+
+# -- explained results -------------------------------------------------------------------------------
+def explained(ex: Explanations, *, top_k: int = 3, lang: catalog.Lang = "en", threshold: float | None = None,
+              ids: Sequence[str | None] | None = None) -> list[dict]:
+    """JSON-ready results: score, raw score, base value, top-k factors and the rest of the contributions.
+
+    For every row `base_value + sum(factor contributions) + other_contribution == raw_score`.
+    Factors are `Explanations.top_indices` (largest |contribution| first, zeros left out) with the
+    catalog's display name and one-line reason, built column-wise (this loop is the batch path's
+    Python cost, so no per-factor objects). A reason is the catalog's documented
+    "<describe_value>: <contribution:+.2f>"; the value part is rendered once per feature and value.
+    """
+    n = len(ex)
+    if n == 0:
+        return []
+    raw, score, base = ex.raw_score, ex.score, ex.base_value
+    top = ex.top_indices(top_k)
+    contrib = np.take_along_axis(ex.contributions, top, axis=1)
+    values = np.take_along_axis(ex.values, top, axis=1)
+    other = raw - base - contrib.sum(axis=1)
+    feats = [catalog.get(f) for f in ex.feature_names]
+    names = [(f.name, f.display(lang), f.unit) for f in feats]
+    alerts = [None] * n if threshold is None else (score >= threshold).tolist()
+    id_list = [None] * n if ids is None else list(ids)
+    described: dict[tuple[int, float | None], str] = {}
+    out = []
+    for row_j, row_c, row_v, s_, r_, b_, o_, a_, id_ in zip(
+            top.tolist(), contrib.tolist(), values.tolist(), score.tolist(), raw.tolist(), base.tolist(),
+            other.tolist(), alerts, id_list):
+        factors = []
+        for j, c, v in zip(row_j, row_c, row_v):
+            if c == 0.0:
+                continue
+            name, display, unit = names[j]
+            value = None if v != v or v in (math.inf, -math.inf) else v
+            text = described.get((j, value))
+            if text is None:
+                text = described[(j, value)] = feats[j].describe_value(value, lang)
+            factors.append({"feature": name, "display_name": display, "value": value, "unit": unit,
+                            "contribution": c, "direction": "up" if c > 0 else "down",
+                            "reason": f"{text}: {c:+.2f}"})
+        out.append({"id": id_, "score": s_, "raw_score": r_, "base_value": b_, "other_contribution": o_,
+                    "alert": a_, "factors": factors})
+    return out
+
+
+def render_factors(factors: Iterable[Mapping], lang: catalog.Lang = "en") -> list[dict]:
+    """Stored factors (feature, value, contribution) with display names and reasons in `lang`."""
+    out = []
+    for f in factors:
+        feat = catalog.get(str(f["feature"]))
+        value = f.get("value")
+        c = float(f["contribution"])
+        out.append({"feature": feat.name, "display_name": feat.display(lang), "value": value, "unit": feat.unit,
+                    "contribution": c, "direction": "up" if c > 0 else "down", "reason": feat.reason(value, c, lang)})
+    return out
+
+
+# -- the store snapshot --------------------------------------------------------------------------------
+class DatasetCache:
+    """`Dataset.from_store()` and derived frames, rebuilt after `invalidate()` or `max_age` seconds."""
+
+    MAX_DERIVED = 32  # feature frames for distinct as-of dates are kept LRU, not without bound
+
+    def __init__(self, engine=None, *, max_age: float = 300.0):
+        from perfml.store import engine_for
+
+        self.engine = engine_for(engine)
+        self.max_age = max_age
+        self._lock = threading.RLock()
+        self._dataset = None
+        self._built = 0.0
+        self.generation = 0
+        self._derived: OrderedDict[tuple, object] = OrderedDict()
+
+    def invalidate(self) -> None:
+        """Forget the snapshot (after a write); the next reader rebuilds it."""
+        with self._lock:
+            self._dataset = None
+            self._derived.clear()
+            self.generation += 1
+
+    def dataset(self):
+        """The store as a validated `Dataset` (cached)."""
+        from perfml.dataset import Dataset
+
+        with self._lock:
+            if self._dataset is None or time.monotonic() - self._built > self.max_age:
+                self._derived.clear()
+                self._dataset = Dataset.from_store(self.engine)
+                self._built = time.monotonic()
+                self.generation += 1
+            return self._dataset
+
+    def derived(self, key: tuple, build: Callable[[object], object]):
+        """`build(dataset)` cached under `key` for the current snapshot (the newest `MAX_DERIVED` kept)."""
+        with self._lock:
+            ds = self.dataset()
+            full = (self.generation, *key)
+            if full in self._derived:
+                self._derived.move_to_end(full)
+            else:
+                self._derived[full] = build(ds)
+                while len(self._derived) > self.MAX_DERIVED:
+                    self._derived.popitem(last=False)
+            return self._derived[full]
+
+    def features(self, spec, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
+        """The pipeline's scoring frame at `as_of` (None: every unit at its own cut-off / latest snapshot).
+
+        `PerfmlError` when `as_of` is not after the first record: there is nothing to build from.
+        """
+        if as_of is not None:
+            start, _ = self.dataset().date_range()
+            if pd.isna(start) or pd.Timestamp(as_of) <= start:
+                first = "no records" if pd.isna(start) else f"the first record is from {start.date()}"
+                raise PerfmlError(f"nothing to score as of {pd.Timestamp(as_of).date()}: {first}")
+
+        def build(ds):
+            try:
+                frame = spec.build_features(ds, as_of=as_of)
+            except ValueError as exc:
+                if as_of is None:
+                    raise
+                # e.g. an as-of inside the first month: too little history to build from
+                raise PerfmlError(f"{spec.name}: nothing to score as of {pd.Timestamp(as_of).date()} ({exc})") from None
+            return spec.scoring_rows(frame, as_of).reset_index(drop=True)
+
+        return self.derived(("features", spec.name, None if as_of is None else pd.Timestamp(as_of)), build)
+
+    def employees(self) -> pd.DataFrame:
+        """Employees indexed by employee_id (team lookups for scoping)."""
+        return self.derived(("employees",),
+                            lambda ds: ds.employees.set_index("employee_id", drop=False).rename_axis(None))
+
+    def team_of(self, employee_ids: Iterable) -> list[str | None]:
+        """Team of each employee id (None when unknown)."""
+        teams = self.employees()["team_id"]
+        return [None if e is None or pd.isna(e) or e not in teams.index else str(teams[e]) for e in employee_ids]
+
+    def monthly(self) -> pd.DataFrame:
+        """The metrics layer: one row per employee and month of the data (trajectories)."""
+        def build(ds):
+            from perfml.metrics import employee_period_metrics
+
+            _, end = ds.date_range()
+            if pd.isna(end):
+                return pd.DataFrame(columns=["employee_id", "period"])
+            return employee_period_metrics(ds)
+
+        return self.derived(("monthly",), build)
+
+
+__all__ = ["ChangeHook", "DatasetCache", "ModelState", "ModelUnavailable", "ServedModel", "ServingModels",
+           "UnknownFeatures", "UnknownModel", "champion_version", "explained", "render_factors"]

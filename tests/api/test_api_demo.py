@@ -1,0 +1,68 @@
+"""`perfml demo --no-serve` (run once by the session fixture) and the `perfml keys` / `perfml serve` commands."""
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from perfml.cli import app as cli
+
+KEY = re.compile(r"pfm_[A-Za-z0-9_-]{20,}")
+
+
+def test_demo_built_everything(demo_home):
+    """Import, three champions in MLflow, alerts, four demo keys printed once with curl examples."""
+    from perfml.keys import verify_key
+    from perfml.modeling.registry import list_versions
+    from perfml.pipelines import PIPELINE_NAMES
+    from perfml.store import alerts, api_keys, get_engine, hash_key, table_counts
+
+    out = demo_home.output
+    printed = sorted(set(KEY.findall(out)))
+    assert len(printed) == 4
+    assert "curl -s" in out and "Authorization: Bearer" in out and "mlflow ui --backend-store-uri" in out
+    counts = table_counts()
+    assert counts["employees"] > 0 and counts["ownership_changes"] > 0 and counts["alerts"] > 0
+    versions = list_versions()
+    assert set(versions.loc[versions["champion"], "model"]) == set(PIPELINE_NAMES)
+    roles = {verify_key(k).role for k in printed}
+    assert roles == {"hr_admin", "hr_system", "manager", "employee"}
+    with get_engine().connect() as conn:
+        hashes = {r[0] for r in conn.execute(sa.select(api_keys.c.key_hash))}
+        types = {r[0] for r in conn.execute(sa.select(alerts.c.type).distinct())}
+    assert {hash_key(k) for k in printed} <= hashes
+    assert not any(k in hashes for k in printed)  # only hashes at rest
+    assert "low_performer" in types and types & {"decline", "transfer_anomaly"}
+
+
+def test_keys_cli(demo_home):
+    runner = CliRunner()
+    r = runner.invoke(cli, ["keys", "create", "--role", "manager", "--team", "T01", "--label", "ops"])
+    assert r.exit_code == 0, r.output
+    key = KEY.findall(r.output)
+    assert len(key) == 1
+    listed = runner.invoke(cli, ["keys", "list"])
+    assert listed.exit_code == 0 and "manager" in listed.output and key[0] not in listed.output
+    r = runner.invoke(cli, ["keys", "create", "--role", "manager"])
+    assert r.exit_code == 1 and "needs --team" in r.output
+    r = runner.invoke(cli, ["keys", "create", "--role", "root"])
+    assert r.exit_code == 1 and "unknown role" in r.output
+    key_id = re.search(r"created key (\d+)", runner.invoke(cli, ["keys", "create", "--role", "hr_system"]).output)
+    assert runner.invoke(cli, ["keys", "revoke", key_id.group(1)]).exit_code == 0
+    assert runner.invoke(cli, ["keys", "revoke", key_id.group(1)]).exit_code == 1
+
+
+def test_serve_runs_uvicorn_with_the_app(demo_home, monkeypatch):
+    calls = {}
+
+    def fake_run(app, host, port, log_level):
+        calls.update(app=app, host=host, port=port)
+
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    r = CliRunner().invoke(cli, ["serve", "--port", "8765"])
+    assert r.exit_code == 0, r.output
+    assert calls["host"] == "127.0.0.1" and calls["port"] == 8765
+    assert "/v1/alerts" in calls["app"].openapi()["paths"]
