@@ -116,11 +116,12 @@ def _value_problems(table: Table, df: pd.DataFrame, first_row: int, unparsed: di
         return []
     except SchemaErrors as err:
         cases = err.failure_cases
+    problems = [Problem(table.name, None if pd.isna(c) else str(c), str(k))  # failures without a row
+                for c, k in cases.loc[cases["index"].isna(), ["column", "check"]].drop_duplicates().itertuples(index=False)]
     cases = cases[cases["index"].notna()].copy()
     cases["index"] = cases["index"].astype(int)
     uniq = cases["check"].isin(["field_uniqueness", "multiple_fields_uniqueness"])
     cases.loc[uniq, "column"] = table.key[0]  # one problem per key, not per key column
-    problems = []
     for (column, check), grp in cases.groupby(["column", "check"], sort=True):
         bad = pd.Index(grp["index"].unique())
         if check == "not_nullable":  # unparseable values are already reported as such

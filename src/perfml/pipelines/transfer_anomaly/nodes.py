@@ -32,6 +32,9 @@ FEATURES: tuple[str, ...] = (
     "receiver_is_assistant", "same_team",
     "receiver_transfer_revenue_share", "receiver_target_gap", "days_to_period_end", "receiver_tenure_days",
     "giver_days_to_exit", "giver_activity_rate_after", "giver_activity_rate_before",
+    "reason_signing", "reason_leave", "reason_maintenance", "receiver_contacts_after", "giver_share_after",
+    "giver_days_to_next_activity", "receiver_prior_quick_givers", "order_days_to_period_end",
+    "receiver_gap_at_order", "order_fills_gap",
 )
 # What a free-text reason claims, by keyword (lower-case substrings); CRMs with reason codes map them here.
 REASON_KEYWORDS: dict[str, tuple[str, ...]] = {
@@ -39,7 +42,9 @@ REASON_KEYWORDS: dict[str, tuple[str, ...]] = {
     "maintenance": ("maintenance", "after-sales", "after sales", "service", "维护", "售后"),
     "leave": ("leave", "vacation", "holiday", "休假"),
     "leaving": ("leaving", "resignation", "resign", "departure", "离职"),
+    "signing": ("signing", "onboarding", "签约", "交接上线"),
 }
+CONTACT_TYPES = ("meeting", "call", "visit")  # live contact with the client (not mail/message)
 QUICK_DAYS = 14  # an order this soon after a transfer means the deal was ripe when handed over
 META: tuple[str, ...] = ("change_id", "customer_id", "from_employee_id", "to_employee_id", "changed_at", "scored_at")
 
@@ -288,6 +293,61 @@ def receiver_incentive(dataset: Dataset, units: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def handover_evidence(dataset: Dataset, units: pd.DataFrame) -> pd.DataFrame:
+    """What tells a legitimate look-alike hand-over from a parked deal (all before the cut-off).
+
+    The receiver's live contacts (meeting/call/visit) with the client, the giver's share of the
+    work after the change, how soon the giver is seen working again (absent on leave), how many
+    distinct givers already passed the receiver deals that closed fast, and where the order
+    lands against the receiver's month: days to the month end, her shortfall just before it, and
+    whether it lifts her over the target.
+    """
+    t0, t1 = units["changed_at"], units["scored_at"]
+    pair = ["employee_id", "customer_id"]
+    acts = dataset.activities[dataset.activities["customer_id"].notna()]
+    live = acts[acts["type"].astype("string").str.lower().isin(CONTACT_TYPES).fillna(False).to_numpy(dtype=bool)]
+    rq = units.rename(columns={"to_employee_id": "employee_id"})
+    gq = units.rename(columns={"from_employee_id": "employee_id"})
+    out = pd.DataFrame(index=units.index)
+    out["receiver_contacts_after"] = _between(_cumulative(live, "occurred_at", pair), "occurred_at", pair, rq, t0, t1)
+    cum = _cumulative(acts, "occurred_at", pair)
+    g_after = _between(cum, "occurred_at", pair, gq, t0, t1)
+    r_after = _between(cum, "occurred_at", pair, rq, t0, t1)
+    out["giver_share_after"] = _ratio(g_after, g_after + r_after)
+    allacts = dataset.activities.assign(next_at=dataset.activities["occurred_at"])
+    nxt = _asof(gq, t0, allacts, "occurred_at", ["employee_id"], ["next_at"], direction="forward")["next_at"]
+    window = _days(t1 - t0)
+    gap = _days(nxt - t0)
+    out["giver_days_to_next_activity"] = np.where(np.isnan(gap) | (gap > window), window, gap)
+    # distinct givers whose transfers to this receiver closed within QUICK_DAYS, before the change
+    changes = dataset.ownership_changes[dataset.ownership_changes["from_employee_id"].notna()].reset_index(drop=True)
+    o_at = _asof(changes, changes["changed_at"], dataset.orders.assign(order_at=dataset.orders["closed_at"]),
+                 "closed_at", ["customer_id"], ["order_at"], direction="forward")["order_at"]
+    quick = changes.assign(order_at=o_at.to_numpy())
+    quick = quick[(quick["order_at"] - quick["changed_at"]) <= pd.Timedelta(days=QUICK_DAYS)]
+    firsts = quick.groupby(["to_employee_id", "from_employee_id"], observed=True)["order_at"].min().reset_index()
+    out["receiver_prior_quick_givers"] = _before(_cumulative(firsts, "order_at", ["to_employee_id"]), "order_at",
+                                                 ["to_employee_id"], units, t0)
+    # the order against the receiver's month (credited revenue before the order, target of its month)
+    has = units["order_at"].notna().to_numpy()
+    at = units["order_at"].where(units["order_at"].notna(), t0)
+    month = at.dt.to_period("M").dt.start_time.astype("datetime64[ns]")
+    out["order_days_to_period_end"] = np.where(has, _days((month + pd.offsets.MonthBegin(1)) - at), np.nan)
+    scum = _cumulative(dataset.orders, "closed_at", ["employee_id"], "amount")
+    mtd = _between(scum, "closed_at", ["employee_id"], rq, month, at)
+    targets = dataset.targets[dataset.targets["metric"] == "revenue"][["employee_id", "period", "target"]]
+    tgt = (pd.DataFrame({"employee_id": units["to_employee_id"].astype("string"),
+                         "period": at.dt.strftime("%Y-%m").astype("string")})
+           .merge(targets.astype({"employee_id": "string", "period": "string"}).drop_duplicates(["employee_id", "period"]),
+                  on=["employee_id", "period"], how="left")["target"].to_numpy(dtype="float64", na_value=np.nan))
+    gap_at = np.clip(1.0 - _ratio(mtd, tgt), 0.0, 1.0)
+    out["receiver_gap_at_order"] = np.where(has, gap_at, np.nan)
+    amount = units["order_amount"].to_numpy(dtype="float64", na_value=np.nan)
+    fills = (mtd < tgt) & (mtd + np.nan_to_num(amount) >= tgt)
+    out["order_fills_gap"] = np.where(has & ~np.isnan(tgt), fills.astype(float), np.nan)
+    return out
+
+
 def reason_claims(reason: pd.Series, keywords: dict[str, tuple[str, ...]] | None = None) -> pd.DataFrame:
     """One boolean column per claim in `keywords` (default `REASON_KEYWORDS`): does the reason text say so?"""
     text = reason.astype("string").str.lower().fillna("")
@@ -307,7 +367,10 @@ def reason_checks(units: pd.DataFrame, parts: pd.DataFrame, keywords: dict[str, 
         | (claims.get("leave", no) & (parts["giver_activity_rate_after"].to_numpy() >= 1.0)) \
         | (claims.get("leaving", no) & ~(parts["giver_days_to_exit"].to_numpy() <= 60))
     return pd.DataFrame({"reason_customer_request": claims.get("customer_request", no).astype(float),
-                         "reason_contradicted": np.asarray(contra, dtype=float)}, index=units.index)
+                         "reason_contradicted": np.asarray(contra, dtype=float),
+                         "reason_signing": claims.get("signing", no).astype(float),
+                         "reason_leave": claims.get("leave", no).astype(float),
+                         "reason_maintenance": claims.get("maintenance", no).astype(float)}, index=units.index)
 
 
 def build_features(dataset: Dataset, as_of: pd.Timestamp | None = None, *, max_window_days: float = 90,
@@ -325,7 +388,7 @@ def build_features(dataset: Dataset, as_of: pd.Timestamp | None = None, *, max_w
         as_of = data_end(dataset)
     units = transfer_units(dataset, as_of, max_window_days=max_window_days, change_ids=change_ids)
     parts = [giver_effort(dataset, units), receiver_work(dataset, units), context(dataset, units),
-             receiver_incentive(dataset, units)]
+             receiver_incentive(dataset, units), handover_evidence(dataset, units)]
     parts.append(reason_checks(units, pd.concat(parts, axis=1), reason_keywords))
     frame = pd.concat([units[list(META)], *parts], axis=1)
     frame[list(FEATURES)] = frame[list(FEATURES)].astype("float64")
