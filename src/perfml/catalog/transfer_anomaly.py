@@ -149,3 +149,61 @@ register(
             "转出人近一年快速成交的转移比同组平均多{value}次"),
     model=MODEL,
 )
+
+register(
+    # -- what tells a legitimate look-alike hand-over from a parked deal ------------------------
+    Feature("reason_signing", "Reason: handover at signing", "原因：签约交接", "flag",
+            "Whether the reason text says the account is handed over at signing / for onboarding (keywords "
+            "configurable).",
+            "reason says handover at signing: {value}", "原因为签约交接：{value}"),
+    Feature("reason_leave", "Reason: leave cover", "原因：休假代管", "flag",
+            "Whether the reason text says the giver goes on leave (keywords configurable).",
+            "reason says leave cover: {value}", "原因为休假代管：{value}"),
+    Feature("reason_maintenance", "Reason: account maintenance", "原因：客户维护", "flag",
+            "Whether the reason text says the account is handed over for maintenance / after-sales (keywords "
+            "configurable).",
+            "reason says account maintenance: {value}", "原因为客户维护：{value}"),
+    Feature("receiver_contacts_after", "Receiver meetings/calls after change", "接收人转入后面谈/通话次数", "count",
+            "The receiver's meetings, calls and visits with the customer between the change and the cut-off "
+            "(an introduction or onboarding contact before the order).",
+            "receiver met or called the customer {value} times before the order", "接收人在下单前与客户面谈/通话{value}次"),
+    Feature("giver_share_after", "Giver's share of the work after change", "转出后转出人跟进占比", "share",
+            "The giver's share of the activities on the customer (giver + receiver) between the change and "
+            "the cut-off (unknown if neither worked it).",
+            "giver did {value} of the work on the customer after the change", "转出后该客户的跟进中转出人占{value}"),
+    Feature("giver_days_to_next_activity", "Days until the giver works again", "转出人恢复工作用时", "days",
+            "Days from the morning after the change to the giver's next activity on any customer (the time to "
+            "the cut-off if none); long when the giver went on leave or left.",
+            "giver was next seen working {value} after the change", "转出人在转出后{value}才再次有活动"),
+    Feature("receiver_prior_quick_givers", "Givers of the receiver's quick-closing transfers",
+            "向接收人转入快速成交客户的人数", "count",
+            "Distinct givers whose earlier transfers to the receiver ordered within 14 days (counted once "
+            "that order is known, before this change).",
+            "{value} different givers already passed this receiver deals that closed within 14 days",
+            "已有{value}名转出人向该接收人转入过14天内成交的客户"),
+    Feature("receiver_prior_parked", "Receiver's earlier parked-looking transfers", "接收人此前疑似挂单转入次数", "count",
+            "Earlier transfers to the receiver, scored before this change, that ordered while the receiver "
+            "did nothing and the giver kept working the customer.",
+            "{value} earlier transfers to this receiver ordered while only the giver worked them",
+            "接收人此前有{value}个转入客户在仅由转出人跟进的情况下成交"),
+    Feature("receiver_prior_parked_givers", "Givers of the receiver's parked-looking transfers",
+            "向接收人疑似挂单的转出人数", "count",
+            "Distinct givers among the receiver's earlier parked-looking transfers (ordered while the receiver "
+            "did nothing and the giver kept working), scored before this change.",
+            "{value} different givers earlier passed this receiver deals they kept working",
+            "已有{value}名转出人向该接收人转入客户后仍自行跟进至成交"),
+    Feature("order_days_to_period_end", "Days from order to month end", "下单时距月末天数", "days",
+            "Days from the order to the end of its calendar month (the receiver's target period; unknown if "
+            "no order yet).",
+            "order closed {value} before the month end", "订单在月末前{value}成交"),
+    Feature("receiver_gap_at_order", "Receiver's open target at order", "下单时接收人目标缺口", "share",
+            "Share of the receiver's revenue target for the order's month still open just before the order "
+            "(1 - month-to-date credited revenue / target, floored at 0; unknown if no order yet).",
+            "receiver still needed {value} of the month's target when the order came",
+            "下单前接收人当月目标尚差{value}"),
+    Feature("order_fills_gap", "Order lifts the receiver over target", "订单使接收人达成目标", "flag",
+            "Whether the receiver was short of the month's revenue target just before the order and the order "
+            "takes her over it (unknown if no order or no target).",
+            "the order took the receiver over the month's target: {value}", "该订单使接收人当月达成目标：{value}"),
+    model=MODEL,
+)

@@ -34,7 +34,7 @@ FEATURES: tuple[str, ...] = (
     "giver_days_to_exit", "giver_activity_rate_after", "giver_activity_rate_before",
     "reason_signing", "reason_leave", "reason_maintenance", "receiver_contacts_after", "giver_share_after",
     "giver_days_to_next_activity", "receiver_prior_quick_givers", "order_days_to_period_end",
-    "receiver_gap_at_order", "order_fills_gap",
+    "receiver_gap_at_order", "order_fills_gap", "receiver_prior_parked", "receiver_prior_parked_givers",
 )
 # What a free-text reason claims, by keyword (lower-case substrings); CRMs with reason codes map them here.
 REASON_KEYWORDS: dict[str, tuple[str, ...]] = {
@@ -293,15 +293,17 @@ def receiver_incentive(dataset: Dataset, units: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def handover_evidence(dataset: Dataset, units: pd.DataFrame) -> pd.DataFrame:
+def handover_evidence(dataset: Dataset, units: pd.DataFrame, prior: pd.DataFrame | None = None) -> pd.DataFrame:
     """What tells a legitimate look-alike hand-over from a parked deal (all before the cut-off).
 
     The receiver's live contacts (meeting/call/visit) with the client, the giver's share of the
     work after the change, how soon the giver is seen working again (absent on leave), how many
     distinct givers already passed the receiver deals that closed fast, and where the order
     lands against the receiver's month: days to the month end, her shortfall just before it, and
-    whether it lifts her over the target.
+    whether it lifts her over the target. `prior`: all transfer units (for the receiver's record;
+    only those scored before each change count), default `units`.
     """
+    prior = units if prior is None else prior
     t0, t1 = units["changed_at"], units["scored_at"]
     pair = ["employee_id", "customer_id"]
     acts = dataset.activities[dataset.activities["customer_id"].notna()]
@@ -314,11 +316,14 @@ def handover_evidence(dataset: Dataset, units: pd.DataFrame) -> pd.DataFrame:
     g_after = _between(cum, "occurred_at", pair, gq, t0, t1)
     r_after = _between(cum, "occurred_at", pair, rq, t0, t1)
     out["giver_share_after"] = _ratio(g_after, g_after + r_after)
+    # from the next morning: a giver going on leave (or leaving) is not seen working again for days
     allacts = dataset.activities.assign(next_at=dataset.activities["occurred_at"])
-    nxt = _asof(gq, t0, allacts, "occurred_at", ["employee_id"], ["next_at"], direction="forward")["next_at"]
-    window = _days(t1 - t0)
-    gap = _days(nxt - t0)
-    out["giver_days_to_next_activity"] = np.where(np.isnan(gap) | (gap > window), window, gap)
+    morning = t0.dt.normalize() + DAY
+    nxt = _asof(gq, morning, allacts, "occurred_at", ["employee_id"], ["next_at"], direction="forward",
+                exact=True)["next_at"]
+    window = np.maximum(_days(t1 - morning), 0.0)
+    gap = _days(nxt.where(nxt < t1) - morning)
+    out["giver_days_to_next_activity"] = np.where(np.isnan(gap), window, gap)
     # distinct givers whose transfers to this receiver closed within QUICK_DAYS, before the change
     changes = dataset.ownership_changes[dataset.ownership_changes["from_employee_id"].notna()].reset_index(drop=True)
     o_at = _asof(changes, changes["changed_at"], dataset.orders.assign(order_at=dataset.orders["closed_at"]),
@@ -328,6 +333,22 @@ def handover_evidence(dataset: Dataset, units: pd.DataFrame) -> pd.DataFrame:
     firsts = quick.groupby(["to_employee_id", "from_employee_id"], observed=True)["order_at"].min().reset_index()
     out["receiver_prior_quick_givers"] = _before(_cumulative(firsts, "order_at", ["to_employee_id"]), "order_at",
                                                  ["to_employee_id"], units, t0)
+    # the receiver's record: earlier transfers to her, already scored before this change, that
+    # ordered while she did nothing and the giver kept working the customer (a parked deal's look)
+    if prior is not None and len(prior):
+        g_p = _between(cum, "occurred_at", pair, prior.rename(columns={"from_employee_id": "employee_id"}),
+                       prior["changed_at"], prior["scored_at"])
+        r_p = _between(cum, "occurred_at", pair, prior.rename(columns={"to_employee_id": "employee_id"}),
+                       prior["changed_at"], prior["scored_at"])
+        parked = prior[(prior["has_order"].to_numpy() > 0) & (r_p == 0) & (g_p > 0)]
+        pfirst = parked.groupby(["to_employee_id", "from_employee_id"], observed=True)["scored_at"].min().reset_index()
+        out["receiver_prior_parked"] = _before(_cumulative(parked, "scored_at", ["to_employee_id"]), "scored_at",
+                                               ["to_employee_id"], units, t0)
+        out["receiver_prior_parked_givers"] = _before(_cumulative(pfirst, "scored_at", ["to_employee_id"]), "scored_at",
+                                                      ["to_employee_id"], units, t0)
+    else:
+        out["receiver_prior_parked"] = 0.0
+        out["receiver_prior_parked_givers"] = 0.0
     # the order against the receiver's month (credited revenue before the order, target of its month)
     has = units["order_at"].notna().to_numpy()
     at = units["order_at"].where(units["order_at"].notna(), t0)
@@ -387,8 +408,9 @@ def build_features(dataset: Dataset, as_of: pd.Timestamp | None = None, *, max_w
     else:
         as_of = data_end(dataset)
     units = transfer_units(dataset, as_of, max_window_days=max_window_days, change_ids=change_ids)
+    every = units if change_ids is None else transfer_units(dataset, as_of, max_window_days=max_window_days)
     parts = [giver_effort(dataset, units), receiver_work(dataset, units), context(dataset, units),
-             receiver_incentive(dataset, units), handover_evidence(dataset, units)]
+             receiver_incentive(dataset, units), handover_evidence(dataset, units, every)]
     parts.append(reason_checks(units, pd.concat(parts, axis=1), reason_keywords))
     frame = pd.concat([units[list(META)], *parts], axis=1)
     frame[list(FEATURES)] = frame[list(FEATURES)].astype("float64")
