@@ -33,7 +33,7 @@ class HighPerformer(PipelineSpec):
     known_column: ClassVar[str | None] = "label_known_at"
     subject_column: ClassVar[str] = "employee_id"
     score_column: ClassVar[str] = "score"
-    features: ClassVar[tuple[str, ...]] = (*nodes.BEHAVIOURS, *nodes.CONTEXT)
+    features: ClassVar[tuple[str, ...]] = (*nodes.BEHAVIOURS, *nodes.EARLY_RESULTS, *nodes.CONTEXT)
     test_metric: ClassVar[str] = "model_roc_auc"
 
     def __init__(self, params: HighPerformerParams | dict | None = None):
@@ -69,7 +69,7 @@ class HighPerformer(PipelineSpec):
         return rank.fillna(0.5).to_numpy(dtype="float64")
 
     def feature_columns(self, features: pd.DataFrame) -> list[str]:
-        return nodes.feature_columns(features)
+        return nodes.feature_columns(features, self.p.early_results)
 
     def split(self, features: pd.DataFrame, labels: pd.Series) -> TimeSplit:
         """Cohort split: the latest `test_size` of labelled units by hire date are held out."""
