@@ -11,7 +11,7 @@ from perfml.modeling.evaluate import binary_metrics
 from perfml.modeling.run import score_pipeline, train_pipeline
 from perfml.pipelines import get_pipeline
 from perfml.pipelines.transfer_anomaly import nodes
-from perfml.pipelines.transfer_anomaly.pipeline import TransferAnomaly
+from perfml.pipelines.transfer_anomaly.pipeline import TransferAnomaly, logistic_teacher
 from perfml.schema import TABLES
 
 FEATURES = list(nodes.FEATURES)
@@ -190,28 +190,52 @@ def _truth_metrics(trained, truth):
 def test_quality_held_out(trained, truth):
     """Held-out side only: the model clearly beats the seed rule on the audit labels and on the truth.
 
-    Absolute levels move with the simulator's collusion and audit settings; the issue's relative
-    floor (>= 2x the seed rule's PR-AUC) is asserted here, its absolute floor in the xfail below."""
+    Seed 1 measured: PR-AUC 0.88 on the audit labels (24 labelled test positives) against 0.31 for
+    the seed rule; 0.92 against the simulator's truth on every test transfer."""
     m = trained.metrics
-    assert trained.kind == "supervised"
+    assert trained.kind == "supervised" and trained.model.extra["teacher"] == "logistic"
     assert m["n_test_labelled"] >= 100 and m["model_positives"] >= 10
-    assert m["model_pr_auc"] >= 2 * m["baseline_pr_auc"]
+    assert m["model_pr_auc"] >= 0.85 and m["model_pr_auc"] >= 2 * m["baseline_pr_auc"]
     assert m["model_roc_auc"] >= m["baseline_roc_auc"] + 0.1
     assert m["model_precision_at_top5"] > m["baseline_precision_at_top5"]
     vs_truth, base_truth = _truth_metrics(trained, truth)
     assert vs_truth["positives"] >= 20
     assert vs_truth["pr_auc"] >= 3 * base_truth["pr_auc"]
-    assert vs_truth["roc_auc"] >= 0.93
+    assert vs_truth["roc_auc"] >= 0.95
+
+
+def test_issue_floor_pr_auc_090_against_truth(trained, truth):
+    """The issue's floor (PR-AUC >= 0.90 and >= 2x the seed rule) against what really happened."""
+    vs_truth, base_truth = _truth_metrics(trained, truth)
+    assert vs_truth["pr_auc"] >= 0.90 and vs_truth["pr_auc"] >= 2 * base_truth["pr_auc"]
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "issue floor (PR-AUC >= 0.90) not reached on the seed-1 simulator: ~0.69 on audit labels "
-    "(about 24 labelled test positives) and ~0.79 against the truth; look-alike hand-overs whose "
-    "evidence is missing and collusion with weak signals stay mixed"))
-def test_issue_floor_pr_auc_090(trained, truth):
-    vs_truth, base_truth = _truth_metrics(trained, truth)
-    assert trained.metrics["model_pr_auc"] >= 0.90 and trained.metrics["model_pr_auc"] >= 2 * trained.metrics["baseline_pr_auc"]
-    assert vs_truth["pr_auc"] >= 0.90
+    "on the audit labels seed 1 gives 0.88: 24 labelled test positives, and auditors err on a few "
+    "verdicts (across seeds 1-6 the truth-vs-audit gap is up to 0.16); see the issue note"))
+def test_issue_floor_pr_auc_090_on_audit_labels(trained):
+    assert trained.metrics["model_pr_auc"] >= 0.90
+
+
+def test_logistic_teacher_beats_trees_on_the_labels(trained, medium_dataset):
+    """Why the booster is distilled from a logistic teacher: with ~50 audited positives, trees
+    fitted on the labels directly do worse on the held-out side (seed 1: 0.71 against 0.88)."""
+    direct = train_pipeline(TransferAnomaly({"teacher": "none"}), medium_dataset, register=False)
+    assert direct.model.extra["teacher"] == "none"
+    assert trained.metrics["model_pr_auc"] >= direct.metrics["model_pr_auc"] + 0.1
+
+
+def test_logistic_teacher_small_samples():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=40), "b": np.where(rng.random(40) < 0.2, np.nan, rng.normal(size=40))})
+    y = (X["a"] > 0.5).to_numpy(dtype=float)
+    model, c = logistic_teacher(X, y, cs=(0.1, 1.0))
+    assert c in (0.1, 1.0)
+    p = model.predict_proba(X.to_numpy())[:, 1]
+    assert p[y == 1].mean() > p[y == 0].mean() + 0.2  # learns the signal, copes with the NaNs
+    y1 = np.zeros(40)
+    y1[0] = 1.0  # one positive: no cross-validation, the weakest penalty offered
+    assert logistic_teacher(X, y1, cs=(0.1, 1.0))[1] == 1.0
 
 
 def test_explanations_add_up_on_the_model(trained, medium_dataset):
@@ -252,3 +276,21 @@ def test_supervised_unsupervised_switch(trained, medium_dataset, small_dataset, 
     # the unsupervised score still ranks true collusion far above the seed rule
     m, b = _truth_metrics(unsup, truth)
     assert m["pr_auc"] >= 3 * b["pr_auc"] and m["roc_auc"] >= 0.9
+
+
+def test_reason_checks_against_the_records():
+    """Each claim against the record that contradicts it (one row per case; the last two rows hold up)."""
+    reasons = ["account maintenance", "leave cover", "employee leaving", "workload balancing", "Customer request",
+               "workload balancing", "customer request"]
+    units = pd.DataFrame({"reason": pd.Series(reasons, dtype="string")})
+    parts = pd.DataFrame({
+        "customer_prior_orders": [0, 3, 3, 3, 3, 3, 3],
+        "giver_activity_rate_after": [0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        "giver_days_to_exit": [np.nan, np.nan, 200.0, np.nan, np.nan, np.nan, np.nan],
+        "days_to_order": [np.nan, np.nan, np.nan, 3.0, np.nan, 40.0, 5.0],
+        "giver_acts_after": [0, 0, 0, 0, 2, 0, 0],
+    })
+    got = nodes.reason_checks(units, parts)
+    assert got["reason_contradicted"].tolist() == [1, 1, 1, 1, 1, 0, 0]
+    assert got["reason_customer_request"].tolist() == [0, 0, 0, 0, 1, 0, 1]
+    assert got["reason_maintenance"].tolist() == [1, 0, 0, 0, 0, 0, 0]

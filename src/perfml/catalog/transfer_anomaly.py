@@ -136,7 +136,9 @@ register(
             "reason says the customer asked: {value}", "原因为客户要求：{value}"),
     Feature("reason_contradicted", "Reason contradicted by the records", "原因与记录不符", "flag",
             "The reason claims something the records contradict: account maintenance for a customer who "
-            "never ordered, leave while the giver keeps working, leaving with no exit within 60 days.",
+            "never ordered, leave while the giver keeps working, leaving with no exit within 60 days, "
+            "workload balancing for a deal that ordered within 14 days, a customer request while the giver "
+            "keeps working the client.",
             "reason contradicted by the records: {value}", "转移原因与记录不符：{value}"),
     model=MODEL,
 )

@@ -43,6 +43,7 @@ REASON_KEYWORDS: dict[str, tuple[str, ...]] = {
     "leave": ("leave", "vacation", "holiday", "休假"),
     "leaving": ("leaving", "resignation", "resign", "departure", "离职"),
     "signing": ("signing", "onboarding", "签约", "交接上线"),
+    "workload": ("workload", "capacity", "rebalanc", "工作量"),
 }
 CONTACT_TYPES = ("meeting", "call", "visit")  # live contact with the client (not mail/message)
 QUICK_DAYS = 14  # an order this soon after a transfer means the deal was ripe when handed over
@@ -380,13 +381,17 @@ def reason_checks(units: pd.DataFrame, parts: pd.DataFrame, keywords: dict[str, 
     """What the reason claims against what the records show (all known before the cut-off).
 
     Contradicted: "maintenance" for a customer who never ordered, "leave" while the giver keeps
-    working (>= 1 activity a day after the change), "leaving" with no exit within 60 days.
+    working (>= 1 activity a day after the change), "leaving" with no exit within 60 days,
+    "workload" for a deal that ordered within QUICK_DAYS (rebalancing moves work still to do, not
+    a signature days away), "customer request" while the giver keeps working the client.
     """
     claims = reason_claims(units["reason"], keywords)
     no = np.zeros(len(units), dtype=bool)
     contra = (claims.get("maintenance", no) & (parts["customer_prior_orders"].to_numpy() == 0)) \
         | (claims.get("leave", no) & (parts["giver_activity_rate_after"].to_numpy() >= 1.0)) \
-        | (claims.get("leaving", no) & ~(parts["giver_days_to_exit"].to_numpy() <= 60))
+        | (claims.get("leaving", no) & ~(parts["giver_days_to_exit"].to_numpy() <= 60)) \
+        | (claims.get("workload", no) & (parts["days_to_order"].to_numpy() <= QUICK_DAYS)) \
+        | (claims.get("customer_request", no) & (parts["giver_acts_after"].to_numpy() > 0))
     return pd.DataFrame({"reason_customer_request": claims.get("customer_request", no).astype(float),
                          "reason_contradicted": np.asarray(contra, dtype=float),
                          "reason_signing": claims.get("signing", no).astype(float),

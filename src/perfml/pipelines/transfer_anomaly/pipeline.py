@@ -1,16 +1,25 @@
 """Transfer-anomaly pipeline: wires the pure nodes into the shared `PipelineSpec` contract.
 
-Supervised LightGBM on the audited labels (`transfer_labels`) when the training side has at
-least `min_positives` positives and `min_negatives` negatives; otherwise unsupervised: a
-domain-informed prior blended with an isolation forest, turned into percentiles and distilled
-into a lean booster - same output columns, scores in [0, 1], same TreeSHAP explanations.
-Supervised scores are probabilities; unsupervised scores estimate the percentile of abnormality
-among training transfers, and the alert threshold is set so that `unsupervised_alert_share` of
-the training transfers would have been alerted.
+Supervised when the training side has at least `min_positives` audited positives and
+`min_negatives` negatives: an L2 logistic regression on rank-transformed features (C by
+stratified cross-validation on the training side) learns from the audit labels, and a lean
+LightGBM booster is distilled from its probabilities over every training transfer, audited or
+not. Why the detour: with tens of audited positives, boosted trees fitted on the labels
+directly overfit a few thresholds, while the linear teacher adds up many weak signs; on
+simulator seeds 1-6 the distilled booster's held-out PR-AUC was 0.88-0.96 against 0.71-0.93 for
+trees on the labels (see the issue note). `teacher="none"` fits the booster on the labels
+directly (for a company with thousands of audited transfers). Serving and TreeSHAP explanations
+see only the booster either way.
+
+Otherwise unsupervised: a domain-informed prior blended with an isolation forest, turned into
+percentiles and distilled the same way - same output columns, scores in [0, 1], same
+explanations. Supervised scores are probabilities; unsupervised scores estimate the percentile
+of abnormality among training transfers, and the alert threshold is set so that
+`unsupervised_alert_share` of the training transfers would have been alerted.
 """
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -35,6 +44,8 @@ class TransferAnomalyParams(BaseModel):
     learning_rate: float = Field(0.05, gt=0, le=0.5)
     supervised_threshold: float = Field(0.5, gt=0, lt=1, description="Alert threshold on the supervised probability.")
     unsupervised_alert_share: float = Field(0.05, gt=0, lt=1, description="Share of transfers alerted by the unsupervised score.")
+    teacher: Literal["logistic", "none"] = Field("logistic", description="Supervised: distil the booster from a logistic regression on the labels, or fit it on the labels directly.")
+    teacher_cs: tuple[float, ...] = Field((0.01, 0.03, 0.1, 0.3, 1.0), min_length=1, description="Inverse L2 strengths the teacher's cross-validation chooses from.")
     iforest_weight: float = Field(0.25, ge=0, le=1, description="Weight of the isolation forest in the unsupervised prior.")
     reason_keywords: dict[str, tuple[str, ...]] = Field(default_factory=lambda: dict(nodes.REASON_KEYWORDS),
                                                         description="What a reason text claims, by lower-case keyword.")
@@ -87,9 +98,18 @@ class TransferAnomaly(PipelineSpec):
     def fit(self, X: pd.DataFrame, y: pd.Series) -> TrainedModel:
         if self.supervised_possible(y):
             mask = y.notna().to_numpy()
-            booster = fit_lgbm(X[mask], y[mask].to_numpy(), params=self._lgb_params(), num_rounds=self.p.num_rounds,
-                               seed=self.seed)
-            return TrainedModel(booster, list(X.columns), kind="supervised", threshold=self.p.supervised_threshold)
+            if self.p.teacher == "none":
+                booster = fit_lgbm(X[mask], y[mask].to_numpy(), params=self._lgb_params(),
+                                   num_rounds=self.p.num_rounds, seed=self.seed)
+                extra = {"teacher": "none"}
+            else:
+                teacher, c = logistic_teacher(X[mask], y[mask].to_numpy(), cs=self.p.teacher_cs, seed=self.seed)
+                soft = teacher.predict_proba(X.to_numpy(dtype="float64", na_value=np.nan))[:, 1]
+                booster = fit_soft(X, soft, params=self._lgb_params(),
+                                   num_rounds=self.p.num_rounds, seed=self.seed)
+                extra = {"teacher": "logistic", "teacher_c": c}
+            return TrainedModel(booster, list(X.columns), kind="supervised", threshold=self.p.supervised_threshold,
+                                extra=extra)
         target = unsupervised_target(X, iforest_weight=self.p.iforest_weight, seed=self.seed)
         booster = fit_soft(X, target, params=self._lgb_params(), num_rounds=self.p.num_rounds, seed=self.seed)
         model = TrainedModel(booster, list(X.columns), kind="unsupervised")
@@ -99,6 +119,27 @@ class TransferAnomaly(PipelineSpec):
 
     def params(self) -> dict:
         return {**super().params(), **{f"p_{k}": v for k, v in self.p.model_dump().items() if k != "reason_keywords"}}
+
+
+def logistic_teacher(X: pd.DataFrame, y: np.ndarray, *, cs=(0.01, 0.03, 0.1, 0.3, 1.0), seed: int = 0):
+    """(fitted sklearn pipeline, chosen C): L2 logistic regression on rank-transformed features
+    (NaN -> median plus a missing flag), C chosen by stratified k-fold average precision."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import QuantileTransformer
+
+    model = make_pipeline(SimpleImputer(strategy="median", add_indicator=True),
+                          QuantileTransformer(n_quantiles=max(2, min(100, len(y) // 2)), random_state=seed),  # <= a fold's rows
+                          LogisticRegression(C=max(cs), max_iter=5000))
+    M = X.to_numpy(dtype="float64", na_value=np.nan)
+    folds = int(min(5, np.sum(y == 1), np.sum(y == 0)))
+    if folds < 2:  # one example of a class: nothing to cross-validate, take the weakest penalty offered
+        return model.fit(M, y), float(max(cs))
+    search = GridSearchCV(model, {"logisticregression__C": list(cs)}, scoring="average_precision",
+                          cv=StratifiedKFold(folds, shuffle=True, random_state=seed)).fit(M, y)
+    return search.best_estimator_, float(search.best_params_["logisticregression__C"])
 
 
 def unsupervised_target(X: pd.DataFrame, *, iforest_weight: float = 0.25, seed: int = 0) -> np.ndarray:
