@@ -51,15 +51,12 @@ ROUTERS = (health.router, scores.router, alerts.router, kpi.router, employees.ro
 def create_app(settings: Settings | None = None, *, model_names: Iterable[str] | None = None,
                load_models: bool = True, background: bool = True, watch_interval: float | None = 30.0,
                data_max_age: float = 300.0, warm: bool = True) -> FastAPI:
-    """Build the service. Keyword options are for tests and embedding: which models to serve
+    """Build the service over the home of `settings` (default: the process-wide settings): its store
+    and its model registry. Keyword options are for tests and embedding: which models to serve
     (default: every pipeline), whether to load them at start-up and in a thread, how often to
     re-check the champion aliases (None: never), how long a store snapshot may be reused, and
     whether to build the snapshot and scoring frames in the background after start-up."""
     settings = settings or get_settings()
-    if settings.mlflow_tracking_uri != get_settings().mlflow_tracking_uri:
-        # The registry reads the process-wide settings; serve one home per process.
-        log.warning("models load from %s (process settings), not %s", get_settings().mlflow_tracking_uri,
-                    settings.mlflow_tracking_uri)
     engine = get_engine(settings.store)
     metrics = ServiceMetrics()
     audit_buffer = AuditBuffer(engine, retention_days=settings.audit_retention_days)
@@ -69,7 +66,7 @@ def create_app(settings: Settings | None = None, *, model_names: Iterable[str] |
                             details={"from": old, "to": new})
 
     ctx = ServiceContext(settings=settings, engine=engine,
-                         models=ServingModels(model_names, on_change=on_model_change),
+                         models=ServingModels(model_names, on_change=on_model_change, settings=settings),
                          data=DatasetCache(engine, max_age=data_max_age), audit=audit_buffer, metrics=metrics)
 
     @asynccontextmanager

@@ -96,8 +96,9 @@ async def refresh(body: RefreshRequest, principal: Integrator, ctx: Context, mod
     try:
         summary = await run_in_threadpool(
             lambda: service.refresh_alerts(ctx.engine, dataset=data.dataset(), models=models.loaded(),
-                                           features=data.features, as_of=body.as_of, plan=body.plan,
-                                           thresholds=body.thresholds, principal=principal.name, request_id=rid))
+                                           settings=ctx.settings, features=data.features, as_of=body.as_of,
+                                           plan=body.plan, thresholds=body.thresholds, principal=principal.name,
+                                           request_id=rid))
     finally:
         ctx.refresh_lock.release()
     return summary.to_dict()

@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Context, Models, RequestId
+from api.deps import Context, Models, RequestId, SettingsDep
 from api.errors import ApiProblem, responses
 from api.permissions import Admin, ModelReader
 from api.render import model_status, utc
 from api.schemas.models import ModelDetail, ModelInfo, ReloadResponse
 from perfml import catalog
+from perfml.config import Settings
 from perfml.pipelines import PIPELINE_NAMES
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -21,11 +22,11 @@ ModelName = Annotated[str, Path(description="Model: " + ", ".join(PIPELINE_NAMES
                                 json_schema_extra={"enum": list(PIPELINE_NAMES)}, examples=["decline"])]
 
 
-def _versions(name: str) -> list[dict]:
+def _versions(name: str, settings: Settings) -> list[dict]:
     from perfml.modeling.registry import list_versions
 
     try:
-        frame = list_versions([name])
+        frame = list_versions([name], settings=settings)
     except Exception:  # the registry is unreadable: the status' error says more
         return []
     out = []
@@ -37,16 +38,16 @@ def _versions(name: str) -> list[dict]:
     return out
 
 
-def _info(models, name: str) -> dict:
-    return {**model_status(models.status()[name]), "versions": _versions(name)}
+def _info(models, name: str, settings: Settings) -> dict:
+    return {**model_status(models.status()[name]), "versions": _versions(name, settings)}
 
 
 @router.get("", response_model=list[ModelInfo], summary="Models, versions, metrics and champions",
             responses=responses(401, 403))
-def list_models(principal: ModelReader, models: Models) -> list[dict]:
+def list_models(principal: ModelReader, models: Models, settings: SettingsDep) -> list[dict]:
     """Every model: the served version, the champion alias, load errors, and each registered
     version's test-side metrics (model and baseline). Roles: hr_admin, hr_system."""
-    return [_info(models, name) for name in models.names]
+    return [_info(models, name, settings) for name in models.names]
 
 
 @router.post("/reload", response_model=ReloadResponse, summary="Reload champions whose alias moved",
@@ -67,12 +68,12 @@ async def reload(principal: Admin, ctx: Context, rid: RequestId) -> dict:
 
 @router.get("/{name}", response_model=ModelDetail, summary="One model: versions, metrics and features",
             responses=responses(401, 403, 404, 422))
-def get_model(name: ModelName, principal: ModelReader, models: Models) -> dict:
+def get_model(name: ModelName, principal: ModelReader, models: Models, settings: SettingsDep) -> dict:
     """The model's status and versions plus the served version's features (catalog names, units,
     descriptions): what `POST /v1/scores/{name}` rows may contain. Roles: hr_admin, hr_system."""
     if name not in models.names:
         raise ApiProblem(404, f"unknown model {name!r}; models: {', '.join(models.names)}", kind="not-found")
-    info = _info(models, name)
+    info = _info(models, name, settings)
     features: list[str] = []
     if info["loaded"]:
         features = models.get(name).features

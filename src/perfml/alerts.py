@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from perfml import audit_log
 from perfml.audit_log import reading
+from perfml.config import Settings
 from perfml.errors import PerfmlError
 from perfml.store import (ALERT_STATUSES, ALERT_TYPES, REVIEW_DECISIONS, alert_reviews, alerts, create_all,
                           engine_for, upsert_alert, upsert_records, utcnow)
@@ -82,12 +83,12 @@ def _first_event(ds) -> pd.Timestamp | None:
     return min(stamps) if stamps else None
 
 
-def _model(name: str, models: Mapping | None):
+def _model(name: str, models: Mapping | None, settings: Settings | None):
     if models is not None and name in models:
         return models[name]
     from perfml.modeling.registry import load_model
 
-    return load_model(name)
+    return load_model(name, settings=settings)
 
 
 def _factors(ex, i: int, k: int = TOP_FACTORS) -> list[dict]:
@@ -203,13 +204,15 @@ def _rule_alerts(result: dict, teams: pd.Series, as_of: pd.Timestamp) -> list[di
 def refresh_alerts(engine: Engine | str | None = None, *, dataset=None, models: Mapping | None = None,
                    features: Callable | None = None, as_of=None, plan: str = DEFAULT_PLAN,
                    thresholds: Mapping[str, float] | None = None, principal: str = "system",
-                   request_id: str | None = None, progress: Progress | None = None) -> RefreshSummary:
+                   request_id: str | None = None, progress: Progress | None = None,
+                   settings: Settings | None = None) -> RefreshSummary:
     """Score new changes and month ends with the champions and run the reminder/review rules; upsert alerts.
 
-    `dataset`: default `Dataset.from_store(engine)`; `models`: name -> TrainedModel (default: the
-    registry's champions); `features(spec, as_of)`: a cached feature builder (the service's);
-    `as_of`: the moment described (default: the day after the last event in the data);
-    `thresholds`: model name -> alert threshold on the score (default: each model's own).
+    `dataset`: default `Dataset.from_store(engine)`; `models`: name -> TrainedModel (a model not in
+    it: the champion in the registry of `settings`, default the process-wide one);
+    `features(spec, as_of)`: a cached feature builder (the service's); `as_of`: the moment
+    described (default: the day after the last event in the data); `thresholds`: model name ->
+    alert threshold on the score (default: each model's own).
     Everything is computed first and written in one short transaction (all or nothing).
     """
     from perfml.dataset import Dataset
@@ -239,7 +242,7 @@ def refresh_alerts(engine: Engine | str | None = None, *, dataset=None, models: 
         say(f"scoring {name}", at)
         try:
             spec = get_pipeline(name)
-            model = _model(spec.model_name, models)
+            model = _model(spec.model_name, models, settings)
             frame = build(spec, when)
         except ValueError as exc:  # too little history at this as-of (the pipeline's own words)
             if when is None:

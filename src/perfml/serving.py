@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from perfml import catalog
+from perfml.config import Settings
 from perfml.errors import PerfmlError
 from perfml.explain import Explanations, explain
 from perfml.modeling.model import TrainedModel
@@ -149,14 +150,14 @@ def _served(model: TrainedModel, name: str) -> ServedModel:
     return ServedModel(name, str(model.version), own, utcnow(), {f: j for j, f in enumerate(model.features)})
 
 
-def champion_version(name: str) -> str | None:
-    """The version the registry's `champion` alias points at (None when there is none)."""
+def champion_version(name: str, *, settings: Settings | None = None) -> str | None:
+    """The version the `champion` alias points at in the registry of `settings` (None when there is none)."""
     from mlflow.exceptions import MlflowException
 
     from perfml.modeling import registry
 
     try:
-        return str(registry.client().get_model_version_by_alias(name, registry.CHAMPION).version)
+        return str(registry.client(settings=settings).get_model_version_by_alias(name, registry.CHAMPION).version)
     except MlflowException:
         return None
 
@@ -196,14 +197,16 @@ ChangeHook = Callable[[str, str | None, str, str], None]  # (name, old version, 
 
 
 class ServingModels:
-    """The champions of `names`, loaded once, swapped when the alias moves (thread-safe)."""
+    """The champions of `names` in the registry of `settings` (default: the process-wide one),
+    loaded once, swapped when the alias moves (thread-safe)."""
 
     def __init__(self, names: Iterable[str] | None = None, *, on_change: ChangeHook | None = None,
-                 loader: Callable[[str, str], TrainedModel] | None = None):
+                 loader: Callable[[str, str], TrainedModel] | None = None, settings: Settings | None = None):
         from perfml.pipelines import PIPELINE_NAMES
 
         self.names: tuple[str, ...] = tuple(names or PIPELINE_NAMES)
         self.on_change = on_change
+        self.settings = settings
         self._loader = loader
         self._states = {n: ModelState(n) for n in self.names}
         self._load_lock = threading.Lock()
@@ -217,7 +220,7 @@ class ServingModels:
             return self._loader(name, version)
         from perfml.modeling.registry import load_model
 
-        return load_model(name, version)
+        return load_model(name, version, settings=self.settings)
 
     def load(self, *, by: str = "system", force: bool = False, retry_failed: bool = False) -> dict[str, dict]:
         """Resolve every champion and load the versions that moved; return the status.
@@ -234,7 +237,7 @@ class ServingModels:
         state = self._states[name]
         state.checked_at = utcnow()
         try:
-            version = champion_version(name)
+            version = champion_version(name, settings=self.settings)
         except Exception as exc:  # registry unreachable: keep serving what we have
             state.error = f"model {name!r}: the registry cannot be read ({type(exc).__name__}: {exc})"
             log.error(state.error)

@@ -1,9 +1,9 @@
 """Service fixtures: ONE trained home per test session, built by `perfml demo --no-serve` on the `small`
 simulated company (tests/conftest.py), and one app + client over it.
 
-Every test here runs with PERFML_HOME pointing at that home (autouse), because the MLflow registry
-reads the process-wide settings. Tests that need an empty or broken home use `perfml_home`
-(which overrides it) and build their own app.
+Every test here runs with PERFML_HOME pointing at that home (autouse), because the helpers the tests
+call (keys, store, registry) default to the process-wide settings. Tests that need an empty or broken
+home use `perfml_home` (which overrides it) and build their own app.
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 NAMES = ("transfer-anomaly", "decline")
 
 
-def _register(name: str, seed: int = 0, force: bool = False) -> str:
+def _register(name: str, seed: int = 0, force: bool = False, settings=None) -> str:
     """A small toy booster registered under a served model name (stands in for a trained pipeline)."""
     from perfml.modeling import registry
     from perfml.modeling.model import TrainedModel
@@ -24,7 +24,8 @@ def _register(name: str, seed: int = 0, force: bool = False) -> str:
     y = (X["a"] + rng.normal(size=200) > 0).astype(float)
     model = TrainedModel(fit_lgbm(X, y, num_rounds=10), ["a", "b", "c"], threshold=0.6)
     reg = registry.log_and_register(name, model, params={}, metrics={"model_pr_auc": 0.5}, fingerprint="toy",
-                                    input_example=X, test_metric="model_pr_auc", force=force)
+                                    input_example=X, test_metric="model_pr_auc", force=force,
+                                    settings=settings)
     return reg.version
 
 
@@ -137,3 +138,23 @@ def test_prometheus_metrics(service):
     assert 'perfml_predictions_total{model="decline"}' in text
     assert 'perfml_model_loaded{model="decline"' in text
     assert "perfml_ready 1.0" in text
+
+
+def test_app_serves_the_models_of_its_own_home(perfml_home, tmp_path):
+    """`create_app(settings=...)` loads and lists the champions of that home, not the process-wide one."""
+    from api.main import create_app
+    from perfml.config import Settings
+    from perfml.keys import create_key
+    from perfml.modeling import registry
+
+    registry.clear_cache()
+    other = Settings(home=tmp_path / "other")
+    versions = {n: _register(n, seed=i, settings=other) for i, n in enumerate(NAMES)}
+    app = create_app(other, model_names=NAMES, background=False, watch_interval=None, warm=False)
+    with TestClient(app) as c:
+        ready = c.get("/readyz")
+        assert ready.status_code == 200 and {m["name"]: m["version"] for m in ready.json()["models"]} == versions
+        key = create_key(role="hr_admin", engine=app.state.ctx.engine).key
+        listed = c.get("/v1/models", headers={"Authorization": f"Bearer {key}"}).json()
+        assert {m["name"]: [v["version"] for v in m["versions"]] for m in listed} == {n: [1] for n in NAMES}
+    assert registry.list_versions().empty  # the process-wide home stays empty

@@ -56,3 +56,29 @@ def test_champion_moves_only_when_better_or_forced(perfml_home, tiny_model):
     features = next(art.rglob("features.json"))
     assert json.loads(features.read_text())["features"] == ["a", "b", "c"]
     assert any(p.name == "input_example.json" for p in art.rglob("*"))
+
+
+def test_explicit_settings_choose_the_home(perfml_home, tmp_path, tiny_model):
+    """A model registered under home A loads from A only - whatever the process-wide settings and
+    MLflow's global URIs point at (here: the empty `perfml_home`)."""
+    import mlflow
+
+    from perfml.config import Settings, get_settings
+
+    registry.clear_cache()
+    model, X = tiny_model
+    home_a, home_b = Settings(home=tmp_path / "a"), Settings(home=tmp_path / "b")
+    reg = registry.log_and_register("toy-model", model, params={}, metrics={"model_pr_auc": 0.5}, fingerprint="abc",
+                                    input_example=X, test_metric="model_pr_auc", settings=home_a)
+    # training pointed MLflow's globals at A: point them away so loading cannot lean on them
+    mlflow.set_tracking_uri(get_settings().mlflow_tracking_uri)
+    mlflow.set_registry_uri(get_settings().mlflow_tracking_uri)
+
+    loaded = registry.load_model("toy-model", settings=home_a)
+    assert loaded.version == reg.version
+    np.testing.assert_allclose(loaded.predict(X), model.predict(X), rtol=0, atol=1e-12)
+    for home in (home_b, None):  # an empty home, and the process-wide one
+        with pytest.raises(ModelNotFoundError):
+            registry.load_model("toy-model", settings=home)
+    assert registry.list_versions(settings=home_a)["version"].tolist() == [int(reg.version)]
+    assert registry.list_versions(settings=home_b).empty and registry.list_versions().empty

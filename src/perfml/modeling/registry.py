@@ -1,15 +1,17 @@
 """MLflow tracking and model registry: the ONE place that logs, registers and loads models.
 
 Embedded default (DESIGN §9): SQLite tracking/registry store and artifacts under the perfml home
-(`perfml.config.get_settings()`); a `PERFML_MLFLOW_URI` points it at a server instead.
+(`perfml.config.get_settings()`); a `PERFML_MLFLOW_URI` points it at a server instead. Every
+function takes `settings=` for another home (a service built for it); reading never touches
+MLflow's process-wide URIs, so services of different homes can live in one process.
 
 - `log_and_register(model_name, model, ...)` -> `Registration`: one run with params, metrics,
   feature list, data fingerprint, report artifacts and the booster (`mlflow.lightgbm.log_model`
   with signature + input example), a new registered version, and the alias `champion` moved
   only if the new version beats the current champion on `test_metric` (or `force=True`, or
   there is no champion yet).
-- `load_model(model_name, version=None)` -> `TrainedModel` (default `models:/<name>@champion`),
-  cached per resolved version, so serving can call it per request.
+- `load_model(model_name, version=None)` -> `TrainedModel` (default: the `champion` alias),
+  cached per store and resolved version, so serving can call it per request.
 - `list_versions(names=None)` -> DataFrame of registered versions with metrics and champion flag.
 """
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from perfml.config import get_settings
+from perfml.config import Settings, get_settings
 from perfml.errors import ModelNotFoundError
 from perfml.modeling.model import TrainedModel
 
@@ -43,16 +45,14 @@ class Registration:
     previous_metric: float | None
 
 
-def client():
-    """An `MlflowClient` on the configured tracking/registry store (the experiment is created on first use)."""
-    import mlflow
+def client(*, settings: Settings | None = None):
+    """An `MlflowClient` on the tracking/registry store of `settings` (default: the process-wide ones);
+    the experiment is created on first use. MLflow's global URIs are left alone."""
     from mlflow.tracking import MlflowClient
 
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    settings = get_settings()
+    settings = settings or get_settings()
     uri = settings.mlflow_tracking_uri
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
     c = MlflowClient(tracking_uri=uri, registry_uri=uri)
     if c.get_experiment_by_name(EXPERIMENT) is None:
         settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
@@ -89,13 +89,18 @@ def _clean_metrics(metrics: dict) -> dict[str, float]:
 def log_and_register(model_name: str, model: TrainedModel, *, params: dict, metrics: dict, fingerprint: str,
                      input_example: pd.DataFrame, test_metric: str, higher_is_better: bool = True,
                      report_dir: str | Path | None = None, tags: dict | None = None,
-                     force: bool = False) -> Registration:
+                     force: bool = False, settings: Settings | None = None) -> Registration:
     """Log one run, register a version, and move `champion` only if it beats the current one (or `force`)."""
     import mlflow
     import mlflow.lightgbm
     from mlflow.models import infer_signature
 
-    c = client()
+    settings = settings or get_settings()
+    c = client(settings=settings)
+    # start_run / log_model / register_model only take MLflow's process-wide URIs; training
+    # writes to one home per process, so pointing them at this home is safe.
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
     mlflow.set_experiment(EXPERIMENT)
     example = input_example.reindex(columns=model.features).astype("float64").head(5)
     signature = infer_signature(example, model.predict(example))
@@ -139,12 +144,16 @@ def _run_id(version) -> str:
     return (version.tags or {}).get("perfml.run_id") or version.run_id
 
 
-def load_model(model_name: str, version: str | int | None = None) -> TrainedModel:
+def load_model(model_name: str, version: str | int | None = None, *,
+               settings: Settings | None = None) -> TrainedModel:
     """The registered model (default: the `champion`) as a `TrainedModel`; raises `ModelNotFoundError`."""
+    import mlflow.artifacts
     import mlflow.lightgbm
     from mlflow.exceptions import MlflowException
 
-    c = client()
+    settings = settings or get_settings()
+    uri = settings.mlflow_tracking_uri
+    c = client(settings=settings)
     try:
         mv = c.get_model_version(model_name, str(version)) if version is not None else _champion(c, model_name)
     except MlflowException:
@@ -152,11 +161,17 @@ def load_model(model_name: str, version: str | int | None = None) -> TrainedMode
     if mv is None:
         what = f"version {version}" if version is not None else "champion"
         raise ModelNotFoundError(f"model {model_name!r} has no {what}; train it first (perfml train {model_name})")
-    key = (get_settings().mlflow_tracking_uri, model_name, str(mv.version))
+    key = (uri, model_name, str(mv.version))
     with _lock:
         if key in _cache:
             return _cache[key]
-    booster = mlflow.lightgbm.load_model(f"models:/{model_name}/{mv.version}")
+    # Not `load_model("models:/...")`: MLflow resolves that through the process-wide registry URI
+    # (even when download_artifacts is given one), i.e. possibly another home. This client resolves
+    # the version's artifact location; the download gets the URI explicitly (an `mlflow-artifacts:`
+    # location needs the server), and a local folder loads without any URI.
+    location = c.get_model_version_download_uri(model_name, str(mv.version))
+    local = mlflow.artifacts.download_artifacts(artifact_uri=location, tracking_uri=uri, registry_uri=uri)
+    booster = mlflow.lightgbm.load_model(local)
     tags = mv.tags or {}
     extra = {k.removeprefix("perfml."): v for k, v in tags.items()
              if k.startswith("perfml.") and k not in ("perfml.kind", "perfml.threshold", "perfml.run_id")}
@@ -169,9 +184,9 @@ def load_model(model_name: str, version: str | int | None = None) -> TrainedMode
     return model
 
 
-def list_versions(names: list[str] | None = None) -> pd.DataFrame:
+def list_versions(names: list[str] | None = None, *, settings: Settings | None = None) -> pd.DataFrame:
     """Registered versions (newest first per model) with kind, champion flag, test metrics and run id."""
-    c = client()
+    c = client(settings=settings)
     rows = []
     for rm in c.search_registered_models():
         if names and rm.name not in names:
