@@ -242,8 +242,8 @@ def unit_features(units: pd.DataFrame, monthly: pd.DataFrame, activities: pd.Dat
                   employees: pd.DataFrame, params: HighPerformerParams) -> pd.DataFrame:
     """The feature frame: unit columns, behaviours, early results and context, then `attr_*` columns."""
     feats = behaviour_features(units, monthly, activities, leads, params)
-    return pd.concat([units.drop(columns=list(CONTEXT), errors="ignore"), feats[[*BEHAVIOURS, *EARLY_RESULTS, *CONTEXT]],
-                      attr_features(units, employees, params)], axis=1)
+    return pd.concat([units.drop(columns=list(CONTEXT), errors="ignore"),
+                      feats[[*BEHAVIOURS, *EARLY_RESULTS, *CONTEXT]], attr_features(units, employees, params)], axis=1)
 
 
 def feature_columns(frame: pd.DataFrame, early_results: bool = False) -> list[str]:
