@@ -21,7 +21,7 @@ PLANTED = {  # simulator trait -> the behaviour features that measure it
     "fast lead follow-up": ("first_response_hours", "leads_contacted_24h_share"),
     "early-hour contact": ("early_contact_share",),
 }
-TOP_K = 5  # of 19 model inputs on the simulator
+TOP_K = 5  # of 21 model inputs on the simulator
 
 
 def _ts(*values) -> pd.Series:
