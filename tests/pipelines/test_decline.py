@@ -14,7 +14,8 @@ from perfml.pipelines import get_pipeline
 from perfml.pipelines.decline import nodes
 from perfml.pipelines.decline.nodes import DeclineParams
 from perfml.pipelines.decline.pipeline import DeclinePipeline
-from perfml.schema import TABLES
+
+from asof_perturb import add_activity_noise_at, perturb_after
 
 FEATURES = list(nodes.FEATURES)
 
@@ -115,34 +116,21 @@ def test_lead_time_from_first_alert_to_decline_start():
 # -- as-of features -----------------------------------------------------------------------------
 def _perturb(ds: Dataset, t: pd.Timestamp, seed: int = 0) -> Dataset:
     """Delete half of the records dated at or after t, alter the rest and values dated after t."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name, df in ds.tables.items():
-        col = TABLES[name].time_column
-        if not ds.has(name):
-            continue
-        if col is None or name == "employees":
-            out[name] = df
-            continue
-        late = (df[col] >= t).to_numpy()
-        df = df[~(late & (rng.random(len(df)) < 0.5))].copy()
-        late = (df[col] >= t).to_numpy()
+    def alter(name: str, df: pd.DataFrame, late: np.ndarray) -> pd.DataFrame:
         if name == "orders":
             df.loc[late, "amount"] = (df.loc[late, "amount"] * 3 + 1).round(2)
         if name == "activities":
             df.loc[late, "type"] = "visit"
-            noise = df.head(3).copy()
-            noise["activity_id"] = [f"noise{i}" for i in range(len(noise))]
-            noise["occurred_at"] = t
-            df = pd.concat([df, noise], ignore_index=True)
+            df = add_activity_noise_at(df, t)
         if name == "leads":  # outcomes dated after t of leads created before t
             for c in ("first_contact_at", "converted_at", "lost_at"):
                 after = (df[c] >= t).fillna(False).to_numpy()
                 df.loc[after, c] = df.loc[after, c] + pd.Timedelta(days=9)
         if name == "satisfaction":
             df.loc[late, "score"] = 0.0
-        out[name] = df.reset_index(drop=True)
-    return Dataset(out, source="perturbed")
+        return df
+
+    return perturb_after(ds, t, alter, seed)
 
 
 def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:

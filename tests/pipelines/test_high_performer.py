@@ -13,7 +13,8 @@ from perfml.pipelines import get_pipeline
 from perfml.pipelines.high_performer import nodes
 from perfml.pipelines.high_performer.nodes import HighPerformerParams
 from perfml.pipelines.high_performer.pipeline import HighPerformer
-from perfml.schema import TABLES
+
+from asof_perturb import perturb_after
 
 JAN_2024 = 2024 * 12  # month index of 2024-01
 PLANTED = {  # simulator trait -> the behaviour features that measure it
@@ -155,18 +156,7 @@ def test_label_is_attainment_of_months_7_to_12_top_quartile_within_role():
 
 # -- as-of ---------------------------------------------------------------------------------------------
 def _perturb(ds: Dataset, t: pd.Timestamp, seed: int = 0) -> Dataset:
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name, df in ds.tables.items():
-        if not ds.has(name):
-            continue
-        col = TABLES[name].time_column
-        if col is None or name == "employees":
-            out[name] = df
-            continue
-        late = (df[col] >= t).to_numpy()
-        df = df[~(late & (rng.random(len(df)) < 0.5))].copy()
-        late = (df[col] >= t).to_numpy()
+    def alter(name: str, df: pd.DataFrame, late: np.ndarray) -> pd.DataFrame:
         if name == "activities":
             df.loc[late, "type"] = "visit"
             df.loc[late, "occurred_at"] = df.loc[late, "occurred_at"].dt.normalize() + pd.Timedelta(hours=7)
@@ -175,8 +165,9 @@ def _perturb(ds: Dataset, t: pd.Timestamp, seed: int = 0) -> Dataset:
         if name == "leads":
             after = (df["first_contact_at"] >= t).fillna(False).to_numpy()
             df.loc[after, "first_contact_at"] = df.loc[after, "first_contact_at"] + pd.Timedelta(days=20)
-        out[name] = df.reset_index(drop=True)
-    return Dataset(out, source="perturbed")
+        return df
+
+    return perturb_after(ds, t, alter, seed)
 
 
 def _cols(frame: pd.DataFrame) -> list[str]:

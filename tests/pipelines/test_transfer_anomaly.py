@@ -12,7 +12,8 @@ from perfml.modeling.run import score_pipeline, train_pipeline
 from perfml.pipelines import get_pipeline
 from perfml.pipelines.transfer_anomaly import nodes
 from perfml.pipelines.transfer_anomaly.pipeline import TransferAnomaly, logistic_teacher
-from perfml.schema import TABLES
+
+from asof_perturb import add_activity_noise_at, perturb_after
 
 FEATURES = list(nodes.FEATURES)
 
@@ -95,30 +96,17 @@ def test_as_of_scoring_without_an_order():
 # -- as-of invariance on the simulator ------------------------------------------------------
 def _perturb(ds: Dataset, t: pd.Timestamp, seed: int = 0) -> Dataset:
     """Drop half of every table's records dated at or after `t`, alter the rest, and add noise at exactly `t`."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name, df in ds.tables.items():
-        col = TABLES[name].time_column
-        if not ds.has(name) or col is None or name == "employees":
-            if ds.has(name):
-                out[name] = df
-            continue
-        late = (df[col] >= t).to_numpy()
-        drop = late & (rng.random(len(df)) < 0.5)
-        df = df[~drop].copy()
-        late = (df[col] >= t).to_numpy()
+    def alter(name: str, df: pd.DataFrame, late: np.ndarray) -> pd.DataFrame:
         if name == "orders":
             df.loc[late, "amount"] = df.loc[late, "amount"] * 3 + 1
         if name == "activities":
             df.loc[late, "type"] = "visit"
-            noise = df.head(3).copy()
-            noise["activity_id"] = [f"noise{i}" for i in range(len(noise))]
-            noise["occurred_at"] = t
-            df = pd.concat([df, noise], ignore_index=True)
+            df = add_activity_noise_at(df, t)
         if name == "ownership_changes":
             df.loc[late, "reason"] = "edited later"
-        out[name] = df.reset_index(drop=True)
-    return Dataset(out, source="perturbed")
+        return df
+
+    return perturb_after(ds, t, alter, seed)
 
 
 def _assert_same(a: pd.DataFrame, b: pd.DataFrame) -> None:
