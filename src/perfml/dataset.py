@@ -13,7 +13,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -50,9 +50,12 @@ def find_table_files(path: Path) -> tuple[dict[str, Path], list[Problem]]:
 class Dataset:
     """The validated canonical tables; absent optional tables read as typed empty frames."""
 
-    def __init__(self, tables: Mapping[str, pd.DataFrame], source: str = "frames"):
+    def __init__(self, tables: Mapping[str, pd.DataFrame], source: str = "frames", untracked: Iterable[str] = ()):
         self._tables = dict(tables)
         self.source = source
+        # Tables the company does not track at all ("not tracked" is not "zero"): models trained
+        # on this dataset leave out every feature read from them.
+        self.untracked: frozenset[str] = frozenset(untracked)
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -137,7 +140,7 @@ class Dataset:
         for name, df in self._tables.items():
             col = TABLES[name].time_column
             out[name] = df[df[col] < cutoff].reset_index(drop=True) if col and name != "employees" else df
-        return Dataset(out, source=f"{self.source}<{cutoff.date()}")
+        return Dataset(out, source=f"{self.source}<{cutoff.date()}", untracked=self.untracked)
 
     # -- output -------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, format: Literal["csv", "parquet"] = "csv") -> Path:

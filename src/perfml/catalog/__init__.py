@@ -78,6 +78,9 @@ class Feature:
     description: str
     reason_en: str = ""
     reason_zh: str = ""
+    tables: tuple[str, ...] = ()
+    """Contract tables the feature is computed from; a dataset that does not track one of them
+    (`Dataset.untracked`) trains without the feature."""
     models: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:

@@ -15,6 +15,12 @@ Feature frame contract (what `build_features` returns): one row per unit, with
 `as_of=None` means "the training frame" (every unit at its own cut-off(s));
 `as_of=t` means "what can be scored at t" (cut-offs capped at t, records strictly before t).
 
+Unit states (scoring frames, `as_of` given): a frame may carry `state` (one of `UNIT_STATES`)
+and `state_reason` (plain words, e.g. "2 data months before 2017-09-15; 3 needed"). Only rows
+in state `scored` get a score; the runner and the service report the state of the others
+instead of a number ("no history" is not "declining"). A frame without `state` is all `scored`.
+Every output row also says where its score came from: `source` = "model" or "baseline".
+
 Labels: `build_labels(dataset, features)` -> float Series aligned to the frame's index,
 1.0/0.0, NaN where unknown (unaudited, horizon beyond the data).
 Baseline: `baseline(features)` -> scores in [0, 1] from the naive rule the model must beat.
@@ -30,6 +36,13 @@ from perfml.dataset import Dataset
 from perfml.modeling.model import TrainedModel
 from perfml.modeling.split import TimeSplit, time_split
 from perfml.modeling.train import fit_lgbm
+
+
+SCORED = "scored"
+INSUFFICIENT_HISTORY = "insufficient_history"
+NO_ACTIVITY = "no_activity"
+UNIT_STATES = (SCORED, INSUFFICIENT_HISTORY, NO_ACTIVITY)
+SOURCES = ("model", "baseline")
 
 
 class PipelineSpec:
