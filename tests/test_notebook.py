@@ -5,6 +5,8 @@ import json
 import os
 from pathlib import Path
 
+import tempfile
+
 import pytest
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "1.0-analyst-walkthrough.ipynb"
@@ -18,10 +20,12 @@ def executed(tmp_path_factory):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     env = {**os.environ, "PERFML_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true"}
     env.pop("MPLBACKEND", None)  # figures must render inline to be checked
+    before = set(Path(tempfile.gettempdir()).glob("perfml-walkthrough-*"))
     client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=180, resources={"metadata": {"path": str(home)}})
     # The kernel is a child process: the environment is how it learns where PERFML_HOME is.
     client.execute(env=env)
-    return nb, home
+    stray = set(Path(tempfile.gettempdir()).glob("perfml-walkthrough-*")) - before
+    return nb, home, stray
 
 
 def _outputs(nb, kind: str) -> list:
@@ -29,13 +33,20 @@ def _outputs(nb, kind: str) -> list:
 
 
 def test_runs_without_errors(executed):
-    nb, home = executed
+    nb, home, stray = executed
     assert not _outputs(nb, "error")
     assert (home / "mlflow.db").exists()  # state went to the PERFML_HOME given through the environment
+    assert not stray  # a given home means no temporary folder of its own
+
+
+def test_no_progress_bar_warnings(executed):
+    nb, _, _ = executed
+    stderr = "".join(o.get("text", "") for o in _outputs(nb, "stream") if o.get("name") == "stderr")
+    assert "TqdmWarning" not in stderr and "IProgress not found" not in stderr
 
 
 def test_shows_metrics_shap_and_profile(executed):
-    nb, _ = executed
+    nb, _, _ = executed
     text = "".join(o.get("text", "") for o in _outputs(nb, "stream"))
     line = next(l for l in text.splitlines() if l.startswith("WALKTHROUGH_RESULT "))
     result = json.loads(line.removeprefix("WALKTHROUGH_RESULT "))
