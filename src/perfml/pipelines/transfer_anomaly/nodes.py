@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from perfml.dataset import Dataset
+from perfml.modeling.unsupervised import Sign
 
 DAY = pd.Timedelta(days=1)
 SECOND = pd.Timedelta(seconds=1)
@@ -434,30 +435,28 @@ def seed_rule(features: pd.DataFrame) -> np.ndarray:
     return (features["receiver_acts_after"].to_numpy() == 0).astype("float64")
 
 
-def domain_score(features: pd.DataFrame) -> np.ndarray:
-    """Unsupervised prior in [0, 1]: mean percentile of the signs of a hand-off of a ripe deal.
-
-    Worked-up customer, little receiver work, quick order, giver still involved, single
-    (not bulk) change, no reason, receiver an assistant with an open target, a pair that has
-    done this before, a receiver living off transferred revenue.
-    """
-    f = features
-    rank = lambda s: pd.Series(s, index=f.index).rank(pct=True, na_option="keep").fillna(0.5).to_numpy()
-    signals = [
-        rank(f["giver_acts_90d"]),
-        rank(f["giver_worked_days"].fillna(0)),
-        1 - rank(f["receiver_acts_after"]),
-        1 - rank(f["days_to_order"].fillna(f["window_days"])),
-        rank(f["giver_acts_after"]),
-        1 - rank(f["giver_changes_same_day"]),
-        1 - f["reason_present"].to_numpy(),
-        f["receiver_is_assistant"].to_numpy(),
-        rank(f["receiver_target_gap"]),
-        f["has_order"].to_numpy(),
-        rank(f["pair_prior_quick_orders"]),
-        rank(f["receiver_transfer_revenue_share"].fillna(0)),
-    ]
-    return np.clip(np.mean(signals, axis=0), 0.0, 1.0)
+# The signs of a ripe deal parked with a colleague, for the unsupervised score (no labels): each
+# alone is shared with a legitimate hand-over (at signing, leave cover, a client's wish), so a
+# transfer is suspicious by how many it shows. Reason texts are two signs of fifteen, so a
+# company without reasons (or with words the keyword lists miss) still gets a score.
+WARNING_SIGNS: tuple[Sign, ...] = (
+    Sign("has_order", above=0.5),  # the customer ordered before the cut-off
+    Sign("receiver_is_assistant", above=0.5),
+    Sign("receiver_acts_after", at_most=1, weight=0.5),  # a token touch at most ...
+    Sign("receiver_acts_after", at_most=0, weight=0.5),  # ... or nothing at all
+    Sign("receiver_contacts_after", at_most=0),  # no introduction meeting or call
+    Sign("days_to_order", at_most=QUICK_DAYS),
+    Sign("giver_worked_days", above=18),  # a deal worked for weeks
+    Sign("giver_acts_after", above=0),  # the giver keeps working it
+    Sign("giver_days_to_next_activity", at_most=3),  # ... and is not away on leave
+    Sign("giver_changes_same_day", at_most=1),  # a single change, not a batch
+    Sign("order_days_to_period_end", at_most=7),  # lands at the receiver's month end
+    Sign("receiver_gap_at_order", above=0),  # ... while she is short of target
+    Sign("pair_prior_quick_orders", above=0),
+    Sign("receiver_prior_parked", above=0),
+    Sign("reason_present", at_most=0),
+    Sign("reason_contradicted", above=0.5),
+)
 
 
 def label_reviewed_at(dataset: Dataset, features: pd.DataFrame) -> pd.Series:

@@ -29,6 +29,7 @@ from perfml.dataset import Dataset
 from perfml.modeling.model import TrainedModel
 from perfml.modeling.spec import PipelineSpec
 from perfml.modeling.train import fit_lgbm, fit_soft
+from perfml.modeling.unsupervised import EvidenceScorer
 from perfml.pipelines.transfer_anomaly import nodes
 
 
@@ -49,7 +50,6 @@ class TransferAnomalyParams(BaseModel):
                                 "or fit it on the labels directly.")
     teacher_cs: tuple[float, ...] = Field((0.01, 0.03, 0.1, 0.3, 1.0), min_length=1,
                                           description="Inverse L2 strengths the teacher's cross-validation tries.")
-    iforest_weight: float = Field(0.25, ge=0, le=1, description="Weight of the isolation forest in the unsupervised prior.")
     reason_keywords: dict[str, tuple[str, ...]] = Field(default_factory=lambda: dict(nodes.REASON_KEYWORDS),
                                                         description="What a reason text claims, by lower-case keyword.")
     seed: int = 0
@@ -113,7 +113,7 @@ class TransferAnomaly(PipelineSpec):
                 extra = {"teacher": "logistic", "teacher_c": c}
             return TrainedModel(booster, list(X.columns), kind="supervised", threshold=self.p.supervised_threshold,
                                 extra=extra)
-        target = unsupervised_target(X, iforest_weight=self.p.iforest_weight, seed=self.seed)
+        target = unsupervised_target(X)
         booster = fit_soft(X, target, params=self._lgb_params(), num_rounds=self.p.num_rounds, seed=self.seed)
         model = TrainedModel(booster, list(X.columns), kind="unsupervised")
         # the student squeezes the extremes of its [0, 1] target: alert on its own top share instead
@@ -145,19 +145,10 @@ def logistic_teacher(X: pd.DataFrame, y: np.ndarray, *, cs=(0.01, 0.03, 0.1, 0.3
     return search.best_estimator_, float(search.best_params_["logisticregression__C"])
 
 
-def unsupervised_target(X: pd.DataFrame, *, iforest_weight: float = 0.25, seed: int = 0) -> np.ndarray:
-    """Soft target in [0, 1]: percentile of (domain prior blended with isolation-forest abnormality)."""
-    from sklearn.ensemble import IsolationForest
-
-    prior = nodes.domain_score(X)
-    if iforest_weight > 0 and len(X) >= 50:
-        M = X.to_numpy(dtype="float64", na_value=np.nan)
-        M = np.where(np.isnan(M), np.nanmedian(np.where(np.isnan(M), np.nan, M), axis=0), M)
-        M = np.nan_to_num(M)
-        forest = IsolationForest(n_estimators=100, random_state=seed).fit(M)
-        odd = pd.Series(-forest.score_samples(M)).rank(pct=True).to_numpy()
-        prior = (1 - iforest_weight) * prior + iforest_weight * odd
-    return pd.Series(prior).rank(pct=True).to_numpy()
+def unsupervised_target(X: pd.DataFrame) -> np.ndarray:
+    """Soft target in [0, 1]: percentile among `X` of the warning-sign score (no labels used)."""
+    scorer = EvidenceScorer(nodes.WARNING_SIGNS).fit(X)
+    return pd.Series(scorer.score_samples(X)).rank(pct=True).to_numpy()
 
 
 PIPELINE = TransferAnomaly()
