@@ -12,6 +12,7 @@ from perfml.modeling.run import score_pipeline, train_pipeline
 from perfml.pipelines import get_pipeline
 from perfml.pipelines.transfer_anomaly import nodes
 from perfml.pipelines.transfer_anomaly.pipeline import TransferAnomaly, logistic_teacher
+from perfml.pipelines.transfer_anomaly.reasons import default_reason_keywords
 
 from asof_perturb import add_activity_noise_at, perturb_after
 
@@ -278,7 +279,7 @@ def test_reason_checks_against_the_records():
         "days_to_order": [np.nan, np.nan, np.nan, 3.0, np.nan, 40.0, 5.0],
         "giver_acts_after": [0, 0, 0, 0, 2, 0, 0],
     })
-    got = nodes.reason_checks(units, parts)
+    got = nodes.reason_checks(units, parts, default_reason_keywords())
     assert got["reason_contradicted"].tolist() == [1, 1, 1, 1, 1, 0, 0]
     assert got["reason_customer_request"].tolist() == [0, 0, 0, 0, 1, 0, 1]
     assert got["reason_maintenance"].tolist() == [1, 0, 0, 0, 0, 0, 0]

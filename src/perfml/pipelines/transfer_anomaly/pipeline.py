@@ -11,8 +11,9 @@ simulator seeds 1-6 the distilled booster's held-out PR-AUC (audit labels) avera
 directly (for a company with thousands of audited transfers). Serving and TreeSHAP explanations
 see only the booster either way.
 
-Otherwise unsupervised: a domain-informed prior blended with an isolation forest, turned into
-percentiles and distilled the same way - same output columns, scores in [0, 1], same
+Otherwise unsupervised: the warning-sign score of `perfml.modeling.unsupervised.EvidenceScorer`
+over `nodes.WARNING_SIGNS` (domain rules, ties broken by how rare each sign's value is among the
+training transfers; no labels), turned into percentiles and distilled the same way - same output columns, scores in [0, 1], same
 explanations. Supervised scores are probabilities; unsupervised scores estimate the percentile
 of abnormality among training transfers, and the alert threshold is set so that
 `unsupervised_alert_share` of the training transfers would have been alerted.
@@ -25,12 +26,15 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from perfml.config import Settings
 from perfml.dataset import Dataset
 from perfml.modeling.model import TrainedModel
 from perfml.modeling.spec import PipelineSpec
 from perfml.modeling.train import fit_lgbm, fit_soft
 from perfml.modeling.unsupervised import EvidenceScorer
 from perfml.pipelines.transfer_anomaly import nodes
+from perfml.pipelines.transfer_anomaly.reasons import (Keywords, default_reason_keywords, keywords_hash,
+                                                       load_reason_keywords)
 
 
 class TransferAnomalyParams(BaseModel):
@@ -50,8 +54,6 @@ class TransferAnomalyParams(BaseModel):
                                 "or fit it on the labels directly.")
     teacher_cs: tuple[float, ...] = Field((0.01, 0.03, 0.1, 0.3, 1.0), min_length=1,
                                           description="Inverse L2 strengths the teacher's cross-validation tries.")
-    reason_keywords: dict[str, tuple[str, ...]] = Field(default_factory=lambda: dict(nodes.REASON_KEYWORDS),
-                                                        description="What a reason text claims, by lower-case keyword.")
     seed: int = 0
 
 
@@ -66,8 +68,11 @@ class TransferAnomaly(PipelineSpec):
     features: ClassVar[tuple[str, ...]] = nodes.FEATURES
     test_metric: ClassVar[str] = "model_pr_auc"
 
-    def __init__(self, params: TransferAnomalyParams | dict | None = None):
+    def __init__(self, params: TransferAnomalyParams | dict | None = None, reason_keywords: Keywords | None = None):
+        """`reason_keywords`: what a reason text claims, per category (`reasons.load_reason_keywords`;
+        None = the shipped en/zh defaults)."""
         self.p = params if isinstance(params, TransferAnomalyParams) else TransferAnomalyParams(**(params or {}))
+        self.reason_keywords = default_reason_keywords() if reason_keywords is None else dict(reason_keywords)
         self.seed = self.p.seed
         self.alert_threshold = self.p.supervised_threshold
 
@@ -77,7 +82,7 @@ class TransferAnomaly(PipelineSpec):
 
     def build_features(self, dataset: Dataset, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
         frame = nodes.build_features(dataset, as_of, max_window_days=self.p.max_window_days,
-                                     reason_keywords=self.p.reason_keywords)
+                                     reason_keywords=self.reason_keywords)
         if self.p.only_to_assistants:
             frame = frame[frame["receiver_is_assistant"] > 0].reset_index(drop=True)
         return frame
@@ -121,7 +126,8 @@ class TransferAnomaly(PipelineSpec):
         return model
 
     def params(self) -> dict:
-        return {**super().params(), **{f"p_{k}": v for k, v in self.p.model_dump().items() if k != "reason_keywords"}}
+        return {**super().params(), **{f"p_{k}": v for k, v in self.p.model_dump().items()},
+                "reason_keywords_sha256": keywords_hash(self.reason_keywords)}
 
 
 def logistic_teacher(X: pd.DataFrame, y: np.ndarray, *, cs=(0.01, 0.03, 0.1, 0.3, 1.0), seed: int = 0):
@@ -149,6 +155,11 @@ def unsupervised_target(X: pd.DataFrame) -> np.ndarray:
     """Soft target in [0, 1]: percentile among `X` of the warning-sign score (no labels used)."""
     scorer = EvidenceScorer(nodes.WARNING_SIGNS).fit(X)
     return pd.Series(scorer.score_samples(X)).rank(pct=True).to_numpy()
+
+
+def from_settings(settings: Settings) -> TransferAnomaly:
+    """The pipeline as a company configured it: its reason keywords (`Settings.reason_keywords`)."""
+    return TransferAnomaly(reason_keywords=load_reason_keywords(settings.reason_keywords))
 
 
 PIPELINE = TransferAnomaly()
