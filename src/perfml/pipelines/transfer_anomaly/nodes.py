@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from perfml.dataset import Dataset
+from perfml.errors import PerfmlError
 from perfml.modeling.unsupervised import Sign
 from perfml.pipelines.transfer_anomaly.reasons import Keywords, default_reason_keywords, reason_claims
 
@@ -384,6 +385,22 @@ def reason_checks(units: pd.DataFrame, parts: pd.DataFrame, keywords: Keywords) 
                          "reason_maintenance": claims["maintenance"].astype(float)}, index=units.index)
 
 
+class NoTransfersError(PerfmlError):
+    """The ownership changes hold no transfer between employees: nothing to learn from or score."""
+
+
+def require_transfers(dataset: Dataset) -> None:
+    """Raise `NoTransfersError` naming the cause when `ownership_changes` has no transfer at all."""
+    changes = dataset.ownership_changes
+    if changes.empty:
+        raise NoTransfersError("ownership_changes is empty: the transfer-anomaly model needs the company's "
+                               "customer hand-overs between employees (change_id, customer_id, from_employee_id, "
+                               "to_employee_id, changed_at)")
+    if changes["from_employee_id"].isna().all():
+        raise NoTransfersError(f"ownership_changes has {len(changes)} row(s) but none with a from_employee_id: "
+                               f"first assignments only, no transfer between employees to score")
+
+
 def build_features(dataset: Dataset, as_of: pd.Timestamp | None = None, *, max_window_days: float = 90,
                    change_ids: Iterable[str] | None = None, reason_keywords: Keywords | None = None) -> pd.DataFrame:
     """Feature frame of every transfer (META columns + FEATURES), each at its own cut-off.
@@ -392,6 +409,7 @@ def build_features(dataset: Dataset, as_of: pd.Timestamp | None = None, *, max_w
     is known at t (records strictly before t only). `reason_keywords`: the company's keyword
     lists (`reasons.load_reason_keywords`); None = the shipped defaults.
     """
+    require_transfers(dataset)
     if as_of is not None:
         as_of = pd.Timestamp(as_of)
         dataset = dataset.before(as_of)

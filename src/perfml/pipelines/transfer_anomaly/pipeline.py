@@ -67,6 +67,12 @@ class TransferAnomaly(PipelineSpec):
     subject_column: ClassVar[str] = "to_employee_id"
     features: ClassVar[tuple[str, ...]] = nodes.FEATURES
     test_metric: ClassVar[str] = "model_pr_auc"
+    # the tables a transfer needs at all; the others (activities, leads, targets...) may be empty or untracked
+    input_tables: ClassVar[tuple[str, ...]] = ("ownership_changes", "customers", "orders", "employees")
+    baseline_features: ClassVar[tuple[str, ...]] = ("receiver_acts_after",)
+    baseline_description: ClassVar[str] = (
+        "flags a transfer when the receiver logged no activity on the customer between the change and "
+        "the moment it is scored (the customer's next order, or now)")
 
     def __init__(self, params: TransferAnomalyParams | dict | None = None, reason_keywords: Keywords | None = None):
         """`reason_keywords`: what a reason text claims, per category (`reasons.load_reason_keywords`;
