@@ -13,8 +13,8 @@ see only the booster either way.
 
 Otherwise unsupervised: the warning-sign score of `perfml.modeling.unsupervised.EvidenceScorer`
 over `nodes.WARNING_SIGNS` (domain rules, ties broken by how rare each sign's value is among the
-training transfers; no labels), turned into percentiles and distilled the same way - same output columns, scores in [0, 1], same
-explanations. Supervised scores are probabilities; unsupervised scores estimate the percentile
+training transfers; no labels), turned into percentiles and distilled the same way - same
+output columns, scores in [0, 1], same explanations. Supervised scores are probabilities; unsupervised scores estimate the percentile
 of abnormality among training transfers, and the alert threshold is set so that
 `unsupervised_alert_share` of the training transfers would have been alerted.
 """
