@@ -10,8 +10,11 @@ from perfml.explain import explain
 from perfml.modeling.evaluate import binary_metrics
 from perfml.modeling.run import score_pipeline, train_pipeline
 from perfml.pipelines import get_pipeline
+from perfml.schema import TABLES
 from perfml.pipelines.transfer_anomaly import nodes
+from perfml.pipelines.transfer_anomaly.nodes import NoTransfersError
 from perfml.pipelines.transfer_anomaly.pipeline import TransferAnomaly, logistic_teacher
+from perfml.pipelines.transfer_anomaly.reasons import default_reason_keywords, reason_claims
 
 from asof_perturb import add_activity_noise_at, perturb_after
 
@@ -93,6 +96,36 @@ def test_as_of_scoring_without_an_order():
     assert a["giver_acts_after"] == 1 and a["window_days"] == pytest.approx(2 + 14 / 24)
 
 
+def test_untracked_tables_and_dates_without_times():
+    """Empty activities, leads, satisfaction and targets (a CRM that does not track them), and
+    every date at midnight: the features still build, with "nothing recorded" values."""
+    ds = tiny_dataset()
+    frames = {name: ds.table(name) for name in ds.rows()}
+    for name in ("activities", "leads", "satisfaction", "targets"):
+        frames[name] = frames[name].iloc[0:0]
+    sparse = nodes.build_features(Dataset(frames)).set_index("change_id")
+    assert list(sparse.index) == ["ch1", "ch3"]
+    assert (sparse[["giver_acts_90d", "receiver_acts_after", "lead_stage"]] == 0).all().all()
+    assert sparse["receiver_target_gap"].isna().all() and sparse.loc["ch1", "has_order"] == 1
+    midnight = {name: df.assign(**{col: df[col].dt.normalize()}) if (col := TABLES[name].time_column) and name != "employees"
+                else df for name, df in ds.tables.items() if ds.has(name)}
+    dated = nodes.build_features(Dataset(midnight)).set_index("change_id")
+    assert dated.loc["ch1", "days_to_order"] == 4 and dated.loc["ch1", "scored_at"] == pd.Timestamp("2024-03-05 00:00:01")
+    assert dated.loc["ch1", "giver_acts_30d"] == 2 and dated.loc["ch3", "receiver_acts_after"] == 1
+
+
+def test_no_transfers_says_so():
+    ds = tiny_dataset()
+    frames = {name: ds.table(name) for name in ds.rows() if name != "transfer_labels"}
+    changes = ds.ownership_changes
+    with pytest.raises(NoTransfersError, match="ownership_changes is empty"):
+        nodes.build_features(Dataset({**frames, "ownership_changes": changes.iloc[0:0]}))
+    firsts = Dataset({**frames, "ownership_changes": changes[changes["from_employee_id"].isna()]})
+    with pytest.raises(NoTransfersError, match="2 row\\(s\\) but none with a from_employee_id"):
+        train_pipeline("transfer-anomaly", firsts, register=False)
+    assert nodes.build_features(tiny_dataset(), as_of="2024-02-01").empty  # none yet at that instant: nothing to score
+
+
 # -- as-of invariance on the simulator ------------------------------------------------------
 def _perturb(ds: Dataset, t: pd.Timestamp, seed: int = 0) -> Dataset:
     """Drop half of every table's records dated at or after `t`, alter the rest, and add noise at exactly `t`."""
@@ -123,6 +156,20 @@ def test_as_of_invariance_at_fixed_times(small_dataset):
         base = nodes.build_features(small_dataset, as_of=t)
         assert len(base) > 50 and (base["scored_at"] <= t).all()
         _assert_same(base, nodes.build_features(_perturb(small_dataset, t), as_of=t))
+
+
+def test_as_of_a_mid_month_instant_excludes_everything_from_it(small_dataset):
+    """As-of is the instant given, not its month: a change at that very instant is not known yet."""
+    changes = small_dataset.ownership_changes
+    changes = changes[changes["from_employee_id"].notna()]
+    stamps = changes["changed_at"]
+    mid = changes[stamps.dt.day.between(10, 20) & (stamps.dt.hour >= 10) & (stamps > stamps.quantile(0.6))].iloc[0]
+    t = mid["changed_at"]
+    base = nodes.build_features(small_dataset, as_of=t)
+    assert mid["change_id"] not in set(base["change_id"])
+    assert set(base["change_id"]) == set(changes.loc[stamps < t, "change_id"])
+    assert (base["scored_at"] <= t).all() and (base["scored_at"] == t).sum() > 10  # open ones scored at t
+    _assert_same(base, nodes.build_features(_perturb(small_dataset, t, seed=3), as_of=t))
 
 
 def test_as_of_invariance_at_each_rows_own_cutoff(small_dataset):
@@ -240,10 +287,56 @@ def test_reproducible(small_dataset):
     np.testing.assert_array_equal(a.test["score"].to_numpy(), b.test["score"].to_numpy())
 
 
-def test_supervised_unsupervised_switch(trained, medium_dataset, small_dataset, truth):
-    spec = TransferAnomaly()
+@pytest.fixture(scope="module")
+def unsupervised(medium_dataset):
     no_labels = Dataset({k: v for k, v in medium_dataset.tables.items() if k != "transfer_labels"}, source="nolabels")
-    unsup = train_pipeline(spec, no_labels, register=False)
+    return train_pipeline(TransferAnomaly(), no_labels, register=False)
+
+
+def test_unsupervised_floor_against_truth(unsupervised, truth):
+    """No audit labels at all: the warning-sign score, held out, against what really happened.
+
+    Seed 1 measured 0.89 (0.62 for the former percentile prior blended with an isolation
+    forest); medium seeds 1-6: 0.85-0.97."""
+    m, b = _truth_metrics(unsupervised, truth)
+    assert unsupervised.kind == "unsupervised" and m["positives"] >= 20
+    assert m["pr_auc"] >= 0.65 and m["pr_auc"] >= 4 * b["pr_auc"]
+
+
+# the simulator's reason texts rewritten in words none of the default keyword lists contain
+SYNONYMS = {"account maintenance": "looking after the account", "after-sales service": "post-sale care",
+            "employee leaving": "rep quits the firm", "resignation handover": "exit handoff", "leave cover": "time off cover",
+            "vacation": "time away", "workload balancing": "spreading the load", "capacity": "too busy",
+            "territory realignment": "region reshuffle", "customer request": "buyer's wish",
+            "client asked for a new contact": "buyer wanted someone else",
+            "client asked for local contact": "buyer prefers a nearby rep", "handover at signing": "passed on at contract close",
+            "onboarding": "kick-off support", "new lead": "fresh prospect", "crm migration": "system import"}
+
+
+def _with_reasons(ds: Dataset, rewrite) -> Dataset:
+    changes = ds.ownership_changes
+    return Dataset({**ds.tables, "ownership_changes": changes.assign(reason=rewrite(changes["reason"]))}, source="reasons")
+
+
+@pytest.mark.parametrize("variant", ["blanked", "synonyms"])
+def test_quality_without_usable_reason_texts(medium_dataset, truth, variant):
+    """Behaviour carries the model when the reasons say nothing it knows: a CRM without reason texts, or
+    one whose words the keyword lists miss. Seed 1 measured PR-AUC against the truth 0.91 blanked and
+    0.90 with synonyms (0.92 with the simulator's own words)."""
+    reasons = medium_dataset.ownership_changes["reason"].dropna().unique()
+    assert set(reasons) <= set(SYNONYMS)  # every text the simulator writes is rewritten
+    assert not reason_claims(pd.Series(list(SYNONYMS.values())), default_reason_keywords()).to_numpy().any()
+    rewrite = (lambda r: pd.Series(pd.NA, index=r.index, dtype="string")) if variant == "blanked" else \
+        (lambda r: r.map(SYNONYMS).astype("string"))
+    result = train_pipeline("transfer-anomaly", _with_reasons(medium_dataset, rewrite), register=False)
+    m, b = _truth_metrics(result, truth)
+    assert result.kind == "supervised" and m["positives"] >= 20
+    assert m["pr_auc"] >= 0.80 and m["pr_auc"] >= 3 * b["pr_auc"]
+
+
+def test_supervised_unsupervised_switch(trained, unsupervised, small_dataset, truth):
+    spec = TransferAnomaly()
+    unsup = unsupervised
     assert unsup.kind == "unsupervised"
     alerted = (unsup.test["score"] >= unsup.model.threshold).mean()
     assert 0.01 <= alerted <= 0.15  # threshold = the training transfers' top 5%
@@ -278,7 +371,7 @@ def test_reason_checks_against_the_records():
         "days_to_order": [np.nan, np.nan, np.nan, 3.0, np.nan, 40.0, 5.0],
         "giver_acts_after": [0, 0, 0, 0, 2, 0, 0],
     })
-    got = nodes.reason_checks(units, parts)
+    got = nodes.reason_checks(units, parts, default_reason_keywords())
     assert got["reason_contradicted"].tolist() == [1, 1, 1, 1, 1, 0, 0]
     assert got["reason_customer_request"].tolist() == [0, 0, 0, 0, 1, 0, 1]
     assert got["reason_maintenance"].tolist() == [1, 0, 0, 0, 0, 0, 0]

@@ -11,6 +11,8 @@ Modules (each answers one question):
                `baseline_*`: roc_auc, pr_auc, brier, precision_at_top5), `write_report(...)` PNGs.
 - `registry` - MLflow: `log_and_register`, `load_model(name, version=None)` (champion by default;
                the one place that loads models), `list_versions`, `client`.
+- `unsupervised` - `EvidenceScorer(signs).fit(X).score_samples(X)`: warning signs (`Sign`) counted,
+               ties broken by a directional tail score; for pipelines without labels.
 - `spec`     - `PipelineSpec`: the contract each pipeline implements (features, labels, baseline).
 - `run`      - `train_pipeline`, `score_pipeline`, `explain_pipeline`, `TrainResult`.
 

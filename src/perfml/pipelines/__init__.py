@@ -5,11 +5,15 @@ that exposes `PIPELINE`, an instance of a `perfml.modeling.PipelineSpec` subclas
 
     from perfml.pipelines import get_pipeline, PIPELINE_NAMES
     spec = get_pipeline("transfer-anomaly")
+
+A pipeline with per-company configuration also exposes `from_settings(settings)`; `get_pipeline`
+builds it from the given (default: the process's) `Settings` instead of returning `PIPELINE`.
 """
 from __future__ import annotations
 
 import importlib
 
+from perfml.config import Settings, get_settings
 from perfml.errors import PerfmlError
 
 PIPELINES: dict[str, str] = {
@@ -24,8 +28,9 @@ class PipelineNotAvailable(PerfmlError):
     """The name is known but its package is not installed/implemented yet."""
 
 
-def get_pipeline(name: str):
-    """The `PipelineSpec` instance registered under `name`; KeyError for unknown names."""
+def get_pipeline(name: str, settings: Settings | None = None):
+    """The `PipelineSpec` instance registered under `name`, configured by `settings` (default:
+    `get_settings()`); KeyError for unknown names."""
     if name not in PIPELINES:
         raise KeyError(f"unknown pipeline {name!r}; choose from {', '.join(PIPELINE_NAMES)}")
     module_name = PIPELINES[name]
@@ -35,7 +40,8 @@ def get_pipeline(name: str):
         if exc.name and module_name.startswith(exc.name):
             raise PipelineNotAvailable(f"pipeline {name!r} is not available yet ({module_name} is missing)") from None
         raise
-    return module.PIPELINE
+    build = getattr(module, "from_settings", None)
+    return module.PIPELINE if build is None else build(settings or get_settings())
 
 
 def available() -> list[str]:

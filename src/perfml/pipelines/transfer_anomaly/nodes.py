@@ -18,6 +18,9 @@ import numpy as np
 import pandas as pd
 
 from perfml.dataset import Dataset
+from perfml.errors import PerfmlError
+from perfml.modeling.unsupervised import Sign
+from perfml.pipelines.transfer_anomaly.reasons import Keywords, default_reason_keywords, reason_claims
 
 DAY = pd.Timedelta(days=1)
 SECOND = pd.Timedelta(seconds=1)
@@ -36,15 +39,6 @@ FEATURES: tuple[str, ...] = (
     "giver_days_to_next_activity", "receiver_prior_quick_givers", "order_days_to_period_end",
     "receiver_gap_at_order", "order_fills_gap", "receiver_prior_parked", "receiver_prior_parked_givers",
 )
-# What a free-text reason claims, by keyword (lower-case substrings); CRMs with reason codes map them here.
-REASON_KEYWORDS: dict[str, tuple[str, ...]] = {
-    "customer_request": ("customer request", "client asked", "customer asked", "client request", "客户要求"),
-    "maintenance": ("maintenance", "after-sales", "after sales", "service", "维护", "售后"),
-    "leave": ("leave", "vacation", "holiday", "休假"),
-    "leaving": ("leaving", "resignation", "resign", "departure", "离职"),
-    "signing": ("signing", "onboarding", "签约", "交接上线"),
-    "workload": ("workload", "capacity", "rebalanc", "工作量"),
-}
 CONTACT_TYPES = ("meeting", "call", "visit")  # live contact with the client (not mail/message)
 QUICK_DAYS = 14  # an order this soon after a transfer means the deal was ripe when handed over
 META: tuple[str, ...] = ("change_id", "customer_id", "from_employee_id", "to_employee_id", "changed_at", "scored_at")
@@ -370,43 +364,52 @@ def handover_evidence(dataset: Dataset, units: pd.DataFrame, prior: pd.DataFrame
     return out
 
 
-def reason_claims(reason: pd.Series, keywords: dict[str, tuple[str, ...]] | None = None) -> pd.DataFrame:
-    """One boolean column per claim in `keywords` (default `REASON_KEYWORDS`): does the reason text say so?"""
-    text = reason.astype("string").str.lower().fillna("")
-    return pd.DataFrame({claim: np.logical_or.reduce([text.str.contains(w, regex=False).to_numpy(dtype=bool) for w in words])
-                         for claim, words in (keywords or REASON_KEYWORDS).items()}, index=reason.index)
-
-
-def reason_checks(units: pd.DataFrame, parts: pd.DataFrame, keywords: dict[str, tuple[str, ...]] | None = None) -> pd.DataFrame:
-    """What the reason claims against what the records show (all known before the cut-off).
+def reason_checks(units: pd.DataFrame, parts: pd.DataFrame, keywords: Keywords) -> pd.DataFrame:
+    """What the reason claims (by `keywords`, see `reasons`) against what the records show (all known before the cut-off).
 
     Contradicted: "maintenance" for a customer who never ordered, "leave" while the giver keeps
     working (>= 1 activity a day after the change), "leaving" with no exit within 60 days,
     "workload" for a deal that ordered within QUICK_DAYS (rebalancing moves work still to do, not
     a signature days away), "customer request" while the giver keeps working the client.
     """
-    claims = reason_claims(units["reason"], keywords)
-    no = np.zeros(len(units), dtype=bool)
-    contra = (claims.get("maintenance", no) & (parts["customer_prior_orders"].to_numpy() == 0)) \
-        | (claims.get("leave", no) & (parts["giver_activity_rate_after"].to_numpy() >= 1.0)) \
-        | (claims.get("leaving", no) & ~(parts["giver_days_to_exit"].to_numpy() <= 60)) \
-        | (claims.get("workload", no) & (parts["days_to_order"].to_numpy() <= QUICK_DAYS)) \
-        | (claims.get("customer_request", no) & (parts["giver_acts_after"].to_numpy() > 0))
-    return pd.DataFrame({"reason_customer_request": claims.get("customer_request", no).astype(float),
+    claims = {c: v.to_numpy() for c, v in reason_claims(units["reason"], keywords).items()}
+    contra = (claims["maintenance"] & (parts["customer_prior_orders"].to_numpy() == 0)) \
+        | (claims["leave"] & (parts["giver_activity_rate_after"].to_numpy() >= 1.0)) \
+        | (claims["leaving"] & ~(parts["giver_days_to_exit"].to_numpy() <= 60)) \
+        | (claims["workload"] & (parts["days_to_order"].to_numpy() <= QUICK_DAYS)) \
+        | (claims["customer_request"] & (parts["giver_acts_after"].to_numpy() > 0))
+    return pd.DataFrame({"reason_customer_request": claims["customer_request"].astype(float),
                          "reason_contradicted": np.asarray(contra, dtype=float),
-                         "reason_signing": claims.get("signing", no).astype(float),
-                         "reason_leave": claims.get("leave", no).astype(float),
-                         "reason_maintenance": claims.get("maintenance", no).astype(float)}, index=units.index)
+                         "reason_signing": claims["signing"].astype(float),
+                         "reason_leave": claims["leave"].astype(float),
+                         "reason_maintenance": claims["maintenance"].astype(float)}, index=units.index)
+
+
+class NoTransfersError(PerfmlError):
+    """The ownership changes hold no transfer between employees: nothing to learn from or score."""
+
+
+def require_transfers(dataset: Dataset) -> None:
+    """Raise `NoTransfersError` naming the cause when `ownership_changes` has no transfer at all."""
+    changes = dataset.ownership_changes
+    if changes.empty:
+        raise NoTransfersError("ownership_changes is empty: the transfer-anomaly model needs the company's "
+                               "customer hand-overs between employees (change_id, customer_id, from_employee_id, "
+                               "to_employee_id, changed_at)")
+    if changes["from_employee_id"].isna().all():
+        raise NoTransfersError(f"ownership_changes has {len(changes)} row(s) but none with a from_employee_id: "
+                               f"first assignments only, no transfer between employees to score")
 
 
 def build_features(dataset: Dataset, as_of: pd.Timestamp | None = None, *, max_window_days: float = 90,
-                   change_ids: Iterable[str] | None = None,
-                   reason_keywords: dict[str, tuple[str, ...]] | None = None) -> pd.DataFrame:
+                   change_ids: Iterable[str] | None = None, reason_keywords: Keywords | None = None) -> pd.DataFrame:
     """Feature frame of every transfer (META columns + FEATURES), each at its own cut-off.
 
     `as_of=None`: the training frame (cut-offs capped at the end of the data); `as_of=t`: what
-    is known at t (records strictly before t only).
+    is known at t (records strictly before t only). `reason_keywords`: the company's keyword
+    lists (`reasons.load_reason_keywords`); None = the shipped defaults.
     """
+    require_transfers(dataset)
     if as_of is not None:
         as_of = pd.Timestamp(as_of)
         dataset = dataset.before(as_of)
@@ -416,7 +419,8 @@ def build_features(dataset: Dataset, as_of: pd.Timestamp | None = None, *, max_w
     every = units if change_ids is None else transfer_units(dataset, as_of, max_window_days=max_window_days)
     parts = [giver_effort(dataset, units), receiver_work(dataset, units), context(dataset, units),
              receiver_incentive(dataset, units), handover_evidence(dataset, units, every)]
-    parts.append(reason_checks(units, pd.concat(parts, axis=1), reason_keywords))
+    keywords = default_reason_keywords() if reason_keywords is None else reason_keywords
+    parts.append(reason_checks(units, pd.concat(parts, axis=1), keywords))
     frame = pd.concat([units[list(META)], *parts], axis=1)
     frame[list(FEATURES)] = frame[list(FEATURES)].astype("float64")
     return frame[[*META, *FEATURES]]
@@ -434,30 +438,28 @@ def seed_rule(features: pd.DataFrame) -> np.ndarray:
     return (features["receiver_acts_after"].to_numpy() == 0).astype("float64")
 
 
-def domain_score(features: pd.DataFrame) -> np.ndarray:
-    """Unsupervised prior in [0, 1]: mean percentile of the signs of a hand-off of a ripe deal.
-
-    Worked-up customer, little receiver work, quick order, giver still involved, single
-    (not bulk) change, no reason, receiver an assistant with an open target, a pair that has
-    done this before, a receiver living off transferred revenue.
-    """
-    f = features
-    rank = lambda s: pd.Series(s, index=f.index).rank(pct=True, na_option="keep").fillna(0.5).to_numpy()
-    signals = [
-        rank(f["giver_acts_90d"]),
-        rank(f["giver_worked_days"].fillna(0)),
-        1 - rank(f["receiver_acts_after"]),
-        1 - rank(f["days_to_order"].fillna(f["window_days"])),
-        rank(f["giver_acts_after"]),
-        1 - rank(f["giver_changes_same_day"]),
-        1 - f["reason_present"].to_numpy(),
-        f["receiver_is_assistant"].to_numpy(),
-        rank(f["receiver_target_gap"]),
-        f["has_order"].to_numpy(),
-        rank(f["pair_prior_quick_orders"]),
-        rank(f["receiver_transfer_revenue_share"].fillna(0)),
-    ]
-    return np.clip(np.mean(signals, axis=0), 0.0, 1.0)
+# The signs of a ripe deal parked with a colleague, for the unsupervised score (no labels): each
+# alone is shared with a legitimate hand-over (at signing, leave cover, a client's wish), so a
+# transfer is suspicious by how many it shows. Reason texts are two signs of fifteen, so a
+# company without reasons (or with words the keyword lists miss) still gets a score.
+WARNING_SIGNS: tuple[Sign, ...] = (
+    Sign("has_order", above=0.5),  # the customer ordered before the cut-off
+    Sign("receiver_is_assistant", above=0.5),
+    Sign("receiver_acts_after", at_most=1, weight=0.5),  # a token touch at most ...
+    Sign("receiver_acts_after", at_most=0, weight=0.5),  # ... or nothing at all
+    Sign("receiver_contacts_after", at_most=0),  # no introduction meeting or call
+    Sign("days_to_order", at_most=QUICK_DAYS),
+    Sign("giver_worked_days", above=18),  # a deal worked for weeks
+    Sign("giver_acts_after", above=0),  # the giver keeps working it
+    Sign("giver_days_to_next_activity", at_most=3),  # ... and is not away on leave
+    Sign("giver_changes_same_day", at_most=1),  # a single change, not a batch
+    Sign("order_days_to_period_end", at_most=7),  # lands at the receiver's month end
+    Sign("receiver_gap_at_order", above=0),  # ... while she is short of target
+    Sign("pair_prior_quick_orders", above=0),
+    Sign("receiver_prior_parked", above=0),
+    Sign("reason_present", at_most=0),
+    Sign("reason_contradicted", above=0.5),
+)
 
 
 def label_reviewed_at(dataset: Dataset, features: pd.DataFrame) -> pd.Series:

@@ -11,9 +11,10 @@ simulator seeds 1-6 the distilled booster's held-out PR-AUC (audit labels) avera
 directly (for a company with thousands of audited transfers). Serving and TreeSHAP explanations
 see only the booster either way.
 
-Otherwise unsupervised: a domain-informed prior blended with an isolation forest, turned into
-percentiles and distilled the same way - same output columns, scores in [0, 1], same
-explanations. Supervised scores are probabilities; unsupervised scores estimate the percentile
+Otherwise unsupervised: the warning-sign score of `perfml.modeling.unsupervised.EvidenceScorer`
+over `nodes.WARNING_SIGNS` (domain rules, ties broken by how rare each sign's value is among the
+training transfers; no labels), turned into percentiles and distilled the same way - same
+output columns, scores in [0, 1], same explanations. Supervised scores are probabilities; unsupervised scores estimate the percentile
 of abnormality among training transfers, and the alert threshold is set so that
 `unsupervised_alert_share` of the training transfers would have been alerted.
 """
@@ -25,11 +26,15 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from perfml.config import Settings
 from perfml.dataset import Dataset
 from perfml.modeling.model import TrainedModel
 from perfml.modeling.spec import PipelineSpec
 from perfml.modeling.train import fit_lgbm, fit_soft
+from perfml.modeling.unsupervised import EvidenceScorer
 from perfml.pipelines.transfer_anomaly import nodes
+from perfml.pipelines.transfer_anomaly.reasons import (Keywords, default_reason_keywords, keywords_hash,
+                                                       load_reason_keywords)
 
 
 class TransferAnomalyParams(BaseModel):
@@ -49,9 +54,6 @@ class TransferAnomalyParams(BaseModel):
                                 "or fit it on the labels directly.")
     teacher_cs: tuple[float, ...] = Field((0.01, 0.03, 0.1, 0.3, 1.0), min_length=1,
                                           description="Inverse L2 strengths the teacher's cross-validation tries.")
-    iforest_weight: float = Field(0.25, ge=0, le=1, description="Weight of the isolation forest in the unsupervised prior.")
-    reason_keywords: dict[str, tuple[str, ...]] = Field(default_factory=lambda: dict(nodes.REASON_KEYWORDS),
-                                                        description="What a reason text claims, by lower-case keyword.")
     seed: int = 0
 
 
@@ -65,9 +67,18 @@ class TransferAnomaly(PipelineSpec):
     subject_column: ClassVar[str] = "to_employee_id"
     features: ClassVar[tuple[str, ...]] = nodes.FEATURES
     test_metric: ClassVar[str] = "model_pr_auc"
+    # the tables a transfer needs at all; the others (activities, leads, targets...) may be empty or untracked
+    input_tables: ClassVar[tuple[str, ...]] = ("ownership_changes", "customers", "orders", "employees")
+    baseline_features: ClassVar[tuple[str, ...]] = ("receiver_acts_after",)
+    baseline_description: ClassVar[str] = (
+        "flags a transfer when the receiver logged no activity on the customer between the change and "
+        "the moment it is scored (the customer's next order, or now)")
 
-    def __init__(self, params: TransferAnomalyParams | dict | None = None):
+    def __init__(self, params: TransferAnomalyParams | dict | None = None, reason_keywords: Keywords | None = None):
+        """`reason_keywords`: what a reason text claims, per category (`reasons.load_reason_keywords`;
+        None = the shipped en/zh defaults)."""
         self.p = params if isinstance(params, TransferAnomalyParams) else TransferAnomalyParams(**(params or {}))
+        self.reason_keywords = default_reason_keywords() if reason_keywords is None else dict(reason_keywords)
         self.seed = self.p.seed
         self.alert_threshold = self.p.supervised_threshold
 
@@ -77,7 +88,7 @@ class TransferAnomaly(PipelineSpec):
 
     def build_features(self, dataset: Dataset, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
         frame = nodes.build_features(dataset, as_of, max_window_days=self.p.max_window_days,
-                                     reason_keywords=self.p.reason_keywords)
+                                     reason_keywords=self.reason_keywords)
         if self.p.only_to_assistants:
             frame = frame[frame["receiver_is_assistant"] > 0].reset_index(drop=True)
         return frame
@@ -113,7 +124,7 @@ class TransferAnomaly(PipelineSpec):
                 extra = {"teacher": "logistic", "teacher_c": c}
             return TrainedModel(booster, list(X.columns), kind="supervised", threshold=self.p.supervised_threshold,
                                 extra=extra)
-        target = unsupervised_target(X, iforest_weight=self.p.iforest_weight, seed=self.seed)
+        target = unsupervised_target(X)
         booster = fit_soft(X, target, params=self._lgb_params(), num_rounds=self.p.num_rounds, seed=self.seed)
         model = TrainedModel(booster, list(X.columns), kind="unsupervised")
         # the student squeezes the extremes of its [0, 1] target: alert on its own top share instead
@@ -121,7 +132,8 @@ class TransferAnomaly(PipelineSpec):
         return model
 
     def params(self) -> dict:
-        return {**super().params(), **{f"p_{k}": v for k, v in self.p.model_dump().items() if k != "reason_keywords"}}
+        return {**super().params(), **{f"p_{k}": v for k, v in self.p.model_dump().items()},
+                "reason_keywords_sha256": keywords_hash(self.reason_keywords)}
 
 
 def logistic_teacher(X: pd.DataFrame, y: np.ndarray, *, cs=(0.01, 0.03, 0.1, 0.3, 1.0), seed: int = 0):
@@ -145,19 +157,15 @@ def logistic_teacher(X: pd.DataFrame, y: np.ndarray, *, cs=(0.01, 0.03, 0.1, 0.3
     return search.best_estimator_, float(search.best_params_["logisticregression__C"])
 
 
-def unsupervised_target(X: pd.DataFrame, *, iforest_weight: float = 0.25, seed: int = 0) -> np.ndarray:
-    """Soft target in [0, 1]: percentile of (domain prior blended with isolation-forest abnormality)."""
-    from sklearn.ensemble import IsolationForest
+def unsupervised_target(X: pd.DataFrame) -> np.ndarray:
+    """Soft target in [0, 1]: percentile among `X` of the warning-sign score (no labels used)."""
+    scorer = EvidenceScorer(nodes.WARNING_SIGNS).fit(X)
+    return pd.Series(scorer.score_samples(X)).rank(pct=True).to_numpy()
 
-    prior = nodes.domain_score(X)
-    if iforest_weight > 0 and len(X) >= 50:
-        M = X.to_numpy(dtype="float64", na_value=np.nan)
-        M = np.where(np.isnan(M), np.nanmedian(np.where(np.isnan(M), np.nan, M), axis=0), M)
-        M = np.nan_to_num(M)
-        forest = IsolationForest(n_estimators=100, random_state=seed).fit(M)
-        odd = pd.Series(-forest.score_samples(M)).rank(pct=True).to_numpy()
-        prior = (1 - iforest_weight) * prior + iforest_weight * odd
-    return pd.Series(prior).rank(pct=True).to_numpy()
+
+def from_settings(settings: Settings) -> TransferAnomaly:
+    """The pipeline as a company configured it: its reason keywords (`Settings.reason_keywords`)."""
+    return TransferAnomaly(reason_keywords=load_reason_keywords(settings.reason_keywords))
 
 
 PIPELINE = TransferAnomaly()
