@@ -205,7 +205,7 @@ def test_feature_frame_contract(small_features, small_dataset):
     assert not f.duplicated(["employee_id", "as_of"]).any()
     sales = set(small_dataset.employees.loc[small_dataset.employees["role"] == "sales", "employee_id"])
     assert set(f["employee_id"]) <= sales
-    assert (f["as_of"] == f["as_of"].dt.to_period("M").dt.to_timestamp()).all()  # month starts
+    assert f["as_of"].dt.day.isin(DeclineParams().snapshot_days).all() and (f["as_of"] == f["as_of"].dt.normalize()).all()
     assert all(catalog.has(c) for c in FEATURES)
     assert np.isfinite(f[FEATURES].to_numpy(dtype="float64", na_value=np.nan)[~np.isnan(
         f[FEATURES].to_numpy(dtype="float64", na_value=np.nan))]).all()
@@ -271,6 +271,26 @@ def test_quality_floor_and_lead_time(trained):
     assert 0 < trained.model.threshold < 1
     assert m["model_episodes"] >= 20 and m["model_episodes_alerted"] >= 0.3
     assert 0 <= m["model_lead_time_median"] <= 6 and 0 < m["model_early_share"] <= 1
+
+
+@pytest.mark.xfail(strict=True, reason="not met on seed 1 yet: 5 test-side fades, median first alert 4.3 months "
+                   "after (pooled over seeds 1-6: 30 fades, median 0.0, 53% within a month)")
+def test_first_alert_within_a_month_of_the_activity_fade(trained, medium_dataset, medium_dir):
+    """Simulator truth, test side only: every test-side instant (weekly) is scored; the first alert comes
+    a median of at most 1 month after a rep's activity starts to fade (truth `decline_onset`)."""
+    truth = pd.read_csv(medium_dir / "truth" / "employees.csv", dtype=str)
+    dec = truth[truth["is_decliner"] == "1"]
+    fades = pd.DataFrame({"employee_id": dec["employee_id"].astype("string").to_numpy(),
+                          "fade_start": pd.to_datetime(dec["decline_onset"] + "-01").to_numpy()})
+    spec = get_pipeline("decline")
+    frame = spec.build_features(medium_dataset)
+    frame = frame[frame["as_of"] >= pd.Timestamp(trained.split["split_test_start"])].reset_index(drop=True)
+    scores = frame[["employee_id", "as_of"]].assign(score=trained.model.predict(frame[trained.features].astype(float)))
+    alerts = nodes.fade_alerts(scores, fades, nodes.monthly_metrics(medium_dataset), trained.model.threshold)
+    summary = nodes.fade_summary(alerts)
+    assert summary["fades"] >= 4, summary
+    assert summary["alert_delay_median"] <= 1.0, alerts
+    assert summary["lead_before_fall_median"] >= 0, alerts  # alerted no later than revenue fell 30%
 
 
 def test_reproducible(small_dataset):

@@ -7,7 +7,7 @@ by the end of each month; recent-weeks features count activity, visits, lead tou
 and closed revenue in the 2 and 4 weeks before `as_of` against the employee's own weekly rate over
 the 22 weeks before those (a fading rep shows there weeks before a whole month has closed). The
 training frame takes its snapshots on the days of the month in `DeclineParams.snapshot_days`
-(default: the first, i.e. every month end). Every per-month quantity comes from
+(default: weekly, the 1st, 8th, 15th and 22nd). Every per-month quantity comes from
 `perfml.metrics.employee_period_metrics` (one definition per quantity, shared with the rule
 engine); this module only turns monthly rows into windows, trends and team-relative values.
 
@@ -58,18 +58,21 @@ class DeclineParams(BaseModel):
     consecutive: int = Field(2, ge=0, description="consecutive months under the floor that make a decline (0 = rule off)")
     fall_rule: float = Field(0.3, gt=0, lt=1, description="baseline: alert when revenue fell this much last month")
     lead_lookback: int = Field(6, ge=0, le=24, description="months before a decline in which an alert counts as early")
-    alert_share: float = Field(0.3, gt=0, lt=1, description="share of training snapshots alerted: the alert "
+    # 0.4 and weekly snapshots: on simulator seeds 1-6 the median first alert moved from 1.4-2 months after
+    # an activity fade to none (0.3: 1.0), at alert precision 0.73-0.87; ROC-AUC does not depend on it.
+    alert_share: float = Field(0.4, gt=0, lt=1, description="share of training snapshots alerted: the alert "
                                "threshold is the training scores' (1 - share) quantile, set at fit")
     min_history_months: int = Field(3, ge=1, le=24, description="scoring: fewer complete data months before "
                                     "as_of than this is `insufficient_history`, not a score")
     snapshot_days: tuple[Annotated[int, Field(ge=1, le=28)], ...] = Field(
-        (1,), min_length=1, description="days of the month on which training snapshots are taken (1 = month ends)")
+        (1, 8, 15, 22), min_length=1, description="days of the month on which training snapshots are taken "
+        "(1 = month ends); weekly rows teach the recent-weeks features what a fade in progress looks like")
     # A few hundred labelled rows per split and a noisy label: small, randomised trees generalise best.
     # Stumps: an additive model, which measured best across simulator seeds and keeps SHAP per feature clean.
     num_rounds: int = Field(200, ge=10, le=200)
     num_leaves: int = Field(2, ge=2, le=31)
     min_data_in_leaf: int | None = Field(None, ge=1, description="default: n_train / 12, within 10..60")
-    learning_rate: float = Field(0.05, gt=0, le=0.5)
+    learning_rate: float = Field(0.1, gt=0, le=0.5)
     feature_fraction: float = Field(0.5, gt=0, le=1)
     extra_trees: bool = True
     seed: int = 0
