@@ -25,7 +25,9 @@ API (names are stable; the ML features and the rule engine both read them)
 
 ``METRICS``: name -> description (unit) of every computed column; ``period_of``,
 ``period_index``, ``period_codes``, ``period_label``, ``period_range``, ``shift_period``,
-``period_bounds``: calendar-month helpers (a month index is year * 12 + month - 1).
+``period_bounds``, ``month_start``: calendar-month helpers (a month index is year * 12 + month - 1).
+``activity_months(dataset)``: first and last month of the activity record (orders, activities, leads);
+``activity_period_metrics(dataset)``: `employee_period_metrics` over those months plus the month index `p`.
 
 Columns (float64 unless said otherwise; counts are whole numbers stored as float)
     employee_id, period, team_id, role (strings); tenure_months (months since hire month)
@@ -170,6 +172,38 @@ def period_bounds(period: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     """[start, end) timestamps of a period."""
     start = pd.Timestamp(f"{period}-01")
     return start, start + pd.offsets.MonthBegin(1)
+
+
+def month_start(idx):
+    """First instant of month index(es) as naive timestamps (a Timestamp for a scalar, else a Series)."""
+    if np.isscalar(idx):
+        return pd.Timestamp(year=int(idx) // 12, month=int(idx) % 12 + 1, day=1)
+    idx = np.asarray(idx, dtype=np.int64)
+    return pd.Series(pd.to_datetime({"year": idx // 12, "month": idx % 12 + 1, "day": np.ones_like(idx)}),
+                     dtype="datetime64[ns]")
+
+
+ACTIVITY_TABLES = {"activities": "occurred_at", "orders": "closed_at", "leads": "created_at"}
+
+
+def activity_months(dataset) -> tuple[int, int]:
+    """(first, last) month index of the activity record (activities, orders, leads); hire dates and
+    customer creation dates reach back before an export, and targets run ahead of it: neither counts."""
+    stamps = [dataset.table(t)[c].dropna() for t, c in ACTIVITY_TABLES.items()]
+    stamps = [s for s in stamps if len(s)]
+    if not stamps:
+        raise PerfmlError("no activities, orders or leads: no month of activity on record")
+    start, end = min(s.min() for s in stamps), max(s.max() for s in stamps)
+    return int(start.year * 12 + start.month - 1), int(end.year * 12 + end.month - 1)
+
+
+def activity_period_metrics(dataset) -> pd.DataFrame:
+    """`employee_period_metrics` over the months of the activity record plus `p` (month index), sorted by
+    employee and month: a month with a target published ahead but no records yet is not a month of zero."""
+    first, last = activity_months(dataset)
+    monthly = employee_period_metrics(dataset, periods=[period_label(p) for p in range(first, last + 1)])
+    monthly["p"] = period_codes(monthly["period"])
+    return monthly.sort_values(["employee_id", "p"], kind="stable").reset_index(drop=True)
 
 
 # -- exact money ----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from perfml.pipelines.decline.pipeline import DeclinePipeline
 from asof_perturb import add_activity_noise_at, perturb_after
 
 FEATURES = list(nodes.FEATURES)
+KEY = ["employee_id", "as_of"]
 
 
 # -- labels on hand-made months -----------------------------------------------------------------
@@ -152,13 +153,51 @@ def test_as_of_invariance(small_dataset, small_features):
         assert len(base) > 20 and (base["as_of"] == t).all()
         _same(base, spec.build_features(_perturb(small_dataset, t), as_of=t))
         # The training frame's rows at t are exactly what scoring at t sees...
-        _same(base, small_features[small_features["as_of"] == t])
+        train_rows = small_features[small_features["as_of"] == t]
+        _same(base.merge(train_rows[KEY], on=KEY), train_rows)
         # ...and also survive changes at or after t in the full history.
         again = spec.build_features(_perturb(small_dataset, t, seed=3))
-        _same(small_features[small_features["as_of"] == t], again[again["as_of"] == t])
-    # any date scores the latest month-end snapshot before it
-    mid = spec.build_features(small_dataset, as_of="2026-01-17T10:00:00")
-    assert (mid["as_of"] == pd.Timestamp("2026-01-01")).all()
+        _same(train_rows, again[again["as_of"] == t])
+
+
+def test_mid_month_as_of_excludes_everything_after_it(small_dataset):
+    """A datetime is the instant itself: nothing at or after it is read, nothing is moved to a month end."""
+    spec = DeclinePipeline()
+    t = pd.Timestamp("2026-01-17T10:30:00")
+    base = spec.build_features(small_dataset, as_of=t)
+    assert len(base) > 20 and (base["as_of"] == t).all()
+    assert (base["months_to"].dropna() == "2025-12").all() and base["months_to"].notna().mean() > 0.9
+    _same(base, spec.build_features(_perturb(small_dataset, t), as_of=t))
+    pd.testing.assert_frame_equal(base[["state", "state_reason"]],
+                                  spec.build_features(_perturb(small_dataset, t, seed=5), as_of=t)[
+                                      ["state", "state_reason"]])
+    # An activity one second before t counts; the noise dated exactly at t did not.
+    acts = small_dataset.activities
+    who = base.loc[base["state"] == "scored", "employee_id"].iloc[0]
+    extra = acts[acts["employee_id"] == who].head(1).assign(activity_id="late-1", occurred_at=t - pd.Timedelta(seconds=1))
+    more = Dataset({**{n: df for n, df in small_dataset.tables.items() if small_dataset.has(n)},
+                    "activities": pd.concat([acts, extra], ignore_index=True)}, source="plus-one")
+    after = spec.build_features(more, as_of=t).set_index("employee_id")
+    before = base.set_index("employee_id")
+    assert after.loc[who, "activities_2w_vs_rate"] > before.loc[who, "activities_2w_vs_rate"]
+    assert after.loc[who, "days_since_activity"] == pytest.approx(1 / 86400)
+
+
+def test_two_mid_month_instants_differ_in_recent_weeks(small_dataset):
+    """Two instants in the same month used to score the same month end; activity between them now shows."""
+    spec = DeclinePipeline()
+    a = spec.build_features(small_dataset, as_of="2026-01-10").set_index("employee_id")
+    b = spec.build_features(small_dataset, as_of="2026-01-24").set_index("employee_id")
+    scored = a.index[a["state"] == "scored"].intersection(b.index[b["state"] == "scored"])
+    assert len(scored) > 20
+    assert (a.loc[scored, "months_to"] == b.loc[scored, "months_to"]).all()  # same complete months...
+    month_cols = [c for c in FEATURES if not c.endswith("_vs_rate") and not c.endswith("_activity")
+                  and "vs_team" not in c]
+    pd.testing.assert_frame_equal(a.loc[scored, month_cols], b.loc[scored, month_cols])
+    # ...but two weeks of activity between the instants change the recent-weeks features of nearly everyone
+    recent = ["activities_2w_vs_rate", "activities_4w_vs_rate", "days_since_activity"]
+    changed = (a.loc[scored, recent] != b.loc[scored, recent]).any(axis=1)
+    assert changed.mean() > 0.9
 
 
 def test_feature_frame_contract(small_features, small_dataset):
@@ -166,7 +205,7 @@ def test_feature_frame_contract(small_features, small_dataset):
     assert not f.duplicated(["employee_id", "as_of"]).any()
     sales = set(small_dataset.employees.loc[small_dataset.employees["role"] == "sales", "employee_id"])
     assert set(f["employee_id"]) <= sales
-    assert (f["as_of"] == f["as_of"].dt.to_period("M").dt.to_timestamp()).all()  # month starts
+    assert f["as_of"].dt.day.isin(DeclineParams().snapshot_days).all() and (f["as_of"] == f["as_of"].dt.normalize()).all()
     assert all(catalog.has(c) for c in FEATURES)
     assert np.isfinite(f[FEATURES].to_numpy(dtype="float64", na_value=np.nan)[~np.isnan(
         f[FEATURES].to_numpy(dtype="float64", na_value=np.nan))]).all()
@@ -234,6 +273,26 @@ def test_quality_floor_and_lead_time(trained):
     assert 0 <= m["model_lead_time_median"] <= 6 and 0 < m["model_early_share"] <= 1
 
 
+@pytest.mark.xfail(strict=True, reason="not met on seed 1 yet: 5 test-side fades, median first alert 4.3 months "
+                   "after (pooled over seeds 1-6: 30 fades, median 0.0, 53% within a month)")
+def test_first_alert_within_a_month_of_the_activity_fade(trained, medium_dataset, medium_dir):
+    """Simulator truth, test side only: every test-side instant (weekly) is scored; the first alert comes
+    a median of at most 1 month after a rep's activity starts to fade (truth `decline_onset`)."""
+    truth = pd.read_csv(medium_dir / "truth" / "employees.csv", dtype=str)
+    dec = truth[truth["is_decliner"] == "1"]
+    fades = pd.DataFrame({"employee_id": dec["employee_id"].astype("string").to_numpy(),
+                          "fade_start": pd.to_datetime(dec["decline_onset"] + "-01").to_numpy()})
+    spec = get_pipeline("decline")
+    frame = spec.build_features(medium_dataset)
+    frame = frame[frame["as_of"] >= pd.Timestamp(trained.split["split_test_start"])].reset_index(drop=True)
+    scores = frame[["employee_id", "as_of"]].assign(score=trained.model.predict(frame[trained.features].astype(float)))
+    alerts = nodes.fade_alerts(scores, fades, nodes.monthly_metrics(medium_dataset), trained.model.threshold)
+    summary = nodes.fade_summary(alerts)
+    assert summary["fades"] >= 4, summary
+    assert summary["alert_delay_median"] <= 1.0, alerts
+    assert summary["lead_before_fall_median"] >= 0, alerts  # alerted no later than revenue fell 30%
+
+
 def test_reproducible(small_dataset):
     a = train_pipeline("decline", small_dataset, register=False)
     b = train_pipeline("decline", small_dataset, register=False)
@@ -242,12 +301,13 @@ def test_reproducible(small_dataset):
         (np.isnan(v) and np.isnan(b.metrics[k])) or v == b.metrics[k] for k, v in a.metrics.items())
 
 
-def test_register_and_score_at_a_month_end(small_dataset, perfml_home):
+def test_register_and_score_at_any_date(small_dataset, perfml_home):
     result = train_pipeline("decline", small_dataset)
     assert result.promoted and result.version == "1"
     out = score_pipeline("decline", small_dataset, as_of="2026-02-10")
-    assert list(out.columns) == ["employee_id", "as_of", "probability", "reasons"]
-    assert (out["as_of"] == pd.Timestamp("2026-02-01")).all() and out["employee_id"].is_unique
+    assert {"employee_id", "as_of", "probability", "reasons", "months_from", "months_to"} <= set(out.columns)
+    assert (out["as_of"] == pd.Timestamp("2026-02-10")).all() and out["employee_id"].is_unique
+    assert (out["months_to"] == "2026-01").all()  # the complete months before the instant, said out loud
     assert out["probability"].between(0, 1).all() and out["reasons"].str.len().gt(0).all()
 
 

@@ -59,10 +59,28 @@ def test_scoring_units_at_a_date():
     p = HighPerformerParams(min_weeks=4)
     u = nodes.profile_units(EMPLOYEES, JAN_2024, JAN_2024 + 17, p, as_of=pd.Timestamp("2024-04-10")).set_index(
         "employee_id")
-    assert set(u.index) == {"vet", "gone"}  # new has 3 weeks of behaviour; late is not hired yet
+    assert set(u.index) == {"vet", "gone", "new"}  # late is not hired yet
     assert u.loc["vet", "cutoff"] == pd.Timestamp("2024-04-10")
     u = nodes.profile_units(EMPLOYEES, JAN_2024, JAN_2024 + 17, p, as_of=pd.Timestamp("2024-04-16"))
     assert set(u["employee_id"]) == {"vet", "new"}  # gone left the day before
+
+
+def test_scoring_states_say_why_there_is_no_score():
+    p = HighPerformerParams(min_weeks=4)
+    units = nodes.profile_units(EMPLOYEES, JAN_2024, JAN_2024 + 17, p, as_of=pd.Timestamp("2024-04-10T12:00"))
+    acts = pd.DataFrame({"employee_id": pd.Series(["vet", "new"], dtype="string"),
+                         "occurred_at": _ts("2024-02-01T10:00", "2024-03-25T10:00")})
+    orders = pd.DataFrame({"employee_id": pd.Series(["gone"], dtype="string"),
+                           "closed_at": _ts("2024-04-10T12:00")})  # at the instant: not before it
+    leads = pd.DataFrame({"owner_id": pd.Series([], dtype="string"), "created_at": _ts()})
+    weeks = (units["cutoff"] - units["window_start"]) / nodes.WEEK
+    state, reason = nodes.unit_states(units, weeks, acts, orders, leads, p)
+    got = dict(zip(units["employee_id"], zip(state, reason)))
+    assert got["vet"] == ("scored", "")
+    assert got["new"][0] == "insufficient_history"
+    assert got["new"][1] == "3.4 weeks of behaviour from 2024-03-18 to before 2024-04-10 12:00; 4 needed"
+    assert got["gone"] == ("no_activity", "no activity on record: no orders, activities or leads from "
+                                          "2024-01-01 to before 2024-04-10 12:00")
 
 
 # -- behaviour features on hand-made records -----------------------------------------------------------
@@ -273,5 +291,6 @@ def test_profile_and_match_scores(small_dataset):
     assert catalog.get("visits_per_week").display("zh") in spec.profile(small_dataset, model, lang="zh")[
         "contrast"].str.cat()
     out = score_pipeline("high-performer", small_dataset, model=model)
-    assert list(out.columns) == ["employee_id", "score", "reasons"] and out["employee_id"].is_unique
+    assert list(out.columns) == ["employee_id", "score", "reasons", "window_start", "cutoff"]
+    assert out["employee_id"].is_unique and (out["cutoff"] > out["window_start"]).all()
     assert out["score"].between(0, 1).all() and (out["reasons"].str.len() > 0).mean() > 0.9

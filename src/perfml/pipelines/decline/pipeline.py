@@ -1,8 +1,8 @@
 """Decline early warning: wires the pure nodes of `nodes.py` into the shared `PipelineSpec` contract.
 
-Train: `perfml.modeling.train_pipeline("decline", dataset)`; score at a month end:
-`score_pipeline("decline", dataset, as_of="2025-06-01")` (any date scores the latest month-end
-snapshot at or before it: records strictly before that month start).
+Train: `perfml.modeling.train_pipeline("decline", dataset)`; score at any instant:
+`score_pipeline("decline", dataset, as_of="2025-06-17T12:00")` reads records strictly before it
+(month windows: the complete months before it, named in `months_from`/`months_to`).
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pandas as pd
 from perfml.dataset import Dataset
 from perfml.modeling.model import TrainedModel
 from perfml.modeling.spec import PipelineSpec
+from perfml.metrics import activity_months, month_start
 from perfml.modeling.train import fit_lgbm
 from perfml.pipelines.decline import nodes
 from perfml.pipelines.decline.nodes import DeclineParams
@@ -30,6 +31,10 @@ class DeclinePipeline(PipelineSpec):
     score_column: ClassVar[str] = "probability"
     features: ClassVar[tuple[str, ...]] = nodes.FEATURES
     test_metric: ClassVar[str] = "model_roc_auc"
+    input_tables: ClassVar[tuple[str, ...]] = ("employees", "orders")
+    baseline_features: ClassVar[tuple[str, ...]] = ("revenue_change_1m",)
+    baseline_description: ClassVar[str] = ("revenue fell last month: the score is the size of last month's revenue "
+                                           "fall against the month before (alert at a 30% fall or more)")
 
     def __init__(self, params: DeclineParams | dict | None = None):
         self.p = params if isinstance(params, DeclineParams) else DeclineParams(**(params or {}))
@@ -43,12 +48,16 @@ class DeclinePipeline(PipelineSpec):
 
     def build_features(self, dataset: Dataset, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
         if as_of is None:
+            record_start = month_start(activity_months(dataset)[0])
             return nodes.snapshot_features(nodes.monthly_metrics(dataset), dataset.employees, self.p,
-                                           changes=dataset.ownership_changes)
-        snap = nodes.snapshot_of(as_of)
-        past = dataset.before(snap)
-        return nodes.snapshot_features(nodes.monthly_metrics(past), dataset.employees, self.p, snapshot=snap,
-                                       changes=past.ownership_changes)
+                                           nodes.event_streams(dataset), record_start, dataset.ownership_changes)
+        as_of = pd.Timestamp(as_of)
+        past = dataset.before(as_of)
+        # Month windows read the complete months only: records before the start of as_of's month.
+        months = dataset.before(month_start(as_of.year * 12 + as_of.month - 1))
+        return nodes.scoring_features(nodes.monthly_metrics(months), dataset.employees, self.p,
+                                      nodes.event_streams(past), month_start(activity_months(past)[0]), as_of,
+                                      months.ownership_changes)
 
     def build_labels(self, dataset: Dataset, features: pd.DataFrame) -> pd.Series:
         monthly = nodes.monthly_metrics(dataset)
@@ -67,6 +76,13 @@ class DeclinePipeline(PipelineSpec):
         model.threshold = float(np.quantile(model.predict(X[mask]), 1.0 - self.p.alert_share))
         self.alert_threshold = model.threshold
         return model
+
+    def output(self, features: pd.DataFrame, scores: np.ndarray, reasons: list[str]) -> pd.DataFrame:
+        """Key, probability, reasons and the complete months the month windows read (`months_from`..`months_to`)."""
+        out = super().output(features, scores, reasons)
+        for col in ("months_from", "months_to"):
+            out[col] = features[col].to_numpy() if col in features else features["period"].to_numpy()
+        return out
 
     def scoring_rows(self, features: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.DataFrame:
         """At `as_of`: its snapshot; without: each employee's latest snapshot."""

@@ -19,7 +19,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from perfml import catalog
-from perfml.metrics import employee_period_metrics, period_index, period_label
+from perfml.metrics import activity_period_metrics, month_start, period_index
+from perfml.modeling.spec import INSUFFICIENT_HISTORY, NO_ACTIVITY, SCORED
 
 ROLES = ("sales", "assistant")
 WEEK = pd.Timedelta(days=7)
@@ -69,34 +70,9 @@ class HighPerformerParams(BaseModel):
                 "bagging_fraction": 1.0, "bagging_freq": 0}
 
 
-def _month_start(idx) -> pd.Series:
-    idx = np.asarray(idx, dtype=np.int64)
-    return pd.Series(pd.to_datetime({"year": idx // 12, "month": idx % 12 + 1, "day": np.ones_like(idx)}),
-                     dtype="datetime64[ns]")
-
-
 def monthly_metrics(dataset) -> pd.DataFrame:
     """`perfml.metrics` per employee x month plus `p` (month index since year 0), months of the record only."""
-    first, last = data_months(dataset)
-    monthly = employee_period_metrics(dataset, periods=[period_label(p) for p in range(first, last + 1)])
-    monthly["p"] = (monthly["period"].str.slice(0, 4).astype("int64") * 12
-                    + monthly["period"].str.slice(5, 7).astype("int64") - 1)
-    return monthly
-
-
-ACTIVITY_TABLES = {"activities": "occurred_at", "orders": "closed_at", "leads": "created_at"}
-
-
-def data_months(dataset) -> tuple[int, int]:
-    """(first, last) month index of the activity record (activities, orders, leads); hire dates and
-    customer creation dates reach back before the export, and targets run ahead of it: neither counts.
-    Shared with the decline pipeline."""
-    stamps = [dataset.table(t)[c].dropna() for t, c in ACTIVITY_TABLES.items()]
-    stamps = [s for s in stamps if len(s)]
-    if not stamps:
-        raise ValueError("no activities, orders or leads: nothing to profile")
-    start, end = min(s.min() for s in stamps), max(s.max() for s in stamps)
-    return int(start.year * 12 + start.month - 1), int(end.year * 12 + end.month - 1)
+    return activity_period_metrics(dataset)
 
 
 # -- node: units ---------------------------------------------------------------------------------------
@@ -107,7 +83,7 @@ def profile_units(employees: pd.DataFrame, first_month: int, last_month: int, pa
     Columns: employee_id, role, team_id, hire_date, start_month (month index of month 1),
     window_start, cutoff (start of month N+1, or `as_of` if earlier), label_known_at (start of
     month N+L+1). Without `as_of`: units whose full window lies inside the data. With `as_of`:
-    employees employed at `as_of` with at least `min_weeks` of behaviour before it.
+    employees employed at `as_of` whose window started before it (`unit_states` says which can be scored).
     """
     emp = employees[employees["role"].isin(ROLES)].copy()
     hire_month = period_index(emp["hire_date"]).astype("int64").to_numpy()
@@ -116,9 +92,9 @@ def profile_units(employees: pd.DataFrame, first_month: int, last_month: int, pa
     start = np.maximum(hire_month, first_month)
     out = emp[["employee_id", "role", "team_id", "hire_date"]].reset_index(drop=True)
     out["start_month"] = start
-    out["window_start"] = np.maximum(out["hire_date"].to_numpy(), _month_start(start).to_numpy())
-    out["cutoff"] = _month_start(start + params.window_months).to_numpy()
-    out["label_known_at"] = _month_start(start + params.window_months + params.label_months).to_numpy()
+    out["window_start"] = np.maximum(out["hire_date"].to_numpy(), month_start(start).to_numpy())
+    out["cutoff"] = month_start(start + params.window_months).to_numpy()
+    out["label_known_at"] = month_start(start + params.window_months + params.label_months).to_numpy()
     out["tenure_at_start_months"] = (start - hire_month).astype("float64")
     term = emp["termination_date"].to_numpy()
     if as_of is None:
@@ -127,7 +103,7 @@ def profile_units(employees: pd.DataFrame, first_month: int, last_month: int, pa
         as_of = pd.Timestamp(as_of)
         out["cutoff"] = out["cutoff"].where(out["cutoff"] <= as_of, as_of)
         weeks = (out["cutoff"] - out["window_start"]) / WEEK
-        keep = (weeks >= params.min_weeks).to_numpy() & (pd.isna(term) | (term >= as_of))
+        keep = (weeks > 0).to_numpy() & (pd.isna(term) | (term >= as_of))
     return out[keep].reset_index(drop=True)
 
 
@@ -250,6 +226,31 @@ def feature_columns(frame: pd.DataFrame, early_results: bool = False) -> list[st
     """Model inputs of a feature frame: behaviours, (early results,) context and every `attr_*` column present."""
     return [*BEHAVIOURS, *(EARLY_RESULTS if early_results else ()), *CONTEXT,
             *(c for c in frame.columns if c.startswith("attr_"))]
+
+
+def unit_states(units: pd.DataFrame, weeks: pd.Series, activities: pd.DataFrame, orders: pd.DataFrame,
+                leads: pd.DataFrame, params: HighPerformerParams) -> tuple[np.ndarray, np.ndarray]:
+    """(state, reason) per scoring unit: no order, activity or lead in its window [window_start, cutoff)
+    is `no_activity`; under `min_weeks` of behaviour is `insufficient_history`; else `scored`."""
+    n = len(units)
+    records = np.zeros(n)
+    for events, who, when in ((activities, "employee_id", "occurred_at"), (orders, "employee_id", "closed_at"),
+                              (leads, "owner_id", "created_at")):
+        hit = _in_window(events[[who, when]], who, when, units)
+        records += _per_unit(pd.Series(1.0, index=hit.index), hit["_u"], n)
+    weeks = weeks.to_numpy(dtype="float64")
+    state = np.where(records == 0, NO_ACTIVITY,
+                     np.where(~(weeks >= params.min_weeks), INSUFFICIENT_HISTORY, SCORED)).astype(object)
+    reason = np.full(n, "", dtype=object)
+    for i in range(n):
+        start, cut = units["window_start"].iloc[i].date(), units["cutoff"].iloc[i]
+        cut = cut.date() if cut == cut.normalize() else cut.isoformat(sep=" ", timespec="minutes")
+        if state[i] == NO_ACTIVITY:
+            reason[i] = f"no activity on record: no orders, activities or leads from {start} to before {cut}"
+        elif state[i] == INSUFFICIENT_HISTORY:
+            reason[i] = f"{np.nan_to_num(weeks[i]):.1f} weeks of behaviour from {start} to before {cut}; " \
+                        f"{params.min_weeks:g} needed"
+    return state, reason
 
 
 # -- node: labels --------------------------------------------------------------------------------------

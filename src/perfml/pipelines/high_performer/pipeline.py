@@ -4,8 +4,9 @@ Training: `perfml.modeling.train_pipeline("high-performer", dataset)`. The held-
 latest hires (a cohort split by hire date): a company has a few hundred such employees, not
 thousands of dated events, and the behaviour windows of people hired before the data overlap
 in calendar time, so a time split would leave nothing to test. Match scores:
-`score_pipeline("high-performer", dataset, as_of=...)` (behaviour up to `as_of`, at least
-`min_weeks`); the global profile: `PIPELINE.profile(dataset, model)`.
+`score_pipeline("high-performer", dataset, as_of=...)` (behaviour strictly before the instant
+`as_of`, window dates in the output; under `min_weeks` of it is `insufficient_history`); the
+global profile: `PIPELINE.profile(dataset, model)`.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pandas as pd
 
 from perfml import catalog
 from perfml.dataset import Dataset
+from perfml.metrics import activity_months
 from perfml.modeling.model import TrainedModel
 from perfml.modeling.spec import PipelineSpec
 from perfml.modeling.split import TimeSplit, time_split
@@ -35,6 +37,10 @@ class HighPerformer(PipelineSpec):
     score_column: ClassVar[str] = "score"
     features: ClassVar[tuple[str, ...]] = (*nodes.BEHAVIOURS, *nodes.EARLY_RESULTS, *nodes.CONTEXT)
     test_metric: ClassVar[str] = "model_roc_auc"
+    input_tables: ClassVar[tuple[str, ...]] = ("employees", "activities")
+    baseline_features: ClassVar[tuple[str, ...]] = ("visits_per_week",)
+    baseline_description: ClassVar[str] = ("busy people do best: the score is the percentile of visits per week "
+                                           "within the role")
 
     def __init__(self, params: HighPerformerParams | dict | None = None):
         self.p = params if isinstance(params, HighPerformerParams) else HighPerformerParams(**(params or {}))
@@ -48,11 +54,15 @@ class HighPerformer(PipelineSpec):
         return pd.Timedelta(days=31 * self.p.label_months)
 
     def build_features(self, dataset: Dataset, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
-        first, last = nodes.data_months(dataset)
+        first, last = activity_months(dataset)
         past = dataset if as_of is None else dataset.before(as_of)
         units = nodes.profile_units(dataset.employees, first, last, self.p, as_of=as_of)
-        return nodes.unit_features(units, nodes.monthly_metrics(past), past.activities, past.leads,
-                                   dataset.employees, self.p)
+        frame = nodes.unit_features(units, nodes.monthly_metrics(past), past.activities, past.leads,
+                                    dataset.employees, self.p)
+        if as_of is not None:
+            frame["state"], frame["state_reason"] = nodes.unit_states(
+                units, frame["weeks_observed"], past.activities, past.orders, past.leads, self.p)
+        return frame
 
     def build_labels(self, dataset: Dataset, features: pd.DataFrame) -> pd.Series:
         attainment = self.attainment(dataset, features)
@@ -60,13 +70,20 @@ class HighPerformer(PipelineSpec):
 
     def attainment(self, dataset: Dataset, features: pd.DataFrame) -> pd.Series:
         """Attainment over months N+1..N+L per unit (the quantity the label ranks)."""
-        _, last = nodes.data_months(dataset)
+        _, last = activity_months(dataset)
         return nodes.label_attainment(features, nodes.monthly_metrics(dataset), self.p, last)
 
     def baseline(self, features: pd.DataFrame) -> np.ndarray:
         """Naive profile: the percentile of visits per week within role (\"busy people do best\")."""
         rank = features.groupby("role")["visits_per_week"].rank(pct=True)
         return rank.fillna(0.5).to_numpy(dtype="float64")
+
+    def output(self, features: pd.DataFrame, scores: np.ndarray, reasons: list[str]) -> pd.DataFrame:
+        """Key, score, reasons and the behaviour window read: records from `window_start` to before `cutoff`."""
+        out = super().output(features, scores, reasons)
+        out["window_start"] = features["window_start"].to_numpy()
+        out["cutoff"] = features["cutoff"].to_numpy()
+        return out
 
     def feature_columns(self, features: pd.DataFrame) -> list[str]:
         return nodes.feature_columns(features, self.p.early_results)
