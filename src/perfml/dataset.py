@@ -61,7 +61,7 @@ def read_manifest(path: Path) -> tuple[frozenset[str], list[Problem]]:
     try:
         doc = yaml.safe_load(file.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
-        return frozenset(), [Problem(MANIFEST, None, "is not valid YAML", detail=str(exc).replace("\n", " ")[:200])]
+        return frozenset(), [Problem(MANIFEST, None, "is not valid YAML", detail=" ".join(str(exc).split())[:200])]
     if doc is None:  # an empty file declares nothing
         return frozenset(), []
     if not isinstance(doc, dict):
