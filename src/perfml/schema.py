@@ -1,4 +1,4 @@
-"""The data contract: the canonical tables, their columns, types and rules (DESIGN §3).
+"""The data contract: the canonical tables, their columns, types, ranges and rules.
 
 This module only *describes* the contract; `perfml.validation` enforces it and
 `perfml.dataset` loads data through it. Everything that needs to know a table's

@@ -1,10 +1,13 @@
 """Enforce the data contract: parse raw frames into typed frames and collect every problem.
 
 Parsing (text -> timestamps, numbers) is done here because only here do we know which
-original row failed to parse; value rules (required, choices, ranges, formats, unique keys)
-are checked by pandera in lazy mode, and cross-table references by set membership.
-Row numbers in problems are as they appear in the source: for CSV the header is row 1,
-so the first record is row 2.
+original row failed to parse; parsing also refuses what no column may hold (non-finite
+numbers, instants outside 1900-2100, NUL characters). Value rules (required, choices,
+ranges, formats, unique keys) are checked by pandera in lazy mode, decimal places on the
+numbers as written, and cross-table references by set membership on the rows that parsed,
+all in one pass. Row numbers in problems are as they appear in the source: for CSV the
+header is row 1, so the first record is row 2. `perfml validate`, `perfml import` and HTTP
+ingest all go through `parse_table`, so the rules are the same everywhere.
 """
 from __future__ import annotations
 
@@ -49,10 +52,14 @@ def _rows(index: pd.Index, first_row: int) -> tuple[int, ...]:
 
 def _shown(value) -> str:
     """A value as the reader wrote it: text quoted (so spaces and NUL show), numbers and dates plain."""
-    return repr(value) if isinstance(value, str) else str(float(value)) if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, float):  # also numpy floats, whose repr is 'np.float64(inf)'
+        return str(float(value))
+    return str(value)
 
 
-def examples(values: pd.Series, bad: pd.Index) -> str:
+def _examples(values: pd.Series, bad: pd.Index) -> str:
     """`e.g. 'inf', '1e400'`: the distinct values of the first offending rows."""
     first = values.loc[bad.sort_values()[:MAX_VALUES_SHOWN * 4]].dropna()
     shown = list(dict.fromkeys(_shown(v) for v in first))[:MAX_VALUES_SHOWN]
@@ -63,7 +70,7 @@ def _problem(table: str, column: str | None, rule: str, bad: pd.Index, first_row
              values: pd.Series | None = None, detail: str = "") -> Problem:
     bad = bad.sort_values()
     if values is not None and not detail:
-        detail = examples(values, bad)
+        detail = _examples(values, bad)
     return Problem(table, column, rule, _rows(bad[:5], first_row), len(bad), detail)
 
 
