@@ -184,7 +184,8 @@ TABLES: dict[str, Table] = {
         ),
         Table(
             "targets",
-            (_req("employee_id", "id"), _req("period", "period"), _req("metric", "text"), _req("target", "float", min=0, max=MONEY_MAX, places=MONEY_PLACES)),
+            (_req("employee_id", "id"), _req("period", "period"), _req("metric", "text"),
+             _req("target", "float", min=0, max=MONEY_MAX, places=MONEY_PLACES)),
             key=("employee_id", "period", "metric"),
             references=(Reference("employee_id", "employees", "employee_id"),),
         ),
@@ -222,7 +223,8 @@ TABLES: dict[str, Table] = {
         ),
         Table(
             "metrics",
-            (_req("employee_id", "id"), _req("period", "period"), _req("metric", "text"), _req("value", "float", min=-METRIC_BOUND, max=METRIC_BOUND)),
+            (_req("employee_id", "id"), _req("period", "period"), _req("metric", "text"),
+             _req("value", "float", min=-METRIC_BOUND, max=METRIC_BOUND)),
             key=("employee_id", "period", "metric"),
             optional=True,
             references=(Reference("employee_id", "employees", "employee_id"),),

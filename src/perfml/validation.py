@@ -98,7 +98,8 @@ def _parse_column(s: pd.Series, col: Column) -> tuple[pd.Series, dict[str, pd.Se
         outside = (stamps < pd.Timestamp(TIME_RANGE[0])) | (stamps >= pd.Timestamp(TIME_RANGE[1]))
         # Bounds first: nanoseconds (the frames' unit) cannot even hold year 1600 or 2300.
         out = stamps.mask(outside).astype("datetime64[ns]")
-        return (out.dt.normalize() if col.kind == "date" else out), {_PARSE_RULES[col.kind]: unparsed, TIME_RULE: outside}
+        out = out.dt.normalize() if col.kind == "date" else out
+        return out, {_PARSE_RULES[col.kind]: unparsed, TIME_RULE: outside}
     if col.kind in ("float", "int", "flag"):
         out = pd.to_numeric(s, errors="coerce").astype("float64")
         infinite = pd.Series(np.isinf(out.to_numpy()), index=out.index)  # 'inf', '1e400', a float inf
@@ -214,7 +215,8 @@ def parse_table(table: Table, raw: pd.DataFrame, first_row: int = 2) -> tuple[pd
     if missing:
         problems.append(Problem(table.name, ", ".join(missing), "required column is missing"))
         return raw, problems
-    problems += [Problem(table.name, repr(str(name)), "column name " + NUL_RULE) for name in raw.columns if NUL in str(name)]
+    problems += [Problem(table.name, repr(str(name)), "column name " + NUL_RULE)
+                 for name in raw.columns if NUL in str(name)]
     text = pd.DataFrame({name: _blank_to_na(raw[name]) for name in raw.columns}, index=raw.index)
     out = {}
     reported: dict[str, pd.Index] = {}  # rows whose value was refused while parsing, per column
@@ -311,8 +313,8 @@ def _table_problems(raw: Mapping[str, pd.DataFrame], untracked: frozenset[str]) 
                 f"if the company does not track {name} at all, declare it in {MANIFEST}: `untracked: [{name}]`")
             problems.append(Problem(name, None, "required table is missing", detail=hint))
         if name in untracked and name in raw and len(raw[name]):
-            problems.append(Problem(name, None, f"declared untracked in {MANIFEST} but has rows",
-                                    detail=f"{len(raw[name])} row(s); remove the file or remove {name} from `untracked`"))
+            problems.append(Problem(name, None, f"declared untracked in {MANIFEST} but has rows", detail=(
+                f"{len(raw[name])} row(s); remove the file or remove {name} from `untracked`")))
     return problems
 
 
