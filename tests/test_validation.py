@@ -205,3 +205,16 @@ def test_parquet_with_inf_and_year_1600_is_refused_not_a_crash(clean_dir, tmp_pa
     assert {(p.column, p.rule, p.rows) for p in info.value.problems} == {
         ("amount", "must be a finite number", (1,)),  # Parquet has no header: the first record is row 1
         ("closed_at", "must be between 1900-01-01 and 2100-01-01", (2,))}
+
+
+def test_duplicate_keys_and_nul_in_a_column_name_are_named_with_their_values(clean_dir, tmp_path):
+    out = _poison(clean_dir, tmp_path, "targets", "employee_id", "EMP 001", row=4)  # was EMP 002, 2017-01
+    text = (out / "customers.csv").read_text(encoding="utf-8")
+    (out / "customers.csv").write_text(text.replace("region", "reg\x00ion", 1), encoding="utf-8")
+    with pytest.raises(DataValidationError) as info:
+        Dataset.load(out)
+    found = {(p.table, p.column, p.rule): p for p in info.value.problems}
+    assert set(found) == {("targets", "employee_id", "duplicate key (employee_id, period, metric) must be unique"),
+                          ("customers", "'reg\\x00ion'", "column name must not contain a NUL character")}
+    duplicate = found["targets", "employee_id", "duplicate key (employee_id, period, metric) must be unique"]
+    assert duplicate.detail == "e.g. 'EMP 001/2017-01/revenue'" and duplicate.rows == (2, 6)
