@@ -192,7 +192,7 @@ def test_cli_validate_exit_codes(tiny_dir):
     corrupt(tiny_dir, "orders", "1200.50", "-5")
     bad = runner.invoke(app, ["validate", str(tiny_dir)])
     assert bad.exit_code == 1
-    assert "orders.amount: must be >= 0" in bad.output and "1 row(s): 2" in bad.output
+    assert "orders.amount: must be >= 0" in bad.output and "1 row(s): 2; e.g. '-5'" in bad.output
     usage = runner.invoke(app, ["validate"])
     assert usage.exit_code == 2
 
@@ -213,3 +213,74 @@ def test_simulated_data_validates(small_dir, tmp_path):
     (copy / "satisfaction.csv").write_text("\n".join(text) + "\n")
     (p,) = problems_of(copy)
     assert (p.table, p.column, p.rule, p.rows) == ("satisfaction", "score", "must be <= 100", (6,))
+
+
+# -- the manifest: tables the company does not track ---------------------------------------
+def test_untracked_tables_may_be_absent_and_read_as_typed_empty_tables(tiny_dir, tmp_path):
+    (tiny_dir / "activities.csv").unlink()
+    (tiny_dir / "satisfaction.csv").unlink()
+    (tiny_dir / "dataset.yaml").write_text("# no activity log, no surveys\nuntracked: [activities, satisfaction]\n")
+    ds = Dataset.load(tiny_dir)
+    assert ds.untracked == {"activities", "satisfaction"}
+    assert "activities" not in ds.rows() and not ds.has("activities")
+    assert ds.activities.empty and list(ds.activities.columns) == list(TABLES["activities"].names)
+    assert ds.before("2024-02-01").untracked == ds.untracked
+    out = ds.save(tmp_path / "copy")
+    assert (out / "dataset.yaml").is_file() and Dataset.load(out).untracked == ds.untracked
+    # every table tracked again: saving over the folder drops the stale manifest
+    Dataset(ds.tables, source="all").save(out)
+    assert not (out / "dataset.yaml").exists() and Dataset.load(out).untracked == frozenset()
+
+
+def test_untracked_table_present_without_rows_is_fine_with_rows_is_a_contradiction(tiny_dir):
+    (tiny_dir / "dataset.yaml").write_text("untracked: [satisfaction]\n")
+    (p,) = problems_of(tiny_dir)
+    assert (p.table, p.column, p.rule) == ("satisfaction", None, "declared untracked in dataset.yaml but has rows")
+    assert p.detail.startswith("2 row(s)")
+    (tiny_dir / "satisfaction.csv").write_text(TINY["satisfaction"].splitlines()[0] + "\n")
+    assert Dataset.load(tiny_dir).untracked == {"satisfaction"}
+
+
+def test_references_into_an_untracked_table_must_be_empty(tiny_dir):
+    (tiny_dir / "leads.csv").unlink()
+    (tiny_dir / "dataset.yaml").write_text("untracked: [leads]\n")
+    (p,) = problems_of(tiny_dir)
+    assert (p.table, p.column, p.rule, p.rows) == ("activities", "lead_id", "must reference an existing leads.lead_id",
+                                                    (2,))
+
+
+def test_absent_required_table_not_declared_says_how_to_declare_it(tiny_dir):
+    (tiny_dir / "satisfaction.csv").unlink()
+    (tiny_dir / "orders.csv").unlink()
+    found = {p.table: p for p in problems_of(tiny_dir)}
+    assert set(found) == {"satisfaction", "orders"}
+    assert found["satisfaction"].rule == "required table is missing"
+    assert "declare it in dataset.yaml: `untracked: [satisfaction]`" in str(found["satisfaction"])
+    assert found["orders"].detail == ""  # orders cannot be untracked: no hint to do so
+    result = CliRunner().invoke(app, ["validate", str(tiny_dir)])
+    assert result.exit_code == 1 and "`untracked: [satisfaction]`" in result.output
+
+
+@pytest.mark.parametrize("text, column, rule", [
+    ("untracked: [activites]\n", "untracked", "unknown table 'activites' (expected one of: ownership_changes, "),
+    ("untracked: [satisfaction, orders]\n", "untracked", "orders cannot be untracked"),
+    ("untraked: [satisfaction]\n", "untraked", "unknown key (expected: untracked)"),
+    ("untracked: [satisfaction\n", None, "is not valid YAML"),
+    ("untracked: satisfaction\n", "untracked", "must be a list of table names"),
+    ("- satisfaction\n", None, "must be a mapping such as `untracked: [activities]`"),
+])
+def test_bad_manifest_names_the_file_and_key_together_with_data_problems(tiny_dir, text, column, rule):
+    (tiny_dir / "dataset.yaml").write_text(text)
+    corrupt(tiny_dir, "orders", "1200.50", "inf")
+    found = problems_of(tiny_dir)
+    manifest = [p for p in found if p.table == "dataset.yaml"]
+    assert len(manifest) == 1 and manifest[0].column == column and manifest[0].rule.startswith(rule), found
+    assert ("orders", "amount", "must be a finite number") in {(p.table, p.column, p.rule) for p in found}
+
+
+def test_cli_validate_lists_untracked_tables(tiny_dir):
+    (tiny_dir / "activities.csv").unlink()
+    (tiny_dir / "dataset.yaml").write_text("untracked: [activities]\n")
+    result = CliRunner().invoke(app, ["validate", str(tiny_dir)])
+    assert result.exit_code == 0, result.output
+    assert "untracked (declared in dataset.yaml): activities" in result.output

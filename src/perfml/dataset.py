@@ -6,6 +6,11 @@ Load from a directory of CSV/Parquet files (`Dataset.load`), from in-memory fram
 naive-UTC `datetime64[ns]`, money as float64 (exact `Decimal` for the rule engine via
 `perfml.money.to_decimal`, which recovers the decimal text for amounts with at most 15
 significant digits).
+
+A dataset folder may hold a manifest, `dataset.yaml`, declaring the tables the company does
+not track at all (`untracked: [activities, satisfaction]`). Such a table may be absent and
+reads as a typed empty table; models leave out every feature read from it. That differs
+from a tracked table with no rows for a person, which says "this person did nothing".
 """
 from __future__ import annotations
 
@@ -18,9 +23,10 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
+import yaml
 
 from perfml.errors import DataValidationError, Problem
-from perfml.schema import TABLES
+from perfml.schema import MANIFEST, TABLES
 from perfml.validation import empty_table, validate_tables
 
 FORMATS = ("csv", "parquet")
@@ -47,6 +53,35 @@ def find_table_files(path: Path) -> tuple[dict[str, Path], list[Problem]]:
     return files, problems
 
 
+def read_manifest(path: Path) -> tuple[frozenset[str], list[Problem]]:
+    """The tables `dataset.yaml` declares untracked (none without the file), and the manifest's own problems."""
+    file = path / MANIFEST
+    if not file.is_file():
+        return frozenset(), []
+    try:
+        doc = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
+        return frozenset(), [Problem(MANIFEST, None, "is not valid YAML", detail=" ".join(str(exc).split())[:200])]
+    if doc is None:  # an empty file declares nothing
+        return frozenset(), []
+    if not isinstance(doc, dict):
+        return frozenset(), [Problem(MANIFEST, None, "must be a mapping such as `untracked: [activities]`",
+                                     detail=f"got {type(doc).__name__}")]
+    problems = [Problem(MANIFEST, str(key), "unknown key (expected: untracked)") for key in doc if key != "untracked"]
+    names = doc.get("untracked") or []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        problems.append(Problem(MANIFEST, "untracked", "must be a list of table names", detail=f"got {names!r}"[:200]))
+        names = []
+    return frozenset(names), problems
+
+
+def write_manifest(path: Path, untracked: Iterable[str]) -> None:
+    """Write `dataset.yaml` declaring `untracked` (nothing to write when every table is tracked)."""
+    if untracked:
+        (path / MANIFEST).write_text(yaml.safe_dump({"untracked": sorted(untracked)}, default_flow_style=None),
+                                     encoding="utf-8")
+
+
 class Dataset:
     """The validated canonical tables; absent optional tables read as typed empty frames."""
 
@@ -60,27 +95,34 @@ class Dataset:
     # -- construction -------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Dataset":
-        """Read and validate a directory of `<table>.csv|parquet` files."""
+        """Read and validate a directory of `<table>.csv|parquet` files (and its `dataset.yaml`, if any)."""
         path = Path(path)
         if not path.is_dir():
             raise DataValidationError([Problem("dataset", None, f"directory not found: {path}")])
-        files, problems = find_table_files(path)
+        untracked, problems = read_manifest(path)
+        files, found = find_table_files(path)
+        problems += found
         raw, first_rows = {}, {}
         for name, file in files.items():
             try:
                 raw[name], first_rows[name] = _read_file(file)
             except Exception as exc:  # unreadable file: report it with the others
                 problems.append(Problem(name, None, f"cannot read {file.name}", detail=str(exc)[:200]))
+        try:
+            tables = validate_tables(raw, first_rows, untracked)
+        except DataValidationError as err:  # one list: file and manifest problems, then the data's
+            raise DataValidationError(problems + err.problems) from None
         if problems:
-            problems += [Problem(n, None, "required table is missing") for n, t in TABLES.items()
-                         if not t.optional and n not in files]
             raise DataValidationError(problems)
-        return cls(validate_tables(raw, first_rows), source=str(path))
+        return cls(tables, source=str(path), untracked=untracked)
 
     @classmethod
-    def from_frames(cls, frames: Mapping[str, pd.DataFrame], first_row: int = 2, source: str = "frames") -> "Dataset":
+    def from_frames(cls, frames: Mapping[str, pd.DataFrame], first_row: int = 2, source: str = "frames",
+                    untracked: Iterable[str] = ()) -> "Dataset":
         """Validate raw or typed frames (e.g. from an HTTP batch); `first_row` numbers the first record."""
-        return cls(validate_tables(frames, {name: first_row for name in frames}), source=source)
+        untracked = frozenset(untracked)
+        return cls(validate_tables(frames, {name: first_row for name in frames}, untracked), source=source,
+                   untracked=untracked)
 
     @classmethod
     def from_store(cls, url_or_engine=None) -> "Dataset":
@@ -144,7 +186,7 @@ class Dataset:
 
     # -- output -------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, format: Literal["csv", "parquet"] = "csv") -> Path:
-        """Write every supplied table; the directory appears complete or not at all."""
+        """Write every supplied table (and `dataset.yaml` when some are untracked); complete or not at all."""
         if format not in FORMATS:
             raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
         path = Path(path)
@@ -153,8 +195,10 @@ class Dataset:
         try:
             for name, df in self._tables.items():
                 write_table(df, tmp / f"{name}.{format}")
+            write_manifest(tmp, self.untracked)
             if path.exists():
-                for name in TABLES:  # replace only our tables; leave e.g. truth/ alone
+                (path / MANIFEST).unlink(missing_ok=True)
+                for name in TABLES:  # replace only our files; leave e.g. truth/ alone
                     for fmt in FORMATS:
                         (path / f"{name}.{fmt}").unlink(missing_ok=True)
                 for file in tmp.iterdir():

@@ -12,7 +12,8 @@ class PerfmlError(Exception):
 
 @dataclass(frozen=True)
 class Problem:
-    """One broken rule in one table/column, with the first offending file rows and a count."""
+    """One broken rule in one table/column: the first offending file rows, their count and a detail
+    (the first offending values, `e.g. 'inf', '1e400'`, or what to do)."""
 
     table: str
     column: str | None
@@ -29,7 +30,7 @@ class Problem:
             more = f" (+{self.count - len(self.rows[:MAX_ROWS_SHOWN])} more)" if self.count > MAX_ROWS_SHOWN else ""
             text += f" — {self.count} row(s): {shown}{more}"
         if self.detail:
-            text += f" [{self.detail}]"
+            text += f"; {self.detail}"
         return text
 
     def to_dict(self) -> dict:
@@ -48,12 +49,13 @@ class DataValidationError(PerfmlError):
     """Raised with *every* problem found in a dataset, not just the first."""
 
     problems: list[Problem] = field(default_factory=list)
+    outcome: str = ""  # what the refusal means for the caller, e.g. "nothing imported"
 
     def __post_init__(self) -> None:
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        lines = [f"{len(self.problems)} data problem(s) found:"]
+        lines = [f"{len(self.problems)} data problem(s) found" + (f" ({self.outcome})" if self.outcome else "") + ":"]
         lines += [f"  - {p}" for p in self.problems]
         return "\n".join(lines)
 

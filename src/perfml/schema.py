@@ -1,4 +1,4 @@
-"""The data contract: the canonical tables, their columns, types and rules (DESIGN §3).
+"""The data contract: the canonical tables, their columns, types, ranges and rules.
 
 This module only *describes* the contract; `perfml.validation` enforces it and
 `perfml.dataset` loads data through it. Everything that needs to know a table's
@@ -17,6 +17,18 @@ ACTIVITY_TYPES = ("visit", "call", "email", "meeting", "message", "other")
 ORDER_TYPES = ("new", "repeat")
 ATTR_PREFIX = "attr_"
 
+# Bounds every value must respect, whatever the table (documented in the README's data contract).
+TIME_RANGE = ("1900-01-01", "2100-01-01")  # timestamps and dates: from the first, strictly before the second
+MONEY_MAX = 1e12  # amounts and targets, in currency units
+MONEY_PLACES = 6  # decimal places of amounts and targets (the rule engine credits them exactly)
+MINUTES_PER_DAY = 1440  # longest activity
+METRIC_BOUND = 1e12  # |metrics.value|: any per-period measure (score, count, money) fits well inside
+
+# The manifest of a dataset folder, and the tables it may not declare untracked: without them
+# there is nobody to score and nothing sold.
+MANIFEST = "dataset.yaml"
+ALWAYS_TRACKED = ("employees", "customers", "orders")
+
 
 @dataclass(frozen=True)
 class Column:
@@ -29,6 +41,7 @@ class Column:
     choices: tuple[str, ...] = ()
     min: float | None = None
     max: float | None = None
+    places: int | None = None  # most decimal places a number may be written with
 
 
 @dataclass(frozen=True)
@@ -123,7 +136,7 @@ TABLES: dict[str, Table] = {
                 Column("lead_id", "id"),
                 _req("type", "enum", choices=ACTIVITY_TYPES),
                 _req("occurred_at", "timestamp"),
-                Column("duration_minutes", "float", min=0),
+                Column("duration_minutes", "float", min=0, max=MINUTES_PER_DAY),
             ),
             key=("activity_id",),
             references=(
@@ -158,7 +171,7 @@ TABLES: dict[str, Table] = {
                 _req("customer_id", "id"),
                 _req("employee_id", "id"),
                 _req("closed_at", "timestamp"),
-                _req("amount", "float", min=0),
+                _req("amount", "float", min=0, max=MONEY_MAX, places=MONEY_PLACES),
                 Column("order_type", "enum", choices=ORDER_TYPES),
             ),
             key=("order_id",),
@@ -171,7 +184,8 @@ TABLES: dict[str, Table] = {
         ),
         Table(
             "targets",
-            (_req("employee_id", "id"), _req("period", "period"), _req("metric", "text"), _req("target", "float", min=0)),
+            (_req("employee_id", "id"), _req("period", "period"), _req("metric", "text"),
+             _req("target", "float", min=0, max=MONEY_MAX, places=MONEY_PLACES)),
             key=("employee_id", "period", "metric"),
             references=(Reference("employee_id", "employees", "employee_id"),),
         ),
@@ -209,7 +223,8 @@ TABLES: dict[str, Table] = {
         ),
         Table(
             "metrics",
-            (_req("employee_id", "id"), _req("period", "period"), _req("metric", "text"), _req("value", "float")),
+            (_req("employee_id", "id"), _req("period", "period"), _req("metric", "text"),
+             _req("value", "float", min=-METRIC_BOUND, max=METRIC_BOUND)),
             key=("employee_id", "period", "metric"),
             optional=True,
             references=(Reference("employee_id", "employees", "employee_id"),),

@@ -1,15 +1,19 @@
 """Enforce the data contract: parse raw frames into typed frames and collect every problem.
 
 Parsing (text -> timestamps, numbers) is done here because only here do we know which
-original row failed to parse; value rules (required, choices, ranges, formats, unique keys)
-are checked by pandera in lazy mode, and cross-table references by set membership.
-Row numbers in problems are as they appear in the source: for CSV the header is row 1,
-so the first record is row 2.
+original row failed to parse; parsing also refuses what no column may hold (non-finite
+numbers, instants outside 1900-2100, NUL characters). Value rules (required, choices,
+ranges, formats, unique keys) are checked by pandera in lazy mode, decimal places on the
+numbers as written, and cross-table references by set membership on the rows that parsed,
+all in one pass. Row numbers in problems are as they appear in the source: for CSV the
+header is row 1, so the first record is row 2. `perfml validate`, `perfml import` and HTTP
+ingest all go through `parse_table`, so the rules are the same everywhere.
 """
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from decimal import InvalidOperation
 
 import numpy as np
 import pandas as pd
@@ -17,7 +21,8 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from perfml.errors import DataValidationError, Problem
-from perfml.schema import ATTR_PREFIX, PERIOD_PATTERN, TABLES, Column, Table
+from perfml.money import to_decimal
+from perfml.schema import ALWAYS_TRACKED, ATTR_PREFIX, MANIFEST, PERIOD_PATTERN, TABLES, TIME_RANGE, Column, Table
 
 _PARSE_RULES = {
     "timestamp": "must be an ISO 8601 timestamp",
@@ -26,6 +31,11 @@ _PARSE_RULES = {
     "int": "must be an integer",
     "flag": "must be 0 or 1",
 }
+FINITE_RULE = "must be a finite number"
+TIME_RULE = f"must be between {TIME_RANGE[0]} and {TIME_RANGE[1]}"
+NUL_RULE = "must not contain a NUL character"
+NUL = "\x00"
+MAX_VALUES_SHOWN = 3
 
 
 def _blank_to_na(s: pd.Series) -> pd.Series:
@@ -40,29 +50,75 @@ def _rows(index: pd.Index, first_row: int) -> tuple[int, ...]:
     return tuple(int(i) + first_row for i in index)
 
 
-def _problem(table: str, column: str | None, rule: str, bad: pd.Index, first_row: int, detail: str = "") -> Problem:
+def _shown(value) -> str:
+    """A value as the reader wrote it: text quoted (so spaces and NUL show), numbers and dates plain."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, float):  # also numpy floats, whose repr is 'np.float64(inf)'
+        return str(float(value))
+    return str(value)
+
+
+def _examples(values: pd.Series, bad: pd.Index) -> str:
+    """`e.g. 'inf', '1e400'`: the distinct values of the first offending rows."""
+    first = values.loc[bad.sort_values()[:MAX_VALUES_SHOWN * 4]].dropna()
+    shown = list(dict.fromkeys(_shown(v) for v in first))[:MAX_VALUES_SHOWN]
+    return "e.g. " + ", ".join(shown) if shown else ""
+
+
+def _problem(table: str, column: str | None, rule: str, bad: pd.Index, first_row: int,
+             values: pd.Series | None = None, detail: str = "") -> Problem:
     bad = bad.sort_values()
+    if values is not None and not detail:
+        detail = _examples(values, bad)
     return Problem(table, column, rule, _rows(bad[:5], first_row), len(bad), detail)
 
 
-def _parse_column(raw: pd.Series, col: Column) -> pd.Series:
-    """Return the typed column; unparseable values become missing (reported by the caller)."""
-    s = _blank_to_na(raw)
+def _num(bound: float) -> str:
+    """1e12 -> '1e12', 1440.0 -> '1440'."""
+    return f"{bound:g}".replace("e+", "e")
+
+
+def _stamps(s: pd.Series) -> pd.Series:
+    """Naive-UTC timestamps in whatever unit pandas picks (µs reaches year 0001); unparseable -> NaT."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s.dt.tz_convert("UTC").dt.tz_localize(None) if getattr(s.dt, "tz", None) else s
+    return pd.to_datetime(s, errors="coerce", utc=True, format="ISO8601").dt.tz_localize(None)
+
+
+def _parse_column(s: pd.Series, col: Column) -> tuple[pd.Series, dict[str, pd.Series]]:
+    """Type one (blank-stripped) column; return it and, per broken rule, the rows breaking it.
+
+    A value that breaks one of these rules becomes missing in the typed column, so it is
+    reported once, here, and never again as "required value is empty" or out of range.
+    """
     if col.kind in ("timestamp", "date"):
-        if pd.api.types.is_datetime64_any_dtype(s):
-            out = s.dt.tz_convert("UTC").dt.tz_localize(None) if getattr(s.dt, "tz", None) else s
-        else:
-            out = pd.to_datetime(s, errors="coerce", utc=True, format="ISO8601").dt.tz_localize(None)
-        out = out.astype("datetime64[ns]")
-        return out.dt.normalize() if col.kind == "date" else out
+        stamps = _stamps(s)
+        unparsed = stamps.isna() & s.notna()
+        outside = (stamps < pd.Timestamp(TIME_RANGE[0])) | (stamps >= pd.Timestamp(TIME_RANGE[1]))
+        # Bounds first: nanoseconds (the frames' unit) cannot even hold year 1600 or 2300.
+        out = stamps.mask(outside).astype("datetime64[ns]")
+        out = out.dt.normalize() if col.kind == "date" else out
+        return out, {_PARSE_RULES[col.kind]: unparsed, TIME_RULE: outside}
     if col.kind in ("float", "int", "flag"):
         out = pd.to_numeric(s, errors="coerce").astype("float64")
+        infinite = pd.Series(np.isinf(out.to_numpy()), index=out.index)  # 'inf', '1e400', a float inf
+        out = out.mask(infinite)
         if col.kind == "flag":
             out = out.where(out.isin([0.0, 1.0]))
         elif col.kind == "int":
             out = out.where(out == np.floor(out))
-        return out
-    return s.astype("string")
+        return out, {_PARSE_RULES[col.kind]: out.isna() & s.notna() & ~infinite, FINITE_RULE: infinite}
+    return s.astype("string"), {}
+
+
+def _decimal_places(value) -> int:
+    """Decimal places of a number as written ('1.50' -> 1, '1e-7' -> 7; floats by their shortest repr)."""
+    try:
+        exponent = to_decimal(value).normalize().as_tuple().exponent
+    except (InvalidOperation, ValueError):
+        return 0  # unparseable text is reported by the parse rules
+    return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 def _attr_column(raw: pd.Series) -> pd.Series:
@@ -93,23 +149,30 @@ def _pandera_schema(table: Table, present: list[str]) -> pa.DataFrameSchema:
 
 
 def _describe_check(check: str, table: Table, column: str) -> str:
+    col = table.column(column)
     if check == "not_nullable":
         return "required value is empty"
     if check in ("field_uniqueness", "multiple_fields_uniqueness"):
         return f"duplicate key ({', '.join(table.key)}) must be unique"
     if check.startswith("isin"):
-        col = table.column(column)
         return f"must be one of {', '.join(col.choices) if col else check}"
-    if check.startswith("greater_than_or_equal_to"):
-        return f"must be >= {check[check.index('(') + 1:-1]}"
-    if check.startswith("less_than_or_equal_to"):
-        return f"must be <= {check[check.index('(') + 1:-1]}"
+    if check.startswith("greater_than_or_equal_to") and col and col.min is not None:
+        return f"must be >= {_num(col.min)}"
+    if check.startswith("less_than_or_equal_to") and col and col.max is not None:
+        return f"must be <= {_num(col.max)}"
     if check.startswith("str_matches"):
         return "must be a period YYYY-MM"
     return check
 
 
-def _value_problems(table: Table, df: pd.DataFrame, first_row: int, unparsed: dict[str, pd.Index]) -> list[Problem]:
+def _key_text(table: Table, rows: pd.DataFrame) -> pd.Series:
+    """The key of each row as one text ('E1/2024-01/revenue'), to show duplicate keys."""
+    return rows[list(table.key)].astype("string").fillna("").agg("/".join, axis=1)
+
+
+def _value_problems(table: Table, df: pd.DataFrame, raw: pd.DataFrame, first_row: int,
+                    reported: dict[str, pd.Index]) -> list[Problem]:
+    """Required values, choices, ranges, formats and unique keys (pandera, lazy: every failure at once)."""
     schema = _pandera_schema(table, list(df.columns))
     try:
         schema.validate(df, lazy=True)
@@ -124,12 +187,24 @@ def _value_problems(table: Table, df: pd.DataFrame, first_row: int, unparsed: di
     cases.loc[uniq, "column"] = table.key[0]  # one problem per key, not per key column
     for (column, check), grp in cases.groupby(["column", "check"], sort=True):
         bad = pd.Index(grp["index"].unique())
-        if check == "not_nullable":  # unparseable values are already reported as such
-            bad = bad.difference(unparsed.get(column, pd.Index([])))
+        if check == "not_nullable":  # values refused while parsing are already reported as such
+            bad = bad.difference(reported.get(column, pd.Index([])))
             if bad.empty:
                 continue
-        problems.append(_problem(table.name, column, _describe_check(check, table, column), bad, first_row))
+        duplicate = check in ("field_uniqueness", "multiple_fields_uniqueness")
+        values = None if check == "not_nullable" else _key_text(table, raw.loc[bad]) if duplicate else raw[column]
+        problems.append(_problem(table.name, column, _describe_check(check, table, column), bad, first_row, values))
     return problems
+
+
+def _places_problem(table: Table, col: Column, text: pd.Series, parsed: pd.Series, first_row: int) -> Problem | None:
+    """Numbers written with more decimal places than the contract allows (money is credited exactly)."""
+    present = parsed.notna()
+    places = text[present].map(_decimal_places)
+    bad = places.index[places > col.places]
+    if bad.empty:
+        return None
+    return _problem(table.name, col.name, f"must have at most {col.places} decimal places", bad, first_row, text)
 
 
 def parse_table(table: Table, raw: pd.DataFrame, first_row: int = 2) -> tuple[pd.DataFrame, list[Problem]]:
@@ -140,28 +215,39 @@ def parse_table(table: Table, raw: pd.DataFrame, first_row: int = 2) -> tuple[pd
     if missing:
         problems.append(Problem(table.name, ", ".join(missing), "required column is missing"))
         return raw, problems
+    problems += [Problem(table.name, repr(str(name)), "column name " + NUL_RULE)
+                 for name in raw.columns if NUL in str(name)]
+    text = pd.DataFrame({name: _blank_to_na(raw[name]) for name in raw.columns}, index=raw.index)
     out = {}
-    unparsed_rows: dict[str, pd.Index] = {}
+    reported: dict[str, pd.Index] = {}  # rows whose value was refused while parsing, per column
     for name in raw.columns:
+        values = text[name]
+        if pd.api.types.is_string_dtype(values):  # PostgreSQL refuses NUL in any text
+            nul = values.str.contains(NUL, regex=False).fillna(False).astype(bool)
+            if nul.any():
+                problems.append(_problem(table.name, name, NUL_RULE, raw.index[nul], first_row, values))
+                reported[name] = raw.index[nul]
+                values = values.mask(nul)
         col = table.column(name)
         if col is None:
             keep_attr = table.keep_attr_columns and name.startswith(ATTR_PREFIX)
-            out[name] = _attr_column(raw[name]) if keep_attr else _blank_to_na(raw[name])
+            out[name] = _attr_column(values) if keep_attr else values
             continue
-        parsed = _parse_column(raw[name], col)
-        unparsed = parsed.isna() & _blank_to_na(raw[name]).notna()
-        if unparsed.any():
-            unparsed_rows[name] = raw.index[unparsed]
-            problems.append(_problem(table.name, name, _PARSE_RULES[col.kind], raw.index[unparsed], first_row,
-                                     f"e.g. {raw[name][unparsed].iloc[0]!r}"))
-        out[name] = parsed
+        out[name], broken = _parse_column(values, col)
+        for rule, mask in broken.items():
+            if mask.any():
+                problems.append(_problem(table.name, name, rule, raw.index[mask], first_row, text[name]))
+                reported[name] = reported.get(name, pd.Index([])).union(raw.index[mask])
+        if col.places is not None:
+            found = _places_problem(table, col, text[name], out[name], first_row)
+            problems += [found] if found else []
     for col in table.columns:  # optional columns absent from the file: add them typed and empty
         if col.name not in out:
-            out[col.name] = _parse_column(pd.Series([pd.NA] * len(raw), dtype="string"), col)
+            out[col.name] = _parse_column(pd.Series([pd.NA] * len(raw), dtype="string"), col)[0]
     df = pd.DataFrame(out, index=raw.index)
     ordered = list(table.names) + [c for c in df.columns if c not in table.names]
     df = df[ordered]
-    problems += _value_problems(table, df, first_row, unparsed_rows)
+    problems += _value_problems(table, df, text, first_row, reported)
     problems += _row_rules(table, df, first_row)
     return df, problems
 
@@ -172,7 +258,8 @@ def _row_rules(table: Table, df: pd.DataFrame, first_row: int) -> list[Problem]:
     if table.name == "employees":
         bad = df.index[df["termination_date"] < df["hire_date"]]
         if len(bad):
-            problems.append(_problem(table.name, "termination_date", "must not precede hire_date", bad, first_row))
+            problems.append(_problem(table.name, "termination_date", "must not precede hire_date", bad, first_row,
+                                     df["termination_date"].dt.date))
     return problems
 
 
@@ -188,7 +275,7 @@ def derive_columns(tables: dict[str, pd.DataFrame]) -> None:
 
 
 def reference_problems(tables: Mapping[str, pd.DataFrame], first_rows: Mapping[str, int]) -> list[Problem]:
-    """Every non-empty reference must point at an existing row of its target table."""
+    """Every non-empty reference must point at an existing row of its target table (absent targets are skipped)."""
     problems = []
     for name, df in tables.items():
         for ref in TABLES[name].references:
@@ -199,25 +286,57 @@ def reference_problems(tables: Mapping[str, pd.DataFrame], first_rows: Mapping[s
             bad = df.index[values.notna() & ~values.isin(target[ref.target_column].dropna())]
             if len(bad):
                 problems.append(_problem(name, ref.column, f"must reference an existing {ref.target_table}.{ref.target_column}",
-                                         bad, first_rows.get(name, 2), f"e.g. {values[bad[0]]!r}"))
+                                         bad, first_rows.get(name, 2), values))
     return problems
 
 
-def validate_tables(raw: Mapping[str, pd.DataFrame], first_rows: Mapping[str, int] | None = None) -> dict[str, pd.DataFrame]:
-    """Parse and check all tables together; raise DataValidationError listing every problem."""
+def untracked_problems(untracked: Iterable[str]) -> list[Problem]:
+    """Names a dataset may not declare untracked: unknown tables and the ones every dataset needs."""
+    problems = []
+    for name in sorted(untracked):
+        if name not in TABLES:
+            problems.append(Problem(MANIFEST, "untracked", f"unknown table {name!r} (expected one of: "
+                                    + ", ".join(n for n in TABLES if n not in ALWAYS_TRACKED) + ")"))
+        elif name in ALWAYS_TRACKED:
+            problems.append(Problem(MANIFEST, "untracked", f"{name} cannot be untracked: every dataset needs "
+                                    + ", ".join(ALWAYS_TRACKED)))
+    return problems
+
+
+def _table_problems(raw: Mapping[str, pd.DataFrame], untracked: frozenset[str]) -> list[Problem]:
+    """Tables unknown, missing (with how to declare them untracked) or declared untracked yet holding rows."""
+    problems = [Problem(name, None, "unknown table (expected one of: " + ", ".join(TABLES) + ")")
+                for name in sorted(set(raw) - set(TABLES))]
+    for name, table in TABLES.items():
+        if not table.optional and name not in raw and name not in untracked:
+            hint = "" if name in ALWAYS_TRACKED else (
+                f"if the company does not track {name} at all, declare it in {MANIFEST}: `untracked: [{name}]`")
+            problems.append(Problem(name, None, "required table is missing", detail=hint))
+        if name in untracked and name in raw and len(raw[name]):
+            problems.append(Problem(name, None, f"declared untracked in {MANIFEST} but has rows", detail=(
+                f"{len(raw[name])} row(s); remove the file or remove {name} from `untracked`")))
+    return problems
+
+
+def validate_tables(raw: Mapping[str, pd.DataFrame], first_rows: Mapping[str, int] | None = None,
+                    untracked: Iterable[str] = ()) -> dict[str, pd.DataFrame]:
+    """Parse and check all tables together in one pass; raise DataValidationError listing every problem.
+
+    References are checked on the rows that parsed, alongside the row rules, so one run lists
+    everything. A table declared `untracked` may be absent; references into it must then be empty.
+    """
     first_rows = dict(first_rows or {})
-    problems: list[Problem] = []
-    unknown = sorted(set(raw) - set(TABLES))
-    problems += [Problem(name, None, "unknown table (expected one of: " + ", ".join(TABLES) + ")") for name in unknown]
-    problems += [Problem(name, None, "required table is missing") for name in TABLES
-                 if not TABLES[name].optional and name not in raw]
+    untracked = frozenset(untracked)
+    problems = untracked_problems(untracked) + _table_problems(raw, untracked)
     typed: dict[str, pd.DataFrame] = {}
     for name, frame in raw.items():
         if name in TABLES:
-            typed[name], found = parse_table(TABLES[name], frame, first_rows.get(name, 2))
+            df, found = parse_table(TABLES[name], frame, first_rows.get(name, 2))
             problems += found
-    if not problems:
-        problems += reference_problems(typed, first_rows)
+            if set(TABLES[name].names) <= set(df.columns):  # typed (a missing required column leaves it raw)
+                typed[name] = df
+    absent_untracked = {n: empty_table(n) for n in untracked if n in TABLES and n not in raw}
+    problems += reference_problems({**typed, **absent_untracked}, first_rows)
     if problems:
         raise DataValidationError(problems)
     derive_columns(typed)

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from perfml.errors import PerfmlError
@@ -30,7 +31,8 @@ def handles_errors(func: Callable) -> Callable:
         try:
             return func(*args, **kwargs)
         except PerfmlError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            # escaped: messages quote user data (a value such as '[x]' is not markup)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(code=1) from None
 
     return wrapper

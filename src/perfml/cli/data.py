@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from perfml.cli._app import app, console, handles_errors, progress_bar
+from perfml.errors import DataValidationError
 
 
 @app.command()
@@ -39,6 +40,7 @@ def validate(data: Annotated[Path, typer.Argument(help="Dataset directory of CSV
     start, end = dataset.date_range()
     _print_rows(dataset.rows(), f"{data}: valid")
     console.print(f"date range: {start} .. {end}")
+    _print_untracked(dataset.untracked)
 
 
 @app.command("import")
@@ -51,10 +53,19 @@ def import_(
     from perfml.dataset import Dataset
     from perfml.store import import_dataset
 
-    dataset = Dataset.load(data)
+    try:
+        dataset = Dataset.load(data)
+    except DataValidationError as exc:
+        raise DataValidationError(exc.problems, outcome="nothing imported, the store is unchanged") from None
+    _print_untracked(dataset.untracked)
     with progress_bar("import") as update:
         counts = import_dataset(dataset, store_url, progress=update)
     _print_rows(counts, f"imported {data}")
+
+
+def _print_untracked(untracked: frozenset[str]) -> None:
+    if untracked:
+        console.print(f"untracked (declared in dataset.yaml): {', '.join(sorted(untracked))}")
 
 
 def _print_rows(rows: dict[str, int], title: str) -> None:
