@@ -9,11 +9,13 @@ from pydantic import ValidationError
 from perfml import catalog
 from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
+from perfml.explain import explain
 from perfml.modeling.run import score_pipeline, train_pipeline
 from perfml.pipelines import get_pipeline
 from perfml.pipelines.decline import nodes
 from perfml.pipelines.decline.nodes import DeclineParams
 from perfml.pipelines.decline.pipeline import DeclinePipeline
+from perfml.serving import explained
 
 from asof_perturb import add_activity_noise_at, perturb_after
 
@@ -337,7 +339,14 @@ def test_register_and_score_at_any_date(small_dataset, perfml_home):
     assert out["probability"].between(0, 1).all() and out["reasons"].str.len().gt(0).all()
     features = DeclinePipeline().build_features(small_dataset, as_of="2026-02-10").sort_values("employee_id")
     fading = nodes.activity_fade(features, DeclineParams())
+    assert 0 < fading.sum() < len(features) / 3  # a few reps fade at this instant
     assert (out.sort_values("employee_id")["rule_alert"].str.startswith("activity fade").to_numpy() == fading).all()
+    # The service's explained results alert at the model's threshold or by the rule, and say which rule.
+    rules = DeclinePipeline().rule_alerts(features)
+    served = explained(explain(result.model, features), threshold=result.model.threshold, rules=rules)
+    model_alert = np.array([r["score"] >= result.model.threshold for r in served])
+    assert [r["alert"] for r in served] == list(model_alert | fading)
+    assert [r["rule_alert"] for r in served] == list(rules)
 
 
 def test_no_history_is_a_clear_error(small_dataset):
