@@ -177,7 +177,7 @@ def score_ids(model: ModelName, body: ScoreIdsRequest, principal: IdScorer, ctx:
     order = {unit: i for i, unit in enumerate(wanted)}  # answer in the order asked
     rows = rows.iloc[np.argsort(rows[key].astype(str).map(order).to_numpy(), kind="stable")].reset_index(drop=True)
     results = explained(served.explain(rows), top_k=top_k, lang=lang, threshold=served.threshold,
-                        ids=rows[key].astype(str).tolist())
+                        ids=rows[key].astype(str).tolist(), rules=spec.rule_alerts(rows))
     at = rows[spec.time_column] if spec.time_column in rows.columns else None
     for i, r in enumerate(results):
         r["at"] = None if at is None or pd.isna(at.iloc[i]) else pd.Timestamp(at.iloc[i]).isoformat()

@@ -63,7 +63,10 @@ class ScoredRow(BaseModel):
     raw_score: float = Field(description="Raw (log-odds) score.")
     base_value: float = Field(description="Expected raw score over the training data (SHAP base value).")
     other_contribution: float = Field(description="Sum of the contributions not among the top-k factors.")
-    alert: bool | None = Field(None, description="Whether the score reaches the model's alert threshold.")
+    alert: bool | None = Field(None, description="Whether the score reaches the model's alert threshold or the "
+                               "pipeline's rule alerts (by-id scoring; see `rule_alert`).")
+    rule_alert: str | None = Field(None, description="The reason of the pipeline's rule alert (decline: the "
+                                   "activity-fade rule), else null.")
     factors: list[Factor] = Field(description="Top-k factors by |contribution|, largest first.")
 
 

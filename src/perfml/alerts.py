@@ -143,19 +143,21 @@ def _transfer_alerts(model, frame, teams: pd.Series, threshold: float) -> tuple[
     return out, scores
 
 
-def _decline_alerts(model, frame, teams: pd.Series, threshold: float) -> list[dict]:
-    """Upsert arguments for employees at/above the threshold at their month end."""
+def _decline_alerts(model, frame, teams: pd.Series, threshold: float, rules: np.ndarray) -> list[dict]:
+    """Upsert arguments for employees at/above the threshold or alerted by the pipeline's rule (`rules`:
+    per row its reason or None) at the instant scored."""
     from perfml.explain import explain
 
     if frame.empty:
         return []
     ex = explain(model, frame)
     out = []
-    for i in np.flatnonzero(ex.score >= threshold):
+    for i in np.flatnonzero((ex.score >= threshold) | pd.notna(rules)):
         row = frame.iloc[i]
         emp = _str(row["employee_id"])
         as_of = pd.Timestamp(row["as_of"])
-        context = {"employee_id": emp, "as_of": as_of.isoformat(), "period": _str(row.get("period"))}
+        context = {"employee_id": emp, "as_of": as_of.isoformat(), "period": _str(row.get("period")),
+                   "rule_alert": rules[i]}
         out.append(dict(type="decline", employee_id=emp, team_id=_str(teams.get(emp)), as_of=as_of.to_pydatetime(),
                         score=float(ex.score[i]), model_name=model.name, model_version=str(model.version),
                         explanation=_model_explanation(ex, i, model, context, threshold)))
@@ -259,7 +261,7 @@ def refresh_alerts(engine: Engine | str | None = None, *, dataset=None, models: 
         if name == "transfer-anomaly":
             found, scores = _transfer_alerts(model, frame, teams, threshold)
         else:
-            found = _decline_alerts(model, frame, teams, threshold)
+            found = _decline_alerts(model, frame, teams, threshold, spec.rule_alerts(frame))
         pending += found
     say("reminder and review rules", 0.7)
     first = _first_event(ds)

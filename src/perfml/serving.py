@@ -333,7 +333,7 @@ class ServingModels:
 
 # -- explained results -------------------------------------------------------------------------------
 def explained(ex: Explanations, *, top_k: int = 3, lang: catalog.Lang = "en", threshold: float | None = None,
-              ids: Sequence[str | None] | None = None) -> list[dict]:
+              ids: Sequence[str | None] | None = None, rules: Sequence[str | None] | None = None) -> list[dict]:
     """JSON-ready results: score, raw score, base value, top-k factors and the rest of the contributions.
 
     For every row `base_value + sum(factor contributions) + other_contribution == raw_score`.
@@ -341,6 +341,8 @@ def explained(ex: Explanations, *, top_k: int = 3, lang: catalog.Lang = "en", th
     catalog's display name and one-line reason, built column-wise (this loop is the batch path's
     Python cost, so no per-factor objects). A reason is the catalog's documented
     "<describe_value>: <contribution:+.2f>"; the value part is rendered once per feature and value.
+    `rules`: per row the reason of the pipeline's rule alert or None (`PipelineSpec.rule_alerts`); a
+    row is alerted at the threshold or by its rule, and `rule_alert` carries the reason.
     """
     n = len(ex)
     if n == 0:
@@ -352,13 +354,15 @@ def explained(ex: Explanations, *, top_k: int = 3, lang: catalog.Lang = "en", th
     other = raw - base - contrib.sum(axis=1)
     feats = [catalog.get(f) for f in ex.feature_names]
     names = [(f.name, f.display(lang), f.unit) for f in feats]
-    alerts = [None] * n if threshold is None else (score >= threshold).tolist()
+    rule_list = [None] * n if rules is None else [None if pd.isna(r) else str(r) for r in rules]
+    alerts = [None] * n if threshold is None else [
+        bool(a) or r is not None for a, r in zip((score >= threshold).tolist(), rule_list)]
     id_list = [None] * n if ids is None else list(ids)
     described: dict[tuple[int, float | None], str] = {}
     out = []
-    for row_j, row_c, row_v, s_, r_, b_, o_, a_, id_ in zip(
+    for row_j, row_c, row_v, s_, r_, b_, o_, a_, id_, rule in zip(
             top.tolist(), contrib.tolist(), values.tolist(), score.tolist(), raw.tolist(), base.tolist(),
-            other.tolist(), alerts, id_list):
+            other.tolist(), alerts, id_list, rule_list):
         factors = []
         for j, c, v in zip(row_j, row_c, row_v):
             if c == 0.0:
@@ -372,7 +376,7 @@ def explained(ex: Explanations, *, top_k: int = 3, lang: catalog.Lang = "en", th
                             "contribution": c, "direction": "up" if c > 0 else "down",
                             "reason": f"{text}: {c:+.2f}"})
         out.append({"id": id_, "score": s_, "raw_score": r_, "base_value": b_, "other_contribution": o_,
-                    "alert": a_, "factors": factors})
+                    "alert": a_, "rule_alert": rule, "factors": factors})
     return out
 
 

@@ -9,11 +9,13 @@ from pydantic import ValidationError
 from perfml import catalog
 from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
+from perfml.explain import explain
 from perfml.modeling.run import score_pipeline, train_pipeline
 from perfml.pipelines import get_pipeline
 from perfml.pipelines.decline import nodes
 from perfml.pipelines.decline.nodes import DeclineParams
 from perfml.pipelines.decline.pipeline import DeclinePipeline
+from perfml.serving import explained
 
 from asof_perturb import add_activity_noise_at, perturb_after
 
@@ -112,6 +114,23 @@ def test_lead_time_from_first_alert_to_decline_start():
     assert summary["alert_precision"] == pytest.approx(4 / 5) and summary["alert_recall"] == pytest.approx(4 / 7)
     assert summary["episodes"] == 2 and summary["episodes_alerted"] == 0.5  # e alerted, g not; f censored
     assert summary["lead_time_median"] == 3 and summary["early_share"] == 0.5
+
+
+def test_activity_fade_rule():
+    """Both recent windows at most 70% of the own rate while still active alert; leave, unknowns and
+    unscored rows do not."""
+    f = pd.DataFrame({"activities_2w_vs_rate": [0.5, 0.7, 0.71, 0.5, 0.0, np.nan, 0.5, 0.5],
+                      "activities_4w_vs_rate": [0.6, 0.7, 0.6, 0.75, 0.5, 0.5, 0.6, 0.6],
+                      "days_since_activity": [1.0, 7.0, 1.0, 1.0, 12.0, 1.0, 7.5, 1.0],
+                      "state": ["scored"] * 7 + ["insufficient_history"]})
+    p = DeclineParams()
+    np.testing.assert_array_equal(nodes.activity_fade(f, p), [True, True, False, False, False, False, False, False])
+    assert not nodes.activity_fade(f, DeclineParams(fade_level=None)).any()
+    assert nodes.activity_fade(f.drop(columns="state"), p)[7]
+    assert not nodes.activity_fade(f.drop(columns="days_since_activity"), p).any()  # activities not tracked
+    reasons = DeclinePipeline().rule_alerts(f)
+    assert reasons[0].startswith("activity fade: the last 2 weeks at 50% and the last 4 weeks at 60%")
+    assert list(pd.isna(reasons)) == [False, False, True, True, True, True, True, True]
 
 
 # -- as-of features -----------------------------------------------------------------------------
@@ -267,17 +286,16 @@ def test_quality_floor_and_lead_time(trained):
     assert m["model_roc_auc"] >= m["baseline_roc_auc"] + 0.10, m
     assert m["model_pr_auc"] > m["baseline_pr_auc"]
     assert m["model_brier"] < m["baseline_brier"]
-    # lead time is reported at the fitted alert threshold (the top 30% of training scores)
+    # lead time is reported at the fitted alert threshold (the top 40% of training scores)
     assert 0 < trained.model.threshold < 1
     assert m["model_episodes"] >= 20 and m["model_episodes_alerted"] >= 0.3
     assert 0 <= m["model_lead_time_median"] <= 6 and 0 < m["model_early_share"] <= 1
 
 
-@pytest.mark.xfail(strict=True, reason="not met on seed 1 yet: 5 test-side fades, median first alert 4.3 months "
-                   "after (pooled over seeds 1-6: 30 fades, median 0.0, 53% within a month)")
 def test_first_alert_within_a_month_of_the_activity_fade(trained, medium_dataset, medium_dir):
-    """Simulator truth, test side only: every test-side instant (weekly) is scored; the first alert comes
-    a median of at most 1 month after a rep's activity starts to fade (truth `decline_onset`)."""
+    """Simulator truth, test side only: every test-side instant (weekly) is scored; the first alert (the
+    model's threshold or the activity-fade rule, as served) comes a median of at most 1 month after a rep's
+    activity starts to fade (truth `decline_onset`); the threshold alone came 4.3 months after."""
     truth = pd.read_csv(medium_dir / "truth" / "employees.csv", dtype=str)
     dec = truth[truth["is_decliner"] == "1"]
     fades = pd.DataFrame({"employee_id": dec["employee_id"].astype("string").to_numpy(),
@@ -285,12 +303,22 @@ def test_first_alert_within_a_month_of_the_activity_fade(trained, medium_dataset
     spec = get_pipeline("decline")
     frame = spec.build_features(medium_dataset)
     frame = frame[frame["as_of"] >= pd.Timestamp(trained.split["split_test_start"])].reset_index(drop=True)
-    scores = frame[["employee_id", "as_of"]].assign(score=trained.model.predict(frame[trained.features].astype(float)))
-    alerts = nodes.fade_alerts(scores, fades, nodes.monthly_metrics(medium_dataset), trained.model.threshold)
-    summary = nodes.fade_summary(alerts)
-    assert summary["fades"] >= 4, summary
-    assert summary["alert_delay_median"] <= 1.0, alerts
-    assert summary["lead_before_fall_median"] >= 0, alerts  # alerted no later than revenue fell 30%
+    model_alert = trained.model.predict(frame[trained.features].astype(float)) >= trained.model.threshold
+    alerted = model_alert | nodes.activity_fade(frame, spec.p)
+    summary = {}
+    for who, flags in (("served", alerted), ("model", model_alert)):
+        scores = frame[["employee_id", "as_of"]].assign(score=flags.astype(float))
+        summary[who] = nodes.fade_summary(nodes.fade_alerts(scores, fades, nodes.monthly_metrics(medium_dataset), 0.5))
+    assert summary["served"]["fades"] >= 4, summary
+    assert summary["served"]["alert_delay_median"] <= 1.0, summary
+    assert summary["served"]["alerted_within_1m"] > summary["model"]["alerted_within_1m"], summary
+    assert summary["served"]["lead_before_fall_median"] >= 0, summary  # alerted no later than revenue fell 30%
+    # not by alerting everyone: a few more of the employees scored at an instant, at the model's precision
+    share = {who: flags.mean() for who, flags in (("served", alerted), ("model", model_alert))}
+    assert share["served"] - share["model"] < 0.05 and share["served"] < 0.5, share
+    m = trained.metrics
+    assert m["alerts_alert_precision"] >= m["model_alert_precision"] - 0.03, m
+    assert m["alerts_alert_precision"] > m["baseline_alert_precision"] + 0.1, m
 
 
 def test_reproducible(small_dataset):
@@ -309,6 +337,16 @@ def test_register_and_score_at_any_date(small_dataset, perfml_home):
     assert (out["as_of"] == pd.Timestamp("2026-02-10")).all() and out["employee_id"].is_unique
     assert (out["months_to"] == "2026-01").all()  # the complete months before the instant, said out loud
     assert out["probability"].between(0, 1).all() and out["reasons"].str.len().gt(0).all()
+    features = DeclinePipeline().build_features(small_dataset, as_of="2026-02-10").sort_values("employee_id")
+    fading = nodes.activity_fade(features, DeclineParams())
+    assert 0 < fading.sum() < len(features) / 3  # a few reps fade at this instant
+    assert (out.sort_values("employee_id")["rule_alert"].str.startswith("activity fade").to_numpy() == fading).all()
+    # The service's explained results alert at the model's threshold or by the rule, and say which rule.
+    rules = DeclinePipeline().rule_alerts(features)
+    served = explained(explain(result.model, features), threshold=result.model.threshold, rules=rules)
+    model_alert = np.array([r["score"] >= result.model.threshold for r in served])
+    assert [r["alert"] for r in served] == list(model_alert | fading)
+    assert [r["rule_alert"] for r in served] == list(rules)
 
 
 def test_no_history_is_a_clear_error(small_dataset):

@@ -134,6 +134,10 @@ class PipelineSpec:
         out["reasons"] = reasons
         return out
 
+    def rule_alerts(self, features: pd.DataFrame) -> np.ndarray:
+        """Per row the reason of a documented rule alert besides the model's threshold, else None (default: none)."""
+        return np.full(len(features), None, dtype=object)
+
     def profile(self, dataset: Dataset, model: TrainedModel, lang: str = "en") -> pd.DataFrame:
         """A global profile of the model (high-performer: traits, direction, contrasts)."""
         raise NotImplementedError(f"pipeline {self.name!r} has no profile")

@@ -78,11 +78,22 @@ class DeclinePipeline(PipelineSpec):
         return model
 
     def output(self, features: pd.DataFrame, scores: np.ndarray, reasons: list[str]) -> pd.DataFrame:
-        """Key, probability, reasons and the complete months the month windows read (`months_from`..`months_to`)."""
+        """Key, probability, reasons, the complete months the month windows read (`months_from`..`months_to`)
+        and `rule_alert`: the activity-fade rule's reason when it alerts (else empty)."""
         out = super().output(features, scores, reasons)
         for col in ("months_from", "months_to"):
             out[col] = features[col].to_numpy() if col in features else features["period"].to_numpy()
+        out["rule_alert"] = pd.Series(self.rule_alerts(features)).fillna("").to_numpy()
         return out
+
+    def rule_alerts(self, features: pd.DataFrame) -> np.ndarray:
+        """Per row the activity-fade rule's reason when it alerts (an alert besides the threshold), else None."""
+        return nodes.activity_fade_reasons(features.reset_index(drop=True), self.p)
+
+    def alerted(self, features: pd.DataFrame, model_score: np.ndarray) -> np.ndarray:
+        """Per row: alerted by the model's threshold or by the activity-fade rule (what serving alerts)."""
+        return (np.asarray(model_score, dtype="float64") >= self.alert_threshold) | nodes.activity_fade(
+            features.reset_index(drop=True), self.p)
 
     def scoring_rows(self, features: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.DataFrame:
         """At `as_of`: its snapshot; without: each employee's latest snapshot."""
@@ -98,14 +109,18 @@ class DeclinePipeline(PipelineSpec):
                              "label": y, "score": np.asarray(score, dtype="float64")})
 
     def lead_times(self, test: pd.DataFrame, y: np.ndarray, model_score: np.ndarray) -> np.ndarray | None:
-        lead = nodes.lead_times(self._frame(test, y, model_score), self.alert_threshold, self.p)["lead_time_months"]
+        """Lead times (months) of the alerts serving raises: the model's threshold or the activity-fade rule."""
+        alerted = self.alerted(test, model_score).astype("float64")
+        lead = nodes.lead_times(self._frame(test, y, alerted), 0.5, self.p)["lead_time_months"]
         return lead.dropna().to_numpy(dtype="float64")
 
     def extra_metrics(self, test: pd.DataFrame, y: np.ndarray, model_score: np.ndarray,
                       baseline_score: np.ndarray) -> dict[str, float]:
-        """Alert rate, precision and recall at the alert threshold, and lead time - model and baseline rule."""
+        """Alert rate, precision and recall and lead time of the model's threshold alone (`model_`), with the
+        activity-fade rule as served (`alerts_`), and of the baseline rule (`baseline_`)."""
         out: dict[str, float] = {}
-        for who, score, threshold in (("model", model_score, self.alert_threshold),
+        alerted = self.alerted(test, model_score).astype("float64")
+        for who, score, threshold in (("model", model_score, self.alert_threshold), ("alerts", alerted, 0.5),
                                       ("baseline", baseline_score, self.p.fall_rule)):
             summary = nodes.alert_summary(self._frame(test, y, score), threshold, self.p)
             out.update({f"{who}_{k}": v for k, v in summary.items()})
