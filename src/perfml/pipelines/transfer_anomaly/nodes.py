@@ -22,7 +22,7 @@ from perfml.errors import PerfmlError
 from perfml.modeling.unsupervised import Sign
 from perfml.pipelines.transfer_anomaly.flows import (UNDECLARED, HandoverPolicy, change_stage, label_flows,
                                                      peer_medians)
-from perfml.pipelines.transfer_anomaly.reasons import Keywords, default_reason_keywords, reason_claims
+from perfml.pipelines.transfer_anomaly.reasons import Keywords, default_reason_keywords, normalise, reason_claims
 
 DAY = pd.Timedelta(days=1)
 SECOND = pd.Timedelta(seconds=1)
@@ -434,6 +434,29 @@ def flow_peers(dataset: Dataset, units: pd.DataFrame, parts: pd.DataFrame, every
         if base in ("days_to_order", "giver_acts_after"):
             out[f"flow_usual_{base}"] = usual
     return out
+
+
+def policy_coverage(dataset: Dataset, policy: HandoverPolicy, keywords: Keywords | None = None) -> dict:
+    """The policy against the data: per flow (in file order) the hand-overs it labels and their share of
+    all transfers, plus the flows' job functions the employees table does not have (by YAML path)."""
+    require_transfers(dataset)
+    keywords = default_reason_keywords() if keywords is None else keywords
+    changes = dataset.ownership_changes
+    units = changes[changes["from_employee_id"].notna()].reset_index(drop=True)
+    orders = _cumulative(dataset.orders, "closed_at", ["customer_id"])
+    prior = _before(orders, "closed_at", ["customer_id"], units, units["changed_at"])
+    flow = change_flows(dataset, units, prior, keywords, policy)
+    emp = dataset.employees
+    known = {} if "job_function" not in emp else {
+        normalise(f): f for f in emp["job_function"].dropna().astype("string") if normalise(f)}
+    unknown = [(f"flows[{i}].{side}", name) for i, fl in enumerate(policy.flows)
+               for side, name in (("from", fl.from_function), ("to", fl.to_function)) if normalise(name) not in known]
+    rows = [{"flow": fl.label, "stage": fl.stage, "handovers": int((flow == fl.name).sum()),
+             "share": float((flow == fl.name).mean())} for fl in policy.flows]
+    rows.append({"flow": UNDECLARED, "stage": "", "handovers": int((flow == UNDECLARED).sum()),
+                 "share": float((flow == UNDECLARED).mean())})
+    return {"flows": pd.DataFrame(rows), "transfers": len(units), "unknown_functions": unknown,
+            "known_functions": sorted(known.values())}
 
 
 class NoTransfersError(PerfmlError):
