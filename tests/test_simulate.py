@@ -302,4 +302,4 @@ def test_funnel_adds_job_functions_and_sdr_to_ae_handovers(funnel_run, twin_runs
     first_at = pd.to_datetime(funnel.customer_id.map(first))
     assert (first_at.isna() | (first_at > at)).all()
     days = (first_at - at).dt.days.dropna()
-    assert len(days) >= 0.5 * len(funnel) and 4 <= days.median() <= 14
+    assert len(days) >= 0.25 * len(funnel) and 4 <= days.median() <= 14  # promising, not all won

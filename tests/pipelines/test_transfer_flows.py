@@ -218,3 +218,11 @@ def test_the_explanation_names_the_flow_and_its_peers(with_policy, funnel, funne
     assert "ordered " in sample and " days after the hand-over" in sample
     collusive = out.loc[out.index.intersection(funnel_truth.index[funnel_truth["is_collusive"] == 1]), "reasons"]
     assert not collusive.str.contains("declared flow").any()  # undeclared hand-overs read as before
+
+
+def test_job_function_is_validated_like_other_text():
+    from perfml.errors import DataValidationError
+
+    emp = tiny_dataset().employees.assign(job_function=["SDR", "A\x00E", "AE", None])
+    with pytest.raises(DataValidationError, match="employees.job_function: must not contain a NUL"):
+        tiny_dataset(employees=emp)
