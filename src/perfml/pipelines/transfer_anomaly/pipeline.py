@@ -26,13 +26,13 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from perfml.catalog.transfer_anomaly import flow_reason
 from perfml.config import Settings
 from perfml.dataset import Dataset
 from perfml.modeling.model import TrainedModel
 from perfml.modeling.spec import PipelineSpec
 from perfml.modeling.train import fit_lgbm, fit_soft
 from perfml.modeling.unsupervised import EvidenceScorer
-from perfml.catalog.transfer_anomaly import flow_reason
 from perfml.pipelines.transfer_anomaly import nodes
 from perfml.pipelines.transfer_anomaly.flows import UNDECLARED, HandoverPolicy, default_policy, load_policy
 from perfml.pipelines.transfer_anomaly.reasons import (Keywords, default_reason_keywords, keywords_hash,
