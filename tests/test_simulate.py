@@ -267,3 +267,39 @@ def test_demographics_drive_nothing(twin_runs, tmp_path, monkeypatch):
     simulate(tmp_path / "swapped", seed=3, scale="small")
     a, b = _digests(twin_runs[0] / "a"), _digests(tmp_path / "swapped")
     assert [k for k in a if a[k] != b[k]] == ["demographics.csv"]
+
+
+# --- the optional qualifier -> closer funnel --------------------------------------------------
+
+@pytest.fixture(scope="module")
+def funnel_run(tmp_path_factory, twin_runs):
+    out = tmp_path_factory.mktemp("funnel") / "f"
+    simulate(out, seed=3, scale="small", funnel=True)
+    return out
+
+
+def test_funnel_adds_job_functions_and_sdr_to_ae_handovers(funnel_run, twin_runs):
+    base, _, _ = twin_runs
+    default = _read(base / "a", "employees")
+    assert "job_function" not in default.columns and "is_funnel" not in _read(base / "a", "truth/transfers").columns
+    emp = _read(funnel_run, "employees")
+    # the funnel draws from its own stream: the people (and their draws) are the default company's
+    assert emp.drop(columns="job_function").equals(default)
+    assert _read(funnel_run, "demographics").equals(_read(base / "a", "demographics"))
+    assert set(emp.job_function) == {"SDR", "AE", "AM", "manager"}
+    assert (emp.job_function == "SDR").sum() >= len(emp.team_id.unique())  # at least one qualifier per team
+    chg = _read(funnel_run, "ownership_changes").merge(_read(funnel_run, "truth/transfers"), on="change_id")
+    fn = emp.set_index("employee_id").job_function
+    funnel = chg[chg.is_funnel == "1"]
+    assert len(funnel) >= 100 and (funnel.kind == "funnel_handover").all()
+    assert (funnel.from_employee_id.map(fn) == "SDR").all() and (funnel.to_employee_id.map(fn) == "AE").all()
+    assert ((chg.is_collusive == "1") & (chg.is_funnel == "1")).sum() == 0
+    assert (chg.is_collusive == "1").sum() >= 20  # the collusive hand-overs are still there
+    # the funnel's hand-overs come before the first order, and the order usually follows within weeks
+    orders = _read(funnel_run, "orders")
+    first = orders.groupby("customer_id").closed_at.min()
+    at = pd.to_datetime(funnel.changed_at)
+    first_at = pd.to_datetime(funnel.customer_id.map(first))
+    assert (first_at.isna() | (first_at > at)).all()
+    days = (first_at - at).dt.days.dropna()
+    assert len(days) >= 0.25 * len(funnel) and 4 <= days.median() <= 14  # promising, not all won

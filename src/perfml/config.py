@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(10_000_000, ge=1024, description="Largest request body the API accepts.")
     reason_keywords: Path | None = Field(None, description="YAML file of the company's ownership-change reason "
                                                            "keywords (default: the shipped en/zh lists).")
+    handover_policy: Path | None = Field(None, description="YAML file of the company's designed hand-over flows "
+                                                           "(default: none declared).")
 
     @property
     def home_dir(self) -> Path:

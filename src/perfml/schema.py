@@ -90,6 +90,7 @@ TABLES: dict[str, Table] = {
             (
                 _req("employee_id", "id"),
                 _req("role", "enum", choices=ROLES),
+                Column("job_function", "text"),
                 _req("team_id", "id"),
                 Column("manager_id", "id"),
                 _req("hire_date", "date"),

@@ -1,5 +1,7 @@
 """Catalog entries of the transfer-anomaly model (one ownership change, scored at its cut-off)."""
-from perfml.catalog import Feature, register
+import math
+
+from perfml.catalog import Feature, format_value, register
 
 MODEL = "transfer-anomaly"
 # Every feature reads the transfer itself and its cut-off (the customer's next order); `tables`
@@ -262,3 +264,54 @@ register(
             tables=(*UNIT, "targets")),
     model=MODEL,
 )
+
+register(
+    # -- along a declared hand-over flow (company policy only): against the flow's usual ----------
+    Feature("flow_worked_days_vs_peers", "Giver's work vs the flow's usual", "转出人跟进天数（相对同流程）", "days",
+            "Days the giver worked the customer before the change, minus the median of the earlier hand-overs "
+            "along the same declared flow (unknown for undeclared hand-overs or with fewer than 5 peers).",
+            "giver worked the customer {value} longer than usual for its hand-over flow",
+            "转出人跟进天数比同流程通常多{value}",
+            tables=(*UNIT, "activities", "employees")),
+    Feature("flow_giver_acts_after_vs_peers", "Giver's work after change vs the flow's usual",
+            "转出后转出人跟进（相对同流程）", "count",
+            "The giver's activities on the customer after the change, minus the median along the same declared "
+            "flow.",
+            "giver logged {value} more activities after the hand-over than usual for its flow",
+            "转出后转出人跟进次数比同流程通常多{value}",
+            tables=(*UNIT, "activities", "employees")),
+    Feature("flow_receiver_acts_after_vs_peers", "Receiver's work vs the flow's usual", "接收人跟进（相对同流程）", "count",
+            "The receiver's activities on the customer before the cut-off, minus the median along the same "
+            "declared flow.",
+            "receiver logged {value} more activities than usual for its flow", "接收人跟进次数比同流程通常多{value}",
+            tables=(*UNIT, "activities", "employees")),
+    Feature("flow_days_to_order_vs_peers", "Days to order vs the flow's usual", "下单用时（相对同流程）", "days",
+            "Days from the change to the order, minus the median of the hand-overs along the same declared flow "
+            "that ordered (negative: sooner than usual).",
+            "ordered {value} later than usual for its hand-over flow (negative: sooner)",
+            "下单比同流程通常晚{value}（负数为更早）",
+            tables=(*UNIT, "employees")),
+    model=MODEL,
+)
+
+# The line that leads the reasons of a hand-over along a declared flow (names the flow and the peer comparison).
+FLOW_REASON_EN = "hand-over along the declared flow {flow}"
+FLOW_ORDER_EN = "ordered {days} after the hand-over; usual for {pair} here: {usual}"
+FLOW_GIVER_EN = "giver logged {acts} activities on it afterwards; usual here: {usual}"
+
+
+def flow_reason(label: str, row) -> str:
+    """"hand-over along the declared flow qualification (SDR→AE); ordered 3 days after the hand-over; usual for
+    SDR→AE here: 9 days; ..." from a feature-frame row (`flow_*` peer features and `flow_usual_*` medians)."""
+    pair = label[label.rfind("(") + 1:-1] if label.endswith(")") else label
+    parts = [FLOW_REASON_EN.format(flow=label)]
+    usual = row.get("flow_usual_days_to_order")
+    diff = row.get("flow_days_to_order_vs_peers")
+    if usual is not None and diff is not None and not (math.isnan(usual) or math.isnan(diff)):
+        parts.append(FLOW_ORDER_EN.format(days=format_value(usual + diff, "days"), pair=pair,
+                                          usual=format_value(usual, "days")))
+    usual = row.get("flow_usual_giver_acts_after")
+    diff = row.get("flow_giver_acts_after_vs_peers")
+    if usual is not None and diff is not None and not (math.isnan(usual) or math.isnan(diff)):
+        parts.append(FLOW_GIVER_EN.format(acts=format_value(usual + diff, "count"), usual=format_value(usual, "count")))
+    return "; ".join(parts)

@@ -19,6 +19,8 @@ def simulate(
     teams: Annotated[int | None, typer.Option(min=1, help="Number of teams (default: from --scale).")] = None,
     months: Annotated[int | None, typer.Option(min=3, help="Months of history (default: from --scale).")] = None,
     scale: Annotated[str, typer.Option(help="Size preset: small, medium or large.")] = "medium",
+    funnel: Annotated[bool, typer.Option("--funnel", help="Add a qualifier -> closer funnel (SDR hands each "
+                                                          "promising lead to an AE before the close).")] = False,
 ) -> None:
     """Write a realistic synthetic company (CRM + HR tables) with its ground truth."""
     from perfml.simulate import SCALES, simulate as run
@@ -26,7 +28,7 @@ def simulate(
     if scale not in SCALES:
         raise typer.BadParameter(f"must be one of {', '.join(SCALES)}", param_hint="--scale")
     with progress_bar("simulate") as update:
-        summary = run(out, seed=seed, teams=teams, months=months, scale=scale, progress=update)
+        summary = run(out, seed=seed, teams=teams, months=months, scale=scale, progress=update, funnel=funnel)
     _print_rows(summary.get("rows", {}), f"wrote {out}")
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from perfml.simulate.config import Params
 from perfml.simulate.leads import NEVER, Leads
-from perfml.simulate.ownership import (COLLUSIVE, MAINT, MODE_LIGHT, MODE_NORMAL, MODE_TOKEN, REQUEST, Customers,
+from perfml.simulate.ownership import (COLLUSIVE, FUNNEL, MAINT, MODE_LIGHT, MODE_NORMAL, MODE_TOKEN, REQUEST, Customers,
                                        Ownership)
 from perfml.simulate.timeline import DAY, Calendar, DaySampler, business_seconds, explode_by_month
 from perfml.simulate.workforce import ROLES, Workforce
@@ -90,7 +90,7 @@ def _lead_work(batch: _Batch, wf, leads: Leads, lead_cust, own: Ownership, cal: 
     kind = plan.kind[moved]
     # client-requested and at-signing receivers do little before the close, but they usually meet
     # the client once (introduction / onboarding); a colluding assistant at most logs a token touch
-    meets = ((kind == REQUEST) | (kind == MAINT)) & (mode == MODE_LIGHT)
+    meets = ((kind == REQUEST) | (kind == MAINT) | (kind == FUNNEL)) & (mode == MODE_LIGHT)
     n_r = np.select([meets, mode == MODE_LIGHT, mode == MODE_TOKEN],
                     [rng.poisson(0.45, len(moved)), rng.poisson(0.9, len(moved)),
                      (rng.random(len(moved)) < 0.35).astype(np.int64)], 0)
@@ -131,6 +131,12 @@ def _handover_traces(batch: _Batch, wf, leads: Leads, cust: Customers, lead_cust
     lo = own.time[sel] // DAY + 1
     intro = (rng.random(len(sel)) < 0.4).astype(np.int64)
     batch.add(own.src[sel], lo, np.minimum(lo + 14, cal.days), intro, own.customer[sel], np.full(len(sel), -1), "visit")
+    # a qualifier now and then still touches a lead he passed to a closer (only a funnel company has them)
+    sel = np.flatnonzero(plan.kind == FUNNEL)
+    if sel.size:
+        lo = plan.time[sel] // DAY + 1
+        hi = np.minimum(leads.close[sel] // DAY + 10, cal.days)
+        batch.add(leads.owner[sel], lo, hi, rng.poisson(0.3, len(sel)), lead_cust[sel], np.full(len(sel), -1), "contact")
 
 
 def _maintenance(batch: _Batch, wf: Workforce, cust: Customers, own: Ownership, cal: Calendar, p: Params,

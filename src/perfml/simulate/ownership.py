@@ -14,13 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from perfml.simulate.config import Params
+from perfml.simulate.funnel import Funnel, funnel_times
 from perfml.simulate.leads import NEVER, Leads
 from perfml.simulate.timeline import DAY, HOUR, Calendar, DaySampler
 from perfml.simulate.workforce import ASSISTANT, MANAGER, SALES, Workforce
 
 KINDS = ("first_assignment", "maintenance_handover", "leaving_handover", "leave_handover",
-         "workload_handover", "territory_move", "collusive", "customer_request")
-FIRST, MAINT, LEAVING, LEAVE, WORKLOAD, TERRITORY, COLLUSIVE, REQUEST = range(len(KINDS))
+         "workload_handover", "territory_move", "collusive", "customer_request", "funnel_handover")
+FIRST, MAINT, LEAVING, LEAVE, WORKLOAD, TERRITORY, COLLUSIVE, REQUEST, FUNNEL = range(len(KINDS))
 # How the receiver of a lead works it afterwards (read by `activities`).
 MODE_NORMAL, MODE_LIGHT, MODE_TOKEN = 0, 1, 2
 
@@ -126,8 +127,10 @@ class Receivers:
         self.manager = np.array([np.flatnonzero((wf.team == t) & (wf.role == MANAGER))[0] for t in range(teams)])
 
     def pick(self, rng: np.random.Generator, team: np.ndarray, day: np.ndarray, until: np.ndarray,
-             prefer_assistant: np.ndarray, exclude: np.ndarray, assistants_only: bool = False) -> np.ndarray:
-        """One receiver per query (preferred role first, random within it); -1 if nobody fits."""
+             prefer_assistant: np.ndarray, exclude: np.ndarray, assistants_only: bool = False,
+             pool: np.ndarray | None = None) -> np.ndarray:
+        """One receiver per query (preferred role first, random within it); -1 if nobody fits.
+        `pool`: per employee, who may receive at all (default: everyone)."""
         wf = self.wf
         cand = self.members[team]
         real = cand >= 0
@@ -138,18 +141,22 @@ class Receivers:
         is_ast = wf.role[c] == ASSISTANT
         if assistants_only:
             ok &= is_ast
+        if pool is not None:
+            ok &= pool[c]
         score = np.where(ok, 1 + 2 * (is_ast == prefer_assistant[:, None]) + rng.random(cand.shape), 0)
         best = score.argmax(axis=1)
         return np.where(score.max(axis=1) > 0, cand[np.arange(len(team)), best], -1)
 
 
 def resolve_ownership(wf: Workforce, leads: Leads, cust: Customers, moves: TerritoryMoves, cal: Calendar, p: Params,
-                      avail: DaySampler, seed: np.random.SeedSequence, collusive: tuple | None) -> Ownership:
-    """Full ownership history given the collusive hand-overs (lead index, time, assistant) or None."""
+                      avail: DaySampler, seed: np.random.SeedSequence, collusive: tuple | None,
+                      funnel: Funnel | None = None) -> Ownership:
+    """Full ownership history given the collusive hand-overs (lead index, time, assistant) or None,
+    and the qualifier -> closer funnel (None: a company without one)."""
     rng = np.random.default_rng(seed)
     recv = Receivers(wf)
     hand_time = np.where(wf.hand_day < cal.days, wf.hand_day * DAY + rng.integers(9 * HOUR, 17 * HOUR, wf.n), NEVER)
-    plan = _plan_leads(wf, leads, cal, p, avail, recv, rng, hand_time, collusive)
+    plan = _plan_leads(wf, leads, cal, p, avail, recv, rng, hand_time, collusive, funnel)
     first = _first_assignments(leads, cust)
     lead_chg = _lead_changes(leads, plan, cust)
     acct = _account_starts(wf, leads, cust, plan, cal, p, rng)
@@ -163,12 +170,16 @@ def resolve_ownership(wf: Workforce, leads: Leads, cust: Customers, moves: Terri
 # --- prospect phase -------------------------------------------------------------------------
 
 def _plan_leads(wf: Workforce, leads: Leads, cal: Calendar, p: Params, avail: DaySampler, recv: Receivers,
-                rng: np.random.Generator, hand_time: np.ndarray, collusive) -> LeadPlan:
+                rng: np.random.Generator, hand_time: np.ndarray, collusive, funnel: Funnel | None = None) -> LeadPlan:
     """Earliest of the mandatory (leave, leaving) and optional hand-overs wins; one per lead."""
     n, o = leads.n, leads.owner
     u = rng.random((n, 6))  # fixed draws per lead keep both passes aligned
     t_man, k_man = _mandatory(wf, leads, avail, hand_time, u[:, 0])
     t_opt, k_opt = _optional(wf, leads, cal, p, avail, u, collusive)
+    if funnel is not None:  # a qualifier's leads go to a closer (that is his only optional hand-over)
+        t_fun = funnel_times(funnel, leads, avail)
+        mine = funnel.qualifier[o]
+        t_opt, k_opt = np.where(mine, t_fun, t_opt), np.where(mine, FUNNEL, k_opt)
     colluder_of = np.full(n, -1)
     if collusive is not None:
         colluder_of[collusive[0]] = collusive[2]
@@ -182,6 +193,11 @@ def _plan_leads(wf: Workforce, leads: Leads, cal: Calendar, p: Params, avail: Da
     # collusive deals go to the colluding assistant; everything else to a fitting colleague
     coll = live & (kind == COLLUSIVE)
     receiver[coll] = colluder_of[coll]
+    if funnel is not None:
+        fun = np.flatnonzero(live & (kind == FUNNEL))
+        receiver[fun] = recv.pick(rng, leads.team[fun], day[fun], close_day[fun], np.zeros(len(fun), bool), o[fun],
+                                  pool=funnel.closer)
+        coll = coll | (live & (kind == FUNNEL))
     other = np.flatnonzero(live & ~coll)
     prefer = np.select([kind[other] == WORKLOAD, kind[other] == REQUEST, kind[other] == LEAVE, kind[other] == MAINT],
                        [u[other, 3] < 0.6, u[other, 3] < 0.7, u[other, 3] < 0.45, True], u[other, 3] < 0.3)
@@ -200,7 +216,8 @@ def _plan_leads(wf: Workforce, leads: Leads, cal: Calendar, p: Params, avail: Da
     kind = np.where(live, kind, -1)
     receiver = np.where(live, receiver, -1)
     late = leads.close - time <= 21 * DAY
-    mode = np.select([kind == COLLUSIVE, (kind == REQUEST) | (kind == MAINT), (kind == LEAVE) | (kind == LEAVING)],
+    mode = np.select([kind == COLLUSIVE, (kind == REQUEST) | (kind == MAINT) | (kind == FUNNEL),
+                      (kind == LEAVE) | (kind == LEAVING)],
                      [MODE_TOKEN, MODE_LIGHT, np.where(late, MODE_LIGHT, MODE_NORMAL)], MODE_NORMAL)
     final = np.where(receiver >= 0, receiver, o)
     return LeadPlan(time, receiver, kind, mode, final)
@@ -387,6 +404,8 @@ _REASONS = {
     # a client's wish is usually written down: that is what the reviewer checks first
     REQUEST: (("customer request", "client asked for a new contact", "", "client asked for local contact"),
               (0.55, 0.15, 0.2, 0.1)),
+    # the funnel's hand-overs are routine: mostly no reason at all
+    FUNNEL: (("", "qualified lead", "handover to closer"), (0.7, 0.2, 0.1)),
 }
 # a hand-over at signing (prospect phase) says so; the maintenance texts are for accounts
 _SIGNING = (("handover at signing", "onboarding", "", "account maintenance"), (0.45, 0.25, 0.2, 0.1))

@@ -11,6 +11,7 @@ from perfml.simulate.activities import VISIT, Activities, generate_activities
 from perfml.simulate.collusion import plan_collusion
 from perfml.simulate.config import PARAMS, SCALES
 from perfml.simulate.feedback import Audit, Surveys, audit, surveys
+from perfml.simulate.funnel import Funnel, plan_funnel
 from perfml.simulate.leads import Leads, generate_leads
 from perfml.simulate.orders import NEW, Orders, make_orders
 from perfml.simulate.ownership import (Customers, Ownership, build_customers, change_reasons, draw_territory_moves,
@@ -19,9 +20,10 @@ from perfml.simulate.targets import count_targets, revenue_targets
 from perfml.simulate.timeline import Calendar, DaySampler
 from perfml.simulate.workforce import Workforce, build_workforce
 
-# One independent random stream per stage: changing one stage never reshuffles another.
+# One independent random stream per stage: changing one stage never reshuffles another. New stages
+# go at the end (spawned children are numbered, so the earlier stages keep their streams).
 STAGES = ("workforce", "leads", "customers", "territory", "ownership", "orders", "targets", "collusion",
-          "activities", "surveys", "audit", "reasons", "demographics")
+          "activities", "surveys", "audit", "reasons", "demographics", "funnel")
 
 Progress = Callable[[str, float], None]
 
@@ -42,11 +44,16 @@ class World:
     audit: Audit
     reasons: np.ndarray
     demographics: dict[str, np.ndarray]
+    funnel: Funnel | None = None  # the qualifier -> closer funnel, if the company has one
 
 
 def simulate(out: str | Path, *, seed: int = 0, teams: int | None = None, months: int | None = None,
-             scale: str = "medium", start: str = "2024-11-01", progress: Progress | None = None) -> dict:
-    """Simulate a company's CRM + HR data into `out/` (ground truth in `out/truth/`); returns a summary."""
+             scale: str = "medium", start: str = "2024-11-01", progress: Progress | None = None,
+             funnel: bool = False) -> dict:
+    """Simulate a company's CRM + HR data into `out/` (ground truth in `out/truth/`); returns a summary.
+
+    `funnel`: add a qualifier -> closer funnel (`perfml.simulate.funnel`); the employees then carry
+    a `job_function` and the truth an `is_funnel` flag. Without it the output is unchanged."""
     from perfml.simulate.tables import write_all
 
     if scale not in SCALES:
@@ -58,13 +65,14 @@ def simulate(out: str | Path, *, seed: int = 0, teams: int | None = None, months
         raise ValueError(f"teams must be at least 1, got {teams}")
     report = progress or (lambda stage, fraction: None)
     seeds = dict(zip(STAGES, np.random.SeedSequence(seed).spawn(len(STAGES))))
-    world = _run(preset, Calendar.build(start, months), teams, seeds, report)
+    world = _run(preset, Calendar.build(start, months), teams, seeds, report, funnel)
     summary = write_all(Path(out), world, lambda f: report("write", 0.6 + 0.4 * f))
     report("done", 1.0)
-    return {"seed": seed, "scale": scale, "teams": teams, "months": months, **summary}
+    extra = {"funnel": True} if funnel else {}
+    return {"seed": seed, "scale": scale, "teams": teams, "months": months, **extra, **summary}
 
 
-def _run(preset, cal: Calendar, teams: int, seeds: dict, report: Progress) -> World:
+def _run(preset, cal: Calendar, teams: int, seeds: dict, report: Progress, with_funnel: bool = False) -> World:
     def rng(stage: str) -> np.random.Generator:
         return np.random.default_rng(seeds[stage])
 
@@ -72,20 +80,21 @@ def _run(preset, cal: Calendar, teams: int, seeds: dict, report: Progress) -> Wo
     report("workforce", 0.0)
     wf = build_workforce(preset, cal, p, rng("workforce"), teams)
     avail = DaySampler(wf.avail)
+    funnel = plan_funnel(wf, seeds["funnel"]) if with_funnel else None
     report("leads", 0.05)
     leads = generate_leads(wf, cal, p, rng("leads"), DaySampler(wf.intake), avail)
     cust = build_customers(wf, leads, cal, p, rng("customers"))
     moves = draw_territory_moves(wf, cal, p, rng("territory"))
     report("ownership", 0.12)
     # pass 1 without collusion tells each assistant's month-to-date standing against target
-    own = resolve_ownership(wf, leads, cust, moves, cal, p, avail, seeds["ownership"], None)
+    own = resolve_ownership(wf, leads, cust, moves, cal, p, avail, seeds["ownership"], None, funnel)
     orders = make_orders(wf, leads, cust, own, cal, p, seeds["orders"])
     provisional = revenue_targets(wf, cal, p, orders.revenue(wf.n, cal), rng("targets"))
     collusion = plan_collusion(wf, leads, cal, avail, orders, provisional, rng("collusion"))
     leads = leads.with_close(collusion.lead, collusion.close)
     report("ownership", 0.25)
     collusive = (collusion.lead, collusion.time, collusion.assistant)
-    own = resolve_ownership(wf, leads, cust, moves, cal, p, avail, seeds["ownership"], collusive)
+    own = resolve_ownership(wf, leads, cust, moves, cal, p, avail, seeds["ownership"], collusive, funnel)
     orders = make_orders(wf, leads, cust, own, cal, p, seeds["orders"])
     report("activities", 0.35)
     acts = generate_activities(wf, leads, cust, own, cal, p, avail, rng("activities"))
@@ -95,7 +104,7 @@ def _run(preset, cal: Calendar, teams: int, seeds: dict, report: Progress) -> Wo
     return World(cal, wf, leads, cust, own, orders, acts, targets,
                  surveys(wf, orders, cal, p.surveys_share, rng("surveys")),
                  audit(wf, own, orders, cal, rng("audit")),
-                 change_reasons(own, cust, leads, rng("reasons")), demo)
+                 change_reasons(own, cust, leads, rng("reasons")), demo, funnel)
 
 
 def _targets(wf: Workforce, cal: Calendar, orders: Orders, acts: Activities, rng: np.random.Generator) -> dict:

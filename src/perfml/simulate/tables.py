@@ -9,7 +9,8 @@ from perfml.simulate.activities import TYPES
 from perfml.simulate.leads import NEVER, SEGMENTS
 from perfml.simulate.orders import NEW
 from perfml.simulate.output import dates, fixed, lookup, make_ids, timestamps, write_chunked, write_table
-from perfml.simulate.ownership import COLLUSIVE, FIRST, KINDS
+from perfml.simulate.funnel import job_functions
+from perfml.simulate.ownership import COLLUSIVE, FIRST, FUNNEL, KINDS
 from perfml.simulate.runner import World
 from perfml.simulate.targets import METRICS
 from perfml.simulate.workforce import ASSISTANT, NO_END, ROLES
@@ -71,6 +72,7 @@ def _employees(w: World, ids) -> dict:
     return {
         "employee_id": ids["emp"],
         "role": np.array(ROLES, dtype=object)[wf.role],
+        **({"job_function": job_functions(wf, w.funnel)} if w.funnel is not None else {}),
         "team_id": ids["team"][wf.team],
         "manager_id": lookup(ids["emp"], wf.manager),
         "hire_date": dates(cal, wf.hire_day),
@@ -201,6 +203,7 @@ def _truth_transfers(w: World, ids) -> dict:
         "change_id": ids["change"],
         "kind": np.array(KINDS, dtype=object)[w.own.kind],
         "is_collusive": (w.own.kind == COLLUSIVE).astype(np.int64),
+        **({"is_funnel": (w.own.kind == FUNNEL).astype(np.int64)} if w.funnel is not None else {}),
     }
 
 

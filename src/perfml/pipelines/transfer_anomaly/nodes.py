@@ -20,7 +20,9 @@ import pandas as pd
 from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
 from perfml.modeling.unsupervised import Sign
-from perfml.pipelines.transfer_anomaly.reasons import Keywords, default_reason_keywords, reason_claims
+from perfml.pipelines.transfer_anomaly.flows import (UNDECLARED, HandoverPolicy, change_stage, label_flows,
+                                                     peer_medians)
+from perfml.pipelines.transfer_anomaly.reasons import Keywords, default_reason_keywords, normalise, reason_claims
 
 DAY = pd.Timedelta(days=1)
 SECOND = pd.Timedelta(seconds=1)
@@ -39,6 +41,19 @@ FEATURES: tuple[str, ...] = (
     "giver_days_to_next_activity", "receiver_prior_quick_givers", "order_days_to_period_end",
     "receiver_gap_at_order", "order_fills_gap", "receiver_prior_parked", "receiver_prior_parked_givers",
 )
+# Only with declared flows (a company policy): each hand-over along a declared flow against its
+# peers in that flow (value minus the median of the flow's hand-overs settled before its cut-off).
+PEER_BASES: dict[str, str] = {
+    "flow_worked_days_vs_peers": "giver_worked_days",  # how ripe: weeks of the giver's work
+    "flow_giver_acts_after_vs_peers": "giver_acts_after",  # the giver keeps working it
+    "flow_receiver_acts_after_vs_peers": "receiver_acts_after",  # the receiver does little
+    "flow_days_to_order_vs_peers": "days_to_order",  # how fast the order came
+}
+FLOW_FEATURES: tuple[str, ...] = tuple(PEER_BASES)
+# The "ripe deal" prior: evidence only where no declared flow expects it (a qualifier's hand-over
+# to a closer is followed by the order soon by design), so NaN on declared flows.
+RIPE_FEATURES: tuple[str, ...] = ("has_order", "days_to_order", "receiver_is_assistant")
+FLOW_META: tuple[str, ...] = ("flow", "flow_usual_days_to_order", "flow_usual_giver_acts_after")
 CONTACT_TYPES = ("meeting", "call", "visit")  # live contact with the client (not mail/message)
 QUICK_DAYS = 14  # an order this soon after a transfer means the deal was ripe when handed over
 META: tuple[str, ...] = ("change_id", "customer_id", "from_employee_id", "to_employee_id", "changed_at", "scored_at")
@@ -385,6 +400,65 @@ def reason_checks(units: pd.DataFrame, parts: pd.DataFrame, keywords: Keywords) 
                          "reason_maintenance": claims["maintenance"].astype(float)}, index=units.index)
 
 
+def change_flows(dataset: Dataset, units: pd.DataFrame, prior_orders: np.ndarray, keywords: Keywords,
+                 policy: HandoverPolicy) -> np.ndarray:
+    """Each change's declared flow (or UNDECLARED) from the giver's and receiver's job functions and its stage.
+
+    `prior_orders`: the customer's orders before the change (the stage: before or after the first
+    order); leave or departure from the giver's exit date and the reason text's claims."""
+    emp = dataset.employees.set_index("employee_id")
+    function = emp["job_function"] if "job_function" in emp else pd.Series(pd.NA, index=emp.index, dtype="string")
+    function = function.astype("string")
+    giver = units["from_employee_id"].astype("string")
+    exit_at = emp["termination_date"].reindex(giver).to_numpy()
+    exit_days = _days(exit_at - units["changed_at"].dt.normalize().to_numpy())
+    claims = reason_claims(units["reason"], keywords)
+    stage = change_stage(prior_orders, exit_days, (claims["leave"] | claims["leaving"]).to_numpy())
+    return label_flows(function.reindex(giver), function.reindex(units["to_employee_id"].astype("string")),
+                       stage, policy)
+
+
+def flow_peers(dataset: Dataset, units: pd.DataFrame, parts: pd.DataFrame, every: pd.DataFrame,
+               every_parts: pd.DataFrame, keywords: Keywords, policy: HandoverPolicy) -> pd.DataFrame:
+    """Flow label, the peer comparisons (FLOW_FEATURES) and the usual values the explanation quotes.
+
+    Peers: every transfer of the same flow (`every`, with its raw `every_parts`) whose cut-off is
+    strictly before this change's cut-off, so the comparison is as-of like every other feature."""
+    flow = change_flows(dataset, units, parts["customer_prior_orders"].to_numpy(), keywords, policy)
+    peer_flow = flow if every is units else change_flows(dataset, every, every_parts["customer_prior_orders"].to_numpy(),
+                                                         keywords, policy)
+    out = pd.DataFrame({"flow": pd.Series(flow, index=units.index, dtype="string")})
+    for name, base in PEER_BASES.items():
+        usual = peer_medians(every_parts[base].to_numpy(), peer_flow, every["scored_at"], flow, units["scored_at"])
+        out[name] = parts[base].to_numpy(dtype=float) - usual
+        if base in ("days_to_order", "giver_acts_after"):
+            out[f"flow_usual_{base}"] = usual
+    return out
+
+
+def policy_coverage(dataset: Dataset, policy: HandoverPolicy, keywords: Keywords | None = None) -> dict:
+    """The policy against the data: per flow (in file order) the hand-overs it labels and their share of
+    all transfers, plus the flows' job functions the employees table does not have (by YAML path)."""
+    require_transfers(dataset)
+    keywords = default_reason_keywords() if keywords is None else keywords
+    changes = dataset.ownership_changes
+    units = changes[changes["from_employee_id"].notna()].reset_index(drop=True)
+    orders = _cumulative(dataset.orders, "closed_at", ["customer_id"])
+    prior = _before(orders, "closed_at", ["customer_id"], units, units["changed_at"])
+    flow = change_flows(dataset, units, prior, keywords, policy)
+    emp = dataset.employees
+    known = {} if "job_function" not in emp else {
+        normalise(f): f for f in emp["job_function"].dropna().astype("string") if normalise(f)}
+    unknown = [(f"flows[{i}].{side}", name) for i, fl in enumerate(policy.flows)
+               for side, name in (("from", fl.from_function), ("to", fl.to_function)) if normalise(name) not in known]
+    rows = [{"flow": fl.label, "stage": fl.stage, "handovers": int((flow == fl.name).sum()),
+             "share": float((flow == fl.name).mean())} for fl in policy.flows]
+    rows.append({"flow": UNDECLARED, "stage": "", "handovers": int((flow == UNDECLARED).sum()),
+                 "share": float((flow == UNDECLARED).mean())})
+    return {"flows": pd.DataFrame(rows), "transfers": len(units), "unknown_functions": unknown,
+            "known_functions": sorted(known.values())}
+
+
 class NoTransfersError(PerfmlError):
     """The ownership changes hold no transfer between employees: nothing to learn from or score."""
 
@@ -401,13 +475,21 @@ def require_transfers(dataset: Dataset) -> None:
                                f"first assignments only, no transfer between employees to score")
 
 
+def feature_names(policy: HandoverPolicy | None = None) -> tuple[str, ...]:
+    """The model's features: FEATURES, plus FLOW_FEATURES when the policy declares flows."""
+    return (*FEATURES, *FLOW_FEATURES) if policy is not None and policy.flows else FEATURES
+
+
 def build_features(dataset: Dataset, as_of: pd.Timestamp | None = None, *, max_window_days: float = 90,
-                   change_ids: Iterable[str] | None = None, reason_keywords: Keywords | None = None) -> pd.DataFrame:
+                   change_ids: Iterable[str] | None = None, reason_keywords: Keywords | None = None,
+                   policy: HandoverPolicy | None = None) -> pd.DataFrame:
     """Feature frame of every transfer (META columns + FEATURES), each at its own cut-off.
 
     `as_of=None`: the training frame (cut-offs capped at the end of the data); `as_of=t`: what
     is known at t (records strictly before t only). `reason_keywords`: the company's keyword
-    lists (`reasons.load_reason_keywords`); None = the shipped defaults.
+    lists (`reasons.load_reason_keywords`); None = the shipped defaults. `policy`: the company's
+    declared hand-over flows (`flows.load_policy`); with flows, the frame also carries FLOW_META and
+    FLOW_FEATURES, and RIPE_FEATURES are NaN on declared flows.
     """
     require_transfers(dataset)
     if as_of is not None:
@@ -421,9 +503,20 @@ def build_features(dataset: Dataset, as_of: pd.Timestamp | None = None, *, max_w
              receiver_incentive(dataset, units), handover_evidence(dataset, units, every)]
     keywords = default_reason_keywords() if reason_keywords is None else reason_keywords
     parts.append(reason_checks(units, pd.concat(parts, axis=1), keywords))
+    features = feature_names(policy)
+    meta = list(META)
+    if features != FEATURES:
+        raw = pd.concat(parts, axis=1)
+        every_raw = raw if every is units else pd.concat([giver_effort(dataset, every), receiver_work(dataset, every)],
+                                                         axis=1)
+        flows = flow_peers(dataset, units, raw, every, every_raw, keywords, policy)
+        parts.append(flows)
+        meta += list(FLOW_META)
     frame = pd.concat([units[list(META)], *parts], axis=1)
-    frame[list(FEATURES)] = frame[list(FEATURES)].astype("float64")
-    return frame[[*META, *FEATURES]]
+    frame[list(features)] = frame[list(features)].astype("float64")
+    if features != FEATURES:
+        frame.loc[(frame["flow"] != UNDECLARED).to_numpy(dtype=bool), list(RIPE_FEATURES)] = np.nan
+    return frame[[*meta, *features]]
 
 
 def build_labels(dataset: Dataset, features: pd.DataFrame) -> pd.Series:
@@ -459,6 +552,11 @@ WARNING_SIGNS: tuple[Sign, ...] = (
     Sign("receiver_prior_parked", above=0),
     Sign("reason_present", at_most=0),
     Sign("reason_contradicted", above=0.5),
+    # along a declared flow (policy only): against what is usual for the flow, not the company
+    Sign("flow_days_to_order_vs_peers", at_most=-5),  # ordered days sooner than its peers
+    Sign("flow_giver_acts_after_vs_peers", above=1),  # the giver kept working it more than usual
+    Sign("flow_receiver_acts_after_vs_peers", at_most=-2),  # the receiver did less than usual
+    Sign("flow_worked_days_vs_peers", above=14),  # worked weeks longer than usual: riper
 )
 
 

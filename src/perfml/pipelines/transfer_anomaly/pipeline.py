@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from perfml.catalog.transfer_anomaly import flow_reason
 from perfml.config import Settings
 from perfml.dataset import Dataset
 from perfml.modeling.model import TrainedModel
@@ -33,6 +34,7 @@ from perfml.modeling.spec import PipelineSpec
 from perfml.modeling.train import fit_lgbm, fit_soft
 from perfml.modeling.unsupervised import EvidenceScorer
 from perfml.pipelines.transfer_anomaly import nodes
+from perfml.pipelines.transfer_anomaly.flows import UNDECLARED, HandoverPolicy, default_policy, load_policy
 from perfml.pipelines.transfer_anomaly.reasons import (Keywords, default_reason_keywords, keywords_hash,
                                                        load_reason_keywords)
 
@@ -74,11 +76,15 @@ class TransferAnomaly(PipelineSpec):
         "flags a transfer when the receiver logged no activity on the customer between the change and "
         "the moment it is scored (the customer's next order, or now)")
 
-    def __init__(self, params: TransferAnomalyParams | dict | None = None, reason_keywords: Keywords | None = None):
+    def __init__(self, params: TransferAnomalyParams | dict | None = None, reason_keywords: Keywords | None = None,
+                 handover_policy: HandoverPolicy | None = None):
         """`reason_keywords`: what a reason text claims, per category (`reasons.load_reason_keywords`;
-        None = the shipped en/zh defaults)."""
+        None = the shipped en/zh defaults). `handover_policy`: the company's designed hand-over flows
+        (`flows.load_policy`; None = none declared, the features and numbers of a plain company)."""
         self.p = params if isinstance(params, TransferAnomalyParams) else TransferAnomalyParams(**(params or {}))
         self.reason_keywords = default_reason_keywords() if reason_keywords is None else dict(reason_keywords)
+        self.policy = default_policy() if handover_policy is None else handover_policy
+        self.features = nodes.feature_names(self.policy)
         self.seed = self.p.seed
         self.alert_threshold = self.p.supervised_threshold
 
@@ -88,10 +94,21 @@ class TransferAnomaly(PipelineSpec):
 
     def build_features(self, dataset: Dataset, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
         frame = nodes.build_features(dataset, as_of, max_window_days=self.p.max_window_days,
-                                     reason_keywords=self.reason_keywords)
+                                     reason_keywords=self.reason_keywords, policy=self.policy)
         if self.p.only_to_assistants:
             frame = frame[frame["receiver_is_assistant"] > 0].reset_index(drop=True)
         return frame
+
+    def output(self, features: pd.DataFrame, scores: np.ndarray, reasons: list[str]) -> pd.DataFrame:
+        """Key, score and reasons; a hand-over along a declared flow leads its reasons with the flow
+        and how it compares with the flow's usual hand-over."""
+        out = super().output(features, scores, reasons)
+        if "flow" in features:
+            flows = features.reset_index(drop=True)
+            lead = [flow_reason(self.policy.flow(row["flow"]).label, row)
+                    if row["flow"] != UNDECLARED else "" for _, row in flows.iterrows()]
+            out["reasons"] = [f"{a}; {b}" if a and b else a or b for a, b in zip(lead, out["reasons"])]
+        return out
 
     def build_labels(self, dataset: Dataset, features: pd.DataFrame) -> pd.Series:
         return nodes.build_labels(dataset, features)
@@ -133,7 +150,8 @@ class TransferAnomaly(PipelineSpec):
 
     def params(self) -> dict:
         return {**super().params(), **{f"p_{k}": v for k, v in self.p.model_dump().items()},
-                "reason_keywords_sha256": keywords_hash(self.reason_keywords)}
+                "reason_keywords_sha256": keywords_hash(self.reason_keywords),
+                "handover_policy_sha256": self.policy.digest()}
 
 
 def logistic_teacher(X: pd.DataFrame, y: np.ndarray, *, cs=(0.01, 0.03, 0.1, 0.3, 1.0), seed: int = 0):
@@ -159,13 +177,16 @@ def logistic_teacher(X: pd.DataFrame, y: np.ndarray, *, cs=(0.01, 0.03, 0.1, 0.3
 
 def unsupervised_target(X: pd.DataFrame) -> np.ndarray:
     """Soft target in [0, 1]: percentile among `X` of the warning-sign score (no labels used)."""
-    scorer = EvidenceScorer(nodes.WARNING_SIGNS).fit(X)
+    # the signs of the columns the model has (flow signs only with declared flows)
+    scorer = EvidenceScorer([s for s in nodes.WARNING_SIGNS if s.column in X.columns]).fit(X)
     return pd.Series(scorer.score_samples(X)).rank(pct=True).to_numpy()
 
 
 def from_settings(settings: Settings) -> TransferAnomaly:
-    """The pipeline as a company configured it: its reason keywords (`Settings.reason_keywords`)."""
-    return TransferAnomaly(reason_keywords=load_reason_keywords(settings.reason_keywords))
+    """The pipeline as a company configured it: its reason keywords (`Settings.reason_keywords`) and
+    its hand-over policy (`Settings.handover_policy`)."""
+    return TransferAnomaly(reason_keywords=load_reason_keywords(settings.reason_keywords),
+                           handover_policy=load_policy(settings.handover_policy))
 
 
 PIPELINE = TransferAnomaly()

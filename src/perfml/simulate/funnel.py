@@ -1,0 +1,78 @@
+"""The optional qualifier -> closer funnel (`simulate(..., funnel=True)`, `perfml simulate --funnel`).
+
+In every team some reps who are not part of a collusive scheme become qualifiers (job function
+SDR) and some become closers (AE, like the other full-cycle reps). A qualifier works each of his
+leads for a while and hands every promising one (all that will be won, about a third of those
+that will be lost) to a closer of his team a few days to weeks before the close (median about 8
+days): he has worked it for weeks, the order often follows within two weeks, the closer logs
+little before it (a demo meeting or call, sometimes nothing) and the qualifier now and then still
+touches it. By design, that is the "ripe deal handed over just before it closes" look; only the
+company's declared flow (SDR -> AE before the first order) says it is the process.
+
+Everything here draws from the run's own `funnel` stream, and nothing in the default company
+reads it: without the option the output is byte-identical.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from perfml.simulate.leads import NEVER, Leads
+from perfml.simulate.timeline import DAY, HOUR, Calendar, DaySampler
+from perfml.simulate.workforce import ASSISTANT, MANAGER, SALES, Workforce
+
+QUALIFIER_SHARE = 0.3  # of a team's non-colluding reps
+CLOSER_SHARE = 0.25
+LOST_HANDED = 0.35  # promising leads that will be lost still go to a closer
+GAP_DAYS = (3, 7.0, 35)  # days from hand-over to close: minimum + exponential(mean), capped
+# What the CRM's job_function column says in a funnel company.
+SDR, AE, AM, MANAGER_FUNCTION = "SDR", "AE", "AM", "manager"
+
+
+@dataclass(frozen=True)
+class Funnel:
+    qualifier: np.ndarray  # bool per employee
+    closer: np.ndarray  # bool per employee
+    seed: np.random.SeedSequence  # of the hand-over draws (a generator per pass: both draw the same)
+
+
+def plan_funnel(wf: Workforce, seed: np.random.SeedSequence) -> Funnel:
+    """Pick each team's qualifiers and closers among the reps outside any collusive scheme."""
+    picks, times = seed.spawn(2)
+    rng = np.random.default_rng(picks)
+    qualifier = np.zeros(wf.n, dtype=bool)
+    closer = np.zeros(wf.n, dtype=bool)
+    for t in range(len(wf.team_region)):
+        reps = np.flatnonzero((wf.team == t) & (wf.role == SALES) & (wf.partner < 0))
+        if len(reps) < 2:
+            continue
+        reps = rng.permutation(reps)
+        n_q = max(1, int(round(QUALIFIER_SHARE * len(reps))))
+        n_c = max(1, int(round(CLOSER_SHARE * len(reps))))
+        qualifier[reps[:n_q]] = True
+        closer[reps[n_q:n_q + n_c]] = True
+    return Funnel(qualifier, closer, times)
+
+
+def job_functions(wf: Workforce, funnel: Funnel) -> np.ndarray:
+    """`employees.job_function`: SDR for qualifiers, AE for the other reps, AM for assistants."""
+    out = np.where(wf.role == ASSISTANT, AM, np.where(wf.role == MANAGER, MANAGER_FUNCTION, AE)).astype(object)
+    out[funnel.qualifier] = SDR
+    return out
+
+
+def funnel_times(funnel: Funnel, leads: Leads, avail: DaySampler) -> np.ndarray:
+    """When each qualifier's promising lead goes to a closer (seconds; NEVER for the others)."""
+    rng = np.random.default_rng(funnel.seed)
+    n, o = leads.n, leads.owner
+    u = rng.random((n, 3))
+    gap = GAP_DAYS[0] + np.minimum(-np.log1p(-u[:, 0]) * GAP_DAYS[1], GAP_DAYS[2] - GAP_DAYS[0])
+    contacted = leads.first_contact < NEVER
+    day = np.maximum(leads.close // DAY - gap.astype(np.int64), leads.first_contact // DAY + 2)
+    # the qualifier's last working day on or before that day (looking back at most a week)
+    day = avail.sample(o, day - 6, day + 1, np.full(n, 0.999999))
+    t = day * DAY + (9 * HOUR + u[:, 1] * 9 * HOUR).astype(np.int64)
+    promising = leads.won | (u[:, 2] < LOST_HANDED)
+    ok = funnel.qualifier[o] & contacted & promising & (day >= 0) & (t < leads.close) & (t > leads.first_contact)
+    return np.where(ok, t, NEVER)
