@@ -30,6 +30,9 @@ class DeclinePipeline(PipelineSpec):
     score_column: ClassVar[str] = "probability"
     features: ClassVar[tuple[str, ...]] = nodes.FEATURES
     test_metric: ClassVar[str] = "model_roc_auc"
+    input_tables: ClassVar[tuple[str, ...]] = ("orders",)
+    baseline_features: ClassVar[tuple[str, ...]] = ("revenue_change_1m",)
+    baseline_description: ClassVar[str] = "the size of last month's revenue fall is the probability"
 
     def __init__(self, params: DeclineParams | dict | None = None):
         self.p = params if isinstance(params, DeclineParams) else DeclineParams(**(params or {}))

@@ -65,6 +65,9 @@ class TransferAnomaly(PipelineSpec):
     subject_column: ClassVar[str] = "to_employee_id"
     features: ClassVar[tuple[str, ...]] = nodes.FEATURES
     test_metric: ClassVar[str] = "model_pr_auc"
+    input_tables: ClassVar[tuple[str, ...]] = ("ownership_changes",)
+    baseline_features: ClassVar[tuple[str, ...]] = ("receiver_acts_after",)
+    baseline_description: ClassVar[str] = "1 when the new owner logged no activity on the customer before the cut-off"
 
     def __init__(self, params: TransferAnomalyParams | dict | None = None):
         self.p = params if isinstance(params, TransferAnomalyParams) else TransferAnomalyParams(**(params or {}))
