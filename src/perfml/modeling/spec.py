@@ -67,6 +67,7 @@ class PipelineSpec:
     input_tables: ClassVar[tuple[str, ...]] = ()  # tables training needs rows in
     baseline_features: ClassVar[tuple[str, ...]] = ()  # features the baseline rule reads
     baseline_description: ClassVar[str] = ""  # the baseline rule in words, e.g. "revenue fell last month"
+    scored_units: ClassVar[str] = ""  # who the model scores, in words, e.g. "sales employees"
     seed: int = 0
 
     @property
@@ -99,6 +100,26 @@ class PipelineSpec:
         values = features[cols].to_numpy(dtype="float64", na_value=np.nan)
         return [head + ": " + "; ".join(f.describe_value(None if np.isnan(v) else float(v), lang)
                                         for f, v in zip(feats, row)) for row in values]
+
+    def unscoreable_reason(self, dataset: Dataset, unit_id: str, as_of: pd.Timestamp | None = None) -> str | None:
+        """Why a known unit has no row in the scoring frame, in plain words; None when the id is unknown.
+
+        Default: for pipelines keyed by employee, the employee's departure or role; others: None."""
+        if tuple(self.key[:1]) != (self.subject_column,) or self.subject_column != "employee_id":
+            return None
+        emp = dataset.employees
+        hit = emp[emp["employee_id"].astype("string") == unit_id]
+        if hit.empty:
+            return None
+        row = hit.iloc[0]
+        term = row.get("termination_date")
+        if pd.notna(term) and (as_of is None or pd.Timestamp(term) < pd.Timestamp(as_of)):
+            return f"{unit_id} left on {pd.Timestamp(term).date()}; the {self.name} model scores current employees"
+        role = str(row.get("role"))
+        who = f"the {self.name} model scores {self.scored_units}" if self.scored_units else \
+            f"the {self.name} model does not score this unit"
+        when = f" as of {pd.Timestamp(as_of).date()}" if as_of is not None else ""
+        return f"{unit_id} is {'an' if role[:1] in 'aeiou' else 'a'} {role}; {who}{when}"
 
     def feature_columns(self, features: pd.DataFrame) -> list[str]:
         """Model input columns for this frame (default: `features`, class attribute)."""
