@@ -31,8 +31,9 @@ def test_train_score_models_audit(perfml_home, small_dir, tmp_path):
     r = _run("score", "transfer-anomaly", "--data", small_dir, "--out", out)
     assert r.exit_code == 0, r.output
     scores = pd.read_csv(out)
-    assert list(scores.columns) == ["change_id", "score", "reasons"]
+    assert list(scores.columns) == ["change_id", "score", "reasons", "source", "state", "state_reason"]
     assert scores["score"].between(0, 1).all() and len(scores) > 100
+    assert (scores["source"] == "model").all() and (scores["state"] == "scored").all()
     r = _run("score", "transfer-anomaly", "--data", small_dir, "--out", out, "--as-of", "2025-06-01", "--lang", "zh")
     assert r.exit_code == 0, r.output
     early = pd.read_csv(out)

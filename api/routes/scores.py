@@ -79,7 +79,12 @@ def _baseline_rows(spec: PipelineSpec, body: ScoreRowsRequest, model: str, lang:
             raise _invalid([field_error(("body", "columns", j), f"unknown feature of model {model!r}",
                                         "unknown_feature") for j in bad[:50]], hint)
         frame = pd.DataFrame(body.data, columns=body.columns)
-    return scoring.baseline_results(spec, frame.astype("float64"), lang=lang)
+    try:
+        return scoring.baseline_results(spec, frame.astype("float64"), lang=lang)
+    except KeyError as exc:  # the rule reads a unit's context (e.g. its role), not only features
+        raise ApiProblem(422, f"model {model!r} has no champion and its baseline rule needs {exc} besides the "
+                              f"features; score these units by id (POST /v1/scores/{model}/by-id)",
+                         kind="unprocessable") from None
 
 
 @router.post("/{model}", response_model=ScoreResponse, summary="Score and explain feature rows",

@@ -82,8 +82,11 @@ def score_ids(spec: PipelineSpec, served: ServedModel | None, data: DatasetCache
     part_ids = part[key].astype(str).tolist()
     if served is not None:
         scored = explained(served.explain(part), top_k=top_k, lang=lang, threshold=served.threshold, ids=part_ids)
-    else:
-        scored = baseline_results(spec, part, lang=lang, ids=part_ids)
+    else:  # a rule may rank units against each other (percentiles): apply it to every scoreable unit
+        everyone = frame[(unit_states(frame) == SCORED).to_numpy()].reset_index(drop=True)
+        every_id = everyone[key].astype(str).tolist()
+        asked = set(part_ids)
+        scored = [r for r in baseline_results(spec, everyone, lang=lang, ids=every_id) if r["id"] in asked]
     source = "model" if served is not None else "baseline"
     at = {str(u): (None if pd.isna(t) else pd.Timestamp(t).isoformat())
           for u, t in zip(rows[key], rows[spec.time_column])} if spec.time_column in rows.columns else {}

@@ -147,7 +147,7 @@ def test_missing_input_table_is_named_before_training(small_dataset):
         train_pipeline("transfer-anomaly", untracked, register=False)
 
 
-def test_cli_says_what_is_missing_and_force_is_recorded(perfml_home, small_dir, monkeypatch):
+def test_cli_says_what_is_missing_and_force_is_recorded(perfml_home, small_dir, monkeypatch, tmp_path):
     """`perfml train` prints the refusal in plain words; --force promotes."""
     import perfml.pipelines
     from perfml.cli import app
@@ -161,6 +161,37 @@ def test_cli_says_what_is_missing_and_force_is_recorded(perfml_home, small_dir, 
     assert "4 distinct employees on the test side (10 needed)" in text
     assert "does not beat its baseline's 1.000" in text and "no champion: scoring uses the baseline rule" in text
     r = CliRunner().invoke(app, ["models"])
-    assert r.exit_code == 0 and "degraded:" in r.output
+    assert r.exit_code == 0 and "degraded: decline scores with its baseline rule (the hint is the score)" in \
+        " ".join(r.output.split())
+    out = tmp_path / "scores.csv"
+    r = CliRunner().invoke(app, ["score", "decline", "--data", str(small_dir), "--out", str(out)])
+    assert r.exit_code == 0 and "scores come from its baseline rule" in " ".join(r.output.split())
+    csv = pd.read_csv(out)
+    assert (csv["source"] == "baseline").all() and len(csv) == 60
+    assert csv["reasons"].str.startswith("baseline rule (the hint is the score): Hint: ").all()
     r = CliRunner().invoke(app, ["train", "decline", "--data", str(small_dir), "--force"])
     assert r.exit_code == 0 and "promoted to champion (forced over: too little evidence" in " ".join(r.output.split())
+
+
+class ToyWithStates(Toy):
+    """Every fifth unit has too little history: it must get no score, its state and the reason."""
+
+    def build_features(self, dataset, as_of=None):
+        frame = super().build_features(dataset, as_of)
+        short = frame.index % 5 == 0
+        frame["state"] = np.where(short, "insufficient_history", "scored")
+        frame["state_reason"] = np.where(short, "2 data months before the cut-off; 3 needed", "")
+        return frame
+
+
+@pytest.mark.parametrize("with_model", [True, False])
+def test_units_not_in_state_scored_get_no_score(perfml_home, small_dataset, with_model):
+    spec = ToyWithStates()
+    model = train_pipeline(Toy(), small_dataset, register=False).model if with_model else None
+    out = score_pipeline(spec, small_dataset, model=model)
+    short = out["state"] == "insufficient_history"
+    assert short.sum() == 120 and out.loc[short, "score"].isna().all()
+    assert (out.loc[short, "state_reason"] == "2 data months before the cut-off; 3 needed").all()
+    assert (out.loc[short, "reasons"] == "2 data months before the cut-off; 3 needed").all()
+    assert out.loc[~short, "score"].between(0, 1).all() and (out.loc[~short, "state_reason"] == "").all()
+    assert (out["source"] == ("model" if with_model else "baseline")).all()

@@ -67,7 +67,7 @@ class PipelineSpec:
     input_tables: ClassVar[tuple[str, ...]] = ()  # tables training needs rows in
     baseline_features: ClassVar[tuple[str, ...]] = ()  # features the baseline rule reads
     baseline_description: ClassVar[str] = ""  # the baseline rule in words, e.g. "revenue fell last month"
-    scored_units: ClassVar[str] = ""  # who the model scores, in words, e.g. "sales employees"
+    scored_roles: ClassVar[tuple[str, ...]] = ()  # employee roles the model scores (empty: not role-based)
     seed: int = 0
 
     @property
@@ -104,7 +104,8 @@ class PipelineSpec:
     def unscoreable_reason(self, dataset: Dataset, unit_id: str, as_of: pd.Timestamp | None = None) -> str | None:
         """Why a known unit has no row in the scoring frame, in plain words; None when the id is unknown.
 
-        Default: for pipelines keyed by employee, the employee's departure or role; others: None."""
+        Default: for pipelines keyed by employee, the employee's departure, role (`scored_roles`) or hire
+        date, else "no records"; pipelines keyed otherwise: None."""
         if tuple(self.key[:1]) != (self.subject_column,) or self.subject_column != "employee_id":
             return None
         emp = dataset.employees
@@ -116,10 +117,16 @@ class PipelineSpec:
         if pd.notna(term) and (as_of is None or pd.Timestamp(term) < pd.Timestamp(as_of)):
             return f"{unit_id} left on {pd.Timestamp(term).date()}; the {self.name} model scores current employees"
         role = str(row.get("role"))
-        who = f"the {self.name} model scores {self.scored_units}" if self.scored_units else \
-            f"the {self.name} model does not score this unit"
+        if self.scored_roles and role not in self.scored_roles:
+            return (f"{unit_id} is {'an' if role[:1] in 'aeiou' else 'a'} {role}; the {self.name} model scores "
+                    f"{' and '.join(self.scored_roles)} employees")
+        hired = row.get("hire_date")
+        if as_of is not None and pd.notna(hired) and pd.Timestamp(hired) >= pd.Timestamp(as_of):
+            return f"{unit_id} was hired on {pd.Timestamp(hired).date()}, not before {pd.Timestamp(as_of).date()}"
+        _, end = dataset.date_range()
         when = f" as of {pd.Timestamp(as_of).date()}" if as_of is not None else ""
-        return f"{unit_id} is {'an' if role[:1] in 'aeiou' else 'a'} {role}; {who}{when}"
+        ends = f" (the data ends on {end.date()})" if as_of is not None and pd.notna(end) and as_of > end else ""
+        return f"the {self.name} model has no unit for {unit_id}{when}: no records to score it from{ends}"
 
     def feature_columns(self, features: pd.DataFrame) -> list[str]:
         """Model input columns for this frame (default: `features`, class attribute)."""

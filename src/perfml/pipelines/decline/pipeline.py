@@ -33,7 +33,7 @@ class DeclinePipeline(PipelineSpec):
     input_tables: ClassVar[tuple[str, ...]] = ("orders",)
     baseline_features: ClassVar[tuple[str, ...]] = ("revenue_change_1m",)
     baseline_description: ClassVar[str] = "the size of last month's revenue fall is the probability"
-    scored_units: ClassVar[str] = "sales employees"
+    scored_roles: ClassVar[tuple[str, ...]] = ("sales",)
 
     def __init__(self, params: DeclineParams | dict | None = None):
         self.p = params if isinstance(params, DeclineParams) else DeclineParams(**(params or {}))
