@@ -55,8 +55,10 @@ def test_exit_codes(perfml_home, small_dir, tmp_path):
     assert _run("score", "transfer-anomaly", "--data", small_dir, "--out", tmp_path / "x.csv",
                 "--as-of", "not-a-date").exit_code == 2
     assert _run("train", "transfer-anomaly", "--data", tmp_path / "missing").exit_code == 1  # data error
+    # no champion: the baseline rule scores, and the output says so (column and message)
     r = _run("score", "transfer-anomaly", "--data", small_dir, "--out", tmp_path / "x.csv")
-    assert r.exit_code == 1 and "has no champion" in r.output
+    assert r.exit_code == 0 and "has no champion (never trained" in " ".join(r.output.split())
+    assert set(pd.read_csv(tmp_path / "x.csv")["source"]) == {"baseline"}
     assert _run("models").exit_code == 0
 
 

@@ -246,7 +246,7 @@ def test_register_and_score_at_a_month_end(small_dataset, perfml_home):
     result = train_pipeline("decline", small_dataset)
     assert result.promoted and result.version == "1"
     out = score_pipeline("decline", small_dataset, as_of="2026-02-10")
-    assert list(out.columns) == ["employee_id", "as_of", "probability", "reasons"]
+    assert list(out.columns) == ["employee_id", "as_of", "probability", "reasons", "source", "state", "state_reason"]
     assert (out["as_of"] == pd.Timestamp("2026-02-01")).all() and out["employee_id"].is_unique
     assert out["probability"].between(0, 1).all() and out["reasons"].str.len().gt(0).all()
 
