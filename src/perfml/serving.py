@@ -7,9 +7,11 @@ order and a name -> column index map. A request's rows become one float64 matrix
 request; small requests run on one OpenMP thread, big batches in chunks whose TreeSHAP overlaps
 the Python work on the previous chunk. `ServingModels.load()` re-resolves the `champion` alias
 and swaps in a new version only when the alias moved; a version that fails to load (a corrupted
-artifact) is reported with a clear message, the previous version (if any) keeps serving, and the
-same broken version is not retried until the alias moves again or an explicit reload asks - never
-a crash loop.
+artifact: its checksum is verified before LightGBM sees it) is reported with a clear message
+(no file paths), the previous version (if any) keeps serving, and the same broken version is not
+retried until the alias moves again or an explicit reload asks - never a crash loop. A model with
+no champion at all is `degraded`: its pipeline's baseline rule answers (`ServingModels.scorer`
+returns None; `perfml.scoring` does the rest) and the status says why.
 
 `DatasetCache` holds `Dataset.from_store()` and the per-pipeline feature frames built from it,
 so scoring by id, alert refreshes and KPI runs do not re-read the store per request. Writers in

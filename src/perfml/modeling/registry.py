@@ -7,12 +7,17 @@ MLflow's process-wide URIs, so services of different homes can live in one proce
 
 - `log_and_register(model_name, model, ...)` -> `Registration`: one run with params, metrics,
   feature list, data fingerprint, report artifacts and the booster (`mlflow.lightgbm.log_model`
-  with signature + input example), a new registered version, and the alias `champion` moved
-  only if the new version beats the current champion on `test_metric` (or `force=True`, or
-  there is no champion yet).
+  with signature + input example), a new registered version tagged with the SHA-256 of its
+  model file (`perfml.sha256`), and the alias `champion` moved only if the run passed its
+  evidence gate (`refusal` None) and beats the current champion on `test_metric` (or there is
+  no champion yet) - or `force=True`. A refusal is on the run (tag + param `not_promoted`).
 - `load_model(model_name, version=None)` -> `TrainedModel` (default: the `champion` alias),
-  cached per store and resolved version, so serving can call it per request.
-- `list_versions(names=None)` -> DataFrame of registered versions with metrics and champion flag.
+  cached per store and resolved version, so serving can call it per request. The model file's
+  SHA-256 is checked before LightGBM reads it (`ModelIntegrityError` on a mismatch: LightGBM
+  aborts the process on some damaged files). Versions registered before checksums existed are
+  parsed once in a child process first.
+- `list_versions(names=None)` -> DataFrame of registered versions with metrics, champion flag
+  and `not_promoted`; `why_no_champion(name)` says why a model has no champion.
 """
 from __future__ import annotations
 
