@@ -147,6 +147,25 @@ def test_missing_input_table_is_named_before_training(small_dataset):
         train_pipeline("transfer-anomaly", untracked, register=False)
 
 
+def test_train_all_names_the_missing_table_and_trains_the_rest(perfml_home, small_dataset, tmp_path, monkeypatch):
+    """`perfml train all` on an export without ownership changes: transfer-anomaly is not trained and the output
+    says why; the other pipelines still train; the exit code is 1."""
+    import perfml.pipelines
+    from perfml.cli import app
+
+    registry.clear_cache()
+    data = tmp_path / "no-changes"
+    tables = {k: v for k, v in small_dataset.tables.items() if small_dataset.has(k) and k != "transfer_labels"}
+    Dataset({**tables, "ownership_changes": tables["ownership_changes"].head(0)}).save(data)  # header only
+    real = perfml.pipelines.get_pipeline
+    monkeypatch.setattr(perfml.pipelines, "get_pipeline", lambda name: Toy() if name != "transfer-anomaly" else real(name))
+    r = CliRunner().invoke(app, ["train", "all", "--data", str(data)])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 1
+    assert "not trained: transfer-anomaly cannot train: ownership_changes has no rows" in text
+    assert text.count("toy: run ") == 2  # decline and high-performer slots both trained
+
+
 def test_cli_says_what_is_missing_and_force_is_recorded(perfml_home, small_dir, monkeypatch, tmp_path):
     """`perfml train` prints the refusal in plain words; --force promotes."""
     import perfml.pipelines

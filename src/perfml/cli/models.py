@@ -53,16 +53,19 @@ def _metrics_table(result) -> Table:
 def train(
     model: Annotated[str, typer.Argument(help=f"Pipeline to train: {_NAMES_HELP}, or all.")],
     data: Annotated[Path, typer.Option("--data", help="Dataset directory of CSV/Parquet files.")],
-    force: Annotated[bool, typer.Option("--force", help="Make the new version champion even if it is not better.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Make the new version champion even if it fails the evidence "
+                                                        "gates or is not better (recorded on the run).")] = False,
 ) -> None:
     """Train, evaluate on a time-based test split, log to MLflow and register a version."""
     from perfml.dataset import Dataset
+    from perfml.errors import PerfmlError
     from perfml.modeling.run import train_pipeline
     from perfml.pipelines import PIPELINE_NAMES, PipelineNotAvailable, get_pipeline
 
     _check_name(model, allow_all=True)
     dataset = Dataset.load(data)
     names = PIPELINE_NAMES if model == "all" else (model,)
+    failed: list[str] = []
     for name in names:
         try:
             get_pipeline(name)
@@ -71,10 +74,19 @@ def train(
                 raise
             err_console.print(f"[yellow]skipped:[/] {exc}")
             continue
-        with progress_bar(f"train {name}") as update:
-            result = train_pipeline(name, dataset, force=force, progress=update)
+        try:
+            with progress_bar(f"train {name}") as update:
+                result = train_pipeline(name, dataset, force=force, progress=update)
+        except PerfmlError as exc:  # with `all`, a pipeline the data cannot feed must not stop the others
+            if model != "all":
+                raise
+            err_console.print(f"[bold red]not trained:[/] {exc}", soft_wrap=True)
+            failed.append(name)
+            continue
         console.print(_metrics_table(result))
         console.print(_verdict(result), soft_wrap=True)
+    if failed:
+        raise typer.Exit(code=1)
 
 
 def _verdict(result) -> str:
