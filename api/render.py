@@ -91,4 +91,5 @@ def trajectory(monthly: pd.DataFrame, employee_id: str | None, months: int = 6, 
 def model_status(s: dict) -> dict:
     """A `ServingModels.status()` entry as the API shows it (UTC datetimes)."""
     return {"name": s["name"], "loaded": s["loaded"], "version": s["version"], "champion": s["champion"],
-            "kind": s["kind"], "threshold": s.get("threshold"), "loaded_at": utc(s["loaded_at"]), "error": s["error"]}
+            "kind": s["kind"], "threshold": s.get("threshold"), "loaded_at": utc(s["loaded_at"]), "error": s["error"],
+            "source": s.get("source"), "degraded": s.get("degraded")}

@@ -31,8 +31,9 @@ def test_train_score_models_audit(perfml_home, small_dir, tmp_path):
     r = _run("score", "transfer-anomaly", "--data", small_dir, "--out", out)
     assert r.exit_code == 0, r.output
     scores = pd.read_csv(out)
-    assert list(scores.columns) == ["change_id", "score", "reasons"]
+    assert list(scores.columns) == ["change_id", "score", "reasons", "source", "state", "state_reason"]
     assert scores["score"].between(0, 1).all() and len(scores) > 100
+    assert (scores["source"] == "model").all() and (scores["state"] == "scored").all()
     r = _run("score", "transfer-anomaly", "--data", small_dir, "--out", out, "--as-of", "2025-06-01", "--lang", "zh")
     assert r.exit_code == 0, r.output
     early = pd.read_csv(out)
@@ -54,8 +55,10 @@ def test_exit_codes(perfml_home, small_dir, tmp_path):
     assert _run("score", "transfer-anomaly", "--data", small_dir, "--out", tmp_path / "x.csv",
                 "--as-of", "not-a-date").exit_code == 2
     assert _run("train", "transfer-anomaly", "--data", tmp_path / "missing").exit_code == 1  # data error
+    # no champion: the baseline rule scores, and the output says so (column and message)
     r = _run("score", "transfer-anomaly", "--data", small_dir, "--out", tmp_path / "x.csv")
-    assert r.exit_code == 1 and "has no champion" in r.output
+    assert r.exit_code == 0 and "has no champion (never trained" in " ".join(r.output.split())
+    assert set(pd.read_csv(tmp_path / "x.csv")["source"]) == {"baseline"}
     assert _run("models").exit_code == 0
 
 

@@ -18,15 +18,16 @@ def healthz() -> dict:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/readyz", response_model=Readiness, summary="Readiness: every champion loaded and the store answers",
-            responses={503: {"model": Readiness, "description": "Not ready: a model is not loaded (see `error`) "
-                                                                "or the store does not answer"}})
+@router.get("/readyz", response_model=Readiness,
+            summary="Readiness: every model answers (champion or baseline rule) and the store answers",
+            responses={503: {"model": Readiness, "description": "Not ready: a champion failed to load or is still "
+                                                                "loading (see `error`), or the store does not answer"}})
 def readyz(ctx: Context) -> JSONResponse:
     store = ctx.store_ok()
     ready = store and ctx.models.ready
     ctx.metrics.ready.set(1 if ready else 0)
     body = Readiness(ready=ready, store=store, models=[model_status(s) for s in ctx.models.status().values()],
-                     warm=ctx.warm.is_set())
+                     degraded=ctx.models.degraded, warm=ctx.warm.is_set())
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if ready else 503)
 
 

@@ -1,4 +1,5 @@
-"""Scores: explained predictions from the champions, from feature rows or by id from the store."""
+"""Scores: explained predictions from the champions (or, without one, the baseline rule), from feature rows
+or by id from the store (the domain logic of by-id scoring is `perfml.scoring.score_ids`)."""
 from __future__ import annotations
 
 from typing import Annotated, Literal
@@ -14,7 +15,9 @@ from api.errors import ApiProblem, field_error, responses
 from api.permissions import IdScorer, Scorer, can_see
 from api.render import json_response, json_text, raw_json_response
 from api.schemas.scores import ScoreIdsRequest, ScoreResponse, ScoreRowsRequest
+from perfml import scoring
 from perfml.keys import Principal
+from perfml.modeling.spec import PipelineSpec
 from perfml.pipelines import PIPELINE_NAMES
 from perfml.serving import ServedModel, UnknownFeatures, explained
 
@@ -24,7 +27,6 @@ ModelName = Annotated[str, Path(description="Model: " + ", ".join(PIPELINE_NAMES
                                 json_schema_extra={"enum": list(PIPELINE_NAMES)}, examples=["transfer-anomaly"])]
 TopK = Annotated[int, Query(ge=1, le=100, description="Factors per result (largest |contribution| first).")]
 Lang = Annotated[Literal["en", "zh"], Query(description="Language of display names and reasons.")]
-MAX_IDS_SHOWN = 10
 INLINE_ROWS = 16
 CHUNKED_ROWS = 300  # from here on, TreeSHAP in overlapping chunks
 
@@ -35,25 +37,54 @@ def _check_batch(n: int, limit: int, field: str) -> None:
                          errors=[field_error(("body", field), f"at most {limit} items, got {n}", "too_long")])
 
 
-def _payload(served: ServedModel, results: list[dict], top_k: int, lang: str) -> dict:
+def _payload(model: str, spec: PipelineSpec, served: ServedModel | None, results: list[dict], top_k: int,
+             lang: str) -> dict:
+    if served is None:  # no champion: the baseline rule answered
+        return {"model": model, "version": None, "kind": "baseline", "threshold": None, "source": "baseline",
+                "baseline": spec.baseline_description or None, "lang": lang, "top_k": top_k, "results": results}
     return {"model": served.name, "version": served.version, "kind": served.kind, "threshold": served.threshold,
-            "lang": lang, "top_k": top_k, "results": results}
+            "source": "model", "lang": lang, "top_k": top_k, "results": results}
 
 
-def _audit(ctx, principal: Principal, served: ServedModel, rid: str | None, *, how: str, rows: int, alerts: int,
-           top_k: int, lang: str, results: list[dict] | None = None) -> None:
+def _audit(ctx, principal: Principal, model: str, served: ServedModel | None, rid: str | None, *, how: str,
+           rows: int, alerts: int, top_k: int, lang: str, results: list[dict] | None = None) -> None:
     """Count the predictions and write the audit entry (by id: which units and their scores)."""
-    ctx.metrics.predictions.labels(served.name).inc(rows)
-    details = {"by": how, "rows": rows, "alerts": alerts, "top_k": top_k, "lang": lang}
+    ctx.metrics.predictions.labels(model).inc(rows)
+    details = {"by": how, "rows": rows, "alerts": alerts, "top_k": top_k, "lang": lang,
+               "source": "model" if served is not None else "baseline"}
     if results is not None:
         details["ids"] = [r["id"] for r in results]
-        details["scores"] = [round(r["score"], 6) for r in results]
-    ctx.audit.record(principal=principal.name, action="score", target=served.name, version=served.version,
-                     request_id=rid, details=details)
+        details["scores"] = [None if r["score"] is None else round(r["score"], 6) for r in results]
+    ctx.audit.record(principal=principal.name, action="score", target=model,
+                     version=served.version if served is not None else None, request_id=rid, details=details)
 
 
 def _alerts(results: list[dict]) -> int:
     return sum(1 for r in results if r["alert"])
+
+
+def _baseline_rows(spec: PipelineSpec, body: ScoreRowsRequest, model: str, lang: str) -> list[dict]:
+    """Feature rows scored by the baseline rule (no champion); unknown feature names: 422 with their paths."""
+    known = set(spec.features) | set(spec.baseline_features)
+    hint = f"unknown feature of model {model!r} (GET /v1/models/{model} lists its features)"
+    if body.rows is not None:
+        bad = [(i, n) for i, row in enumerate(body.rows) for n in row if n not in known]
+        if bad:
+            raise _invalid([field_error(("body", "rows", i, n), f"unknown feature of model {model!r}",
+                                        "unknown_feature") for i, n in bad[:50]], hint)
+        frame = pd.DataFrame.from_records(body.rows, columns=sorted({n for row in body.rows for n in row}))
+    else:
+        bad = [j for j, c in enumerate(body.columns) if c not in known]
+        if bad:
+            raise _invalid([field_error(("body", "columns", j), f"unknown feature of model {model!r}",
+                                        "unknown_feature") for j in bad[:50]], hint)
+        frame = pd.DataFrame(body.data, columns=body.columns)
+    try:
+        return scoring.baseline_results(spec, frame.astype("float64"), lang=lang)
+    except KeyError as exc:  # the rule reads a unit's context (e.g. its role), not only features
+        raise ApiProblem(422, f"model {model!r} has no champion and its baseline rule needs {exc} besides the "
+                              f"features; score these units by id (POST /v1/scores/{model}/by-id)",
+                         kind="unprocessable") from None
 
 
 @router.post("/{model}", response_model=ScoreResponse, summary="Score and explain feature rows",
@@ -64,16 +95,23 @@ async def score_rows(model: ModelName, body: ScoreRowsRequest, principal: Scorer
 
     Roles: hr_admin, hr_system.
     """
-    served = models.get(model)
+    served = models.scorer(model)
     n = _check_shape(body, model)
     _check_batch(n, settings.api_max_batch, "rows" if body.rows is not None else "data")
+    if served is None:
+        from perfml.pipelines import get_pipeline
+
+        spec = get_pipeline(model)
+        results = _baseline_rows(spec, body, model, lang)
+        _audit(ctx, principal, model, None, rid, how="rows", rows=len(results), alerts=0, top_k=top_k, lang=lang)
+        return json_response(_payload(model, spec, None, results, top_k, lang))
 
     def work() -> Response:
         X = _matrix(served, body, model)
         results = explained(served.explain(X), top_k=top_k, lang=lang, threshold=served.threshold)
-        _audit(ctx, principal, served, rid, how="rows", rows=len(results), alerts=_alerts(results), top_k=top_k,
-               lang=lang)
-        return json_response(_payload(served, results, top_k, lang))
+        _audit(ctx, principal, model, served, rid, how="rows", rows=len(results), alerts=_alerts(results),
+               top_k=top_k, lang=lang)
+        return json_response(_payload(model, None, served, results, top_k, lang))
 
     def batch() -> Response:
         # Big batches: TreeSHAP chunk by chunk, each chunk's results encoded while the next one's
@@ -84,8 +122,8 @@ async def score_rows(model: ModelName, body: ScoreRowsRequest, principal: Scorer
             results = explained(ex, top_k=top_k, lang=lang, threshold=served.threshold)
             alerts += _alerts(results)
             parts.append(json_text(results)[1:-1])
-        _audit(ctx, principal, served, rid, how="rows", rows=len(X), alerts=alerts, top_k=top_k, lang=lang)
-        head = json_text(_payload(served, [], top_k, lang))[:-3]  # drop the closing `[]}`
+        _audit(ctx, principal, model, served, rid, how="rows", rows=len(X), alerts=alerts, top_k=top_k, lang=lang)
+        head = json_text(_payload(model, None, served, [], top_k, lang))[:-3]  # drop the closing `[]}`
         return raw_json_response(head + "[" + ",".join(p for p in parts if p) + "]}")
 
     # A few rows take well under a millisecond: answer on the event loop. Bigger batches go to
@@ -143,44 +181,29 @@ def _matrix(served: ServedModel, body: ScoreRowsRequest, model: str) -> np.ndarr
              responses=responses(401, 403, 404, 413, 422, 503))
 def score_ids(model: ModelName, body: ScoreIdsRequest, principal: IdScorer, ctx: Context, models: Models,
               data: Data, settings: SettingsDep, rid: RequestId, top_k: TopK = 3, lang: Lang = "en") -> Response:
-    """Build the units' features from the store (as of their cut-off) and score them with the champion.
+    """Build the units' features from the store (as of their cut-off) and score them with the champion
+    (or the baseline rule when there is none). One result per id, in the order asked: `outcome` is
+    `scored`, or `not_scoreable` with the `reason` (e.g. an assistant, for the decline model) - one such
+    id does not fail the batch. Ids not in the data answer 404.
 
     Ids are change ids for `transfer-anomaly` and employee ids for `decline` and `high-performer`.
     Roles: hr_admin, hr_system; managers for their own team (other teams' ids answer 404).
     """
     from perfml.pipelines import get_pipeline
 
-    served = models.get(model)
+    served = models.scorer(model)
     _check_batch(len(body.ids), settings.api_max_batch, "ids")
     spec = get_pipeline(model)
     as_of = pd.Timestamp(body.as_of) if body.as_of is not None else None
-    frame = data.features(spec, as_of)
-    key = spec.key[0]
-    wanted = list(dict.fromkeys(body.ids))
-    rows = frame[frame[key].astype("string").isin(wanted)] if not frame.empty else frame
-    if principal.role == "manager" and not rows.empty:
-        subjects = rows[spec.subject_column].astype("string").tolist()
-        teams = data.team_of(subjects)
-        visible = [can_see(principal, employee_id=e, team_id=t) for e, t in zip(subjects, teams)]
-        rows = rows[visible]
-    found = set(rows[key].astype(str)) if not rows.empty else set()
-    missing = [i for i in wanted if i not in found]
-    if missing:
-        shown = ", ".join(missing[:MAX_IDS_SHOWN]) + (f" (+{len(missing) - MAX_IDS_SHOWN} more)"
-                                                      if len(missing) > MAX_IDS_SHOWN else "")
-        raise ApiProblem(404, f"model {model!r}: no scoreable {key} {shown}"
-                              + (f" as of {body.as_of}" if body.as_of else ""), kind="not-found")
-    lacking = [f for f in served.features if f not in rows.columns]
-    if lacking:
-        raise ApiProblem(503, f"model {model!r} v{served.version} needs features the pipeline no longer builds: "
-                              f"{', '.join(lacking[:5])}; retrain it", kind="model-unavailable")
-    order = {unit: i for i, unit in enumerate(wanted)}  # answer in the order asked
-    rows = rows.iloc[np.argsort(rows[key].astype(str).map(order).to_numpy(), kind="stable")].reset_index(drop=True)
-    results = explained(served.explain(rows), top_k=top_k, lang=lang, threshold=served.threshold,
-                        ids=rows[key].astype(str).tolist(), rules=spec.rule_alerts(rows))
-    at = rows[spec.time_column] if spec.time_column in rows.columns else None
-    for i, r in enumerate(results):
-        r["at"] = None if at is None or pd.isna(at.iloc[i]) else pd.Timestamp(at.iloc[i]).isoformat()
-    _audit(ctx, principal, served, rid, how="id", rows=len(results), alerts=_alerts(results), top_k=top_k,
+    visible = None
+    if principal.role == "manager":
+        def visible(subjects: list[str]) -> list[bool]:
+            return [can_see(principal, employee_id=e, team_id=t) for e, t in zip(subjects, data.team_of(subjects))]
+    try:
+        results = scoring.score_ids(spec, served, data, body.ids, as_of=as_of, top_k=top_k, lang=lang,
+                                    visible=visible)
+    except scoring.UnknownUnits as exc:
+        raise ApiProblem(404, str(exc), kind="not-found") from None
+    _audit(ctx, principal, model, served, rid, how="id", rows=len(results), alerts=_alerts(results), top_k=top_k,
            lang=lang, results=results)
-    return json_response(_payload(served, results, top_k, lang))
+    return json_response(_payload(model, spec, served, results, top_k, lang))

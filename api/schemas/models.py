@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +18,10 @@ class ModelStatus(BaseModel):
     threshold: float | None = None
     loaded_at: datetime | None = None
     error: str | None = Field(None, description="Why the model is not (or not the newest version) served.")
+    source: Literal["model", "baseline"] | None = Field(
+        None, description="Who answers scoring requests: the champion (`model`), the pipeline's baseline rule "
+                          "when there is no champion (`baseline`), or nobody yet (null: loading or failed).")
+    degraded: str | None = Field(None, description="Why the baseline rule answers instead of a model.")
 
 
 class ModelVersion(BaseModel):

@@ -55,19 +55,30 @@ class Factor(BaseModel):
 
 
 class ScoredRow(BaseModel):
-    """One explained prediction: `base_value + sum(factors.contribution) + other_contribution == raw_score`."""
+    """One result. From the model: `base_value + sum(factors.contribution) + other_contribution == raw_score`.
+    From the baseline rule (no champion): `score` and `reasons`, no raw score or factors. By id, a unit the
+    pipeline cannot score has `outcome` `not_scoreable`, no score, and the `reason`."""
 
     id: str | None = Field(None, description="The unit's id (by-id scoring), else null.")
     at: str | None = Field(None, description="The unit's cut-off time (by-id scoring), ISO 8601.")
-    score: float = Field(description="Score in [0, 1] = sigmoid(raw_score).")
-    raw_score: float = Field(description="Raw (log-odds) score.")
-    base_value: float = Field(description="Expected raw score over the training data (SHAP base value).")
-    other_contribution: float = Field(description="Sum of the contributions not among the top-k factors.")
+    outcome: Literal["scored", "not_scoreable"] = Field("scored", description="By-id scoring: whether this unit "
+                                                                             "was scored; feature rows always are.")
+    state: Literal["scored", "insufficient_history", "no_activity"] | None = Field(
+        "scored", description="The unit's state; only `scored` units get a score. Null: outside the units the "
+                              "pipeline scores (see `reason`).")
+    reason: str | None = Field(None, description="Why the unit was not scored (plain words).")
+    source: Literal["model", "baseline"] = Field("model", description="Where the score came from: the champion, or "
+                                                                     "the pipeline's baseline rule (no champion).")
+    score: float | None = Field(description="Score in [0, 1] (model: sigmoid(raw_score)); null when not scored.")
+    raw_score: float | None = Field(None, description="Raw (log-odds) score; null for the baseline rule.")
+    base_value: float | None = Field(None, description="Expected raw score over the training data (SHAP base value).")
+    other_contribution: float | None = Field(None, description="Sum of the contributions not among the top-k factors.")
     alert: bool | None = Field(None, description="Whether the score reaches the model's alert threshold or the "
                                "pipeline's rule alerts (by-id scoring; see `rule_alert`).")
     rule_alert: str | None = Field(None, description="The reason of the pipeline's rule alert (decline: the "
                                    "activity-fade rule), else null.")
-    factors: list[Factor] = Field(description="Top-k factors by |contribution|, largest first.")
+    factors: list[Factor] = Field(description="Top-k factors by |contribution|, largest first (model only).")
+    reasons: list[str] | None = Field(None, description="The baseline rule and the values it read (baseline only).")
 
 
 class ScoreResponse(BaseModel):
@@ -85,9 +96,11 @@ class ScoreResponse(BaseModel):
                           "reason": "the customer ordered 4.7 days after the change: +0.58"}]}]}]})
 
     model: str
-    version: str
-    kind: str = Field(description="`supervised` or `unsupervised`.")
-    threshold: float = Field(description="Alert threshold on `score`.")
+    version: str | None = Field(description="The champion's version; null when the baseline rule answered.")
+    kind: str = Field(description="`supervised`, `unsupervised`, or `baseline` (no champion).")
+    threshold: float | None = Field(description="Alert threshold on `score` (null for the baseline rule).")
+    source: Literal["model", "baseline"] = Field("model", description="Who answered: the champion or the baseline rule.")
+    baseline: str | None = Field(None, description="The baseline rule in words, when it answered.")
     lang: Literal["en", "zh"]
     top_k: int
     results: list[ScoredRow]

@@ -23,6 +23,14 @@ class Settings(BaseSettings):
                                                            "keywords (default: the shipped en/zh lists).")
     handover_policy: Path | None = Field(None, description="YAML file of the company's designed hand-over flows "
                                                            "(default: none declared).")
+    # Evidence a training run must show on its test side before it may become champion. With 5
+    # positives among 30 rows a ROC-AUC still has a standard error near 0.1 (Hanley-McNeil): enough
+    # to tell a useful model from a coin, not less. The medium simulated company's smallest test
+    # side (high-performer: one hire cohort, 45 rows, 8 positives) passes.
+    gate_min_test_rows: int = Field(30, ge=1, description="Labelled test rows a champion needs.")
+    gate_min_test_positives: int = Field(5, ge=1, description="Positive labels on the test side a champion needs.")
+    gate_min_test_units: int = Field(10, ge=1, description="Distinct subjects (employees) among the labelled test rows.")
+    gate_min_data_months: int = Field(6, ge=1, description="Distinct calendar months with records in the pipeline's input tables.")
 
     @property
     def home_dir(self) -> Path:

@@ -7,9 +7,11 @@ order and a name -> column index map. A request's rows become one float64 matrix
 request; small requests run on one OpenMP thread, big batches in chunks whose TreeSHAP overlaps
 the Python work on the previous chunk. `ServingModels.load()` re-resolves the `champion` alias
 and swaps in a new version only when the alias moved; a version that fails to load (a corrupted
-artifact) is reported with a clear message, the previous version (if any) keeps serving, and the
-same broken version is not retried until the alias moves again or an explicit reload asks - never
-a crash loop.
+artifact: its checksum is verified before LightGBM sees it) is reported with a clear message
+(no file paths), the previous version (if any) keeps serving, and the same broken version is not
+retried until the alias moves again or an explicit reload asks - never a crash loop. A model with
+no champion at all is `degraded`: its pipeline's baseline rule answers (`ServingModels.scorer`
+returns None; `perfml.scoring` does the rest) and the status says why.
 
 `DatasetCache` holds `Dataset.from_store()` and the per-pipeline feature frames built from it,
 so scoring by id, alert refreshes and KPI runs do not re-read the store per request. Writers in
@@ -21,6 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import threading
 import time
 from collections import OrderedDict, deque
@@ -175,7 +178,8 @@ def _check_loadable(model: TrainedModel) -> None:
 
 @dataclass
 class ModelState:
-    """What the service knows about one model: the served version, and the last load error."""
+    """What the service knows about one model: the served version, the last load error, and - when
+    there is no champion - why, while the pipeline's baseline rule answers instead (`degraded`)."""
 
     name: str
     served: ServedModel | None = None
@@ -183,6 +187,14 @@ class ModelState:
     error: str | None = None
     failed_version: str | None = None
     checked_at: datetime | None = None
+    degraded: str | None = None
+
+    @property
+    def source(self) -> str | None:
+        """Who answers scoring requests: "model", "baseline" (no champion) or None (loading or broken)."""
+        if self.served is not None:
+            return "model"
+        return "baseline" if self.degraded is not None else None
 
     def to_dict(self) -> dict:
         return {"name": self.name, "loaded": self.served is not None,
@@ -190,7 +202,16 @@ class ModelState:
                 "kind": self.served.kind if self.served else None,
                 "threshold": self.served.threshold if self.served else None,
                 "loaded_at": self.served.loaded_at.isoformat() if self.served else None,
-                "error": self.error, "checked_at": self.checked_at.isoformat() if self.checked_at else None}
+                "error": self.error, "checked_at": self.checked_at.isoformat() if self.checked_at else None,
+                "source": self.source, "degraded": self.degraded}
+
+
+_ABSOLUTE_PATH = re.compile(r"(?:[A-Za-z]:)?(?:/[^/\s'\"(),;]+){2,}/?")
+
+
+def without_paths(text: str) -> str:
+    """`text` with absolute file paths cut to their last component (a status must not reveal the layout)."""
+    return _ABSOLUTE_PATH.sub(lambda m: ".../" + m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
 
 
 ChangeHook = Callable[[str, str | None, str, str], None]  # (name, old version, new version, by)
@@ -239,13 +260,16 @@ class ServingModels:
         try:
             version = champion_version(name, settings=self.settings)
         except Exception as exc:  # registry unreachable: keep serving what we have
-            state.error = f"model {name!r}: the registry cannot be read ({type(exc).__name__}: {exc})"
+            state.error = without_paths(f"model {name!r}: the registry cannot be read ({type(exc).__name__}: {exc})")
             log.error(state.error)
             return
         state.champion = version
         if version is None:
-            state.error = None if state.served else f"model {name!r} has no champion yet; train it (perfml train {name})"
+            if state.served is None:  # nothing earned champion: the baseline rule answers, and we say why
+                state.error = None
+                state.degraded = self._why_no_champion(name)
             return
+        state.degraded = None
         if state.served is not None and state.served.version == version and not force:
             state.error = None
             return
@@ -258,8 +282,9 @@ class ServingModels:
             detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             state.failed_version = version
             keep = f"; still serving version {state.served.version}" if state.served else ""
-            state.error = (f"model {name!r} version {version} failed to load ({type(exc).__name__}: {detail}); "
-                           f"its artifact may be corrupted - retrain or move the champion alias{keep}")
+            state.error = without_paths(
+                f"model {name!r} version {version} failed to load ({type(exc).__name__}: {detail}); "
+                f"its artifact may be corrupted - restore it and reload, retrain, or move the champion alias{keep}")
             log.error(state.error)
             return
         old = state.served.version if state.served else None
@@ -270,6 +295,22 @@ class ServingModels:
                 self.on_change(name, old, version, by)
             except Exception:  # an audit hiccup must not unload a model
                 log.exception("model change hook failed")
+
+    def _why_no_champion(self, name: str) -> str:
+        from perfml.pipelines import get_pipeline
+
+        try:
+            from perfml.modeling.registry import why_no_champion
+
+            why = why_no_champion(name, settings=self.settings)
+        except Exception as exc:  # the reason is a courtesy; the registry answered the alias already
+            why = f"no champion ({type(exc).__name__})"
+        try:
+            rule = get_pipeline(name).baseline_description
+        except Exception:
+            rule = ""
+        return without_paths(f"no champion ({why}); scores come from the baseline rule"
+                             + (f": {rule}" if rule else ""))
 
     # -- background start and watching -------------------------------------------------------
     def start(self, *, background: bool = True, watch_interval: float | None = 30.0) -> "ServingModels":
@@ -310,8 +351,14 @@ class ServingModels:
     # -- reading ---------------------------------------------------------------------------------
     @property
     def ready(self) -> bool:
-        """Every model has a loaded champion."""
-        return all(s.served is not None for s in self._states.values())
+        """Every model answers: its champion is loaded, or it has none and its baseline rule serves.
+        A champion that fails to load (or models still loading) is not ready."""
+        return self._attempted.is_set() and all(s.source is not None for s in self._states.values())
+
+    @property
+    def degraded(self) -> dict[str, str]:
+        """name -> why, for every model served by its baseline rule."""
+        return {n: s.degraded for n, s in self._states.items() if s.served is None and s.degraded is not None}
 
     def status(self) -> dict[str, dict]:
         return {n: s.to_dict() for n, s in self._states.items()}
@@ -325,6 +372,14 @@ class ServingModels:
             why = state.error or "models are still loading"
             raise ModelUnavailable(f"model {name!r} is not available: {why}")
         return state.served
+
+    def scorer(self, name: str) -> ServedModel | None:
+        """The served champion, or None when the model has none and its baseline rule answers;
+        `UnknownModel` / `ModelUnavailable` (loading, or a champion that failed to load) otherwise."""
+        state = self._states.get(name)
+        if state is not None and state.served is None and state.degraded is not None:
+            return None
+        return self.get(name)
 
     def loaded(self) -> dict[str, TrainedModel]:
         """name -> TrainedModel of every loaded champion."""
@@ -376,7 +431,7 @@ def explained(ex: Explanations, *, top_k: int = 3, lang: catalog.Lang = "en", th
                             "contribution": c, "direction": "up" if c > 0 else "down",
                             "reason": f"{text}: {c:+.2f}"})
         out.append({"id": id_, "score": s_, "raw_score": r_, "base_value": b_, "other_contribution": o_,
-                    "alert": a_, "rule_alert": rule, "factors": factors})
+                    "alert": a_, "rule_alert": rule, "factors": factors, "source": "model"})
     return out
 
 

@@ -25,7 +25,12 @@ def test_demo_built_everything(demo_home):
     counts = table_counts()
     assert counts["employees"] > 0 and counts["ownership_changes"] > 0 and counts["alerts"] > 0
     versions = list_versions()
-    assert set(versions.loc[versions["champion"], "model"]) == set(PIPELINE_NAMES)
+    # every model registered; high-performer's test side on the small company (one hire cohort of 13, 3 positives,
+    # ROC-AUC tied with its baseline) is too thin to earn champion: the run says why (the medium company promotes it)
+    assert set(versions["model"]) == set(PIPELINE_NAMES)
+    assert set(versions.loc[versions["champion"], "model"]) == {"transfer-anomaly", "decline"}
+    refused = versions.set_index("model").loc["high-performer", "not_promoted"]
+    assert refused.startswith("too little evidence: 13 labelled test rows (30 needed), 3 positives on the test side")
     roles = {verify_key(k).role for k in printed}
     assert roles == {"hr_admin", "hr_system", "manager", "employee"}
     with get_engine().connect() as conn:

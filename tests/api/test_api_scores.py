@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perfml.pipelines import PIPELINE_NAMES
-
 CJK = re.compile(r"[\u4e00-\u9fff]")
+# On the small simulated company the high-performer model's one-cohort test side (13 employees, 3 positives)
+# is too thin to earn champion: that pipeline answers with its baseline rule (tested below).
+MODELS = ("transfer-anomaly", "decline")
 
 
 def _additive(result: dict) -> None:
@@ -31,7 +32,7 @@ def _feature_rows(service, model: str, n: int) -> tuple[list[dict], np.ndarray]:
     return rows, X
 
 
-@pytest.mark.parametrize("model", PIPELINE_NAMES)
+@pytest.mark.parametrize("model", MODELS)
 def test_additivity_and_agreement_through_http(service, model):
     """base_value + contributions == raw score through the HTTP layer, equal to in-process TreeSHAP."""
     from perfml import catalog
@@ -62,7 +63,7 @@ def test_additivity_and_agreement_through_http(service, model):
                 assert f["reason"] == catalog.get(f["feature"]).reason(f["value"], f["contribution"])
 
 
-@pytest.mark.parametrize("model", PIPELINE_NAMES)
+@pytest.mark.parametrize("model", MODELS)
 def test_by_id_scores_are_explained(service, model):
     from perfml.pipelines import get_pipeline
 
@@ -73,9 +74,63 @@ def test_by_id_scores_are_explained(service, model):
     assert r.status_code == 200, r.text[:300]
     results = r.json()["results"]
     assert [x["id"] for x in results] == ids
+    assert r.json()["source"] == "model"
     for res in results:
         _additive(res)
-        assert res["at"]
+        assert res["at"] and res["outcome"] == "scored" and res["source"] == "model"
+
+
+def test_by_id_gives_one_outcome_per_id(service):
+    """An id the model cannot score (an assistant, for decline) does not fail the batch: it says why."""
+    from perfml.pipelines import get_pipeline
+
+    data = service.ctx.data
+    employees = data.dataset().employees
+    frame = data.features(get_pipeline("decline"))
+    scoreable = set(frame["employee_id"].astype(str))
+    assistant = next(e for e, role in zip(employees["employee_id"].astype(str), employees["role"])
+                     if role == "assistant" and e not in scoreable and pd.isna(
+                         employees.set_index("employee_id").loc[e, "termination_date"]))
+    rep = sorted(scoreable)[0]
+    r = service.client.post("/v1/scores/decline/by-id", json={"ids": [assistant, rep]}, headers=service.h("admin"))
+    assert r.status_code == 200, r.text[:300]
+    first, second = r.json()["results"]
+    assert first["id"] == assistant and first["outcome"] == "not_scoreable" and first["score"] is None
+    assert first["reason"] == f"{assistant} is an assistant; the decline model scores sales employees"
+    assert first["factors"] == [] and first["state"] is None
+    assert second["id"] == rep and second["outcome"] == "scored" and 0 <= second["score"] <= 1
+    _additive(second)
+    audit = service.client.get(f"/v1/audit?request_id={r.headers['x-request-id']}", headers=service.h("admin"))
+    assert audit.json()["items"][0]["details"]["scores"][0] is None
+
+
+def test_without_a_champion_the_baseline_rule_answers(service):
+    """high-performer has no champion on this company: feature rows and ids are scored by its baseline rule,
+    labelled `source: baseline`, with the rule's own reasons; /readyz says it runs degraded and why."""
+    from perfml.pipelines import get_pipeline
+
+    spec = get_pipeline("high-performer")
+    ready = service.client.get("/readyz").json()
+    assert ready["ready"] and set(ready["degraded"]) == {"high-performer"}
+    assert "was not promoted: too little evidence" in ready["degraded"]["high-performer"]
+    assert {m["name"]: m["source"] for m in ready["models"]}["high-performer"] == "baseline"
+    frame = service.ctx.data.features(spec)
+    ids = frame["employee_id"].astype(str).head(4).tolist()
+    r = service.client.post("/v1/scores/high-performer/by-id?lang=zh", json={"ids": ids}, headers=service.h("admin"))
+    assert r.status_code == 200, r.text[:300]
+    body = r.json()
+    assert body["source"] == "baseline" and body["version"] is None and body["kind"] == "baseline"
+    expected = np.clip(spec.baseline(frame), 0, 1)[:4]
+    for res, want in zip(body["results"], expected):
+        assert res["source"] == "baseline" and res["outcome"] == "scored" and res["factors"] == []
+        assert res["score"] == pytest.approx(float(want)) and res["raw_score"] is None
+        assert res["reasons"][0].startswith("基线规则（percentile of visits per week within the role）")
+    # its rule ranks within the role, which bare feature rows do not carry: a clear 422, not a 500
+    r = service.client.post("/v1/scores/high-performer", json={"rows": [{"visits_per_week": 3.0}]},
+                            headers=service.h("system"))
+    assert r.status_code == 422 and "needs 'role' besides the features" in r.json()["detail"]
+    r = service.client.post("/v1/scores/high-performer", json={"rows": [{"nope": 1}]}, headers=service.h("system"))
+    assert r.status_code == 422 and r.json()["errors"][0]["path"] == "rows[0].nope"
 
 
 def test_big_batches_are_chunked_with_identical_results(service):
@@ -217,7 +272,10 @@ def test_as_of_outside_the_data_is_a_clear_4xx(service):
             r = c.post(f"/v1/scores/{model}/by-id", json={"ids": [service.employee_a], "as_of": as_of}, headers=h)
             assert r.status_code == 422 and "nothing to score as of" in r.json()["detail"], r.text[:300]
     r = c.post("/v1/scores/decline/by-id", json={"ids": [service.employee_a], "as_of": "2199-01-01"}, headers=h)
-    assert r.status_code == 404
+    res = r.json()["results"][0]
+    assert r.status_code == 200 and res["outcome"] == "not_scoreable" and res["score"] is None
+    assert res["reason"] == (f"the decline model has no unit for {service.employee_a} as of 2199-01-01: no records "
+                             f"to score it from (the data ends on {end.date()})")
     r = c.post("/v1/scores/decline/by-id", json={"ids": [service.employee_a], "as_of": "2299-01-01"}, headers=h)
     assert r.status_code == 422 and r.json()["errors"][0]["path"] == "as_of"
     r = c.post("/v1/alerts/refresh", json={"as_of": "1971-01-01"}, headers=h)

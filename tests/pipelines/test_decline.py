@@ -333,7 +333,8 @@ def test_register_and_score_at_any_date(small_dataset, perfml_home):
     result = train_pipeline("decline", small_dataset)
     assert result.promoted and result.version == "1"
     out = score_pipeline("decline", small_dataset, as_of="2026-02-10")
-    assert {"employee_id", "as_of", "probability", "reasons", "months_from", "months_to"} <= set(out.columns)
+    assert {"employee_id", "as_of", "probability", "reasons", "months_from", "months_to", "source", "state",
+            "state_reason"} <= set(out.columns)
     assert (out["as_of"] == pd.Timestamp("2026-02-10")).all() and out["employee_id"].is_unique
     assert (out["months_to"] == "2026-01").all()  # the complete months before the instant, said out loud
     assert out["probability"].between(0, 1).all() and out["reasons"].str.len().gt(0).all()

@@ -53,16 +53,19 @@ def _metrics_table(result) -> Table:
 def train(
     model: Annotated[str, typer.Argument(help=f"Pipeline to train: {_NAMES_HELP}, or all.")],
     data: Annotated[Path, typer.Option("--data", help="Dataset directory of CSV/Parquet files.")],
-    force: Annotated[bool, typer.Option("--force", help="Make the new version champion even if it is not better.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Make the new version champion even if it fails the evidence "
+                                                        "gates or is not better (recorded on the run).")] = False,
 ) -> None:
     """Train, evaluate on a time-based test split, log to MLflow and register a version."""
     from perfml.dataset import Dataset
+    from perfml.errors import PerfmlError
     from perfml.modeling.run import train_pipeline
     from perfml.pipelines import PIPELINE_NAMES, PipelineNotAvailable, get_pipeline
 
     _check_name(model, allow_all=True)
     dataset = Dataset.load(data)
     names = PIPELINE_NAMES if model == "all" else (model,)
+    failed: list[str] = []
     for name in names:
         try:
             get_pipeline(name)
@@ -71,11 +74,35 @@ def train(
                 raise
             err_console.print(f"[yellow]skipped:[/] {exc}")
             continue
-        with progress_bar(f"train {name}") as update:
-            result = train_pipeline(name, dataset, force=force, progress=update)
+        try:
+            with progress_bar(f"train {name}") as update:
+                result = train_pipeline(name, dataset, force=force, progress=update)
+        except PerfmlError as exc:  # with `all`, a pipeline the data cannot feed must not stop the others
+            if model != "all":
+                raise
+            err_console.print(f"[bold red]not trained:[/] {exc}", soft_wrap=True)
+            failed.append(name)
+            continue
         console.print(_metrics_table(result))
-        verdict = "promoted to champion" if result.promoted else f"champion stays version {result.previous_champion}"
-        console.print(f"{name}: run {result.run_id}, version {result.version}, {verdict}", soft_wrap=True)
+        console.print(_verdict(result), soft_wrap=True)
+    if failed:
+        raise typer.Exit(code=1)
+
+
+def _verdict(result) -> str:
+    """What happened to the new version, in plain words (why it was not promoted; what was left out)."""
+    lines = []
+    if result.dropped_features:
+        lines.append(f"left out (their tables are not tracked): {', '.join(result.dropped_features)}")
+    if result.promoted:
+        forced = f" (forced over: {result.gate.reason})" if result.forced and result.gate and not result.gate.passed else ""
+        verdict = f"promoted to champion{forced}"
+    else:
+        stays = (f"champion stays version {result.previous_champion}" if result.previous_champion
+                 else "no champion: scoring uses the baseline rule")
+        verdict = f"NOT promoted - {result.not_promoted}; {stays} (--force overrides)"
+    lines.append(f"{result.pipeline}: run {result.run_id}, version {result.version}, {verdict}")
+    return "\n".join(lines)
 
 
 @app.command()
@@ -110,6 +137,15 @@ def score(
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)
     console.print(f"wrote {len(frame):,} rows to {out}", soft_wrap=True)
+    if (frame["source"] == "baseline").any():
+        from perfml.modeling.registry import why_no_champion
+
+        err_console.print(f"[yellow]degraded:[/] {model} has no champion ({why_no_champion(model)}); "
+                          "scores come from its baseline rule (column source = baseline)", soft_wrap=True)
+    states = frame.loc[frame["state"] != "scored", "state"].value_counts()
+    if len(states):
+        err_console.print("not scored: " + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in states.items())
+                          + " (see columns state, state_reason)", soft_wrap=True)
 
 
 @app.command("models")
@@ -121,6 +157,8 @@ def models_() -> None:
     df = list_versions()
     if df.empty:
         console.print("no registered models yet (perfml train ...)")
+        for line in _degraded(set()):
+            console.print(line, soft_wrap=True)
         return
     metric_cols = {"model_pr_auc": "PR-AUC", "baseline_pr_auc": "base PR", "model_roc_auc": "ROC"}
     metric_cols = {k: v for k, v in metric_cols.items() if k in df.columns}
@@ -132,6 +170,26 @@ def models_() -> None:
         table.add_row(row["model"], str(row["version"]), "*" if row["champion"] else "", row["kind"],
                       str(row["created"])[:10], *[_fmt(row.get(c)) for c in metric_cols])
     console.print(table)
+    for line in _degraded(set(df.loc[df["champion"], "model"])):
+        console.print(line, soft_wrap=True)
+
+
+def _degraded(champions: set[str]) -> list[str]:
+    """One line per pipeline without a champion: it scores with its baseline rule, and why."""
+    from perfml.modeling.registry import why_no_champion
+    from perfml.pipelines import PIPELINE_NAMES, PipelineNotAvailable, get_pipeline
+
+    lines = []
+    for name in PIPELINE_NAMES:
+        try:
+            spec = get_pipeline(name)
+        except PipelineNotAvailable:
+            continue
+        if spec.model_name not in champions:
+            rule = f" ({spec.baseline_description})" if spec.baseline_description else ""
+            lines.append(f"[yellow]degraded:[/] {name} scores with its baseline rule{rule} - "
+                         f"{why_no_champion(spec.model_name)}")
+    return lines
 
 
 @app.command()

@@ -10,10 +10,11 @@ Modules (each answers one question):
 - `evaluate` - `binary_metrics`, `side_by_side(y, model_score, baseline_score)` (keys `model_*`,
                `baseline_*`: roc_auc, pr_auc, brier, precision_at_top5), `write_report(...)` PNGs.
 - `registry` - MLflow: `log_and_register`, `load_model(name, version=None)` (champion by default;
-               the one place that loads models), `list_versions`, `client`.
+               the one place that loads models; checksum verified first), `list_versions`, `client`.
 - `unsupervised` - `EvidenceScorer(signs).fit(X).score_samples(X)`: warning signs (`Sign`) counted,
                ties broken by a directional tail score; for pipelines without labels.
 - `spec`     - `PipelineSpec`: the contract each pipeline implements (features, labels, baseline).
+- `gate`     - `evidence_gate(...)` -> `GateOutcome`: may a run become champion, and why not.
 - `run`      - `train_pipeline`, `score_pipeline`, `explain_pipeline`, `TrainResult`.
 
 Explanations live in `perfml.explain`, feature names in `perfml.catalog`, the pipeline registry

@@ -7,17 +7,25 @@ MLflow's process-wide URIs, so services of different homes can live in one proce
 
 - `log_and_register(model_name, model, ...)` -> `Registration`: one run with params, metrics,
   feature list, data fingerprint, report artifacts and the booster (`mlflow.lightgbm.log_model`
-  with signature + input example), a new registered version, and the alias `champion` moved
-  only if the new version beats the current champion on `test_metric` (or `force=True`, or
-  there is no champion yet).
+  with signature + input example), a new registered version tagged with the SHA-256 of its
+  model file (`perfml.sha256`), and the alias `champion` moved only if the run passed its
+  evidence gate (`refusal` None) and beats the current champion on `test_metric` (or there is
+  no champion yet) - or `force=True`. A refusal is on the run (tag + param `not_promoted`).
 - `load_model(model_name, version=None)` -> `TrainedModel` (default: the `champion` alias),
-  cached per store and resolved version, so serving can call it per request.
-- `list_versions(names=None)` -> DataFrame of registered versions with metrics and champion flag.
+  cached per store and resolved version, so serving can call it per request. The model file's
+  SHA-256 is checked before LightGBM reads it (`ModelIntegrityError` on a mismatch: LightGBM
+  aborts the process on some damaged files). Versions registered before checksums existed are
+  parsed once in a child process first.
+- `list_versions(names=None)` -> DataFrame of registered versions with metrics, champion flag
+  and `not_promoted`; `why_no_champion(name)` says why a model has no champion.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +33,19 @@ from pathlib import Path
 import pandas as pd
 
 from perfml.config import Settings, get_settings
-from perfml.errors import ModelNotFoundError
+from perfml.errors import ModelNotFoundError, PerfmlError
 from perfml.modeling.model import TrainedModel
 
 EXPERIMENT = "perfml"
 CHAMPION = "champion"
+SHA_TAG = "perfml.sha256"  # model version tag: SHA-256 of MODEL_FILE at registration
+MODEL_FILE = "model.lgb"  # the file of the MLflow lightgbm flavour that LightGBM parses
 _cache: dict[tuple[str, str, str], TrainedModel] = {}
 _lock = threading.Lock()
+
+
+class ModelIntegrityError(PerfmlError):
+    """A registered model file is missing, damaged or changed since registration."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,7 @@ class Registration:
     promoted: bool
     previous_champion: str | None
     previous_metric: float | None
+    not_promoted: str | None = None  # why the version did not become champion (None when it did)
 
 
 def client(*, settings: Settings | None = None):
@@ -88,9 +103,12 @@ def _clean_metrics(metrics: dict) -> dict[str, float]:
 
 def log_and_register(model_name: str, model: TrainedModel, *, params: dict, metrics: dict, fingerprint: str,
                      input_example: pd.DataFrame, test_metric: str, higher_is_better: bool = True,
-                     report_dir: str | Path | None = None, tags: dict | None = None,
+                     report_dir: str | Path | None = None, tags: dict | None = None, refusal: str | None = None,
                      force: bool = False, settings: Settings | None = None) -> Registration:
-    """Log one run, register a version, and move `champion` only if it beats the current one (or `force`)."""
+    """Log one run, register a version (with its model file's SHA-256), and move `champion` only if the
+    run passed its evidence gate (`refusal` is None) and beats the current champion - or `force`.
+
+    The outcome is on the run: tag + param `not_promoted` (why not), tag `perfml.forced` when forced."""
     import mlflow
     import mlflow.lightgbm
     from mlflow.models import infer_signature
@@ -107,7 +125,7 @@ def log_and_register(model_name: str, model: TrainedModel, *, params: dict, metr
     with mlflow.start_run(run_name=model_name) as run:
         mlflow.set_tags({"perfml.model": model_name, "perfml.fingerprint": fingerprint, **(tags or {}),
                          **model.metadata()})
-        mlflow.log_params({k: (v if len(str(v)) < 500 else str(v)[:497] + "...") for k, v in params.items()})
+        mlflow.log_params({k: _param(v) for k, v in params.items()})
         mlflow.log_param("data_fingerprint", fingerprint)
         mlflow.log_param("n_features", len(model.features))
         mlflow.log_metrics(_clean_metrics(metrics))
@@ -118,26 +136,83 @@ def log_and_register(model_name: str, model: TrainedModel, *, params: dict, metr
         info = mlflow.lightgbm.log_model(model.booster, name="model", signature=signature, input_example=example,
                                          pip_requirements=["lightgbm", "numpy", "pandas"])
         run_id = run.info.run_id
-    mv = mlflow.register_model(info.model_uri, model_name, tags=model.metadata())
-    # The run id of the version is what the promotion rule compares against.
-    if mv.run_id is None or mv.run_id != run_id:
-        c.set_model_version_tag(model_name, mv.version, "perfml.run_id", run_id)
-    current = _champion(c, model_name)
-    prev_metric = _metric_of(c, current, test_metric) if current is not None else None
-    new_metric = _clean_metrics(metrics).get(test_metric)
-    if force or current is None:
-        promote = True
-    elif new_metric is None:
-        promote = False
-    elif prev_metric is None:
-        promote = True
-    else:
-        promote = new_metric > prev_metric if higher_is_better else new_metric < prev_metric
-    if promote:
-        c.set_registered_model_alias(model_name, CHAMPION, mv.version)
+        mv = mlflow.register_model(info.model_uri, model_name, tags=model.metadata())
+        # The run id of the version is what the promotion rule compares against.
+        if mv.run_id is None or mv.run_id != run_id:
+            c.set_model_version_tag(model_name, mv.version, "perfml.run_id", run_id)
+        c.set_model_version_tag(model_name, mv.version, SHA_TAG, file_sha256(_model_file(c, model_name, mv.version,
+                                                                                          settings)))
+        current = _champion(c, model_name)
+        prev_metric = _metric_of(c, current, test_metric) if current is not None else None
+        new_metric = _clean_metrics(metrics).get(test_metric)
+        why_not = refusal
+        if why_not is None and current is not None:
+            if new_metric is None:
+                why_not = f"no {test_metric} on the test side to compare with champion version {current.version}"
+            elif prev_metric is not None and not (new_metric > prev_metric if higher_is_better
+                                                  else new_metric < prev_metric):
+                why_not = (f"{test_metric} {new_metric:.3f} does not beat champion version {current.version}'s "
+                           f"{prev_metric:.3f}")
+        promote = force or why_not is None
+        if why_not is not None:
+            mlflow.set_tag("perfml.not_promoted", why_not[:5000])
+            mlflow.log_param("not_promoted", _param(why_not))
+        if force:
+            mlflow.set_tag("perfml.forced", "true" if why_not is None else f"true (over: {why_not[:4900]})")
+        if promote:
+            c.set_registered_model_alias(model_name, CHAMPION, mv.version)
     return Registration(run_id=run_id, version=str(mv.version), promoted=promote,
                         previous_champion=None if current is None else str(current.version),
-                        previous_metric=prev_metric)
+                        previous_metric=prev_metric, not_promoted=None if promote else why_not)
+
+
+def _param(value) -> str:
+    text = str(value)
+    return text if len(text) < 500 else text[:497] + "..."
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _model_file(c, model_name: str, version, settings: Settings) -> Path:
+    """The local copy of the version's LightGBM file (`model.lgb` of the MLflow lightgbm flavour)."""
+    import mlflow.artifacts
+
+    uri = settings.mlflow_tracking_uri
+    location = c.get_model_version_download_uri(model_name, str(version))
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=location, tracking_uri=uri, registry_uri=uri))
+    return local / MODEL_FILE
+
+
+def _verify(model_name: str, version, path: Path, expected: str | None) -> None:
+    """Refuse a model file whose bytes are not the ones registered, before LightGBM parses it.
+
+    LightGBM aborts or segfaults the whole process on some truncated or bit-flipped files, so a
+    corrupted file must never reach it. Versions registered before checksums were recorded have
+    no digest: their file is parsed once in a child process first, so a crash kills only the child."""
+    if not path.is_file():
+        raise ModelIntegrityError(f"model {model_name!r} version {version}: its model file {MODEL_FILE} is missing; "
+                                  f"retrain it (perfml train {model_name})")
+    if expected is not None:
+        actual = file_sha256(path)
+        if actual != expected:
+            raise ModelIntegrityError(
+                f"model {model_name!r} version {version}: {MODEL_FILE} does not match the SHA-256 recorded at "
+                f"registration (the file was changed or damaged: {path.stat().st_size:,} bytes, sha256 "
+                f"{actual[:12]}..., expected {expected[:12]}...); restore the file or retrain (perfml train {model_name})")
+        return
+    probe = subprocess.run([sys.executable, "-c", "import sys, lightgbm; lightgbm.Booster(model_file=sys.argv[1])",
+                            str(path)], capture_output=True, timeout=300)
+    if probe.returncode != 0:
+        raise ModelIntegrityError(f"model {model_name!r} version {version}: {MODEL_FILE} cannot be parsed "
+                                  f"(checked in a separate process, exit code {probe.returncode}); retrain it "
+                                  f"(perfml train {model_name})")
 
 
 def _run_id(version) -> str:
@@ -147,7 +222,6 @@ def _run_id(version) -> str:
 def load_model(model_name: str, version: str | int | None = None, *,
                settings: Settings | None = None) -> TrainedModel:
     """The registered model (default: the `champion`) as a `TrainedModel`; raises `ModelNotFoundError`."""
-    import mlflow.artifacts
     import mlflow.lightgbm
     from mlflow.exceptions import MlflowException
 
@@ -169,12 +243,12 @@ def load_model(model_name: str, version: str | int | None = None, *,
     # (even when download_artifacts is given one), i.e. possibly another home. This client resolves
     # the version's artifact location; the download gets the URI explicitly (an `mlflow-artifacts:`
     # location needs the server), and a local folder loads without any URI.
-    location = c.get_model_version_download_uri(model_name, str(mv.version))
-    local = mlflow.artifacts.download_artifacts(artifact_uri=location, tracking_uri=uri, registry_uri=uri)
-    booster = mlflow.lightgbm.load_model(local)
+    file = _model_file(c, model_name, mv.version, settings)
     tags = mv.tags or {}
+    _verify(model_name, mv.version, file, tags.get(SHA_TAG))
+    booster = mlflow.lightgbm.load_model(str(file.parent))
     extra = {k.removeprefix("perfml."): v for k, v in tags.items()
-             if k.startswith("perfml.") and k not in ("perfml.kind", "perfml.threshold", "perfml.run_id")}
+             if k.startswith("perfml.") and k not in ("perfml.kind", "perfml.threshold", "perfml.run_id", SHA_TAG)}
     model = TrainedModel(booster=booster, features=list(booster.feature_name()),
                          kind=tags.get("perfml.kind", "supervised"),
                          threshold=float(tags.get("perfml.threshold", 0.5)),
@@ -200,10 +274,23 @@ def list_versions(names: list[str] | None = None, *, settings: Settings | None =
                          "kind": (mv.tags or {}).get("perfml.kind", ""),
                          "created": pd.Timestamp(mv.creation_timestamp, unit="ms"),
                          **{k: v for k, v in metrics.items() if k.startswith(("model_", "baseline_"))},
+                         "not_promoted": run.data.tags.get("perfml.not_promoted", "") if run else "",
                          "run_id": run_id})
     cols = ["model", "version", "champion", "kind", "created"]
     df = pd.DataFrame(rows, columns=None if rows else cols)
     return df.sort_values(["model", "version"], ascending=[True, False]).reset_index(drop=True) if rows else df
+
+
+def why_no_champion(model_name: str, *, settings: Settings | None = None) -> str:
+    """Plain words for a model without a champion: never trained, or why its newest version was refused."""
+    c = client(settings=settings)
+    versions = sorted(c.search_model_versions(f"name='{model_name}'"), key=lambda v: int(v.version))
+    if not versions:
+        return f"never trained (perfml train {model_name})"
+    newest = versions[-1]
+    run_id = _run_id(newest)
+    reason = c.get_run(run_id).data.tags.get("perfml.not_promoted") if run_id else None
+    return f"version {newest.version} was not promoted: {reason}" if reason else "no version is champion"
 
 
 def clear_cache() -> None:

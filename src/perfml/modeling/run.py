@@ -1,10 +1,13 @@
 """The shared runner: train, score and explain any registered pipeline the same way.
 
 - `train_pipeline(name, dataset, *, force=False, register=True, progress=None)` -> `TrainResult`:
-  features -> labels -> time split -> fit on train -> model AND baseline metrics on the
-  labelled test rows -> report PNGs -> MLflow run + registered version (+ champion if better).
+  input tables checked -> features -> labels -> time split -> fit on train (without the features
+  of tables the dataset does not track) -> model AND baseline metrics on the labelled test rows
+  -> evidence gate (`perfml.modeling.gate`) -> report PNGs -> MLflow run + registered version
+  (+ champion only if the gate passed and it beats the current champion, or `force`).
 - `score_pipeline(name, dataset, *, as_of=None, top_k=3, lang="en")` -> DataFrame with the
-  pipeline's output columns (key, score column, `reasons`), using the champion.
+  pipeline's output columns (key, score column, `reasons`) plus `source` ("model" | "baseline"),
+  `state` and `state_reason`: the champion's scores, or the baseline rule's when there is none.
 - `explain_pipeline(name, dataset, *, as_of=None)` -> (feature frame, `Explanations`).
 
 `name` is a pipeline name ("transfer-anomaly", "decline", "high-performer") or a `PipelineSpec`.
@@ -20,11 +23,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from perfml import catalog
+from perfml.config import Settings, get_settings
 from perfml.dataset import Dataset
-from perfml.errors import PerfmlError
+from perfml.errors import ModelNotFoundError, PerfmlError
 from perfml.modeling.evaluate import side_by_side, write_report
+from perfml.modeling.gate import GateOutcome, evidence_gate, inputs_summary
 from perfml.modeling.model import TrainedModel
-from perfml.modeling.spec import PipelineSpec
+from perfml.modeling.spec import SCORED, PipelineSpec
 
 Progress = Callable[[str, float], None]
 SHAP_SAMPLE = 2000
@@ -51,23 +57,34 @@ class TrainResult:
     seconds: dict[str, float]
     model: TrainedModel = field(repr=False)
     test: pd.DataFrame = field(repr=False)  # key, time, label, score, baseline for every test row
+    gate: GateOutcome | None = None
+    dropped_features: list[str] = field(default_factory=list)  # inputs of untracked tables, left out
+    forced: bool = False
     run_id: str | None = None
     version: str | None = None
     promoted: bool = False
     previous_champion: str | None = None
+    not_promoted: str | None = None  # why not, in plain words (gate or champion comparison)
 
     def to_dict(self) -> dict:
         """JSON-ready summary (no model, no frames)."""
         return {"pipeline": self.pipeline, "model_name": self.model_name, "kind": self.kind,
                 "metrics": self.metrics, "split": self.split, "n_features": len(self.features),
                 "seconds": self.seconds, "run_id": self.run_id, "version": self.version,
-                "promoted": self.promoted, "previous_champion": self.previous_champion}
+                "promoted": self.promoted, "previous_champion": self.previous_champion,
+                "gate": None if self.gate is None else {"passed": self.gate.passed, "reasons": list(self.gate.reasons),
+                                                        **self.gate.evidence},
+                "dropped_features": self.dropped_features, "forced": self.forced, "not_promoted": self.not_promoted}
 
 
 def train_pipeline(name: str | PipelineSpec, dataset: Dataset, *, force: bool = False, register: bool = True,
-                   report: bool = True, progress: Progress | None = None) -> TrainResult:
-    """Build, fit, evaluate (test side only) and (if `register`) log + register one pipeline's model."""
+                   report: bool = True, progress: Progress | None = None,
+                   settings: Settings | None = None) -> TrainResult:
+    """Build, fit, evaluate (test side only), gate and (if `register`) log + register one pipeline's model.
+
+    Raises `PerfmlError` naming the missing input (table and row counts) when nothing can be trained."""
     spec = _spec(name)
+    settings = settings or get_settings()
     say = progress or (lambda stage, fraction: None)
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
@@ -78,15 +95,20 @@ def train_pipeline(name: str | PipelineSpec, dataset: Dataset, *, force: bool = 
         seconds[stage] = round(now - clock, 3)
         clock = now
 
+    check_inputs(spec, dataset)
     say("features", 0.02)
     features = spec.build_features(dataset).reset_index(drop=True)
     lap("features")
     say("labels", 0.35)
     labels = spec.build_labels(dataset, features).reset_index(drop=True).astype("float64")
     label_known = spec.label_known_at(dataset, features)
-    split = (spec.split(features, labels) if label_known is None
-             else spec.split(features, labels, label_known_at=label_known.reset_index(drop=True)))
-    cols = spec.feature_columns(features)
+    try:
+        split = (spec.split(features, labels) if label_known is None
+                 else spec.split(features, labels, label_known_at=label_known.reset_index(drop=True)))
+    except PerfmlError as exc:  # a symptom of thin input: say what the input was
+        raise PerfmlError(f"{spec.name} cannot train: the data gives {len(features):,} units, "
+                          f"{int(labels.notna().sum()):,} labelled{_inputs(spec, dataset)} ({exc})") from None
+    cols, dropped = usable_columns(spec, features, dataset)
     X = features[cols].astype("float64")
     lap("labels_split")
     say("fit", 0.45)
@@ -105,12 +127,18 @@ def train_pipeline(name: str | PipelineSpec, dataset: Dataset, *, force: bool = 
         metrics.update(spec.extra_metrics(features[split.test].reset_index(drop=True)[lab], y,
                                           test.loc[lab, "score"].to_numpy(), test.loc[lab, "baseline"].to_numpy()))
     else:
-        metrics = {"model_n": float(lab.sum())}  # unlabelled test side: nothing honest to report
+        metrics = {"model_n": float(lab.sum()),  # one class or none: nothing honest to report
+                   "model_positives": float(np.nansum(test.loc[lab, "label"].to_numpy()))}
     metrics.update({"n_train": float(split.train.sum()), "n_test": float(split.test.sum()),
                     "n_test_labelled": float(lab.sum())})
+    subjects = features.loc[split.test, spec.subject_column].reset_index(drop=True)[lab]
+    gate = evidence_gate(test_metric=spec.test_metric, metrics=metrics, test_scores=test["score"],
+                         test_subjects=subjects, dataset=dataset, settings=settings, input_tables=spec.input_tables)
     lap("evaluate")
-    result = TrainResult(spec.name, spec.model_name, model.kind, metrics, split.summary(), cols, seconds, model, test)
+    result = TrainResult(spec.name, spec.model_name, model.kind, metrics, split.summary(), cols, seconds, model, test,
+                         gate=gate, dropped_features=dropped, forced=force)
     if not register:
+        result.not_promoted = None if gate.passed or force else gate.reason
         return result
     say("report", 0.8)
     with tempfile.TemporaryDirectory(prefix="perfml-report-") as tmp:
@@ -120,15 +148,44 @@ def train_pipeline(name: str | PipelineSpec, dataset: Dataset, *, force: bool = 
         say("register", 0.9)
         from perfml.modeling.registry import log_and_register
 
-        reg = log_and_register(spec.model_name, model, params={**spec.params(), **split.summary(), "kind": model.kind},
-                               metrics=metrics, fingerprint=dataset.fingerprint(), input_example=X.head(5),
+        params = {**spec.params(), **split.summary(), "kind": model.kind,
+                  "dropped_features": ",".join(dropped) or "-"}
+        tags = {"perfml.pipeline": spec.name, "perfml.gate": "passed" if gate.passed else "failed"}
+        if dropped:
+            tags["perfml.dropped_features"] = ",".join(dropped)
+        reg = log_and_register(spec.model_name, model, params=params,
+                               metrics={**metrics, **{f"gate_{k}": v for k, v in gate.evidence.items()}},
+                               fingerprint=dataset.fingerprint(), input_example=X.head(5),
                                test_metric=spec.test_metric, report_dir=tmp, force=force,
-                               tags={"perfml.pipeline": spec.name})
+                               refusal=None if gate.passed else gate.reason, tags=tags, settings=settings)
     lap("register")
     result.run_id, result.version, result.promoted = reg.run_id, reg.version, reg.promoted
-    result.previous_champion = reg.previous_champion
+    result.previous_champion, result.not_promoted = reg.previous_champion, reg.not_promoted
     say("done", 1.0)
     return result
+
+
+def _inputs(spec: PipelineSpec, dataset: Dataset) -> str:
+    return f" (inputs: {inputs_summary(spec.input_tables, dataset)})" if spec.input_tables else ""
+
+
+def check_inputs(spec: PipelineSpec, dataset: Dataset) -> None:
+    """`PerfmlError` naming each of the pipeline's `input_tables` that is untracked or has no rows."""
+    rows = dataset.rows()
+    missing = [f"{t} is not tracked by this dataset" if t in dataset.untracked else f"{t} has no rows"
+               for t in spec.input_tables if t in dataset.untracked or not rows.get(t)]
+    if missing:
+        raise PerfmlError(f"{spec.name} cannot train: {'; '.join(missing)} - the {spec.name} model is built "
+                          f"from {', '.join(spec.input_tables)}")
+
+
+def usable_columns(spec: PipelineSpec, features: pd.DataFrame, dataset: Dataset) -> tuple[list[str], list[str]]:
+    """(model inputs, inputs dropped because a table they are computed from is untracked by `dataset`)."""
+    cols = spec.feature_columns(features)
+    if not dataset.untracked:
+        return cols, []
+    dropped = [c for c in cols if set(catalog.get(c).tables) & dataset.untracked]
+    return [c for c in cols if c not in dropped], dropped
 
 
 def _report(spec: PipelineSpec, out: str, test: pd.DataFrame, Xt: pd.DataFrame, model: TrainedModel,
@@ -153,15 +210,70 @@ def explain_pipeline(name: str | PipelineSpec, dataset: Dataset, *, as_of=None, 
     model = model or load_model(spec.model_name)
     as_of = None if as_of is None else pd.Timestamp(as_of)
     features = spec.scoring_rows(spec.build_features(dataset, as_of=as_of), as_of).reset_index(drop=True)
-    missing = [c for c in model.features if c not in features.columns]
-    if missing:
-        raise PerfmlError(f"model {spec.model_name!r} v{model.version} needs features the data lacks: {missing[:5]}")
+    _check_features(spec, model, features)
     return features, explain(model, features)
 
 
+def _check_features(spec: PipelineSpec, model: TrainedModel, features: pd.DataFrame) -> None:
+    missing = [c for c in model.features if c not in features.columns]
+    if missing:
+        raise PerfmlError(f"model {spec.model_name!r} v{model.version} needs features the data lacks: {missing[:5]}")
+
+
+def champion_or_none(spec: PipelineSpec, settings: Settings | None = None) -> TrainedModel | None:
+    """The pipeline's champion, or None when no version has earned it (scoring then uses the baseline)."""
+    from perfml.modeling.registry import load_model
+
+    try:
+        return load_model(spec.model_name, settings=settings)
+    except ModelNotFoundError:
+        return None
+
+
 def score_pipeline(name: str | PipelineSpec, dataset: Dataset, *, as_of=None, model: TrainedModel | None = None,
-                   top_k: int = 3, lang: str = "en") -> pd.DataFrame:
-    """Score every unit with the champion: the pipeline's output columns plus one-line reasons."""
+                   top_k: int = 3, lang: str = "en", settings: Settings | None = None) -> pd.DataFrame:
+    """Score every unit: the pipeline's output columns plus `reasons`, `source`, `state`, `state_reason`.
+
+    With a champion (or `model`) scores and reasons come from the model (`source` "model"); without
+    one from the pipeline's baseline rule (`source` "baseline"). Units not in state `scored` get no
+    score (empty) and their `state_reason` as reason."""
     spec = _spec(name)
-    features, ex = explain_pipeline(spec, dataset, as_of=as_of, model=model)
-    return spec.output(features, ex.score, ex.reasons(top_k, lang))
+    model = model or champion_or_none(spec, settings)
+    as_of = None if as_of is None else pd.Timestamp(as_of)
+    features = spec.scoring_rows(spec.build_features(dataset, as_of=as_of), as_of).reset_index(drop=True)
+    return score_frame(spec, features, model, top_k=top_k, lang=lang)
+
+
+def score_frame(spec: PipelineSpec, features: pd.DataFrame, model: TrainedModel | None, *, top_k: int = 3,
+                lang: str = "en") -> pd.DataFrame:
+    """`score_pipeline` on a built scoring frame (see there); `model` None means the baseline rule."""
+    from perfml.explain import explain
+
+    state = unit_states(features)
+    scored = (state == SCORED).to_numpy()
+    part = features[scored].reset_index(drop=True)
+    scores = np.full(len(features), np.nan)
+    reasons = (features["state_reason"].fillna("").astype(str).tolist() if "state_reason" in features.columns
+               else [""] * len(features))
+    if model is not None:
+        _check_features(spec, model, features)
+        ex = explain(model, part)
+        part_scores, part_reasons, source = ex.score, ex.reasons(top_k, lang), "model"
+    else:
+        part_scores = np.clip(np.asarray(spec.baseline(part), dtype=np.float64), 0, 1) if len(part) else np.zeros(0)
+        part_reasons, source = spec.baseline_reasons(part, lang), "baseline"
+    scores[scored] = part_scores
+    for i, r in zip(np.flatnonzero(scored), part_reasons):
+        reasons[i] = r
+    out = spec.output(features, scores, reasons)
+    out["source"] = source
+    out["state"] = state.to_numpy()
+    out["state_reason"] = ["" if s == SCORED else r for s, r in zip(state, reasons)]
+    return out
+
+
+def unit_states(features: pd.DataFrame) -> pd.Series:
+    """Each row's unit state (`scored` for a frame without a `state` column)."""
+    if "state" not in features.columns:
+        return pd.Series(SCORED, index=features.index, dtype="object")
+    return features["state"].fillna(SCORED).astype(str)

@@ -23,7 +23,11 @@ Every output row also says where its score came from: `source` = "model" or "bas
 
 Labels: `build_labels(dataset, features)` -> float Series aligned to the frame's index,
 1.0/0.0, NaN where unknown (unaudited, horizon beyond the data).
-Baseline: `baseline(features)` -> scores in [0, 1] from the naive rule the model must beat.
+Baseline: `baseline(features)` -> scores in [0, 1] from the naive rule the model must beat. It
+also serves when the pipeline has no champion: `baseline_features` names the features the rule
+reads and `baseline_description` says the rule in words; `baseline_reasons` renders both per row.
+Inputs: `input_tables` are the contract tables training cannot do without (the runner checks
+they are tracked and have rows before building anything, and says which one is missing).
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+from perfml import catalog
 from perfml.dataset import Dataset
 from perfml.modeling.model import TrainedModel
 from perfml.modeling.split import TimeSplit, time_split
@@ -59,6 +64,10 @@ class PipelineSpec:
     test_metric: ClassVar[str] = "model_pr_auc"  # champion rule: higher is better
     test_size: ClassVar[float] = 0.3
     alert_threshold: ClassVar[float] = 0.5  # score at/above which a unit is alerted (bias audit)
+    input_tables: ClassVar[tuple[str, ...]] = ()  # tables training needs rows in
+    baseline_features: ClassVar[tuple[str, ...]] = ()  # features the baseline rule reads
+    baseline_description: ClassVar[str] = ""  # the baseline rule in words, e.g. "revenue fell last month"
+    scored_roles: ClassVar[tuple[str, ...]] = ()  # employee roles the model scores (empty: not role-based)
     seed: int = 0
 
     @property
@@ -80,6 +89,45 @@ class PipelineSpec:
         raise NotImplementedError
 
     # -- defaults you may override -------------------------------------------------------------
+    def baseline_reasons(self, features: pd.DataFrame, lang: catalog.Lang = "en") -> list[str]:
+        """One line per row: the baseline rule in words and the values of the features it reads."""
+        rule = self.baseline_description or "naive rule"
+        head = f"baseline rule ({rule})" if lang == "en" else f"基线规则（{rule}）"
+        cols = [c for c in self.baseline_features if c in features.columns]
+        if not cols:
+            return [head] * len(features)
+        feats = [catalog.get(c) for c in cols]
+        values = features[cols].to_numpy(dtype="float64", na_value=np.nan)
+        return [head + ": " + "; ".join(f.describe_value(None if np.isnan(v) else float(v), lang)
+                                        for f, v in zip(feats, row)) for row in values]
+
+    def unscoreable_reason(self, dataset: Dataset, unit_id: str, as_of: pd.Timestamp | None = None) -> str | None:
+        """Why a known unit has no row in the scoring frame, in plain words; None when the id is unknown.
+
+        Default: for pipelines keyed by employee, the employee's departure, role (`scored_roles`) or hire
+        date, else "no records"; pipelines keyed otherwise: None."""
+        if tuple(self.key[:1]) != (self.subject_column,) or self.subject_column != "employee_id":
+            return None
+        emp = dataset.employees
+        hit = emp[emp["employee_id"].astype("string") == unit_id]
+        if hit.empty:
+            return None
+        row = hit.iloc[0]
+        term = row.get("termination_date")
+        if pd.notna(term) and (as_of is None or pd.Timestamp(term) < pd.Timestamp(as_of)):
+            return f"{unit_id} left on {pd.Timestamp(term).date()}; the {self.name} model scores current employees"
+        role = str(row.get("role"))
+        if self.scored_roles and role not in self.scored_roles:
+            return (f"{unit_id} is {'an' if role[:1] in 'aeiou' else 'a'} {role}; the {self.name} model scores "
+                    f"{' and '.join(self.scored_roles)} employees")
+        hired = row.get("hire_date")
+        if as_of is not None and pd.notna(hired) and pd.Timestamp(hired) >= pd.Timestamp(as_of):
+            return f"{unit_id} was hired on {pd.Timestamp(hired).date()}, not before {pd.Timestamp(as_of).date()}"
+        _, end = dataset.date_range()
+        when = f" as of {pd.Timestamp(as_of).date()}" if as_of is not None else ""
+        ends = f" (the data ends on {end.date()})" if as_of is not None and pd.notna(end) and as_of > end else ""
+        return f"the {self.name} model has no unit for {unit_id}{when}: no records to score it from{ends}"
+
     def feature_columns(self, features: pd.DataFrame) -> list[str]:
         """Model input columns for this frame (default: `features`, class attribute)."""
         return list(self.features)

@@ -33,8 +33,8 @@ class DeclinePipeline(PipelineSpec):
     test_metric: ClassVar[str] = "model_roc_auc"
     input_tables: ClassVar[tuple[str, ...]] = ("employees", "orders")
     baseline_features: ClassVar[tuple[str, ...]] = ("revenue_change_1m",)
-    baseline_description: ClassVar[str] = ("revenue fell last month: the score is the size of last month's revenue "
-                                           "fall against the month before (alert at a 30% fall or more)")
+    baseline_description: ClassVar[str] = "the size of last month's revenue fall is the score; alert at a 30% fall"
+    scored_roles: ClassVar[tuple[str, ...]] = ("sales",)
 
     def __init__(self, params: DeclineParams | dict | None = None):
         self.p = params if isinstance(params, DeclineParams) else DeclineParams(**(params or {}))

@@ -37,10 +37,9 @@ class HighPerformer(PipelineSpec):
     score_column: ClassVar[str] = "score"
     features: ClassVar[tuple[str, ...]] = (*nodes.BEHAVIOURS, *nodes.EARLY_RESULTS, *nodes.CONTEXT)
     test_metric: ClassVar[str] = "model_roc_auc"
-    input_tables: ClassVar[tuple[str, ...]] = ("employees", "activities")
+    input_tables: ClassVar[tuple[str, ...]] = ("employees", "orders")  # the label is attainment in months 7-12
     baseline_features: ClassVar[tuple[str, ...]] = ("visits_per_week",)
-    baseline_description: ClassVar[str] = ("busy people do best: the score is the percentile of visits per week "
-                                           "within the role")
+    baseline_description: ClassVar[str] = "percentile of visits per week within the role"
 
     def __init__(self, params: HighPerformerParams | dict | None = None):
         self.p = params if isinstance(params, HighPerformerParams) else HighPerformerParams(**(params or {}))

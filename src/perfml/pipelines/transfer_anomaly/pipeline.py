@@ -72,9 +72,8 @@ class TransferAnomaly(PipelineSpec):
     # the tables a transfer needs at all; the others (activities, leads, targets...) may be empty or untracked
     input_tables: ClassVar[tuple[str, ...]] = ("ownership_changes", "customers", "orders", "employees")
     baseline_features: ClassVar[tuple[str, ...]] = ("receiver_acts_after",)
-    baseline_description: ClassVar[str] = (
-        "flags a transfer when the receiver logged no activity on the customer between the change and "
-        "the moment it is scored (the customer's next order, or now)")
+    baseline_description: ClassVar[str] = ("1 when the new owner logged no activity on the customer between the "
+                                           "change and the cut-off")
 
     def __init__(self, params: TransferAnomalyParams | dict | None = None, reason_keywords: Keywords | None = None,
                  handover_policy: HandoverPolicy | None = None):
