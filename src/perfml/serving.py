@@ -510,7 +510,7 @@ class DatasetCache:
         def build(ds):
             try:
                 frame = spec.build_features(ds, as_of=as_of)
-            except ValueError as exc:
+            except (ValueError, PerfmlError) as exc:
                 if as_of is None:
                     raise
                 # e.g. an as-of inside the first month: too little history to build from

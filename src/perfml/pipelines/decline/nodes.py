@@ -454,6 +454,12 @@ def _states(frame: pd.DataFrame, streams: dict[str, pd.DataFrame], params: Decli
     quiet = f"no activity on record: no orders, activities or leads from {_when(since)} to before {_when(as_of)}"
     reason = np.full(len(frame), "", dtype=object)
     reason[state == NO_ACTIVITY] = quiet
+    ends = [st["t"].max() for st in streams.values() if len(st)]
+    if not ends or max(ends) < since:  # the export ends before the window: silence is not inactivity
+        ended = "there are no records" if not ends else f"the data ends on {_when(max(ends))}"
+        state[:] = INSUFFICIENT_HISTORY
+        reason[:] = f"nothing on record from {_when(since)} to before {_when(as_of)}: {ended}"
+        return state, reason
     for i in np.flatnonzero(state == INSUFFICIENT_HISTORY):
         n = int(months[i])
         span = f" ({frame['months_from'].iloc[i]} to {frame['months_to'].iloc[i]})" if n else ""
