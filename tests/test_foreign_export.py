@@ -1,6 +1,10 @@
 """The whole path on an export written the way real CRMs write them (`fixtures.foreign_export`)."""
 from __future__ import annotations
 
+import json
+from decimal import Decimal
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -8,6 +12,7 @@ from fixtures.foreign_export import (AGENTS, LATE_HIRE, MONTHS, NO_DEALS_AGENT, 
                                      write_foreign_export)
 from typer.testing import CliRunner
 
+import perfml
 from perfml.cli import app
 from perfml.dataset import Dataset
 from perfml.errors import DataValidationError
@@ -99,3 +104,56 @@ def test_poisoned_export_is_refused_by_validate_and_import_and_nothing_is_writte
     before = _counts(url)
     assert runner.invoke(app, ["import", str(poisoned), "--store-url", url]).exit_code == 1
     assert _counts(url) == before
+
+
+def test_whole_path_on_the_export_gates_falls_back_and_says_which_state(export, tmp_path, perfml_home):
+    """validate -> import -> train (the gates refuse, naming the cause) -> score (baseline or a state for
+    every unit, never a number for what the data cannot tell) -> bonus (untracked indicators left out)."""
+    runner = CliRunner()
+    assert runner.invoke(app, ["import", str(export)]).exit_code == 0
+    result = runner.invoke(app, ["train", "all", "--data", str(export)])
+    assert result.exit_code == 1, result.output  # nothing could be trained on four months
+    text = " ".join(result.output.split())
+    assert "transfer-anomaly cannot train" in text and "decline cannot train" in text
+    assert "high-performer cannot train" in text and "labelled units of both outcomes" in text
+    assert "the data covers" in text and "Traceback" not in result.output
+    models = runner.invoke(app, ["models"])
+    assert models.output.count("degraded:") == 3
+
+    out = tmp_path / "decline.csv"
+    result = runner.invoke(app, ["score", "decline", "--data", str(export), "--out", str(out),
+                                 "--as-of", "2017-04-15T12:00"])
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(out, dtype={"employee_id": str}).set_index("employee_id")
+    assert (scores["source"] == "baseline").all()
+    assert pd.to_datetime(scores["as_of"]).eq(pd.Timestamp("2017-04-15 12:00")).all()  # the instant, not moved
+    assert (scores["months_to"] == "2017-03").all()  # the complete months before it, said out loud
+    assert scores.loc[NO_DEALS_AGENT, "state"] == "no_activity" and pd.isna(scores.loc[NO_DEALS_AGENT, "probability"])
+    assert scores.loc[LATE_HIRE, "state"] == "insufficient_history"
+    assert "3 needed" in scores.loc[LATE_HIRE, "state_reason"]
+    scored = scores[scores["state"] == "scored"]
+    assert len(scored) == len(AGENTS) - 2 and scored["probability"].between(0, 1).all()
+    assert scored["probability"].nunique() > 1  # the baseline ranks people; it never scores everyone alike
+
+    for model, untracked_input in (("transfer-anomaly", "activities"), ("high-performer", "activities")):
+        out = tmp_path / f"{model}.csv"
+        assert runner.invoke(app, ["score", model, "--data", str(export), "--out", str(out)]).exit_code == 0
+        frame = pd.read_csv(out)
+        # both baselines read activities, which the export does not track: no numbers, a reason instead
+        assert len(frame) and (frame["state"] == "not_tracked").all() and frame["score"].isna().all()
+        assert frame["state_reason"].str.contains(f"from {untracked_input}").all()
+
+    plan = tmp_path / "plan.yaml"
+    builtin = Path(perfml.__file__).parent / "plans" / "sales-default.yaml"
+    plan.write_text(builtin.read_text().replace("effective_from: 2020-01-01", "effective_from: 2016-01-01"))
+    out = tmp_path / "bonus.json"
+    result = runner.invoke(app, ["bonus", "--plan", str(plan), "--data", str(export), "--period", "2017-03",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    run = json.loads(out.read_text())
+    first = next(r for r in run["results"] if r["employee_id"] == AGENTS[0])
+    rows = {i["id"]: i for i in first["scorecard"]["indicators"]}
+    assert rows["visits"]["points"] is None and "visits is not tracked" in rows["visits"]["note"]
+    assert rows["satisfaction"]["points"] is None and "not tracked" in rows["satisfaction"]["note"]
+    present = sum(Decimal(i["weight"]) for i in rows.values() if i["points"] is not None)
+    assert Decimal(first["scorecard"]["weights_present"]) == present == Decimal(65)  # revenue 40 + leads 25

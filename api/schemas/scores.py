@@ -63,7 +63,7 @@ class ScoredRow(BaseModel):
     at: str | None = Field(None, description="The unit's cut-off time (by-id scoring), ISO 8601.")
     outcome: Literal["scored", "not_scoreable"] = Field("scored", description="By-id scoring: whether this unit "
                                                                              "was scored; feature rows always are.")
-    state: Literal["scored", "insufficient_history", "no_activity"] | None = Field(
+    state: Literal["scored", "insufficient_history", "no_activity", "not_tracked"] | None = Field(
         "scored", description="The unit's state; only `scored` units get a score. Null: outside the units the "
                               "pipeline scores (see `reason`).")
     reason: str | None = Field(None, description="Why the unit was not scored (plain words).")

@@ -282,6 +282,9 @@ def metric_table_and_evidence(dataset, *, periods: Iterable[str] | None = None,
     grid = _growth(grid)
     grid = _team(grid, orders, dataset.employees)
     grid = _join(grid, _extra_metrics(dataset.metrics, set(grid.columns)), fill=None)
+    # A table the company does not track gives unknown values, not zeros ("not tracked" is not "none").
+    blind = [c for c in untracked_metrics(dataset) if c in grid.columns]
+    grid[blind] = np.nan
 
     if wanted is not None:
         grid = grid[grid["p"].isin(wanted)]
@@ -301,6 +304,21 @@ def metric_table_and_evidence(dataset, *, periods: Iterable[str] | None = None,
     rest = sorted(c for c in grid.columns if c not in front + known + ["p"])
     frame = grid[front + known + rest].astype({c: "float64" for c in known + rest})
     return MetricTable(frame, units, digits), evidence
+
+
+# The metrics each optional source table feeds (orders, employees and customers are always tracked).
+TABLE_METRICS: dict[str, tuple[str, ...]] = {
+    "activities": ("visits", "calls", "emails", "meetings", "messages", "activities"),
+    "leads": ("leads", "leads_converted", "leads_lost", "lead_conversion_rate", "leads_due_24h",
+              "leads_contacted_24h", "leads_contacted_24h_share", "lead_responses", "response_hours_total",
+              "lead_response_hours"),
+    "satisfaction": ("satisfaction_responses", "satisfaction_total", "avg_satisfaction"),
+}
+
+
+def untracked_metrics(dataset) -> frozenset[str]:
+    """Metric columns computed from tables the dataset declares untracked (their values are unknown)."""
+    return frozenset(m for t in getattr(dataset, "untracked", ()) for m in TABLE_METRICS.get(t, ()))
 
 
 # Which row-counted metrics a derived metric rests on (for evidence in traces).

@@ -14,7 +14,7 @@ import pandas as pd
 
 from perfml.catalog import Lang
 from perfml.errors import PerfmlError
-from perfml.modeling.run import unit_states
+from perfml.modeling.run import blind_baseline, unit_states
 from perfml.modeling.spec import SCORED, PipelineSpec
 from perfml.serving import DatasetCache, ModelUnavailable, ServedModel, explained
 
@@ -76,6 +76,8 @@ def score_ids(spec: PipelineSpec, served: ServedModel | None, data: DatasetCache
             raise ModelUnavailable(f"model {spec.name!r} v{served.version} needs features the pipeline no longer "
                                    f"builds: {', '.join(lacking[:5])}; retrain it")
     rows = rows.reset_index(drop=True)
+    if served is None:
+        rows = blind_baseline(spec, rows, data.dataset())
     states = unit_states(rows)
     ok = (states == SCORED).to_numpy()
     part = rows[ok].reset_index(drop=True)

@@ -291,6 +291,7 @@ def test_profile_and_match_scores(small_dataset):
     assert catalog.get("visits_per_week").display("zh") in spec.profile(small_dataset, model, lang="zh")[
         "contrast"].str.cat()
     out = score_pipeline("high-performer", small_dataset, model=model)
-    assert list(out.columns) == ["employee_id", "score", "reasons", "window_start", "cutoff"]
+    assert list(out.columns) == ["employee_id", "score", "reasons", "window_start", "cutoff", "source", "state",
+                                 "state_reason"]
     assert out["employee_id"].is_unique and (out["cutoff"] > out["window_start"]).all()
     assert out["score"].between(0, 1).all() and (out["reasons"].str.len() > 0).mean() > 0.9

@@ -350,7 +350,9 @@ def test_supervised_unsupervised_switch(trained, unsupervised, small_dataset, tr
     # same API and output either way
     out_u = score_pipeline(spec, small_dataset, model=unsup.model)
     out_s = score_pipeline(spec, small_dataset, model=trained.model)
-    assert list(out_u.columns) == list(out_s.columns) == ["change_id", "score", "reasons"]
+    assert list(out_u.columns) == list(out_s.columns) == ["change_id", "score", "reasons", "source", "state",
+                                                          "state_reason"]
+    assert (out_u["source"] == "model").all() and (out_s["source"] == "model").all()
     assert len(out_u) == len(out_s) == len(features)
     assert out_u["score"].between(0, 1).all() and out_s["score"].between(0, 1).all()
     assert out_u["reasons"].str.len().gt(0).all()

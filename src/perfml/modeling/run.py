@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -30,7 +31,7 @@ from perfml.errors import ModelNotFoundError, PerfmlError
 from perfml.modeling.evaluate import side_by_side, write_report
 from perfml.modeling.gate import GateOutcome, evidence_gate, inputs_summary
 from perfml.modeling.model import TrainedModel
-from perfml.modeling.spec import SCORED, PipelineSpec
+from perfml.modeling.spec import NOT_TRACKED, SCORED, PipelineSpec
 
 Progress = Callable[[str, float], None]
 SHAP_SAMPLE = 2000
@@ -107,12 +108,22 @@ def train_pipeline(name: str | PipelineSpec, dataset: Dataset, *, force: bool = 
                  else spec.split(features, labels, label_known_at=label_known.reset_index(drop=True)))
     except PerfmlError as exc:  # a symptom of thin input: say what the input was
         raise PerfmlError(f"{spec.name} cannot train: the data gives {len(features):,} units, "
-                          f"{int(labels.notna().sum()):,} labelled{_inputs(spec, dataset)} ({exc})") from None
+                          f"{int(labels.notna().sum()):,} labelled{_inputs(spec, dataset)}; the data covers "
+                          f"{_months(dataset)} ({exc})") from None
     cols, dropped = usable_columns(spec, features, dataset)
     X = features[cols].astype("float64")
     lap("labels_split")
     say("fit", 0.45)
-    model = spec.fit(X[split.train].reset_index(drop=True), labels[split.train].reset_index(drop=True))
+    train_y = labels[split.train].reset_index(drop=True)
+    thin = (f"{spec.name} cannot train: the training side has {len(train_y):,} units, "
+            f"{int(train_y.notna().sum()):,} labelled ({int((train_y == 1).sum()):,} positive)"
+            f"{_inputs(spec, dataset)}; the data covers {_months(dataset)}")
+    if spec.requires_labels and train_y.nunique() < 2:
+        raise PerfmlError(f"{thin}: a model needs labelled units of both outcomes to learn from")
+    try:
+        model = spec.fit(X[split.train].reset_index(drop=True), train_y)
+    except (ValueError, lgb.basic.LightGBMError) as exc:
+        raise PerfmlError(f"{thin} ({str(exc).strip()})") from None
     lap("fit")
     say("evaluate", 0.7)
     test = features.loc[split.test, [*spec.key, spec.time_column]].reset_index(drop=True)
@@ -163,6 +174,18 @@ def train_pipeline(name: str | PipelineSpec, dataset: Dataset, *, force: bool = 
     result.previous_champion, result.not_promoted = reg.previous_champion, reg.not_promoted
     say("done", 1.0)
     return result
+
+
+def _months(dataset: Dataset) -> str:
+    """The calendar months the event records span, in words ("4 months, 2017-01 to 2017-04")."""
+    stamps = [dataset.table(t)[c].dropna() for t, c in (("orders", "closed_at"), ("activities", "occurred_at"),
+                                                        ("leads", "created_at"), ("ownership_changes", "changed_at"))]
+    stamps = [s for s in stamps if len(s)]
+    if not stamps:
+        return "no dated events"
+    first, last = min(s.min() for s in stamps), max(s.max() for s in stamps)
+    n = (last.year - first.year) * 12 + last.month - first.month + 1
+    return f"{n} month{'s' if n != 1 else ''}, {first:%Y-%m} to {last:%Y-%m}"
 
 
 def _inputs(spec: PipelineSpec, dataset: Dataset) -> str:
@@ -241,7 +264,23 @@ def score_pipeline(name: str | PipelineSpec, dataset: Dataset, *, as_of=None, mo
     model = model or champion_or_none(spec, settings)
     as_of = None if as_of is None else pd.Timestamp(as_of)
     features = spec.scoring_rows(spec.build_features(dataset, as_of=as_of), as_of).reset_index(drop=True)
+    if model is None:
+        features = blind_baseline(spec, features, dataset)
     return score_frame(spec, features, model, top_k=top_k, lang=lang)
+
+
+def blind_baseline(spec: PipelineSpec, features: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
+    """`features` with every scoreable unit in state `not_tracked` when the baseline rule reads an
+    untracked table (see `PipelineSpec.untracked_baseline`); unchanged otherwise."""
+    why = spec.untracked_baseline(dataset)
+    if why is None:
+        return features
+    scoreable = (unit_states(features) == SCORED).to_numpy()
+    out = features.copy()
+    out["state"] = unit_states(features).where(~scoreable, NOT_TRACKED)
+    reasons = out["state_reason"] if "state_reason" in out.columns else pd.Series("", index=out.index)
+    out["state_reason"] = reasons.where(~scoreable, why)
+    return out
 
 
 def score_frame(spec: PipelineSpec, features: pd.DataFrame, model: TrainedModel | None, *, top_k: int = 3,

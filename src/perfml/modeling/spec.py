@@ -46,7 +46,8 @@ from perfml.modeling.train import fit_lgbm
 SCORED = "scored"
 INSUFFICIENT_HISTORY = "insufficient_history"
 NO_ACTIVITY = "no_activity"
-UNIT_STATES = (SCORED, INSUFFICIENT_HISTORY, NO_ACTIVITY)
+NOT_TRACKED = "not_tracked"  # the score would read a table the company does not track
+UNIT_STATES = (SCORED, INSUFFICIENT_HISTORY, NO_ACTIVITY, NOT_TRACKED)
 SOURCES = ("model", "baseline")
 
 
@@ -67,6 +68,7 @@ class PipelineSpec:
     input_tables: ClassVar[tuple[str, ...]] = ()  # tables training needs rows in
     baseline_features: ClassVar[tuple[str, ...]] = ()  # features the baseline rule reads
     baseline_description: ClassVar[str] = ""  # the baseline rule in words, e.g. "revenue fell last month"
+    requires_labels: ClassVar[bool] = True  # False: `fit` can learn without labels (unsupervised)
     scored_roles: ClassVar[tuple[str, ...]] = ()  # employee roles the model scores (empty: not role-based)
     seed: int = 0
 
@@ -100,6 +102,17 @@ class PipelineSpec:
         values = features[cols].to_numpy(dtype="float64", na_value=np.nan)
         return [head + ": " + "; ".join(f.describe_value(None if np.isnan(v) else float(v), lang)
                                         for f, v in zip(feats, row)) for row in values]
+
+    def untracked_baseline(self, dataset: Dataset) -> str | None:
+        """Why the baseline rule cannot answer on `dataset` (it reads a table the company does not track),
+        in plain words; None when it can. A rule on untracked data would read "none" where the truth is
+        "unknown", and score everyone alike."""
+        blind = [(c, t) for c in self.baseline_features for t in catalog.get(c).tables if t in dataset.untracked]
+        if not blind:
+            return None
+        what = ", ".join(dict.fromkeys(f"{catalog.get(c).display()} (from {t})" for c, t in blind))
+        return (f"no trusted {self.name} model, and its baseline rule reads {what}, which this dataset does not "
+                f"track")
 
     def unscoreable_reason(self, dataset: Dataset, unit_id: str, as_of: pd.Timestamp | None = None) -> str | None:
         """Why a known unit has no row in the scoring frame, in plain words; None when the id is unknown.

@@ -15,7 +15,7 @@ import pandas as pd
 
 from perfml.errors import PlanError
 from perfml.metrics import (DERIVED_FROM, HISTORY_MONTHS, METRICS, MONEY, metric_table_and_evidence, parse_period,
-                            period_label)
+                            period_label, untracked_metrics)
 from perfml.money import to_decimal
 from perfml.rules.assistant import capacity_column, combined_task_line
 from perfml.rules.bonuses import base_bonus_line, growth_line, milestone_line, satisfaction_gate_line, team_line
@@ -136,7 +136,7 @@ def evaluate(plan: Plan | str, dataset, periods: str | Iterable[str], *, scores:
     needed = plan_metrics(plan)
     rows, units, digits, evidence = _values_frame(dataset, ledger, needed, periods, employee_ids)
     results, skipped = _evaluate_rows(
-        plan, rows, units, digits, needed, evidence, overrides=overrides,
+        plan, rows, units, digits, needed, evidence, overrides=overrides, not_tracked=untracked_metrics(dataset),
         milestone_orders=_milestone_orders(plan, ledger, periods),
         notes=credit_notes(ledger[ledger["period"].isin(periods)]))
     return BonusRun(
@@ -165,7 +165,8 @@ def _values_frame(dataset, ledger: pd.DataFrame, needed: set[str], periods: list
 
 
 def _evaluate_rows(plan: Plan, rows: pd.DataFrame, units: pd.DataFrame, digits: int, needed: set[str],
-                   evidence: dict, *, overrides, milestone_orders: dict, notes: dict) -> tuple[list, list]:
+                   evidence: dict, *, overrides, milestone_orders: dict, notes: dict,
+                   not_tracked: frozenset[str] = frozenset()) -> tuple[list, list]:
     """One `compute` per row; results sorted by (period, employee_id), plus the rows no segment selects."""
     results, skipped = [], []
     columns = {c: rows[c].tolist() for c in needed if c in rows.columns and c not in MONEY}
@@ -191,7 +192,7 @@ def _evaluate_rows(plan: Plan, rows: pd.DataFrame, units: pd.DataFrame, digits: 
             if t6:
                 total = data.pop("revenue_trailing6_total")
                 data["revenue_trailing6_mean"] = None if total is None else total / 6
-            values = Values(emp, period, data, _source_of(emp, period, evidence, columns_present))
+            values = Values(emp, period, data, _source_of(emp, period, evidence, columns_present), not_tracked)
             if overrides:
                 values = values.override(overrides)
             results.append(compute(plan, seg_id, values, role=role, team_id=team,

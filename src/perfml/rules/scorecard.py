@@ -62,7 +62,10 @@ def scorecard(plan: Plan, seg_id: str, values: Values) -> dict[str, Any] | None:
     for ind_id, weight in card.weights.items():
         ind = plan.indicators[ind_id]
         ratio, score, formula, inputs, note = score_indicator(ind, values)
-        skipped = score is None and ind.missing == "skip"
+        untracked = score is None and ind.metric in values.not_tracked
+        skipped = score is None and (ind.missing == "skip" or untracked)
+        if untracked:
+            note = f"{ind.metric} is not tracked by this company"
         if score is None and not skipped:
             score = ZERO
             note = (note or "missing") + "; scored 0"

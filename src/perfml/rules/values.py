@@ -56,9 +56,10 @@ class Values:
     """Metric values of one employee-period (Decimal or None) with an `Input` for each."""
 
     def __init__(self, employee_id: str, period: str, data: Mapping[str, Decimal | None],
-                 source: Callable[[str], Input] | None = None):
+                 source: Callable[[str], Input] | None = None, not_tracked: frozenset[str] = frozenset()):
         self.employee_id = employee_id
         self.period = period
+        self.not_tracked = not_tracked  # metrics of tables the company does not track: unknown, never 0
         self._data = dict(data)
         self._source = source  # builds a metric's provenance on first use (most are never asked for)
         self._inputs: dict[str, Input] = {}
@@ -66,7 +67,7 @@ class Values:
 
     def override(self, changes: Mapping[str, object]) -> "Values":
         """A copy with some metrics replaced (what-if); derived metrics follow unless overridden too."""
-        out = Values(self.employee_id, self.period, self._data, self._source)
+        out = Values(self.employee_id, self.period, self._data, self._source, self.not_tracked)
         out._overridden = set(self._overridden)
         for name, value in changes.items():
             out._data[name] = as_decimal(value)

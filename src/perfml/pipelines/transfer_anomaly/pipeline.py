@@ -71,6 +71,7 @@ class TransferAnomaly(PipelineSpec):
     test_metric: ClassVar[str] = "model_pr_auc"
     # the tables a transfer needs at all; the others (activities, leads, targets...) may be empty or untracked
     input_tables: ClassVar[tuple[str, ...]] = ("ownership_changes", "customers", "orders", "employees")
+    requires_labels: ClassVar[bool] = False  # without audit labels it learns from the warning signs
     baseline_features: ClassVar[tuple[str, ...]] = ("receiver_acts_after",)
     baseline_description: ClassVar[str] = ("1 when the new owner logged no activity on the customer between the "
                                            "change and the cut-off")
