@@ -445,7 +445,8 @@ class DatasetCache:
       constraints already checked them at commit. Writes and their updates are serialised here,
       so the snapshot always equals some committed state of the store.
     - Derived frames (`derived(key, build, tables=...)`) are kept per snapshot; a change keeps
-      those that do not read the changed tables and drops the others, rebuilt by the next reader.
+      those that do not read the changed tables and drops the others, rebuilt by the next reader
+      (display-only ones, `stale_ok`, in the background while readers get the previous value).
     - After `max_age` seconds (to pick up writes from other processes, e.g. `perfml import`) the
       snapshot is rebuilt in a background thread while readers keep using the current one;
       writes committed during that rebuild are replayed onto it.
@@ -468,6 +469,7 @@ class DatasetCache:
         self._generation = 0
         self._derived: OrderedDict[tuple, _Derived] = OrderedDict()
         self._key_locks: dict[tuple, threading.Lock] = {}
+        self._stale: dict[tuple, object] = {}  # the last value built per key, for `stale_ok` readers
 
     @property
     def generation(self) -> int:
@@ -480,6 +482,7 @@ class DatasetCache:
         with self._lock:
             self._snap = None
             self._derived.clear()
+            self._stale.clear()
             self._generation += 1
 
     def _current(self) -> _Snapshot:
@@ -574,10 +577,13 @@ class DatasetCache:
                         del self._derived[key]
 
     # -- derived frames ----------------------------------------------------------------------------
-    def derived(self, key: tuple, build: Callable[[object], object], *, tables: Iterable[str] | None = ALL_TABLES):
+    def derived(self, key: tuple, build: Callable[[object], object], *, tables: Iterable[str] | None = ALL_TABLES,
+                stale_ok: bool = False):
         """`build(dataset)` cached under `key` for the current snapshot (the newest `MAX_DERIVED` kept).
 
         `tables`: the tables `build` reads; a change to other tables keeps the cached value.
+        `stale_ok`: after a change, answer the previous value at once and rebuild it in the
+        background (for display-only frames: they lag the newest write by one build, well under a second).
         """
         snap = self._current()
         entry = self._derived.get(key)
@@ -585,13 +591,26 @@ class DatasetCache:
             return entry.value
         with self._lock:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
+            stale = self._stale.get(key) if stale_ok else None
+        if stale is not None:
+            if key_lock.acquire(blocking=False):  # nobody is building it: this thread starts the rebuild
+                threading.Thread(target=self._build_derived, args=(key, build, tables, True, key_lock),
+                                 name="perfml-derived", daemon=True).start()
+            return stale
         with key_lock:  # one build per key at a time; others wait for it, not for unrelated work
+            return self._build_derived(key, build, tables, stale_ok)
+
+    def _build_derived(self, key: tuple, build: Callable[[object], object], tables: Iterable[str] | None,
+                       keep: bool, release: threading.Lock | None = None):
+        try:
             snap = self._current()
             entry = self._derived.get(key)
             if entry is not None and entry.generation == snap.generation:
                 return entry.value
             value = build(snap.dataset)
             with self._lock:
+                if keep:
+                    self._stale[key] = value
                 if snap is self._snap:
                     self._derived[key] = _Derived(snap.generation, None if tables is None else frozenset(tables),
                                                   value)
@@ -601,6 +620,13 @@ class DatasetCache:
                 if len(self._key_locks) > 4 * self.MAX_DERIVED:
                     self._key_locks = {k: v for k, v in self._key_locks.items() if k in self._derived or k == key}
             return value
+        except Exception:
+            if release is None:
+                raise
+            log.exception("rebuilding %s in the background failed; the next reader retries", key)
+        finally:
+            if release is not None:
+                release.release()
 
     def features(self, spec, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
         """The pipeline's scoring frame at `as_of` (None: every unit at its own cut-off / latest snapshot).
@@ -646,7 +672,8 @@ class DatasetCache:
                 return pd.DataFrame(columns=["employee_id", "period"])
             return employee_period_metrics(ds)
 
-        return self.derived(("monthly",), build)
+        # Trajectories are for display: after a write they may lag it by one build rather than wait.
+        return self.derived(("monthly",), build, stale_ok=True)
 
 
 __all__ = ["ALL_TABLES", "ChangeHook", "DatasetCache", "ModelState", "ModelUnavailable", "ServedModel", "ServingModels",
