@@ -370,12 +370,27 @@ def test_upserted_snapshot_equals_a_fresh_read_of_the_store(tiny, url):
     }
     typed = prepare_batch(records, url)
     write_batch(typed, url)
-    after = upserted(before, typed)
-    fresh = Dataset.from_store(url)
-    assert after.rows() == fresh.rows()
-    for name in fresh.rows():  # the same rows and columns (extra columns may come in another order)
-        a, b = _sorted(after.table(name), TABLES[name].key), _sorted(fresh.table(name), TABLES[name].key)
-        pd.testing.assert_frame_equal(a[sorted(a.columns)], b[sorted(b.columns)], obj=name)
+    keys: dict[str, set] = {}  # kept across updates, as the service keeps them
+    after = upserted(before, typed, keys)
+
+    def same_as_store(ds) -> None:
+        fresh = Dataset.from_store(url)
+        assert ds.rows() == fresh.rows()
+        for name in fresh.rows():  # the same rows and columns (extra columns may come in another order)
+            a, b = _sorted(ds.table(name), TABLES[name].key), _sorted(fresh.table(name), TABLES[name].key)
+            pd.testing.assert_frame_equal(a[sorted(a.columns)], b[sorted(b.columns)], obj=name)
+
+    same_as_store(after)
+    assert "o9" in keys["orders"] and ("e1", "2023-04", "revenue") in keys["targets"]
+    # a second batch on the updated snapshot: one row seen in the first batch changes again, one is new
+    again = prepare_batch({"orders": [{"order_id": "o9", "customer_id": "c3", "employee_id": "e3",
+                                       "closed_at": "2023-06-02", "amount": "1"},
+                                      {"order_id": "o10", "customer_id": "c3", "employee_id": "e3",
+                                       "closed_at": "2023-06-03", "amount": "2"}]}, url)
+    write_batch(again, url)
+    twice = upserted(after, again, keys)
+    same_as_store(twice)
+    assert twice.orders.set_index("order_id").loc["o9", "amount"] == 1.0
     assert after.employees["attr_new"].dtype == "float64" and after.employees["attr_years"].dtype == "category"
     assert after.employees.set_index("employee_id").loc["e1", "team_id"] == "t9"  # replaced, not duplicated
     assert len(after.orders) == len(before.orders) + 1 and len(before.employees) == 3  # the input is untouched

@@ -407,8 +407,17 @@ class _Derived:
     value: object
 
 
-def upserted(dataset, changes: Mapping[str, pd.DataFrame]):
-    """A new `Dataset`: `dataset` with the typed rows of `changes` upserted by each table's key (inputs untouched)."""
+def _key_values(frame: pd.DataFrame, key: list[str]) -> list:
+    return frame[key[0]].tolist() if len(key) == 1 else list(zip(*(frame[k].tolist() for k in key)))
+
+
+def upserted(dataset, changes: Mapping[str, pd.DataFrame], keys: dict[str, set] | None = None):
+    """A new `Dataset`: `dataset` with the typed rows of `changes` upserted by each table's key (inputs untouched).
+
+    `keys`: table -> set of the keys `dataset` holds (a key is a value, or a tuple for composite
+    keys), kept across calls by the caller: finding the replaced rows then costs the batch, not the
+    table. The sets of the changed tables are updated in place to the keys of the result.
+    """
     from perfml.dataset import Dataset
     from perfml.schema import TABLES
     from perfml.validation import parse_table
@@ -420,13 +429,25 @@ def upserted(dataset, changes: Mapping[str, pd.DataFrame]):
         old = tables.get(name)
         if old is None or old.empty:
             tables[name] = new.reset_index(drop=True)
+            if keys is not None:
+                keys[name] = set(_key_values(new, list(TABLES[name].key)))
             continue
         key = list(TABLES[name].key)
-        if len(key) == 1:
-            replaced = old[key[0]].isin(new[key[0]])
+        if keys is not None:
+            known = keys.setdefault(name, set(_key_values(old, key)))  # built once per table and snapshot line
+            batch = _key_values(new, key)
+            hit = known.intersection(batch)
+            known.update(batch)
         else:
-            replaced = pd.MultiIndex.from_frame(old[key]).isin(pd.MultiIndex.from_frame(new[key]))
-        kept = old[~replaced] if replaced.any() else old
+            hit = True
+        if not hit:
+            kept = old  # only new keys (the usual ingest): nothing to scan
+        else:
+            if len(key) == 1:
+                replaced = old[key[0]].isin(new[key[0]])
+            else:
+                replaced = pd.MultiIndex.from_frame(old[key]).isin(pd.MultiIndex.from_frame(new[key]))
+            kept = old[~replaced] if replaced.any() else old
         merged = pd.concat([kept, new], ignore_index=True)
         if TABLES[name].keep_attr_columns:
             # HR attribute columns are typed from the whole column (numeric or categorical): re-type
@@ -470,6 +491,8 @@ class DatasetCache:
         self._derived: OrderedDict[tuple, _Derived] = OrderedDict()
         self._key_locks: dict[tuple, threading.Lock] = {}
         self._stale: dict[tuple, object] = {}  # the last value built per key, for `stale_ok` readers
+        self._keys: dict[str, set] = {}  # keys per table of the snapshot of generation `_keys_of` (writers only)
+        self._keys_of = -1
 
     @property
     def generation(self) -> int:
@@ -564,11 +587,15 @@ class DatasetCache:
                 base = self._snap
             if base is None:
                 return  # nothing cached: the next reader reads the store, write included
-            ds = upserted(base.dataset, changes)
+            if self._keys_of != base.generation:
+                self._keys = {}
+            ds = upserted(base.dataset, changes, self._keys)
             with self._lock:
                 if self._snap is not base:
+                    self._keys_of = -1  # the sets describe a snapshot that is no longer current
                     return  # rebuilt or invalidated meanwhile: read after the commit or replayed `changes`
                 self._generation += 1
+                self._keys_of = self._generation
                 self._snap = _Snapshot(ds, self._generation, base.built)
                 for key, entry in list(self._derived.items()):
                     if entry.tables is not None and not entry.tables & changed and entry.generation == base.generation:
