@@ -434,7 +434,9 @@ def upserted(dataset, changes: Mapping[str, pd.DataFrame], keys: dict[str, set] 
             continue
         key = list(TABLES[name].key)
         if keys is not None:
-            known = keys.setdefault(name, set(_key_values(old, key)))  # built once per table and snapshot line
+            known = keys.get(name)
+            if known is None:  # built once per table and line of snapshots
+                known = keys[name] = set(_key_values(old, key))
             batch = _key_values(new, key)
             hit = known.intersection(batch)
             known.update(batch)
@@ -475,6 +477,7 @@ class DatasetCache:
     """
 
     MAX_DERIVED = 32  # feature frames for distinct as-of dates are kept LRU, not without bound
+    STALE_REBUILD_S = 2.0  # a `stale_ok` frame is rebuilt at most this often (seconds) while writes stream in
 
     def __init__(self, engine=None, *, max_age: float = 300.0):
         from perfml.store import engine_for
@@ -490,7 +493,7 @@ class DatasetCache:
         self._generation = 0
         self._derived: OrderedDict[tuple, _Derived] = OrderedDict()
         self._key_locks: dict[tuple, threading.Lock] = {}
-        self._stale: dict[tuple, object] = {}  # the last value built per key, for `stale_ok` readers
+        self._stale: dict[tuple, tuple[float, object]] = {}  # (built at, value) per key, for `stale_ok` readers
         self._keys: dict[str, set] = {}  # keys per table of the snapshot of generation `_keys_of` (writers only)
         self._keys_of = -1
 
@@ -610,7 +613,8 @@ class DatasetCache:
 
         `tables`: the tables `build` reads; a change to other tables keeps the cached value.
         `stale_ok`: after a change, answer the previous value at once and rebuild it in the
-        background (for display-only frames: they lag the newest write by one build, well under a second).
+        background, at most every `STALE_REBUILD_S` seconds (display-only frames: they may lag the
+        newest write by that much plus one build).
         """
         snap = self._current()
         entry = self._derived.get(key)
@@ -620,10 +624,12 @@ class DatasetCache:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
             stale = self._stale.get(key) if stale_ok else None
         if stale is not None:
+            if time.monotonic() - stale[0] < self.STALE_REBUILD_S:
+                return stale[1]  # built moments ago: under a stream of writes, rebuild at most this often
             if key_lock.acquire(blocking=False):  # nobody is building it: this thread starts the rebuild
                 threading.Thread(target=self._build_derived, args=(key, build, tables, True, key_lock),
                                  name="perfml-derived", daemon=True).start()
-            return stale
+            return stale[1]
         with key_lock:  # one build per key at a time; others wait for it, not for unrelated work
             return self._build_derived(key, build, tables, stale_ok)
 
@@ -634,10 +640,11 @@ class DatasetCache:
             entry = self._derived.get(key)
             if entry is not None and entry.generation == snap.generation:
                 return entry.value
+            started = time.monotonic()
             value = build(snap.dataset)
             with self._lock:
                 if keep:
-                    self._stale[key] = value
+                    self._stale[key] = (started, value)
                 if snap is self._snap:
                     self._derived[key] = _Derived(snap.generation, None if tables is None else frozenset(tables),
                                                   value)
