@@ -10,8 +10,8 @@ original) and measures, with httpx clients in threads here:
 
     python benchmarks/bench_concurrency.py [--quick] [--home DIR]
 
-Without `--home` it builds a throw-away home through the usual paths: simulate (small with
---quick, else medium), import, train the decline model. Prints one JSON object.
+Without `--home` it builds a throw-away home as `bench_api.py` does: simulate (small with
+--quick, else medium), import, train the transfer-anomaly model. Prints one JSON object.
 """
 from __future__ import annotations
 
@@ -19,8 +19,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,29 +27,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
+# The scoring benchmark's home and helpers (benchmarks/ is on sys.path when a benchmark runs).
+from bench_api import _build_home, _free_port, _pct
+
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 1000
 NEW_CUSTOMERS, ORDERS = 50, 100  # per batch; the rest are activities
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _build_home(home: Path, scale: str) -> None:
-    """Simulate, import and train the decline model into `home`."""
-    from perfml.dataset import Dataset
-    from perfml.modeling.run import train_pipeline
-    from perfml.simulate import simulate
-    from perfml.store import import_dataset
-
-    data = home / "data"
-    simulate(data, seed=1, scale=scale)
-    ds = Dataset.load(data)
-    import_dataset(ds)
-    train_pipeline("decline", ds)
 
 
 def _copy_home(source: Path, target: Path) -> None:
@@ -76,16 +57,11 @@ def _batch(writer: int, n: int, employees: list[str], day: str) -> dict:
     return {"records": {"customers": customers, "orders": orders, "activities": activities}}
 
 
-def _pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
-
-
 def _ms(values: list[float]) -> dict:
-    return {"n": len(values), "p50_ms": round(1000 * (_pct(values, 0.5) or 0), 1),
-            "p90_ms": round(1000 * (_pct(values, 0.9) or 0), 1), "max_ms": round(1000 * max(values, default=0), 1)}
+    if not values:
+        return {"n": 0}
+    return {"n": len(values), "p50_ms": round(1000 * _pct(values, 0.5), 1), "p90_ms": round(1000 * _pct(values, 0.9), 1),
+            "max_ms": round(1000 * max(values), 1)}
 
 
 class _Readers:
@@ -238,7 +214,8 @@ def main() -> None:
         tmp.cleanup()
 
     errors = quiet.errors + busy.errors + write_errors
-    quiet_p50, busy_p50 = _pct(quiet.latency, 0.5), _pct(busy.latency, 0.5)
+    quiet_p50 = _pct(quiet.latency, 0.5) if quiet.latency else None
+    busy_p50 = _pct(busy.latency, 0.5) if busy.latency else None
     out = {
         "benchmark": "concurrency", "quick": args.quick, "home": str(args.home) if args.home else "built",
         "store_rows": ds.rows(), "writers": args.writers, "readers": args.readers, "batches_per_writer": batches,

@@ -171,6 +171,8 @@ def write_batch(typed: Mapping[str, pd.DataFrame], engine: Engine | str | None =
                     counts[name] = upsert_records(conn, name, typed[name], ingested_at=now)
     except (sa.exc.IntegrityError, sa.exc.DataError) as exc:  # DataError: a value the database cannot hold
         raise StoreIntegrityError(f"the store refused the batch, nothing written: {exc.orig}") from exc
+    except OverflowError as exc:  # the SQLite driver's own refusal of an integer it cannot hold
+        raise StoreIntegrityError(f"the store refused the batch, nothing written: {exc}") from exc
     return {name: counts[name] for name in TABLES if name in counts}
 
 
