@@ -93,7 +93,7 @@ def list_alerts(principal: Reviewer, session: StoreSession,
 
 
 @router.post("/refresh", response_model=RefreshResponse, summary="Refresh alerts from the store",
-             responses=responses(401, 403, 409, 422))
+             responses=responses(401, 403, 404, 409, 422))
 async def refresh(principal: Integrator, ctx: Context, models: Models, data: Data,
                   rid: RequestId, body: RefreshRequest | None = None) -> dict:
     """Score new ownership changes and month ends with the champions, run the reminder and review-list

@@ -571,11 +571,16 @@ class DatasetCache:
         """Run `write()` (it commits) and upsert the rows it wrote into the snapshot; return its result.
 
         `changes`: table -> typed rows (as `Dataset` types them), or a function of `write`'s result
-        giving them. When `write` raises, the snapshot is untouched.
+        giving them. When `write` raises, the snapshot is untouched. Once it committed, the caller
+        gets its result whatever happens here: a failed update drops the snapshot (re-read on next use).
         """
         with self._write_lock:
             result = write()
-            self.apply(changes(result) if callable(changes) else changes)
+            try:
+                self.apply(changes(result) if callable(changes) else changes)
+            except Exception:
+                log.exception("updating the store snapshot after a write failed; it is read again on next use")
+                self.invalidate()
         return result
 
     def apply(self, changes: Mapping[str, pd.DataFrame]) -> None:
