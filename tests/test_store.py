@@ -299,3 +299,127 @@ def test_cli_import_good_then_corrupted_data(small_dir, small_dataset, perfml_ho
     assert result.exit_code == 1
     assert "orders.amount" in result.output
     assert stored_state(url) == before
+
+
+# -- consistent reads and the incremental snapshot ------------------------------------------------
+def test_read_tables_sees_one_snapshot_while_a_writer_commits(tiny, url):
+    """A writer commits customers with orders naming them; every read of the store is one snapshot,
+    so `Dataset.from_store` (which checks references) never sees an order without its customer."""
+    import threading
+
+    from perfml.ingest import ingest_records
+
+    store.import_dataset(tiny, url)
+    stop = threading.Event()
+    written = []
+
+    def writer() -> None:
+        n = 0
+        while not stop.is_set() and n < 400:
+            ingest_records({"customers": [{"customer_id": f"cw{n}", "created_at": "2023-06-01"}],
+                            "orders": [{"order_id": f"ow{n}", "customer_id": f"cw{n}", "employee_id": "e1",
+                                        "closed_at": "2023-06-02", "amount": 5}]}, url)
+            written.append(n)
+            n += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    reads = []
+    try:
+        while len(reads) < 60 and thread.is_alive():
+            ds = Dataset.from_store(url)  # raises DataValidationError on a torn read
+            orders = set(ds.orders["order_id"].astype(str))
+            customers = set(ds.customers["customer_id"].astype(str))
+            assert {f"cw{o[2:]}" for o in orders if o.startswith("ow")} <= customers
+            reads.append(len(orders))
+    finally:
+        stop.set()
+        thread.join()
+    assert len(reads) >= 10 and len(written) >= 10 and reads[-1] > reads[0]  # reads really raced the writes
+
+
+def test_snapshot_transaction_is_read_only_and_repeatable(tiny, url):
+    from perfml.ingest import ingest_records
+
+    store.import_dataset(tiny, url)
+    with store.snapshot(url) as conn:
+        first = store.read_table("customers", conn)
+        ingest_records({"customers": [{"customer_id": "c-late", "created_at": "2023-06-01"}]}, url)
+        again = store.read_table("customers", conn)
+    pd.testing.assert_frame_equal(first, again)  # the commit in between is invisible inside the snapshot
+    assert "c-late" in set(store.read_table("customers", url)["customer_id"])
+
+
+def test_upserted_snapshot_equals_a_fresh_read_of_the_store(tiny, url):
+    """The service's incremental update (typed batch rows upserted by key) gives exactly what the store holds."""
+    from perfml.ingest import prepare_batch, write_batch
+    from perfml.serving import upserted
+
+    store.import_dataset(tiny, url)
+    before = Dataset.from_store(url)
+    records = {
+        "employees": [{"employee_id": "e3", "role": "sales", "team_id": "t2", "hire_date": "2023-06-01",
+                       "attr_years": "x", "attr_new": "7"},
+                      {"employee_id": "e1", "role": "sales", "team_id": "t9", "hire_date": "2023-01-01"}],
+        "customers": [{"customer_id": "c3", "created_at": "2023-06-01", "crm_source": "fair"}],
+        "orders": [{"order_id": "o9", "customer_id": "c3", "employee_id": "e3", "closed_at": "2023-06-02",
+                    "amount": "12.345"},
+                   {"order_id": "o1", "customer_id": "c1", "employee_id": "e2", "closed_at": "2023-04-01",
+                    "amount": "99"}],
+        "targets": [{"employee_id": "e1", "period": "2023-04", "metric": "revenue", "target": "5"}],
+    }
+    typed = prepare_batch(records, url)
+    write_batch(typed, url)
+    keys: dict[str, set] = {}  # kept across updates, as the service keeps them
+    after = upserted(before, typed, keys)
+
+    def same_as_store(ds) -> None:
+        fresh = Dataset.from_store(url)
+        assert ds.rows() == fresh.rows()
+        for name in fresh.rows():  # the same rows and columns (extra columns may come in another order)
+            a, b = _sorted(ds.table(name), TABLES[name].key), _sorted(fresh.table(name), TABLES[name].key)
+            pd.testing.assert_frame_equal(a[sorted(a.columns)], b[sorted(b.columns)], obj=name)
+
+    same_as_store(after)
+    assert "o9" in keys["orders"] and ("e1", "2023-04", "revenue") in keys["targets"]
+    # a second batch on the updated snapshot: one row seen in the first batch changes again, one is new
+    again = prepare_batch({"orders": [{"order_id": "o9", "customer_id": "c3", "employee_id": "e3",
+                                       "closed_at": "2023-06-02", "amount": "1"},
+                                      {"order_id": "o10", "customer_id": "c3", "employee_id": "e3",
+                                       "closed_at": "2023-06-03", "amount": "2"}]}, url)
+    write_batch(again, url)
+    twice = upserted(after, again, keys)
+    same_as_store(twice)
+    assert twice.orders.set_index("order_id").loc["o9", "amount"] == 1.0
+    assert after.employees["attr_new"].dtype == "float64" and after.employees["attr_years"].dtype == "category"
+    assert after.employees.set_index("employee_id").loc["e1", "team_id"] == "t9"  # replaced, not duplicated
+    assert len(after.orders) == len(before.orders) + 1 and len(before.employees) == 3  # the input is untouched
+
+
+# -- owner-only files ---------------------------------------------------------------------------------
+def test_store_file_and_its_wal_are_owner_only_whatever_the_umask(tmp_path, tiny):
+    import os
+    import stat
+
+    old = os.umask(0o002)  # a permissive umask: the store must still be private
+    try:
+        url = f"sqlite:///{tmp_path / 'private' / 'perfml.db'}"
+        store.import_dataset(tiny, url)
+        with store.get_engine(url).connect() as conn:  # the WAL files exist while a connection is open
+            conn.execute(sa.text("SELECT 1"))
+            files = [p for p in (tmp_path / "private").iterdir() if p.name.startswith("perfml.db")]
+            assert {p.name for p in files} >= {"perfml.db", "perfml.db-wal", "perfml.db-shm"}
+            for p in files:
+                assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+    finally:
+        os.umask(old)
+
+
+def test_an_existing_world_readable_store_is_tightened(tmp_path):
+    import stat
+
+    db = tmp_path / "old.db"
+    db.touch(mode=0o644)
+    db.chmod(0o644)
+    store.get_engine(f"sqlite:///{db}")
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600

@@ -1,6 +1,7 @@
 """Alerts: list (filtered, paginated, team-scoped), one with its explanation and trajectory, review, refresh."""
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, time
 from typing import Annotated, Literal
 
@@ -15,17 +16,19 @@ from api.schemas.alerts import (AlertDetail, AlertStatus, AlertSummary, AlertTyp
                                 ReviewRequest)
 from api.schemas.common import MAX_PAGE, Page
 from perfml import alerts as service
+from perfml.errors import PerfmlError
 from perfml.keys import Principal
 from perfml.serving import render_factors
 
+log = logging.getLogger("perfml.api")
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
 AlertId = Annotated[int, Path(ge=1, le=2**62, description="Alert id.")]
 Lang = Annotated[Literal["en", "zh"], Query(description="Language of display names and reasons.")]
 
 
-def _summary(row: dict) -> dict:
-    return {"id": row["id"], "type": row["type"], "status": row["status"], "summary": service.summary_line(row),
+def _summary(row: dict, lang: str = "en") -> dict:
+    return {"id": row["id"], "type": row["type"], "status": row["status"], "summary": service.summary_line(row, lang),
             "subject_id": row["subject_id"], "change_id": row["change_id"], "employee_id": row["employee_id"],
             "team_id": row["team_id"], "period": row["period"], "as_of": utc(row["as_of"]), "score": row["score"],
             "model_name": row["model_name"], "model_version": row["model_version"],
@@ -49,10 +52,18 @@ def _visible_alert(source, principal: Principal, alert_id: int) -> dict:
     return row
 
 
-def _detail(ctx, row: dict, lang: str) -> dict:
-    months = ctx.data.monthly()
-    return {**_summary(row), "explanation": _explanation(row.get("explanation"), lang),
-            "trajectory": trajectory(months, row["employee_id"], until=row["as_of"]),
+def _detail(ctx, row: dict, lang: str, *, saved: bool = False) -> dict:
+    """The alert as `AlertDetail`. `saved`: the row was just written, so the answer must not fail
+    on the trajectory (read from the snapshot); it is left empty, with a log line, if it cannot be built."""
+    try:
+        points = trajectory(ctx.data.monthly(), row["employee_id"], until=row["as_of"])
+    except PerfmlError:
+        if not saved:
+            raise
+        log.exception("alert %s saved; its trajectory could not be built", row["id"])
+        points = []
+    return {**_summary(row, lang), "explanation": _explanation(row.get("explanation"), lang),
+            "trajectory": points,
             "reviews": [{"decision": r["decision"], "note": r["note"], "reviewer": r["reviewer"],
                          "reviewed_at": utc(r["reviewed_at"])} for r in row.get("reviews", [])]}
 
@@ -68,8 +79,9 @@ def list_alerts(principal: Reviewer, session: StoreSession,
                 until: Annotated[date | None, Query(description="Alert date before (UTC).")] = None,
                 min_score: Annotated[float | None, Query(ge=0, le=1e9, allow_inf_nan=False)] = None,
                 limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-                offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> dict:
-    """Alerts matching every filter. Managers see only their own team, whatever `team_id` says.
+                offset: Annotated[int, Query(ge=0, le=10**9)] = 0, lang: Lang = "en") -> dict:
+    """Alerts matching every filter, each with a one-line summary in `lang`. Managers see only their
+    own team, whatever `team_id` says.
 
     Roles: hr_admin, manager.
     """
@@ -77,16 +89,19 @@ def list_alerts(principal: Reviewer, session: StoreSession,
         session, type=type, team_id=team_id, scope_team=team_scope(principal), employee_id=employee_id,
         status=status, since=datetime.combine(since, time()) if since else None,
         until=datetime.combine(until, time()) if until else None, min_score=min_score, limit=limit, offset=offset)
-    return Page.of([_summary(r) for r in items], total, limit, offset)
+    return Page.of([_summary(r, lang) for r in items], total, limit, offset)
 
 
 @router.post("/refresh", response_model=RefreshResponse, summary="Refresh alerts from the store",
-             responses=responses(401, 403, 409, 422))
-async def refresh(body: RefreshRequest, principal: Integrator, ctx: Context, models: Models, data: Data,
-                  rid: RequestId) -> dict:
+             responses=responses(401, 403, 404, 409, 422))
+async def refresh(principal: Integrator, ctx: Context, models: Models, data: Data,
+                  rid: RequestId, body: RefreshRequest | None = None) -> dict:
     """Score new ownership changes and month ends with the champions, run the reminder and review-list
-    rules, and upsert alerts (idempotent; reviews are kept). Roles: hr_admin, hr_system."""
+    rules, and upsert alerts (idempotent; reviews are kept). Every field is optional: no body at all
+    means the defaults. Roles: hr_admin, hr_system."""
     from perfml.rules import builtin_plans
+
+    body = body or RefreshRequest()
 
     if body.plan not in builtin_plans():
         raise ApiProblem(404, f"plan {body.plan!r} not found; built-in plans: {', '.join(builtin_plans())}",
@@ -120,8 +135,8 @@ def review(alert_id: AlertId, body: ReviewRequest, principal: Reviewer, ctx: Con
     (1 on confirm, 0 on dismiss) for the next training and for crediting (void / release).
     Roles: hr_admin, manager (own team)."""
     _visible_alert(ctx.engine, principal, alert_id)
-    row = service.review_alert(ctx.engine, alert_id, decision=body.decision, note=body.note,
-                               reviewer=principal.name, request_id=rid)
-    # No snapshot invalidation: features do not read labels, and KPI runs read the store's
-    # current transfer_labels as explicit review decisions (see routes/kpi.py).
-    return _detail(ctx, row, lang)
+    # The label a transfer review writes goes into the service's snapshot with the commit.
+    row = ctx.data.update(lambda: service.review_alert(ctx.engine, alert_id, decision=body.decision, note=body.note,
+                                                       reviewer=principal.name, request_id=rid),
+                          service.review_changes)
+    return _detail(ctx, row, lang, saved=True)

@@ -124,6 +124,8 @@ def evaluate(body: EvaluateRequest, principal: ResultReader, ctx: Context, rid: 
         out["skipped"] = [s for s in out["skipped"] if s.get("employee_id") in visible]
         out["holds"] = _visible_holds(ctx, principal, out["holds"])
         out["data"].pop("reviews", None)
+        # The counts describe what this caller may see, not the company.
+        out["summary"].update(holds=len(out["holds"]), skipped=len(out["skipped"]))
     _audit(ctx, principal, rid, out["plan"], "plan.evaluate",
            {"period": body.period, "employee_id": body.employee_id, "results": len(results),
             "employees": [r["employee_id"] for r in results], "total_payout": out["summary"].get("total_payout")})
@@ -140,12 +142,18 @@ def what_if(body: WhatIfRequest, principal: ResultReader, ctx: Context, rid: Req
     """Re-evaluate one employee-period with some metric values replaced; derived metrics follow.
     Roles: hr_admin, manager (own team), employee (self)."""
     from perfml.rules import what_if as run_what_if
+    from perfml.rules.engine import InvalidOverrides
 
     plan = _plan(body, principal)
     _employee(ctx, principal, body.employee_id)
     scores, reviews = _crediting_inputs(ctx)
-    result = run_what_if(plan, ctx.data.dataset(), employee_id=body.employee_id, period=body.period,
-                         overrides=body.overrides, scores=scores, reviews=reviews)
+    try:
+        result = run_what_if(plan, ctx.data.dataset(), employee_id=body.employee_id, period=body.period,
+                             overrides=body.overrides, scores=scores, reviews=reviews)
+    except InvalidOverrides as exc:
+        errors = [field_error(("body", "overrides", name), why, "invalid_override") for name, why in exc.problems.items()]
+        raise ApiProblem(422, f"{errors[0]['path']}: {errors[0]['msg']}", kind="invalid-overrides",
+                         errors=errors) from None
     info = _plan_info(plan)
     _audit(ctx, principal, rid, info, "plan.what_if",
            {"period": body.period, "employee_id": body.employee_id, "overrides": body.overrides,

@@ -355,23 +355,52 @@ def transfer_scores(engine: Engine | str | Connection | Session | None = None) -
     return frame.drop_duplicates("change_id", keep="last").reset_index(drop=True)
 
 
-def summary_line(alert: Mapping) -> str:
-    """A one-line description of an alert for lists."""
-    t, emp = alert["type"], alert.get("employee_id")
-    score = alert.get("score")
-    if t == "transfer_anomaly":
-        return f"change {alert.get('change_id')} to {emp}: anomaly score {score:.2f}" if score is not None else \
-            f"change {alert.get('change_id')} to {emp}"
-    if t == "decline":
-        return f"{emp}: decline risk {score:.2f}" if score is not None else f"{emp}: decline risk"
-    if t == "low_performer":
-        return f"{emp}: scorecard {score:g} under the bar in {alert.get('period')}"
-    if t == "review_list":
-        return f"{emp}: under the bar for consecutive periods up to {alert.get('period')}; review with a person"
-    return f"{emp}: follow-up reminders"
+_SUMMARY = {
+    "en": {"transfer_anomaly": "change {change_id} to {emp}: anomaly score {score}",
+           "transfer_anomaly_unscored": "change {change_id} to {emp}",
+           "decline": "{emp}: decline risk {score}", "decline_unscored": "{emp}: decline risk",
+           "low_performer": "{emp}: scorecard {points} under the bar in {period}",
+           "review_list": "{emp}: under the bar for consecutive periods up to {period}; review with a person",
+           "reminder": "{emp}: follow-up reminders"},
+    "zh": {"transfer_anomaly": "客户归属变更 {change_id}（转给 {emp}）：异常分 {score}",
+           "transfer_anomaly_unscored": "客户归属变更 {change_id}（转给 {emp}）",
+           "decline": "{emp}：业绩下滑风险 {score}", "decline_unscored": "{emp}：业绩下滑风险",
+           "low_performer": "{emp}：{period} 考核得分 {points}，低于标准线",
+           "review_list": "{emp}：截至 {period} 连续多期低于标准线，请人工复核",
+           "reminder": "{emp}：跟进提醒"},
+}
+
+
+def summary_line(alert: Mapping, lang: str = "en") -> str:
+    """A one-line description of an alert for lists, in `lang` (en or zh)."""
+    texts = _SUMMARY.get(lang, _SUMMARY["en"])
+    t, score = alert["type"], alert.get("score")
+    key = t if t in texts else "reminder"
+    if t in ("transfer_anomaly", "decline") and score is None:
+        key = f"{t}_unscored"
+    return texts[key].format(change_id=alert.get("change_id"), emp=alert.get("employee_id"), period=alert.get("period"),
+                             score=f"{score:.2f}" if score is not None else "",
+                             points=f"{score:g}" if score is not None else "")
 
 
 # -- review --------------------------------------------------------------------------------------------
+def _label_frame(change_id: str, label: int, reviewed_at) -> pd.DataFrame:
+    """One `transfer_labels` row, typed as `Dataset` types it."""
+    return pd.DataFrame({"change_id": pd.Series([change_id], dtype="string"),
+                         "is_anomalous": pd.Series([float(label)], dtype="float64"),
+                         "reviewed_at": pd.Series([pd.Timestamp(reviewed_at)], dtype="datetime64[ns]")})
+
+
+def review_changes(alert: Mapping) -> dict[str, pd.DataFrame]:
+    """The canonical rows the latest review of `alert` (as `review_alert` returns it) wrote: table -> typed rows."""
+    reviews = alert.get("reviews") or []
+    if alert.get("type") != "transfer_anomaly" or not alert.get("change_id") or not reviews:
+        return {}
+    last = reviews[-1]
+    return {"transfer_labels": _label_frame(alert["change_id"], 1 if last["decision"] == "confirm" else 0,
+                                            last["reviewed_at"])}
+
+
 def review_alert(engine: Engine | str | None, alert_id: int, *, decision: str, note: str | None, reviewer: str,
                  request_id: str | None = None) -> dict:
     """Record a decision on an alert; a transfer alert's decision also becomes a `transfer_labels` row."""
@@ -396,10 +425,7 @@ def review_alert(engine: Engine | str | None, alert_id: int, *, decision: str, n
         label = None
         if row.type == "transfer_anomaly" and row.change_id:
             label = 1 if decision == "confirm" else 0
-            frame = pd.DataFrame({"change_id": pd.Series([row.change_id], dtype="string"),
-                                  "is_anomalous": pd.Series([float(label)], dtype="float64"),
-                                  "reviewed_at": pd.Series([pd.Timestamp(now)], dtype="datetime64[ns]")})
-            upsert_records(conn, "transfer_labels", frame, ingested_at=now)
+            upsert_records(conn, "transfer_labels", _label_frame(row.change_id, label, now), ingested_at=now)
         audit_log.write(conn, principal=reviewer, action="alert.review", target=f"alert:{alert_id}",
                         version=row.model_version, request_id=request_id,
                         details={"decision": decision, "note": note, "type": row.type, "change_id": row.change_id,
@@ -410,4 +436,4 @@ def review_alert(engine: Engine | str | None, alert_id: int, *, decision: str, n
 
 
 __all__ = ["AlertNotFound", "DEFAULT_PLAN", "RefreshSummary", "default_as_of", "get_alert", "list_alerts",
-           "refresh_alerts", "review_alert", "summary_line", "transfer_scores"]
+           "refresh_alerts", "review_alert", "review_changes", "summary_line", "transfer_scores"]

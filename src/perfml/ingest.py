@@ -7,7 +7,9 @@ keys); references are checked against the batch AND the store (an order may name
 imported last week); a missing `order_type` is derived against the store's order history too.
 Problems name the table, the column, the rule and the record indexes (0-based, as in the
 request); one problem anywhere and nothing is written. Otherwise every table is upserted by key
-in one transaction (re-sending the same records changes nothing).
+in one transaction (re-sending the same records changes nothing). `prepare_batch` and
+`write_batch` are the two halves, for a caller that keeps a snapshot of the store up to date with
+the typed rows written (the service).
 """
 from __future__ import annotations
 
@@ -111,9 +113,9 @@ def _derive_order_types(conn, orders: pd.DataFrame) -> None:
     orders.loc[missing, "order_type"] = pd.array(derived, dtype="string")
 
 
-def ingest_records(records: Mapping[str, Sequence[Mapping]], engine: Engine | str | None = None, *,
-                   max_records: int | None = None) -> dict[str, int]:
-    """Validate and upsert a batch in one transaction; return records written per table.
+def prepare_batch(records: Mapping[str, Sequence[Mapping]], engine: Engine | str | None = None, *,
+                  max_records: int | None = None) -> dict[str, pd.DataFrame]:
+    """Parse and check a batch against the contract and the store; return the typed rows to write per table.
 
     Raises `DataValidationError` (nothing written) with every problem; rows are 0-based record indexes.
     """
@@ -129,15 +131,13 @@ def ingest_records(records: Mapping[str, Sequence[Mapping]], engine: Engine | st
     for name, recs in records.items():
         if not recs:
             continue
-        df, found = parse_table(TABLES[name], _frame(recs), FIRST_ROW)
+        df, found = _parse(name, recs)
         typed[name] = df
         problems += found
     if problems:
         raise DataValidationError(problems)
     eng = engine_for(engine)
     create_all(eng)
-    now = utcnow()
-    counts: dict[str, int] = {}
     # Reads first, on their own connection: a SQLite transaction that reads and then writes fails
     # when another writer commits in between. Imports never delete, so what was found stays; the
     # store's deferred foreign keys re-check every reference at commit anyway.
@@ -147,14 +147,42 @@ def ingest_records(records: Mapping[str, Sequence[Mapping]], engine: Engine | st
             raise DataValidationError(problems)
         if "orders" in typed:
             _derive_order_types(conn, typed["orders"])
+    return typed
+
+
+def _parse(name: str, recs: Sequence[Mapping]) -> tuple[pd.DataFrame, list[Problem]]:
+    """`parse_table` on one table's records; a value it cannot even hold (e.g. a date pandas cannot
+    represent) becomes a problem naming the table, never an unhandled error."""
+    try:
+        return parse_table(TABLES[name], _frame(recs), FIRST_ROW)
+    except (ValueError, OverflowError, ArithmeticError) as exc:  # pandas' OutOfBoundsDatetime is a ValueError
+        return pd.DataFrame(), [Problem(name, None, "a value cannot be read", detail=f"{type(exc).__name__}: {exc}"[:200])]
+
+
+def write_batch(typed: Mapping[str, pd.DataFrame], engine: Engine | str | None = None) -> dict[str, int]:
+    """Upsert prepared rows (`prepare_batch`) in one transaction, all or nothing; return rows written per table."""
+    eng = engine_for(engine)
+    now = utcnow()
+    counts: dict[str, int] = {}
     try:
         with eng.begin() as conn:
             for name in import_order():
                 if name in typed:
                     counts[name] = upsert_records(conn, name, typed[name], ingested_at=now)
-    except sa.exc.IntegrityError as exc:
+    except (sa.exc.IntegrityError, sa.exc.DataError) as exc:  # DataError: a value the database cannot hold
         raise StoreIntegrityError(f"the store refused the batch, nothing written: {exc.orig}") from exc
+    except OverflowError as exc:  # the SQLite driver's own refusal of an integer it cannot hold
+        raise StoreIntegrityError(f"the store refused the batch, nothing written: {exc}") from exc
     return {name: counts[name] for name in TABLES if name in counts}
 
 
-__all__ = ["FIRST_ROW", "ingest_records"]
+def ingest_records(records: Mapping[str, Sequence[Mapping]], engine: Engine | str | None = None, *,
+                   max_records: int | None = None) -> dict[str, int]:
+    """Validate and upsert a batch in one transaction; return records written per table.
+
+    Raises `DataValidationError` (nothing written) with every problem; rows are 0-based record indexes.
+    """
+    return write_batch(prepare_batch(records, engine, max_records=max_records), engine)
+
+
+__all__ = ["FIRST_ROW", "ingest_records", "prepare_batch", "write_batch"]

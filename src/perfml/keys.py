@@ -6,6 +6,8 @@ Roles (DESIGN §8):
 - `manager`   - alerts, insights and results of ONE team (`team_id` required);
 - `employee`  - their own results and traces (`employee_id` required).
 
+`check_scope` refuses a team or employee the store does not know (a key that would silently see
+nothing) and warns when it has no records yet; `perfml keys create` runs it first.
 `create_key` returns the plain key exactly once (`CreatedKey.key`); the store keeps
 `hash_key(key)` only, so a lost key is replaced, never recovered. `verify_key` maps a presented
 key to a `Principal` (or None); a small in-process cache keeps the hot path off the database
@@ -75,6 +77,39 @@ def _validate(role: str, team_id: str | None, employee_id: str | None) -> None:
         raise KeyRequestError("a manager key needs --team (the team whose alerts and results it may see)")
     if role == "employee" and not employee_id:
         raise KeyRequestError("an employee key needs --employee (the employee whose results it may see)")
+
+
+_ACTIVITY = (("orders", "employee_id"), ("activities", "employee_id"), ("leads", "owner_id"))
+"""Records that make a person visible in results: orders, activities and leads they own."""
+
+
+def check_scope(role: str, team_id: str | None = None, employee_id: str | None = None,
+                engine: Engine | str | None = None) -> str | None:
+    """Refuse a scope the store does not know (`KeyRequestError`); return a warning when it is known but
+    has no orders, activities or leads yet (the key would see nothing today), else None."""
+    from perfml.store import CANONICAL
+
+    _validate(role, team_id, employee_id)
+    if role not in ("manager", "employee"):
+        return None
+    employees = CANONICAL["employees"]
+    eng = engine_for(engine)
+    create_all(eng)
+    if role == "manager":
+        who, people = f"team {team_id!r}", sa.select(employees.c.employee_id).where(employees.c.team_id == team_id)
+    else:
+        who, people = f"employee {employee_id!r}", sa.select(employees.c.employee_id).where(
+            employees.c.employee_id == employee_id)
+    with eng.connect() as conn:
+        if conn.execute(people.limit(1)).first() is None:
+            known = "team_id of any employee" if role == "manager" else "employee"
+            raise KeyRequestError(f"{who} is not in the store (no {known} with that id); import it first "
+                                  f"(perfml import DIR or POST /v1/ingest), then create the key")
+        for table, column in _ACTIVITY:
+            t = CANONICAL[table]
+            if conn.execute(sa.select(t.c[column]).where(t.c[column].in_(people)).limit(1)).first() is not None:
+                return None
+    return f"{who} has no orders, activities or leads yet: the key will see nothing until some are imported"
 
 
 def create_key(*, role: str, team_id: str | None = None, employee_id: str | None = None, label: str | None = None,
@@ -161,5 +196,6 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-__all__ = ["CACHE_SECONDS", "CreatedKey", "KEY_PREFIX", "KeyRequestError", "Principal", "ROLE_HELP", "clear_cache", "create_key",
+__all__ = ["CACHE_SECONDS", "CreatedKey", "KEY_PREFIX", "KeyRequestError", "Principal", "ROLE_HELP", "check_scope",
+           "clear_cache", "create_key",
            "list_keys", "revoke_key", "verify_key"]

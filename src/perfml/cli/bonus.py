@@ -34,9 +34,14 @@ def _inputs(data: Path, scores: Path | None, reviews: Path | None):
 
 
 def _write_atomic(path: Path, content: bytes | Callable[[BinaryIO], None]) -> None:
-    """Write (bytes, or a function streaming into a file) next to the target, then rename it in place."""
+    """Write (bytes, or a function streaming into a file) next to the target, then rename it in place.
+
+    The file is owner-only (0600, whatever the umask): payouts are personal data. mkstemp creates it so,
+    and the rename keeps that mode even over an existing, more open file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.fchmod(fd, 0o600)  # mkstemp's documented mode, stated here so no later change loosens it
     try:
         with os.fdopen(fd, "wb") as fh:
             content(fh) if callable(content) else fh.write(content)

@@ -61,10 +61,15 @@ def keys_create(
     label: Annotated[str | None, typer.Option(help="A note to recognise the key by (e.g. who holds it).")] = None,
     home: HomeOption = None,
 ) -> None:
-    """Create an API key; the key is printed once and only its sha256 is stored."""
-    from perfml.keys import ROLE_HELP, create_key
+    """Create an API key; the key is printed once and only its sha256 is stored.
+
+    A team or employee the store does not know is refused; one without records yet gets a warning."""
+    from perfml.keys import ROLE_HELP, check_scope, create_key
 
     _use_home(home)
+    warning = check_scope(role, team, employee)
+    if warning:
+        err_console.print(f"[yellow]warning:[/] {warning}")
     created = create_key(role=role, team_id=team, employee_id=employee, label=label, created_by=_who())
     p = created.principal
     console.print(f"created key {p.key_id} ({p.name}): {ROLE_HELP[p.role]}")

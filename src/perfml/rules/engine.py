@@ -202,11 +202,53 @@ def _evaluate_rows(plan: Plan, rows: pd.DataFrame, units: pd.DataFrame, digits: 
     return results, skipped
 
 
+OVERRIDE_MAX = Decimal("1e12")
+OVERRIDE_DECIMALS = 6
+"""What-if values obey the data's own bounds: at most 1e12 in magnitude, at most 6 decimal places."""
+
+
+class InvalidOverrides(PlanError):
+    """What-if values outside what a metric can hold: `problems` maps each metric to why."""
+
+    def __init__(self, problems: Mapping[str, str]):
+        self.problems = dict(problems)
+        super().__init__("overrides: " + "; ".join(f"{k}: {v}" for k, v in self.problems.items()))
+
+
+def override_problems(overrides: Mapping[str, object]) -> dict[str, str]:
+    """metric -> why its what-if value is refused (not a finite number, too large, too many decimals)."""
+    out = {}
+    for name, value in overrides.items():
+        try:
+            d = Decimal(str(value))
+        except (ArithmeticError, ValueError, TypeError):
+            out[name] = f"{value!r} is not a number"
+            continue
+        if not d.is_finite():
+            out[name] = f"{value!r} is not a finite number"
+        elif abs(d) > OVERRIDE_MAX:
+            out[name] = f"{value!r} is out of range (at most {OVERRIDE_MAX:.0E} in magnitude)"
+        elif d != 0 and d.normalize().as_tuple().exponent < -OVERRIDE_DECIMALS:
+            out[name] = f"{value!r} has more than {OVERRIDE_DECIMALS} decimal places"
+    return out
+
+
 def what_if(plan: Plan | str, dataset, *, employee_id: str, period: str, overrides: Mapping[str, object],
             scores: pd.DataFrame | None = None, reviews: Mapping[str, str] | None = None) -> Result:
-    """One employee-period re-evaluated with some metric values replaced (derived metrics follow)."""
-    run = evaluate(plan, dataset, period, scores=scores, reviews=reviews, employee_ids=[employee_id],
-                   overrides=overrides)
+    """One employee-period re-evaluated with some metric values replaced (derived metrics follow).
+
+    `InvalidOverrides` for a value no metric can hold (see `override_problems`), also when the
+    overridden values drive a computation out of the exact decimal range.
+    """
+    problems = override_problems(overrides)
+    if problems:
+        raise InvalidOverrides(problems)
+    try:
+        run = evaluate(plan, dataset, period, scores=scores, reviews=reviews, employee_ids=[employee_id],
+                       overrides=overrides)
+    except ArithmeticError as exc:  # decimal.InvalidOperation / Overflow: e.g. a ratio too large to round
+        raise InvalidOverrides({name: f"{value!r} makes the plan's arithmetic overflow ({type(exc).__name__})"
+                                for name, value in overrides.items()}) from None
     result = run.result(employee_id, period)
     if result is None:
         raise PlanError(f"{employee_id} is not evaluated in {period} (not employed, or no segment selects them)")

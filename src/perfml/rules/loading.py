@@ -126,6 +126,9 @@ def parse_plan(text: str, source: str = "plan") -> CheckReport:
         return CheckReport(source, None, [Issue("error", "", str(exc))])
     except yaml.YAMLError as exc:
         return CheckReport(source, None, [Issue("error", "", f"not valid YAML: {exc}")])
+    except RecursionError:  # PyYAML composes nested nodes recursively
+        return CheckReport(source, None, [Issue("error", "", f"plan {source} is nested too deeply to read "
+                                                             f"(a plan is a few levels deep)")])
     if not isinstance(data, dict):
         return CheckReport(source, None, [Issue("error", "", "a plan must be a YAML mapping")])
     try:

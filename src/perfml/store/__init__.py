@@ -3,7 +3,8 @@
 - `tables`: canonical tables generated from `perfml.schema.TABLES`, plus alerts, reviews, API keys, audit log.
 - `engine`: `get_engine` (cached per URL), `create_all`, `session_scope`.
 - `data`: `upsert_records` (one table, caller's transaction), `import_dataset` (all tables, one
-  transaction, all or nothing), `read_tables` (frames back, for `Dataset.from_store`).
+  transaction, all or nothing), `read_tables` (frames back from one
+  snapshot, for `Dataset.from_store`), `snapshot` (a consistent read transaction).
 - `alerts`: `upsert_alert` (idempotent refresh per type, subject and period/as_of).
 """
 from perfml.store.alerts import upsert_alert
@@ -13,6 +14,7 @@ from perfml.store.data import (
     import_dataset,
     read_table,
     read_tables,
+    snapshot,
     table_counts,
     upsert_records,
 )
@@ -40,5 +42,5 @@ __all__ = [
     "ALERT_STATUSES", "ALERT_TYPES", "API_ROLES", "CANONICAL", "CHUNK_ROWS", "EXACT_COLUMNS", "REVIEW_DECISIONS",
     "SERVICE_TABLES", "ExactDecimal", "StoreIntegrityError", "alert_reviews", "alerts", "api_keys", "audit_log",
     "create_all", "engine_for", "get_engine", "hash_key", "import_dataset", "import_order", "metadata", "read_table", "read_tables",
-    "session_scope", "table_counts", "upsert_alert", "upsert_records", "utcnow",
+    "session_scope", "snapshot", "table_counts", "upsert_alert", "upsert_records", "utcnow",
 ]

@@ -6,7 +6,8 @@ row replaces the stored one. Nothing is ever deleted by an import.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -192,13 +193,11 @@ def import_dataset(dataset: Dataset, url_or_engine: str | Engine | None = None, 
 
 
 # -- reading ---------------------------------------------------------------------------------
-def read_table(name: str, url_or_engine: str | Engine | None = None) -> pd.DataFrame:
-    """One canonical table as a frame with the contract's column names (extra columns expanded, amounts as `Decimal`)."""
+def _read_table(conn: Connection, name: str) -> pd.DataFrame:
     table = CANONICAL[name]
     spec = TABLES[name]
-    with engine_for(url_or_engine).connect() as conn:
-        rows = conn.execute(sa.select(*[table.c[c] for c in spec.names], table.c.extra)
-                            .order_by(*[table.c[k] for k in spec.key])).all()
+    rows = conn.execute(sa.select(*[table.c[c] for c in spec.names], table.c.extra)
+                        .order_by(*[table.c[k] for k in spec.key])).all()
     data = {c: [r[i] for r in rows] for i, c in enumerate(spec.names)}
     frame = pd.DataFrame(data, columns=list(spec.names))
     for col in spec.columns:  # typed as `Dataset` types them, even when empty or all-null
@@ -218,11 +217,40 @@ def read_table(name: str, url_or_engine: str | Engine | None = None) -> pd.DataF
     return frame
 
 
+@contextmanager
+def snapshot(url_or_engine: str | Engine | None = None) -> Iterator[Connection]:
+    """A read-only transaction whose reads all see the same committed state of the store.
+
+    SQLite (WAL): one BEGIN for every read, so a writer committing in between is invisible;
+    PostgreSQL: REPEATABLE READ, its snapshot isolation. Rolled back at the end: nothing is written.
+    """
+    engine = engine_for(url_or_engine)
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin() as tx:
+            yield conn
+            tx.rollback()
+
+
+def read_table(name: str, url_or_engine: str | Engine | Connection | None = None) -> pd.DataFrame:
+    """One canonical table as a frame with the contract's column names (extra columns expanded, amounts as `Decimal`)."""
+    if isinstance(url_or_engine, Connection):
+        return _read_table(url_or_engine, name)
+    with engine_for(url_or_engine).connect() as conn:
+        return _read_table(conn, name)
+
+
 def read_tables(url_or_engine: str | Engine | None = None) -> dict[str, pd.DataFrame]:
-    """Every required table, and every optional table that has rows, as frames (contract column names)."""
+    """Every required table, and every optional table that has rows, as frames, all from ONE snapshot.
+
+    Reading table by table in separate transactions would let an ingest commit in between: orders
+    naming customers the customers read did not see.
+    """
     engine = engine_for(url_or_engine)
     create_all(engine)
-    frames = {name: read_table(name, engine) for name in TABLES}
+    with snapshot(engine) as conn:
+        frames = {name: _read_table(conn, name) for name in TABLES}
     return {name: df for name, df in frames.items() if not TABLES[name].optional or not df.empty}
 
 

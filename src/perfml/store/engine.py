@@ -1,6 +1,7 @@
 """Engines (cached per URL) and sessions; SQLite gets real transactions, foreign keys and WAL."""
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from collections.abc import Iterator
@@ -39,14 +40,33 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
+OWNER_ONLY = 0o600
+"""The store holds HR records: its file (and SQLite's -wal/-shm, which take the file's mode) is the owner's alone."""
+
+
+def _owner_only(database: Path) -> None:
+    """Create the SQLite file owner-only (whatever the umask) before SQLite does, and tighten an existing one."""
+    fd = os.open(database, os.O_CREAT | os.O_RDWR, OWNER_ONLY)  # the mode applies only if it is created here
+    os.close(fd)
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        try:
+            if path.exists() and path.stat().st_mode & 0o077:
+                path.chmod(OWNER_ONLY)
+        except PermissionError:  # not ours to change: leave it to its owner
+            pass
+
+
 def get_engine(url: str | None = None) -> Engine:
     """The (cached) engine for a SQLAlchemy URL; default: the configured store."""
     url = url or get_settings().store
     with _engines_lock:
         if url not in _engines:
             parsed = sa.make_url(url)
-            if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+                    and not parsed.database.startswith("file:"):
+                database = Path(parsed.database).expanduser()
+                database.parent.mkdir(parents=True, exist_ok=True)
+                _owner_only(database)
             engine = sa.create_engine(url, pool_pre_ping=parsed.get_backend_name() != "sqlite")
             if engine.dialect.name == "sqlite":
                 _sqlite_setup(engine)
