@@ -75,7 +75,7 @@ def _reference_problems(conn, typed: dict[str, pd.DataFrame]) -> list[Problem]:
                 continue
             wanted = set(values[present].astype(str))
             known = set()
-            if ref.target_table in typed:
+            if ref.target_column in typed.get(ref.target_table, pd.DataFrame()).columns:
                 known |= set(typed[ref.target_table][ref.target_column].dropna().astype(str))
             missing = wanted - known
             if missing:
@@ -134,15 +134,14 @@ def prepare_batch(records: Mapping[str, Sequence[Mapping]], engine: Engine | str
         df, found = _parse(name, recs)
         typed[name] = df
         problems += found
-    if problems:
-        raise DataValidationError(problems)
     eng = engine_for(engine)
     create_all(eng)
     # Reads first, on their own connection: a SQLite transaction that reads and then writes fails
     # when another writer commits in between. Imports never delete, so what was found stays; the
-    # store's deferred foreign keys re-check every reference at commit anyway.
+    # store's deferred foreign keys re-check every reference at commit anyway. References are checked
+    # on the rows that parsed, in the same pass as the row rules: one answer lists every problem.
     with eng.connect() as conn:
-        problems = _reference_problems(conn, typed)
+        problems += _reference_problems(conn, typed)
         if problems:
             raise DataValidationError(problems)
         if "orders" in typed:

@@ -84,3 +84,13 @@ def test_non_finite_json_number_literals_are_refused(ingest, literal):
 def record_key(table: str) -> str:
     return {"orders": "order_id", "ownership_changes": "change_id", "activities": "activity_id",
             "targets": "metric"}[table]
+
+
+def test_one_answer_lists_row_and_reference_problems_together(ingest):
+    """A bad value in one record and an unknown customer in another: both in the first 422."""
+    r = ingest({"orders": [{**ORDER, "amount": "inf"}, {**ORDER, "order_id": "ORD 2", "customer_id": "CUST 404"}]})
+    assert r.status_code == 422, r.text[:300]
+    paths = {e["path"]: e["msg"] for e in r.json()["errors"]}
+    assert paths.keys() == {"records.orders[0].amount", "records.orders[1].customer_id"}
+    assert paths["records.orders[1].customer_id"].startswith("must reference an existing customers.customer_id")
+    assert _count(ingest.engine, "orders") == 0

@@ -17,6 +17,7 @@ from perfml.errors import PlanError
 from perfml.metrics import (DERIVED_FROM, HISTORY_MONTHS, METRICS, MONEY, metric_table_and_evidence, parse_period,
                             period_label, untracked_metrics)
 from perfml.money import to_decimal
+from perfml.schema import MONEY_MAX, MONEY_PLACES
 from perfml.rules.assistant import capacity_column, combined_task_line
 from perfml.rules.bonuses import base_bonus_line, growth_line, milestone_line, satisfaction_gate_line, team_line
 from perfml.rules.commission import commission_line
@@ -202,9 +203,9 @@ def _evaluate_rows(plan: Plan, rows: pd.DataFrame, units: pd.DataFrame, digits: 
     return results, skipped
 
 
-OVERRIDE_MAX = Decimal("1e12")
-OVERRIDE_DECIMALS = 6
-"""What-if values obey the data's own bounds: at most 1e12 in magnitude, at most 6 decimal places."""
+OVERRIDE_MAX = Decimal(int(MONEY_MAX))
+OVERRIDE_DECIMALS = MONEY_PLACES
+"""What-if values obey the contract's bounds on money: at most 1e12 in magnitude, at most 6 decimal places."""
 
 
 class InvalidOverrides(PlanError):
