@@ -157,3 +157,23 @@ def test_whole_path_on_the_export_gates_falls_back_and_says_which_state(export, 
     assert rows["satisfaction"]["points"] is None and "not tracked" in rows["satisfaction"]["note"]
     present = sum(Decimal(i["weight"]) for i in rows.values() if i["points"] is not None)
     assert Decimal(first["scorecard"]["weights_present"]) == present == Decimal(65)  # revenue 40 + leads 25
+
+
+def test_the_store_remembers_what_the_export_does_not_track(export, tmp_path):
+    """The service reads the store, not the folder: the manifest travels with the import."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    runner = CliRunner()
+    assert runner.invoke(app, ["import", str(export), "--store-url", url]).exit_code == 0
+    assert Dataset.from_store(url).untracked == set(UNTRACKED)
+    # a later export that does track activities (and has some) replaces the declaration
+    tracked = tmp_path / "tracked"
+    ds = Dataset.load(export)
+    acts = pd.DataFrame({"activity_id": ["A 1"], "employee_id": [AGENTS[0]], "type": ["call"],
+                         "occurred_at": [pd.Timestamp("2017-04-03")]})
+    Dataset({**ds.tables, "activities": acts}, untracked={"satisfaction"}).save(tracked)
+    assert runner.invoke(app, ["import", str(tracked), "--store-url", url]).exit_code == 0
+    assert Dataset.from_store(url).untracked == {"satisfaction"}
+    # declaring untracked what the store now holds is refused, and nothing changes
+    result = runner.invoke(app, ["import", str(export), "--store-url", url])
+    assert result.exit_code == 1 and "activities: 1 rows" in " ".join(result.output.split())
+    assert Dataset.from_store(url).untracked == {"satisfaction"}

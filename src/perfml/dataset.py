@@ -127,9 +127,10 @@ class Dataset:
     @classmethod
     def from_store(cls, url_or_engine=None) -> "Dataset":
         """Read every table back from the SQL store (default: the configured store)."""
-        from perfml.store import read_tables
+        from perfml.store import read_snapshot
 
-        return cls.from_frames(read_tables(url_or_engine), first_row=1, source="store")
+        frames, untracked = read_snapshot(url_or_engine)
+        return cls.from_frames(frames, first_row=1, source="store", untracked=untracked)
 
     # -- access -------------------------------------------------------------------------
     def __getattr__(self, name: str) -> pd.DataFrame:

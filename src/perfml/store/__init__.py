@@ -12,6 +12,7 @@ from perfml.store.data import (
     CHUNK_ROWS,
     StoreIntegrityError,
     import_dataset,
+    read_snapshot,
     read_table,
     read_tables,
     snapshot,
@@ -41,6 +42,6 @@ from perfml.store.tables import (
 __all__ = [
     "ALERT_STATUSES", "ALERT_TYPES", "API_ROLES", "CANONICAL", "CHUNK_ROWS", "EXACT_COLUMNS", "REVIEW_DECISIONS",
     "SERVICE_TABLES", "ExactDecimal", "StoreIntegrityError", "alert_reviews", "alerts", "api_keys", "audit_log",
-    "create_all", "engine_for", "get_engine", "hash_key", "import_dataset", "import_order", "metadata", "read_table", "read_tables",
+    "create_all", "engine_for", "get_engine", "hash_key", "import_dataset", "import_order", "metadata", "read_snapshot", "read_table", "read_tables",
     "session_scope", "snapshot", "table_counts", "upsert_alert", "upsert_records", "utcnow",
 ]

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from perfml.errors import PerfmlError
 from perfml.schema import TABLES
 from perfml.store.engine import create_all, engine_for
-from perfml.store.tables import CANONICAL, EXACT_COLUMNS, SERVICE_TABLES, import_order, utcnow
+from perfml.store.tables import CANONICAL, EXACT_COLUMNS, SERVICE_TABLES, import_order, untracked_tables, utcnow
 
 if TYPE_CHECKING:
     from perfml.dataset import Dataset
@@ -185,6 +185,17 @@ def import_dataset(dataset: Dataset, url_or_engine: str | Engine | None = None, 
                     report = lambda rows, name=name, base=done: progress(name, (base + rows) / total)  # noqa: E731
                 counts[name] = upsert_records(conn, name, dataset.table(name), ingested_at=ingested_at, progress=report)
                 done += counts[name]
+            # The export's own manifest says what the company tracks; the latest import's word stands.
+            stored = {t: conn.execute(sa.select(sa.func.count()).select_from(CANONICAL[t])).scalar_one()
+                      for t in sorted(dataset.untracked)}
+            if any(stored.values()):
+                raise StoreIntegrityError(
+                    "import rolled back, store unchanged: dataset.yaml declares untracked what the store holds ("
+                    + ", ".join(f"{t}: {n:,} rows" for t, n in stored.items() if n) + ")")
+            conn.execute(sa.delete(untracked_tables))
+            if dataset.untracked:
+                conn.execute(sa.insert(untracked_tables), [{"table_name": t, "declared_at": ingested_at}
+                                                           for t in sorted(dataset.untracked)])
     except sa.exc.IntegrityError as exc:
         raise StoreIntegrityError(f"import rolled back, store unchanged: {exc.orig}") from exc
     if progress:
@@ -242,7 +253,12 @@ def read_table(name: str, url_or_engine: str | Engine | Connection | None = None
 
 
 def read_tables(url_or_engine: str | Engine | None = None) -> dict[str, pd.DataFrame]:
-    """Every required table, and every optional table that has rows, as frames, all from ONE snapshot.
+    """Every required table, and every optional table that has rows, as frames, all from ONE snapshot."""
+    return read_snapshot(url_or_engine)[0]
+
+
+def read_snapshot(url_or_engine: str | Engine | None = None) -> tuple[dict[str, pd.DataFrame], frozenset[str]]:
+    """(`read_tables`, the tables declared untracked by the latest import), all from ONE snapshot.
 
     Reading table by table in separate transactions would let an ingest commit in between: orders
     naming customers the customers read did not see.
@@ -251,7 +267,8 @@ def read_tables(url_or_engine: str | Engine | None = None) -> dict[str, pd.DataF
     create_all(engine)
     with snapshot(engine) as conn:
         frames = {name: _read_table(conn, name) for name in TABLES}
-    return {name: df for name, df in frames.items() if not TABLES[name].optional or not df.empty}
+        untracked = frozenset(conn.execute(sa.select(untracked_tables.c.table_name)).scalars())
+    return {name: df for name, df in frames.items() if not TABLES[name].optional or not df.empty}, untracked
 
 
 def table_counts(url_or_engine: str | Engine | None = None) -> dict[str, int]:

@@ -158,7 +158,13 @@ audit_log = sa.Table(
     sa.Column("details", _JSON),
 )
 
-SERVICE_TABLES = (alerts, alert_reviews, api_keys, audit_log)
+untracked_tables = sa.Table(
+    "untracked_tables", metadata,
+    sa.Column("table_name", sa.String(64), primary_key=True, comment="a contract table the company does not track"),
+    sa.Column("declared_at", sa.DateTime, nullable=False, default=utcnow, comment="import that declared it"),
+)
+
+SERVICE_TABLES = (alerts, alert_reviews, api_keys, audit_log, untracked_tables)
 
 
 def hash_key(key: str) -> str:
