@@ -24,8 +24,11 @@ from perfml.simulate.workforce import ASSISTANT, MANAGER, SALES, Workforce
 
 QUALIFIER_SHARE = 0.3  # of a team's non-colluding reps
 CLOSER_SHARE = 0.25
-LOST_HANDED = 0.35  # promising leads that will be lost still go to a closer
-GAP_DAYS = (3, 7.0, 35)  # days from hand-over to close: minimum + exponential(mean), capped
+LOST_HANDED = 0.05  # a qualifier passes on almost only the deals that will be won
+GAP_DAYS = (2, 11.0, 45)  # days from hand-over to close: minimum + exponential(mean), capped (~2/3 within 14)
+CLOSER_CONTACTS = 0.2  # mean contacts a closer logs on a lead before its close (besides the one call)
+CLOSER_CALL = 0.5  # share of hand-overs the closer opens with a call or meeting before the close
+PUSH_DAYS, PUSH_SHARE = 10, 0.6  # closes due this early in a month are often pulled into the previous one
 # What the CRM's job_function column says in a funnel company.
 SDR, AE, AM, MANAGER_FUNCTION = "SDR", "AE", "AM", "manager"
 
@@ -35,11 +38,12 @@ class Funnel:
     qualifier: np.ndarray  # bool per employee
     closer: np.ndarray  # bool per employee
     seed: np.random.SeedSequence  # of the hand-over draws (a generator per pass: both draw the same)
+    push_seed: np.random.SeedSequence  # of the closers' month-end push
 
 
 def plan_funnel(wf: Workforce, seed: np.random.SeedSequence) -> Funnel:
     """Pick each team's qualifiers and closers among the reps outside any collusive scheme."""
-    picks, times = seed.spawn(2)
+    picks, times, push = seed.spawn(3)
     rng = np.random.default_rng(picks)
     qualifier = np.zeros(wf.n, dtype=bool)
     closer = np.zeros(wf.n, dtype=bool)
@@ -52,7 +56,7 @@ def plan_funnel(wf: Workforce, seed: np.random.SeedSequence) -> Funnel:
         n_c = max(1, int(round(CLOSER_SHARE * len(reps))))
         qualifier[reps[:n_q]] = True
         closer[reps[n_q:n_q + n_c]] = True
-    return Funnel(qualifier, closer, times)
+    return Funnel(qualifier, closer, times, push)
 
 
 def job_functions(wf: Workforce, funnel: Funnel) -> np.ndarray:
@@ -60,6 +64,28 @@ def job_functions(wf: Workforce, funnel: Funnel) -> np.ndarray:
     out = np.where(wf.role == ASSISTANT, AM, np.where(wf.role == MANAGER, MANAGER_FUNCTION, AE)).astype(object)
     out[funnel.qualifier] = SDR
     return out
+
+
+def crm_roles(wf: Workforce, funnel: Funnel) -> np.ndarray:
+    """`employees.role` as the CRM records it: closers sit with the assistants (ROLES order)."""
+    out = np.array(["sales", "assistant", "manager"], dtype=object)[wf.role]
+    out[funnel.closer] = "assistant"
+    return out
+
+
+def push_to_month_end(funnel: Funnel, leads: Leads, cal: Calendar) -> Leads:
+    """Closers sign by the month end: a won qualifier lead due in the first PUSH_DAYS days of a month
+    closes instead, with probability PUSH_SHARE, in the last working days of the month before."""
+    rng = np.random.default_rng(funnel.push_seed)
+    u = rng.random((leads.n, 2))
+    day = leads.close // DAY
+    month = cal.month_of_day(np.clip(day, 0, cal.days - 1))
+    pulled = cal.month_start[month] - 1 - (u[:, 0] * 3).astype(np.int64)
+    pulled = np.where(cal.weekday[np.clip(pulled, 0, cal.days - 1)], pulled, pulled - 2)
+    push = (funnel.qualifier[leads.owner] & leads.won & (day < cal.days) & (month > 0) & (u[:, 1] < PUSH_SHARE)
+            & (day - cal.month_start[month] < PUSH_DAYS) & (pulled * DAY > leads.first_contact + 14 * DAY))
+    idx = np.flatnonzero(push)
+    return leads.with_close(idx, pulled[idx] * DAY + leads.close[idx] % DAY)
 
 
 def funnel_times(funnel: Funnel, leads: Leads, avail: DaySampler) -> np.ndarray:
