@@ -53,7 +53,8 @@ def simulate(out: str | Path, *, seed: int = 0, teams: int | None = None, months
     """Simulate a company's CRM + HR data into `out/` (ground truth in `out/truth/`); returns a summary.
 
     `funnel`: add a qualifier -> closer funnel (`perfml.simulate.funnel`); the employees then carry
-    a `job_function` and the truth an `is_funnel` flag. Without it the output is unchanged."""
+    a `job_function` (the closers' `role` reads assistant) and the truth an `is_funnel` flag. Without it
+    the output is unchanged."""
     from perfml.simulate.tables import write_all
 
     if scale not in SCALES:
