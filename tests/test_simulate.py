@@ -318,5 +318,6 @@ def test_funnel_adds_job_functions_and_sdr_to_ae_handovers(funnel_run, twin_runs
     seen = f.merge(acts, on="customer_id")
     seen = seen[(seen.occurred_at > seen["at"]) & (seen.occurred_at < seen.first_at)]
     assert (seen.employee_id == seen.from_employee_id).sum() == 0
-    closer_acts = seen[seen.employee_id == seen.to_employee_id].groupby("change_id").size().reindex(f.change_id).fillna(0)
+    closer_acts = seen[seen.employee_id == seen.to_employee_id].groupby("change_id").size()
+    closer_acts = closer_acts.reindex(f.change_id).fillna(0)
     assert 0.3 <= (closer_acts == 0).mean() <= 0.7 and (closer_acts <= 1).mean() >= 0.85

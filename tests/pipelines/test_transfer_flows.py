@@ -266,9 +266,9 @@ def test_the_explanation_names_the_flow_and_its_peers(with_policy, funnel, funne
     zh = spec.output(features, ex.score, ex.reasons(3, "zh"), lang="zh").set_index("change_id")["reasons"]
     row = features.set_index("change_id").loc[compared.index[0]]
     usual = row["flow_usual_days_to_order"]
+    days = format_value(usual + row["flow_days_to_order_vs_peers"], "days", "zh")
     assert zh[compared.index[0]].startswith(
-        f"按已声明的交接流程qualification (SDR→AE)转交; 交接后{format_value(usual + row['flow_days_to_order_vs_peers'], 'days', 'zh')}下单，"
-        f"本公司SDR→AE通常为{format_value(usual, 'days', 'zh')}")
+        f"按已声明的交接流程qualification (SDR→AE)转交; 交接后{days}下单，本公司SDR→AE通常为{format_value(usual, 'days', 'zh')}")
     assert not zh.loc[reasons.index].str.contains("hand-over|usual|ordered").any()
 
 
