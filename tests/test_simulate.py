@@ -283,8 +283,13 @@ def test_funnel_adds_job_functions_and_sdr_to_ae_handovers(funnel_run, twin_runs
     default = _read(base / "a", "employees")
     assert "job_function" not in default.columns and "is_funnel" not in _read(base / "a", "truth/transfers").columns
     emp = _read(funnel_run, "employees")
-    # the funnel draws from its own stream: the people (and their draws) are the default company's
-    assert emp.drop(columns="job_function").equals(default)
+    # the funnel draws from its own stream: the people (and their draws) are the default company's, but the
+    # CRM records the closers (AE) with the assistants
+    closer = (emp.role != default.role).to_numpy()
+    assert emp.drop(columns=["job_function", "role"]).equals(default.drop(columns="role"))
+    assert closer.sum() >= len(emp.team_id.unique())  # at least one closer per team
+    assert (default.role[closer] == "sales").all() and (emp.role[closer] == "assistant").all()
+    assert (emp.job_function[closer] == "AE").all()
     assert _read(funnel_run, "demographics").equals(_read(base / "a", "demographics"))
     assert set(emp.job_function) == {"SDR", "AE", "AM", "manager"}
     assert (emp.job_function == "SDR").sum() >= len(emp.team_id.unique())  # at least one qualifier per team
@@ -301,5 +306,18 @@ def test_funnel_adds_job_functions_and_sdr_to_ae_handovers(funnel_run, twin_runs
     at = pd.to_datetime(funnel.changed_at)
     first_at = pd.to_datetime(funnel.customer_id.map(first))
     assert (first_at.isna() | (first_at > at)).all()
-    days = (first_at - at).dt.days.dropna()
-    assert len(days) >= 0.25 * len(funnel) and 4 <= days.median() <= 14  # promising, not all won
+    # like the real funnel it is modelled on (92% of hand-overs followed by the won deal, 64% within 14
+    # days; here hand-overs near the window end have no order yet): a qualifier passes on almost only deals
+    # that will be won, days to two weeks before the close
+    days = (first_at - at) / pd.Timedelta(days=1)
+    assert days.notna().mean() >= 0.75 and 0.5 <= (days <= 14).mean() <= 0.75 and 4 <= days.median() <= 14
+    # ... and stops working it; the closer logs little before the order (often one call, or nothing)
+    acts = _read(funnel_run, "activities")
+    acts["occurred_at"] = pd.to_datetime(acts.occurred_at)
+    f = funnel.assign(at=at, first_at=first_at).dropna(subset=["first_at"])
+    seen = f.merge(acts, on="customer_id")
+    seen = seen[(seen.occurred_at > seen["at"]) & (seen.occurred_at < seen.first_at)]
+    assert (seen.employee_id == seen.from_employee_id).sum() == 0
+    closer_acts = seen[seen.employee_id == seen.to_employee_id].groupby("change_id").size()
+    closer_acts = closer_acts.reindex(f.change_id).fillna(0)
+    assert 0.3 <= (closer_acts == 0).mean() <= 0.7 and (closer_acts <= 1).mean() >= 0.85

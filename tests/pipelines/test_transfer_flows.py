@@ -10,7 +10,8 @@ from perfml.cli import app
 from perfml.config import Settings
 from perfml.dataset import Dataset
 from perfml.modeling.evaluate import binary_metrics
-from perfml.modeling.run import score_pipeline, train_pipeline
+from perfml.catalog import format_value
+from perfml.modeling.run import explain_pipeline, train_pipeline
 from perfml.pipelines import get_pipeline
 from perfml.pipelines.transfer_anomaly import nodes
 from perfml.pipelines.transfer_anomaly.flows import (MIN_PEERS, UNDECLARED, PolicyError, change_stage, default_policy,
@@ -48,7 +49,7 @@ def test_flow_labelling_on_hand_made_rows():
     assert list(label_flows(giver, receiver, stage, default_policy())) == [UNDECLARED] * 7
 
 
-def test_flows_on_a_hand_made_company_mask_the_ripe_prior():
+def test_flows_on_a_hand_made_company_mask_the_ripe_prior_where_the_flow_expects_it():
     emp = tiny_dataset().employees.assign(job_function=["SDR", "AE", "AE", None])
     ds = tiny_dataset(employees=emp)
     policy = parse_policy("flows:\n  - {name: q, from: SDR, to: AE, stage: after_first_order}\n", "test")
@@ -57,11 +58,21 @@ def test_flows_on_a_hand_made_company_mask_the_ripe_prior():
     assert list(plain.reset_index().columns) == [*nodes.META, *nodes.FEATURES]  # no policy: a plain company's frame
     assert list(f.reset_index().columns) == [*nodes.META, *nodes.FLOW_META, *nodes.FEATURES, *nodes.FLOW_FEATURES]
     assert f.loc["ch1", "flow"] == "q" and f.loc["ch3", "flow"] == UNDECLARED  # ch3: r2 is leaving -> other stage
-    assert f.loc["ch1", list(nodes.RIPE_FEATURES)].isna().all()  # the flow expects the order
+    # after the first order the flow designs who receives, not a quick order: only the role is masked
+    assert np.isnan(f.loc["ch1", "receiver_is_assistant"])
+    assert f.loc["ch1", list(nodes.RIPE_FEATURES)].equals(plain.loc["ch1", list(nodes.RIPE_FEATURES)])
+    assert f.loc["ch1", "has_order"] == 1
     assert f.loc["ch3", "has_order"] == plain.loc["ch3", "has_order"]
-    other = [c for c in nodes.FEATURES if c not in nodes.RIPE_FEATURES]
+    other = [c for c in nodes.FEATURES if c not in (*nodes.RIPE_FEATURES, *nodes.ROLE_FEATURES)]
     pd.testing.assert_frame_equal(f[other], plain[other])
     assert np.isnan(f.loc["ch1", "flow_days_to_order_vs_peers"])  # no settled peers yet
+    # before the first order (c1 has no earlier order) the flow expects the order soon: the ripe prior is off
+    first = parse_policy("flows:\n  - {name: q, from: SDR, to: AE, stage: before_first_order}\n", "test")
+    no_prior = tiny_dataset(employees=emp, orders=ds.orders[ds.orders["order_id"] == "o2"].astype(str))
+    g = nodes.build_features(no_prior, policy=first).set_index("change_id")
+    assert g.loc["ch1", "flow"] == "q"
+    assert g.loc["ch1", [*nodes.RIPE_FEATURES, *nodes.ROLE_FEATURES]].isna().all()
+    assert g.loc["ch1", "receiver_acts_after"] == 0  # what the receiver did still counts
 
 
 def test_peer_medians_use_only_peers_settled_strictly_before():
@@ -175,6 +186,10 @@ def test_flow_features_are_as_of_and_partitionable(funnel):
     pd.testing.assert_frame_equal(base.loc[ids, ["flow", *FLOW_COLUMNS]], part[["flow", *FLOW_COLUMNS]])
 
 
+def _no_labels(dataset: Dataset) -> Dataset:
+    return Dataset({k: v for k, v in dataset.tables.items() if k != "transfer_labels"}, source="nolabels")
+
+
 @pytest.fixture(scope="module")
 def with_policy(funnel):
     return train_pipeline(TransferAnomaly(handover_policy=POLICY), funnel, register=False)
@@ -182,42 +197,79 @@ def with_policy(funnel):
 
 @pytest.fixture(scope="module")
 def unsupervised_with_policy(funnel):
-    no_labels = Dataset({k: v for k, v in funnel.tables.items() if k != "transfer_labels"}, source="nolabels")
-    return train_pipeline(TransferAnomaly(handover_policy=POLICY), no_labels, register=False)
+    return train_pipeline(TransferAnomaly(handover_policy=POLICY), _no_labels(funnel), register=False)
+
+
+@pytest.fixture(scope="module")
+def without_policy(funnel):
+    return train_pipeline(TransferAnomaly(), funnel, register=False)
+
+
+@pytest.fixture(scope="module")
+def unsupervised_without_policy(funnel):
+    return train_pipeline(TransferAnomaly(), _no_labels(funnel), register=False)
 
 
 def _floors(result, truth):
+    """(share of the funnel's test-side hand-overs at or above the alert threshold, their number, their mean
+    score percentile among all test-side transfers, metrics of the collusive ones against truth)."""
     test = result.test.set_index("change_id")
     t = truth.reindex(test.index)
     funnel = t["is_funnel"].to_numpy() == 1
     above = float((test["score"].to_numpy()[funnel] >= result.model.threshold).mean())
-    return above, int(funnel.sum()), binary_metrics(t["is_collusive"].to_numpy(float), test["score"].to_numpy())
+    rank = float(test["score"].rank(pct=True).to_numpy()[funnel].mean())
+    return above, int(funnel.sum()), rank, binary_metrics(t["is_collusive"].to_numpy(float), test["score"].to_numpy())
+
+
+def test_without_a_policy_the_funnel_company_fails_the_floor(without_policy, unsupervised_without_policy,
+                                                             with_policy, unsupervised_with_policy, funnel_truth):
+    """The funnel company reproduces the failure the policy fixes: without it, its designed hand-overs (ripe,
+    quick to order, to a closer recorded with the assistants) rank among the suspicious, collusion drowns among
+    them below the supervised floor, and declaring the flow lifts it over (held-out side, simulator truth)."""
+    _, n, rank_sup, m_sup = _floors(without_policy, funnel_truth)
+    _, _, rank_uns, m_uns = _floors(unsupervised_without_policy, funnel_truth)
+    assert without_policy.kind == "supervised" and n >= 100
+    assert m_sup["pr_auc"] < 0.87  # 0.84 on seed 1: below the 0.90 floor
+    assert rank_sup >= 0.68 and rank_uns >= 0.6  # funnel hand-overs above most transfers (0.71, 0.64)
+    _, _, pol_sup, pm_sup = _floors(with_policy, funnel_truth)
+    _, _, pol_uns, pm_uns = _floors(unsupervised_with_policy, funnel_truth)
+    assert pm_sup["pr_auc"] >= m_sup["pr_auc"] + 0.05 and pm_uns["pr_auc"] >= m_uns["pr_auc"] + 0.03
+    assert pol_sup <= rank_sup - 0.08 and pol_uns <= rank_uns - 0.15  # compared with their flow, not the company
 
 
 def test_funnel_handovers_are_not_flagged_and_collusion_still_is(with_policy, unsupervised_with_policy, funnel_truth):
     """Held-out side, simulator truth: at most 5% of the funnel's hand-overs above the alert threshold,
     collusive rep -> assistant hand-overs at PR-AUC >= 0.90 (supervised) and >= 0.65 (no labels)."""
-    above, n, m = _floors(with_policy, funnel_truth)
+    above, n, _, m = _floors(with_policy, funnel_truth)
     assert with_policy.kind == "supervised" and n >= 100 and m["positives"] >= 20
     assert above <= 0.05 and m["pr_auc"] >= 0.90
-    above, n, m = _floors(unsupervised_with_policy, funnel_truth)
+    above, n, _, m = _floors(unsupervised_with_policy, funnel_truth)
     assert unsupervised_with_policy.kind == "unsupervised"
     assert above <= 0.05 and m["pr_auc"] >= 0.65
 
 
 def test_the_explanation_names_the_flow_and_its_peers(with_policy, funnel, funnel_truth):
     spec = TransferAnomaly(handover_policy=POLICY)
-    out = score_pipeline(spec, funnel, model=with_policy.model).set_index("change_id")
+    features, ex = explain_pipeline(spec, funnel, model=with_policy.model)
+    out = spec.output(features, ex.score, ex.reasons(3, "en")).set_index("change_id")
     funnel_ids = funnel_truth.index[funnel_truth["is_funnel"] == 1]
     reasons = out.loc[out.index.intersection(funnel_ids), "reasons"]
     assert reasons.str.startswith("hand-over along the declared flow qualification (SDR→AE)").mean() >= 0.95
-    # every one that ordered, once the flow has 5 settled peers (a third of them are lost deals)
+    # every one that ordered, once the flow has 5 settled peers
     compared = reasons[reasons.str.contains("usual for SDR→AE here: ", regex=False)]
-    assert len(compared) >= 0.4 * len(reasons)
+    assert len(compared) >= 0.7 * len(reasons)
     sample = compared.iloc[0]
     assert "ordered " in sample and " days after the hand-over" in sample
     collusive = out.loc[out.index.intersection(funnel_truth.index[funnel_truth["is_collusive"] == 1]), "reasons"]
     assert not collusive.str.contains("declared flow").any()  # undeclared hand-overs read as before
+    # in Chinese, the flow line follows the language of the other reasons
+    zh = spec.output(features, ex.score, ex.reasons(3, "zh"), lang="zh").set_index("change_id")["reasons"]
+    row = features.set_index("change_id").loc[compared.index[0]]
+    usual = row["flow_usual_days_to_order"]
+    days = format_value(usual + row["flow_days_to_order_vs_peers"], "days", "zh")
+    assert zh[compared.index[0]].startswith(
+        f"按已声明的交接流程qualification (SDR→AE)转交; 交接后{days}下单，本公司SDR→AE通常为{format_value(usual, 'days', 'zh')}")
+    assert not zh.loc[reasons.index].str.contains("hand-over|usual|ordered").any()
 
 
 def test_job_function_is_validated_like_other_text():

@@ -294,24 +294,33 @@ register(
     model=MODEL,
 )
 
-# The line that leads the reasons of a hand-over along a declared flow (names the flow and the peer comparison).
-FLOW_REASON_EN = "hand-over along the declared flow {flow}"
-FLOW_ORDER_EN = "ordered {days} after the hand-over; usual for {pair} here: {usual}"
-FLOW_GIVER_EN = "giver logged {acts} activities on it afterwards; usual here: {usual}"
+# The line that leads the reasons of a hand-over along a declared flow (names the flow and the peer
+# comparison), per language.
+FLOW_TEXTS: dict[str, dict[str, str]] = {
+    "en": {"flow": "hand-over along the declared flow {flow}",
+           "order": "ordered {days} after the hand-over; usual for {pair} here: {usual}",
+           "giver": "giver logged {acts} activities on it afterwards; usual here: {usual}"},
+    "zh": {"flow": "按已声明的交接流程{flow}转交",
+           "order": "交接后{days}下单，本公司{pair}通常为{usual}",
+           "giver": "交接后转出人仍跟进{acts}次；通常为{usual}"},
+}
 
 
-def flow_reason(label: str, row) -> str:
+def flow_reason(label: str, row, lang: str = "en") -> str:
     """"hand-over along the declared flow qualification (SDR→AE); ordered 3 days after the hand-over; usual for
-    SDR→AE here: 9 days; ..." from a feature-frame row (`flow_*` peer features and `flow_usual_*` medians)."""
+    SDR→AE here: 9 days; ..." (or its `lang` = "zh" text) from a feature-frame row (`flow_*` peer features and
+    `flow_usual_*` medians)."""
+    text = FLOW_TEXTS[lang]
     pair = label[label.rfind("(") + 1:-1] if label.endswith(")") else label
-    parts = [FLOW_REASON_EN.format(flow=label)]
+    parts = [text["flow"].format(flow=label)]
     usual = row.get("flow_usual_days_to_order")
     diff = row.get("flow_days_to_order_vs_peers")
     if usual is not None and diff is not None and not (math.isnan(usual) or math.isnan(diff)):
-        parts.append(FLOW_ORDER_EN.format(days=format_value(usual + diff, "days"), pair=pair,
-                                          usual=format_value(usual, "days")))
+        parts.append(text["order"].format(days=format_value(usual + diff, "days", lang), pair=pair,
+                                          usual=format_value(usual, "days", lang)))
     usual = row.get("flow_usual_giver_acts_after")
     diff = row.get("flow_giver_acts_after_vs_peers")
     if usual is not None and diff is not None and not (math.isnan(usual) or math.isnan(diff)):
-        parts.append(FLOW_GIVER_EN.format(acts=format_value(usual + diff, "count"), usual=format_value(usual, "count")))
-    return "; ".join(parts)
+        parts.append(text["giver"].format(acts=format_value(usual + diff, "count", lang),
+                                          usual=format_value(usual, "count", lang)))
+    return "; ".join(parts)  # the separator of the other reason lines (`Explanations.reasons`)

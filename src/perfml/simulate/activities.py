@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from perfml.simulate.config import Params
+from perfml.simulate.funnel import CLOSER_CALL, CLOSER_CONTACTS
 from perfml.simulate.leads import NEVER, Leads
 from perfml.simulate.ownership import (COLLUSIVE, FUNNEL, MAINT, MODE_LIGHT, MODE_NORMAL, MODE_TOKEN, REQUEST, Customers,
                                        Ownership)
@@ -94,8 +95,12 @@ def _lead_work(batch: _Batch, wf, leads: Leads, lead_cust, own: Ownership, cal: 
     n_r = np.select([meets, mode == MODE_LIGHT, mode == MODE_TOKEN],
                     [rng.poisson(0.45, len(moved)), rng.poisson(0.9, len(moved)),
                      (rng.random(len(moved)) < 0.35).astype(np.int64)], 0)
-    batch.add(r, lo_r, hi_r, n_r, lead_cust[moved], moved, "contact")
     intro = (meets & (rng.random(len(moved)) < 0.78)).astype(np.int64)
+    funnel = kind == FUNNEL
+    if funnel.any():  # a closer logs little before the order: often one call, or nothing (funnel company only)
+        n_r = np.where(funnel, rng.poisson(CLOSER_CONTACTS, len(moved)), n_r)
+        intro = np.where(funnel, rng.random(len(moved)) < CLOSER_CALL, intro).astype(np.int64)
+    batch.add(r, lo_r, hi_r, n_r, lead_cust[moved], moved, "contact")
     batch.add(r, lo_r, hi_r, intro, lead_cust[moved], moved, "intro")
 
 
@@ -131,12 +136,6 @@ def _handover_traces(batch: _Batch, wf, leads: Leads, cust: Customers, lead_cust
     lo = own.time[sel] // DAY + 1
     intro = (rng.random(len(sel)) < 0.4).astype(np.int64)
     batch.add(own.src[sel], lo, np.minimum(lo + 14, cal.days), intro, own.customer[sel], np.full(len(sel), -1), "visit")
-    # a qualifier now and then still touches a lead he passed to a closer (only a funnel company has them)
-    sel = np.flatnonzero(plan.kind == FUNNEL)
-    if sel.size:
-        lo = plan.time[sel] // DAY + 1
-        hi = np.minimum(leads.close[sel] // DAY + 10, cal.days)
-        batch.add(leads.owner[sel], lo, hi, rng.poisson(0.3, len(sel)), lead_cust[sel], np.full(len(sel), -1), "contact")
 
 
 def _maintenance(batch: _Batch, wf: Workforce, cust: Customers, own: Ownership, cal: Calendar, p: Params,

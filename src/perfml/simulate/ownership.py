@@ -405,7 +405,7 @@ _REASONS = {
     REQUEST: (("customer request", "client asked for a new contact", "", "client asked for local contact"),
               (0.55, 0.15, 0.2, 0.1)),
     # the funnel's hand-overs are routine: mostly no reason at all
-    FUNNEL: (("", "qualified lead", "handover to closer"), (0.7, 0.2, 0.1)),
+    FUNNEL: (("", "qualified lead", "handover to closer"), (0.88, 0.08, 0.04)),
 }
 # a hand-over at signing (prospect phase) says so; the maintenance texts are for accounts
 _SIGNING = (("handover at signing", "onboarding", "", "account maintenance"), (0.45, 0.25, 0.2, 0.1))

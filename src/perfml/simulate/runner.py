@@ -11,7 +11,7 @@ from perfml.simulate.activities import VISIT, Activities, generate_activities
 from perfml.simulate.collusion import plan_collusion
 from perfml.simulate.config import PARAMS, SCALES
 from perfml.simulate.feedback import Audit, Surveys, audit, surveys
-from perfml.simulate.funnel import Funnel, plan_funnel
+from perfml.simulate.funnel import Funnel, plan_funnel, push_to_month_end
 from perfml.simulate.leads import Leads, generate_leads
 from perfml.simulate.orders import NEW, Orders, make_orders
 from perfml.simulate.ownership import (Customers, Ownership, build_customers, change_reasons, draw_territory_moves,
@@ -53,7 +53,8 @@ def simulate(out: str | Path, *, seed: int = 0, teams: int | None = None, months
     """Simulate a company's CRM + HR data into `out/` (ground truth in `out/truth/`); returns a summary.
 
     `funnel`: add a qualifier -> closer funnel (`perfml.simulate.funnel`); the employees then carry
-    a `job_function` and the truth an `is_funnel` flag. Without it the output is unchanged."""
+    a `job_function` (the closers' `role` reads assistant) and the truth an `is_funnel` flag. Without it
+    the output is unchanged."""
     from perfml.simulate.tables import write_all
 
     if scale not in SCALES:
@@ -83,6 +84,8 @@ def _run(preset, cal: Calendar, teams: int, seeds: dict, report: Progress, with_
     funnel = plan_funnel(wf, seeds["funnel"]) if with_funnel else None
     report("leads", 0.05)
     leads = generate_leads(wf, cal, p, rng("leads"), DaySampler(wf.intake), avail)
+    if funnel is not None:
+        leads = push_to_month_end(funnel, leads, cal)
     cust = build_customers(wf, leads, cal, p, rng("customers"))
     moves = draw_territory_moves(wf, cal, p, rng("territory"))
     report("ownership", 0.12)

@@ -9,7 +9,7 @@ from perfml.simulate.activities import TYPES
 from perfml.simulate.leads import NEVER, SEGMENTS
 from perfml.simulate.orders import NEW
 from perfml.simulate.output import dates, fixed, lookup, make_ids, timestamps, write_chunked, write_table
-from perfml.simulate.funnel import job_functions
+from perfml.simulate.funnel import crm_roles, job_functions
 from perfml.simulate.ownership import COLLUSIVE, FIRST, FUNNEL, KINDS
 from perfml.simulate.runner import World
 from perfml.simulate.targets import METRICS
@@ -71,7 +71,7 @@ def _employees(w: World, ids) -> dict:
     leaving = wf.term_day < NO_END
     return {
         "employee_id": ids["emp"],
-        "role": np.array(ROLES, dtype=object)[wf.role],
+        "role": np.array(ROLES, dtype=object)[wf.role] if w.funnel is None else crm_roles(wf, w.funnel),
         **({"job_function": job_functions(wf, w.funnel)} if w.funnel is not None else {}),
         "team_id": ids["team"][wf.team],
         "manager_id": lookup(ids["emp"], wf.manager),
@@ -215,7 +215,7 @@ def _truth_employees(w: World, ids) -> dict:
     failed = (wf.term_day <= wf.probation_end_day) & (wf.term_day < NO_END)
     return {
         "employee_id": ids["emp"],
-        "role": np.array(ROLES, dtype=object)[wf.role],
+        "role": np.array(ROLES, dtype=object)[wf.role] if w.funnel is None else crm_roles(wf, w.funnel),
         "skill": fixed(tr["skill"], 4),
         "development": fixed(tr["development"], 4),
         "effort": fixed(tr["effort"], 4),

@@ -50,9 +50,15 @@ PEER_BASES: dict[str, str] = {
     "flow_days_to_order_vs_peers": "days_to_order",  # how fast the order came
 }
 FLOW_FEATURES: tuple[str, ...] = tuple(PEER_BASES)
-# The "ripe deal" prior: evidence only where no declared flow expects it (a qualifier's hand-over
-# to a closer is followed by the order soon by design), so NaN on declared flows.
-RIPE_FEATURES: tuple[str, ...] = ("has_order", "days_to_order", "receiver_is_assistant")
+# The "ripe deal" prior: evidence only where no declared flow expects it. A flow before the first
+# order (a qualifier's hand-over to a closer) is followed by the order soon by design, and its
+# hand-overs' history of quick orders is the flow's routine: NaN there. A leave or after-order flow
+# does not expect a quick order, so those stay evidence. The receiver's role is what every
+# declared flow designs (a closer recorded with the assistants): NaN on all of them.
+RIPE_FEATURES: tuple[str, ...] = ("has_order", "days_to_order", "pair_prior_quick_orders", "giver_prior_quick_orders",
+                                  "receiver_prior_quick_orders", "receiver_prior_quick_givers", "giver_quick_vs_team")
+EXPECTS_QUICK_ORDER: tuple[str, ...] = ("before_first_order",)
+ROLE_FEATURES: tuple[str, ...] = ("receiver_is_assistant",)
 FLOW_META: tuple[str, ...] = ("flow", "flow_usual_days_to_order", "flow_usual_giver_acts_after")
 CONTACT_TYPES = ("meeting", "call", "visit")  # live contact with the client (not mail/message)
 QUICK_DAYS = 14  # an order this soon after a transfer means the deal was ripe when handed over
@@ -489,7 +495,8 @@ def build_features(dataset: Dataset, as_of: pd.Timestamp | None = None, *, max_w
     is known at t (records strictly before t only). `reason_keywords`: the company's keyword
     lists (`reasons.load_reason_keywords`); None = the shipped defaults. `policy`: the company's
     declared hand-over flows (`flows.load_policy`); with flows, the frame also carries FLOW_META and
-    FLOW_FEATURES, and RIPE_FEATURES are NaN on declared flows.
+    FLOW_FEATURES, RIPE_FEATURES are NaN on declared flows that expect a quick order and ROLE_FEATURES on
+    every declared flow.
     """
     require_transfers(dataset)
     if as_of is not None:
@@ -515,7 +522,10 @@ def build_features(dataset: Dataset, as_of: pd.Timestamp | None = None, *, max_w
     frame = pd.concat([units[list(META)], *parts], axis=1)
     frame[list(features)] = frame[list(features)].astype("float64")
     if features != FEATURES:
-        frame.loc[(frame["flow"] != UNDECLARED).to_numpy(dtype=bool), list(RIPE_FEATURES)] = np.nan
+        declared = (frame["flow"] != UNDECLARED).to_numpy(dtype=bool)
+        quick = {f.name for f in policy.flows if f.stage in EXPECTS_QUICK_ORDER}
+        frame.loc[frame["flow"].isin(quick).to_numpy(dtype=bool), list(RIPE_FEATURES)] = np.nan
+        frame.loc[declared, list(ROLE_FEATURES)] = np.nan
     return frame[[*meta, *features]]
 
 

@@ -99,13 +99,13 @@ class TransferAnomaly(PipelineSpec):
             frame = frame[frame["receiver_is_assistant"] > 0].reset_index(drop=True)
         return frame
 
-    def output(self, features: pd.DataFrame, scores: np.ndarray, reasons: list[str]) -> pd.DataFrame:
+    def output(self, features: pd.DataFrame, scores: np.ndarray, reasons: list[str], lang: str = "en") -> pd.DataFrame:
         """Key, score and reasons; a hand-over along a declared flow leads its reasons with the flow
-        and how it compares with the flow's usual hand-over."""
+        and how it compares with the flow's usual hand-over, in `lang` (en | zh, as the reasons)."""
         out = super().output(features, scores, reasons)
         if "flow" in features:
             flows = features.reset_index(drop=True)
-            lead = [flow_reason(self.policy.flow(row["flow"]).label, row)
+            lead = [flow_reason(self.policy.flow(row["flow"]).label, row, lang)
                     if row["flow"] != UNDECLARED else "" for _, row in flows.iterrows()]
             out["reasons"] = [f"{a}; {b}" if a and b else a or b for a, b in zip(lead, out["reasons"])]
         return out
