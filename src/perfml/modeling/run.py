@@ -304,7 +304,7 @@ def score_frame(spec: PipelineSpec, features: pd.DataFrame, model: TrainedModel 
     scores[scored] = part_scores
     for i, r in zip(np.flatnonzero(scored), part_reasons):
         reasons[i] = r
-    out = spec.output(features, scores, reasons)
+    out = spec.output(features, scores, reasons, lang)
     out["source"] = source
     out["state"] = state.to_numpy()
     out["state_reason"] = ["" if s == SCORED else r for s, r in zip(state, reasons)]

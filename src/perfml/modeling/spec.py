@@ -188,8 +188,8 @@ class PipelineSpec:
         """Which rows of a scoring frame to return (default: all)."""
         return features
 
-    def output(self, features: pd.DataFrame, scores: np.ndarray, reasons: list[str]) -> pd.DataFrame:
-        """The scoring output: key columns, `score_column`, `reasons`."""
+    def output(self, features: pd.DataFrame, scores: np.ndarray, reasons: list[str], lang: str = "en") -> pd.DataFrame:
+        """The scoring output: key columns, `score_column`, `reasons` (text a pipeline adds is in `lang`)."""
         out = features[list(self.key)].reset_index(drop=True).copy()
         out[self.score_column] = np.asarray(scores, dtype=np.float64)
         out["reasons"] = reasons

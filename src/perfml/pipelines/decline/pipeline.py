@@ -77,7 +77,7 @@ class DeclinePipeline(PipelineSpec):
         self.alert_threshold = model.threshold
         return model
 
-    def output(self, features: pd.DataFrame, scores: np.ndarray, reasons: list[str]) -> pd.DataFrame:
+    def output(self, features: pd.DataFrame, scores: np.ndarray, reasons: list[str], lang: str = "en") -> pd.DataFrame:
         """Key, probability, reasons, the complete months the month windows read (`months_from`..`months_to`)
         and `rule_alert`: the activity-fade rule's reason when it alerts (else empty)."""
         out = super().output(features, scores, reasons)

@@ -77,7 +77,7 @@ class HighPerformer(PipelineSpec):
         rank = features.groupby("role")["visits_per_week"].rank(pct=True)
         return rank.fillna(0.5).to_numpy(dtype="float64")
 
-    def output(self, features: pd.DataFrame, scores: np.ndarray, reasons: list[str]) -> pd.DataFrame:
+    def output(self, features: pd.DataFrame, scores: np.ndarray, reasons: list[str], lang: str = "en") -> pd.DataFrame:
         """Key, score, reasons and the behaviour window read: records from `window_start` to before `cutoff`."""
         out = super().output(features, scores, reasons)
         out["window_start"] = features["window_start"].to_numpy()
