@@ -2,9 +2,10 @@
 on ~25 audited positives), so a number from seed 1 alone can mislead. Prints JSON.
 
 For each seed: simulate a company, train every pipeline on its time split (nothing registered) and
-report the test-side metrics of the model and its baseline; for transfer-anomaly also PR-AUC and
-ROC-AUC against the simulator's truth on every test transfer (benchmarks may read truth/; pipelines
-never do). A summary gives mean, min and max per metric over the seeds.
+report the test-side metrics of the model and its baseline and whether the evidence gate passed; for
+transfer-anomaly also PR-AUC and ROC-AUC against the simulator's truth on every test transfer, and the
+same for the unsupervised model trained as if no transfer had been audited (benchmarks may read truth/;
+pipelines never do). A summary gives mean, min and max per metric over the seeds.
 
     .venv/bin/python benchmarks/bench_quality.py                    # medium, seeds 1-6 (~5 minutes)
     .venv/bin/python benchmarks/bench_quality.py --seeds 1,2 --pipelines transfer-anomaly
@@ -25,6 +26,9 @@ import pandas as pd
 
 METRICS = ("model_roc_auc", "model_pr_auc", "baseline_roc_auc", "baseline_pr_auc", "model_brier",
            "model_positives", "truth_pr_auc", "truth_roc_auc", "truth_baseline_pr_auc")
+
+
+UNSUPERVISED = "transfer-anomaly (no audit labels)"
 
 
 def _truth_metrics(data: Path, result) -> dict[str, float]:
@@ -54,8 +58,15 @@ def _one_seed(seed: int, scale: str, names: list[str]) -> dict[str, dict]:
             if name == "transfer-anomaly":
                 row.update({k: round(v, 4) for k, v in _truth_metrics(data, result).items()})
             row["kind"] = result.kind
+            row["gate_passed"] = bool(result.gate.passed) if result.gate is not None else None
             row["train_s"] = round(time.perf_counter() - t, 1)
             out[name] = row
+        if "transfer-anomaly" in names:  # the same company as if nobody had ever audited a transfer
+            unaudited = Dataset({n: df for n, df in ds.tables.items() if n != "transfer_labels"},
+                                source=f"{ds.source} without transfer_labels", untracked=ds.untracked)
+            result = train_pipeline("transfer-anomaly", unaudited, register=False)
+            row = {k: round(v, 4) for k, v in _truth_metrics(data, result).items()}
+            out[UNSUPERVISED] = {**row, "kind": result.kind}
     return out
 
 
@@ -88,7 +99,7 @@ def main() -> None:
     per_seed = {seed: _one_seed(seed, scale, names) for seed in seeds}
     print(json.dumps({"benchmark": "quality", "quick": args.quick, "scale": scale, "seeds": seeds,
                       "python": platform.python_version(), "per_seed": per_seed,
-                      "summary": _summary(per_seed, names)}, indent=1, default=float))
+                      "summary": _summary(per_seed, names + ([UNSUPERVISED] if "transfer-anomaly" in names else []))}, indent=1, default=float))
 
 
 if __name__ == "__main__":
