@@ -83,7 +83,8 @@ def test_create_all_is_idempotent_and_makes_every_table(url):
     store.create_all(url)
     store.create_all(url)  # second call must not fail or change anything
     inspector = sa.inspect(store.get_engine(url))
-    assert set(inspector.get_table_names()) == set(TABLES) | {"alerts", "alert_reviews", "api_keys", "audit_log"}
+    assert set(inspector.get_table_names()) == set(TABLES) | {"alerts", "alert_reviews", "api_keys", "audit_log",
+                                                                   "untracked_tables"}
     alert_indexes = {tuple(i["column_names"]) for i in inspector.get_indexes("alerts")}
     assert {("type",), ("team_id", "status"), ("status",), ("created_at",)} <= alert_indexes
     assert {tuple(i["column_names"]) for i in inspector.get_indexes("audit_log")} == {("at",)}
