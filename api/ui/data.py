@@ -115,9 +115,9 @@ def review(ctx, principal: Principal, alert_id: int, *, decision: str, note: str
                            alert_service.review_changes)
 
 
-def record_view(ctx, principal: Principal, what: str, target: str, request_id: str | None, **details) -> None:
-    """An audit entry for a page view (`page.<what>`), like the API's reads."""
-    ctx.audit.record(principal=principal.name, action=f"page.{what}", target=target, request_id=request_id,
+def record_view(ctx, principal: Principal, action: str, target: str, request_id: str | None, **details) -> None:
+    """An audit entry for what a page showed or did (e.g. `alert.view`, `session.start`)."""
+    ctx.audit.record(principal=principal.name, action=action, target=target, request_id=request_id,
                      details=details or None)
 
 
