@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 UP, DOWN, NEUTRAL = "#b3261e", "#1a5fb4", "#5e5c64"
+LABEL_CHARS = 58  # longer labels are cut (the bar's tooltip has the whole text)
 
 
 def sigmoid(x: float) -> float:
@@ -47,7 +48,7 @@ def waterfall_steps(base_value: float, factors: list[dict], other: float, other_
 
 def waterfall_svg(steps: list[Step], *, base_label: str, final_label: str, title: str) -> Markup:
     """A horizontal waterfall: base marker, one bar per step (red raises the score, blue lowers it), final marker."""
-    row, label_w, plot_w, num_w, top = 26, 330, 330, 80, 26
+    row, label_w, plot_w, num_w, top = 26, 400, 320, 70, 26
     if not steps:
         return Markup("")
     start, end = steps[0].start, steps[-1].end
@@ -78,7 +79,8 @@ def waterfall_svg(steps: list[Step], *, base_label: str, final_label: str, title
         a, b = sorted((x(s.start), x(s.end)))
         colour = UP if s.end >= s.start else DOWN
         name = f"{s.label} = {s.value}" if s.value else s.label
-        out.append(f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end" class="lbl">{escape(name)}</text>')
+        shown = name if len(name) <= LABEL_CHARS else name[:LABEL_CHARS - 1] + "…"
+        out.append(f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end" class="lbl">{escape(shown)}</text>')
         out.append(f'<rect x="{a:.1f}" y="{y + 5}" width="{max(b - a, 1.5):.1f}" height="{row - 10}" '
                    f'fill="{colour}"><title>{escape(name)}: {s.points:+.1f}</title></rect>')
         out.append(f'<text x="{label_w + plot_w + 6}" y="{y + 17}" class="num" fill="{colour}">{s.points:+.1f}</text>')

@@ -122,13 +122,14 @@ def record_view(ctx, principal: Principal, action: str, target: str, request_id:
 
 
 def factors(expl: dict, lang: str) -> list[dict]:
-    """The stored model factors with display names, value text and reasons in `lang`."""
+    """The stored model factors with display name, formatted value (`value_text`) and reason text in `lang`."""
     from perfml import catalog
 
     out = render_factors(expl.get("factors") or [], lang)
     for f in out:
-        f["value_text"] = catalog.get(f["feature"]).describe_value(f["value"], lang).split(":")[0].strip() \
-            if f["value"] is not None else "n/a"
+        feat = catalog.get(f["feature"])
+        f["value_text"] = catalog.format_value(f["value"], feat.unit, lang)
+        f["text"] = feat.describe_value(f["value"], lang)
     return out
 
 

@@ -16,8 +16,8 @@ TEXT = {
         "dismissed": "dismissed", "factors": "Why: the factors", "base": "typical case",
         "this_alert": "this alert", "other": "all other factors",
         "how_to_read": "Read from the top: the typical case starts at the first mark; each bar is one factor, "
-                       "with its value, moving the probability up (red) or down (blue) by the points on the right, "
-                       "until this alert's score at the bottom.",
+                       "with its value, moving the probability up (red) or down (blue) by the percentage points on the "
+                       "right, until this alert's score at the bottom.",
         "trajectory": "Recent months", "revenue": "revenue", "revenue_target": "target", "activities": "activities",
         "evidence": "Evidence", "timeline": "The customer around the change", "when": "When", "kind": "Event",
         "who": "Who", "what": "What", "review": "Review", "decision": "Decision", "confirm": "Confirm",
@@ -37,7 +37,7 @@ TEXT = {
         "forbidden_text": "Your role cannot open this page.", "refused": "Refused",
         "csrf_text": "The form was stale or not sent from this site; reload the page and try again.",
         "created": "Created", "served": "served", "notice": "Suggestions for a person to review; nothing is decided automatically.",
-        "left": "left", "loaded": "loaded",
+        "left": "left", "loaded": "loaded", "pts": "points",
     },
     "zh": {
         "title": "perfml", "sign_in": "登录", "sign_out": "退出", "api_key": "API 密钥",
@@ -68,7 +68,7 @@ TEXT = {
         "not_found": "未找到", "not_found_text": "没有这个页面，或您无权查看。", "forbidden": "不允许",
         "forbidden_text": "您的角色不能打开此页面。", "refused": "已拒绝",
         "csrf_text": "表单已过期或不是从本站提交的；请刷新页面后重试。", "created": "创建时间",
-        "served": "在用", "notice": "仅供人工复核的建议；不会自动做任何决定。", "left": "已离职", "loaded": "已加载",
+        "served": "在用", "notice": "仅供人工复核的建议；不会自动做任何决定。", "left": "已离职", "loaded": "已加载", "pts": "个百分点",
     },
 }
 assert TEXT["en"].keys() == TEXT["zh"].keys(), "every word in both languages"

@@ -2,6 +2,7 @@
 against uvicorn on 127.0.0.1 serving the session's demo app. Screenshots land in the pytest tmp dir."""
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import threading
@@ -96,7 +97,7 @@ def test_manager_reviews_an_alert_of_their_team(service, server, browser, shots)
     alert_id = int(browser.current_url.rsplit("/", 1)[1])
     assert browser.find_elements(By.CSS_SELECTOR, "svg.waterfall rect")  # the chart is drawn
     reasons = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#reasons li")]
-    assert reasons and all(":" in r for r in reasons)
+    assert reasons and all(re.search(r"\([+-]\d+\.\d points\)$", r) for r in reasons)
     assert browser.find_element(By.ID, "status").text == "open"
     shot(browser, shots, "2-alert-detail")
     browser.find_element(By.ID, "decision-confirm").click()
