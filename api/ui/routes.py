@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
+from api.schemas.common import MAX_PAGE
 from api.ui import charts, data
 from api.ui.changes import payout_changes
 from api.ui.session import COOKIE, LANGS, PageSession, SessionStore, csrf_ok
@@ -176,8 +177,9 @@ def _age(created, now, t: dict) -> str:
 
 @router.get("/alerts", response_class=HTMLResponse)
 def inbox(request: Request, type: str | None = None, status: str | None = None, team: str | None = None,
-          sort: str = "date", page: int = 1) -> Response:
-    """Alerts the caller may review: filter by model/rule, status and team; sort by date or score; pages of 50."""
+          sort: str = "date", page: int = 1, per_page: int = PAGE_SIZE) -> Response:
+    """Alerts the caller may review: filter by model/rule, status and team; sort by date or score; pages of
+    `per_page` (at most 200, the API's page limit)."""
     session = session_of(request, *REVIEWERS)
     ctx, p = ctx_of(request), session.principal
     type = type if type in data.alert_types() else None
@@ -186,13 +188,15 @@ def inbox(request: Request, type: str | None = None, status: str | None = None, 
     team = team if team in team_choices else None
     sort = "score" if sort == "score" else "date"
     page = max(1, min(page, 10**6))
-    rows, total = data.alert_page(ctx, p, type=type, status=status, team=team, sort=sort, limit=PAGE_SIZE,
-                                  offset=(page - 1) * PAGE_SIZE, lang=session.lang)
+    per_page = max(1, min(per_page, MAX_PAGE))
+    rows, total = data.alert_page(ctx, p, type=type, status=status, team=team, sort=sort, limit=per_page,
+                                  offset=(page - 1) * per_page, lang=session.lang)
     now, t = data.now(), TEXT[session.lang]
     for r in rows:
         r["age"] = _age(r["created_at"], now, t)
-    pages = max(1, math.ceil(total / PAGE_SIZE))
-    query = {k: v for k, v in (("type", type), ("status", status), ("team", team), ("sort", sort)) if v}
+    pages = max(1, math.ceil(total / per_page))
+    query = {k: v for k, v in (("type", type), ("status", status), ("team", team), ("sort", sort),
+                               ("per_page", per_page if per_page != PAGE_SIZE else None)) if v}
     return render(request, session, "inbox.html", rows=rows, total=total, page=page, pages=pages,
                   query=urlencode(query), types=data.alert_types(), statuses=data.alert_statuses(),
                   teams=team_choices, chosen={"type": type, "status": status, "team": team, "sort": sort})
