@@ -62,8 +62,8 @@ def waterfall_svg(steps: list[Step], *, base_label: str, final_label: str, title
 
     height = top + row * (len(steps) + 2) + 24
     width = label_w + plot_w + num_w
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart waterfall" role="img" viewBox="0 0 {width} {height}"'
-           f' width="{width}" height="{height}" aria-labelledby="wf-title">',
+    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart waterfall" role="img" viewBox="0 0 {width} {height}"'
+            f' width="{width}" height="{height}" aria-labelledby="wf-title">'),
            f'<title id="wf-title">{escape(title)}</title>']
     y = top
 
@@ -123,8 +123,8 @@ def trajectory_svg(points: list[dict], *, labels: dict[str, str], title: str) ->
     def my(v: float) -> float:
         return top + plot_h * (1 - v / m_hi)
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart trajectory" role="img" viewBox="0 0 {width} {height}"'
-           f' width="{width}" height="{height}" aria-labelledby="tr-title"><title id="tr-title">{escape(title)}</title>']
+    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart trajectory" role="img" viewBox="0 0 {width} {height}"'
+            f' width="{width}" height="{height}" aria-labelledby="tr-title"><title id="tr-title">{escape(title)}</title>')]
     for i, a in enumerate(acts):
         h = plot_h * a / a_hi
         out.append(f'<rect x="{cx(i) - slot * 0.3:.1f}" y="{top + plot_h - h:.1f}" width="{slot * 0.6:.1f}" '

@@ -56,7 +56,7 @@ def teams(ctx, principal: Principal) -> list[str]:
 def alert_page(ctx, principal: Principal, *, type: str | None, status: str | None, team: str | None, sort: str,
                limit: int, offset: int, lang: str) -> tuple[list[dict], int]:
     """(rows of one inbox page, total matching): each row with summary, top reason and its explanation kind."""
-    filters = dict(type=type, status=status, team_id=team, scope_team=team_scope(principal))
+    filters = {"type": type, "status": status, "team_id": team, "scope_team": team_scope(principal)}
     if sort == "score":
         rows, total = alert_service.list_alerts(ctx.engine, **filters, limit=SCORE_SORT_LIMIT, offset=0)
         rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0.0), -r["id"]))
@@ -242,16 +242,14 @@ def previous_period(period: str) -> str:
 
 def payout(ctx, employee_id: str, period: str, plan: str = alert_service.DEFAULT_PLAN) -> dict | None:
     """One employee's result for a period (scorecard, lines, trace) as plain JSON, or None if not evaluated."""
+    from api.routes.kpi import (
+        _crediting_inputs,  # the API's crediting inputs: one definition for both
+    )
     from perfml.rules import evaluate, load_plan
 
-    scores = alert_service.transfer_scores(ctx.engine)
-    from perfml.store import read_table
-
-    labels = read_table("transfer_labels", ctx.engine)
-    reviews = {str(c): ("void" if f == 1 else "release")
-               for c, f in zip(labels["change_id"], labels["is_anomalous"]) if pd.notna(f)}
-    run = evaluate(load_plan(plan), ctx.data.dataset(), period, scores=scores if not scores.empty else None,
-                   reviews=reviews, employee_ids=[employee_id])
+    scores, reviews = _crediting_inputs(ctx)
+    run = evaluate(load_plan(plan), ctx.data.dataset(), period, scores=scores, reviews=reviews,
+                   employee_ids=[employee_id])
     result = run.result(employee_id, period)
     if result is None:
         return None

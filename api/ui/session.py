@@ -93,4 +93,4 @@ def csrf_ok(session: PageSession, token: str | None) -> bool:
     return bool(token) and hmac.compare_digest(session.csrf.encode(), str(token).encode())
 
 
-__all__ = ["COOKIE", "LANGS", "PageSession", "SESSION_SECONDS", "SessionStore", "csrf_ok"]
+__all__ = ["COOKIE", "LANGS", "SESSION_SECONDS", "PageSession", "SessionStore", "csrf_ok"]

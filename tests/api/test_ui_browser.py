@@ -11,8 +11,8 @@ import time
 import pytest
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install '.[dev]')")
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -93,7 +93,7 @@ def test_manager_reviews_an_alert_of_their_team(service, server, browser, shots)
     assert teams == {service.team_a}
     shot(browser, shots, "1-inbox-manager")
     browser.get(f"{server}/ui/alerts?type=transfer_anomaly&status=open&sort=score")
-    browser.find_element(By.CSS_SELECTOR, "#alerts tbody tr td a").click()
+    browser.get(browser.find_element(By.CSS_SELECTOR, "#alerts tbody tr td a").get_attribute("href"))
     alert_id = int(browser.current_url.rsplit("/", 1)[1])
     assert browser.find_elements(By.CSS_SELECTOR, "svg.waterfall rect")  # the chart is drawn
     reasons = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#reasons li")]
@@ -121,7 +121,7 @@ def test_manager_reviews_an_alert_of_their_team(service, server, browser, shots)
 def test_language_switch_changes_summary_and_reasons(service, server, browser, shots):
     sign_in(browser, server, service.keys["manager_a"])
     browser.get(f"{server}/ui/alerts?type=transfer_anomaly")
-    browser.find_element(By.CSS_SELECTOR, "#alerts tbody tr td a").click()
+    browser.get(browser.find_element(By.CSS_SELECTOR, "#alerts tbody tr td a").get_attribute("href"))
     en_summary = browser.find_element(By.ID, "summary").text
     en_reasons = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#reasons li")]
     click_and_load(browser, "lang-switch")
