@@ -21,6 +21,7 @@ from api.context import ServiceContext
 from api.metrics import ServiceMetrics
 from api.middleware import ServiceMiddleware
 from api.routes import alerts, audit, employees, health, ingest, kpi, models, scores
+from api import ui
 from perfml import __version__
 from perfml.audit_log import AuditBuffer, purge
 from perfml.config import Settings, get_settings
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None, *, model_names: Iterable[str] |
             audit_buffer.close()
 
     app = FastAPI(title="perfml", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None,  # served from local assets by api.ui
                   openapi_tags=[
                       {"name": "scores", "description": "Explained predictions from the champions."},
                       {"name": "alerts", "description": "Alerts, their explanation and review."},
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None, *, model_names: Iterable[str] |
     app.add_middleware(ServiceMiddleware, max_body=settings.api_max_body_bytes, metrics=metrics)
     for router in ROUTERS:
         app.include_router(router)
+    ui.install(app)  # pages under /ui/, offline /docs and /redoc
     _document_problems(app)
     return app
 

@@ -253,6 +253,7 @@ def _print_keys(keys: list[tuple[str, str, str]], alert_id: int, host: str, port
         f"-d '{{\"period\": \"{period}\"}}' {base}/v1/kpi/evaluate",
         f"mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}   # the MLflow UI on the same store",
     ]
+    typer.echo(f"pages: {base}/ui/ (sign in with a key above: MANAGER for alerts and the team, EMPLOYEE for a payout)")
     console.print("try:")
     for line in lines:
         typer.echo("  " + line)
