@@ -18,7 +18,8 @@ from api.context import ServiceContext
 from api.errors import ApiProblem
 from perfml.config import Settings
 from perfml.keys import Principal, verify_key
-from perfml.serving import DatasetCache, ServingModels
+from perfml.serving.champions import ServingModels
+from perfml.serving.snapshot import DatasetCache
 from perfml.store import session_scope
 
 bearer = HTTPBearer(
