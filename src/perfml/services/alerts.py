@@ -27,7 +27,8 @@ from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
 from perfml.home import Home
 from perfml.modeling import registry
-from perfml.pipelines import PipelineNotAvailable, get_pipeline
+from perfml import pipelines
+from perfml.pipelines import PipelineNotAvailable
 from perfml.rules import reminders
 from perfml.serving.snapshot import DatasetCache
 from perfml.store import ALERT_TYPES, create_all, upsert_alert, utcnow
@@ -108,7 +109,7 @@ def refresh_alerts(*, home: Home, dataset: Dataset | None = None, models: Mappin
     for at, (name, alerts_of) in zip((0.1, 0.4), MODEL_ALERTS.items()):
         say(f"scoring {name}", at)
         try:
-            spec = get_pipeline(name, home.settings)
+            spec = pipelines.get_pipeline(name, home.settings)
             model = (models[spec.model_name] if models is not None and spec.model_name in models
                      else registry.load_model(spec.model_name, home=home))
             frame = build(spec, when)

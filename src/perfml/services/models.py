@@ -7,14 +7,16 @@ from perfml.dataset import Dataset
 from perfml.home import Home
 from perfml.modeling import registry
 from perfml.modeling.run import Progress, TrainResult, train_pipeline
-from perfml.pipelines import PIPELINE_NAMES, PipelineNotAvailable, get_pipeline
+from perfml import pipelines
+from perfml.pipelines import PIPELINE_NAMES, PipelineNotAvailable
 from perfml.serving.champions import ServingModels
 
 
 def train(*, home: Home, name: str, dataset: Dataset, force: bool = False,
           progress: Progress | None = None) -> TrainResult:
     """Train pipeline `name` (configured by the home's settings) on `dataset`, register it in the home."""
-    return train_pipeline(get_pipeline(name, home.settings), dataset, home=home, force=force, progress=progress)
+    spec = pipelines.get_pipeline(name, home.settings)
+    return train_pipeline(spec, dataset, home=home, force=force, progress=progress)
 
 
 def versions(*, home: Home, names: list[str] | None = None) -> pd.DataFrame:
@@ -27,7 +29,7 @@ def degraded(*, home: Home, champions: set[str]) -> dict[str, tuple[str, str]]:
     out = {}
     for name in PIPELINE_NAMES:
         try:
-            spec = get_pipeline(name, home.settings)
+            spec = pipelines.get_pipeline(name, home.settings)
         except PipelineNotAvailable:
             continue
         if spec.model_name not in champions:
@@ -37,7 +39,7 @@ def degraded(*, home: Home, champions: set[str]) -> dict[str, tuple[str, str]]:
 
 def profile(*, home: Home, dataset: Dataset, lang: str = "en") -> pd.DataFrame:
     """The high-performer profile of `dataset` explained by the home's champion (most important first)."""
-    spec = get_pipeline("high-performer", home.settings)
+    spec = pipelines.get_pipeline("high-performer", home.settings)
     return spec.profile(dataset, registry.load_model(spec.model_name, home=home), lang=lang)
 
 

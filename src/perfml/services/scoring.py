@@ -20,7 +20,7 @@ from perfml.home import Home
 from perfml.modeling import registry
 from perfml.modeling.run import blind_baseline, score_pipeline, unit_states
 from perfml.modeling.spec import SCORED, PipelineSpec
-from perfml.pipelines import get_pipeline
+from perfml import pipelines
 from perfml.serving.champions import ModelUnavailable
 from perfml.serving.fast import ServedModel
 from perfml.serving.render import explained
@@ -125,7 +125,7 @@ def score_dataset(*, home: Home, name: str, dataset: Dataset, as_of: pd.Timestam
                   lang: Lang = "en") -> tuple[pd.DataFrame, str | None]:
     """(every unit of `dataset` scored by the home's champion of pipeline `name` - or its baseline rule -,
     why there is no champion or None): the frame of `perfml.modeling.run.score_pipeline`."""
-    spec = get_pipeline(name, home.settings)
+    spec = pipelines.get_pipeline(name, home.settings)
     model = registry.champion_or_none(spec.model_name, home=home)
     frame = score_pipeline(spec, dataset, model=model, as_of=as_of, top_k=top_k, lang=lang)
     return frame, None if model is not None else registry.why_no_champion(spec.model_name, home=home)
