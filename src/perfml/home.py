@@ -63,9 +63,8 @@ class Home:
     @cached_property
     def mlflow_client(self):
         """An `MlflowClient` on this home's tracking and registry store (MLflow's global URIs untouched)."""
-        from mlflow.tracking import (
-            MlflowClient,  # importing MLflow costs ~1 s: commands that never need it skip it
-        )
+        # Importing MLflow takes 1-2 s here (`python -X importtime`): commands that never need it skip it.
+        from mlflow.tracking import MlflowClient
 
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # read by MLflow itself, once per process
         return MlflowClient(tracking_uri=self.mlflow_uri, registry_uri=self.mlflow_uri)
