@@ -129,7 +129,8 @@ def rule_alerts(result: dict, teams: pd.Series, as_of: pd.Timestamp) -> list[dic
     # Reminders: one alert per employee and day, with every lead and visit finding as evidence.
     per_emp: dict[str, dict[str, Any]] = {}
     for lead in result["lead_followups"]:
-        per_emp.setdefault(lead["owner_id"], {"lead_followups": [], "weekly_visits": None})["lead_followups"].append(lead)
+        evidence = per_emp.setdefault(lead["owner_id"], {"lead_followups": [], "weekly_visits": None})
+        evidence["lead_followups"].append(lead)
     for v in result["weekly_visits"].get("employees", []):
         per_emp.setdefault(v["employee_id"], {"lead_followups": [], "weekly_visits": None})["weekly_visits"] = v
     for emp, found in sorted(per_emp.items()):

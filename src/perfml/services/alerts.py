@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from perfml import audit_log
+from perfml import audit_log, pipelines
 from perfml.alerts import review_alert as record_review
 from perfml.alerts import review_changes
 from perfml.alerts.build import MODEL_ALERTS, rule_alerts
@@ -27,7 +27,6 @@ from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
 from perfml.home import Home
 from perfml.modeling import registry
-from perfml import pipelines
 from perfml.pipelines import PipelineNotAvailable
 from perfml.rules import reminders
 from perfml.serving.snapshot import DatasetCache
@@ -102,7 +101,8 @@ def refresh_alerts(*, home: Home, dataset: Dataset | None = None, models: Mappin
         _check_as_of(ds, when)
     moment = when if when is not None else default_as_of(ds)
     teams = ds.employees.set_index("employee_id")["team_id"]
-    build = features or (lambda spec, at: spec.scoring_rows(spec.build_features(ds, as_of=at), at).reset_index(drop=True))
+    build = features or (lambda spec, at: spec.scoring_rows(spec.build_features(ds, as_of=at), at)
+                         .reset_index(drop=True))
     summary = RefreshSummary(as_of=moment.isoformat(), alerts={t: 0 for t in ALERT_TYPES})
     pending: list[dict] = []
     scores = None

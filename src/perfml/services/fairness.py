@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from perfml import pipelines
 from perfml.audit import audit_model, require_demographics
 from perfml.dataset import Dataset
 from perfml.home import Home
 from perfml.modeling import registry
-from perfml import pipelines
 
 
 def audit_champion(*, home: Home, name: str, dataset: Dataset, threshold: float | None = None,

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from perfml import pipelines
 from perfml.dataset import Dataset
 from perfml.home import Home
 from perfml.modeling import registry
 from perfml.modeling.run import Progress, TrainResult, train_pipeline
-from perfml import pipelines
 from perfml.pipelines import PIPELINE_NAMES, PipelineNotAvailable
 from perfml.serving.champions import ServingModels
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from perfml import pipelines
 from perfml.catalog import Lang
 from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
@@ -20,7 +21,6 @@ from perfml.home import Home
 from perfml.modeling import registry
 from perfml.modeling.run import blind_baseline, score_pipeline, unit_states
 from perfml.modeling.spec import SCORED, PipelineSpec
-from perfml import pipelines
 from perfml.serving.champions import ModelUnavailable
 from perfml.serving.fast import ServedModel
 from perfml.serving.render import explained

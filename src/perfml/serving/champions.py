@@ -165,7 +165,7 @@ class ServingModels:
                              + (f": {rule}" if rule else ""))
 
     # -- background start and watching -------------------------------------------------------
-    def start(self, *, background: bool = True, watch_interval: float | None = 30.0) -> "ServingModels":
+    def start(self, *, background: bool = True, watch_interval: float | None = 30.0) -> ServingModels:
         """Load now (or in a thread) and, with `watch_interval`, re-check the alias periodically."""
         if not background:
             self.load()
