@@ -35,11 +35,11 @@ async def get_context(request: Request) -> ServiceContext:
 Context = Annotated[ServiceContext, Depends(get_context)]
 
 
-async def get_settings(ctx: Context) -> Settings:
+async def settings_of(ctx: Context) -> Settings:
     return ctx.settings
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(settings_of)]
 
 
 def get_session(ctx: Context) -> Iterator[Session]:
