@@ -9,21 +9,30 @@ from sqlalchemy.engine import Engine
 from api.metrics import ServiceMetrics
 from perfml.audit_log import AuditBuffer
 from perfml.config import Settings
-from perfml.serving import DatasetCache, ServingModels
+from perfml.home import Home
+from perfml.serving.champions import ServingModels
+from perfml.serving.snapshot import DatasetCache
 
 
 @dataclass
 class ServiceContext:
-    """Settings, store engine, served models, store snapshot, audit writer and metrics of one app."""
+    """The home (settings, store engine, registry), served models, store snapshot, audit writer and metrics of one app."""
 
-    settings: Settings
-    engine: Engine
+    home: Home
     models: ServingModels
     data: DatasetCache
     audit: AuditBuffer
     metrics: ServiceMetrics
     refresh_lock: threading.Lock = field(default_factory=threading.Lock)
     warm: threading.Event = field(default_factory=threading.Event)  # store snapshot and scoring frames built
+
+    @property
+    def settings(self) -> Settings:
+        return self.home.settings
+
+    @property
+    def engine(self) -> Engine:
+        return self.home.engine
 
     def store_ok(self) -> bool:
         """Whether the store answers a trivial query."""

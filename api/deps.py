@@ -18,7 +18,8 @@ from api.context import ServiceContext
 from api.errors import ApiProblem
 from perfml.config import Settings
 from perfml.keys import Principal, verify_key
-from perfml.serving import DatasetCache, ServingModels
+from perfml.serving.champions import ServingModels
+from perfml.serving.snapshot import DatasetCache
 from perfml.store import session_scope
 
 bearer = HTTPBearer(
@@ -34,11 +35,11 @@ async def get_context(request: Request) -> ServiceContext:
 Context = Annotated[ServiceContext, Depends(get_context)]
 
 
-async def get_settings(ctx: Context) -> Settings:
+async def settings_of(ctx: Context) -> Settings:
     return ctx.settings
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(settings_of)]
 
 
 def get_session(ctx: Context) -> Iterator[Session]:

@@ -18,7 +18,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas.common import Problem
-from perfml.errors import DataValidationError, ModelNotFoundError, PerfmlError, PlanError
+from perfml.alerts import AlertNotFound
+from perfml.errors import (
+    DataValidationError,
+    ModelNotFoundError,
+    PerfmlError,
+    PlanError,
+)
+from perfml.serving.champions import ModelUnavailable, UnknownModel
 
 log = logging.getLogger("perfml.api")
 PROBLEM_JSON = "application/problem+json"
@@ -142,9 +149,6 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(PerfmlError)
     async def _perfml(request: Request, exc: PerfmlError):
-        from perfml.alerts import AlertNotFound
-        from perfml.serving import ModelUnavailable, UnknownModel
-
         if isinstance(exc, (UnknownModel, ModelNotFoundError, AlertNotFound)):
             return problem(request, 404, str(exc), kind="not-found")
         if isinstance(exc, ModelUnavailable):

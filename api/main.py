@@ -1,4 +1,4 @@
-"""The app factory: `create_app(settings=None)` -> FastAPI app serving perfml under `/v1`.
+"""The app factory: `create_app(home=None)` -> FastAPI app serving one perfml home under `/v1`.
 
 Start-up (lifespan): store tables created if missing, audit writer started (it purges expired
 entries daily), champions loaded in a background thread - `/healthz` answers at once, `/readyz`
@@ -24,9 +24,12 @@ from api.routes import alerts, audit, employees, health, ingest, kpi, models, sc
 from api import ui
 from perfml import __version__
 from perfml.audit_log import AuditBuffer, purge
-from perfml.config import Settings, get_settings
-from perfml.serving import DatasetCache, ServingModels
-from perfml.store import create_all, get_engine
+from perfml.config import get_settings
+from perfml.home import Home
+from perfml.pipelines import get_pipeline
+from perfml.serving.champions import ServingModels
+from perfml.serving.snapshot import DatasetCache
+from perfml.store import create_all
 
 log = logging.getLogger("perfml.api")
 
@@ -49,16 +52,16 @@ ROUTERS = (health.router, scores.router, alerts.router, kpi.router, employees.ro
            audit.router)
 
 
-def create_app(settings: Settings | None = None, *, model_names: Iterable[str] | None = None,
+def create_app(home: Home | None = None, *, model_names: Iterable[str] | None = None,
                load_models: bool = True, background: bool = True, watch_interval: float | None = 30.0,
                data_max_age: float = 300.0, warm: bool = True) -> FastAPI:
-    """Build the service over the home of `settings` (default: the process-wide settings): its store
-    and its model registry. Keyword options are for tests and embedding: which models to serve
+    """Build the service over `home` (default: the one the `PERFML_*` environment describes): its
+    store and its model registry. Keyword options are for tests and embedding: which models to serve
     (default: every pipeline), whether to load them at start-up and in a thread, how often to
     re-check the champion aliases (None: never), how long a store snapshot may be reused, and
     whether to build the snapshot and scoring frames in the background after start-up."""
-    settings = settings or get_settings()
-    engine = get_engine(settings.store)
+    home = home or Home(get_settings())
+    settings, engine = home.settings, home.engine
     metrics = ServiceMetrics()
     audit_buffer = AuditBuffer(engine, retention_days=settings.audit_retention_days)
 
@@ -66,8 +69,7 @@ def create_app(settings: Settings | None = None, *, model_names: Iterable[str] |
         audit_buffer.record(principal=by, action="model.change", target=name, version=new,
                             details={"from": old, "to": new})
 
-    ctx = ServiceContext(settings=settings, engine=engine,
-                         models=ServingModels(model_names, on_change=on_model_change, settings=settings),
+    ctx = ServiceContext(home=home, models=ServingModels(model_names, home=home, on_change=on_model_change),
                          data=DatasetCache(engine, max_age=data_max_age), audit=audit_buffer, metrics=metrics)
 
     @asynccontextmanager
@@ -112,14 +114,12 @@ def create_app(settings: Settings | None = None, *, model_names: Iterable[str] |
 
 def _warm(ctx: ServiceContext) -> None:
     """Build the store snapshot, the trajectories and each served model's scoring frame ahead of requests."""
-    from perfml.pipelines import get_pipeline
-
     ctx.models.wait(timeout=600)
     try:
         ctx.data.dataset()
         ctx.data.monthly()
         for name in ctx.models.loaded():
-            ctx.data.features(get_pipeline(name))
+            ctx.data.features(get_pipeline(name, ctx.settings))
     except Exception:
         log.exception("warming the store snapshot failed (it is built on the next request instead)")
     finally:

@@ -40,25 +40,28 @@ def _free_port() -> int:
 def _build_home(home: Path, scale: str) -> Path:
     """Simulate, import and train the benchmarked model into `home`; return the dataset directory."""
     from perfml.dataset import Dataset
-    from perfml.modeling.run import train_pipeline
+    from perfml.home import Home
+    from perfml.services import models
+    from perfml.services.ingest import import_dataset
     from perfml.simulate import simulate
-    from perfml.store import import_dataset
 
     data = home / "data"
     simulate(data, seed=1, scale=scale)
     ds = Dataset.load(data)
-    import_dataset(ds)
-    train_pipeline(MODEL, ds)
+    where = Home.at(home)
+    import_dataset(home=where, dataset=ds)
+    models.train(home=where, name=MODEL, dataset=ds)
     return data
 
 
-def _rows(data: Path | None, features: list[str]) -> list[dict]:
+def _rows(home: Path, data: Path | None, features: list[str]) -> list[dict]:
     import numpy as np
 
     from perfml.dataset import Dataset
+    from perfml.home import Home
     from perfml.pipelines import get_pipeline
 
-    ds = Dataset.from_store() if data is None else Dataset.load(data)
+    ds = Dataset.from_store(Home.at(home).engine) if data is None else Dataset.load(data)
     frame = get_pipeline(MODEL).build_features(ds).reindex(columns=features).astype("float64")
     M = np.resize(frame.to_numpy(), (BATCH, len(features)))
     return [{f: (None if np.isnan(v) else float(v)) for f, v in zip(features, row)} for row in M]
@@ -106,10 +109,12 @@ def main() -> None:
     import httpx
     import pandas as pd
 
+    from perfml.home import Home
     from perfml.keys import create_key
     from perfml.modeling.registry import load_model
 
-    key = create_key(role="hr_system", label="bench_api", created_by="bench").key
+    where = Home.at(home)
+    key = create_key(role="hr_system", label="bench_api", created_by="bench", engine=where.engine).key
     headers = {"Authorization": f"Bearer {key}"}
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -120,8 +125,8 @@ def main() -> None:
     try:
         with httpx.Client(timeout=60.0) as client:
             info = _wait(client, base, headers)
-            model = load_model(MODEL)
-            rows = _rows(data, model.features)
+            model = load_model(MODEL, home=where)
+            rows = _rows(home, data, model.features)
             X = model.matrix(pd.DataFrame(rows))
             url = f"{base}/v1/scores/{MODEL}"
 

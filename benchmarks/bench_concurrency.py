@@ -158,14 +158,16 @@ def main() -> None:
     import pandas as pd
 
     from perfml.dataset import Dataset
+    from perfml.home import Home
     from perfml.keys import create_key
 
-    ds = Dataset.from_store()
+    engine = Home.at(home).engine
+    ds = Dataset.from_store(engine)
     employees = sorted(ds.employees["employee_id"].astype(str))
     _, end = ds.date_range()
     day = (end.normalize() - pd.Timedelta(days=3)).strftime("%Y-%m-%d")  # inside the last month
-    writer_h = {"Authorization": f"Bearer {create_key(role='hr_system', label='bench_concurrency').key}"}
-    reader_h = {"Authorization": f"Bearer {create_key(role='hr_admin', label='bench_concurrency').key}"}
+    writer_h = {"Authorization": f"Bearer {create_key(role='hr_system', label='bench_concurrency', engine=engine).key}"}
+    reader_h = {"Authorization": f"Bearer {create_key(role='hr_admin', label='bench_concurrency', engine=engine).key}"}
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(

@@ -38,10 +38,19 @@ def medium_dataset(medium_dir) -> Dataset:
 
 @pytest.fixture
 def perfml_home(tmp_path, monkeypatch):
-    """An isolated PERFML_HOME (store + MLflow) for one test."""
+    """An isolated PERFML_HOME (store + MLflow) for one test: the folder, also in the environment for
+    `perfml` commands run without `--home`."""
     from perfml.config import get_settings
 
     monkeypatch.setenv("PERFML_HOME", str(tmp_path / "home"))
     get_settings.cache_clear()
     yield tmp_path / "home"
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def home(perfml_home):
+    """The `Home` of `perfml_home` (its store engine and MLflow registry), for code that takes one."""
+    from perfml.home import Home
+
+    return Home.at(perfml_home)

@@ -9,16 +9,17 @@ import sqlalchemy as sa
 
 from perfml import alerts
 from perfml.errors import PerfmlError
-from perfml.store import alert_reviews, audit_log, get_engine, import_dataset, read_table, upsert_alert
+from perfml.services.alerts import refresh_alerts
+from perfml.store import alert_reviews, audit_log, import_dataset, read_table, upsert_alert
 
 
 @pytest.fixture
-def store(perfml_home, small_dataset):
+def store(home, small_dataset):
     from perfml.modeling import registry
 
     registry.clear_cache()
-    import_dataset(small_dataset)
-    return get_engine()
+    import_dataset(small_dataset, home.engine)
+    return home.engine
 
 
 def _transfer_alerts(engine, ds, n: int = 3) -> list[int]:
@@ -34,15 +35,15 @@ def _transfer_alerts(engine, ds, n: int = 3) -> list[int]:
     return ids
 
 
-def test_refresh_is_idempotent_and_skips_missing_models(store, small_dataset):
-    first = alerts.refresh_alerts(store, dataset=small_dataset)
+def test_refresh_is_idempotent_and_skips_missing_models(store, home, small_dataset):
+    first = refresh_alerts(home=home, dataset=small_dataset)
     assert {s.split(":")[0] for s in first.skipped} == {"transfer-anomaly", "decline"}  # no trained models here
     assert first.alerts["low_performer"] > 0 and first.alerts["review_list"] > 0
     _, total = alerts.list_alerts(store)
     assert total == sum(first.alerts.values())
     item = alerts.list_alerts(store, type="low_performer", limit=1)[0][0]
     alerts.review_alert(store, item["id"], decision="dismiss", note="seasonal", reviewer="key:1/hr_admin")
-    second = alerts.refresh_alerts(store, dataset=small_dataset)
+    second = refresh_alerts(home=home, dataset=small_dataset)
     assert second.alerts == first.alerts
     assert alerts.list_alerts(store)[1] == total  # no duplicates
     assert alerts.get_alert(store, item["id"])["status"] == "dismissed"  # a refresh keeps the review

@@ -62,13 +62,13 @@ def test_exit_codes(perfml_home, small_dir, tmp_path):
     assert _run("models").exit_code == 0
 
 
-def test_audit_needs_demographics(perfml_home, small_dataset, tmp_path):
+def test_audit_needs_demographics(home, small_dataset, tmp_path):
     from perfml.dataset import Dataset
     from perfml.modeling import registry
     from perfml.modeling.run import train_pipeline
 
     registry.clear_cache()
-    train_pipeline("transfer-anomaly", small_dataset, report=False)
+    train_pipeline("transfer-anomaly", small_dataset, report=False, home=home)
     data = tmp_path / "nodemo"
     Dataset({k: v for k, v in small_dataset.tables.items() if k != "demographics" and small_dataset.has(k)}).save(data)
     r = _run("audit", "transfer-anomaly", "--data", data)

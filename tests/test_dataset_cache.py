@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from perfml.ingest import ingest_records, prepare_batch, write_batch
-from perfml.serving import DatasetCache
+from perfml.serving.snapshot import DatasetCache
 
 
 @pytest.fixture

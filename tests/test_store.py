@@ -126,8 +126,8 @@ def test_engine_is_cached_with_sqlite_pragmas(url):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
-def test_default_store_is_under_perfml_home(perfml_home):
-    store.create_all()
+def test_default_store_is_under_perfml_home(perfml_home, home):
+    store.create_all(home.engine)
     assert (perfml_home / "perfml.db").is_file()
 
 
@@ -280,12 +280,12 @@ def test_refreshing_an_alert_is_idempotent_and_keeps_its_review(url):
 # -- CLI ---------------------------------------------------------------------------------
 def test_cli_import_good_then_corrupted_data(small_dir, small_dataset, perfml_home, tmp_path):
     from perfml.cli import app
-    from perfml.config import get_settings
+    from perfml.home import Home
 
     runner = CliRunner()
     result = runner.invoke(app, ["import", str(small_dir)])
     assert result.exit_code == 0, result.output
-    url = get_settings().store
+    url = Home.at(perfml_home).store_url
     before = stored_state(url)
     assert {n: len(before[n]) for n in TABLES if before[n]} == small_dataset.rows()
 
@@ -354,7 +354,7 @@ def test_snapshot_transaction_is_read_only_and_repeatable(tiny, url):
 def test_upserted_snapshot_equals_a_fresh_read_of_the_store(tiny, url):
     """The service's incremental update (typed batch rows upserted by key) gives exactly what the store holds."""
     from perfml.ingest import prepare_batch, write_batch
-    from perfml.serving import upserted
+    from perfml.serving.snapshot import upserted
 
     store.import_dataset(tiny, url)
     before = Dataset.from_store(url)

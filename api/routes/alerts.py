@@ -12,13 +12,22 @@ from api.deps import Context, Data, Models, RequestId, StoreSession
 from api.errors import ApiProblem, not_found, responses
 from api.permissions import Integrator, Reviewer, ensure_visible, team_scope
 from api.render import plain, trajectory, utc
-from api.schemas.alerts import (AlertDetail, AlertStatus, AlertSummary, AlertType, RefreshRequest, RefreshResponse,
-                                ReviewRequest)
+from api.schemas.alerts import (
+    AlertDetail,
+    AlertStatus,
+    AlertSummary,
+    AlertType,
+    RefreshRequest,
+    RefreshResponse,
+    ReviewRequest,
+)
 from api.schemas.common import MAX_PAGE, Page
-from perfml import alerts as service
+from perfml import alerts as queries
 from perfml.errors import PerfmlError
 from perfml.keys import Principal
-from perfml.serving import render_factors
+from perfml.rules import builtin_plans
+from perfml.services import alerts as service
+from perfml.serving.render import render_factors
 
 log = logging.getLogger("perfml.api")
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
@@ -28,7 +37,7 @@ Lang = Annotated[Literal["en", "zh"], Query(description="Language of display nam
 
 
 def _summary(row: dict, lang: str = "en") -> dict:
-    return {"id": row["id"], "type": row["type"], "status": row["status"], "summary": service.summary_line(row, lang),
+    return {"id": row["id"], "type": row["type"], "status": row["status"], "summary": queries.summary_line(row, lang),
             "subject_id": row["subject_id"], "change_id": row["change_id"], "employee_id": row["employee_id"],
             "team_id": row["team_id"], "period": row["period"], "as_of": utc(row["as_of"]), "score": row["score"],
             "model_name": row["model_name"], "model_version": row["model_version"],
@@ -45,7 +54,7 @@ def _explanation(expl: dict | None, lang: str) -> dict | None:
 
 
 def _visible_alert(source, principal: Principal, alert_id: int) -> dict:
-    row = service.get_alert(source, alert_id)
+    row = queries.get_alert(source, alert_id)
     if row is None:
         raise not_found(f"alert {alert_id}")
     ensure_visible(principal, f"alert {alert_id}", employee_id=row["employee_id"], team_id=row["team_id"])
@@ -85,7 +94,7 @@ def list_alerts(principal: Reviewer, session: StoreSession,
 
     Roles: hr_admin, manager.
     """
-    items, total = service.list_alerts(
+    items, total = queries.list_alerts(
         session, type=type, team_id=team_id, scope_team=team_scope(principal), employee_id=employee_id,
         status=status, since=datetime.combine(since, time()) if since else None,
         until=datetime.combine(until, time()) if until else None, min_score=min_score, limit=limit, offset=offset)
@@ -99,8 +108,6 @@ async def refresh(principal: Integrator, ctx: Context, models: Models, data: Dat
     """Score new ownership changes and month ends with the champions, run the reminder and review-list
     rules, and upsert alerts (idempotent; reviews are kept). Every field is optional: no body at all
     means the defaults. Roles: hr_admin, hr_system."""
-    from perfml.rules import builtin_plans
-
     body = body or RefreshRequest()
 
     if body.plan not in builtin_plans():
@@ -110,10 +117,9 @@ async def refresh(principal: Integrator, ctx: Context, models: Models, data: Dat
         raise ApiProblem(409, "an alert refresh is already running; try again when it finishes", kind="busy")
     try:
         summary = await run_in_threadpool(
-            lambda: service.refresh_alerts(ctx.engine, dataset=data.dataset(), models=models.loaded(),
-                                           settings=ctx.settings, features=data.features, as_of=body.as_of,
-                                           plan=body.plan, thresholds=body.thresholds, principal=principal.name,
-                                           request_id=rid))
+            lambda: service.refresh_alerts(home=ctx.home, dataset=data.dataset(), models=models.loaded(),
+                                           features=data.features, as_of=body.as_of, plan=body.plan,
+                                           thresholds=body.thresholds, principal=principal.name, request_id=rid))
     finally:
         ctx.refresh_lock.release()
     return summary.to_dict()
@@ -136,7 +142,6 @@ def review(alert_id: AlertId, body: ReviewRequest, principal: Reviewer, ctx: Con
     Roles: hr_admin, manager (own team)."""
     _visible_alert(ctx.engine, principal, alert_id)
     # The label a transfer review writes goes into the service's snapshot with the commit.
-    row = ctx.data.update(lambda: service.review_alert(ctx.engine, alert_id, decision=body.decision, note=body.note,
-                                                       reviewer=principal.name, request_id=rid),
-                          service.review_changes)
+    row = service.review_alert(home=ctx.home, alert_id=alert_id, decision=body.decision, note=body.note,
+                               reviewer=principal.name, request_id=rid, data=ctx.data)
     return _detail(ctx, row, lang, saved=True)

@@ -8,7 +8,7 @@ from api.errors import ApiProblem, field_error, record_errors, responses
 from api.permissions import Integrator
 from api.schemas.ingest import IngestRequest, IngestResponse
 from perfml.errors import DataValidationError
-from perfml.ingest import prepare_batch, write_batch
+from perfml.services.ingest import ingest_batch
 
 router = APIRouter(prefix="/v1/ingest", tags=["ingest"])
 
@@ -27,7 +27,8 @@ def ingest(body: IngestRequest, principal: Integrator, ctx: Context, rid: Reques
         raise ApiProblem(422, f"records: at most {limit} records per batch, got {total}", kind="batch-too-large",
                          errors=[field_error(("body", "records"), f"at most {limit} records, got {total}", "too_long")])
     try:
-        typed = prepare_batch(body.records, ctx.engine)
+        # The committed rows go into the service's snapshot as they are: no rebuild, reads never wait.
+        rows = ingest_batch(home=ctx.home, records=body.records, data=ctx.data)
     except DataValidationError as exc:
         errors = record_errors(exc)
         ctx.audit.record(principal=principal.name, action="ingest.refused", target="store", request_id=rid,
@@ -35,8 +36,6 @@ def ingest(body: IngestRequest, principal: Integrator, ctx: Context, rid: Reques
         raise ApiProblem(422, f"nothing written: {errors[0]['path']}: {errors[0]['msg']}"
                               + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""),
                          kind="invalid-records", errors=errors) from None
-    # The committed rows go into the service's snapshot as they are: no rebuild, reads never wait.
-    rows = ctx.data.update(lambda: write_batch(typed, ctx.engine), typed)
     ctx.audit.record(principal=principal.name, action="ingest", target="store", request_id=rid,
                      details={"rows": rows})
     return {"rows": rows, "total": sum(rows.values())}

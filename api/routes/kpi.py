@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import pandas as pd
 from fastapi import APIRouter, Query
 
 from api.deps import Context, CurrentPrincipal, RequestId
@@ -13,13 +12,14 @@ from api.render import plain
 from api.schemas.common import MAX_PAGE
 from api.schemas.kpi import EvaluateRequest, KpiResult, KpiRun, PlanInfo, WhatIfRequest
 from perfml.keys import Principal
+from perfml.rules import builtin_plans, load_plan, parse_plan, plan_hash
+from perfml.rules.engine import InvalidOverrides
+from perfml.services import kpi as service
 
 router = APIRouter(prefix="/v1/kpi", tags=["kpi"])
 
 
 def _plan_info(plan) -> dict:
-    from perfml.rules import plan_hash
-
     return {"id": plan.id, "version": str(plan.version), "name": plan.name, "currency": plan.currency,
             "effective_from": str(plan.effective_from),
             "effective_to": str(plan.effective_to) if plan.effective_to else None,
@@ -28,8 +28,6 @@ def _plan_info(plan) -> dict:
 
 def _plan(body: EvaluateRequest | WhatIfRequest, principal: Principal):
     """The plan a request names: a built-in by name, or YAML text (hr_admin only), validated."""
-    from perfml.rules import builtin_plans, load_plan, parse_plan
-
     if body.plan_yaml is not None:
         if not principal.is_admin:
             raise ApiProblem(403, "only hr_admin may evaluate a plan sent as YAML", kind="forbidden")
@@ -43,18 +41,6 @@ def _plan(body: EvaluateRequest | WhatIfRequest, principal: Principal):
         raise ApiProblem(404, f"plan {body.plan!r} not found; built-in plans: {', '.join(builtin_plans())}",
                          kind="not-found")
     return load_plan(body.plan)
-
-
-def _crediting_inputs(ctx) -> tuple[pd.DataFrame | None, dict[str, str]]:
-    """Anomaly scores (transfer alerts) and review decisions (the store's current transfer_labels)."""
-    from perfml.alerts import transfer_scores
-    from perfml.store import read_table
-
-    scores = transfer_scores(ctx.engine)
-    labels = read_table("transfer_labels", ctx.engine)
-    reviews = {str(c): ("void" if f == 1 else "release")
-               for c, f in zip(labels["change_id"], labels["is_anomalous"]) if pd.notna(f)}
-    return (scores if not scores.empty else None), reviews
 
 
 def _employee(ctx, principal: Principal, employee_id: str) -> None:
@@ -98,8 +84,6 @@ def _audit(ctx, principal: Principal, rid, plan: dict, action: str, details: dic
 @router.get("/plans", response_model=list[PlanInfo], summary="Built-in plans", responses=responses(401))
 def plans(principal: CurrentPrincipal) -> list[dict]:
     """Every built-in plan with its version, effective dates, segments and content hash. Any role."""
-    from perfml.rules import builtin_plans, load_plan
-
     return [_plan_info(load_plan(name)) for name in builtin_plans()]
 
 
@@ -111,12 +95,11 @@ def evaluate(body: EvaluateRequest, principal: ResultReader, ctx: Context, rid: 
     """Scorecards and payouts with a trace of every number, for one employee or everyone the caller
     may see (hr_admin: all; manager: own team; employee: self). Anomaly scores of transfer alerts
     hold credit; reviewed transfers are voided (confirmed) or released (dismissed)."""
-    from perfml.rules import evaluate as run_plan
-
     plan = _plan(body, principal)
     ids = _scope_ids(ctx, principal, body.employee_id)
-    scores, reviews = _crediting_inputs(ctx)
-    run = run_plan(plan, ctx.data.dataset(), body.period, scores=scores, reviews=reviews, employee_ids=ids)
+    scores, reviews = service.crediting_inputs(home=ctx.home)
+    run = service.evaluate_plan(plan=plan, dataset=ctx.data.dataset(), period=body.period, scores=scores,
+                                reviews=reviews, employee_ids=ids)
     out = plain(run.to_dict())
     results = out["results"]
     if not principal.is_admin:
@@ -141,15 +124,12 @@ def evaluate(body: EvaluateRequest, principal: ResultReader, ctx: Context, rid: 
 def what_if(body: WhatIfRequest, principal: ResultReader, ctx: Context, rid: RequestId) -> dict:
     """Re-evaluate one employee-period with some metric values replaced; derived metrics follow.
     Roles: hr_admin, manager (own team), employee (self)."""
-    from perfml.rules import what_if as run_what_if
-    from perfml.rules.engine import InvalidOverrides
-
     plan = _plan(body, principal)
     _employee(ctx, principal, body.employee_id)
-    scores, reviews = _crediting_inputs(ctx)
+    scores, reviews = service.crediting_inputs(home=ctx.home)
     try:
-        result = run_what_if(plan, ctx.data.dataset(), employee_id=body.employee_id, period=body.period,
-                             overrides=body.overrides, scores=scores, reviews=reviews)
+        result = service.what_if_result(plan=plan, dataset=ctx.data.dataset(), employee_id=body.employee_id,
+                                        period=body.period, overrides=body.overrides, scores=scores, reviews=reviews)
     except InvalidOverrides as exc:
         errors = [field_error(("body", "overrides", name), why, "invalid_override") for name, why in exc.problems.items()]
         raise ApiProblem(422, f"{errors[0]['path']}: {errors[0]['msg']}", kind="invalid-overrides",

@@ -1,5 +1,5 @@
 """Scores: explained predictions from the champions (or, without one, the baseline rule), from feature rows
-or by id from the store (the domain logic of by-id scoring is `perfml.scoring.score_ids`)."""
+or by id from the store (the use case: `perfml.services.scoring`)."""
 from __future__ import annotations
 
 from typing import Annotated, Literal
@@ -15,11 +15,12 @@ from api.errors import ApiProblem, field_error, responses
 from api.permissions import IdScorer, Scorer, can_see
 from api.render import json_response, json_text, raw_json_response
 from api.schemas.scores import ScoreIdsRequest, ScoreResponse, ScoreRowsRequest
-from perfml import scoring
 from perfml.keys import Principal
 from perfml.modeling.spec import PipelineSpec
-from perfml.pipelines import PIPELINE_NAMES
-from perfml.serving import ServedModel, UnknownFeatures, explained
+from perfml.pipelines import PIPELINE_NAMES, get_pipeline
+from perfml.services import scoring
+from perfml.serving.fast import ServedModel, UnknownFeatures
+from perfml.serving.render import explained
 
 router = APIRouter(prefix="/v1/scores", tags=["scores"])
 
@@ -99,9 +100,7 @@ async def score_rows(model: ModelName, body: ScoreRowsRequest, principal: Scorer
     n = _check_shape(body, model)
     _check_batch(n, settings.api_max_batch, "rows" if body.rows is not None else "data")
     if served is None:
-        from perfml.pipelines import get_pipeline
-
-        spec = get_pipeline(model)
+        spec = get_pipeline(model, settings)
         results = _baseline_rows(spec, body, model, lang)
         _audit(ctx, principal, model, None, rid, how="rows", rows=len(results), alerts=0, top_k=top_k, lang=lang)
         return json_response(_payload(model, spec, None, results, top_k, lang))
@@ -189,11 +188,9 @@ def score_ids(model: ModelName, body: ScoreIdsRequest, principal: IdScorer, ctx:
     Ids are change ids for `transfer-anomaly` and employee ids for `decline` and `high-performer`.
     Roles: hr_admin, hr_system; managers for their own team (other teams' ids answer 404).
     """
-    from perfml.pipelines import get_pipeline
-
     served = models.scorer(model)
     _check_batch(len(body.ids), settings.api_max_batch, "ids")
-    spec = get_pipeline(model)
+    spec = get_pipeline(model, settings)
     as_of = pd.Timestamp(body.as_of) if body.as_of is not None else None
     visible = None
     if principal.role == "manager":

@@ -73,16 +73,16 @@ def bias_audit(scores: pd.DataFrame, demographics: pd.DataFrame, *, threshold: f
     return result[list(COLUMNS)]
 
 
-def audit_model(name: str, dataset: Dataset, *, threshold: float | None = None, as_of=None,
-                min_share: float = MIN_SHARE, min_ratio: float = MIN_RATIO) -> tuple[pd.DataFrame, dict]:
-    """Score `dataset` with the champion of pipeline `name` and audit it; returns (table, summary)."""
-    from perfml.modeling.registry import load_model
-    from perfml.modeling.run import _spec
-
+def require_demographics(dataset: Dataset) -> None:
+    """`PerfmlError` unless the dataset has the demographics table the audit groups by."""
     if not dataset.has("demographics"):
         raise PerfmlError("bias audit needs a demographics table (demographics.csv) in the dataset")
-    spec = _spec(name)
-    model = load_model(spec.model_name)
+
+
+def audit_model(spec, dataset: Dataset, *, model, threshold: float | None = None, as_of=None,
+                min_share: float = MIN_SHARE, min_ratio: float = MIN_RATIO) -> tuple[pd.DataFrame, dict]:
+    """Score `dataset` with `model` (the champion of pipeline `spec`) and audit it; returns (table, summary)."""
+    require_demographics(dataset)
     as_of = None if as_of is None else pd.Timestamp(as_of)
     features = spec.scoring_rows(spec.build_features(dataset, as_of=as_of), as_of).reset_index(drop=True)
     frame = pd.DataFrame({"employee_id": features[spec.subject_column].astype("string"),

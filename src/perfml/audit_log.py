@@ -71,7 +71,7 @@ def write(conn: Connection | Session, **kwargs) -> None:
 _ready: set[str] = set()
 
 
-def write_many(engine: Engine | str | None, entries: list[dict]) -> None:
+def write_many(engine: Engine | str, entries: list[dict]) -> None:
     """Insert prepared entries (from `entry`) in one transaction."""
     if not entries:
         return
@@ -86,7 +86,7 @@ def write_many(engine: Engine | str | None, entries: list[dict]) -> None:
 class AuditBuffer:
     """Write-behind audit entries: `record` is cheap; a daemon thread commits batches."""
 
-    def __init__(self, engine: Engine | str | None = None, *, interval: float = 0.25, max_batch: int = 1000,
+    def __init__(self, engine: Engine | str, *, interval: float = 0.25, max_batch: int = 1000,
                  retention_days: int | None = None, purge_every: float | None = 86_400.0):
         self.engine = engine_for(engine)
         self.interval = interval
@@ -158,7 +158,7 @@ class AuditBuffer:
 
 
 @contextmanager
-def reading(source: Engine | str | Connection | Session | None) -> Iterator[Connection]:
+def reading(source: Engine | str | Connection | Session) -> Iterator[Connection]:
     """A connection to read from: the caller's session/connection as is, or a new one from an engine/URL."""
     if isinstance(source, Session):
         yield source.connection()
@@ -179,7 +179,7 @@ class Page:
     total: int
 
 
-def read(engine: Engine | str | Connection | Session | None = None, *, since: datetime | None = None,
+def read(engine: Engine | str | Connection | Session, *, since: datetime | None = None,
          until: datetime | None = None,
          principal: str | None = None, action: str | None = None, target: str | None = None,
          request_id: str | None = None, limit: int = 50, offset: int = 0) -> Page:
@@ -204,13 +204,9 @@ def read(engine: Engine | str | Connection | Session | None = None, *, since: da
     return Page([dict(r._mapping) for r in rows], int(total))
 
 
-def purge(engine: Engine | str | None = None, *, retention_days: int | None = None,
-          now: datetime | None = None) -> int:
-    """Delete entries older than `retention_days` (default: the setting); return how many."""
-    from perfml.config import get_settings
-
-    days = retention_days if retention_days is not None else get_settings().audit_retention_days
-    cutoff = (now or utcnow()) - timedelta(days=days)
+def purge(engine: Engine | str, *, retention_days: int, now: datetime | None = None) -> int:
+    """Delete entries older than `retention_days` (a home's `audit_retention_days`); return how many."""
+    cutoff = (now or utcnow()) - timedelta(days=retention_days)
     eng = engine_for(engine)
     create_all(eng)
     with eng.begin() as conn:

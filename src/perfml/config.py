@@ -52,7 +52,13 @@ class Settings(BaseSettings):
         return self.home_dir / "mlartifacts"
 
 
+DEFAULTS = Settings.model_construct()
+"""Every setting at its documented default, read from no environment or file (e.g. the evidence
+gate of a training run that registers nothing and so has no home)."""
+
+
 @lru_cache
 def get_settings() -> Settings:
-    """The process-wide settings (tests clear the cache after changing the environment)."""
+    """The settings the environment describes: how the edge (a `perfml` command without `--home`,
+    the app factory's default) builds its `perfml.home.Home`. Nothing else reads them."""
     return Settings()

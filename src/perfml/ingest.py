@@ -113,7 +113,7 @@ def _derive_order_types(conn, orders: pd.DataFrame) -> None:
     orders.loc[missing, "order_type"] = pd.array(derived, dtype="string")
 
 
-def prepare_batch(records: Mapping[str, Sequence[Mapping]], engine: Engine | str | None = None, *,
+def prepare_batch(records: Mapping[str, Sequence[Mapping]], engine: Engine | str, *,
                   max_records: int | None = None) -> dict[str, pd.DataFrame]:
     """Parse and check a batch against the contract and the store; return the typed rows to write per table.
 
@@ -158,7 +158,7 @@ def _parse(name: str, recs: Sequence[Mapping]) -> tuple[pd.DataFrame, list[Probl
         return pd.DataFrame(), [Problem(name, None, "a value cannot be read", detail=f"{type(exc).__name__}: {exc}"[:200])]
 
 
-def write_batch(typed: Mapping[str, pd.DataFrame], engine: Engine | str | None = None) -> dict[str, int]:
+def write_batch(typed: Mapping[str, pd.DataFrame], engine: Engine | str) -> dict[str, int]:
     """Upsert prepared rows (`prepare_batch`) in one transaction, all or nothing; return rows written per table."""
     eng = engine_for(engine)
     now = utcnow()
@@ -175,7 +175,7 @@ def write_batch(typed: Mapping[str, pd.DataFrame], engine: Engine | str | None =
     return {name: counts[name] for name in TABLES if name in counts}
 
 
-def ingest_records(records: Mapping[str, Sequence[Mapping]], engine: Engine | str | None = None, *,
+def ingest_records(records: Mapping[str, Sequence[Mapping]], engine: Engine | str, *,
                    max_records: int | None = None) -> dict[str, int]:
     """Validate and upsert a batch in one transaction; return records written per table.
 

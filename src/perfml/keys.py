@@ -83,8 +83,8 @@ _ACTIVITY = (("orders", "employee_id"), ("activities", "employee_id"), ("leads",
 """Records that make a person visible in results: orders, activities and leads they own."""
 
 
-def check_scope(role: str, team_id: str | None = None, employee_id: str | None = None,
-                engine: Engine | str | None = None) -> str | None:
+def check_scope(role: str, team_id: str | None = None, employee_id: str | None = None, *,
+                engine: Engine | str) -> str | None:
     """Refuse a scope the store does not know (`KeyRequestError`); return a warning when it is known but
     has no orders, activities or leads yet (the key would see nothing today), else None."""
     from perfml.store import CANONICAL
@@ -113,7 +113,7 @@ def check_scope(role: str, team_id: str | None = None, employee_id: str | None =
 
 
 def create_key(*, role: str, team_id: str | None = None, employee_id: str | None = None, label: str | None = None,
-               engine: Engine | str | None = None, created_by: str = "cli", request_id: str | None = None) -> CreatedKey:
+               engine: Engine | str, created_by: str = "cli", request_id: str | None = None) -> CreatedKey:
     """Create a key for `role` (and scope); store its hash, audit the creation, return the plain key once."""
     from perfml import audit_log
 
@@ -139,7 +139,7 @@ _cache: dict[tuple[str, str], tuple[float, Principal | None]] = {}
 _cache_lock = threading.Lock()
 
 
-def verify_key(key: str | None, engine: Engine | str | None = None) -> Principal | None:
+def verify_key(key: str | None, engine: Engine | str) -> Principal | None:
     """The principal of a valid, unrevoked key; None for anything else (no hint which part failed)."""
     if not key or not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
@@ -163,7 +163,7 @@ def verify_key(key: str | None, engine: Engine | str | None = None) -> Principal
     return principal
 
 
-def revoke_key(key_id: int, *, engine: Engine | str | None = None, revoked_by: str = "cli",
+def revoke_key(key_id: int, *, engine: Engine | str, revoked_by: str = "cli",
                request_id: str | None = None) -> bool:
     """Revoke a key by id (it stops working at once in this process); False if no such active key."""
     from perfml import audit_log
@@ -180,7 +180,7 @@ def revoke_key(key_id: int, *, engine: Engine | str | None = None, revoked_by: s
     return bool(done)
 
 
-def list_keys(engine: Engine | str | None = None) -> list[dict]:
+def list_keys(engine: Engine | str) -> list[dict]:
     """Every key's id, role, scope, label and dates (never a hash, never a key)."""
     eng = engine_for(engine)
     create_all(eng)

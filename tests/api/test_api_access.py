@@ -69,9 +69,9 @@ def test_every_route_needs_a_valid_key(service):
     """No key, a malformed key, an unknown key and a revoked key all answer 401 problem+json."""
     from perfml.keys import create_key, revoke_key
 
-    revoked = create_key(role="hr_admin", label="to revoke")
+    revoked = create_key(role="hr_admin", label="to revoke", engine=service.engine)
     assert service.client.get("/v1/models", headers={"Authorization": f"Bearer {revoked.key}"}).status_code == 200
-    revoke_key(revoked.principal.key_id)
+    revoke_key(revoked.principal.key_id, engine=service.engine)
     headers = [{}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer pfm_unknown_key_000000000000000"},
                {"Authorization": f"Bearer {revoked.key}"}]
     for template, operations in service.app.openapi()["paths"].items():

@@ -9,7 +9,7 @@ def test_actions_are_audited_with_who_what_version_and_request_id(service):
     from perfml.keys import create_key
 
     c, admin = service.client, service.h("admin")
-    create_key(role="employee", employee_id=service.employee_a, created_by="tests")
+    create_key(role="employee", employee_id=service.employee_a, created_by="tests", engine=service.engine)
     rid = {"X-Request-ID": "audit-score-1"}
     r = c.post("/v1/scores/decline/by-id", json={"ids": [service.employee_a]}, headers={**service.h("manager_a"), **rid})
     assert r.status_code == 200
@@ -33,22 +33,22 @@ def _key_id(service, who: str) -> int:
     return verify_key(service.keys[who], service.ctx.engine).key_id
 
 
-def test_retention_purges_old_entries(perfml_home):
+def test_retention_purges_old_entries(home):
     from perfml import audit_log
     from perfml.store import utcnow
 
     now = utcnow()
-    audit_log.write_many(None, [audit_log.entry(principal="p", action="score", at=now - timedelta(days=200)),
-                                audit_log.entry(principal="p", action="score", at=now - timedelta(days=10))])
-    assert audit_log.read().total == 2
-    assert audit_log.purge(retention_days=180) == 1
-    page = audit_log.read()
+    audit_log.write_many(home.engine, [audit_log.entry(principal="p", action="score", at=now - timedelta(days=200)),
+                                       audit_log.entry(principal="p", action="score", at=now - timedelta(days=10))])
+    assert audit_log.read(home.engine).total == 2
+    assert audit_log.purge(home.engine, retention_days=180) == 1
+    page = audit_log.read(home.engine)
     assert page.total == 1 and page.items[0]["at"] > now - timedelta(days=11)
-    buf = audit_log.AuditBuffer(interval=0.05).start()
+    buf = audit_log.AuditBuffer(home.engine, interval=0.05).start()
     for i in range(30):
         buf.record(principal="p", action="score", target=str(i), details={"ids": list(range(500))})
     buf.close()
-    page = audit_log.read(target="7")
+    page = audit_log.read(home.engine, target="7")
     assert page.total == 1 and len(page.items[0]["details"]["ids"]) == audit_log.DETAILS_MAX_ITEMS
     assert page.items[0]["details"]["ids_count"] == 500
-    assert audit_log.read(action="score", limit=5).total == 31
+    assert audit_log.read(home.engine, action="score", limit=5).total == 31

@@ -11,7 +11,6 @@ import threading
 import pandas as pd
 import pytest
 
-from perfml.config import get_settings
 from perfml.schema import TABLES
 
 WRITES = 6  # batches per writer thread: bounded, a few seconds on the small company
@@ -23,7 +22,7 @@ def twin(service, tmp_path_factory):
     from fastapi.testclient import TestClient
 
     from api.main import create_app
-    from perfml.config import Settings
+    from perfml.home import Home
 
     store = tmp_path_factory.mktemp("twin") / "perfml.db"
     service.ctx.audit.flush()
@@ -31,14 +30,10 @@ def twin(service, tmp_path_factory):
     source.backup(target)  # a consistent copy of a live WAL database
     source.close()
     target.close()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PERFML_HOME", str(service.home))
-        get_settings.cache_clear()
-        app = create_app(Settings(home=service.home, store_url=f"sqlite:///{store}"), background=False,
-                         watch_interval=None, warm=False)
-        client = TestClient(app, raise_server_exceptions=False)
-        client.__enter__()
-    get_settings.cache_clear()
+    app = create_app(Home.at(service.home, store_url=f"sqlite:///{store}"), background=False,
+                     watch_interval=None, warm=False)
+    client = TestClient(app, raise_server_exceptions=False)
+    client.__enter__()
     yield app, client
     client.__exit__(None, None, None)
 

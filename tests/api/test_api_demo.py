@@ -16,24 +16,26 @@ def test_demo_built_everything(demo_home):
     from perfml.keys import verify_key
     from perfml.modeling.registry import list_versions
     from perfml.pipelines import PIPELINE_NAMES
-    from perfml.store import alerts, api_keys, get_engine, hash_key, table_counts
+    from perfml.home import Home
+    from perfml.store import alerts, api_keys, hash_key, table_counts
 
     out = demo_home.output
     printed = sorted(set(KEY.findall(out)))
     assert len(printed) == 4
     assert "curl -s" in out and "Authorization: Bearer" in out and "mlflow ui --backend-store-uri" in out
-    counts = table_counts()
+    home = Home.at(demo_home.home)
+    counts = table_counts(home.engine)
     assert counts["employees"] > 0 and counts["ownership_changes"] > 0 and counts["alerts"] > 0
-    versions = list_versions()
+    versions = list_versions(home=home)
     # every model registered; high-performer's test side on the small company (one hire cohort of 13, 3 positives,
     # ROC-AUC tied with its baseline) is too thin to earn champion: the run says why (the medium company promotes it)
     assert set(versions["model"]) == set(PIPELINE_NAMES)
     assert set(versions.loc[versions["champion"], "model"]) == {"transfer-anomaly", "decline"}
     refused = versions.set_index("model").loc["high-performer", "not_promoted"]
     assert refused.startswith("too little evidence: 13 labelled test rows (30 needed), 3 positives on the test side")
-    roles = {verify_key(k).role for k in printed}
+    roles = {verify_key(k, home.engine).role for k in printed}
     assert roles == {"hr_admin", "hr_system", "manager", "employee"}
-    with get_engine().connect() as conn:
+    with home.engine.connect() as conn:
         hashes = {r[0] for r in conn.execute(sa.select(api_keys.c.key_hash))}
         types = {r[0] for r in conn.execute(sa.select(alerts.c.type).distinct())}
     assert {hash_key(k) for k in printed} <= hashes
@@ -43,19 +45,20 @@ def test_demo_built_everything(demo_home):
 
 def test_keys_cli(demo_home):
     runner = CliRunner()
-    r = runner.invoke(cli, ["keys", "create", "--role", "manager", "--team", "T01", "--label", "ops"])
+    at = ["--home", str(demo_home.home)]
+    r = runner.invoke(cli, ["keys", "create", "--role", "manager", "--team", "T01", "--label", "ops", *at])
     assert r.exit_code == 0, r.output
     key = KEY.findall(r.output)
     assert len(key) == 1
-    listed = runner.invoke(cli, ["keys", "list"])
+    listed = runner.invoke(cli, ["keys", "list", *at])
     assert listed.exit_code == 0 and "manager" in listed.output and key[0] not in listed.output
-    r = runner.invoke(cli, ["keys", "create", "--role", "manager"])
+    r = runner.invoke(cli, ["keys", "create", "--role", "manager", *at])
     assert r.exit_code == 1 and "needs --team" in r.output
-    r = runner.invoke(cli, ["keys", "create", "--role", "root"])
+    r = runner.invoke(cli, ["keys", "create", "--role", "root", *at])
     assert r.exit_code == 1 and "unknown role" in r.output
-    key_id = re.search(r"created key (\d+)", runner.invoke(cli, ["keys", "create", "--role", "hr_system"]).output)
-    assert runner.invoke(cli, ["keys", "revoke", key_id.group(1)]).exit_code == 0
-    assert runner.invoke(cli, ["keys", "revoke", key_id.group(1)]).exit_code == 1
+    key_id = re.search(r"created key (\d+)", runner.invoke(cli, ["keys", "create", "--role", "hr_system", *at]).output)
+    assert runner.invoke(cli, ["keys", "revoke", key_id.group(1), *at]).exit_code == 0
+    assert runner.invoke(cli, ["keys", "revoke", key_id.group(1), *at]).exit_code == 1
 
 
 def test_serve_runs_uvicorn_with_the_app(demo_home, monkeypatch):
@@ -67,7 +70,7 @@ def test_serve_runs_uvicorn_with_the_app(demo_home, monkeypatch):
     import uvicorn
 
     monkeypatch.setattr(uvicorn, "run", fake_run)
-    r = CliRunner().invoke(cli, ["serve", "--port", "8765"])
+    r = CliRunner().invoke(cli, ["serve", "--port", "8765", "--home", str(demo_home.home)])
     assert r.exit_code == 0, r.output
     assert calls["host"] == "127.0.0.1" and calls["port"] == 8765
     assert "/v1/alerts" in calls["app"].openapi()["paths"]

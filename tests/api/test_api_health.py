@@ -13,7 +13,15 @@ from fastapi.testclient import TestClient
 NAMES = ("transfer-anomaly", "decline")
 
 
-def _register(name: str, seed: int = 0, force: bool = False, settings=None) -> str:
+def _env_home():
+    """The home `create_app()` serves by default: the one the environment (`perfml_home`) describes."""
+    from perfml.config import get_settings
+    from perfml.home import Home
+
+    return Home(get_settings())
+
+
+def _register(name: str, seed: int = 0, force: bool = False, home=None) -> str:
     """A small toy booster registered under a served model name (stands in for a trained pipeline)."""
     from perfml.modeling import registry
     from perfml.modeling.model import TrainedModel
@@ -25,16 +33,16 @@ def _register(name: str, seed: int = 0, force: bool = False, settings=None) -> s
     model = TrainedModel(fit_lgbm(X, y, num_rounds=10), ["a", "b", "c"], threshold=0.6)
     reg = registry.log_and_register(name, model, params={}, metrics={"model_pr_auc": 0.5}, fingerprint="toy",
                                     input_example=X, test_metric="model_pr_auc", force=force,
-                                    settings=settings)
+                                    home=home or _env_home())
     return reg.version
 
 
 def _artifact(name: str, version: str) -> Path:
-    from perfml.config import get_settings
     from perfml.modeling import registry
 
-    source = registry.client().get_model_version(name, version).source  # models:/m-<id>
-    path = get_settings().artifacts_dir / "models" / source.rsplit("/", 1)[-1] / "artifacts" / "model.lgb"
+    home = _env_home()
+    source = registry.client(home=home).get_model_version(name, version).source  # models:/m-<id>
+    path = home.artifacts_dir / "models" / source.rsplit("/", 1)[-1] / "artifacts" / "model.lgb"
     assert path.is_file(), path
     return path
 
@@ -45,7 +53,7 @@ def admin_key(perfml_home):
     from perfml.modeling import registry
 
     registry.clear_cache()
-    return {"Authorization": f"Bearer {create_key(role='hr_admin').key}"}
+    return {"Authorization": f"Bearer {create_key(role='hr_admin', engine=_env_home().engine).key}"}
 
 
 def test_not_ready_until_models_load(perfml_home, admin_key):
@@ -180,13 +188,13 @@ def test_versions_without_checksum_are_parsed_in_a_child_process_first(perfml_ho
     from perfml.modeling import registry
 
     version = _register("decline")
-    registry.client().delete_model_version_tag("decline", version, registry.SHA_TAG)
+    registry.client(home=_env_home()).delete_model_version_tag("decline", version, registry.SHA_TAG)
     registry.clear_cache()
-    assert registry.load_model("decline").version == version
+    assert registry.load_model("decline", home=_env_home()).version == version
     registry.clear_cache()
     _artifact("decline", version).write_text("tree\nnot a model\n")
     with pytest.raises(registry.ModelIntegrityError, match="cannot be parsed .checked in a separate process"):
-        registry.load_model("decline")
+        registry.load_model("decline", home=_env_home())
 
 
 def test_prometheus_metrics(service):
@@ -201,15 +209,15 @@ def test_prometheus_metrics(service):
 
 
 def test_app_serves_the_models_of_its_own_home(perfml_home, tmp_path):
-    """`create_app(settings=...)` loads and lists the champions of that home, not the process-wide one."""
+    """`create_app(home)` loads and lists the champions of that home, not the process-wide one."""
     from api.main import create_app
-    from perfml.config import Settings
+    from perfml.home import Home
     from perfml.keys import create_key
     from perfml.modeling import registry
 
     registry.clear_cache()
-    other = Settings(home=tmp_path / "other")
-    versions = {n: _register(n, seed=i, settings=other) for i, n in enumerate(NAMES)}
+    other = Home.at(tmp_path / "other")
+    versions = {n: _register(n, seed=i, home=other) for i, n in enumerate(NAMES)}
     app = create_app(other, model_names=NAMES, background=False, watch_interval=None, warm=False)
     with TestClient(app) as c:
         ready = c.get("/readyz")
@@ -217,4 +225,4 @@ def test_app_serves_the_models_of_its_own_home(perfml_home, tmp_path):
         key = create_key(role="hr_admin", engine=app.state.ctx.engine).key
         listed = c.get("/v1/models", headers={"Authorization": f"Bearer {key}"}).json()
         assert {m["name"]: [v["version"] for v in m["versions"]] for m in listed} == {n: [1] for n in NAMES}
-    assert registry.list_versions().empty  # the process-wide home stays empty
+    assert registry.list_versions(home=_env_home()).empty  # the process-wide home stays empty

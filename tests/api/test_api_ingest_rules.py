@@ -23,13 +23,13 @@ TARGET = {"employee_id": "EMP 001", "period": "2017-01", "metric": "revenue", "t
 
 
 @pytest.fixture
-def ingest(perfml_home):
+def ingest(home):
     """POST a batch (records merged over a clean order) with an hr_system key on a fresh home."""
     from api.main import create_app
     from perfml.keys import create_key
 
-    headers = {"Authorization": f"Bearer {create_key(role='hr_system').key}"}
-    app = create_app(model_names=(), load_models=False, background=False, watch_interval=None, warm=False)
+    headers = {"Authorization": f"Bearer {create_key(role='hr_system', engine=home.engine).key}"}
+    app = create_app(home, model_names=(), load_models=False, background=False, watch_interval=None, warm=False)
     with TestClient(app, raise_server_exceptions=False) as client:
         assert client.post("/v1/ingest", json={"records": BASE}, headers=headers).status_code == 200
 

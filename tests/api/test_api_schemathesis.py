@@ -17,7 +17,6 @@ from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (content_type_conformance, ignored_auth, response_schema_conformance,
                                                status_code_conformance)
 
-from perfml.config import get_settings
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           ignored_auth]
@@ -29,7 +28,7 @@ def fuzz_app(service, tmp_path_factory):
     from fastapi.testclient import TestClient
 
     from api.main import create_app
-    from perfml.config import Settings
+    from perfml.home import Home
 
     store = tmp_path_factory.mktemp("fuzz") / "perfml.db"
     service.ctx.audit.flush()
@@ -38,15 +37,10 @@ def fuzz_app(service, tmp_path_factory):
     source.backup(target)  # a consistent copy of a live WAL database
     source.close()
     target.close()
-    with pytest.MonkeyPatch.context() as mp:  # module fixtures run before the autouse env fixture
-        mp.setenv("PERFML_HOME", str(service.home))
-        get_settings.cache_clear()
-        settings = Settings(home=service.home, store_url=f"sqlite:///{store}")
-        app = create_app(settings, background=False, watch_interval=None)
-        client = TestClient(app)
-        client.__enter__()  # runs the lifespan: models loaded, audit writer started
-        assert app.state.ctx.models.ready, app.state.ctx.models.status()
-    get_settings.cache_clear()
+    app = create_app(Home.at(service.home, store_url=f"sqlite:///{store}"), background=False, watch_interval=None)
+    client = TestClient(app)
+    client.__enter__()  # runs the lifespan: models loaded, audit writer started
+    assert app.state.ctx.models.ready, app.state.ctx.models.status()
     yield app
     client.__exit__(None, None, None)
 

@@ -136,7 +136,7 @@ def test_without_a_champion_the_baseline_rule_answers(service):
 def test_big_batches_are_chunked_with_identical_results(service):
     """Batches over the chunking size go through overlapping TreeSHAP chunks; the answer is the same."""
     from api.routes.scores import CHUNKED_ROWS
-    from perfml.serving import explained
+    from perfml.serving.render import explained
 
     served = service.ctx.models.get("decline")
     _, X = _feature_rows(service, "decline", 200)
@@ -220,10 +220,10 @@ def test_batch_and_body_limits(service):
     from fastapi.testclient import TestClient
 
     from api.main import create_app
-    from perfml.config import Settings
+    from perfml.home import Home
 
-    settings = Settings(home=service.home, api_max_batch=5, api_max_body_bytes=2048)
-    app = create_app(settings, model_names=["transfer-anomaly"], background=False, watch_interval=None, warm=False)
+    home = Home.at(service.home, api_max_batch=5, api_max_body_bytes=2048)
+    app = create_app(home, model_names=["transfer-anomaly"], background=False, watch_interval=None, warm=False)
     with TestClient(app) as c:
         h = service.h("system")
         r = c.post("/v1/scores/transfer-anomaly", json={"rows": [{}] * 6}, headers=h)

@@ -56,26 +56,26 @@ class Toy(PipelineSpec):
         return features["hint"].to_numpy(dtype=float)
 
 
-def _run_tags(run_id):
-    run = registry.client().get_run(run_id)
+def _run_tags(run_id, home):
+    run = registry.client(home=home).get_run(run_id)
     return run.data.tags, run.data.params
 
 
-def test_losing_model_is_logged_not_promoted_and_says_why(perfml_home, small_dataset):
+def test_losing_model_is_logged_not_promoted_and_says_why(home, small_dataset):
     registry.clear_cache()
-    result = train_pipeline(Toy(baseline_perfect=True), small_dataset, report=False)
+    result = train_pipeline(Toy(baseline_perfect=True), small_dataset, report=False, home=home)
     assert result.gate is not None and not result.gate.passed and not result.promoted
     m = result.metrics
     assert m["baseline_roc_auc"] == pytest.approx(1.0) and m["model_roc_auc"] < 1.0
     assert f"model ROC-AUC {m['model_roc_auc']:.3f} does not beat its baseline's 1.000" in result.not_promoted
-    tags, params = _run_tags(result.run_id)
+    tags, params = _run_tags(result.run_id, home)
     assert tags["perfml.gate"] == "failed" and "does not beat its baseline" in tags["perfml.not_promoted"]
     assert "does not beat its baseline" in params["not_promoted"]
     with pytest.raises(ModelNotFoundError):  # registered, but not champion
-        registry.load_model("toy")
-    assert registry.why_no_champion("toy").startswith("version 1 was not promoted: model ROC-AUC")
+        registry.load_model("toy", home=home)
+    assert registry.why_no_champion("toy", home=home).startswith("version 1 was not promoted: model ROC-AUC")
     # scoring without a champion: the baseline rule, labelled, with its own reasons
-    out = score_pipeline(Toy(baseline_perfect=True), small_dataset)
+    out = score_pipeline(Toy(baseline_perfect=True), small_dataset, model=None)
     assert (out["source"] == "baseline").all() and (out["state"] == "scored").all()
     np.testing.assert_array_equal(out["score"].to_numpy(), Toy(baseline_perfect=True).y.to_numpy())
     assert out["reasons"].iloc[0].startswith("baseline rule (the hint is the score): Hint: ")
@@ -100,37 +100,37 @@ def test_thin_evidence_names_counts_and_needs(perfml_home, small_dataset):
     assert train_pipeline(Toy(n=300, units=4), small_dataset, register=False, settings=lenient).gate.passed
 
 
-def test_constant_predictions_are_never_promoted(perfml_home, small_dataset):
+def test_constant_predictions_are_never_promoted(home, small_dataset):
     assert is_constant([0.7] * 50) and is_constant(np.full(50, 0.7) + np.arange(50) * 1e-9)
     assert not is_constant([0.1, 0.2] * 25)
     registry.clear_cache()
-    result = train_pipeline(Toy(constant=True), small_dataset, report=False)
+    result = train_pipeline(Toy(constant=True), small_dataset, report=False, home=home)
     assert result.test["score"].nunique() == 1 and not result.promoted
     assert "test predictions are constant (1 distinct score(s))" in result.not_promoted
     assert result.gate.evidence["distinct_test_scores"] == 1
 
 
-def test_force_promotes_and_is_recorded(perfml_home, small_dataset):
+def test_force_promotes_and_is_recorded(home, small_dataset):
     registry.clear_cache()
-    result = train_pipeline(Toy(constant=True), small_dataset, force=True, report=False)
+    result = train_pipeline(Toy(constant=True), small_dataset, force=True, report=False, home=home)
     assert result.promoted and result.forced
-    tags, _ = _run_tags(result.run_id)
+    tags, _ = _run_tags(result.run_id, home)
     assert tags["perfml.forced"].startswith("true (over: ") and "constant" in tags["perfml.forced"]
-    assert registry.load_model("toy").version == result.version
+    assert registry.load_model("toy", home=home).version == result.version
     # a later good run still has to beat the (forced) champion on the primary metric
-    good = train_pipeline(Toy(), small_dataset, report=False)
+    good = train_pipeline(Toy(), small_dataset, report=False, home=home)
     assert good.gate.passed and good.promoted
 
 
-def test_untracked_tables_features_are_left_out(perfml_home, small_dataset):
+def test_untracked_tables_features_are_left_out(home, small_dataset):
     registry.clear_cache()
     untracked = Dataset({k: v for k, v in small_dataset.tables.items() if small_dataset.has(k)},
                         untracked={"surveys"})
-    result = train_pipeline(Toy(), untracked, report=False)
+    result = train_pipeline(Toy(), untracked, report=False, home=home)
     assert result.dropped_features == ["toy_survey_score"]
     assert "toy_survey_score" not in result.features and "toy_survey_score" not in result.model.features
     assert result.model.features == ["signal", "noise"]
-    tags, params = _run_tags(result.run_id)
+    tags, params = _run_tags(result.run_id, home)
     assert tags["perfml.dropped_features"] == "toy_survey_score" and params["dropped_features"] == "toy_survey_score"
     tracked = train_pipeline(Toy(), small_dataset, register=False)
     assert "toy_survey_score" in tracked.model.features and tracked.dropped_features == []
@@ -158,7 +158,7 @@ def test_train_all_names_the_missing_table_and_trains_the_rest(perfml_home, smal
     tables = {k: v for k, v in small_dataset.tables.items() if small_dataset.has(k) and k != "transfer_labels"}
     Dataset({**tables, "ownership_changes": tables["ownership_changes"].head(0)}).save(data)  # header only
     real = perfml.pipelines.get_pipeline
-    monkeypatch.setattr(perfml.pipelines, "get_pipeline", lambda name: Toy() if name != "transfer-anomaly" else real(name))
+    monkeypatch.setattr(perfml.pipelines, "get_pipeline", lambda name, settings=None: Toy() if name != "transfer-anomaly" else real(name))
     r = CliRunner().invoke(app, ["train", "all", "--data", str(data)])
     text = " ".join(r.output.split())
     assert r.exit_code == 1
@@ -172,7 +172,7 @@ def test_cli_says_what_is_missing_and_force_is_recorded(perfml_home, small_dir, 
     from perfml.cli import app
 
     registry.clear_cache()
-    monkeypatch.setattr(perfml.pipelines, "get_pipeline", lambda name: Toy(n=60, units=4, baseline_perfect=True))
+    monkeypatch.setattr(perfml.pipelines, "get_pipeline", lambda name, settings=None: Toy(n=60, units=4, baseline_perfect=True))
     r = CliRunner().invoke(app, ["train", "decline", "--data", str(small_dir)])
     assert r.exit_code == 0, r.output
     text = " ".join(r.output.split())

@@ -10,12 +10,13 @@ from perfml import catalog
 from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
 from perfml.explain import explain
+from perfml.modeling import registry
 from perfml.modeling.run import score_pipeline, train_pipeline
 from perfml.pipelines import get_pipeline
 from perfml.pipelines.decline import nodes
 from perfml.pipelines.decline.nodes import DeclineParams
 from perfml.pipelines.decline.pipeline import DeclinePipeline
-from perfml.serving import explained
+from perfml.serving.render import explained
 
 from asof_perturb import add_activity_noise_at, perturb_after
 
@@ -329,10 +330,11 @@ def test_reproducible(small_dataset):
         (np.isnan(v) and np.isnan(b.metrics[k])) or v == b.metrics[k] for k, v in a.metrics.items())
 
 
-def test_register_and_score_at_any_date(small_dataset, perfml_home):
-    result = train_pipeline("decline", small_dataset)
+def test_register_and_score_at_any_date(small_dataset, home):
+    result = train_pipeline("decline", small_dataset, home=home)
     assert result.promoted and result.version == "1"
-    out = score_pipeline("decline", small_dataset, as_of="2026-02-10")
+    out = score_pipeline("decline", small_dataset, as_of="2026-02-10",
+                         model=registry.champion_or_none("decline", home=home))
     assert {"employee_id", "as_of", "probability", "reasons", "months_from", "months_to", "source", "state",
             "state_reason"} <= set(out.columns)
     assert (out["as_of"] == pd.Timestamp("2026-02-10")).all() and out["employee_id"].is_unique

@@ -4,13 +4,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from perfml.config import get_settings
 from perfml.errors import PerfmlError
+from perfml.home import Home
 
 app = typer.Typer(
     name="perfml",
@@ -21,6 +25,16 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+
+HomeOption = Annotated[Path | None, typer.Option("--home", help="perfml home (store, MLflow); default $PERFML_HOME "
+                                                                "or ./models.")]
+
+
+def home_of(folder: Path | None) -> Home:
+    """The home a command works on: `--home`, else the one the `PERFML_*` environment describes.
+
+    Built once per command and passed down; the process environment is never changed."""
+    return Home.at(folder) if folder is not None else Home(get_settings())
 
 
 def handles_errors(func: Callable) -> Callable:

@@ -12,7 +12,6 @@ import typer
 from rich.table import Table
 
 from perfml.cli._app import app, console, err_console, handles_errors
-from perfml.errors import PerfmlError
 
 bonus_app = typer.Typer(help="KPI scorecards and payouts from a plan, with a trace of every number.",
                         invoke_without_command=True)
@@ -69,10 +68,10 @@ def bonus(
                if value is None]
     if missing:
         raise typer.BadParameter(f"missing {', '.join(missing)}", param_hint="perfml bonus")
-    from perfml.rules import evaluate
+    from perfml.services.kpi import evaluate_plan
 
     dataset, score_frame, decisions = _inputs(data, scores, reviews)
-    run = evaluate(plan, dataset, period, scores=score_frame, reviews=decisions)
+    run = evaluate_plan(plan=plan, dataset=dataset, period=period, scores=score_frame, reviews=decisions)
     csv_path = out.with_suffix(".csv")
     _write_atomic(out, run.write_json)
     _write_atomic(csv_path, run.summary_csv().encode())
@@ -98,14 +97,12 @@ def explain(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result's JSON instead of text.")] = False,
 ) -> None:
     """Print one employee's scorecard and payout with every input, formula and source row."""
-    from perfml.rules import evaluate, explain_text
+    from perfml.rules import explain_text
+    from perfml.services.kpi import explain_result
 
     dataset, score_frame, decisions = _inputs(data, scores, reviews)
-    run = evaluate(plan, dataset, period, scores=score_frame, reviews=decisions, employee_ids=[employee])
-    result = run.result(employee, period)
-    if result is None:
-        why = next((s["reason"] for s in run.skipped if s["employee_id"] == employee), "not employed in that period")
-        raise PerfmlError(f"no result for {employee} in {period}: {why}")
+    run, result = explain_result(plan=plan, dataset=dataset, employee_id=employee, period=period, scores=score_frame,
+                                 reviews=decisions)
     if as_json:
         console.print_json(json.dumps({"plan": run.plan, "result": result.to_dict()}, ensure_ascii=False))
     else:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from perfml.cli._app import app, console, handles_errors, progress_bar
+from perfml.cli._app import HomeOption, app, console, handles_errors, home_of, progress_bar
 from perfml.errors import DataValidationError
 
 
@@ -50,10 +50,12 @@ def validate(data: Annotated[Path, typer.Argument(help="Dataset directory of CSV
 def import_(
     data: Annotated[Path, typer.Argument(help="Dataset directory of CSV/Parquet files.")],
     store_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL (default: the configured store).")] = None,
+    home: HomeOption = None,
 ) -> None:
     """Validate a dataset, then upsert it into the store in one transaction (all or nothing)."""
     from perfml.dataset import Dataset
-    from perfml.store import import_dataset
+    from perfml.home import Home
+    from perfml.services.ingest import import_dataset
 
     try:
         dataset = Dataset.load(data)
@@ -61,7 +63,10 @@ def import_(
         raise DataValidationError(exc.problems, outcome="nothing imported, the store is unchanged") from None
     _print_untracked(dataset.untracked)
     with progress_bar("import") as update:
-        counts = import_dataset(dataset, store_url, progress=update)
+        where = home_of(home)
+        if store_url is not None:
+            where = Home(where.settings.model_copy(update={"store_url": store_url}))
+        counts = import_dataset(home=where, dataset=dataset, progress=update)
     _print_rows(counts, f"imported {data}")
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from perfml.cli._app import app, console, err_console, handles_errors, progress_bar
+from perfml.cli._app import HomeOption, app, console, err_console, handles_errors, home_of, progress_bar
 
 _NAMES_HELP = "transfer-anomaly, decline or high-performer"
 _PROFILE_COLUMNS = ("shap_rank", "display_name", "shap_importance", "direction", "contrast")
@@ -55,20 +55,22 @@ def train(
     data: Annotated[Path, typer.Option("--data", help="Dataset directory of CSV/Parquet files.")],
     force: Annotated[bool, typer.Option("--force", help="Make the new version champion even if it fails the evidence "
                                                         "gates or is not better (recorded on the run).")] = False,
+    home: HomeOption = None,
 ) -> None:
     """Train, evaluate on a time-based test split, log to MLflow and register a version."""
     from perfml.dataset import Dataset
     from perfml.errors import PerfmlError
-    from perfml.modeling.run import train_pipeline
     from perfml.pipelines import PIPELINE_NAMES, PipelineNotAvailable, get_pipeline
+    from perfml.services import models as service
 
     _check_name(model, allow_all=True)
+    where = home_of(home)
     dataset = Dataset.load(data)
     names = PIPELINE_NAMES if model == "all" else (model,)
     failed: list[str] = []
     for name in names:
         try:
-            get_pipeline(name)
+            get_pipeline(name, where.settings)
         except PipelineNotAvailable as exc:
             if model != "all":
                 raise
@@ -76,7 +78,7 @@ def train(
             continue
         try:
             with progress_bar(f"train {name}") as update:
-                result = train_pipeline(name, dataset, force=force, progress=update)
+                result = service.train(home=where, name=name, dataset=dataset, force=force, progress=update)
         except PerfmlError as exc:  # with `all`, a pipeline the data cannot feed must not stop the others
             if model != "all":
                 raise
@@ -114,12 +116,13 @@ def score(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Score as of this date (YYYY-MM-DD): records strictly before it.")] = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, max=20, help="Reasons per row.")] = 3,
     lang: Annotated[str, typer.Option(help="Language of the reasons: en or zh.")] = "en",
+    home: HomeOption = None,
 ) -> None:
     """Score a dataset with the champion model; write one CSV row per unit with its top reasons."""
     import pandas as pd
 
     from perfml.dataset import Dataset
-    from perfml.modeling.run import score_pipeline
+    from perfml.services.scoring import score_dataset
 
     _check_name(model)
     if lang not in ("en", "zh"):
@@ -133,14 +136,13 @@ def score(
     dataset = Dataset.load(data)
     with progress_bar(f"score {model}") as update:
         update("features + explanations", 0.1)
-        frame = score_pipeline(model, dataset, as_of=when, top_k=top_k, lang=lang)
+        frame, no_champion = score_dataset(home=home_of(home), name=model, dataset=dataset, as_of=when, top_k=top_k,
+                                           lang=lang)
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)
     console.print(f"wrote {len(frame):,} rows to {out}", soft_wrap=True)
-    if (frame["source"] == "baseline").any():
-        from perfml.modeling.registry import why_no_champion
-
-        err_console.print(f"[yellow]degraded:[/] {model} has no champion ({why_no_champion(model)}); "
+    if no_champion is not None:
+        err_console.print(f"[yellow]degraded:[/] {model} has no champion ({no_champion}); "
                           "scores come from its baseline rule (column source = baseline)", soft_wrap=True)
     states = frame.loc[frame["state"] != "scored", "state"].value_counts()
     if len(states):
@@ -150,14 +152,15 @@ def score(
 
 @app.command("models")
 @handles_errors
-def models_() -> None:
+def models_(home: HomeOption = None) -> None:
     """List registered model versions with their test metrics and the champion."""
-    from perfml.modeling.registry import list_versions
+    from perfml.services import models as service
 
-    df = list_versions()
+    where = home_of(home)
+    df = service.versions(home=where)
     if df.empty:
         console.print("no registered models yet (perfml train ...)")
-        for line in _degraded(set()):
+        for line in _degraded(where, set()):
             console.print(line, soft_wrap=True)
         return
     metric_cols = {"model_pr_auc": "PR-AUC", "baseline_pr_auc": "base PR", "model_roc_auc": "ROC"}
@@ -170,25 +173,18 @@ def models_() -> None:
         table.add_row(row["model"], str(row["version"]), "*" if row["champion"] else "", row["kind"],
                       str(row["created"])[:10], *[_fmt(row.get(c)) for c in metric_cols])
     console.print(table)
-    for line in _degraded(set(df.loc[df["champion"], "model"])):
+    for line in _degraded(where, set(df.loc[df["champion"], "model"])):
         console.print(line, soft_wrap=True)
 
 
-def _degraded(champions: set[str]) -> list[str]:
+def _degraded(home, champions: set[str]) -> list[str]:
     """One line per pipeline without a champion: it scores with its baseline rule, and why."""
-    from perfml.modeling.registry import why_no_champion
-    from perfml.pipelines import PIPELINE_NAMES, PipelineNotAvailable, get_pipeline
+    from perfml.services import models as service
 
     lines = []
-    for name in PIPELINE_NAMES:
-        try:
-            spec = get_pipeline(name)
-        except PipelineNotAvailable:
-            continue
-        if spec.model_name not in champions:
-            rule = f" ({spec.baseline_description})" if spec.baseline_description else ""
-            lines.append(f"[yellow]degraded:[/] {name} scores with its baseline rule{rule} - "
-                         f"{why_no_champion(spec.model_name)}")
+    for name, (rule, why) in service.degraded(home=home, champions=champions).items():
+        rule = f" ({rule})" if rule else ""
+        lines.append(f"[yellow]degraded:[/] {name} scores with its baseline rule{rule} - {why}")
     return lines
 
 
@@ -200,16 +196,18 @@ def audit(
     threshold: Annotated[float | None, typer.Option(help="Alert threshold on the score (default: the model's).")] = None,
     min_share: Annotated[float, typer.Option(help="Groups under this share of rows are reported but excluded.")] = 0.02,
     out: Annotated[Path | None, typer.Option("--out", help="Also write the audit table to this CSV.")] = None,
+    home: HomeOption = None,
 ) -> None:
     """Bias audit: selection and scoring rates per demographic group, impact ratios under 0.8 flagged."""
-    from perfml.audit import audit_model
     from perfml.dataset import Dataset
+    from perfml.services.fairness import audit_champion
 
     _check_name(model)
     dataset = Dataset.load(data)
     with progress_bar(f"audit {model}") as update:
         update("scoring", 0.1)
-        result, summary = audit_model(model, dataset, threshold=threshold, min_share=min_share)
+        result, summary = audit_champion(home=home_of(home), name=model, dataset=dataset, threshold=threshold,
+                                         min_share=min_share)
     console.print(f"bias audit: {summary['model']} v{summary['version']}, alert threshold {summary['threshold']:.3f}, "
                   f"{summary['rows']:,} scored rows attributed by {summary['subject']}", soft_wrap=True)
     for column, part in result.groupby("column", sort=False):
@@ -233,19 +231,18 @@ def profile(
     top: Annotated[int, typer.Option(min=1, help="Traits to show.")] = 10,
     lang: Annotated[str, typer.Option(help="Language of the names and contrasts: en or zh.")] = "en",
     out: Annotated[Path | None, typer.Option("--out", help="Also write the profile to this CSV.")] = None,
+    home: HomeOption = None,
 ) -> None:
     """The high-performer profile: which early behaviours mark the top quartile, in which direction."""
     from perfml.dataset import Dataset
-    from perfml.modeling.registry import load_model
-    from perfml.pipelines import get_pipeline
+    from perfml.services.models import profile as build_profile
 
     if lang not in ("en", "zh"):
         raise typer.BadParameter("must be en or zh", param_hint="--lang")
-    spec = get_pipeline("high-performer")
     dataset = Dataset.load(data)
     with progress_bar("profile") as update:
         update("explaining", 0.1)
-        frame = spec.profile(dataset, load_model(spec.model_name), lang=lang)
+        frame = build_profile(home=home_of(home), dataset=dataset, lang=lang)
     if out is not None:
         frame.to_csv(out, index=False)
     shown = [c for c in _PROFILE_COLUMNS if c in frame.columns] or list(frame.columns)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from perfml.cli._app import app, console, err_console, handles_errors
+from perfml.cli._app import app, console, err_console, handles_errors, home_of
 
 policy_app = typer.Typer(help="The company's hand-over policy (designed hand-over flows).", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
@@ -22,13 +22,12 @@ def check(
 ) -> None:
     """Validate the policy file, then against the data: unknown job functions, flows never seen, the share
     of hand-overs each flow covers. Exit 1 on an invalid file or a job function no employee has."""
-    from perfml.config import get_settings
     from perfml.dataset import Dataset
     from perfml.pipelines.transfer_anomaly.flows import PolicyError, load_policy
     from perfml.pipelines.transfer_anomaly.nodes import policy_coverage
     from perfml.pipelines.transfer_anomaly.reasons import load_reason_keywords
 
-    settings = get_settings()
+    settings = home_of(None).settings
     path = policy or settings.handover_policy
     handover = load_policy(path)
     report = policy_coverage(Dataset.load(data), handover, load_reason_keywords(settings.reason_keywords))

@@ -1,37 +1,28 @@
 """Service commands: `perfml serve`, `perfml keys create|list|revoke`, and `perfml demo` (the main job)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from perfml.cli._app import app, console, err_console, handles_errors, progress_bar
+from perfml.cli._app import HomeOption, app, console, err_console, handles_errors, home_of, progress_bar
+from perfml.home import Home
 
 keys_app = typer.Typer(help="API keys: create (printed once), list, revoke.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
-HomeOption = Annotated[Path | None, typer.Option("--home", help="perfml home (store, MLflow); default $PERFML_HOME or ./models.")]
 
-
-def _use_home(home: Path | None) -> None:
-    """Point this process (settings, store, MLflow) at `home`."""
-    from perfml.config import get_settings
-
-    if home is not None:
-        os.environ["PERFML_HOME"] = str(home)
-        get_settings.cache_clear()
-
-
-def _serve(host: str, port: int) -> None:
+def _serve(home: Home, host: str, port: int) -> None:
     import uvicorn
 
+    # The one import of the HTTP layer from the command line, here and not at the top: serving
+    # means starting the app, and every other command stays free of FastAPI's import cost.
     from api.main import create_app
 
     console.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs, Ctrl+C to stop)")
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(home), host=host, port=port, log_level="info")
 
 
 @app.command()
@@ -42,14 +33,11 @@ def serve(
     home: HomeOption = None,
 ) -> None:
     """Serve the HTTP API over an existing home (models load in the background; see /readyz)."""
-    from perfml.config import get_settings
-
-    _use_home(home)
-    settings = get_settings()
-    if not (settings.home_dir / "perfml.db").exists() and settings.store_url is None:
-        err_console.print(f"[yellow]note:[/] no store in {settings.home_dir} yet; run `perfml demo` or "
+    where = home_of(home)
+    if not (where.dir / "perfml.db").exists() and where.settings.store_url is None:
+        err_console.print(f"[yellow]note:[/] no store in {where.dir} yet; run `perfml demo` or "
                           f"`perfml import DIR` and `perfml train all --data DIR` first")
-    _serve(host, port)
+    _serve(where, host, port)
 
 
 @keys_app.command("create")
@@ -66,11 +54,12 @@ def keys_create(
     A team or employee the store does not know is refused; one without records yet gets a warning."""
     from perfml.keys import ROLE_HELP, check_scope, create_key
 
-    _use_home(home)
-    warning = check_scope(role, team, employee)
+    engine = home_of(home).engine
+    warning = check_scope(role, team, employee, engine=engine)
     if warning:
         err_console.print(f"[yellow]warning:[/] {warning}")
-    created = create_key(role=role, team_id=team, employee_id=employee, label=label, created_by=_who())
+    created = create_key(role=role, team_id=team, employee_id=employee, label=label, created_by=_who(),
+                         engine=engine)
     p = created.principal
     console.print(f"created key {p.key_id} ({p.name}): {ROLE_HELP[p.role]}")
     console.print("store it now; it is not shown again:")
@@ -83,11 +72,11 @@ def keys_list(home: HomeOption = None) -> None:
     """List keys (id, role, scope, label, dates); never the keys themselves."""
     from perfml.keys import list_keys
 
-    _use_home(home)
+    engine = home_of(home).engine
     table = Table(title="API keys")
     for col in ("id", "role", "team", "employee", "label", "created", "revoked"):
         table.add_column(col)
-    for k in list_keys():
+    for k in list_keys(engine):
         table.add_row(str(k["id"]), k["role"], k["team_id"] or "", k["employee_id"] or "", k["label"] or "",
                       str(k["created_at"])[:19], str(k["revoked_at"] or "")[:19])
     console.print(table)
@@ -101,8 +90,7 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="Key id (see `perfml 
     from perfml.errors import PerfmlError
     from perfml.keys import revoke_key
 
-    _use_home(home)
-    if not revoke_key(key_id, revoked_by=_who()):
+    if not revoke_key(key_id, engine=home_of(home).engine, revoked_by=_who()):
         raise PerfmlError(f"no active key with id {key_id}")
     console.print(f"revoked key {key_id}")
 
@@ -129,51 +117,46 @@ def demo(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after building everything (CI, tests).")] = False,
 ) -> None:
     """Simulate a company, import it, train the three models (MLflow), build alerts, create demo keys, serve."""
-    from perfml.config import get_settings
     from perfml.dataset import Dataset
     from perfml.pipelines import PIPELINE_NAMES
+    from perfml.services import alerts as alert_service
+    from perfml.services import models as model_service
+    from perfml.services.ingest import import_dataset
 
-    _use_home(home)
-    settings = get_settings()
-    console.print(f"perfml demo in {settings.home_dir}")
+    where = home_of(home)
+    console.print(f"perfml demo in {where.dir}")
     if data is None:
         from perfml.simulate import SCALES, simulate as run_simulation
 
         if scale not in SCALES:
             raise typer.BadParameter(f"must be one of {', '.join(SCALES)}", param_hint="--scale")
-        data = settings.home_dir / f"demo-data-{scale}-{seed}"
+        data = where.dir / f"demo-data-{scale}-{seed}"
         with progress_bar(f"1/5 simulate ({scale}, seed {seed})") as update:
             run_simulation(data, seed=seed, scale=scale, progress=update)
     dataset = Dataset.load(data)
 
-    from perfml.store import import_dataset
-
     with progress_bar("2/5 import") as update:
-        import_dataset(dataset, progress=update)
-
-    from perfml.modeling.run import train_pipeline
+        import_dataset(home=where, dataset=dataset, progress=update)
 
     failed: list[str] = []
     trained = {}
     for i, name in enumerate(PIPELINE_NAMES, 1):
         try:
             with progress_bar(f"3/5 train {name} ({i}/{len(PIPELINE_NAMES)})") as update:
-                trained[name] = train_pipeline(name, dataset, progress=update)
+                trained[name] = model_service.train(home=where, name=name, dataset=dataset, progress=update)
         except Exception as exc:  # one model failing must not hide the others; reported below
             failed.append(name)
             err_console.print(f"[bold red]training {name} failed:[/] {type(exc).__name__}: {exc}")
     _print_models(trained)
 
-    from perfml.alerts import refresh_alerts
-
     with progress_bar("4/5 alerts") as update:
-        summary = refresh_alerts(dataset=dataset, principal=_who(), progress=update)
+        summary = alert_service.refresh_alerts(home=where, dataset=dataset, principal=_who(), progress=update)
     console.print("alerts: " + ", ".join(f"{k} {v}" for k, v in summary.alerts.items()))
     for note in summary.skipped:
         err_console.print(f"[yellow]skipped:[/] {note}")
 
-    keys, alert_id = _demo_keys(dataset)
-    _print_keys(keys, alert_id, host, port, dataset, settings)
+    keys, alert_id = _demo_keys(where, dataset)
+    _print_keys(keys, alert_id, host, port, dataset, where)
     if failed:
         err_console.print(f"[bold red]not trained:[/] {', '.join(failed)} - /readyz stays false until they are")
     if no_serve:
@@ -181,7 +164,7 @@ def demo(
             raise typer.Exit(code=1)
         return
     console.print("5/5 serve")
-    _serve(host, port)
+    _serve(where, host, port)
 
 
 def _print_models(trained: dict) -> None:
@@ -199,21 +182,21 @@ def _print_models(trained: dict) -> None:
     console.print(table)
 
 
-def _demo_keys(dataset) -> tuple[list[tuple[str, str, str]], int]:
+def _demo_keys(home: Home, dataset) -> tuple[list[tuple[str, str, str]], int]:
     """(role, scope, key) for an admin, an HR system, the manager of the team with most alerts and one of
     its reps; and one of that team's alerts (a transfer alert if any) for the examples."""
     import pandas as pd
     import sqlalchemy as sa
 
     from perfml.keys import create_key
-    from perfml.store import alerts, get_engine
+    from perfml.store import alerts
 
     employees = dataset.employees
-    with get_engine().connect() as conn:
+    with home.engine.connect() as conn:
         counts = conn.execute(sa.select(alerts.c.team_id, sa.func.count()).where(alerts.c.team_id.is_not(None))
                               .group_by(alerts.c.team_id).order_by(sa.func.count().desc())).all()
     team = counts[0][0] if counts else str(employees["team_id"].dropna().sort_values().iloc[0])
-    with get_engine().connect() as conn:
+    with home.engine.connect() as conn:
         alert_id = conn.execute(sa.select(alerts.c.id).where(alerts.c.team_id == team)
                                 .order_by((alerts.c.type != "transfer_anomaly"), alerts.c.id).limit(1)).scalar()
     _, end = dataset.date_range()
@@ -225,12 +208,12 @@ def _demo_keys(dataset) -> tuple[list[tuple[str, str, str]], int]:
     for role, kw, scope in (("hr_admin", {}, "all"), ("hr_system", {}, "ingest, score"),
                             ("manager", {"team_id": team}, f"team {team}"),
                             ("employee", {"employee_id": rep}, f"employee {rep}")):
-        created = create_key(role=role, label="demo", created_by="demo", **kw)
+        created = create_key(role=role, label="demo", created_by="demo", engine=home.engine, **kw)
         out.append((role, scope, created.key))
     return out, int(alert_id or 1)
 
 
-def _print_keys(keys: list[tuple[str, str, str]], alert_id: int, host: str, port: int, dataset, settings) -> None:
+def _print_keys(keys: list[tuple[str, str, str]], alert_id: int, host: str, port: int, dataset, home: Home) -> None:
     table = Table(title="demo API keys (shown once; only their sha256 is stored)")
     for col in ("role", "scope", "key"):
         table.add_column(col)
@@ -251,7 +234,7 @@ def _print_keys(keys: list[tuple[str, str, str]], alert_id: int, host: str, port
         f"-d '{{\"ids\": [\"{rep}\"]}}' {base}/v1/scores/decline/by-id",
         f"curl -s -X POST -H \"Authorization: Bearer $EMPLOYEE\" -H 'Content-Type: application/json' "
         f"-d '{{\"period\": \"{period}\"}}' {base}/v1/kpi/evaluate",
-        f"mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}   # the MLflow UI on the same store",
+        f"mlflow ui --backend-store-uri {home.mlflow_uri}   # the MLflow UI on the same store",
     ]
     typer.echo(f"pages: {base}/ui/ (sign in with a key above: MANAGER for alerts and the team, EMPLOYEE for a payout)")
     console.print("try:")

@@ -1,9 +1,10 @@
 """MLflow tracking and model registry: the ONE place that logs, registers and loads models.
 
-Embedded default (DESIGN §9): SQLite tracking/registry store and artifacts under the perfml home
-(`perfml.config.get_settings()`); a `PERFML_MLFLOW_URI` points it at a server instead. Every
-function takes `settings=` for another home (a service built for it); reading never touches
-MLflow's process-wide URIs, so services of different homes can live in one process.
+Every function takes the `home` (`perfml.home.Home`) whose registry it works on: by default a
+SQLite tracking/registry store and artifacts in the home folder, or the server its
+`PERFML_MLFLOW_URI` names. Reading goes through the home's own `MlflowClient` and never touches
+MLflow's process-wide URIs; only logging a run needs them (`_run_in`), so homes of different
+folders live side by side in one process.
 
 - `log_and_register(model_name, model, ...)` -> `Registration`: one run with params, metrics,
   feature list, data fingerprint, report artifacts and the booster (`mlflow.lightgbm.log_model`
@@ -11,29 +12,31 @@ MLflow's process-wide URIs, so services of different homes can live in one proce
   model file (`perfml.sha256`), and the alias `champion` moved only if the run passed its
   evidence gate (`refusal` None) and beats the current champion on `test_metric` (or there is
   no champion yet) - or `force=True`. A refusal is on the run (tag + param `not_promoted`).
-- `load_model(model_name, version=None)` -> `TrainedModel` (default: the `champion` alias),
+- `load_model(model_name, version=None, *, home)` -> `TrainedModel` (default: the `champion` alias),
   cached per store and resolved version, so serving can call it per request. The model file's
   SHA-256 is checked before LightGBM reads it (`ModelIntegrityError` on a mismatch: LightGBM
   aborts the process on some damaged files). Versions registered before checksums existed are
   parsed once in a child process first.
-- `list_versions(names=None)` -> DataFrame of registered versions with metrics, champion flag
-  and `not_promoted`; `why_no_champion(name)` says why a model has no champion.
+- `list_versions(names=None, *, home)` -> DataFrame of registered versions with metrics, champion
+  flag and `not_promoted`; `why_no_champion(name, home=)` says why a model has no champion;
+  `champion_version(name, home=)` is the version the alias points at; `champion_or_none` loads it.
 """
 from __future__ import annotations
 
 import hashlib
 import math
-import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from perfml.config import Settings, get_settings
 from perfml.errors import ModelNotFoundError, PerfmlError
+from perfml.home import Home
 from perfml.modeling.model import TrainedModel
 
 EXPERIMENT = "perfml"
@@ -42,6 +45,8 @@ SHA_TAG = "perfml.sha256"  # model version tag: SHA-256 of MODEL_FILE at registr
 MODEL_FILE = "model.lgb"  # the file of the MLflow lightgbm flavour that LightGBM parses
 _cache: dict[tuple[str, str, str], TrainedModel] = {}
 _lock = threading.Lock()
+_globals_lock = threading.Lock()  # one logged run at a time holds MLflow's process-wide URIs
+_experiments: set[str] = set()  # tracking URIs whose experiment is known to exist
 
 
 class ModelIntegrityError(PerfmlError):
@@ -60,19 +65,36 @@ class Registration:
     not_promoted: str | None = None  # why the version did not become champion (None when it did)
 
 
-def client(*, settings: Settings | None = None):
-    """An `MlflowClient` on the tracking/registry store of `settings` (default: the process-wide ones);
-    the experiment is created on first use. MLflow's global URIs are left alone."""
-    from mlflow.tracking import MlflowClient
-
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    settings = settings or get_settings()
-    uri = settings.mlflow_tracking_uri
-    c = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    if c.get_experiment_by_name(EXPERIMENT) is None:
-        settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        c.create_experiment(EXPERIMENT, artifact_location=settings.artifacts_dir.as_uri())
+def client(*, home: Home):
+    """The home's `MlflowClient`, its experiment created on first use. MLflow's global URIs are left alone."""
+    c = home.mlflow_client
+    if home.mlflow_uri not in _experiments:
+        if c.get_experiment_by_name(EXPERIMENT) is None:
+            home.artifacts_dir.mkdir(parents=True, exist_ok=True)
+            c.create_experiment(EXPERIMENT, artifact_location=home.artifacts_dir.as_uri())
+        _experiments.add(home.mlflow_uri)
     return c
+
+
+@contextmanager
+def _run_in(home: Home) -> Iterator[None]:
+    """MLflow's process-wide URIs pointed at `home` while a run is logged, and restored after.
+
+    `mlflow.start_run`, `log_model` and `register_model` take no URI of their own: this is the one
+    place that sets the globals. Runs are logged one at a time in the process (a lock), so a run of
+    another home never sees them; everything else reads through the home's own client."""
+    import mlflow
+
+    with _globals_lock:
+        before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+        mlflow.set_tracking_uri(home.mlflow_uri)
+        mlflow.set_registry_uri(home.mlflow_uri)
+        try:
+            mlflow.set_experiment(EXPERIMENT)
+            yield
+        finally:
+            mlflow.set_tracking_uri(before[0])
+            mlflow.set_registry_uri(before[1])
 
 
 def _champion(c, model_name: str):
@@ -104,7 +126,7 @@ def _clean_metrics(metrics: dict) -> dict[str, float]:
 def log_and_register(model_name: str, model: TrainedModel, *, params: dict, metrics: dict, fingerprint: str,
                      input_example: pd.DataFrame, test_metric: str, higher_is_better: bool = True,
                      report_dir: str | Path | None = None, tags: dict | None = None, refusal: str | None = None,
-                     force: bool = False, settings: Settings | None = None) -> Registration:
+                     force: bool = False, home: Home) -> Registration:
     """Log one run, register a version (with its model file's SHA-256), and move `champion` only if the
     run passed its evidence gate (`refusal` is None) and beats the current champion - or `force`.
 
@@ -113,16 +135,10 @@ def log_and_register(model_name: str, model: TrainedModel, *, params: dict, metr
     import mlflow.lightgbm
     from mlflow.models import infer_signature
 
-    settings = settings or get_settings()
-    c = client(settings=settings)
-    # start_run / log_model / register_model only take MLflow's process-wide URIs; training
-    # writes to one home per process, so pointing them at this home is safe.
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
-    mlflow.set_experiment(EXPERIMENT)
+    c = client(home=home)
     example = input_example.reindex(columns=model.features).astype("float64").head(5)
     signature = infer_signature(example, model.predict(example))
-    with mlflow.start_run(run_name=model_name) as run:
+    with _run_in(home), mlflow.start_run(run_name=model_name) as run:
         mlflow.set_tags({"perfml.model": model_name, "perfml.fingerprint": fingerprint, **(tags or {}),
                          **model.metadata()})
         mlflow.log_params({k: _param(v) for k, v in params.items()})
@@ -141,7 +157,7 @@ def log_and_register(model_name: str, model: TrainedModel, *, params: dict, metr
         if mv.run_id is None or mv.run_id != run_id:
             c.set_model_version_tag(model_name, mv.version, "perfml.run_id", run_id)
         c.set_model_version_tag(model_name, mv.version, SHA_TAG, file_sha256(_model_file(c, model_name, mv.version,
-                                                                                          settings)))
+                                                                                          home)))
         current = _champion(c, model_name)
         prev_metric = _metric_of(c, current, test_metric) if current is not None else None
         new_metric = _clean_metrics(metrics).get(test_metric)
@@ -180,11 +196,11 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _model_file(c, model_name: str, version, settings: Settings) -> Path:
+def _model_file(c, model_name: str, version, home: Home) -> Path:
     """The local copy of the version's LightGBM file (`model.lgb` of the MLflow lightgbm flavour)."""
     import mlflow.artifacts
 
-    uri = settings.mlflow_tracking_uri
+    uri = home.mlflow_uri
     location = c.get_model_version_download_uri(model_name, str(version))
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=location, tracking_uri=uri, registry_uri=uri))
     return local / MODEL_FILE
@@ -219,15 +235,13 @@ def _run_id(version) -> str:
     return (version.tags or {}).get("perfml.run_id") or version.run_id
 
 
-def load_model(model_name: str, version: str | int | None = None, *,
-               settings: Settings | None = None) -> TrainedModel:
+def load_model(model_name: str, version: str | int | None = None, *, home: Home) -> TrainedModel:
     """The registered model (default: the `champion`) as a `TrainedModel`; raises `ModelNotFoundError`."""
     import mlflow.lightgbm
     from mlflow.exceptions import MlflowException
 
-    settings = settings or get_settings()
-    uri = settings.mlflow_tracking_uri
-    c = client(settings=settings)
+    uri = home.mlflow_uri
+    c = client(home=home)
     try:
         mv = c.get_model_version(model_name, str(version)) if version is not None else _champion(c, model_name)
     except MlflowException:
@@ -243,7 +257,7 @@ def load_model(model_name: str, version: str | int | None = None, *,
     # (even when download_artifacts is given one), i.e. possibly another home. This client resolves
     # the version's artifact location; the download gets the URI explicitly (an `mlflow-artifacts:`
     # location needs the server), and a local folder loads without any URI.
-    file = _model_file(c, model_name, mv.version, settings)
+    file = _model_file(c, model_name, mv.version, home)
     tags = mv.tags or {}
     _verify(model_name, mv.version, file, tags.get(SHA_TAG))
     booster = mlflow.lightgbm.load_model(str(file.parent))
@@ -258,9 +272,9 @@ def load_model(model_name: str, version: str | int | None = None, *,
     return model
 
 
-def list_versions(names: list[str] | None = None, *, settings: Settings | None = None) -> pd.DataFrame:
+def list_versions(names: list[str] | None = None, *, home: Home) -> pd.DataFrame:
     """Registered versions (newest first per model) with kind, champion flag, test metrics and run id."""
-    c = client(settings=settings)
+    c = client(home=home)
     rows = []
     for rm in c.search_registered_models():
         if names and rm.name not in names:
@@ -281,9 +295,9 @@ def list_versions(names: list[str] | None = None, *, settings: Settings | None =
     return df.sort_values(["model", "version"], ascending=[True, False]).reset_index(drop=True) if rows else df
 
 
-def why_no_champion(model_name: str, *, settings: Settings | None = None) -> str:
+def why_no_champion(model_name: str, *, home: Home) -> str:
     """Plain words for a model without a champion: never trained, or why its newest version was refused."""
-    c = client(settings=settings)
+    c = client(home=home)
     versions = sorted(c.search_model_versions(f"name='{model_name}'"), key=lambda v: int(v.version))
     if not versions:
         return f"never trained (perfml train {model_name})"
@@ -291,6 +305,20 @@ def why_no_champion(model_name: str, *, settings: Settings | None = None) -> str
     run_id = _run_id(newest)
     reason = c.get_run(run_id).data.tags.get("perfml.not_promoted") if run_id else None
     return f"version {newest.version} was not promoted: {reason}" if reason else "no version is champion"
+
+
+def champion_version(model_name: str, *, home: Home) -> str | None:
+    """The version the `champion` alias points at in the home's registry (None when there is none)."""
+    champion = _champion(client(home=home), model_name)
+    return None if champion is None else str(champion.version)
+
+
+def champion_or_none(model_name: str, *, home: Home) -> TrainedModel | None:
+    """The home's champion of `model_name`, or None when no version has earned it (scoring then uses the baseline)."""
+    try:
+        return load_model(model_name, home=home)
+    except ModelNotFoundError:
+        return None
 
 
 def clear_cache() -> None:

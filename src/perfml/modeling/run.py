@@ -1,14 +1,18 @@
 """The shared runner: train, score and explain any registered pipeline the same way.
 
-- `train_pipeline(name, dataset, *, force=False, register=True, progress=None)` -> `TrainResult`:
+- `train_pipeline(name, dataset, *, home=None, force=False, register=True, progress=None)` -> `TrainResult`:
   input tables checked -> features -> labels -> time split -> fit on train (without the features
   of tables the dataset does not track) -> model AND baseline metrics on the labelled test rows
   -> evidence gate (`perfml.modeling.gate`) -> report PNGs -> MLflow run + registered version
-  (+ champion only if the gate passed and it beats the current champion, or `force`).
-- `score_pipeline(name, dataset, *, as_of=None, top_k=3, lang="en")` -> DataFrame with the
+  in the registry of `home` (+ champion only if the gate passed and it beats the current champion,
+  or `force`); the gate's thresholds are the home's settings.
+- `score_pipeline(name, dataset, *, model, as_of=None, top_k=3, lang="en")` -> DataFrame with the
   pipeline's output columns (key, score column, `reasons`) plus `source` ("model" | "baseline"),
-  `state` and `state_reason`: the champion's scores, or the baseline rule's when there is none.
-- `explain_pipeline(name, dataset, *, as_of=None)` -> (feature frame, `Explanations`).
+  `state` and `state_reason`: the model's scores, or the baseline rule's when `model` is None.
+- `explain_pipeline(name, dataset, *, model, as_of=None)` -> (feature frame, `Explanations`).
+
+The caller resolves the champion (`perfml.modeling.registry.champion_or_none(name, home=...)`):
+nothing here reads a home it was not given.
 
 `name` is a pipeline name ("transfer-anomaly", "decline", "high-performer") or a `PipelineSpec`.
 `progress(stage, fraction)` is an optional callback (the CLI passes a progress bar).
@@ -25,9 +29,10 @@ import numpy as np
 import pandas as pd
 
 from perfml import catalog
-from perfml.config import Settings, get_settings
+from perfml.config import DEFAULTS, Settings
 from perfml.dataset import Dataset
-from perfml.errors import ModelNotFoundError, PerfmlError
+from perfml.errors import PerfmlError
+from perfml.home import Home
 from perfml.modeling.evaluate import side_by_side, write_report
 from perfml.modeling.gate import GateOutcome, evidence_gate, inputs_summary
 from perfml.modeling.model import TrainedModel
@@ -78,14 +83,17 @@ class TrainResult:
                 "dropped_features": self.dropped_features, "forced": self.forced, "not_promoted": self.not_promoted}
 
 
-def train_pipeline(name: str | PipelineSpec, dataset: Dataset, *, force: bool = False, register: bool = True,
-                   report: bool = True, progress: Progress | None = None,
+def train_pipeline(name: str | PipelineSpec, dataset: Dataset, *, home: Home | None = None, force: bool = False,
+                   register: bool = True, report: bool = True, progress: Progress | None = None,
                    settings: Settings | None = None) -> TrainResult:
-    """Build, fit, evaluate (test side only), gate and (if `register`) log + register one pipeline's model.
+    """Build, fit, evaluate (test side only), gate and (if `register`) log + register one pipeline's
+    model in the registry of `home`. The gate's thresholds: `settings`, else the home's, else the defaults.
 
     Raises `PerfmlError` naming the missing input (table and row counts) when nothing can be trained."""
+    if register and home is None:
+        raise TypeError("train_pipeline(register=True) needs the home to register the model in")
     spec = _spec(name)
-    settings = settings or get_settings()
+    settings = settings or (home.settings if home is not None else DEFAULTS)
     say = progress or (lambda stage, fraction: None)
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
@@ -168,7 +176,7 @@ def train_pipeline(name: str | PipelineSpec, dataset: Dataset, *, force: bool = 
                                metrics={**metrics, **{f"gate_{k}": v for k, v in gate.evidence.items()}},
                                fingerprint=dataset.fingerprint(), input_example=X.head(5),
                                test_metric=spec.test_metric, report_dir=tmp, force=force,
-                               refusal=None if gate.passed else gate.reason, tags=tags, settings=settings)
+                               refusal=None if gate.passed else gate.reason, tags=tags, home=home)
     lap("register")
     result.run_id, result.version, result.promoted = reg.run_id, reg.version, reg.promoted
     result.previous_champion, result.not_promoted = reg.previous_champion, reg.not_promoted
@@ -224,13 +232,11 @@ def _report(spec: PipelineSpec, out: str, test: pd.DataFrame, Xt: pd.DataFrame, 
                  contributions=ex.contributions, values=ex.values, feature_names=ex.feature_names, lead_times=lead)
 
 
-def explain_pipeline(name: str | PipelineSpec, dataset: Dataset, *, as_of=None, model: TrainedModel | None = None):
-    """(scoring frame, `Explanations`) for every unit scoreable at `as_of` (default: all), with the champion."""
+def explain_pipeline(name: str | PipelineSpec, dataset: Dataset, *, model: TrainedModel, as_of=None):
+    """(scoring frame, `Explanations`) for every unit scoreable at `as_of` (default: all), with `model`."""
     from perfml.explain import explain
-    from perfml.modeling.registry import load_model
 
     spec = _spec(name)
-    model = model or load_model(spec.model_name)
     as_of = None if as_of is None else pd.Timestamp(as_of)
     features = spec.scoring_rows(spec.build_features(dataset, as_of=as_of), as_of).reset_index(drop=True)
     _check_features(spec, model, features)
@@ -243,25 +249,14 @@ def _check_features(spec: PipelineSpec, model: TrainedModel, features: pd.DataFr
         raise PerfmlError(f"model {spec.model_name!r} v{model.version} needs features the data lacks: {missing[:5]}")
 
 
-def champion_or_none(spec: PipelineSpec, settings: Settings | None = None) -> TrainedModel | None:
-    """The pipeline's champion, or None when no version has earned it (scoring then uses the baseline)."""
-    from perfml.modeling.registry import load_model
-
-    try:
-        return load_model(spec.model_name, settings=settings)
-    except ModelNotFoundError:
-        return None
-
-
-def score_pipeline(name: str | PipelineSpec, dataset: Dataset, *, as_of=None, model: TrainedModel | None = None,
-                   top_k: int = 3, lang: str = "en", settings: Settings | None = None) -> pd.DataFrame:
+def score_pipeline(name: str | PipelineSpec, dataset: Dataset, *, model: TrainedModel | None, as_of=None,
+                   top_k: int = 3, lang: str = "en") -> pd.DataFrame:
     """Score every unit: the pipeline's output columns plus `reasons`, `source`, `state`, `state_reason`.
 
-    With a champion (or `model`) scores and reasons come from the model (`source` "model"); without
-    one from the pipeline's baseline rule (`source` "baseline"). Units not in state `scored` get no
+    With `model` (e.g. the champion) scores and reasons come from the model (`source` "model"); with
+    None from the pipeline's baseline rule (`source` "baseline"). Units not in state `scored` get no
     score (empty) and their `state_reason` as reason."""
     spec = _spec(name)
-    model = model or champion_or_none(spec, settings)
     as_of = None if as_of is None else pd.Timestamp(as_of)
     features = spec.scoring_rows(spec.build_features(dataset, as_of=as_of), as_of).reset_index(drop=True)
     if model is None:

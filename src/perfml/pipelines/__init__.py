@@ -7,13 +7,13 @@ that exposes `PIPELINE`, an instance of a `perfml.modeling.PipelineSpec` subclas
     spec = get_pipeline("transfer-anomaly")
 
 A pipeline with per-company configuration also exposes `from_settings(settings)`; `get_pipeline`
-builds it from the given (default: the process's) `Settings` instead of returning `PIPELINE`.
+builds it from the given `Settings` (a home's) instead of returning `PIPELINE`, its default configuration.
 """
 from __future__ import annotations
 
 import importlib
 
-from perfml.config import Settings, get_settings
+from perfml.config import Settings
 from perfml.errors import PerfmlError
 
 PIPELINES: dict[str, str] = {
@@ -29,8 +29,8 @@ class PipelineNotAvailable(PerfmlError):
 
 
 def get_pipeline(name: str, settings: Settings | None = None):
-    """The `PipelineSpec` instance registered under `name`, configured by `settings` (default:
-    `get_settings()`); KeyError for unknown names."""
+    """The `PipelineSpec` instance registered under `name`, configured by `settings` (None: the
+    pipeline's default configuration); KeyError for unknown names."""
     if name not in PIPELINES:
         raise KeyError(f"unknown pipeline {name!r}; choose from {', '.join(PIPELINE_NAMES)}")
     module_name = PIPELINES[name]
@@ -41,7 +41,7 @@ def get_pipeline(name: str, settings: Settings | None = None):
             raise PipelineNotAvailable(f"pipeline {name!r} is not available yet ({module_name} is missing)") from None
         raise
     build = getattr(module, "from_settings", None)
-    return module.PIPELINE if build is None else build(settings or get_settings())
+    return module.PIPELINE if build is None or settings is None else build(settings)
 
 
 def available() -> list[str]:

@@ -165,7 +165,7 @@ def upsert_records(session: Session | Connection, table_name: str, frame: pd.Dat
     return len(frame)
 
 
-def import_dataset(dataset: Dataset, url_or_engine: str | Engine | None = None, *,
+def import_dataset(dataset: Dataset, url_or_engine: str | Engine, *,
                    progress: Callable[[str, float], None] | None = None) -> dict[str, int]:
     """Upsert every supplied table of a validated `Dataset` in one transaction (all or nothing); return rows per table."""
     engine = engine_for(url_or_engine)
@@ -229,7 +229,7 @@ def _read_table(conn: Connection, name: str) -> pd.DataFrame:
 
 
 @contextmanager
-def snapshot(url_or_engine: str | Engine | None = None) -> Iterator[Connection]:
+def snapshot(url_or_engine: str | Engine) -> Iterator[Connection]:
     """A read-only transaction whose reads all see the same committed state of the store.
 
     SQLite (WAL): one BEGIN for every read, so a writer committing in between is invisible;
@@ -244,7 +244,7 @@ def snapshot(url_or_engine: str | Engine | None = None) -> Iterator[Connection]:
             tx.rollback()
 
 
-def read_table(name: str, url_or_engine: str | Engine | Connection | None = None) -> pd.DataFrame:
+def read_table(name: str, url_or_engine: str | Engine | Connection) -> pd.DataFrame:
     """One canonical table as a frame with the contract's column names (extra columns expanded, amounts as `Decimal`)."""
     if isinstance(url_or_engine, Connection):
         return _read_table(url_or_engine, name)
@@ -252,12 +252,12 @@ def read_table(name: str, url_or_engine: str | Engine | Connection | None = None
         return _read_table(conn, name)
 
 
-def read_tables(url_or_engine: str | Engine | None = None) -> dict[str, pd.DataFrame]:
+def read_tables(url_or_engine: str | Engine) -> dict[str, pd.DataFrame]:
     """Every required table, and every optional table that has rows, as frames, all from ONE snapshot."""
     return read_snapshot(url_or_engine)[0]
 
 
-def read_snapshot(url_or_engine: str | Engine | None = None) -> tuple[dict[str, pd.DataFrame], frozenset[str]]:
+def read_snapshot(url_or_engine: str | Engine) -> tuple[dict[str, pd.DataFrame], frozenset[str]]:
     """(`read_tables`, the tables declared untracked by the latest import), all from ONE snapshot.
 
     Reading table by table in separate transactions would let an ingest commit in between: orders
@@ -271,7 +271,7 @@ def read_snapshot(url_or_engine: str | Engine | None = None) -> tuple[dict[str, 
     return {name: df for name, df in frames.items() if not TABLES[name].optional or not df.empty}, untracked
 
 
-def table_counts(url_or_engine: str | Engine | None = None) -> dict[str, int]:
+def table_counts(url_or_engine: str | Engine) -> dict[str, int]:
     """Rows per canonical and service table."""
     engine = engine_for(url_or_engine)
     create_all(engine)

@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from perfml.config import get_settings
 from perfml.store.tables import metadata
 
 _engines: dict[str, Engine] = {}
@@ -56,9 +55,8 @@ def _owner_only(database: Path) -> None:
             pass
 
 
-def get_engine(url: str | None = None) -> Engine:
-    """The (cached) engine for a SQLAlchemy URL; default: the configured store."""
-    url = url or get_settings().store
+def get_engine(url: str) -> Engine:
+    """The (cached) engine for a SQLAlchemy URL (`Home.engine` is the one of a home's store)."""
     with _engines_lock:
         if url not in _engines:
             parsed = sa.make_url(url)
@@ -74,15 +72,17 @@ def get_engine(url: str | None = None) -> Engine:
         return _engines[url]
 
 
-def engine_for(url_or_engine: str | Engine | None) -> Engine:
-    """An engine as given, or the cached engine of a URL (None: the configured store)."""
+def engine_for(url_or_engine: str | Engine) -> Engine:
+    """An engine as given, or the cached engine of a URL."""
+    if url_or_engine is None:
+        raise TypeError("no store given: pass an engine or URL (a home's is `Home.engine`)")
     return url_or_engine if isinstance(url_or_engine, Engine) else get_engine(url_or_engine)
 
 
 _created: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
-def create_all(url_or_engine: Engine | str | None = None) -> None:
+def create_all(url_or_engine: Engine | str) -> None:
     """Create every missing table and index (idempotent; never alters existing tables)."""
     engine = engine_for(url_or_engine)
     if engine in _created:  # callers run this before every use; inspecting costs ~3 ms, so once per engine
@@ -92,7 +92,7 @@ def create_all(url_or_engine: Engine | str | None = None) -> None:
 
 
 @contextmanager
-def session_scope(url_or_engine: Engine | str | None = None) -> Iterator[Session]:
+def session_scope(url_or_engine: Engine | str) -> Iterator[Session]:
     """A session that commits when the block succeeds and rolls back when it raises."""
     with Session(engine_for(url_or_engine)) as session:
         try:

@@ -1,9 +1,10 @@
-"""Scoring for the service: explained rows from the champion or, without one, from the pipeline's baseline
-rule; and scoring units by id with one outcome per id (`scored`, or `not_scoreable` and why).
+"""Scoring use cases: units by id from the service's store snapshot (`score_ids`, the API's by-id
+route), a whole dataset (`score_dataset`, `perfml score`), and feature rows by the baseline rule.
 
-Every result says where its score came from (`source`: "model" | "baseline"). A unit whose state is
-not `scored` (too little history, no activity on record) gets no score, its state and the reason.
-The CLI's `perfml score` applies the same rules to a whole dataset (`perfml.modeling.run.score_frame`).
+Every result says where its score came from (`source`: "model" | "baseline": the champion, or the
+pipeline's baseline rule when there is none). A unit whose state is not `scored` (too little
+history, no activity on record) gets no score, its state and the reason; both paths decide that
+with `perfml.modeling.run.unit_states` and `blind_baseline`.
 """
 from __future__ import annotations
 
@@ -12,11 +13,18 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from perfml import pipelines
 from perfml.catalog import Lang
+from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
-from perfml.modeling.run import blind_baseline, unit_states
+from perfml.home import Home
+from perfml.modeling import registry
+from perfml.modeling.run import blind_baseline, score_pipeline, unit_states
 from perfml.modeling.spec import SCORED, PipelineSpec
-from perfml.serving import DatasetCache, ModelUnavailable, ServedModel, explained
+from perfml.serving.champions import ModelUnavailable
+from perfml.serving.fast import ServedModel
+from perfml.serving.render import explained
+from perfml.serving.snapshot import DatasetCache
 
 MAX_IDS_SHOWN = 10
 
@@ -113,4 +121,14 @@ def _not_scoreable(unit: str, state: str | None, reason: str, source: str) -> di
             "reason": reason}
 
 
-__all__ = ["UnknownUnits", "baseline_results", "score_ids"]
+def score_dataset(*, home: Home, name: str, dataset: Dataset, as_of: pd.Timestamp | None = None, top_k: int = 3,
+                  lang: Lang = "en") -> tuple[pd.DataFrame, str | None]:
+    """(every unit of `dataset` scored by the home's champion of pipeline `name` - or its baseline rule -,
+    why there is no champion or None): the frame of `perfml.modeling.run.score_pipeline`."""
+    spec = pipelines.get_pipeline(name, home.settings)
+    model = registry.champion_or_none(spec.model_name, home=home)
+    frame = score_pipeline(spec, dataset, model=model, as_of=as_of, top_k=top_k, lang=lang)
+    return frame, None if model is not None else registry.why_no_champion(spec.model_name, home=home)
+
+
+__all__ = ["UnknownUnits", "baseline_results", "score_dataset", "score_ids"]
