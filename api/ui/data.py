@@ -18,7 +18,9 @@ from api.render import number, trajectory
 from perfml import alerts as alert_service
 from perfml.audit_log import reading
 from perfml.keys import Principal
-from perfml.serving import render_factors
+from perfml.serving.render import render_factors
+from perfml.services import alerts as alert_actions
+from perfml.services.kpi import crediting_inputs
 from perfml.store import alerts as alerts_table
 
 log = logging.getLogger("perfml.ui")
@@ -110,9 +112,8 @@ def alert(ctx, principal: Principal, alert_id: int) -> dict:
 def review(ctx, principal: Principal, alert_id: int, *, decision: str, note: str, request_id: str | None) -> dict:
     """Confirm or dismiss through the API's own path: the same service call, snapshot update and audit entry."""
     alert(ctx, principal, alert_id)
-    return ctx.data.update(lambda: alert_service.review_alert(ctx.engine, alert_id, decision=decision, note=note,
-                                                              reviewer=principal.name, request_id=request_id),
-                           alert_service.review_changes)
+    return alert_actions.review_alert(home=ctx.home, alert_id=alert_id, decision=decision, note=note,
+                                      reviewer=principal.name, request_id=request_id, data=ctx.data)
 
 
 def record_view(ctx, principal: Principal, action: str, target: str, request_id: str | None, **details) -> None:
@@ -191,7 +192,7 @@ def team_members(ctx, team: str) -> list[dict]:
 def scores(ctx, model: str, ids: list[str], lang: str) -> dict[str, dict]:
     """employee id -> the by-id result of `model` (scored with factors, or its state and reason)."""
     from perfml.pipelines import get_pipeline
-    from perfml.scoring import UnknownUnits, score_ids
+    from perfml.services.scoring import UnknownUnits, score_ids
 
     if not ids:
         return {}
@@ -240,14 +241,11 @@ def previous_period(period: str) -> str:
     return str(p)
 
 
-def payout(ctx, employee_id: str, period: str, plan: str = alert_service.DEFAULT_PLAN) -> dict | None:
+def payout(ctx, employee_id: str, period: str, plan: str = alert_actions.DEFAULT_PLAN) -> dict | None:
     """One employee's result for a period (scorecard, lines, trace) as plain JSON, or None if not evaluated."""
-    from api.routes.kpi import (
-        _crediting_inputs,  # the API's crediting inputs: one definition for both
-    )
     from perfml.rules import evaluate, load_plan
 
-    scores, reviews = _crediting_inputs(ctx)
+    scores, reviews = crediting_inputs(home=ctx.home)  # the API's crediting inputs: one definition for both
     run = evaluate(load_plan(plan), ctx.data.dataset(), period, scores=scores, reviews=reviews,
                    employee_ids=[employee_id])
     result = run.result(employee_id, period)
@@ -259,7 +257,7 @@ def payout(ctx, employee_id: str, period: str, plan: str = alert_service.DEFAULT
 def record_payout_view(ctx, principal: Principal, employee_id: str, period: str, request_id: str | None,
                        result: dict | None) -> None:
     """The audit entry the API writes for a plan evaluation, for a payout page."""
-    plan = (result or {}).get("plan") or {"id": alert_service.DEFAULT_PLAN, "version": "?", "hash": ""}
+    plan = (result or {}).get("plan") or {"id": alert_actions.DEFAULT_PLAN, "version": "?", "hash": ""}
     ctx.audit.record(principal=principal.name, action="plan.evaluate", target=f"plan:{plan['id']}",
                      version=f"{plan['id']} v{plan['version']} ({plan['hash'][:12]})", request_id=request_id,
                      details={"period": period, "employee_id": employee_id, "via": "page",
@@ -274,8 +272,8 @@ def model_versions(ctx) -> list[dict]:
     from perfml.modeling.registry import client, list_versions
 
     status = ctx.models.status()
-    frame = list_versions(list(status), settings=ctx.settings)
-    c = client(settings=ctx.settings)
+    frame = list_versions(list(status), home=ctx.home)
+    c = client(home=ctx.home)
     out = []
     for name, s in status.items():
         versions = []
@@ -294,11 +292,11 @@ def report_image(ctx, name: str, version: int, image: str) -> bytes | None:
     """The bytes of one evaluation-report image of a model version, or None."""
     from perfml.modeling.registry import client, list_versions
 
-    frame = list_versions([name], settings=ctx.settings)
+    frame = list_versions([name], home=ctx.home)
     rows = frame[(frame["model"] == name) & (frame["version"] == version)] if not frame.empty else frame
     if rows.empty:
         return None
-    folder = _report_dir(client(settings=ctx.settings), rows.iloc[0]["run_id"])
+    folder = _report_dir(client(home=ctx.home), rows.iloc[0]["run_id"])
     names = {p.name: p for p in folder.glob("*.png")}  # only listed files: no path from the request is opened
     return names[image].read_bytes() if image in names else None
 
@@ -319,12 +317,12 @@ def _report_dir(c, run_id):
 
 def bias_table(ctx, name: str) -> tuple[list[dict], dict] | None:
     """The bias audit of a champion on the store's data (rows, summary), cached per snapshot; None without demographics."""
-    from perfml.audit import audit_model
     from perfml.errors import PerfmlError
+    from perfml.services.fairness import audit_champion
 
     def build(ds):
         try:
-            table, summary = audit_model(name, ds)
+            table, summary = audit_champion(home=ctx.home, name=name, dataset=ds)
         except PerfmlError as exc:
             return None, str(exc)
         return table.to_dict("records"), summary
