@@ -57,8 +57,9 @@ def _rows(data: Path | None, features: list[str]) -> list[dict]:
 
     from perfml.dataset import Dataset
     from perfml.pipelines import get_pipeline
+    from perfml.store import read_dataset
 
-    ds = Dataset.from_store() if data is None else Dataset.load(data)
+    ds = read_dataset() if data is None else Dataset.load(data)
     frame = get_pipeline(MODEL).build_features(ds).reindex(columns=features).astype("float64")
     M = np.resize(frame.to_numpy(), (BATCH, len(features)))
     return [{f: (None if np.isnan(v) else float(v)) for f, v in zip(features, row)} for row in M]

@@ -157,10 +157,10 @@ def main() -> None:
     import httpx
     import pandas as pd
 
-    from perfml.dataset import Dataset
     from perfml.keys import create_key
+    from perfml.store import read_dataset
 
-    ds = Dataset.from_store()
+    ds = read_dataset()
     employees = sorted(ds.employees["employee_id"].astype(str))
     _, end = ds.date_range()
     day = (end.normalize() - pd.Timedelta(days=3)).strftime("%Y-%m-%d")  # inside the last month

@@ -36,7 +36,7 @@ from perfml.audit_log import reading
 from perfml.config import Settings
 from perfml.errors import PerfmlError
 from perfml.store import (ALERT_STATUSES, ALERT_TYPES, REVIEW_DECISIONS, alert_reviews, alerts, create_all,
-                          engine_for, upsert_alert, upsert_records, utcnow)
+                          engine_for, read_dataset, upsert_alert, upsert_records, utcnow)
 
 log = logging.getLogger(__name__)
 TOP_FACTORS = 10  # factors stored per model alert (rendered in the reader's language at read time)
@@ -210,21 +210,20 @@ def refresh_alerts(engine: Engine | str | None = None, *, dataset=None, models: 
                    settings: Settings | None = None) -> RefreshSummary:
     """Score new changes and month ends with the champions and run the reminder/review rules; upsert alerts.
 
-    `dataset`: default `Dataset.from_store(engine)`; `models`: name -> TrainedModel (a model not in
+    `dataset`: default `read_dataset(engine)`; `models`: name -> TrainedModel (a model not in
     it: the champion in the registry of `settings`, default the process-wide one);
     `features(spec, as_of)`: a cached feature builder (the service's); `as_of`: the moment
     described (default: the day after the last event in the data); `thresholds`: model name ->
     alert threshold on the score (default: each model's own).
     Everything is computed first and written in one short transaction (all or nothing).
     """
-    from perfml.dataset import Dataset
     from perfml.pipelines import PipelineNotAvailable, get_pipeline
 
     say = progress or (lambda stage, fraction: None)
     eng = engine_for(engine)
     create_all(eng)
     say("reading the store", 0.02)
-    ds = dataset if dataset is not None else Dataset.from_store(eng)
+    ds = dataset if dataset is not None else read_dataset(eng)
     when = pd.Timestamp(as_of) if as_of is not None else None
     if when is not None:
         start, end = ds.date_range()

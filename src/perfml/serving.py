@@ -13,7 +13,7 @@ retried until the alias moves again or an explicit reload asks - never a crash l
 no champion at all is `degraded`: its pipeline's baseline rule answers (`ServingModels.scorer`
 returns None; `perfml.scoring` does the rest) and the status says why.
 
-`DatasetCache` holds `Dataset.from_store()` and the per-pipeline feature frames built from it,
+`DatasetCache` holds `perfml.store.read_dataset()` and the per-pipeline feature frames built from it,
 so scoring by id, alert refreshes and KPI runs do not re-read the store per request. Writes in
 this process (ingest, reviews) update the snapshot incrementally through `DatasetCache.update`;
 a `perfml import` from another process shows up within `max_age` seconds.
@@ -41,7 +41,7 @@ from perfml.config import Settings
 from perfml.errors import PerfmlError
 from perfml.explain import Explanations, explain
 from perfml.modeling.model import TrainedModel
-from perfml.store import utcnow
+from perfml.store import read_dataset, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -519,7 +519,7 @@ def upserted(dataset, changes: Mapping[str, pd.DataFrame], keys: dict[str, set] 
 
 
 class DatasetCache:
-    """A versioned snapshot of the store (`Dataset.from_store()`) and frames derived from it.
+    """A versioned snapshot of the store (`perfml.store.read_dataset()`) and frames derived from it.
 
     - The first reader builds the snapshot from ONE read transaction (`perfml.store.read_tables`).
     - Writers in this process go through `update(write, changes)`: the write commits, then its
@@ -583,8 +583,6 @@ class DatasetCache:
         return self._current().dataset
 
     def _rebuild(self, *, force: bool = False) -> _Snapshot:
-        from perfml.dataset import Dataset
-
         with self._build_lock:
             snap = self._snap
             if not force and snap is not None and time.monotonic() - snap.built <= self.max_age:
@@ -593,7 +591,7 @@ class DatasetCache:
                 self._replay = []
             started = time.monotonic()
             try:
-                ds = Dataset.from_store(self.engine)
+                ds = read_dataset(self.engine)
             except BaseException:
                 with self._lock:
                     self._replay = None
