@@ -113,6 +113,8 @@ METRICS: dict[str, str] = {
     "team_revenue_last_year": "team revenue of the same month a year earlier (currency)",
     "team_revenue_growth_yoy": "team_revenue / team_revenue_last_year - 1 (ratio)",
 }
+# Targets every metric table carries (NaN when the export sets none): the contract's three.
+BUILTIN_TARGETS = ("revenue_target", "visits_target", "new_customers_target")
 # Money columns also kept as exact integers in MetricTable.units.
 MONEY = ("revenue", "revenue_at_close", "new_revenue", "repeat_revenue", "revenue_last_year",
          "revenue_trailing6_total", "team_revenue", "team_revenue_last_year")
@@ -577,7 +579,7 @@ def _targets(targets: pd.DataFrame) -> pd.DataFrame:
         index=["employee_id", "p"], columns="metric", values="target", aggfunc="first")
     wide.columns = [f"{m}_target" for m in wide.columns]
     wide = wide.reset_index()
-    for name in ("revenue_target", "visits_target", "new_customers_target"):
+    for name in BUILTIN_TARGETS:
         if name not in wide.columns:
             wide[name] = np.nan
     return wide
