@@ -1,6 +1,6 @@
 """Benchmark the HTTP fast path: uvicorn on loopback in a subprocess, an httpx keep-alive client here.
 
-Measures (DESIGN §10, issue 5 item 6):
+Measures:
 - p50 / p99 latency of ONE explained score (`POST /v1/scores/transfer-anomaly`, one feature row,
   top-3 factors with reasons), over the wire, end to end;
 - rows per second of a 1,000-row explained batch;
@@ -40,7 +40,7 @@ def _free_port() -> int:
 def _build_home(home: Path, scale: str) -> Path:
     """Simulate, import and train the benchmarked model into `home`; return the dataset directory."""
     from perfml.dataset import Dataset
-    from perfml.modeling.run import train_pipeline
+    from perfml.pipelines.run import train_pipeline
     from perfml.simulate import simulate
     from perfml.store import import_dataset
 

@@ -38,7 +38,7 @@ def fades_of(data: Path) -> pd.DataFrame:
 
 def warning_metrics(ds, data: Path, train_days: tuple[int, ...], score_days: tuple[int, ...]) -> dict:
     """Test-side ROC/PR of model and baseline and the fade summaries of both (see the module doc)."""
-    from perfml.modeling.run import train_pipeline
+    from perfml.pipelines.run import train_pipeline
     from perfml.pipelines.decline import nodes
     from perfml.pipelines.decline.pipeline import DeclinePipeline
 

@@ -78,11 +78,11 @@ def get_model(name: ModelName, principal: ModelReader, models: Models, settings:
     if info["loaded"]:
         features = models.get(name).features
     else:
-        from perfml.pipelines import PipelineNotAvailable, get_pipeline
+        from perfml.pipelines import get_pipeline
 
         try:
             features = list(get_pipeline(name).features)
-        except (PipelineNotAvailable, KeyError):
+        except KeyError:
             features = []
     cat = [catalog.get(f) for f in features]
     return {**info, "features": [{"name": f.name, "display_name_en": f.display_en, "display_name_zh": f.display_zh,

@@ -2,7 +2,7 @@
 
 `refresh_alerts` (idempotent; safe to run any time):
 - **transfer_anomaly** - every ownership change scored by the transfer-anomaly champion at its
-  cut-off (DESIGN §4); changes at or above the model's threshold become alerts with their
+  cut-off (`perfml.pipelines.transfer_anomaly.nodes`); changes at or above the model's threshold become alerts with their
   TreeSHAP factors and the change's context;
 - **decline** - every sales employee at the latest month end scored by the decline champion;
   those at or above its threshold become alerts;
@@ -217,7 +217,7 @@ def refresh_alerts(engine: Engine | str | None = None, *, dataset=None, models: 
     alert threshold on the score (default: each model's own).
     Everything is computed first and written in one short transaction (all or nothing).
     """
-    from perfml.pipelines import PipelineNotAvailable, get_pipeline
+    from perfml.pipelines import get_pipeline
 
     say = progress or (lambda stage, fraction: None)
     eng = engine_for(engine)
@@ -251,8 +251,7 @@ def refresh_alerts(engine: Engine | str | None = None, *, dataset=None, models: 
             summary.skipped.append(f"{name}: nothing to score as of {when.date()} ({exc})")
             continue
         except (PerfmlError, KeyError) as exc:
-            kind = "not available" if isinstance(exc, PipelineNotAvailable) else "skipped"
-            summary.skipped.append(f"{name}: {kind} ({exc})")
+            summary.skipped.append(f"{name}: skipped ({exc})")
             continue
         summary.models[name] = str(model.version)
         threshold = float((thresholds or {}).get(name, model.threshold))

@@ -3,7 +3,7 @@ rule; and scoring units by id with one outcome per id (`scored`, or `not_scoreab
 
 Every result says where its score came from (`source`: "model" | "baseline"). A unit whose state is
 not `scored` (too little history, no activity on record) gets no score, its state and the reason.
-The CLI's `perfml score` applies the same rules to a whole dataset (`perfml.modeling.run.score_frame`).
+The CLI's `perfml score` applies the same rules to a whole dataset (`perfml.pipelines.run.score_frame`).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pandas as pd
 
 from perfml.catalog import Lang
 from perfml.errors import PerfmlError
-from perfml.modeling.run import blind_baseline, unit_states
+from perfml.pipelines.run import blind_baseline, unit_states
 from perfml.modeling.spec import SCORED, PipelineSpec
 from perfml.serving import DatasetCache, ModelUnavailable, ServedModel, explained
 

@@ -1,6 +1,6 @@
 """Serving: the champions held in memory, scored and explained on numpy arrays, and a store snapshot.
 
-The fast path (DESIGN §10): each champion is loaded ONCE (through `perfml.modeling.registry
+The fast path (measured by `benchmarks/bench_api.py`): each champion is loaded ONCE (through `perfml.modeling.registry
 .load_model`, the one place that loads models) and kept as a `ServedModel` - booster, feature
 order and a name -> column index map. A request's rows become one float64 matrix and go through
 `perfml.explain.explain` (TreeSHAP via the booster's own `pred_contrib`); nothing is rebuilt per

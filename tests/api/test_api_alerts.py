@@ -101,7 +101,7 @@ def test_refresh_is_idempotent_and_keeps_reviews(service):
 
 def test_review_becomes_label_and_next_training_picks_it_up(service):
     """Confirm / dismiss transfer alerts -> transfer_labels rows -> the retrained model's labels include them."""
-    from perfml.modeling.run import train_pipeline
+    from perfml.pipelines.run import train_pipeline
     from perfml.pipelines import get_pipeline
     from perfml.store import read_dataset
 

@@ -15,7 +15,7 @@ from perfml.dataset import Dataset
 from perfml.errors import ModelNotFoundError, PerfmlError
 from perfml.modeling import registry
 from perfml.modeling.gate import is_constant
-from perfml.modeling.run import score_pipeline, train_pipeline
+from perfml.pipelines.run import score_pipeline, train_pipeline
 from perfml.modeling.spec import PipelineSpec
 
 catalog.register(catalog.Feature("toy_survey_score", "Toy survey score", "玩具满意度", "score",

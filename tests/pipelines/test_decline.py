@@ -10,7 +10,7 @@ from perfml import catalog
 from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
 from perfml.explain import explain
-from perfml.modeling.run import score_pipeline, train_pipeline
+from perfml.pipelines.run import score_pipeline, train_pipeline
 from perfml.pipelines import get_pipeline
 from perfml.pipelines.decline import nodes
 from perfml.pipelines.decline.nodes import DeclineParams

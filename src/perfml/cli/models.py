@@ -59,21 +59,14 @@ def train(
     """Train, evaluate on a time-based test split, log to MLflow and register a version."""
     from perfml.dataset import Dataset
     from perfml.errors import PerfmlError
-    from perfml.modeling.run import train_pipeline
-    from perfml.pipelines import PIPELINE_NAMES, PipelineNotAvailable, get_pipeline
+    from perfml.pipelines.run import train_pipeline
+    from perfml.pipelines import PIPELINE_NAMES
 
     _check_name(model, allow_all=True)
     dataset = Dataset.load(data)
     names = PIPELINE_NAMES if model == "all" else (model,)
     failed: list[str] = []
     for name in names:
-        try:
-            get_pipeline(name)
-        except PipelineNotAvailable as exc:
-            if model != "all":
-                raise
-            err_console.print(f"[yellow]skipped:[/] {exc}")
-            continue
         try:
             with progress_bar(f"train {name}") as update:
                 result = train_pipeline(name, dataset, force=force, progress=update)
@@ -119,7 +112,7 @@ def score(
     import pandas as pd
 
     from perfml.dataset import Dataset
-    from perfml.modeling.run import score_pipeline
+    from perfml.pipelines.run import score_pipeline
 
     _check_name(model)
     if lang not in ("en", "zh"):
@@ -177,14 +170,11 @@ def models_() -> None:
 def _degraded(champions: set[str]) -> list[str]:
     """One line per pipeline without a champion: it scores with its baseline rule, and why."""
     from perfml.modeling.registry import why_no_champion
-    from perfml.pipelines import PIPELINE_NAMES, PipelineNotAvailable, get_pipeline
+    from perfml.pipelines import PIPELINE_NAMES, get_pipeline
 
     lines = []
     for name in PIPELINE_NAMES:
-        try:
-            spec = get_pipeline(name)
-        except PipelineNotAvailable:
-            continue
+        spec = get_pipeline(name)
         if spec.model_name not in champions:
             rule = f" ({spec.baseline_description})" if spec.baseline_description else ""
             lines.append(f"[yellow]degraded:[/] {name} scores with its baseline rule{rule} - "
@@ -202,7 +192,7 @@ def audit(
     out: Annotated[Path | None, typer.Option("--out", help="Also write the audit table to this CSV.")] = None,
 ) -> None:
     """Bias audit: selection and scoring rates per demographic group, impact ratios under 0.8 flagged."""
-    from perfml.audit import audit_model
+    from perfml.fairness import audit_model
     from perfml.dataset import Dataset
 
     _check_name(model)

@@ -151,7 +151,7 @@ def demo(
     with progress_bar("2/5 import") as update:
         import_dataset(dataset, progress=update)
 
-    from perfml.modeling.run import train_pipeline
+    from perfml.pipelines.run import train_pipeline
 
     failed: list[str] = []
     trained = {}

@@ -1,6 +1,6 @@
 """MLflow tracking and model registry: the ONE place that logs, registers and loads models.
 
-Embedded default (DESIGN §9): SQLite tracking/registry store and artifacts under the perfml home
+Embedded default: SQLite tracking/registry store and artifacts under the perfml home
 (`perfml.config.get_settings()`); a `PERFML_MLFLOW_URI` points it at a server instead. Every
 function takes `settings=` for another home (a service built for it); reading never touches
 MLflow's process-wide URIs, so services of different homes can live in one process.
@@ -63,6 +63,8 @@ class Registration:
 def client(*, settings: Settings | None = None):
     """An `MlflowClient` on the tracking/registry store of `settings` (default: the process-wide ones);
     the experiment is created on first use. MLflow's global URIs are left alone."""
+    # mlflow is imported inside the functions of this module: it costs ~1 s (python -X importtime)
+    # and most commands (import, bonus, scoring with a loaded champion) never touch the registry
     from mlflow.tracking import MlflowClient
 
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

@@ -1,4 +1,6 @@
-"""Bias audit (issue 4, item 9): do a model's alerts fall evenly across protected groups?
+"""Fairness: the bias audit - do a model's alerts fall evenly across protected groups?
+
+(Not the access log: that is `perfml.audit_log`.)
 
 `bias_audit(scores, demographics, threshold=...)` is pure: for each group column of
 `demographics` (every column but `employee_id`) and each group it reports
@@ -26,6 +28,8 @@ import pandas as pd
 
 from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
+from perfml.modeling.registry import load_model
+from perfml.pipelines import get_pipeline
 
 UNKNOWN = "(unknown)"
 MIN_SHARE = 0.02
@@ -76,12 +80,9 @@ def bias_audit(scores: pd.DataFrame, demographics: pd.DataFrame, *, threshold: f
 def audit_model(name: str, dataset: Dataset, *, threshold: float | None = None, as_of=None,
                 min_share: float = MIN_SHARE, min_ratio: float = MIN_RATIO) -> tuple[pd.DataFrame, dict]:
     """Score `dataset` with the champion of pipeline `name` and audit it; returns (table, summary)."""
-    from perfml.modeling.registry import load_model
-    from perfml.modeling.run import _spec
-
     if not dataset.has("demographics"):
         raise PerfmlError("bias audit needs a demographics table (demographics.csv) in the dataset")
-    spec = _spec(name)
+    spec = get_pipeline(name)
     model = load_model(spec.model_name)
     as_of = None if as_of is None else pd.Timestamp(as_of)
     features = spec.scoring_rows(spec.build_features(dataset, as_of=as_of), as_of).reset_index(drop=True)
