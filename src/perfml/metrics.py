@@ -21,13 +21,13 @@ API (names are stable; the ML features and the rule engine both read them)
     the same definitions as the aggregates; rule-engine traces cite them.
     ``metric_table_and_evidence(...)`` returns both from one pass.
 
-``owner_at(changes, customers, times)``: a customer's owner at a time (latest change at or before it).
-
 ``METRICS``: name -> description (unit) of every computed column; ``period_of``,
 ``period_index``, ``period_codes``, ``period_label``, ``period_range``, ``shift_period``,
 ``period_bounds``, ``month_start``: calendar-month helpers (a month index is year * 12 + month - 1).
 ``activity_months(dataset)``: first and last month of the activity record (orders, activities, leads);
 ``activity_period_metrics(dataset)``: `employee_period_metrics` over those months plus the month index `p`.
+``ratio(num, den)``: the one division helper (NaN where the denominator is missing or not positive).
+``BUILTIN_TARGETS``: the contract's three targets, present in every metric table.
 
 Columns (float64 unless said otherwise; counts are whole numbers stored as float)
     employee_id, period, team_id, role (strings); tenure_months (months since hire month)
@@ -543,11 +543,6 @@ def _attributed_satisfaction(dataset, window: tuple[int, int] | None = None) -> 
         sat = sat.copy()
         sat.loc[missing, "employee_id"] = owners.to_numpy()
     return sat
-
-
-def owner_at(changes: pd.DataFrame, customers: pd.Series, times: pd.Series) -> pd.Series:
-    """Owner (to_employee_id of the latest change at or before t) of each customer at each time."""
-    return _owner_at(changes, pd.DataFrame({"customer_id": customers, "t": times}))
 
 
 def _owner_at(changes: pd.DataFrame, events: pd.DataFrame) -> pd.Series:

@@ -5,9 +5,9 @@
 - `data`: `upsert_records` (one table, caller's transaction), `import_dataset` (all tables, one
   transaction, all or nothing), `read_tables` (frames back from one
   snapshot), `read_dataset` (a validated `Dataset` from them), `snapshot` (a consistent read transaction).
-- `alerts`: `upsert_alert` (idempotent refresh per type, subject and period/as_of).
+- `alert_rows`: `upsert_alert` (idempotent refresh per type, subject and period/as_of).
 """
-from perfml.store.alerts import upsert_alert
+from perfml.store.alert_rows import upsert_alert
 from perfml.store.data import (
     CHUNK_ROWS,
     StoreIntegrityError,

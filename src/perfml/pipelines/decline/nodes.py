@@ -40,7 +40,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from perfml.metrics import activity_period_metrics, month_start, period_index, period_label, ratio
+from perfml.metrics import month_start, period_index, period_label, ratio
 from perfml.modeling.spec import INSUFFICIENT_HISTORY, NO_ACTIVITY, SCORED
 
 KEY = ["employee_id", "as_of"]
@@ -96,12 +96,6 @@ class DeclineParams(BaseModel):
         return {"num_leaves": self.num_leaves, "min_data_in_leaf": min_leaf,
                 "learning_rate": self.learning_rate, "feature_fraction": self.feature_fraction,
                 "extra_trees": self.extra_trees}
-
-
-# -- node: monthly metrics -----------------------------------------------------------------------
-def monthly_metrics(dataset) -> pd.DataFrame:
-    """`perfml.metrics` per employee x month of the activity record plus `p` (month index), sorted."""
-    return activity_period_metrics(dataset)
 
 
 # -- window helpers (rows are contiguous months per employee, so k rows back = k months back) ------

@@ -14,7 +14,7 @@ import pandas as pd
 from perfml.dataset import Dataset
 from perfml.modeling.model import TrainedModel
 from perfml.modeling.spec import PipelineSpec
-from perfml.metrics import activity_months, month_start, period_index
+from perfml.metrics import activity_months, activity_period_metrics, month_start, period_index
 from perfml.modeling.train import fit_lgbm
 from perfml.pipelines.decline import nodes
 from perfml.pipelines.decline.nodes import DeclineParams
@@ -49,18 +49,18 @@ class DeclinePipeline(PipelineSpec):
     def build_features(self, dataset: Dataset, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
         if as_of is None:
             record_start = month_start(activity_months(dataset)[0])
-            return nodes.snapshot_features(nodes.monthly_metrics(dataset), dataset.employees, self.p,
+            return nodes.snapshot_features(activity_period_metrics(dataset), dataset.employees, self.p,
                                            nodes.event_streams(dataset), record_start, dataset.ownership_changes)
         as_of = pd.Timestamp(as_of)
         past = dataset.before(as_of)
         # Month windows read the complete months only: records before the start of as_of's month.
         months = dataset.before(month_start(period_index(as_of)))
-        return nodes.scoring_features(nodes.monthly_metrics(months), dataset.employees, self.p,
+        return nodes.scoring_features(activity_period_metrics(months), dataset.employees, self.p,
                                       nodes.event_streams(past), month_start(activity_months(past)[0]), as_of,
                                       months.ownership_changes)
 
     def build_labels(self, dataset: Dataset, features: pd.DataFrame) -> pd.Series:
-        monthly = nodes.monthly_metrics(dataset)
+        monthly = activity_period_metrics(dataset)
         return nodes.decline_labels(monthly, features, self.p)
 
     def baseline(self, features: pd.DataFrame) -> np.ndarray:

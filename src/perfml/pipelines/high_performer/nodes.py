@@ -19,7 +19,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from perfml import catalog
-from perfml.metrics import activity_period_metrics, month_start, period_index, ratio
+from perfml.metrics import month_start, period_index, ratio
 from perfml.modeling.spec import INSUFFICIENT_HISTORY, NO_ACTIVITY, SCORED
 
 ROLES = ("sales", "assistant")
@@ -68,11 +68,6 @@ class HighPerformerParams(BaseModel):
         return {"num_leaves": self.num_leaves, "min_data_in_leaf": self.min_data_in_leaf,
                 "learning_rate": self.learning_rate, "feature_fraction": self.feature_fraction,
                 "bagging_fraction": 1.0, "bagging_freq": 0}
-
-
-def monthly_metrics(dataset) -> pd.DataFrame:
-    """`perfml.metrics` per employee x month plus `p` (month index since year 0), months of the record only."""
-    return activity_period_metrics(dataset)
 
 
 # -- node: units ---------------------------------------------------------------------------------------

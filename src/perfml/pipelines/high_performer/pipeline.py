@@ -18,7 +18,7 @@ import pandas as pd
 from perfml import catalog
 from perfml.dataset import Dataset
 from perfml.explain import explain
-from perfml.metrics import activity_months
+from perfml.metrics import activity_months, activity_period_metrics
 from perfml.modeling.model import TrainedModel
 from perfml.modeling.spec import PipelineSpec
 from perfml.modeling.split import TimeSplit, time_split
@@ -57,7 +57,7 @@ class HighPerformer(PipelineSpec):
         first, last = activity_months(dataset)
         past = dataset if as_of is None else dataset.before(as_of)
         units = nodes.profile_units(dataset.employees, first, last, self.p, as_of=as_of)
-        frame = nodes.unit_features(units, nodes.monthly_metrics(past), past.activities, past.leads,
+        frame = nodes.unit_features(units, activity_period_metrics(past), past.activities, past.leads,
                                     dataset.employees, self.p)
         if as_of is not None:
             frame["state"], frame["state_reason"] = nodes.unit_states(
@@ -71,7 +71,7 @@ class HighPerformer(PipelineSpec):
     def attainment(self, dataset: Dataset, features: pd.DataFrame) -> pd.Series:
         """Attainment over months N+1..N+L per unit (the quantity the label ranks)."""
         _, last = activity_months(dataset)
-        return nodes.label_attainment(features, nodes.monthly_metrics(dataset), self.p, last)
+        return nodes.label_attainment(features, activity_period_metrics(dataset), self.p, last)
 
     def baseline(self, features: pd.DataFrame) -> np.ndarray:
         """Naive profile: the percentile of visits per week within role (\"busy people do best\")."""
