@@ -1,9 +1,10 @@
 """`PipelineSpec`: the contract every model pipeline implements; `perfml.pipelines.run` does the rest.
 
 A pipeline (kedro style, `src/perfml/pipelines/<name>/`) has pure nodes in `nodes.py` (no I/O)
-and a `pipeline.py` that wires them into a `PipelineSpec` subclass and exposes a module-level
-instance named `PIPELINE`. The shared runner (`train_pipeline`, `score_pipeline`,
-`explain_pipeline`), the CLI, the bias audit and the HTTP service only talk to this interface.
+and a `pipeline.py` that wires them into a `PipelineSpec` subclass, registered by name in
+`perfml.pipelines`. A spec holds parameters, never fitted state: `fit` returns the `TrainedModel`.
+The shared runner (`train_pipeline`, `score_pipeline`, `explain_pipeline`), the CLI, the bias
+audit and the HTTP service only talk to this interface.
 
 Feature frame contract (what `build_features` returns): one row per unit, with
 - the key columns `key` (e.g. `("change_id",)` or `("employee_id", "as_of")`),

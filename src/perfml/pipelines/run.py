@@ -159,6 +159,7 @@ def train_pipeline(name: str | PipelineSpec, dataset: Dataset, *, force: bool = 
         lap("report")
         say("register", 0.9)
         params = {**spec.params(), **split.summary(), "kind": model.kind,
+                  "alert_threshold": model.threshold,  # the fitted model's own (decline: a training quantile)
                   "dropped_features": ",".join(dropped) or "-"}
         tags = {"perfml.pipeline": spec.name, "perfml.gate": "passed" if gate.passed else "failed"}
         if dropped:
