@@ -1,4 +1,4 @@
-"""Dependencies, declared once: settings, store session, loaded models, current principal (DESIGN §10).
+"""Dependencies, declared once: settings, store session, loaded models, current principal.
 
 Routes take them as `Annotated` aliases: `SettingsDep`, `StoreSession`, `Models`, `Data`,
 `Context`, `CurrentPrincipal`, `RequestId`. Role checks live in `api.permissions`. The trivial

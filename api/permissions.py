@@ -1,4 +1,4 @@
-"""Who may do what (DESIGN §8), declared per route, and who may see which record.
+"""Who may do what (the roles of `perfml.keys`), declared per route, and who may see which record.
 
 Role gates are dependencies: a route takes e.g. `principal: Reviewer` and the gate answers 403
 for any other role. Record visibility is separate: a manager sees one team, an employee one

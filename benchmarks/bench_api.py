@@ -1,6 +1,6 @@
 """Benchmark the HTTP fast path: uvicorn on loopback in a subprocess, an httpx keep-alive client here.
 
-Measures (DESIGN §10, issue 5 item 6):
+Measures:
 - p50 / p99 latency of ONE explained score (`POST /v1/scores/transfer-anomaly`, one feature row,
   top-3 factors with reasons), over the wire, end to end;
 - rows per second of a 1,000-row explained batch;
@@ -60,8 +60,9 @@ def _rows(home: Path, data: Path | None, features: list[str]) -> list[dict]:
     from perfml.dataset import Dataset
     from perfml.home import Home
     from perfml.pipelines import get_pipeline
+    from perfml.store import read_dataset
 
-    ds = Dataset.from_store(Home.at(home).engine) if data is None else Dataset.load(data)
+    ds = read_dataset(Home.at(home).engine) if data is None else Dataset.load(data)
     frame = get_pipeline(MODEL).build_features(ds).reindex(columns=features).astype("float64")
     M = np.resize(frame.to_numpy(), (BATCH, len(features)))
     return [{f: (None if np.isnan(v) else float(v)) for f, v in zip(features, row)} for row in M]

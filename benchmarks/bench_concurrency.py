@@ -157,12 +157,12 @@ def main() -> None:
     import httpx
     import pandas as pd
 
-    from perfml.dataset import Dataset
     from perfml.home import Home
     from perfml.keys import create_key
+    from perfml.store import read_dataset
 
     engine = Home.at(home).engine
-    ds = Dataset.from_store(engine)
+    ds = read_dataset(engine)
     employees = sorted(ds.employees["employee_id"].astype(str))
     _, end = ds.date_range()
     day = (end.normalize() - pd.Timedelta(days=3)).strftime("%Y-%m-%d")  # inside the last month

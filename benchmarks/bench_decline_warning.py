@@ -38,7 +38,8 @@ def fades_of(data: Path) -> pd.DataFrame:
 
 def warning_metrics(ds, data: Path, train_days: tuple[int, ...], score_days: tuple[int, ...]) -> dict:
     """Test-side ROC/PR of model and baseline and the fade summaries of both (see the module doc)."""
-    from perfml.modeling.run import train_pipeline
+    from perfml.pipelines.run import train_pipeline
+    from perfml.metrics import activity_period_metrics
     from perfml.pipelines.decline import nodes
     from perfml.pipelines.decline.pipeline import DeclinePipeline
 
@@ -46,7 +47,7 @@ def warning_metrics(ds, data: Path, train_days: tuple[int, ...], score_days: tup
     scorer = DeclinePipeline({"snapshot_days": score_days})
     frame = scorer.build_features(ds)
     frame = frame[frame["as_of"] >= pd.Timestamp(result.split["split_test_start"])].reset_index(drop=True)
-    fades, monthly = fades_of(data), nodes.monthly_metrics(ds)
+    fades, monthly = fades_of(data), activity_period_metrics(ds)
     out = {k: round(float(result.metrics[k]), 4) for k in KEEP if k in result.metrics}
     model_alert = result.model.predict(frame[result.features].astype("float64")) >= result.model.threshold
     served = model_alert | nodes.activity_fade(frame, scorer.p)

@@ -1,4 +1,4 @@
-"""Model benchmark (issue 4, item 12): feature build and training time and peak memory per simulator
+"""Model benchmark: feature build and training time and peak memory per simulator
 size, and explanation throughput against raw `pred_contrib` on the same rows. Prints JSON.
 
     .venv/bin/python benchmarks/bench_models.py                 # medium + large, every available pipeline
@@ -91,7 +91,7 @@ def bench_explain(model, X: pd.DataFrame, *, batch: int, min_seconds: float) -> 
 
 def bench_pipeline(name: str, dataset, data_dir: Path, *, batch: int, min_seconds: float) -> dict:
     from perfml.modeling.evaluate import binary_metrics
-    from perfml.modeling.run import train_pipeline
+    from perfml.pipelines.run import train_pipeline
     from perfml.pipelines import get_pipeline
 
     spec = get_pipeline(name)
@@ -125,11 +125,11 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     from perfml.dataset import Dataset
-    from perfml.pipelines import available
+    from perfml.pipelines import PIPELINE_NAMES
     from perfml.simulate import simulate
 
     sizes = ["small"] if args.quick else [s for s in args.sizes.split(",") if s]
-    names = [n for n in args.pipelines.split(",") if n] or available()
+    names = [n for n in args.pipelines.split(",") if n] or list(PIPELINE_NAMES)
     min_seconds = 0.2 if args.quick else 1.0
     report = {"meta": {"python": sys.version.split()[0], "platform": platform.platform(), "seed": args.seed,
                        "quick": args.quick, "pipelines": names}, "sizes": {}}

@@ -43,7 +43,7 @@ def _truth_metrics(data: Path, result) -> dict[str, float]:
 
 def _one_seed(seed: int, scale: str, names: list[str]) -> dict[str, dict]:
     from perfml.dataset import Dataset
-    from perfml.modeling.run import train_pipeline
+    from perfml.pipelines.run import train_pipeline
     from perfml.simulate import simulate
 
     out: dict[str, dict] = {}

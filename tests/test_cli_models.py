@@ -65,7 +65,7 @@ def test_exit_codes(perfml_home, small_dir, tmp_path):
 def test_audit_needs_demographics(home, small_dataset, tmp_path):
     from perfml.dataset import Dataset
     from perfml.modeling import registry
-    from perfml.modeling.run import train_pipeline
+    from perfml.pipelines.run import train_pipeline
 
     registry.clear_cache()
     train_pipeline("transfer-anomaly", small_dataset, report=False, home=home)

@@ -16,7 +16,7 @@ import perfml
 from perfml.cli import app
 from perfml.dataset import Dataset
 from perfml.errors import DataValidationError
-from perfml.store import CANONICAL, engine_for
+from perfml.store import CANONICAL, engine_for, read_dataset
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +164,7 @@ def test_the_store_remembers_what_the_export_does_not_track(export, tmp_path):
     url = f"sqlite:///{tmp_path / 'store.db'}"
     runner = CliRunner()
     assert runner.invoke(app, ["import", str(export), "--store-url", url]).exit_code == 0
-    assert Dataset.from_store(url).untracked == set(UNTRACKED)
+    assert read_dataset(url).untracked == set(UNTRACKED)
     # a later export that does track activities (and has some) replaces the declaration
     tracked = tmp_path / "tracked"
     ds = Dataset.load(export)
@@ -172,8 +172,8 @@ def test_the_store_remembers_what_the_export_does_not_track(export, tmp_path):
                          "occurred_at": [pd.Timestamp("2017-04-03")]})
     Dataset({**ds.tables, "activities": acts}, untracked={"satisfaction"}).save(tracked)
     assert runner.invoke(app, ["import", str(tracked), "--store-url", url]).exit_code == 0
-    assert Dataset.from_store(url).untracked == {"satisfaction"}
+    assert read_dataset(url).untracked == {"satisfaction"}
     # declaring untracked what the store now holds is refused, and nothing changes
     result = runner.invoke(app, ["import", str(export), "--store-url", url])
     assert result.exit_code == 1 and "activities: 1 rows" in " ".join(result.output.split())
-    assert Dataset.from_store(url).untracked == {"satisfaction"}
+    assert read_dataset(url).untracked == {"satisfaction"}

@@ -9,7 +9,7 @@ from perfml.dataset import Dataset
 from perfml.errors import ModelNotFoundError
 from perfml.home import Home
 from perfml.modeling import registry
-from perfml.modeling.run import train_pipeline
+from perfml.pipelines.run import train_pipeline
 from perfml.services.ingest import import_dataset
 from perfml.services.scoring import score_dataset
 from perfml.store import table_counts

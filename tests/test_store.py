@@ -150,7 +150,7 @@ def test_import_counts_and_exact_round_trip(tiny, url, monkeypatch):
     assert frames["customers"]["crm_source"].fillna("<missing>").tolist() == ["web", "<missing>"]
     assert frames["ownership_changes"]["changed_at"].tolist() == [pd.Timestamp("2023-03-01 06:00:00")]  # as UTC
 
-    back = Dataset.from_store(url)
+    back = store.read_dataset(url)
     assert_same_dataset(tiny, back)
     assert back.employees["attr_school"].dtype == "category" and back.employees["attr_years"].dtype == "float64"
 
@@ -173,7 +173,7 @@ def test_import_twice_is_idempotent_and_round_trips(small_dataset, url):
     # Only ingested_at may differ: every contract value and extra is unchanged.
     assert stored_state(url, with_ingested_at=False) == state
     # And the store reads back as the very dataset that was imported.
-    assert_same_dataset(small_dataset, Dataset.from_store(url))
+    assert_same_dataset(small_dataset, store.read_dataset(url))
 
 
 def test_changed_row_updates_in_place(tiny, url):
@@ -184,7 +184,7 @@ def test_changed_row_updates_in_place(tiny, url):
     frames["employees"].loc[0, "attr_years"] = "4"
     store.import_dataset(Dataset.from_frames(frames), url)
     assert store.table_counts(url)["orders"] == 3
-    back = Dataset.from_store(url)
+    back = store.read_dataset(url)
     assert back.orders.set_index("order_id").loc["o1", "amount"] == 1300.10
     assert store.read_table("orders", url).set_index("order_id").loc["o1", "amount"] == Decimal("1300.1")
     assert back.customers.set_index("customer_id").loc["c2", "segment"] == "enterprise"
@@ -305,7 +305,7 @@ def test_cli_import_good_then_corrupted_data(small_dir, small_dataset, perfml_ho
 # -- consistent reads and the incremental snapshot ------------------------------------------------
 def test_read_tables_sees_one_snapshot_while_a_writer_commits(tiny, url):
     """A writer commits customers with orders naming them; every read of the store is one snapshot,
-    so `Dataset.from_store` (which checks references) never sees an order without its customer."""
+    so `read_dataset` (which checks references) never sees an order without its customer."""
     import threading
 
     from perfml.ingest import ingest_records
@@ -328,7 +328,7 @@ def test_read_tables_sees_one_snapshot_while_a_writer_commits(tiny, url):
     reads = []
     try:
         while len(reads) < 60 and thread.is_alive():
-            ds = Dataset.from_store(url)  # raises DataValidationError on a torn read
+            ds = store.read_dataset(url)  # raises DataValidationError on a torn read
             orders = set(ds.orders["order_id"].astype(str))
             customers = set(ds.customers["customer_id"].astype(str))
             assert {f"cw{o[2:]}" for o in orders if o.startswith("ow")} <= customers
@@ -357,7 +357,7 @@ def test_upserted_snapshot_equals_a_fresh_read_of_the_store(tiny, url):
     from perfml.serving.snapshot import upserted
 
     store.import_dataset(tiny, url)
-    before = Dataset.from_store(url)
+    before = store.read_dataset(url)
     records = {
         "employees": [{"employee_id": "e3", "role": "sales", "team_id": "t2", "hire_date": "2023-06-01",
                        "attr_years": "x", "attr_new": "7"},
@@ -375,7 +375,7 @@ def test_upserted_snapshot_equals_a_fresh_read_of_the_store(tiny, url):
     after = upserted(before, typed, keys)
 
     def same_as_store(ds) -> None:
-        fresh = Dataset.from_store(url)
+        fresh = store.read_dataset(url)
         assert ds.rows() == fresh.rows()
         for name in fresh.rows():  # the same rows and columns (extra columns may come in another order)
             a, b = _sorted(ds.table(name), TABLES[name].key), _sorted(fresh.table(name), TABLES[name].key)

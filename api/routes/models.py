@@ -14,7 +14,7 @@ from api.render import model_status, utc
 from api.schemas.models import ModelDetail, ModelInfo, ReloadResponse
 from perfml import catalog
 from perfml.home import Home
-from perfml.pipelines import PIPELINE_NAMES, PipelineNotAvailable, get_pipeline
+from perfml.pipelines import PIPELINE_NAMES, get_pipeline
 from perfml.services import models as service
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -77,7 +77,7 @@ def get_model(name: ModelName, principal: ModelReader, models: Models, ctx: Cont
     else:
         try:
             features = list(get_pipeline(name, ctx.settings).features)
-        except (PipelineNotAvailable, KeyError):
+        except KeyError:
             features = []
     cat = [catalog.get(f) for f in features]
     return {**info, "features": [{"name": f.name, "display_name_en": f.display_en, "display_name_zh": f.display_zh,

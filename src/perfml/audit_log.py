@@ -1,7 +1,7 @@
 """The audit log: who did what, when, with which model or plan version, under which request id.
 
 Every prediction served, review, key creation, plan evaluation and model change is written to
-the store's `audit_log` table (DESIGN §8). Rows older than the retention setting
+the store's `audit_log` table (`perfml.store.tables`). Rows older than the retention setting
 (`PERFML_AUDIT_RETENTION_DAYS`, default 180) are purged by `purge`; the service purges at
 start-up and once a day.
 

@@ -2,7 +2,7 @@
 
 Load from a directory of CSV/Parquet files (`Dataset.load`), from in-memory frames
 (`Dataset.from_frames`, used by HTTP ingest and tests) or from the store
-(`Dataset.from_store`). Frames are typed: ids and text as pandas strings, timestamps as
+(`perfml.store.read_dataset`). Frames are typed: ids and text as pandas strings, timestamps as
 naive-UTC `datetime64[ns]`, money as float64 (exact `Decimal` for the rule engine via
 `perfml.money.to_decimal`, which recovers the decimal text for amounts with at most 15
 significant digits).
@@ -123,14 +123,6 @@ class Dataset:
         untracked = frozenset(untracked)
         return cls(validate_tables(frames, {name: first_row for name in frames}, untracked), source=source,
                    untracked=untracked)
-
-    @classmethod
-    def from_store(cls, url_or_engine=None) -> "Dataset":
-        """Read every table back from the SQL store (default: the configured store)."""
-        from perfml.store import read_snapshot
-
-        frames, untracked = read_snapshot(url_or_engine)
-        return cls.from_frames(frames, first_row=1, source="store", untracked=untracked)
 
     # -- access -------------------------------------------------------------------------
     def __getattr__(self, name: str) -> pd.DataFrame:

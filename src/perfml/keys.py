@@ -1,6 +1,6 @@
 """API keys: who may call the service, in which role and scope. Only a sha256 of a key is stored.
 
-Roles (DESIGN §8):
+Roles (enforced per route in `api/permissions.py`):
 - `hr_admin`  - everything: all teams, reviews, model reloads, the audit log;
 - `hr_system` - ingest records and score (an HR system's integration account);
 - `manager`   - alerts, insights and results of ONE team (`team_id` required);

@@ -21,13 +21,13 @@ API (names are stable; the ML features and the rule engine both read them)
     the same definitions as the aggregates; rule-engine traces cite them.
     ``metric_table_and_evidence(...)`` returns both from one pass.
 
-``owner_at(changes, customers, times)``: a customer's owner at a time (latest change at or before it).
-
 ``METRICS``: name -> description (unit) of every computed column; ``period_of``,
 ``period_index``, ``period_codes``, ``period_label``, ``period_range``, ``shift_period``,
 ``period_bounds``, ``month_start``: calendar-month helpers (a month index is year * 12 + month - 1).
 ``activity_months(dataset)``: first and last month of the activity record (orders, activities, leads);
 ``activity_period_metrics(dataset)``: `employee_period_metrics` over those months plus the month index `p`.
+``ratio(num, den)``: the one division helper (NaN where the denominator is missing or not positive).
+``BUILTIN_TARGETS``: the contract's three targets, present in every metric table.
 
 Columns (float64 unless said otherwise; counts are whole numbers stored as float)
     employee_id, period, team_id, role (strings); tenure_months (months since hire month)
@@ -113,6 +113,8 @@ METRICS: dict[str, str] = {
     "team_revenue_last_year": "team revenue of the same month a year earlier (currency)",
     "team_revenue_growth_yoy": "team_revenue / team_revenue_last_year - 1 (ratio)",
 }
+# Targets every metric table carries (NaN when the export sets none): the contract's three.
+BUILTIN_TARGETS = ("revenue_target", "visits_target", "new_customers_target")
 # Money columns also kept as exact integers in MetricTable.units.
 MONEY = ("revenue", "revenue_at_close", "new_revenue", "repeat_revenue", "revenue_last_year",
          "revenue_trailing6_total", "team_revenue", "team_revenue_last_year")
@@ -120,9 +122,12 @@ _COUNT_ACTIVITY = {"visit": "visits", "call": "calls", "email": "emails", "meeti
 
 
 # -- calendar months ------------------------------------------------------------------------
-def period_index(ts: pd.Series) -> pd.Series:
-    """Months since year 0 of each timestamp (Int64; NA for NaT): a sortable, shiftable period key."""
-    return (ts.dt.year * 12 + ts.dt.month - 1).astype("Int64")
+def period_index(ts):
+    """Months since year 0: of each timestamp of a Series (Int64; NA for NaT), or of one timestamp or
+    date (int). A sortable, shiftable period key."""
+    if isinstance(ts, pd.Series):
+        return (ts.dt.year * 12 + ts.dt.month - 1).astype("Int64")
+    return int(ts.year * 12 + ts.month - 1)
 
 
 def parse_period(period: str) -> int:
@@ -194,7 +199,7 @@ def activity_months(dataset) -> tuple[int, int]:
     if not stamps:
         raise PerfmlError("no activities, orders or leads: no month of activity on record")
     start, end = min(s.min() for s in stamps), max(s.max() for s in stamps)
-    return int(start.year * 12 + start.month - 1), int(end.year * 12 + end.month - 1)
+    return period_index(start), period_index(end)
 
 
 def activity_period_metrics(dataset) -> pd.DataFrame:
@@ -295,10 +300,10 @@ def metric_table_and_evidence(dataset, *, periods: Iterable[str] | None = None,
     for col in MONEY:
         grid[col] = grid[col].astype("float64") / scale
     grid["revenue_trailing6_mean"] = grid.pop("revenue_trailing6_total") / 6
-    grid["attainment"] = _ratio(grid["revenue"], grid["revenue_target"])
-    grid["revenue_growth_yoy"] = _ratio(grid["revenue"], grid["revenue_last_year"]) - 1
-    grid["revenue_growth_trailing6"] = _ratio(grid["revenue"], grid["revenue_trailing6_mean"]) - 1
-    grid["team_revenue_growth_yoy"] = _ratio(grid["team_revenue"], grid["team_revenue_last_year"]) - 1
+    grid["attainment"] = ratio(grid["revenue"], grid["revenue_target"])
+    grid["revenue_growth_yoy"] = ratio(grid["revenue"], grid["revenue_last_year"]) - 1
+    grid["revenue_growth_trailing6"] = ratio(grid["revenue"], grid["revenue_trailing6_mean"]) - 1
+    grid["team_revenue_growth_yoy"] = ratio(grid["team_revenue"], grid["team_revenue_last_year"]) - 1
     front = ["employee_id", "period", "team_id", "role"]
     known = [c for c in METRICS if c in grid.columns]
     rest = sorted(c for c in grid.columns if c not in front + known + ["p"])
@@ -445,15 +450,14 @@ def _keyed(df: pd.DataFrame, who: str, when: str, id_col: str, keep: Iterable[st
         mask &= _in_window(df[when], window)
     rows = df[mask]
     stamp = rows[when]
-    return pd.DataFrame({"employee_id": rows[who], "p": (stamp.dt.year * 12 + stamp.dt.month - 1).astype("int64"),
+    return pd.DataFrame({"employee_id": rows[who], "p": period_index(stamp).astype("int64"),
                          "id": rows[id_col], **{c: rows[c] for c in keep}})
 
 
 def _in_window(stamps: pd.Series, window: tuple[int, int]) -> pd.Series:
     """Timestamps inside the months lo..hi (comparisons on datetimes, cheaper than month arithmetic)."""
     lo, hi = window
-    start = pd.Timestamp(year=lo // 12, month=lo % 12 + 1, day=1)
-    end = pd.Timestamp(year=(hi + 1) // 12, month=(hi + 1) % 12 + 1, day=1)
+    start, end = month_start(lo), month_start(hi + 1)
     return (stamps >= start) & (stamps < end)
 
 
@@ -464,7 +468,7 @@ def _data_range(dataset) -> tuple[int | None, int | None]:
                        ("satisfaction", "responded_at"), ("ownership_changes", "changed_at")):
         s = dataset.table(table)[col].dropna()
         if len(s):
-            idx += [int(s.min().year * 12 + s.min().month - 1), int(s.max().year * 12 + s.max().month - 1)]
+            idx += [period_index(s.min()), period_index(s.max())]
     for table in ("targets", "metrics"):
         s = dataset.table(table)["period"].dropna()
         if len(s):
@@ -541,11 +545,6 @@ def _attributed_satisfaction(dataset, window: tuple[int, int] | None = None) -> 
     return sat
 
 
-def owner_at(changes: pd.DataFrame, customers: pd.Series, times: pd.Series) -> pd.Series:
-    """Owner (to_employee_id of the latest change at or before t) of each customer at each time."""
-    return _owner_at(changes, pd.DataFrame({"customer_id": customers, "t": times}))
-
-
 def _owner_at(changes: pd.DataFrame, events: pd.DataFrame) -> pd.Series:
     """Owner of each event's customer at its timestamp (latest change at or before it), aligned to `events`."""
     ev = events.rename(columns={events.columns[1]: "t"}).reset_index(names="_row").sort_values("t", kind="stable")
@@ -557,17 +556,20 @@ def _owner_at(changes: pd.DataFrame, events: pd.DataFrame) -> pd.Series:
     return out.set_index("_row")["to_employee_id"].reindex(events.index).astype("string")
 
 
-def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
-    """num / den, NaN where den is 0 or missing."""
-    den = den.astype("float64")
-    return num.astype("float64") / den.where(den != 0)
+def ratio(num, den):
+    """num / den row by row as float64, NaN where `den` is missing or not positive (every denominator
+    here is a count or a sum of non-negative money); a Series `num` gives a Series on its index."""
+    n, d = np.asarray(num, dtype="float64"), np.asarray(den, dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(d > 0, n / d, np.nan)
+    return pd.Series(out, index=num.index) if isinstance(num, pd.Series) else out
 
 
 def _rates(grid: pd.DataFrame) -> pd.DataFrame:
-    grid["lead_conversion_rate"] = _ratio(grid["leads_converted"], grid["leads_converted"] + grid["leads_lost"])
-    grid["leads_contacted_24h_share"] = _ratio(grid.pop("leads_contacted_24h"), grid["leads_due_24h"])
-    grid["lead_response_hours"] = _ratio(grid.pop("response_hours_total"), grid.pop("lead_responses"))
-    grid["avg_satisfaction"] = _ratio(grid.pop("satisfaction_total"), grid["satisfaction_responses"])
+    grid["lead_conversion_rate"] = ratio(grid["leads_converted"], grid["leads_converted"] + grid["leads_lost"])
+    grid["leads_contacted_24h_share"] = ratio(grid.pop("leads_contacted_24h"), grid["leads_due_24h"])
+    grid["lead_response_hours"] = ratio(grid.pop("response_hours_total"), grid.pop("lead_responses"))
+    grid["avg_satisfaction"] = ratio(grid.pop("satisfaction_total"), grid["satisfaction_responses"])
     return grid
 
 
@@ -577,7 +579,7 @@ def _targets(targets: pd.DataFrame) -> pd.DataFrame:
         index=["employee_id", "p"], columns="metric", values="target", aggfunc="first")
     wide.columns = [f"{m}_target" for m in wide.columns]
     wide = wide.reset_index()
-    for name in ("revenue_target", "visits_target", "new_customers_target"):
+    for name in BUILTIN_TARGETS:
         if name not in wide.columns:
             wide[name] = np.nan
     return wide

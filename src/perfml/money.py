@@ -1,7 +1,7 @@
 """Exact money: amounts enter the rule engine as `Decimal`, never as floats."""
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 
 def to_decimal(value) -> Decimal:
@@ -11,8 +11,3 @@ def to_decimal(value) -> Decimal:
     if isinstance(value, float):
         return Decimal(repr(value))
     return Decimal(str(value))
-
-
-def round_money(value: Decimal, places: str = "0.01", rounding: str = ROUND_HALF_UP) -> Decimal:
-    """Round once, by an explicit rule (default half-up to cents)."""
-    return value.quantize(Decimal(places), rounding=rounding)

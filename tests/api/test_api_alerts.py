@@ -101,16 +101,16 @@ def test_refresh_is_idempotent_and_keeps_reviews(service):
 
 def test_review_becomes_label_and_next_training_picks_it_up(service):
     """Confirm / dismiss transfer alerts -> transfer_labels rows -> the retrained model's labels include them."""
-    from perfml.dataset import Dataset
-    from perfml.modeling.run import train_pipeline
+    from perfml.pipelines.run import train_pipeline
     from perfml.pipelines import get_pipeline
+    from perfml.store import read_dataset
 
     c = service.client
     # Make sure there are transfer alerts to review: refresh with an explicit, lower threshold.
     r = c.post("/v1/alerts/refresh", json={"thresholds": {"transfer-anomaly": 0.5}}, headers=service.h("admin"))
     assert r.status_code == 200 and r.json()["alerts"]["transfer_anomaly"] > 0
     items = c.get("/v1/alerts?type=transfer_anomaly&status=open&limit=200", headers=service.h("admin")).json()["items"]
-    ds0 = Dataset.from_store(service.ctx.engine)
+    ds0 = read_dataset(service.ctx.engine)
     spec = get_pipeline("transfer-anomaly")
     features = service.ctx.data.features(spec)
     labels0 = spec.build_labels(ds0, features)
@@ -125,7 +125,7 @@ def test_review_becomes_label_and_next_training_picks_it_up(service):
                    headers=service.h("admin"))
         assert r.status_code == 200 and r.json()["status"] == ("confirmed" if decision == "confirm" else "dismissed")
 
-    ds1 = Dataset.from_store(service.ctx.engine)
+    ds1 = read_dataset(service.ctx.engine)
     stored = ds1.transfer_labels.set_index("change_id")
     for cid, (_, flag) in decisions.items():
         assert stored.loc[cid, "is_anomalous"] == flag and pd.notna(stored.loc[cid, "reviewed_at"])

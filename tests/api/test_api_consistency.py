@@ -63,7 +63,7 @@ def _same_tables(left, right) -> None:
 def test_reads_racing_ingests_never_fail_and_the_snapshot_follows_the_store(twin, service):
     """Writers ingest while readers list and open employees; every answer is 200, and the service's
     incrementally updated snapshot ends equal to a fresh read of the store."""
-    from perfml.dataset import Dataset
+    from perfml.store import read_dataset
 
     app, c = twin
     data = app.state.ctx.data
@@ -103,7 +103,7 @@ def test_reads_racing_ingests_never_fail_and_the_snapshot_follows_the_store(twin
     assert data.generation == before + 2 * WRITES  # one incremental update per batch, no rebuild
     snap = data.dataset()
     assert snap.orders["order_id"].astype(str).str.startswith("O-race").sum() == 2 * WRITES * 10
-    _same_tables(snap, Dataset.from_store(app.state.ctx.engine))
+    _same_tables(snap, read_dataset(app.state.ctx.engine))
 
 
 def test_snapshot_rebuilt_in_the_background_keeps_writes(twin, service):
@@ -111,7 +111,7 @@ def test_snapshot_rebuilt_in_the_background_keeps_writes(twin, service):
     is not lost; a write from outside the service shows up after the rebuild."""
     import time
 
-    from perfml.dataset import Dataset
+    from perfml.store import read_dataset
     from perfml.ingest import ingest_records
 
     app, c = twin
@@ -137,7 +137,7 @@ def test_snapshot_rebuilt_in_the_background_keeps_writes(twin, service):
         data.max_age = 3600.0
     customers = set(data.dataset().customers["customer_id"])
     assert {"C-outside-0", "C-bg0-0", "C-bg1-0", "C-bg2-0"} <= customers
-    _same_tables(data.dataset(), Dataset.from_store(app.state.ctx.engine))
+    _same_tables(data.dataset(), read_dataset(app.state.ctx.engine))
 
 
 def test_review_answers_what_it_saved_while_ingests_run(twin, service):

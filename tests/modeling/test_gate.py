@@ -15,7 +15,7 @@ from perfml.dataset import Dataset
 from perfml.errors import ModelNotFoundError, PerfmlError
 from perfml.modeling import registry
 from perfml.modeling.gate import is_constant
-from perfml.modeling.run import score_pipeline, train_pipeline
+from perfml.pipelines.run import score_pipeline, train_pipeline
 from perfml.modeling.spec import PipelineSpec
 
 catalog.register(catalog.Feature("toy_survey_score", "Toy survey score", "玩具满意度", "score",
@@ -147,6 +147,15 @@ def test_missing_input_table_is_named_before_training(small_dataset):
         train_pipeline("transfer-anomaly", untracked, register=False)
 
 
+def _fake_pipelines(monkeypatch, get_pipeline) -> None:
+    """Resolve pipeline names with `get_pipeline` wherever a name is resolved (the registry and the runner)."""
+    import perfml.pipelines
+    import perfml.pipelines.run
+
+    for module in (perfml.pipelines, perfml.pipelines.run):
+        monkeypatch.setattr(module, "get_pipeline", get_pipeline)
+
+
 def test_train_all_names_the_missing_table_and_trains_the_rest(perfml_home, small_dataset, tmp_path, monkeypatch):
     """`perfml train all` on an export without ownership changes: transfer-anomaly is not trained and the output
     says why; the other pipelines still train; the exit code is 1."""
@@ -158,7 +167,7 @@ def test_train_all_names_the_missing_table_and_trains_the_rest(perfml_home, smal
     tables = {k: v for k, v in small_dataset.tables.items() if small_dataset.has(k) and k != "transfer_labels"}
     Dataset({**tables, "ownership_changes": tables["ownership_changes"].head(0)}).save(data)  # header only
     real = perfml.pipelines.get_pipeline
-    monkeypatch.setattr(perfml.pipelines, "get_pipeline", lambda name, settings=None: Toy() if name != "transfer-anomaly" else real(name))
+    _fake_pipelines(monkeypatch, lambda name, settings=None: Toy() if name != "transfer-anomaly" else real(name))
     r = CliRunner().invoke(app, ["train", "all", "--data", str(data)])
     text = " ".join(r.output.split())
     assert r.exit_code == 1
@@ -168,11 +177,10 @@ def test_train_all_names_the_missing_table_and_trains_the_rest(perfml_home, smal
 
 def test_cli_says_what_is_missing_and_force_is_recorded(perfml_home, small_dir, monkeypatch, tmp_path):
     """`perfml train` prints the refusal in plain words; --force promotes."""
-    import perfml.pipelines
     from perfml.cli import app
 
     registry.clear_cache()
-    monkeypatch.setattr(perfml.pipelines, "get_pipeline", lambda name, settings=None: Toy(n=60, units=4, baseline_perfect=True))
+    _fake_pipelines(monkeypatch, lambda name, settings=None: Toy(n=60, units=4, baseline_perfect=True))
     r = CliRunner().invoke(app, ["train", "decline", "--data", str(small_dir)])
     assert r.exit_code == 0, r.output
     text = " ".join(r.output.split())

@@ -10,8 +10,9 @@ from perfml import catalog
 from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
 from perfml.explain import explain
+from perfml.metrics import activity_period_metrics
 from perfml.modeling import registry
-from perfml.modeling.run import score_pipeline, train_pipeline
+from perfml.pipelines.run import score_pipeline, train_pipeline
 from perfml.pipelines import get_pipeline
 from perfml.pipelines.decline import nodes
 from perfml.pipelines.decline.nodes import DeclineParams
@@ -233,7 +234,7 @@ def test_feature_frame_contract(small_features, small_dataset):
 
 def test_hand_checked_features(small_dataset, small_features):
     """Windows agree with the metrics layer month by month."""
-    monthly = nodes.monthly_metrics(small_dataset)
+    monthly = activity_period_metrics(small_dataset)
     row = small_features[small_features["revenue_6m"].notna()].iloc[17]
     hist = monthly[(monthly["employee_id"] == row["employee_id"]) & (monthly["p"] <= row["p"])].tail(6)
     assert row["revenue_1m"] == pytest.approx(hist["revenue"].iloc[-1])
@@ -309,7 +310,7 @@ def test_first_alert_within_a_month_of_the_activity_fade(trained, medium_dataset
     summary = {}
     for who, flags in (("served", alerted), ("model", model_alert)):
         scores = frame[["employee_id", "as_of"]].assign(score=flags.astype(float))
-        summary[who] = nodes.fade_summary(nodes.fade_alerts(scores, fades, nodes.monthly_metrics(medium_dataset), 0.5))
+        summary[who] = nodes.fade_summary(nodes.fade_alerts(scores, fades, activity_period_metrics(medium_dataset), 0.5))
     assert summary["served"]["fades"] >= 4, summary
     assert summary["served"]["alert_delay_median"] <= 1.0, summary
     assert summary["served"]["alerted_within_1m"] > summary["model"]["alerted_within_1m"], summary

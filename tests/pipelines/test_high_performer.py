@@ -8,7 +8,7 @@ import pytest
 
 from perfml import catalog
 from perfml.dataset import Dataset
-from perfml.modeling.run import score_pipeline, train_pipeline
+from perfml.pipelines.run import score_pipeline, train_pipeline
 from perfml.pipelines import get_pipeline
 from perfml.pipelines.high_performer import nodes
 from perfml.pipelines.high_performer.nodes import HighPerformerParams

@@ -8,12 +8,13 @@ import pytest
 from perfml.dataset import Dataset
 from perfml.explain import explain
 from perfml.modeling.evaluate import binary_metrics
-from perfml.modeling.run import score_pipeline, train_pipeline
+from perfml.pipelines.run import score_pipeline, train_pipeline
 from perfml.pipelines import get_pipeline
 from perfml.schema import TABLES
 from perfml.pipelines.transfer_anomaly import nodes
 from perfml.pipelines.transfer_anomaly.nodes import NoTransfersError
-from perfml.pipelines.transfer_anomaly.pipeline import TransferAnomaly, logistic_teacher
+from perfml.modeling.distill import logistic_teacher
+from perfml.pipelines.transfer_anomaly.pipeline import TransferAnomaly
 from perfml.pipelines.transfer_anomaly.reasons import default_reason_keywords, reason_claims
 
 from asof_perturb import add_activity_noise_at, perturb_after

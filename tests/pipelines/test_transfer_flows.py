@@ -11,7 +11,7 @@ from perfml.config import Settings
 from perfml.dataset import Dataset
 from perfml.modeling.evaluate import binary_metrics
 from perfml.catalog import format_value
-from perfml.modeling.run import explain_pipeline, train_pipeline
+from perfml.pipelines.run import explain_pipeline, train_pipeline
 from perfml.pipelines import get_pipeline
 from perfml.pipelines.transfer_anomaly import nodes
 from perfml.pipelines.transfer_anomaly.flows import (MIN_PEERS, UNDECLARED, PolicyError, change_stage, default_policy,

@@ -60,7 +60,7 @@ def train(
     """Train, evaluate on a time-based test split, log to MLflow and register a version."""
     from perfml.dataset import Dataset
     from perfml.errors import PerfmlError
-    from perfml.pipelines import PIPELINE_NAMES, PipelineNotAvailable, get_pipeline
+    from perfml.pipelines import PIPELINE_NAMES
     from perfml.services import models as service
 
     _check_name(model, allow_all=True)
@@ -69,13 +69,6 @@ def train(
     names = PIPELINE_NAMES if model == "all" else (model,)
     failed: list[str] = []
     for name in names:
-        try:
-            get_pipeline(name, where.settings)
-        except PipelineNotAvailable as exc:
-            if model != "all":
-                raise
-            err_console.print(f"[yellow]skipped:[/] {exc}")
-            continue
         try:
             with progress_bar(f"train {name}") as update:
                 result = service.train(home=where, name=name, dataset=dataset, force=force, progress=update)

@@ -15,20 +15,18 @@ Modules (each answers one question):
                ties broken by a directional tail score; for pipelines without labels.
 - `spec`     - `PipelineSpec`: the contract each pipeline implements (features, labels, baseline).
 - `gate`     - `evidence_gate(...)` -> `GateOutcome`: may a run become champion, and why not.
-- `run`      - `train_pipeline`, `score_pipeline`, `explain_pipeline`, `TrainResult`.
+- `distill`  - `logistic_teacher`, `distil_logistic`: a lean booster learns a linear teacher's scores.
 
 Explanations live in `perfml.explain`, feature names in `perfml.catalog`, the pipeline registry
-in `perfml.pipelines` (`get_pipeline(name)`, `PIPELINE_NAMES`).
+and the runner (`train_pipeline`, `score_pipeline`, `explain_pipeline`) in `perfml.pipelines`.
 """
 from perfml.modeling.evaluate import binary_metrics, side_by_side, write_report
 from perfml.modeling.model import TrainedModel, sigmoid, to_matrix
-from perfml.modeling.run import TrainResult, explain_pipeline, score_pipeline, train_pipeline
 from perfml.modeling.spec import PipelineSpec
 from perfml.modeling.split import TimeSplit, time_split
 from perfml.modeling.train import LEAN_PARAMS, MAX_LEAVES, MAX_TREES, fit_lgbm, fit_soft
 
 __all__ = [
-    "LEAN_PARAMS", "MAX_LEAVES", "MAX_TREES", "PipelineSpec", "TimeSplit", "TrainResult", "TrainedModel",
-    "binary_metrics", "explain_pipeline", "fit_lgbm", "fit_soft", "score_pipeline", "side_by_side", "sigmoid",
-    "time_split", "to_matrix", "train_pipeline", "write_report",
+    "LEAN_PARAMS", "MAX_LEAVES", "MAX_TREES", "PipelineSpec", "TimeSplit", "TrainedModel", "binary_metrics",
+    "fit_lgbm", "fit_soft", "side_by_side", "sigmoid", "time_split", "to_matrix", "write_report",
 ]

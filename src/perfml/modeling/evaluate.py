@@ -12,6 +12,8 @@ import math
 from pathlib import Path
 
 import numpy as np
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import average_precision_score, brier_score_loss, precision_recall_curve, roc_auc_score, roc_curve
 
 TOP_FRACTION = 0.05
 METRICS = ("roc_auc", "pr_auc", "brier", "precision_at_top5", "n", "positives", "prevalence")
@@ -35,8 +37,6 @@ def precision_at_top(y_true, score, fraction: float = TOP_FRACTION) -> float:
 
 def binary_metrics(y_true, score, *, top_fraction: float = TOP_FRACTION) -> dict[str, float]:
     """ROC-AUC, PR-AUC, Brier, precision at the top 5%, and counts; NaN where undefined (one class)."""
-    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-
     y = np.asarray(y_true, dtype=np.float64)
     s = np.clip(np.asarray(score, dtype=np.float64), 0.0, 1.0)
     out = {"n": float(len(y)), "positives": float(y.sum()), "prevalence": float(y.mean()) if len(y) else math.nan}
@@ -58,6 +58,7 @@ def side_by_side(y_true, model_score, baseline_score, *, top_fraction: float = T
 
 def _subplots(figsize: tuple[float, float]):
     """A standalone figure (no pyplot): report writing never switches a notebook's backend."""
+    # imported here: matplotlib costs ~0.4 s (python -X importtime) and only report writing needs it
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=figsize)
@@ -69,9 +70,6 @@ def write_report(out_dir: str | Path, y_true, model_score, baseline_score, *, ti
                  feature_names: list[str] | None = None, lead_times=None, max_features: int = 15) -> list[Path]:
     """Write roc.png, pr.png, calibration.png, shap_summary.png (if contributions) and
     lead_time.png (if lead_times, months) into `out_dir`; return the paths."""
-    from sklearn.calibration import calibration_curve
-    from sklearn.metrics import precision_recall_curve, roc_curve
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     y = np.asarray(y_true, dtype=np.float64)

@@ -1,7 +1,7 @@
 """`TrainedModel`: a fitted LightGBM booster plus what scoring needs (feature order, kind, threshold).
 
 Scoring goes through the raw booster on a float64 numpy matrix: one row through the sklearn
-wrapper and a DataFrame costs about 25x more (DESIGN §10). Scores are `sigmoid(raw score)`,
+wrapper and a DataFrame costs about 25x more (`benchmarks/bench_models.py`). Scores are `sigmoid(raw score)`,
 in [0, 1]; explanations (`perfml.explain`) work in the raw (log-odds) space.
 """
 from __future__ import annotations

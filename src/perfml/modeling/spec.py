@@ -1,9 +1,10 @@
-"""`PipelineSpec`: the contract every model pipeline implements; `perfml.modeling.run` does the rest.
+"""`PipelineSpec`: the contract every model pipeline implements; `perfml.pipelines.run` does the rest.
 
 A pipeline (kedro style, `src/perfml/pipelines/<name>/`) has pure nodes in `nodes.py` (no I/O)
-and a `pipeline.py` that wires them into a `PipelineSpec` subclass and exposes a module-level
-instance named `PIPELINE`. The shared runner (`train_pipeline`, `score_pipeline`,
-`explain_pipeline`), the CLI, the bias audit and the HTTP service only talk to this interface.
+and a `pipeline.py` that wires them into a `PipelineSpec` subclass, registered by name in
+`perfml.pipelines`. A spec holds parameters, never fitted state: `fit` returns the `TrainedModel`.
+The shared runner (`train_pipeline`, `score_pipeline`, `explain_pipeline`), the CLI, the bias
+audit and the HTTP service only talk to this interface.
 
 Feature frame contract (what `build_features` returns): one row per unit, with
 - the key columns `key` (e.g. `("change_id",)` or `("employee_id", "as_of")`),
@@ -35,6 +36,7 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel
 
 from perfml import catalog
 from perfml.dataset import Dataset
@@ -68,6 +70,7 @@ class PipelineSpec:
     input_tables: ClassVar[tuple[str, ...]] = ()  # tables training needs rows in
     baseline_features: ClassVar[tuple[str, ...]] = ()  # features the baseline rule reads
     baseline_description: ClassVar[str] = ""  # the baseline rule in words, e.g. "revenue fell last month"
+    p: BaseModel | None = None  # the pipeline's validated parameters (logged by `params`)
     requires_labels: ClassVar[bool] = True  # False: `fit` can learn without labels (unsupervised)
     scored_roles: ClassVar[tuple[str, ...]] = ()  # employee roles the model scores (empty: not role-based)
     seed: int = 0
@@ -171,16 +174,19 @@ class PipelineSpec:
         return TrainedModel(booster, list(X.columns), kind="supervised", threshold=self.alert_threshold)
 
     def params(self) -> dict:
-        """Parameters to log with every run."""
-        return {"pipeline": self.name, "horizon_days": self.horizon.days, "test_size": self.test_size,
+        """Parameters to log with every run (a pipeline's validated parameters `p` as `p_<name>`)."""
+        base = {"pipeline": self.name, "horizon_days": self.horizon.days, "test_size": self.test_size,
                 "seed": self.seed, "alert_threshold": self.alert_threshold}
+        return base if self.p is None else {**base, **{f"p_{k}": v for k, v in self.p.model_dump().items()}}
 
     def extra_metrics(self, test: pd.DataFrame, y: np.ndarray, model_score: np.ndarray,
-                      baseline_score: np.ndarray) -> dict[str, float]:
-        """More test-side metrics (e.g. lead time); `test` is the labelled test frame."""
+                      baseline_score: np.ndarray, threshold: float) -> dict[str, float]:
+        """More test-side metrics (e.g. lead time); `test` is the labelled test frame, `threshold` the
+        fitted model's alert threshold."""
         return {}
 
-    def lead_times(self, test: pd.DataFrame, y: np.ndarray, model_score: np.ndarray) -> np.ndarray | None:
+    def lead_times(self, test: pd.DataFrame, y: np.ndarray, model_score: np.ndarray,
+                   threshold: float) -> np.ndarray | None:
         """Months from first alert to the event, per caught event (for the lead-time histogram)."""
         return None
 

@@ -1,4 +1,4 @@
-"""Time-based train/test split with a gap (DESIGN §4): never random.
+"""Time-based train/test split with a gap: never random (a random split would train on the future).
 
 Train rows happen before `cutoff` (and, when `known_at` is given, everything they use is known
 before `cutoff`); test rows happen at or after `cutoff + gap`, with `gap` at least the label

@@ -100,3 +100,8 @@ class EvidenceScorer:
         """Abnormality per row (higher = more abnormal): evidence + tie_weight x tail percentile in [0, 1]."""
         tail = np.searchsorted(self.train_tail_, self.tail_score(X), side="right") / max(len(self.train_tail_), 1)
         return self.evidence(X) + self.tie_weight * tail
+
+
+def evidence_percentiles(signs: Sequence[Sign], X: pd.DataFrame) -> np.ndarray:
+    """Soft target in [0, 1]: each row's percentile among `X` of its `EvidenceScorer(signs)` score (no labels)."""
+    return pd.Series(EvidenceScorer(signs).fit(X).score_samples(X)).rank(pct=True).to_numpy()

@@ -3,20 +3,30 @@ and non-monotonic payout. Both run without data.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from perfml.metrics import METRICS
 from perfml.rules.bands import HUNDRED, ZERO, band_problems, fmt, marginal_pay, whole_pay
-from perfml.rules.loading import Issue
 from perfml.rules.plan import Commission, Plan, TargetRef
 
-_TARGETS = ("revenue_target", "visits_target", "new_customers_target")
+@dataclass(frozen=True)
+class Issue:
+    """One finding of a plan check: level `error` refuses the plan, `warning` only informs."""
+
+    level: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.path}: {self.message}" if self.path else f"{self.level}: {self.message}"
 
 
 def known_metrics(plan: Plan) -> set[str]:
-    """Metrics a plan may name: the metrics layer's, its declared extras and their `_target`s."""
+    """Metrics a plan may name: the metrics layer's (built-in targets included), its declared extras and their
+    `_target`s."""
     base = set(METRICS) | set(plan.extra_metrics)
-    return base | {f"{m}_target" for m in base} | set(_TARGETS)
+    return base | {f"{m}_target" for m in base}
 
 
 def plan_errors(plan: Plan) -> list[Issue]:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from perfml.errors import PlanError
 from perfml.metrics import (DERIVED_FROM, HISTORY_MONTHS, METRICS, MONEY, metric_table_and_evidence, parse_period,
-                            period_label, untracked_metrics)
+                            period_index, period_label, untracked_metrics)
 from perfml.money import to_decimal
 from perfml.schema import MONEY_MAX, MONEY_PLACES
 from perfml.rules.assistant import capacity_column, combined_task_line
@@ -271,11 +271,11 @@ def _collector_paused():
 
 def _check_effective(plan: Plan, period: str) -> None:
     p = parse_period(period)
-    start = plan.effective_from.year * 12 + plan.effective_from.month - 1
+    start = period_index(plan.effective_from)
     if p < start:
         raise PlanError(f"plan {plan.id} v{plan.version} takes effect {plan.effective_from}; "
                         f"period {period} is before it")
-    if plan.effective_to is not None and p > plan.effective_to.year * 12 + plan.effective_to.month - 1:
+    if plan.effective_to is not None and p > period_index(plan.effective_to):
         raise PlanError(f"plan {plan.id} v{plan.version} ended {plan.effective_to}; period {period} is after it")
 
 

@@ -13,20 +13,8 @@ import yaml
 from pydantic import ValidationError
 
 from perfml.errors import PlanError
+from perfml.rules.checks import Issue, plan_errors, plan_warnings
 from perfml.rules.plan import Plan
-
-
-
-@dataclass(frozen=True)
-class Issue:
-    """One finding of a plan check: level `error` refuses the plan, `warning` only informs."""
-
-    level: str
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.level}: {self.path}: {self.message}" if self.path else f"{self.level}: {self.message}"
 
 
 class PlanInvalid(PlanError):
@@ -118,8 +106,6 @@ def read_plan_text(source: str | Path) -> tuple[str, str]:
 
 def parse_plan(text: str, source: str = "plan") -> CheckReport:
     """Parse YAML text and run every check; never raises for an invalid plan (see `report.errors`)."""
-    from perfml.rules.checks import plan_errors, plan_warnings
-
     try:
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
     except PlanError as exc:

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from perfml.errors import PerfmlError
-from perfml.metrics import period_label
+from perfml.metrics import period_index, period_label
 from perfml.money import to_decimal
 from perfml.rules.bands import HUNDRED, fmt
 from perfml.rules.engine import evaluate
@@ -78,7 +78,7 @@ def _weekly_visits(plan: Plan, ds, as_of: pd.Timestamp) -> dict[str, Any]:
     if not out["checked"]:
         out["reason"] = f"checked from {WEEKDAYS[w.from_weekday]} {w.from_hour:02d}:00 on"
         return out
-    period = period_label(as_of.year * 12 + as_of.month - 1)
+    period = period_label(period_index(as_of))
     days = Decimal(calendar.monthrange(as_of.year, as_of.month)[1])
     staff = _active(ds.employees, as_of)
     staff = staff[staff["role"].isin(w.roles)]
@@ -109,7 +109,7 @@ def _weekly_visits(plan: Plan, ds, as_of: pd.Timestamp) -> dict[str, Any]:
 def _low_performers(plan: Plan, ds, as_of: pd.Timestamp, scores) -> tuple[list, list, str]:
     """Pool of the last complete month (scorecard under the bar) and those under it N months running."""
     lp = plan.reminders.low_performer
-    last = as_of.year * 12 + as_of.month - 1 - 1  # the month before as_of's month is the last complete one
+    last = period_index(as_of) - 1  # the month before as_of's month is the last complete one
     periods = [period_label(last - k) for k in range(lp.review_after - 1, -1, -1)]
     try:
         run = evaluate(plan, ds, periods, scores=scores)

@@ -27,10 +27,9 @@ from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
 from perfml.home import Home
 from perfml.modeling import registry
-from perfml.pipelines import PipelineNotAvailable
 from perfml.rules import reminders
 from perfml.serving.snapshot import DatasetCache
-from perfml.store import ALERT_TYPES, create_all, upsert_alert, utcnow
+from perfml.store import ALERT_TYPES, create_all, read_dataset, upsert_alert, utcnow
 
 DEFAULT_PLAN = "sales-default"
 MAX_AS_OF_AHEAD = pd.Timedelta(days=45)  # a refresh describes a moment the data covers (rules read the last months)
@@ -95,7 +94,7 @@ def refresh_alerts(*, home: Home, dataset: Dataset | None = None, models: Mappin
     eng = home.engine
     create_all(eng)
     say("reading the store", 0.02)
-    ds = dataset if dataset is not None else Dataset.from_store(eng)
+    ds = dataset if dataset is not None else read_dataset(eng)
     when = pd.Timestamp(as_of) if as_of is not None else None
     if when is not None:
         _check_as_of(ds, when)
@@ -119,8 +118,7 @@ def refresh_alerts(*, home: Home, dataset: Dataset | None = None, models: Mappin
             summary.skipped.append(f"{name}: nothing to score as of {when.date()} ({exc})")
             continue
         except (PerfmlError, KeyError) as exc:
-            kind = "not available" if isinstance(exc, PipelineNotAvailable) else "skipped"
-            summary.skipped.append(f"{name}: {kind} ({exc})")
+            summary.skipped.append(f"{name}: skipped ({exc})")
             continue
         summary.models[name] = str(model.version)
         threshold = float((thresholds or {}).get(name, model.threshold))

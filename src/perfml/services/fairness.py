@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from perfml import pipelines
-from perfml.audit import MIN_SHARE, audit_model, require_demographics
+from perfml.fairness import MIN_SHARE, audit_model, require_demographics
 from perfml.dataset import Dataset
 from perfml.home import Home
 from perfml.modeling import registry

@@ -7,8 +7,8 @@ from perfml import pipelines
 from perfml.dataset import Dataset
 from perfml.home import Home
 from perfml.modeling import registry
-from perfml.modeling.run import Progress, TrainResult, train_pipeline
-from perfml.pipelines import PIPELINE_NAMES, PipelineNotAvailable
+from perfml.pipelines.run import Progress, TrainResult, train_pipeline
+from perfml.pipelines import PIPELINE_NAMES
 from perfml.serving.champions import ServingModels
 
 
@@ -28,10 +28,7 @@ def degraded(*, home: Home, champions: set[str]) -> dict[str, tuple[str, str]]:
     """Pipeline name -> (its baseline rule, why no champion) for every pipeline whose model is not in `champions`."""
     out = {}
     for name in PIPELINE_NAMES:
-        try:
-            spec = pipelines.get_pipeline(name, home.settings)
-        except PipelineNotAvailable:
-            continue
+        spec = pipelines.get_pipeline(name, home.settings)
         if spec.model_name not in champions:
             out[name] = (spec.baseline_description, registry.why_no_champion(spec.model_name, home=home))
     return out

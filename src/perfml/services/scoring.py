@@ -4,7 +4,7 @@ route), a whole dataset (`score_dataset`, `perfml score`), and feature rows by t
 Every result says where its score came from (`source`: "model" | "baseline": the champion, or the
 pipeline's baseline rule when there is none). A unit whose state is not `scored` (too little
 history, no activity on record) gets no score, its state and the reason; both paths decide that
-with `perfml.modeling.run.unit_states` and `blind_baseline`.
+with `perfml.pipelines.run.unit_states` and `blind_baseline`.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
 from perfml.home import Home
 from perfml.modeling import registry
-from perfml.modeling.run import blind_baseline, score_pipeline, unit_states
+from perfml.pipelines.run import blind_baseline, score_pipeline, unit_states
 from perfml.modeling.spec import SCORED, PipelineSpec
 from perfml.serving.champions import ModelUnavailable
 from perfml.serving.fast import ServedModel
@@ -124,7 +124,7 @@ def _not_scoreable(unit: str, state: str | None, reason: str, source: str) -> di
 def score_dataset(*, home: Home, name: str, dataset: Dataset, as_of: pd.Timestamp | None = None, top_k: int = 3,
                   lang: Lang = "en") -> tuple[pd.DataFrame, str | None]:
     """(every unit of `dataset` scored by the home's champion of pipeline `name` - or its baseline rule -,
-    why there is no champion or None): the frame of `perfml.modeling.run.score_pipeline`."""
+    why there is no champion or None): the frame of `perfml.pipelines.run.score_pipeline`."""
     spec = pipelines.get_pipeline(name, home.settings)
     model = registry.champion_or_none(spec.model_name, home=home)
     frame = score_pipeline(spec, dataset, model=model, as_of=as_of, top_k=top_k, lang=lang)

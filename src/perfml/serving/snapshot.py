@@ -1,6 +1,6 @@
 """The store snapshot a service reads from: `DatasetCache`, and `upserted` to apply a write to it.
 
-`DatasetCache` holds `Dataset.from_store(engine)` and the per-pipeline feature frames built from
+`DatasetCache` holds `perfml.store.read_dataset(engine)` and the per-pipeline feature frames built from
 it, so scoring by id, alert refreshes and KPI runs do not re-read the store per request. Writes in
 this process (ingest, reviews) update the snapshot incrementally through `DatasetCache.update`;
 a `perfml import` from another process shows up within `max_age` seconds.
@@ -20,7 +20,7 @@ from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
 from perfml.metrics import employee_period_metrics
 from perfml.schema import TABLES
-from perfml.store import engine_for
+from perfml.store import engine_for, read_dataset
 from perfml.validation import parse_table
 
 log = logging.getLogger("perfml.serving")
@@ -93,7 +93,7 @@ def upserted(dataset, changes: Mapping[str, pd.DataFrame], keys: dict[str, set] 
 
 
 class DatasetCache:
-    """A versioned snapshot of the store (`Dataset.from_store(engine)`) and frames derived from it.
+    """A versioned snapshot of the store (`perfml.store.read_dataset(engine)`) and frames derived from it.
 
     - The first reader builds the snapshot from ONE read transaction (`perfml.store.read_tables`).
     - Writers in this process go through `update(write, changes)`: the write commits, then its
@@ -163,7 +163,7 @@ class DatasetCache:
                 self._replay = []
             started = time.monotonic()
             try:
-                ds = Dataset.from_store(self.engine)
+                ds = read_dataset(self.engine)
             except BaseException:
                 with self._lock:
                     self._replay = None

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,15 +9,16 @@ import numpy as np
 from perfml.simulate.activities import VISIT, Activities, generate_activities
 from perfml.simulate.collusion import plan_collusion
 from perfml.simulate.config import PARAMS, SCALES
-from perfml.simulate.feedback import Audit, Surveys, audit, surveys
-from perfml.simulate.funnel import Funnel, plan_funnel, push_to_month_end
-from perfml.simulate.leads import Leads, generate_leads
+from perfml.simulate.feedback import audit, surveys
+from perfml.simulate.funnel import plan_funnel, push_to_month_end
+from perfml.simulate.leads import generate_leads
 from perfml.simulate.orders import NEW, Orders, make_orders
-from perfml.simulate.ownership import (Customers, Ownership, build_customers, change_reasons, draw_territory_moves,
-                                       resolve_ownership)
+from perfml.simulate.ownership import build_customers, change_reasons, draw_territory_moves, resolve_ownership
 from perfml.simulate.targets import count_targets, revenue_targets
+from perfml.simulate.tables import write_all
 from perfml.simulate.timeline import Calendar, DaySampler
 from perfml.simulate.workforce import Workforce, build_workforce
+from perfml.simulate.world import World
 
 # One independent random stream per stage: changing one stage never reshuffles another. New stages
 # go at the end (spawned children are numbered, so the earlier stages keep their streams).
@@ -26,25 +26,6 @@ STAGES = ("workforce", "leads", "customers", "territory", "ownership", "orders",
           "activities", "surveys", "audit", "reasons", "demographics", "funnel")
 
 Progress = Callable[[str, float], None]
-
-
-@dataclass
-class World:
-    """Everything a run produced, handed to `tables` for writing."""
-
-    cal: Calendar
-    wf: Workforce
-    leads: Leads
-    cust: Customers
-    own: Ownership
-    orders: Orders
-    acts: Activities
-    targets: dict[str, np.ndarray]
-    surveys: Surveys
-    audit: Audit
-    reasons: np.ndarray
-    demographics: dict[str, np.ndarray]
-    funnel: Funnel | None = None  # the qualifier -> closer funnel, if the company has one
 
 
 def simulate(out: str | Path, *, seed: int = 0, teams: int | None = None, months: int | None = None,
@@ -55,8 +36,6 @@ def simulate(out: str | Path, *, seed: int = 0, teams: int | None = None, months
     `funnel`: add a qualifier -> closer funnel (`perfml.simulate.funnel`); the employees then carry
     a `job_function` (the closers' `role` reads assistant) and the truth an `is_funnel` flag. Without it
     the output is unchanged."""
-    from perfml.simulate.tables import write_all
-
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {sorted(SCALES)}")
     preset = SCALES[scale]

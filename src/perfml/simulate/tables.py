@@ -11,9 +11,9 @@ from perfml.simulate.orders import NEW
 from perfml.simulate.output import dates, fixed, lookup, make_ids, timestamps, write_chunked, write_table
 from perfml.simulate.funnel import crm_roles, job_functions
 from perfml.simulate.ownership import COLLUSIVE, FIRST, FUNNEL, KINDS
-from perfml.simulate.runner import World
 from perfml.simulate.targets import METRICS
 from perfml.simulate.workforce import ASSISTANT, NO_END, ROLES
+from perfml.simulate.world import World
 
 TABLE_FILES = ("employees", "customers", "ownership_changes", "activities", "leads", "orders", "targets",
                "satisfaction", "transfer_labels", "demographics")

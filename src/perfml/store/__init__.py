@@ -4,14 +4,15 @@
 - `engine`: `get_engine` (cached per URL), `create_all`, `session_scope`.
 - `data`: `upsert_records` (one table, caller's transaction), `import_dataset` (all tables, one
   transaction, all or nothing), `read_tables` (frames back from one
-  snapshot, for `Dataset.from_store`), `snapshot` (a consistent read transaction).
-- `alerts`: `upsert_alert` (idempotent refresh per type, subject and period/as_of).
+  snapshot), `read_dataset` (a validated `Dataset` from them), `snapshot` (a consistent read transaction).
+- `alert_rows`: `upsert_alert` (idempotent refresh per type, subject and period/as_of).
 """
-from perfml.store.alerts import upsert_alert
+from perfml.store.alert_rows import upsert_alert
 from perfml.store.data import (
     CHUNK_ROWS,
     StoreIntegrityError,
     import_dataset,
+    read_dataset,
     read_snapshot,
     read_table,
     read_tables,
@@ -42,6 +43,7 @@ from perfml.store.tables import (
 __all__ = [
     "ALERT_STATUSES", "ALERT_TYPES", "API_ROLES", "CANONICAL", "CHUNK_ROWS", "EXACT_COLUMNS", "REVIEW_DECISIONS",
     "SERVICE_TABLES", "ExactDecimal", "StoreIntegrityError", "alert_reviews", "alerts", "api_keys", "audit_log",
-    "create_all", "engine_for", "get_engine", "hash_key", "import_dataset", "import_order", "metadata", "read_snapshot", "read_table", "read_tables",
+    "create_all", "engine_for", "get_engine", "hash_key", "import_dataset", "import_order", "metadata",
+    "read_dataset", "read_snapshot", "read_table", "read_tables",
     "session_scope", "snapshot", "table_counts", "upsert_alert", "upsert_records", "utcnow",
 ]

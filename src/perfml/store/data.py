@@ -10,8 +10,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
@@ -19,13 +17,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
+from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
 from perfml.schema import TABLES
 from perfml.store.engine import create_all, engine_for
 from perfml.store.tables import CANONICAL, EXACT_COLUMNS, SERVICE_TABLES, import_order, untracked_tables, utcnow
-
-if TYPE_CHECKING:
-    from perfml.dataset import Dataset
 
 CHUNK_ROWS = 10_000
 """Rows per executemany call: big enough to amortise round trips, small enough for progress."""
@@ -269,6 +265,12 @@ def read_snapshot(url_or_engine: str | Engine) -> tuple[dict[str, pd.DataFrame],
         frames = {name: _read_table(conn, name) for name in TABLES}
         untracked = frozenset(conn.execute(sa.select(untracked_tables.c.table_name)).scalars())
     return {name: df for name, df in frames.items() if not TABLES[name].optional or not df.empty}, untracked
+
+
+def read_dataset(url_or_engine: str | Engine) -> Dataset:
+    """Every table back from the store as a validated `Dataset` (one snapshot; untracked tables carried)."""
+    frames, untracked = read_snapshot(url_or_engine)
+    return Dataset.from_frames(frames, first_row=1, source="store", untracked=untracked)
 
 
 def table_counts(url_or_engine: str | Engine) -> dict[str, int]:

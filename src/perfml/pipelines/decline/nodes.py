@@ -11,7 +11,7 @@ training frame takes its snapshots on the days of the month in `DeclineParams.sn
 `perfml.metrics.employee_period_metrics` (one definition per quantity, shared with the rule
 engine); this module only turns monthly rows into windows, trends and team-relative values.
 
-Label (DESIGN §5), of a snapshot whose last complete month is m: 1 when, over the next H months
+Label, of a snapshot whose last complete month is m: 1 when, over the next H months
 (m+1..m+H),
   (A) mean credited revenue <= (1 - d) x the trailing 6-month mean (months m-5..m), or
   (B) two consecutive months under 60% of the revenue target;
@@ -40,7 +40,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from perfml.metrics import activity_period_metrics, month_start, period_index, period_label
+from perfml.metrics import month_start, period_index, period_label, ratio
 from perfml.modeling.spec import INSUFFICIENT_HISTORY, NO_ACTIVITY, SCORED
 
 KEY = ["employee_id", "as_of"]
@@ -52,7 +52,7 @@ SHORT_WEEKS, LONG_WEEKS, RATE_WEEKS = 2, 4, 22  # recent windows and the own-rat
 
 
 class DeclineParams(BaseModel):
-    """Label and evaluation parameters of the decline model (validated; defaults per DESIGN §5)."""
+    """Label and evaluation parameters of the decline model (validated; the defaults are the tested ones)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -98,12 +98,6 @@ class DeclineParams(BaseModel):
                 "extra_trees": self.extra_trees}
 
 
-# -- node: monthly metrics -----------------------------------------------------------------------
-def monthly_metrics(dataset) -> pd.DataFrame:
-    """`perfml.metrics` per employee x month of the activity record plus `p` (month index), sorted."""
-    return activity_period_metrics(dataset)
-
-
 # -- window helpers (rows are contiguous months per employee, so k rows back = k months back) ------
 def _lag(df: pd.DataFrame, col: str | pd.Series, k: int) -> pd.Series:
     s = df[col] if isinstance(col, str) else col
@@ -125,11 +119,6 @@ def _window_count(df: pd.DataFrame, values: pd.Series, k: int) -> pd.Series:
     return _window_sum(df, values.notna().astype("float64"), k)
 
 
-def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
-    den = den.astype("float64")
-    return num.astype("float64") / den.where(den > 0)
-
-
 def _slope(df: pd.DataFrame, col: str, k: int) -> pd.Series:
     """Least-squares slope per month over the last k months divided by their mean (ratio per month)."""
     x = np.arange(k, dtype=np.float64) - (k - 1) / 2
@@ -137,7 +126,7 @@ def _slope(df: pd.DataFrame, col: str, k: int) -> pd.Series:
     values = df[col].astype("float64")
     slope = sum(w[k - 1 - j] * _lag(df, values, j) for j in range(k))
     mean = _window_sum(df, values, k) / k
-    return _ratio(slope, mean)
+    return ratio(slope, mean)
 
 
 # -- node: features -------------------------------------------------------------------------------
@@ -213,50 +202,50 @@ def employee_month_features(monthly: pd.DataFrame, employees: pd.DataFrame, para
     out["revenue_1m"] = rev
     out["revenue_3m"] = mean(rev, 3)
     out["revenue_6m"] = mean(rev, 6)
-    out["revenue_change_1m"] = _ratio(rev, _lag(m, rev, 1)) - 1
-    out["revenue_trend"] = _ratio(out["revenue_3m"], mean(rev, 3, offset=3))
+    out["revenue_change_1m"] = ratio(rev, _lag(m, rev, 1)) - 1
+    out["revenue_trend"] = ratio(out["revenue_3m"], mean(rev, 3, offset=3))
     out["revenue_slope_6m"] = _slope(m, "revenue", 6)
     # Mean reversion: a 6-month base well above the employee's whole record tends to fall back.
     seen = m.groupby("employee_id", sort=False).cumcount() + 1
-    out["revenue_6m_vs_history"] = _ratio(out["revenue_6m"], rev.groupby(m["employee_id"], sort=False).cumsum() / seen)
+    out["revenue_6m_vs_history"] = ratio(out["revenue_6m"], rev.groupby(m["employee_id"], sort=False).cumsum() / seen)
 
     target = m["revenue_target"].astype("float64")
-    out["attainment_1m"] = _ratio(rev, target)
-    out["attainment_3m"] = _ratio(_window_sum(m, rev, 3), _window_sum(m, target, 3))
-    out["attainment_trend"] = out["attainment_3m"] - _ratio(_window_sum(m, rev, 3, 3), _window_sum(m, target, 3, 3))
-    under = (_ratio(rev, target) < params.target_floor).astype("float64")
+    out["attainment_1m"] = ratio(rev, target)
+    out["attainment_3m"] = ratio(_window_sum(m, rev, 3), _window_sum(m, target, 3))
+    out["attainment_trend"] = out["attainment_3m"] - ratio(_window_sum(m, rev, 3, 3), _window_sum(m, target, 3, 3))
+    under = (ratio(rev, target) < params.target_floor).astype("float64")
     out["months_under_target_3m"] = _window_sum(m, under, 3)
-    out["attainment_6m"] = _ratio(_window_sum(m, rev, 6), _window_sum(m, target, 6))
+    out["attainment_6m"] = ratio(_window_sum(m, rev, 6), _window_sum(m, target, 6))
     out["months_under_target_6m"] = _window_sum(m, under, 6)
     # A base inflated by one lumpy month tends to fall back: share of 6 months' revenue in the best month.
     best = pd.concat([_lag(m, rev, j) for j in range(6)], axis=1).max(axis=1, skipna=False)
-    out["revenue_concentration_6m"] = _ratio(best, _window_sum(m, rev, 6))
+    out["revenue_concentration_6m"] = ratio(best, _window_sum(m, rev, 6))
 
     out["activities_1m"] = act
     out["activities_3m"] = mean(act, 3)
-    out["activities_trend"] = _ratio(out["activities_3m"], mean(act, 3, offset=3))
+    out["activities_trend"] = ratio(out["activities_3m"], mean(act, 3, offset=3))
     out["activities_slope_6m"] = _slope(m, "activities", 6)
-    out["activities_change_1m"] = _ratio(act, _lag(m, act, 1)) - 1
+    out["activities_change_1m"] = ratio(act, _lag(m, act, 1)) - 1
     out["visits_3m"] = mean("visits", 3)
-    out["visits_trend"] = _ratio(out["visits_3m"], mean("visits", 3, offset=3))
-    out["calls_trend"] = _ratio(mean("calls", 3), mean("calls", 3, offset=3))
+    out["visits_trend"] = ratio(out["visits_3m"], mean("visits", 3, offset=3))
+    out["calls_trend"] = ratio(mean("calls", 3), mean("calls", 3, offset=3))
     out["leads_3m"] = mean("leads", 3)
 
     resp = m["lead_response_hours"].astype("float64")
-    out["lead_response_hours_3m"] = _ratio(_window_sum(m, resp, 3), _window_count(m, resp, 3))
+    out["lead_response_hours_3m"] = ratio(_window_sum(m, resp, 3), _window_count(m, resp, 3))
     due = m["leads_due_24h"].astype("float64")
-    out["leads_contacted_24h_share_3m"] = _ratio(_window_sum(m, m["leads_contacted_24h_share"] * due, 3),
+    out["leads_contacted_24h_share_3m"] = ratio(_window_sum(m, m["leads_contacted_24h_share"] * due, 3),
                                                  _window_sum(m, due, 3))
     resolved = (m["leads_converted"] + m["leads_lost"]).astype("float64")
-    out["lead_conversion_rate_6m"] = _ratio(_window_sum(m, m["leads_converted"], 6), _window_sum(m, resolved, 6))
-    out["new_customer_share_6m"] = _ratio(_window_sum(m, m["new_revenue"], 6), _window_sum(m, rev, 6))
+    out["lead_conversion_rate_6m"] = ratio(_window_sum(m, m["leads_converted"], 6), _window_sum(m, resolved, 6))
+    out["new_customer_share_6m"] = ratio(_window_sum(m, m["new_revenue"], 6), _window_sum(m, rev, 6))
     responses = m["satisfaction_responses"].astype("float64")
-    out["satisfaction_6m"] = _ratio(_window_sum(m, m["avg_satisfaction"] * responses, 6), _window_sum(m, responses, 6))
+    out["satisfaction_6m"] = ratio(_window_sum(m, m["avg_satisfaction"] * responses, 6), _window_sum(m, responses, 6))
     # Open pipeline at the month end: leads created so far minus those converted or lost so far.
     net = (m["leads"] - m["leads_converted"] - m["leads_lost"]).astype("float64")
     out["open_leads"] = net.groupby(m["employee_id"], sort=False).cumsum().clip(lower=0)
     out["accounts_owned"] = accounts
-    out["accounts_change_3m"] = _ratio(accounts, _lag(m, accounts, 3)) - 1
+    out["accounts_change_3m"] = ratio(accounts, _lag(m, accounts, 3)) - 1
     # What the pipeline and the book should bring per month, against the trailing base: open leads x own
     # conversion x own mean new deal, spread over the horizon, plus accounts x own repeat revenue per
     # account-month (rates over every month seen, steadier than any 6-month window).
@@ -264,18 +253,18 @@ def employee_month_features(monthly: pd.DataFrame, employees: pd.DataFrame, para
         values = (m[col] if isinstance(col, str) else col).astype("float64").fillna(0.0)
         return values.groupby(m["employee_id"], sort=False).cumsum()
 
-    deal = _ratio(to_date("new_revenue"), to_date("new_customers"))
-    conversion = _ratio(to_date("leads_converted"), to_date(m["leads_converted"] + m["leads_lost"]))
-    per_account = _ratio(to_date("repeat_revenue"), to_date(accounts))
+    deal = ratio(to_date("new_revenue"), to_date("new_customers"))
+    conversion = ratio(to_date("leads_converted"), to_date(m["leads_converted"] + m["leads_lost"]))
+    per_account = ratio(to_date("repeat_revenue"), to_date(accounts))
     expected = out["open_leads"] * conversion * deal / params.horizon + accounts * per_account
-    out["expected_revenue_vs_base"] = _ratio(expected, out["revenue_6m"])
+    out["expected_revenue_vs_base"] = ratio(expected, out["revenue_6m"])
     team = m["team_revenue"].astype("float64")
-    out["team_revenue_trend"] = _ratio(_window_sum(m, team, 3), _window_sum(m, team, 3, 3))
+    out["team_revenue_trend"] = ratio(_window_sum(m, team, 3), _window_sum(m, team, 3, 3))
     # A team-wide slump shows first in the team's last month against its own recent months.
-    out["team_revenue_vs_6m"] = _ratio(team, _window_sum(m, team, 6) / 6)
+    out["team_revenue_vs_6m"] = ratio(team, _window_sum(m, team, 6) / 6)
     team_leads = m.groupby(["team_id", "p"], sort=False)["leads"].transform("sum").astype("float64")
-    out["team_leads_vs_6m"] = _ratio(team_leads, _window_sum(m, team_leads, 6) / 6)
-    out["revenue_1m_vs_6m"] = _ratio(rev, out["revenue_6m"])
+    out["team_leads_vs_6m"] = ratio(team_leads, _window_sum(m, team_leads, 6) / 6)
+    out["revenue_1m_vs_6m"] = ratio(rev, out["revenue_6m"])
     return out
 
 
@@ -289,7 +278,7 @@ def add_team_relative(frame: pd.DataFrame, peers: np.ndarray | None = None) -> p
     medians = ref.groupby(key, sort=False)[list(LEVEL_VS_TEAM + TREND_VS_TEAM)].median()
     med = out[key].merge(medians, left_on=key, right_index=True, how="left")
     for col in LEVEL_VS_TEAM:
-        out[f"{col}_vs_team"] = _ratio(out[col], med[col]) - 1
+        out[f"{col}_vs_team"] = ratio(out[col], med[col]) - 1
     for col in TREND_VS_TEAM:
         out[f"{col}_vs_team"] = out[col] - med[col]
     return out
@@ -417,7 +406,7 @@ def scoring_features(monthly: pd.DataFrame, employees: pd.DataFrame, params: Dec
     `monthly`, `changes`: records before the start of `as_of`'s month; `streams`: events before `as_of`.
     """
     as_of = pd.Timestamp(as_of)
-    last = int(as_of.year * 12 + as_of.month - 1) - 1  # the last complete month
+    last = period_index(as_of) - 1  # the last complete month
     roster = employees[["employee_id", "team_id"]].assign(as_of=as_of)
     roster = roster[_employed_sales(employees, roster["employee_id"], roster["as_of"])].reset_index(drop=True)
     feats = employee_month_features(monthly, employees, params, changes)
@@ -518,7 +507,7 @@ def decline_labels(monthly: pd.DataFrame, snapshots: pd.DataFrame, params: Decli
 
     H = params.horizon
     futures, unders, observed = [], [], []
-    under_now = (_ratio(rev, m["revenue_target"]) < params.target_floor).astype("float64")
+    under_now = (ratio(rev, m["revenue_target"]) < params.target_floor).astype("float64")
     for k in range(1, H + 1):
         # The month k ahead must be the next calendar month row of the same employee, inside the data.
         p_k = by_emp["p"].shift(-k)
@@ -629,7 +618,7 @@ def fade_alerts(scores: pd.DataFrame, fades: pd.DataFrame, monthly: pd.DataFrame
     rev = monthly.set_index(["employee_id", "p"])["revenue"].astype("float64")
     falls = []
     for who, start in zip(f["employee_id"], f["fade_start"]):
-        p0 = int(start.year * 12 + start.month - 1)
+        p0 = period_index(start)
         base = rev.reindex([(who, p0 - k) for k in range(1, 7)])
         fall = pd.NaT
         if base.notna().all() and base.mean() > 0:

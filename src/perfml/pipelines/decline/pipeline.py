@@ -1,6 +1,6 @@
 """Decline early warning: wires the pure nodes of `nodes.py` into the shared `PipelineSpec` contract.
 
-Train: `perfml.modeling.train_pipeline("decline", dataset)`; score at any instant:
+Train: `perfml.pipelines.run.train_pipeline("decline", dataset)`; score at any instant:
 `score_pipeline("decline", dataset, as_of="2025-06-17T12:00")` reads records strictly before it
 (month windows: the complete months before it, named in `months_from`/`months_to`).
 """
@@ -14,7 +14,7 @@ import pandas as pd
 from perfml.dataset import Dataset
 from perfml.modeling.model import TrainedModel
 from perfml.modeling.spec import PipelineSpec
-from perfml.metrics import activity_months, month_start
+from perfml.metrics import activity_months, activity_period_metrics, month_start, period_index
 from perfml.modeling.train import fit_lgbm
 from perfml.pipelines.decline import nodes
 from perfml.pipelines.decline.nodes import DeclineParams
@@ -39,7 +39,7 @@ class DeclinePipeline(PipelineSpec):
     def __init__(self, params: DeclineParams | dict | None = None):
         self.p = params if isinstance(params, DeclineParams) else DeclineParams(**(params or {}))
         self.seed = self.p.seed
-        self.alert_threshold = 1.0 - self.p.alert_share  # until fitted: then the training scores' quantile
+        self.alert_threshold = 1.0 - self.p.alert_share  # a fitted model carries its own (training scores' quantile)
 
     @property
     def horizon(self) -> pd.Timedelta:  # type: ignore[override]
@@ -49,18 +49,18 @@ class DeclinePipeline(PipelineSpec):
     def build_features(self, dataset: Dataset, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
         if as_of is None:
             record_start = month_start(activity_months(dataset)[0])
-            return nodes.snapshot_features(nodes.monthly_metrics(dataset), dataset.employees, self.p,
+            return nodes.snapshot_features(activity_period_metrics(dataset), dataset.employees, self.p,
                                            nodes.event_streams(dataset), record_start, dataset.ownership_changes)
         as_of = pd.Timestamp(as_of)
         past = dataset.before(as_of)
         # Month windows read the complete months only: records before the start of as_of's month.
-        months = dataset.before(month_start(as_of.year * 12 + as_of.month - 1))
-        return nodes.scoring_features(nodes.monthly_metrics(months), dataset.employees, self.p,
+        months = dataset.before(month_start(period_index(as_of)))
+        return nodes.scoring_features(activity_period_metrics(months), dataset.employees, self.p,
                                       nodes.event_streams(past), month_start(activity_months(past)[0]), as_of,
                                       months.ownership_changes)
 
     def build_labels(self, dataset: Dataset, features: pd.DataFrame) -> pd.Series:
-        monthly = nodes.monthly_metrics(dataset)
+        monthly = activity_period_metrics(dataset)
         return nodes.decline_labels(monthly, features, self.p)
 
     def baseline(self, features: pd.DataFrame) -> np.ndarray:
@@ -74,7 +74,6 @@ class DeclinePipeline(PipelineSpec):
         # A watch list of a steady size: alert the top `alert_share` of training snapshots' scores. The
         # threshold travels with the model (serving) and is what lead time and alert metrics use.
         model.threshold = float(np.quantile(model.predict(X[mask]), 1.0 - self.p.alert_share))
-        self.alert_threshold = model.threshold
         return model
 
     def output(self, features: pd.DataFrame, scores: np.ndarray, reasons: list[str], lang: str = "en") -> pd.DataFrame:
@@ -90,9 +89,9 @@ class DeclinePipeline(PipelineSpec):
         """Per row the activity-fade rule's reason when it alerts (an alert besides the threshold), else None."""
         return nodes.activity_fade_reasons(features.reset_index(drop=True), self.p)
 
-    def alerted(self, features: pd.DataFrame, model_score: np.ndarray) -> np.ndarray:
-        """Per row: alerted by the model's threshold or by the activity-fade rule (what serving alerts)."""
-        return (np.asarray(model_score, dtype="float64") >= self.alert_threshold) | nodes.activity_fade(
+    def alerted(self, features: pd.DataFrame, model_score: np.ndarray, threshold: float) -> np.ndarray:
+        """Per row: alerted by the model's `threshold` or by the activity-fade rule (what serving alerts)."""
+        return (np.asarray(model_score, dtype="float64") >= threshold) | nodes.activity_fade(
             features.reset_index(drop=True), self.p)
 
     def scoring_rows(self, features: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.DataFrame:
@@ -101,30 +100,25 @@ class DeclinePipeline(PipelineSpec):
             return features
         return features[features["as_of"] == features["as_of"].max()]
 
-    def params(self) -> dict:
-        return {**super().params(), **{f"p_{k}": v for k, v in self.p.model_dump().items()}}
-
     def _frame(self, test: pd.DataFrame, y: np.ndarray, score: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame({"employee_id": test["employee_id"].to_numpy(), "p": test["p"].to_numpy(),
                              "label": y, "score": np.asarray(score, dtype="float64")})
 
-    def lead_times(self, test: pd.DataFrame, y: np.ndarray, model_score: np.ndarray) -> np.ndarray | None:
+    def lead_times(self, test: pd.DataFrame, y: np.ndarray, model_score: np.ndarray,
+                   threshold: float) -> np.ndarray | None:
         """Lead times (months) of the alerts serving raises: the model's threshold or the activity-fade rule."""
-        alerted = self.alerted(test, model_score).astype("float64")
+        alerted = self.alerted(test, model_score, threshold).astype("float64")
         lead = nodes.lead_times(self._frame(test, y, alerted), 0.5, self.p)["lead_time_months"]
         return lead.dropna().to_numpy(dtype="float64")
 
     def extra_metrics(self, test: pd.DataFrame, y: np.ndarray, model_score: np.ndarray,
-                      baseline_score: np.ndarray) -> dict[str, float]:
+                      baseline_score: np.ndarray, threshold: float) -> dict[str, float]:
         """Alert rate, precision and recall and lead time of the model's threshold alone (`model_`), with the
         activity-fade rule as served (`alerts_`), and of the baseline rule (`baseline_`)."""
         out: dict[str, float] = {}
-        alerted = self.alerted(test, model_score).astype("float64")
-        for who, score, threshold in (("model", model_score, self.alert_threshold), ("alerts", alerted, 0.5),
-                                      ("baseline", baseline_score, self.p.fall_rule)):
-            summary = nodes.alert_summary(self._frame(test, y, score), threshold, self.p)
+        alerted = self.alerted(test, model_score, threshold).astype("float64")
+        for who, score, at in (("model", model_score, threshold), ("alerts", alerted, 0.5),
+                               ("baseline", baseline_score, self.p.fall_rule)):
+            summary = nodes.alert_summary(self._frame(test, y, score), at, self.p)
             out.update({f"{who}_{k}": v for k, v in summary.items()})
         return out
-
-
-PIPELINE = DeclinePipeline()

@@ -19,7 +19,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from perfml import catalog
-from perfml.metrics import activity_period_metrics, month_start, period_index
+from perfml.metrics import month_start, period_index, ratio
 from perfml.modeling.spec import INSUFFICIENT_HISTORY, NO_ACTIVITY, SCORED
 
 ROLES = ("sales", "assistant")
@@ -39,7 +39,7 @@ CONTEXT: tuple[str, ...] = ("is_assistant", "tenure_at_start_months", "weeks_obs
 
 
 class HighPerformerParams(BaseModel):
-    """Parameters of the high-performer profile (validated; defaults per DESIGN §5)."""
+    """Parameters of the high-performer profile (validated; the defaults are the tested ones)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -68,11 +68,6 @@ class HighPerformerParams(BaseModel):
         return {"num_leaves": self.num_leaves, "min_data_in_leaf": self.min_data_in_leaf,
                 "learning_rate": self.learning_rate, "feature_fraction": self.feature_fraction,
                 "bagging_fraction": 1.0, "bagging_freq": 0}
-
-
-def monthly_metrics(dataset) -> pd.DataFrame:
-    """`perfml.metrics` per employee x month plus `p` (month index since year 0), months of the record only."""
-    return activity_period_metrics(dataset)
 
 
 # -- node: units ---------------------------------------------------------------------------------------
@@ -179,9 +174,6 @@ def _monthly_window(units: pd.DataFrame, monthly: pd.DataFrame, weeks: np.ndarra
 
     def total(col: str | pd.Series) -> np.ndarray:
         return _per_unit((m[col] if isinstance(col, str) else col).astype("float64").fillna(0.0), u, n)
-
-    def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)
 
     months = weeks / WEEKS_PER_MONTH
     out = pd.DataFrame(index=units.index)

@@ -1,12 +1,12 @@
 """High-performer profile: wires the pure nodes of `nodes.py` into the shared `PipelineSpec` contract.
 
-Training: `perfml.modeling.train_pipeline("high-performer", dataset)`. The held-out side is the
+Training: `perfml.pipelines.run.train_pipeline("high-performer", dataset)`. The held-out side is the
 latest hires (a cohort split by hire date): a company has a few hundred such employees, not
 thousands of dated events, and the behaviour windows of people hired before the data overlap
 in calendar time, so a time split would leave nothing to test. Match scores:
 `score_pipeline("high-performer", dataset, as_of=...)` (behaviour strictly before the instant
 `as_of`, window dates in the output; under `min_weeks` of it is `insufficient_history`); the
-global profile: `PIPELINE.profile(dataset, model)`.
+global profile: `HighPerformer().profile(dataset, model)`.
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ import pandas as pd
 
 from perfml import catalog
 from perfml.dataset import Dataset
-from perfml.metrics import activity_months
+from perfml.explain import explain
+from perfml.metrics import activity_months, activity_period_metrics
 from perfml.modeling.model import TrainedModel
 from perfml.modeling.spec import PipelineSpec
 from perfml.modeling.split import TimeSplit, time_split
@@ -56,7 +57,7 @@ class HighPerformer(PipelineSpec):
         first, last = activity_months(dataset)
         past = dataset if as_of is None else dataset.before(as_of)
         units = nodes.profile_units(dataset.employees, first, last, self.p, as_of=as_of)
-        frame = nodes.unit_features(units, nodes.monthly_metrics(past), past.activities, past.leads,
+        frame = nodes.unit_features(units, activity_period_metrics(past), past.activities, past.leads,
                                     dataset.employees, self.p)
         if as_of is not None:
             frame["state"], frame["state_reason"] = nodes.unit_states(
@@ -70,7 +71,7 @@ class HighPerformer(PipelineSpec):
     def attainment(self, dataset: Dataset, features: pd.DataFrame) -> pd.Series:
         """Attainment over months N+1..N+L per unit (the quantity the label ranks)."""
         _, last = activity_months(dataset)
-        return nodes.label_attainment(features, nodes.monthly_metrics(dataset), self.p, last)
+        return nodes.label_attainment(features, activity_period_metrics(dataset), self.p, last)
 
     def baseline(self, features: pd.DataFrame) -> np.ndarray:
         """Naive profile: the percentile of visits per week within role (\"busy people do best\")."""
@@ -98,41 +99,11 @@ class HighPerformer(PipelineSpec):
                            seed=self.seed)
         return TrainedModel(booster, list(X.columns), kind="supervised", threshold=self.alert_threshold)
 
-    def cohort_cv(self, features: pd.DataFrame, labels: pd.Series, k: int = 5) -> dict[str, float]:
-        """Out-of-fold ROC-AUC over k hire-date cohorts (every labelled unit is scored by a model that did not
-        see its cohort): steadier than one small held-out cohort, reported beside it, not instead of it."""
-        from sklearn.metrics import roc_auc_score
-
-        lab = labels.notna().to_numpy()
-        f, y = features[lab].reset_index(drop=True), labels[lab].reset_index(drop=True)
-        folds = nodes.cohort_folds(f["hire_date"], k)
-        X = f[self.feature_columns(f)].astype("float64")
-        oof = np.full(len(f), np.nan)
-        for fold in range(k):
-            test = folds == fold
-            if y[~test].nunique() < 2:
-                continue
-            oof[test] = self.fit(X[~test], y[~test]).predict(X[test])
-        ok = ~np.isnan(oof)
-        baseline = self.baseline(f)
-        both = y[ok].nunique() == 2
-        return {"cv_model_roc_auc": float(roc_auc_score(y[ok], oof[ok])) if both else float("nan"),
-                "cv_baseline_roc_auc": float(roc_auc_score(y[ok], baseline[ok])) if both else float("nan"),
-                "cv_n": float(ok.sum())}
-
-    def params(self) -> dict:
-        return {**super().params(), **{f"p_{k}": v for k, v in self.p.model_dump().items()}}
-
     def profile(self, dataset: Dataset, model: TrainedModel, lang: catalog.Lang = "en") -> pd.DataFrame:
         """Global profile: per feature SHAP importance, direction and the top-vs-rest contrast, most important first."""
-        from perfml.explain import explain
-
         features = self.build_features(dataset)
         labels = self.build_labels(dataset, features)
         ex = explain(model, features)
         contrast = nodes.contrasts(features, labels, list(model.features))
         profile = nodes.global_profile(ex.contributions, ex.values, list(model.features), contrast)
         return nodes.describe_profile(profile, self.p.top_share, lang)
-
-
-PIPELINE = HighPerformer()

@@ -1,1 +1,1 @@
-"""Transfer anomaly: is this ownership change a ripe deal handed over to inflate a target? (DESIGN §5)."""
+"""Transfer anomaly: is this ownership change a ripe deal handed over to inflate a target?"""

@@ -1,7 +1,7 @@
 """Transfer-anomaly nodes: pure functions (no I/O) over the canonical tables.
 
 Unit: an ownership change with a giver (`from_employee_id` present; first assignments are not
-transfers). Cut-off (the scoring moment, DESIGN §4): one second after the moved customer's next
+transfers). Cut-off (the scoring moment; see `perfml.modeling.split` for why it bounds every feature): one second after the moved customer's next
 order closes - so the triggering order itself is known - or, if none yet, the earliest of the
 customer's next ownership change, `max_window_days` after the change, and the as-of time (or the
 end of the data). Every feature of a row uses only records dated strictly before its cut-off,
@@ -19,6 +19,7 @@ import pandas as pd
 
 from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
+from perfml.metrics import ratio
 from perfml.modeling.unsupervised import Sign
 from perfml.pipelines.transfer_anomaly.flows import (UNDECLARED, HandoverPolicy, change_stage, label_flows,
                                                      peer_medians)
@@ -117,12 +118,6 @@ def _days(delta: pd.Series) -> np.ndarray:
     return (pd.to_timedelta(delta) / DAY).to_numpy(dtype="float64", na_value=np.nan)
 
 
-def _ratio(num, den) -> np.ndarray:
-    num, den = np.asarray(num, float), np.asarray(den, float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, num / den, np.nan)
-
-
 # -- nodes ------------------------------------------------------------------------------------
 def data_end(dataset: Dataset) -> pd.Timestamp:
     """One second after the last dated record: the default as-of of a training frame."""
@@ -210,13 +205,13 @@ def receiver_work(dataset: Dataset, units: pd.DataFrame) -> pd.DataFrame:
     s_cum = _cumulative(orders, "closed_at", ["customer_id"], "amount")
     n_prior = _before(n_cum, "closed_at", ["customer_id"], units, t0)
     out["customer_prior_orders"] = n_prior
-    out["order_vs_customer_history"] = _ratio(out["order_amount"], _ratio(_before(s_cum, "closed_at", ["customer_id"], units, t0), n_prior))
+    out["order_vs_customer_history"] = ratio(out["order_amount"], ratio(_before(s_cum, "closed_at", ["customer_id"], units, t0), n_prior))
     year_ago = t0 - pd.Timedelta(days=365)
     rn = _cumulative(orders, "closed_at", ["employee_id"])
     rs = _cumulative(orders, "closed_at", ["employee_id"], "amount")
-    r_mean = _ratio(_between(rs, "closed_at", ["employee_id"], rq, year_ago, t0),
+    r_mean = ratio(_between(rs, "closed_at", ["employee_id"], rq, year_ago, t0),
                     _between(rn, "closed_at", ["employee_id"], rq, year_ago, t0))
-    out["order_vs_receiver_history"] = _ratio(out["order_amount"], r_mean)
+    out["order_vs_receiver_history"] = ratio(out["order_amount"], r_mean)
     is_new = units["order_type"].astype("string").eq("new").fillna(False).to_numpy() | (n_prior == 0)
     out["order_is_new"] = np.where(units["has_order"].to_numpy() > 0, is_new.astype(float), np.nan)
     return out
@@ -296,7 +291,7 @@ def receiver_incentive(dataset: Dataset, units: pd.DataFrame) -> pd.DataFrame:
     total = _between(_cumulative(o, "closed_at", ["employee_id"], "amount"), "closed_at", ["employee_id"], rq, lo, t0)
     moved = _between(_cumulative(o, "closed_at", ["employee_id"], "via_amount"), "closed_at", ["employee_id"], rq, lo, t0)
     out = pd.DataFrame(index=units.index)
-    out["receiver_transfer_revenue_share"] = _ratio(moved, total)
+    out["receiver_transfer_revenue_share"] = ratio(moved, total)
     month = t0.dt.to_period("M").dt.start_time.astype("datetime64[ns]")
     mtd = _between(_cumulative(o, "closed_at", ["employee_id"], "amount"), "closed_at", ["employee_id"], rq, month, t0)
     targets = dataset.targets[dataset.targets["metric"] == "revenue"][["employee_id", "period", "target"]]
@@ -304,7 +299,7 @@ def receiver_incentive(dataset: Dataset, units: pd.DataFrame) -> pd.DataFrame:
     tgt = (pd.DataFrame({"employee_id": units["to_employee_id"].astype("string"), "period": period.astype("string")})
            .merge(targets.astype({"employee_id": "string", "period": "string"}).drop_duplicates(["employee_id", "period"]),
                   on=["employee_id", "period"], how="left")["target"].to_numpy(dtype="float64", na_value=np.nan))
-    out["receiver_target_gap"] = np.clip(1.0 - _ratio(mtd, tgt), 0.0, 1.0)
+    out["receiver_target_gap"] = np.clip(1.0 - ratio(mtd, tgt), 0.0, 1.0)
     out["days_to_period_end"] = _days((month + pd.offsets.MonthBegin(1)) - t0)
     return out
 
@@ -331,7 +326,7 @@ def handover_evidence(dataset: Dataset, units: pd.DataFrame, prior: pd.DataFrame
     cum = _cumulative(acts, "occurred_at", pair)
     g_after = _between(cum, "occurred_at", pair, gq, t0, t1)
     r_after = _between(cum, "occurred_at", pair, rq, t0, t1)
-    out["giver_share_after"] = _ratio(g_after, g_after + r_after)
+    out["giver_share_after"] = ratio(g_after, g_after + r_after)
     # from the next morning: a giver going on leave (or leaving) is not seen working again for days
     allacts = dataset.activities.assign(next_at=dataset.activities["occurred_at"])
     morning = t0.dt.normalize() + DAY
@@ -377,7 +372,7 @@ def handover_evidence(dataset: Dataset, units: pd.DataFrame, prior: pd.DataFrame
                          "period": at.dt.strftime("%Y-%m").astype("string")})
            .merge(targets.astype({"employee_id": "string", "period": "string"}).drop_duplicates(["employee_id", "period"]),
                   on=["employee_id", "period"], how="left")["target"].to_numpy(dtype="float64", na_value=np.nan))
-    gap_at = np.clip(1.0 - _ratio(mtd, tgt), 0.0, 1.0)
+    gap_at = np.clip(1.0 - ratio(mtd, tgt), 0.0, 1.0)
     out["receiver_gap_at_order"] = np.where(has, gap_at, np.nan)
     amount = units["order_amount"].to_numpy(dtype="float64", na_value=np.nan)
     fills = (mtd < tgt) & (mtd + np.nan_to_num(amount) >= tgt)

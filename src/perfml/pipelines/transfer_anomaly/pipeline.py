@@ -11,6 +11,8 @@ simulator seeds 1-6 the distilled booster's held-out PR-AUC (audit labels) avera
 directly (for a company with thousands of audited transfers). Serving and TreeSHAP explanations
 see only the booster either way.
 
+The teacher and the distillation live in `perfml.modeling.distill`.
+
 Otherwise unsupervised: the warning-sign score of `perfml.modeling.unsupervised.EvidenceScorer`
 over `nodes.WARNING_SIGNS` (domain rules, ties broken by how rare each sign's value is among the
 training transfers; no labels), turned into percentiles and distilled the same way - same
@@ -29,10 +31,11 @@ from pydantic import BaseModel, Field
 from perfml.catalog.transfer_anomaly import flow_reason
 from perfml.config import Settings
 from perfml.dataset import Dataset
+from perfml.modeling.distill import TEACHER_CS, distil_logistic
 from perfml.modeling.model import TrainedModel
 from perfml.modeling.spec import PipelineSpec
 from perfml.modeling.train import fit_lgbm, fit_soft
-from perfml.modeling.unsupervised import EvidenceScorer
+from perfml.modeling.unsupervised import evidence_percentiles
 from perfml.pipelines.transfer_anomaly import nodes
 from perfml.pipelines.transfer_anomaly.flows import UNDECLARED, HandoverPolicy, default_policy, load_policy
 from perfml.pipelines.transfer_anomaly.reasons import (Keywords, default_reason_keywords, keywords_hash,
@@ -54,7 +57,7 @@ class TransferAnomalyParams(BaseModel):
     teacher: Literal["logistic", "none"] = Field(
         "logistic", description="Supervised: distil the booster from a logistic regression on the labels, "
                                 "or fit it on the labels directly.")
-    teacher_cs: tuple[float, ...] = Field((0.01, 0.03, 0.1, 0.3, 1.0), min_length=1,
+    teacher_cs: tuple[float, ...] = Field(TEACHER_CS, min_length=1,
                                           description="Inverse L2 strengths the teacher's cross-validation tries.")
     seed: int = 0
 
@@ -128,20 +131,19 @@ class TransferAnomaly(PipelineSpec):
 
     def fit(self, X: pd.DataFrame, y: pd.Series) -> TrainedModel:
         if self.supervised_possible(y):
-            mask = y.notna().to_numpy()
             if self.p.teacher == "none":
+                mask = y.notna().to_numpy()
                 booster = fit_lgbm(X[mask], y[mask].to_numpy(), params=self._lgb_params(),
                                    num_rounds=self.p.num_rounds, seed=self.seed)
                 extra = {"teacher": "none"}
             else:
-                teacher, c = logistic_teacher(X[mask], y[mask].to_numpy(), cs=self.p.teacher_cs, seed=self.seed)
-                soft = teacher.predict_proba(X.to_numpy(dtype="float64", na_value=np.nan))[:, 1]
-                booster = fit_soft(X, soft, params=self._lgb_params(),
-                                   num_rounds=self.p.num_rounds, seed=self.seed)
+                booster, c = distil_logistic(X, y, cs=self.p.teacher_cs, params=self._lgb_params(),
+                                             num_rounds=self.p.num_rounds, seed=self.seed)
                 extra = {"teacher": "logistic", "teacher_c": c}
             return TrainedModel(booster, list(X.columns), kind="supervised", threshold=self.p.supervised_threshold,
                                 extra=extra)
-        target = unsupervised_target(X)
+        # the signs of the columns the model has (flow signs only with declared flows)
+        target = evidence_percentiles([s for s in nodes.WARNING_SIGNS if s.column in X.columns], X)
         booster = fit_soft(X, target, params=self._lgb_params(), num_rounds=self.p.num_rounds, seed=self.seed)
         model = TrainedModel(booster, list(X.columns), kind="unsupervised")
         # the student squeezes the extremes of its [0, 1] target: alert on its own top share instead
@@ -149,37 +151,8 @@ class TransferAnomaly(PipelineSpec):
         return model
 
     def params(self) -> dict:
-        return {**super().params(), **{f"p_{k}": v for k, v in self.p.model_dump().items()},
-                "reason_keywords_sha256": keywords_hash(self.reason_keywords),
+        return {**super().params(), "reason_keywords_sha256": keywords_hash(self.reason_keywords),
                 "handover_policy_sha256": self.policy.digest()}
-
-
-def logistic_teacher(X: pd.DataFrame, y: np.ndarray, *, cs=(0.01, 0.03, 0.1, 0.3, 1.0), seed: int = 0):
-    """(fitted sklearn pipeline, chosen C): L2 logistic regression on rank-transformed features
-    (NaN -> median plus a missing flag), C chosen by stratified k-fold average precision."""
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import QuantileTransformer
-
-    model = make_pipeline(SimpleImputer(strategy="median", add_indicator=True),
-                          QuantileTransformer(n_quantiles=max(2, min(100, len(y) // 2)), random_state=seed),  # <= a fold's rows
-                          LogisticRegression(C=max(cs), max_iter=5000))
-    M = X.to_numpy(dtype="float64", na_value=np.nan)
-    folds = int(min(5, np.sum(y == 1), np.sum(y == 0)))
-    if folds < 2:  # one example of a class: nothing to cross-validate, take the weakest penalty offered
-        return model.fit(M, y), float(max(cs))
-    search = GridSearchCV(model, {"logisticregression__C": list(cs)}, scoring="average_precision",
-                          cv=StratifiedKFold(folds, shuffle=True, random_state=seed)).fit(M, y)
-    return search.best_estimator_, float(search.best_params_["logisticregression__C"])
-
-
-def unsupervised_target(X: pd.DataFrame) -> np.ndarray:
-    """Soft target in [0, 1]: percentile among `X` of the warning-sign score (no labels used)."""
-    # the signs of the columns the model has (flow signs only with declared flows)
-    scorer = EvidenceScorer([s for s in nodes.WARNING_SIGNS if s.column in X.columns]).fit(X)
-    return pd.Series(scorer.score_samples(X)).rank(pct=True).to_numpy()
 
 
 def from_settings(settings: Settings) -> TransferAnomaly:
@@ -187,6 +160,3 @@ def from_settings(settings: Settings) -> TransferAnomaly:
     its hand-over policy (`Settings.handover_policy`)."""
     return TransferAnomaly(reason_keywords=load_reason_keywords(settings.reason_keywords),
                            handover_policy=load_policy(settings.handover_policy))
-
-
-PIPELINE = TransferAnomaly()

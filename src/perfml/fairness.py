@@ -1,4 +1,6 @@
-"""Bias audit (issue 4, item 9): do a model's alerts fall evenly across protected groups?
+"""Fairness: the bias audit - do a model's alerts fall evenly across protected groups?
+
+(Not the access log: that is `perfml.audit_log`.)
 
 `bias_audit(scores, demographics, threshold=...)` is pure: for each group column of
 `demographics` (every column but `employee_id`) and each group it reports

@@ -32,22 +32,22 @@ from perfml import catalog
 from perfml.config import DEFAULTS, Settings
 from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
+from perfml.explain import explain
 from perfml.home import Home
+from perfml.metrics import period_index
 from perfml.modeling.evaluate import side_by_side, write_report
 from perfml.modeling.gate import GateOutcome, evidence_gate, inputs_summary
 from perfml.modeling.model import TrainedModel
+from perfml.modeling.registry import log_and_register
 from perfml.modeling.spec import NOT_TRACKED, SCORED, PipelineSpec
+from perfml.pipelines import get_pipeline
 
 Progress = Callable[[str, float], None]
 SHAP_SAMPLE = 2000
 
 
 def _spec(name: str | PipelineSpec) -> PipelineSpec:
-    if isinstance(name, PipelineSpec):
-        return name
-    from perfml.pipelines import get_pipeline
-
-    return get_pipeline(name)
+    return name if isinstance(name, PipelineSpec) else get_pipeline(name)
 
 
 @dataclass
@@ -144,7 +144,8 @@ def train_pipeline(name: str | PipelineSpec, dataset: Dataset, *, home: Home | N
         y = test.loc[lab, "label"].to_numpy()
         metrics = side_by_side(y, test.loc[lab, "score"], test.loc[lab, "baseline"])
         metrics.update(spec.extra_metrics(features[split.test].reset_index(drop=True)[lab], y,
-                                          test.loc[lab, "score"].to_numpy(), test.loc[lab, "baseline"].to_numpy()))
+                                          test.loc[lab, "score"].to_numpy(), test.loc[lab, "baseline"].to_numpy(),
+                                          model.threshold))
     else:
         metrics = {"model_n": float(lab.sum()),  # one class or none: nothing honest to report
                    "model_positives": float(np.nansum(test.loc[lab, "label"].to_numpy()))}
@@ -165,9 +166,8 @@ def train_pipeline(name: str | PipelineSpec, dataset: Dataset, *, home: Home | N
             _report(spec, tmp, test, Xt, model, features[split.test].reset_index(drop=True))
         lap("report")
         say("register", 0.9)
-        from perfml.modeling.registry import log_and_register
-
         params = {**spec.params(), **split.summary(), "kind": model.kind,
+                  "alert_threshold": model.threshold,  # the fitted model's own (decline: a training quantile)
                   "dropped_features": ",".join(dropped) or "-"}
         tags = {"perfml.pipeline": spec.name, "perfml.gate": "passed" if gate.passed else "failed"}
         if dropped:
@@ -192,7 +192,7 @@ def _months(dataset: Dataset) -> str:
     if not stamps:
         return "no dated events"
     first, last = min(s.min() for s in stamps), max(s.max() for s in stamps)
-    n = (last.year - first.year) * 12 + last.month - first.month + 1
+    n = period_index(last) - period_index(first) + 1
     return f"{n} month{'s' if n != 1 else ''}, {first:%Y-%m} to {last:%Y-%m}"
 
 
@@ -221,21 +221,18 @@ def usable_columns(spec: PipelineSpec, features: pd.DataFrame, dataset: Dataset)
 
 def _report(spec: PipelineSpec, out: str, test: pd.DataFrame, Xt: pd.DataFrame, model: TrainedModel,
             test_features: pd.DataFrame) -> None:
-    from perfml.explain import explain
-
     lab = test["label"].notna().to_numpy()
     sample = Xt.sample(min(len(Xt), SHAP_SAMPLE), random_state=0) if len(Xt) else Xt
     ex = explain(model, sample)
     y = test.loc[lab, "label"].to_numpy()
-    lead = spec.lead_times(test_features[lab], y, test.loc[lab, "score"].to_numpy()) if lab.any() else None
+    lead = (spec.lead_times(test_features[lab], y, test.loc[lab, "score"].to_numpy(), model.threshold)
+            if lab.any() else None)
     write_report(out, y, test.loc[lab, "score"], test.loc[lab, "baseline"], title=spec.name,
                  contributions=ex.contributions, values=ex.values, feature_names=ex.feature_names, lead_times=lead)
 
 
 def explain_pipeline(name: str | PipelineSpec, dataset: Dataset, *, model: TrainedModel, as_of=None):
     """(scoring frame, `Explanations`) for every unit scoreable at `as_of` (default: all), with `model`."""
-    from perfml.explain import explain
-
     spec = _spec(name)
     as_of = None if as_of is None else pd.Timestamp(as_of)
     features = spec.scoring_rows(spec.build_features(dataset, as_of=as_of), as_of).reset_index(drop=True)
@@ -281,8 +278,6 @@ def blind_baseline(spec: PipelineSpec, features: pd.DataFrame, dataset: Dataset)
 def score_frame(spec: PipelineSpec, features: pd.DataFrame, model: TrainedModel | None, *, top_k: int = 3,
                 lang: str = "en") -> pd.DataFrame:
     """`score_pipeline` on a built scoring frame (see there); `model` None means the baseline rule."""
-    from perfml.explain import explain
-
     state = unit_states(features)
     scored = (state == SCORED).to_numpy()
     part = features[scored].reset_index(drop=True)

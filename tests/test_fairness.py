@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perfml.audit import UNKNOWN, bias_audit
+from perfml.fairness import UNKNOWN, bias_audit
 from perfml.errors import PerfmlError
 
 
