@@ -25,7 +25,7 @@ def _write(cache: DatasetCache, records: dict):
 
 def test_update_reaches_readers_without_a_store_read(cache, monkeypatch):
     first = cache.dataset()
-    monkeypatch.setattr("perfml.serving.read_dataset", lambda *a, **k: pytest.fail("rebuilt from the store"))
+    monkeypatch.setattr("perfml.serving.snapshot.read_dataset", lambda *a, **k: pytest.fail("rebuilt from the store"))
     rows = _write(cache, {"orders": [{"order_id": "o2", "customer_id": "c1", "employee_id": "e1",
                                       "closed_at": "2023-04-02", "amount": "5"}]})
     assert rows == {"orders": 1}
