@@ -1,4 +1,4 @@
-"""The whole path on an export written the way real CRMs write them (`fixtures.foreign_export`)."""
+"""The whole path on an export written the way real CRMs write them (`helpers.foreign_export`)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from fixtures.foreign_export import (AGENTS, LATE_HIRE, MONTHS, NO_DEALS_AGENT, POISON, REASONS, UNTRACKED,
+from helpers.foreign_export import (AGENTS, LATE_HIRE, MONTHS, NO_DEALS_AGENT, POISON, REASONS, UNTRACKED,
                                      write_foreign_export)
 from typer.testing import CliRunner
 

@@ -9,6 +9,8 @@ import tempfile
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a kernel, an import and three trainings: about 15 s
+
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "1.0-analyst-walkthrough.ipynb"
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from fixtures.foreign_export import UNTRACKED, write_foreign_export
+from helpers.foreign_export import UNTRACKED, write_foreign_export
 from typer.testing import CliRunner
 
 from perfml.cli import app

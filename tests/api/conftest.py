@@ -1,65 +1,38 @@
 """Service fixtures: ONE trained home per test session, built by `perfml demo --no-serve` on the `small`
-simulated company (tests/conftest.py), and one app + client over it.
+simulated company (tests/conftest.py), and one app + client over it (`shared_service`), which tests only read.
 
-Every test here runs with PERFML_HOME pointing at that home (autouse), because the helpers the tests
-call (keys, store, registry) default to the process-wide settings. Tests that need an empty or broken
-home use `perfml_home` (which overrides it) and build their own app.
+Tests take `service`: the shared one, or, for a test marked `writes` (it reviews, refreshes, ingests or
+creates keys), the same models and keys over a private copy of the session store, so that no test sees
+another's writes and any order passes. Every test here runs with PERFML_HOME pointing at the session home
+(autouse), because the helpers the tests call (keys, store, registry) default to the process-wide
+settings; for a `writes` test the store URL points at its copy. Tests that need an empty or broken home
+use `perfml_home` (which overrides it) and build their own app.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from api.main import create_app
+from helpers.homes import copy_sqlite
+from helpers.service import Demo, Service, app_over, copy_store, set_home
 from perfml.config import get_settings
 
 
-@dataclass
-class Demo:
-    home: Path
-    output: str
-
-
-@dataclass
-class Service:
-    """The session's app, its client and keys for every role (two managers, two employees)."""
-
-    app: object
-    client: TestClient
-    home: Path
-    keys: dict[str, str] = field(default_factory=dict)
-    team_a: str = ""
-    team_b: str = ""
-    employee_a: str = ""
-    employee_b: str = ""
-
-    def h(self, who: str) -> dict[str, str]:
-        """Authorization header of a key: admin, system, manager_a, manager_b, employee_a, employee_b."""
-        return {"Authorization": f"Bearer {self.keys[who]}"}
-
-    @property
-    def ctx(self):
-        return self.app.state.ctx
-
-
-def _set_home(mp: pytest.MonkeyPatch, home: Path) -> None:
-    mp.setenv("PERFML_HOME", str(home))
-    mp.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    get_settings.cache_clear()
-
-
 @pytest.fixture(scope="session")
-def demo_home(small_dir, tmp_path_factory) -> Demo:
+def demo_home(small_dir, tmp_path_factory, blank_mlflow_db) -> Demo:
     """`perfml demo --no-serve` on the small company: import, train the three models, alerts, keys."""
     from perfml.cli import app as cli
     from perfml.modeling import registry
 
     home = tmp_path_factory.mktemp("api") / "home"
+    copy_sqlite(blank_mlflow_db, home / "mlflow.db")
     with pytest.MonkeyPatch.context() as mp:
-        _set_home(mp, home)
+        set_home(mp, home)
         registry.clear_cache()
         result = CliRunner().invoke(cli, ["demo", "--no-serve", "--data", str(small_dir), "--home", str(home)])
         assert result.exit_code == 0, result.output
@@ -68,16 +41,15 @@ def demo_home(small_dir, tmp_path_factory) -> Demo:
 
 
 @pytest.fixture(scope="session")
-def service(demo_home: Demo):
+def shared_service(demo_home: Demo):
     """The app over the demo home (models loaded synchronously at start-up) and keys for each role."""
     import sqlalchemy as sa
 
-    from api.main import create_app
     from perfml.keys import create_key
     from perfml.store import alerts, get_engine
 
     with pytest.MonkeyPatch.context() as mp:
-        _set_home(mp, demo_home.home)
+        set_home(mp, demo_home.home)
         app = create_app(background=False, watch_interval=None)
         client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()
@@ -107,11 +79,25 @@ def service(demo_home: Demo):
     client.__exit__(None, None, None)
 
 
+@pytest.fixture
+def service(request, shared_service: Service, tmp_path, monkeypatch) -> Iterator[Service]:
+    """The session's service; for a test marked `writes`, the same models, keys and data over a private copy
+    of its store, with the process-wide settings pointing at the copy while the test runs."""
+    if request.node.get_closest_marker("writes") is None:
+        yield shared_service
+        return
+    url = copy_store(shared_service, tmp_path / "perfml.db")
+    with app_over(shared_service, url, warm=False) as (app, client):
+        monkeypatch.setenv("PERFML_STORE_URL", url)
+        get_settings.cache_clear()
+        yield replace(shared_service, app=app, client=client)
+
+
 @pytest.fixture(autouse=True)
 def _service_env(request, monkeypatch):
     """Point settings (and so the MLflow registry) at the session home while a test runs."""
     if "demo_home" in request.fixturenames or "service" in request.fixturenames:
         demo = request.getfixturevalue("demo_home")
-        _set_home(monkeypatch, demo.home)
+        set_home(monkeypatch, demo.home)
     yield
     get_settings.cache_clear()

@@ -65,6 +65,7 @@ def test_access_matrix(service, method, path, body, expected):
             assert r.json()["status"] == want and r.json()["detail"]
 
 
+@pytest.mark.writes
 def test_every_route_needs_a_valid_key(service):
     """No key, a malformed key, an unknown key and a revoked key all answer 401 problem+json."""
     from perfml.keys import create_key, revoke_key

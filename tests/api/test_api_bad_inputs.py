@@ -93,6 +93,7 @@ def test_scoped_callers_count_only_the_holds_they_see(service):
     assert checked, "no period where a scoped caller sees fewer holds than the company"
 
 
+@pytest.mark.writes
 def test_refresh_without_a_body_uses_the_defaults(service):
     c, h = service.client, service.h("system")
     r = c.post("/v1/alerts/refresh", headers=h)

@@ -5,42 +5,23 @@ registry is shared read-only.
 """
 from __future__ import annotations
 
-import sqlite3
 import threading
 
 import pandas as pd
 import pytest
 
-from perfml.config import get_settings
+from helpers.service import app_over, copy_store
 from perfml.schema import TABLES
 
 WRITES = 6  # batches per writer thread: bounded, a few seconds on the small company
 
 
 @pytest.fixture(scope="module")
-def twin(service, tmp_path_factory):
+def twin(shared_service, tmp_path_factory):
     """A second app over a copy of the session store (same models), and its client."""
-    from fastapi.testclient import TestClient
-
-    from api.main import create_app
-    from perfml.config import Settings
-
-    store = tmp_path_factory.mktemp("twin") / "perfml.db"
-    service.ctx.audit.flush()
-    source, target = sqlite3.connect(service.ctx.engine.url.database), sqlite3.connect(store)
-    source.backup(target)  # a consistent copy of a live WAL database
-    source.close()
-    target.close()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PERFML_HOME", str(service.home))
-        get_settings.cache_clear()
-        app = create_app(Settings(home=service.home, store_url=f"sqlite:///{store}"), background=False,
-                         watch_interval=None, warm=False)
-        client = TestClient(app, raise_server_exceptions=False)
-        client.__enter__()
-    get_settings.cache_clear()
-    yield app, client
-    client.__exit__(None, None, None)
+    url = copy_store(shared_service, tmp_path_factory.mktemp("twin") / "perfml.db")
+    with app_over(shared_service, url, warm=False) as (app, client):
+        yield app, client
 
 
 def _batch(tag: str, employees: list[str], day: str) -> dict:

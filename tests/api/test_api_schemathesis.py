@@ -6,8 +6,6 @@ disturb other tests; the MLflow registry is shared read-only.
 """
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -17,38 +15,21 @@ from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (content_type_conformance, ignored_auth, response_schema_conformance,
                                                status_code_conformance)
 
-from perfml.config import get_settings
+from helpers.service import app_over, copy_store
+
+pytestmark = pytest.mark.slow  # hundreds of generated requests: about 11 s
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           ignored_auth]
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(service, tmp_path_factory):
+def fuzz_app(shared_service, tmp_path_factory):
     """A second app over a copy of the session store (same models), with an admin key."""
-    from fastapi.testclient import TestClient
-
-    from api.main import create_app
-    from perfml.config import Settings
-
-    store = tmp_path_factory.mktemp("fuzz") / "perfml.db"
-    service.ctx.audit.flush()
-    source = sqlite3.connect(service.ctx.engine.url.database)
-    target = sqlite3.connect(store)
-    source.backup(target)  # a consistent copy of a live WAL database
-    source.close()
-    target.close()
-    with pytest.MonkeyPatch.context() as mp:  # module fixtures run before the autouse env fixture
-        mp.setenv("PERFML_HOME", str(service.home))
-        get_settings.cache_clear()
-        settings = Settings(home=service.home, store_url=f"sqlite:///{store}")
-        app = create_app(settings, background=False, watch_interval=None)
-        client = TestClient(app)
-        client.__enter__()  # runs the lifespan: models loaded, audit writer started
+    url = copy_store(shared_service, tmp_path_factory.mktemp("fuzz") / "perfml.db")
+    with app_over(shared_service, url) as (app, _):
         assert app.state.ctx.models.ready, app.state.ctx.models.status()
-    get_settings.cache_clear()
-    yield app
-    client.__exit__(None, None, None)
+        yield app
 
 
 MAX_EXAMPLES = 8  # per operation and generation mode: well under a minute for the whole document here

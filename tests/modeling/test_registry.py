@@ -58,7 +58,7 @@ def test_champion_moves_only_when_better_or_forced(perfml_home, tiny_model):
     assert any(p.name == "input_example.json" for p in art.rglob("*"))
 
 
-def test_explicit_settings_choose_the_home(perfml_home, tmp_path, tiny_model):
+def test_explicit_settings_choose_the_home(perfml_home, new_home, tiny_model):
     """A model registered under home A loads from A only - whatever the process-wide settings and
     MLflow's global URIs point at (here: the empty `perfml_home`)."""
     import mlflow
@@ -67,7 +67,7 @@ def test_explicit_settings_choose_the_home(perfml_home, tmp_path, tiny_model):
 
     registry.clear_cache()
     model, X = tiny_model
-    home_a, home_b = Settings(home=tmp_path / "a"), Settings(home=tmp_path / "b")
+    home_a, home_b = Settings(home=new_home("a")), Settings(home=new_home("b"))
     reg = registry.log_and_register("toy-model", model, params={}, metrics={"model_pr_auc": 0.5}, fingerprint="abc",
                                     input_example=X, test_metric="model_pr_auc", settings=home_a)
     # training pointed MLflow's globals at A: point them away so loading cannot lean on them

@@ -17,7 +17,7 @@ from perfml.pipelines.decline.nodes import DeclineParams
 from perfml.pipelines.decline.pipeline import DeclinePipeline
 from perfml.serving import explained
 
-from asof_perturb import add_activity_noise_at, perturb_after
+from helpers.asof_perturb import add_activity_noise_at, perturb_after
 
 FEATURES = list(nodes.FEATURES)
 KEY = ["employee_id", "as_of"]

@@ -14,7 +14,7 @@ from perfml.pipelines.high_performer import nodes
 from perfml.pipelines.high_performer.nodes import HighPerformerParams
 from perfml.pipelines.high_performer.pipeline import HighPerformer
 
-from asof_perturb import perturb_after
+from helpers.asof_perturb import perturb_after
 
 JAN_2024 = 2024 * 12  # month index of 2024-01
 PLANTED = {  # simulator trait -> the behaviour features that measure it

@@ -16,7 +16,7 @@ from perfml.pipelines.transfer_anomaly.nodes import NoTransfersError
 from perfml.pipelines.transfer_anomaly.pipeline import TransferAnomaly, logistic_teacher
 from perfml.pipelines.transfer_anomaly.reasons import default_reason_keywords, reason_claims
 
-from asof_perturb import add_activity_noise_at, perturb_after
+from helpers.asof_perturb import add_activity_noise_at, perturb_after
 
 FEATURES = list(nodes.FEATURES)
 

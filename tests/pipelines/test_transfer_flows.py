@@ -18,7 +18,7 @@ from perfml.pipelines.transfer_anomaly.flows import (MIN_PEERS, UNDECLARED, Poli
                                                      label_flows, load_policy, parse_policy, peer_medians)
 from perfml.pipelines.transfer_anomaly.pipeline import TransferAnomaly
 
-from asof_perturb import add_activity_noise_at, perturb_after
+from helpers.asof_perturb import add_activity_noise_at, perturb_after
 from test_transfer_anomaly import tiny_dataset
 
 POLICY_TEXT = "flows:\n  - {name: qualification, from: SDR, to: AE, stage: before_first_order}\n"
@@ -125,15 +125,6 @@ def test_pipeline_takes_the_policy_from_settings(tmp_path, monkeypatch):
 
 
 # -- the funnel company -----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def funnel_dir(tmp_path_factory):
-    from perfml.simulate import simulate
-
-    out = tmp_path_factory.mktemp("sim-funnel") / "data"
-    simulate(out, seed=1, scale="medium", funnel=True)
-    return out
-
-
 @pytest.fixture(scope="module")
 def funnel(funnel_dir):
     return Dataset.load(funnel_dir)

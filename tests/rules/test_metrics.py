@@ -12,7 +12,7 @@ from perfml.errors import PerfmlError
 from perfml.metrics import (METRICS, employee_period_metrics, metric_evidence, metric_table, period_label, period_of,
                             period_range, shift_period)
 
-from rule_data import make_dataset
+from helpers.rule_data import make_dataset
 
 EMPLOYEES = [
     dict(employee_id="r1", role="sales", team_id="t1", hire_date="2023-01-10"),

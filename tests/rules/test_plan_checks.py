@@ -12,7 +12,7 @@ from perfml.cli import app
 from perfml.errors import PlanError
 from perfml.rules import builtin_plans, check_plan, load_plan, parse_plan, plan_hash
 
-from rule_plans import plan_dict, plan_yaml
+from helpers.rule_plans import plan_dict, plan_yaml
 
 COMMISSION = "segments__veteran__commission"
 
