@@ -123,7 +123,7 @@ def test_missing_column_and_table_and_all_problems_reported(tiny_dir):
 
 
 def test_problem_counts_rows_and_shows_first_five(tiny_dir):
-    lines = ["V{i},E1,C1,,visit,2024-01-03T08:00:00,-{i}".format(i=i) for i in range(10, 22)]
+    lines = [f"V{i},E1,C1,,visit,2024-01-03T08:00:00,-{i}" for i in range(10, 22)]
     (tiny_dir / "activities.csv").write_text(TINY["activities"] + "\n".join(lines) + "\n")
     (p,) = [p for p in problems_of(tiny_dir) if p.column == "duration_minutes"]
     assert p.count == 12 and p.rows == (5, 6, 7, 8, 9)

@@ -8,11 +8,19 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from helpers.foreign_export import (AGENTS, LATE_HIRE, MONTHS, NO_DEALS_AGENT, POISON, REASONS, UNTRACKED,
-                                     write_foreign_export)
 from typer.testing import CliRunner
 
 import perfml
+from helpers.foreign_export import (
+    AGENTS,
+    LATE_HIRE,
+    MONTHS,
+    NO_DEALS_AGENT,
+    POISON,
+    REASONS,
+    UNTRACKED,
+    write_foreign_export,
+)
 from perfml.cli import app
 from perfml.dataset import Dataset
 from perfml.errors import DataValidationError

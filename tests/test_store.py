@@ -302,6 +302,7 @@ def test_cli_import_good_then_corrupted_data(small_dir, small_dataset, perfml_ho
 
 
 # -- consistent reads and the incremental snapshot ------------------------------------------------
+@pytest.mark.slow  # a writer thread races readers until enough of both happened: about 10 s
 def test_read_tables_sees_one_snapshot_while_a_writer_commits(tiny, url):
     """A writer commits customers with orders naming them; every read of the store is one snapshot,
     so `Dataset.from_store` (which checks references) never sees an order without its customer."""

@@ -13,6 +13,8 @@ import pytest
 from helpers.service import app_over, copy_store
 from perfml.schema import TABLES
 
+pytestmark = pytest.mark.slow  # threads racing ingests against reads until enough of both happened
+
 WRITES = 6  # batches per writer thread: bounded, a few seconds on the small company
 
 

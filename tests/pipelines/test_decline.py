@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from helpers.asof_perturb import add_activity_noise_at, perturb_after
 from perfml import catalog
 from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
@@ -16,8 +17,6 @@ from perfml.pipelines.decline import nodes
 from perfml.pipelines.decline.nodes import DeclineParams
 from perfml.pipelines.decline.pipeline import DeclinePipeline
 from perfml.serving import explained
-
-from helpers.asof_perturb import add_activity_noise_at, perturb_after
 
 FEATURES = list(nodes.FEATURES)
 KEY = ["employee_id", "as_of"]

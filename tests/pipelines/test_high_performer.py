@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers.asof_perturb import perturb_after
 from perfml import catalog
 from perfml.dataset import Dataset
 from perfml.modeling.run import score_pipeline, train_pipeline
@@ -13,8 +14,6 @@ from perfml.pipelines import get_pipeline
 from perfml.pipelines.high_performer import nodes
 from perfml.pipelines.high_performer.nodes import HighPerformerParams
 from perfml.pipelines.high_performer.pipeline import HighPerformer
-
-from helpers.asof_perturb import perturb_after
 
 JAN_2024 = 2024 * 12  # month index of 2024-01
 PLANTED = {  # simulator trait -> the behaviour features that measure it

@@ -6,20 +6,28 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from helpers.asof_perturb import add_activity_noise_at, perturb_after
+from helpers.transfer_company import tiny_dataset
+from perfml.catalog import format_value
 from perfml.cli import app
 from perfml.config import Settings
 from perfml.dataset import Dataset
 from perfml.modeling.evaluate import binary_metrics
-from perfml.catalog import format_value
 from perfml.modeling.run import explain_pipeline, train_pipeline
 from perfml.pipelines import get_pipeline
 from perfml.pipelines.transfer_anomaly import nodes
-from perfml.pipelines.transfer_anomaly.flows import (MIN_PEERS, UNDECLARED, PolicyError, change_stage, default_policy,
-                                                     label_flows, load_policy, parse_policy, peer_medians)
+from perfml.pipelines.transfer_anomaly.flows import (
+    MIN_PEERS,
+    UNDECLARED,
+    PolicyError,
+    change_stage,
+    default_policy,
+    label_flows,
+    load_policy,
+    parse_policy,
+    peer_medians,
+)
 from perfml.pipelines.transfer_anomaly.pipeline import TransferAnomaly
-
-from helpers.asof_perturb import add_activity_noise_at, perturb_after
-from test_transfer_anomaly import tiny_dataset
 
 POLICY_TEXT = "flows:\n  - {name: qualification, from: SDR, to: AE, stage: before_first_order}\n"
 POLICY = parse_policy(POLICY_TEXT, "test")

@@ -7,11 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers.rule_plans import plan_dict, plan_yaml
 from perfml.rules import evaluate_values, parse_plan
 from perfml.rules.commission import commission_amount
 from perfml.rules.plan import Commission, RateBand
-
-from helpers.rule_plans import plan_dict, plan_yaml
 
 D = Decimal
 SEED_BANDS = [RateBand(**{"from": 0, "to": 100, "rate": 10}), RateBand(**{"from": 100, "rate": 15})]

@@ -8,11 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from helpers.rule_plans import plan_dict, plan_yaml
 from perfml.cli import app
 from perfml.errors import PlanError
 from perfml.rules import builtin_plans, check_plan, load_plan, parse_plan, plan_hash
-
-from helpers.rule_plans import plan_dict, plan_yaml
 
 COMMISSION = "segments__veteran__commission"
 
