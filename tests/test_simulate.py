@@ -235,7 +235,7 @@ def test_decliners_activity_falls_after_onset(which, request):
     counts = acts.groupby([acts.employee_id, acts.occurred_at.str[:7]]).size()
     periods = sorted(acts.occurred_at.str[:7].unique())
     before, after = [], []
-    for emp_id, onset in zip(dec.employee_id, dec.decline_onset):
+    for emp_id, onset in zip(dec.employee_id, dec.decline_onset, strict=True):
         i = periods.index(onset)
         before.append(sum(counts.get((emp_id, p), 0) for p in periods[i - 3:i]))
         after.append(sum(counts.get((emp_id, p), 0) for p in periods[i:i + 3]))

@@ -57,7 +57,7 @@ def _request(service, method, path, body, who):
 
 @pytest.mark.parametrize("method,path,body,expected", MATRIX, ids=[f"{m} {p}" for m, p, _, _ in MATRIX])
 def test_access_matrix(service, method, path, body, expected):
-    for who, want in zip(ROLES, expected):
+    for who, want in zip(ROLES, expected, strict=True):
         r = _request(service, method, path, body, who)
         assert r.status_code == want, (who, r.status_code, r.text[:300])
         if want >= 400:

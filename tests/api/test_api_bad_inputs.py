@@ -111,7 +111,7 @@ def test_alert_summary_in_the_requested_language(service):
         en = c.get(f"/v1/alerts?type={kind}&limit=3", headers=h).json()["items"]
         zh = c.get(f"/v1/alerts?type={kind}&limit=3&lang=zh", headers=h).json()["items"]
         assert en and [a["id"] for a in en] == [a["id"] for a in zh]
-        for a, b in zip(en, zh):
+        for a, b in zip(en, zh, strict=True):
             assert en_word in a["summary"] and zh_word in b["summary"] and en_word not in b["summary"]
             assert f"{a['score']:.2f}" in b["summary"] and a["employee_id"] in b["summary"]
         detail = c.get(f"/v1/alerts/{zh[0]['id']}?lang=zh", headers=h).json()

@@ -1,4 +1,5 @@
-"""Reads during writes: one consistent snapshot per read, writes reflected incrementally, reviews answer what they saved.
+"""Reads during writes: one consistent snapshot per read, writes reflected incrementally, reviews answer what
+they saved.
 
 Runs against a copy of the session's store (writes here must not disturb other tests); the MLflow
 registry is shared read-only.

@@ -32,7 +32,7 @@ def _months(rows: dict[str, list[float]], target: float | None = 100.0) -> pd.Da
 def _labels(monthly: pd.DataFrame, **params) -> dict[tuple[str, int], float]:
     snaps = monthly[["employee_id", "p"]]
     y = nodes.decline_labels(monthly, snaps, DeclineParams(**params))
-    return {(e, int(p)): v for e, p, v in zip(snaps["employee_id"], snaps["p"], y)}
+    return {(e, int(p)): v for e, p, v in zip(snaps["employee_id"], snaps["p"], y, strict=True)}
 
 
 MONTHS = _months({

@@ -74,7 +74,7 @@ def test_scoring_states_say_why_there_is_no_score():
     leads = pd.DataFrame({"owner_id": pd.Series([], dtype="string"), "created_at": _ts()})
     weeks = (units["cutoff"] - units["window_start"]) / nodes.WEEK
     state, reason = nodes.unit_states(units, weeks, acts, orders, leads, p)
-    got = dict(zip(units["employee_id"], zip(state, reason)))
+    got = dict(zip(units["employee_id"], zip(state, reason, strict=True), strict=True))
     assert got["vet"] == ("scored", "")
     assert got["new"][0] == "insufficient_history"
     assert got["new"][1] == "3.4 weeks of behaviour from 2024-03-18 to before 2024-04-10 12:00; 4 needed"

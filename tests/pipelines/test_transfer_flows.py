@@ -99,11 +99,13 @@ def test_peer_medians_use_only_peers_settled_strictly_before():
 @pytest.mark.parametrize("text, message", [
     ("flows:\n  - {name: q, from: SDR, to: AE, stage: before}\n",
      "flows[0].stage: must be one of before_first_order, after_first_order, on_leave_or_departure, got 'before'"),
-    ("flows:\n  - {name: q, from: SDR, to: AE, stage: after_first_order}\n  - {name: r, to: AE, stage: after_first_order}\n",
+    ("flows:\n  - {name: q, from: SDR, to: AE, stage: after_first_order}\n"
+            "  - {name: r, to: AE, stage: after_first_order}\n",
      "flows[1].from: Field required"),
     ("flows:\n  - {name: q, from: SDR, to: AE, stage: after_first_order, owner: x}\n", "flows[0].owner: unknown key"),
     ("flows:\n  - {name: q, from: '  ', to: AE, stage: after_first_order}\n", "flows[0].from: must be a non-empty text"),
-    ("flows:\n  - {name: q, from: A, to: B, stage: after_first_order}\n  - {name: q, from: B, to: C, stage: after_first_order}\n",
+    ("flows:\n  - {name: q, from: A, to: B, stage: after_first_order}\n"
+            "  - {name: q, from: B, to: C, stage: after_first_order}\n",
      "flows: flow names must be unique; repeated: q"),
     ("flows: {name: q}\n", "flows: Input should be a valid"),
     ("flow: []\n", "flow: unknown key"),
@@ -267,7 +269,8 @@ def test_the_explanation_names_the_flow_and_its_peers(with_policy, funnel, funne
     usual = row["flow_usual_days_to_order"]
     days = format_value(usual + row["flow_days_to_order_vs_peers"], "days", "zh")
     assert zh[compared.index[0]].startswith(
-        f"按已声明的交接流程qualification (SDR→AE)转交; 交接后{days}下单，本公司SDR→AE通常为{format_value(usual, 'days', 'zh')}")
+        f"按已声明的交接流程qualification (SDR→AE)转交; 交接后{days}下单，"
+        f"本公司SDR→AE通常为{format_value(usual, 'days', 'zh')}")
     assert not zh.loc[reasons.index].str.contains("hand-over|usual|ordered").any()
 
 

@@ -18,7 +18,10 @@ THREE_BANDS = [RateBand(**{"from": 0, "to": 80, "rate": 5}), RateBand(**{"from":
                RateBand(**{"from": 120, "rate": 15})]
 
 
-def pay(mode, revenue, target=D(100_000), bands=SEED_BANDS, **kw) -> Decimal:
+TARGET = D(100_000)
+
+
+def pay(mode, revenue, target=TARGET, bands=SEED_BANDS, **kw) -> Decimal:
     c = Commission(mode=mode, bands=bands, **kw)
     return commission_amount(c, D(revenue), target)[0]
 
