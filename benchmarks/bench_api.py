@@ -65,7 +65,7 @@ def _rows(home: Path, data: Path | None, features: list[str]) -> list[dict]:
     ds = read_dataset(Home.at(home).engine) if data is None else Dataset.load(data)
     frame = get_pipeline(MODEL).build_features(ds).reindex(columns=features).astype("float64")
     M = np.resize(frame.to_numpy(), (BATCH, len(features)))
-    return [{f: (None if np.isnan(v) else float(v)) for f, v in zip(features, row)} for row in M]
+    return [{f: (None if np.isnan(v) else float(v)) for f, v in zip(features, row, strict=True)} for row in M]
 
 
 def _wait(client, base: str, headers: dict, timeout: float = 300.0) -> dict:

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -136,8 +137,8 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="perfml-bench-") as tmp:
         for size in sizes:
             data_dir = Path(tmp) / size
-            _, sim_s, _ = _measure(lambda: simulate(data_dir, seed=args.seed, scale=size), memory=False)
-            dataset, load_s, _ = _measure(lambda: Dataset.load(data_dir), memory=False)
+            _, sim_s, _ = _measure(partial(simulate, data_dir, seed=args.seed, scale=size), memory=False)
+            dataset, load_s, _ = _measure(partial(Dataset.load, data_dir), memory=False)
             entry = {"simulate_s": sim_s, "load_s": load_s, "rows": dataset.rows(), "pipelines": {}}
             for name in names:
                 entry["pipelines"][name] = bench_pipeline(name, dataset, data_dir, batch=args.batch,

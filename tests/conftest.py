@@ -1,8 +1,15 @@
-"""Shared fixtures: simulated datasets are built once per test session and read-only to tests."""
+"""Shared fixtures: simulated datasets are built once per test session and read-only to tests; a test that
+writes gets its own home (`perfml_home`, `new_home`)."""
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
+from pathlib import Path
 
+import pytest
+from mlflow.tracking import MlflowClient
+
+from helpers.homes import copy_sqlite
+from perfml.config import get_settings
 from perfml.dataset import Dataset
 
 
@@ -36,15 +43,56 @@ def medium_dataset(medium_dir) -> Dataset:
     return Dataset.load(medium_dir)
 
 
+@pytest.fixture(scope="session")
+def funnel_dir(tmp_path_factory):
+    """The default-size company with qualifiers handing leads to closers (seed 1). Do not modify."""
+    from perfml.simulate import simulate
+
+    out = tmp_path_factory.mktemp("sim-funnel") / "data"
+    simulate(out, seed=1, scale="medium", funnel=True)
+    return out
+
+
+# A test that reads a default-size company is slow: simulating one takes seconds, and the tests that
+# use it train models on it. `pytest -m "not slow"` leaves them out.
+MEDIUM_COMPANIES = {"medium_dir", "funnel_dir"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if MEDIUM_COMPANIES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def blank_mlflow_db(tmp_path_factory) -> Path:
+    """An MLflow tracking database with its schema and nothing else. Creating one runs MLflow's schema
+    migrations (seconds); a copy of this one is a new home's in milliseconds."""
+    path = tmp_path_factory.mktemp("blank-mlflow") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
 @pytest.fixture
-def perfml_home(tmp_path, monkeypatch):
+def new_home(tmp_path, blank_mlflow_db) -> Callable[[str], Path]:
+    """Makes empty homes under this test's tmp dir: `new_home("a")` is a folder holding a blank MLflow database."""
+
+    def make(name: str = "home") -> Path:
+        home = tmp_path / name
+        copy_sqlite(blank_mlflow_db, home / "mlflow.db")
+        return home
+
+    return make
+
+
+@pytest.fixture
+def perfml_home(new_home, monkeypatch):
     """An isolated PERFML_HOME (store + MLflow) for one test: the folder, also in the environment for
     `perfml` commands run without `--home`."""
-    from perfml.config import get_settings
-
-    monkeypatch.setenv("PERFML_HOME", str(tmp_path / "home"))
+    home = new_home("home")
+    monkeypatch.setenv("PERFML_HOME", str(home))
     get_settings.cache_clear()
-    yield tmp_path / "home"
+    yield home
     get_settings.cache_clear()
 
 

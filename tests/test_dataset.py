@@ -14,11 +14,13 @@ from perfml.schema import TABLES
 
 # A tiny company written "by another tool": CSV text, ISO timestamps, empty optional fields.
 TINY = {
-    "employees": "employee_id,role,team_id,manager_id,hire_date,probation_end_date,termination_date,attr_prior_experience_years,attr_education\n"
+    "employees": "employee_id,role,team_id,manager_id,hire_date,probation_end_date,termination_date,"
+    "attr_prior_experience_years,attr_education\n"
     "M1,manager,T1,,2023-01-01,,,10,master\n"
     "E1,sales,T1,M1,2023-02-01,2023-05-01,,2,bachelor\n"
     "A1,assistant,T1,M1,2023-03-01,2023-06-01,2024-06-30,,college\n",
-    "customers": "customer_id,created_at,segment,region\nC1,2024-01-02T09:00:00,smb,north\nC2,2024-01-05T10:30:00+08:00,,\n",
+    "customers": "customer_id,created_at,segment,region\n"
+    "C1,2024-01-02T09:00:00,smb,north\nC2,2024-01-05T10:30:00+08:00,,\n",
     "ownership_changes": "change_id,customer_id,from_employee_id,to_employee_id,changed_at,reason\n"
     "X1,C1,,E1,2024-01-02T09:00:00,\nX2,C1,E1,A1,2024-02-01T12:00:00,handover\nX3,C2,,E1,2024-01-05T02:30:00,\n",
     "activities": "activity_id,employee_id,customer_id,lead_id,type,occurred_at,duration_minutes\n"
@@ -27,8 +29,10 @@ TINY = {
     "L1,C1,E1,2024-01-02T09:00:00,2024-01-03T08:00:00,2024-01-20T00:00:00,\nL2,,E1,2024-01-04T09:00:00,,,\n",
     "orders": "order_id,customer_id,employee_id,closed_at,amount,order_type\n"
     "O1,C1,E1,2024-01-20T15:00:00,1200.50,\nO2,C1,A1,2024-02-10T15:00:00,300.25,\nO3,C2,E1,2024-02-11T15:00:00,99.99,new\n",
-    "targets": "employee_id,period,metric,target\nE1,2024-01,revenue,1000\nE1,2024-01,visits,10\nA1,2024-02,revenue,500\n",
-    "satisfaction": "survey_id,customer_id,employee_id,responded_at,score\nS1,C1,E1,2024-01-25T10:00:00,88\nS2,C2,,2024-02-20T10:00:00,70\n",
+    "targets": "employee_id,period,metric,target\n"
+    "E1,2024-01,revenue,1000\nE1,2024-01,visits,10\nA1,2024-02,revenue,500\n",
+    "satisfaction": "survey_id,customer_id,employee_id,responded_at,score\n"
+    "S1,C1,E1,2024-01-25T10:00:00,88\nS2,C2,,2024-02-20T10:00:00,70\n",
 }
 
 
@@ -123,7 +127,7 @@ def test_missing_column_and_table_and_all_problems_reported(tiny_dir):
 
 
 def test_problem_counts_rows_and_shows_first_five(tiny_dir):
-    lines = ["V{i},E1,C1,,visit,2024-01-03T08:00:00,-{i}".format(i=i) for i in range(10, 22)]
+    lines = [f"V{i},E1,C1,,visit,2024-01-03T08:00:00,-{i}" for i in range(10, 22)]
     (tiny_dir / "activities.csv").write_text(TINY["activities"] + "\n".join(lines) + "\n")
     (p,) = [p for p in problems_of(tiny_dir) if p.column == "duration_minutes"]
     assert p.count == 12 and p.rows == (5, 6, 7, 8, 9)

@@ -13,7 +13,8 @@ def _frame():
     rows = []
     def add(emp, n, n_sel):
         rows.extend([(emp, 0.9)] * n_sel + [(emp, 0.1)] * (n - n_sel))
-    add("a1", 25, 10); add("a2", 25, 10)
+    add("a1", 25, 10)
+    add("a2", 25, 10)
     add("b1", 40, 8)
     add("c1", 1, 1)
     add("x1", 5, 5)  # not in demographics

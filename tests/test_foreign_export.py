@@ -1,4 +1,4 @@
-"""The whole path on an export written the way real CRMs write them (`fixtures.foreign_export`)."""
+"""The whole path on an export written the way real CRMs write them (`helpers.foreign_export`)."""
 from __future__ import annotations
 
 import json
@@ -8,11 +8,19 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from fixtures.foreign_export import (AGENTS, LATE_HIRE, MONTHS, NO_DEALS_AGENT, POISON, REASONS, UNTRACKED,
-                                     write_foreign_export)
 from typer.testing import CliRunner
 
 import perfml
+from helpers.foreign_export import (
+    AGENTS,
+    LATE_HIRE,
+    MONTHS,
+    NO_DEALS_AGENT,
+    POISON,
+    REASONS,
+    UNTRACKED,
+    write_foreign_export,
+)
 from perfml.cli import app
 from perfml.dataset import Dataset
 from perfml.errors import DataValidationError

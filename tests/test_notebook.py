@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
-import tempfile
-
 import pytest
+
+pytestmark = pytest.mark.slow  # a kernel, an import and three trainings: about 15 s
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "1.0-analyst-walkthrough.ipynb"
 
@@ -48,7 +49,7 @@ def test_no_progress_bar_warnings(executed):
 def test_shows_metrics_shap_and_profile(executed):
     nb, _, _ = executed
     text = "".join(o.get("text", "") for o in _outputs(nb, "stream"))
-    line = next(l for l in text.splitlines() if l.startswith("WALKTHROUGH_RESULT "))
+    line = next(ln for ln in text.splitlines() if ln.startswith("WALKTHROUGH_RESULT "))
     result = json.loads(line.removeprefix("WALKTHROUGH_RESULT "))
     assert result["registered"] == ["decline", "high-performer"]
     # numbers, not quality: the walkthrough's company is small (quality floors are tested at the default size)

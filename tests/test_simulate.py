@@ -185,7 +185,7 @@ def test_ownership_chain_and_order_credit_follow_the_change_log(small_dir):
 
 # --- planted truth --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("which", ["small_dir", "medium_dir"])
+@pytest.mark.parametrize("which", ["small_dir", pytest.param("medium_dir", marks=pytest.mark.slow)])
 def test_collusive_share_of_transfers_into_assistants(which, request):
     ta = _transfers_into_assistants(request.getfixturevalue(which))
     share = ta.is_collusive.astype(int).mean()
@@ -224,7 +224,7 @@ def test_transfer_labels_are_a_partial_audit_with_both_classes(medium_dir):
     assert (pd.to_datetime(labels.reviewed_at) > pd.to_datetime(labels.change_id.map(chg))).all()
 
 
-@pytest.mark.parametrize("which", ["small_dir", "medium_dir"])
+@pytest.mark.parametrize("which", ["small_dir", pytest.param("medium_dir", marks=pytest.mark.slow)])
 def test_decliners_activity_falls_after_onset(which, request):
     d = request.getfixturevalue(which)
     truth = _read(d, "truth/employees")
@@ -235,7 +235,7 @@ def test_decliners_activity_falls_after_onset(which, request):
     counts = acts.groupby([acts.employee_id, acts.occurred_at.str[:7]]).size()
     periods = sorted(acts.occurred_at.str[:7].unique())
     before, after = [], []
-    for emp_id, onset in zip(dec.employee_id, dec.decline_onset):
+    for emp_id, onset in zip(dec.employee_id, dec.decline_onset, strict=True):
         i = periods.index(onset)
         before.append(sum(counts.get((emp_id, p), 0) for p in periods[i - 3:i]))
         after.append(sum(counts.get((emp_id, p), 0) for p in periods[i:i + 3]))

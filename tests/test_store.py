@@ -233,7 +233,7 @@ def test_upsert_records_joins_the_callers_transaction(tiny, url):
     batch = Dataset.from_frames(tiny_frames()).orders.assign(order_id=["n1", "n2", "n3"])
     with pytest.raises(ZeroDivisionError), store.session_scope(url) as session:
         assert store.upsert_records(session, "orders", batch) == 3
-        1 / 0
+        raise ZeroDivisionError  # a failure after the upsert, inside the session
     assert store.table_counts(url)["orders"] == 3
 
 
@@ -241,7 +241,7 @@ def test_sqlite_fast_path_stores_what_sqlalchemy_would(tiny, tmp_path):
     """The driver-level executemany must bind exactly like SQLAlchemy's own path."""
     stamp = store.utcnow()
     urls = [f"sqlite:///{tmp_path / f'{fast}.db'}" for fast in ("fast", "slow")]
-    for url, fast in zip(urls, (True, False)):
+    for url, fast in zip(urls, (True, False), strict=True):
         store.create_all(url)
         with store.get_engine(url).begin() as conn:
             for name in store.import_order():
@@ -303,6 +303,7 @@ def test_cli_import_good_then_corrupted_data(small_dir, small_dataset, perfml_ho
 
 
 # -- consistent reads and the incremental snapshot ------------------------------------------------
+@pytest.mark.slow  # a writer thread races readers until enough of both happened: about 10 s
 def test_read_tables_sees_one_snapshot_while_a_writer_commits(tiny, url):
     """A writer commits customers with orders naming them; every read of the store is one snapshot,
     so `read_dataset` (which checks references) never sees an order without its customer."""

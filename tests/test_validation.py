@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from fixtures.foreign_export import UNTRACKED, write_foreign_export
 from typer.testing import CliRunner
 
+from helpers.foreign_export import UNTRACKED, write_foreign_export
 from perfml.cli import app
 from perfml.dataset import Dataset
 from perfml.errors import DataValidationError

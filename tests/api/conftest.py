@@ -2,61 +2,33 @@
 simulated company (tests/conftest.py), and one app + client over it.
 
 The demo is told its home (`--home`) and the app is built over it (`create_app(home)`); nothing here
-changes the environment. Tests that need an empty or broken home use `perfml_home` / `home` and build
-their own app.
+changes the environment. Tests take `service`: the shared one (`shared_service`, which tests only read),
+or, for a test marked `writes` (it reviews, refreshes, ingests or creates keys), the same models and keys
+over a private copy of the session store, so that no test sees another's writes and any order passes.
+Tests that need an empty or broken home use `perfml_home` / `home` and build their own app.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from helpers.homes import copy_sqlite
+from helpers.service import Demo, Service, app_over, copy_store
 from perfml.home import Home
 
 
-@dataclass
-class Demo:
-    home: Path
-    output: str
-
-
-@dataclass
-class Service:
-    """The session's app, its client and keys for every role (two managers, two employees)."""
-
-    app: object
-    client: TestClient
-    home: Path
-    keys: dict[str, str] = field(default_factory=dict)
-    team_a: str = ""
-    team_b: str = ""
-    employee_a: str = ""
-    employee_b: str = ""
-
-    def h(self, who: str) -> dict[str, str]:
-        """Authorization header of a key: admin, system, manager_a, manager_b, employee_a, employee_b."""
-        return {"Authorization": f"Bearer {self.keys[who]}"}
-
-    @property
-    def ctx(self):
-        return self.app.state.ctx
-
-    @property
-    def engine(self):
-        """The store engine of the session's home."""
-        return self.ctx.engine
-
-
 @pytest.fixture(scope="session")
-def demo_home(small_dir, tmp_path_factory) -> Demo:
+def demo_home(small_dir, tmp_path_factory, blank_mlflow_db) -> Demo:
     """`perfml demo --no-serve` on the small company: import, train the three models, alerts, keys."""
     from perfml.cli import app as cli
     from perfml.modeling import registry
 
     home = tmp_path_factory.mktemp("api") / "home"
+    copy_sqlite(blank_mlflow_db, home / "mlflow.db")  # MLflow's schema migrations cost seconds per home
     registry.clear_cache()
     result = CliRunner().invoke(cli, ["demo", "--no-serve", "--data", str(small_dir), "--home", str(home)])
     assert result.exit_code == 0, result.output
@@ -64,7 +36,7 @@ def demo_home(small_dir, tmp_path_factory) -> Demo:
 
 
 @pytest.fixture(scope="session")
-def service(demo_home: Demo):
+def shared_service(demo_home: Demo):
     """The app over the demo home (models loaded synchronously at start-up) and keys for each role."""
     import sqlalchemy as sa
 
@@ -98,3 +70,15 @@ def service(demo_home: Demo):
     }
     yield Service(app, client, demo_home.home, keys, team_a, team_b, rep_a, rep_b)
     client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def service(request, shared_service: Service, tmp_path) -> Iterator[Service]:
+    """The session's service; for a test marked `writes`, the same models, keys and data over a private copy
+    of its store."""
+    if request.node.get_closest_marker("writes") is None:
+        yield shared_service
+        return
+    url = copy_store(shared_service, tmp_path / "perfml.db")
+    with app_over(shared_service, url, warm=False) as (app, client):
+        yield replace(shared_service, app=app, client=client)

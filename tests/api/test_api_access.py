@@ -30,41 +30,40 @@ MATRIX = [
 ]
 
 
-def _fill(service, text: str) -> str:
-    for k, v in _names(service).items():
+@pytest.fixture(scope="module")
+def names(shared_service) -> dict:
+    """The session data's values for the {placeholders} of MATRIX."""
+    from perfml.alerts import list_alerts
+
+    items, _ = list_alerts(shared_service.ctx.engine, team_id=shared_service.team_a, limit=1)
+    period = str(shared_service.ctx.data.dataset().date_range()[1])[:7]
+    return dict(team_a=shared_service.team_a, employee_a=shared_service.employee_a, alert_a=items[0]["id"],
+                period=period)
+
+
+def _fill(names: dict, text: str) -> str:
+    for k, v in names.items():
         text = text.replace("{" + k + "}", str(v))
     return text
 
 
-_cache: dict = {}
-
-
-def _names(service) -> dict:
-    if not _cache:
-        from perfml.alerts import list_alerts
-
-        items, _ = list_alerts(service.ctx.engine, team_id=service.team_a, limit=1)
-        period = str(service.ctx.data.dataset().date_range()[1])[:7]
-        _cache.update(team_a=service.team_a, employee_a=service.employee_a, alert_a=items[0]["id"], period=period)
-    return _cache
-
-
-def _request(service, method, path, body, who):
-    path = _fill(service, path)
-    payload = json.loads(_fill(service, json.dumps(body))) if body is not None else None
+def _request(service, names, method, path, body, who):
+    path = _fill(names, path)
+    payload = json.loads(_fill(names, json.dumps(body))) if body is not None else None
     return service.client.request(method, path, json=payload, headers=service.h(who))
 
 
 @pytest.mark.parametrize("method,path,body,expected", MATRIX, ids=[f"{m} {p}" for m, p, _, _ in MATRIX])
-def test_access_matrix(service, method, path, body, expected):
-    for who, want in zip(ROLES, expected):
-        r = _request(service, method, path, body, who)
+def test_access_matrix(service, names, method, path, body, expected):
+    for who, want in zip(ROLES, expected, strict=True):
+        r = _request(service, names, method, path, body, who)
         assert r.status_code == want, (who, r.status_code, r.text[:300])
         if want >= 400:
             assert r.headers["content-type"].startswith(PROBLEM)
             assert r.json()["status"] == want and r.json()["detail"]
 
 
+@pytest.mark.writes
 def test_every_route_needs_a_valid_key(service):
     """No key, a malformed key, an unknown key and a revoked key all answer 401 problem+json."""
     from perfml.keys import create_key, revoke_key
@@ -116,7 +115,7 @@ def test_manager_sees_only_own_team_alerts(service):
     assert c.get(f"/v1/alerts/{alert_b}", headers=service.h("manager_b")).status_code == 200
 
 
-def test_manager_cannot_reach_other_teams_people(service):
+def test_manager_cannot_reach_other_teams_people(service, names):
     c = service.client
     assert c.get(f"/v1/employees/{service.employee_b}", headers=service.h("manager_a")).status_code == 404
     assert c.get(f"/v1/employees/{service.employee_a}", headers=service.h("manager_a")).status_code == 200
@@ -125,7 +124,7 @@ def test_manager_cannot_reach_other_teams_people(service):
     assert c.get(f"/v1/employees?team_id={service.team_b}", headers=service.h("manager_a")).json()["total"] == 0
     r = c.post("/v1/scores/decline/by-id", json={"ids": [service.employee_b]}, headers=service.h("manager_a"))
     assert r.status_code == 404 and service.employee_b in r.json()["detail"]
-    period = _names(service)["period"]
+    period = names["period"]
     r = c.post("/v1/kpi/evaluate", json={"period": period, "employee_id": service.employee_b},
                headers=service.h("manager_a"))
     assert r.status_code == 404
@@ -133,9 +132,9 @@ def test_manager_cannot_reach_other_teams_people(service):
     assert team_run["total"] > 0 and {r["team_id"] for r in team_run["results"]} == {service.team_a}
 
 
-def test_employee_sees_only_own_results(service):
+def test_employee_sees_only_own_results(service, names):
     c, me, other = service.client, service.employee_a, service.employee_b
-    period = _names(service)["period"]
+    period = names["period"]
     assert c.get(f"/v1/employees/{other}", headers=service.h("employee_a")).status_code == 404
     mine = c.get(f"/v1/employees/{me}", headers=service.h("employee_a"))
     assert mine.status_code == 200 and mine.json()["employee_id"] == me and mine.json()["trajectory"]
@@ -148,17 +147,17 @@ def test_employee_sees_only_own_results(service):
     r = c.post("/v1/kpi/what-if", json={"period": period, "employee_id": other, "overrides": {"revenue": 1}},
                headers=service.h("employee_a"))
     assert r.status_code == 404
-    for path in ("/v1/alerts", f"/v1/alerts/{_names(service)['alert_a']}"):
+    for path in ("/v1/alerts", f"/v1/alerts/{names['alert_a']}"):
         assert c.get(path, headers=service.h("employee_a")).status_code == 403
 
 
-def test_responses_never_carry_demographics(service, small_dataset):
+def test_responses_never_carry_demographics(service, names, small_dataset):
     """No route returns the demographics table or its group columns; employee records carry no attr_* columns."""
     groups = [c for c in small_dataset.demographics.columns if c != "employee_id"]
     assert groups  # the simulator writes some
     c = service.client
-    period = _names(service)["period"]
-    alert = _names(service)["alert_a"]
+    period = names["period"]
+    alert = names["alert_a"]
     bodies = [
         c.get(f"/v1/employees/{service.employee_a}", headers=service.h("manager_a")).text,
         c.get("/v1/employees?limit=200", headers=service.h("admin")).text,

@@ -67,6 +67,7 @@ def test_detail_has_explanation_and_trajectory(service):
     assert detail["explanation"]["suggested_action"]
 
 
+@pytest.mark.writes
 def test_review_records_decision_note_and_audit(service):
     c = service.client
     item = c.get("/v1/alerts?type=low_performer&status=open&limit=1", headers=service.h("manager_a")).json()["items"][0]
@@ -84,8 +85,13 @@ def test_review_records_decision_note_and_audit(service):
                   headers=service.h("admin")).status_code == 404
 
 
+@pytest.mark.writes
 def test_refresh_is_idempotent_and_keeps_reviews(service):
     c, h = service.client, service.h("system")
+    # a dismissed alert of this test's own, for the refresh to keep
+    item = c.get("/v1/alerts?type=low_performer&status=open&limit=1", headers=service.h("admin")).json()["items"][0]
+    dismissed = c.post(f"/v1/alerts/{item['id']}/review", json={"decision": "dismiss"}, headers=service.h("admin"))
+    assert dismissed.status_code == 200
     before = c.get("/v1/alerts?limit=1", headers=service.h("admin")).json()["total"]
     reviewed = c.get("/v1/alerts?status=dismissed&limit=1", headers=service.h("admin")).json()
     r = c.post("/v1/alerts/refresh", json={}, headers=h)
@@ -99,6 +105,7 @@ def test_refresh_is_idempotent_and_keeps_reviews(service):
     assert c.post("/v1/alerts/refresh", json={"plan": "nope"}, headers=h).status_code == 404
 
 
+@pytest.mark.writes
 def test_review_becomes_label_and_next_training_picks_it_up(service):
     """Confirm / dismiss transfer alerts -> transfer_labels rows -> the retrained model's labels include them."""
     from perfml.pipelines.run import train_pipeline

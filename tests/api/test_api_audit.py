@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 
+
+@pytest.mark.writes
 def test_actions_are_audited_with_who_what_version_and_request_id(service):
     from perfml.keys import create_key
 

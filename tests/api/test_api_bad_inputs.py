@@ -93,6 +93,7 @@ def test_scoped_callers_count_only_the_holds_they_see(service):
     assert checked, "no period where a scoped caller sees fewer holds than the company"
 
 
+@pytest.mark.writes
 def test_refresh_without_a_body_uses_the_defaults(service):
     c, h = service.client, service.h("system")
     r = c.post("/v1/alerts/refresh", headers=h)
@@ -110,7 +111,7 @@ def test_alert_summary_in_the_requested_language(service):
         en = c.get(f"/v1/alerts?type={kind}&limit=3", headers=h).json()["items"]
         zh = c.get(f"/v1/alerts?type={kind}&limit=3&lang=zh", headers=h).json()["items"]
         assert en and [a["id"] for a in en] == [a["id"] for a in zh]
-        for a, b in zip(en, zh):
+        for a, b in zip(en, zh, strict=True):
             assert en_word in a["summary"] and zh_word in b["summary"] and en_word not in b["summary"]
             assert f"{a['score']:.2f}" in b["summary"] and a["employee_id"] in b["summary"]
         detail = c.get(f"/v1/alerts/{zh[0]['id']}?lang=zh", headers=h).json()

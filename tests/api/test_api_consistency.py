@@ -1,41 +1,30 @@
-"""Reads during writes: one consistent snapshot per read, writes reflected incrementally, reviews answer what they saved.
+"""Reads during writes: one consistent snapshot per read, writes reflected incrementally, reviews answer what
+they saved.
 
 Runs against a copy of the session's store (writes here must not disturb other tests); the MLflow
 registry is shared read-only.
 """
 from __future__ import annotations
 
-import sqlite3
 import threading
 
 import pandas as pd
 import pytest
 
+from helpers.service import app_over, copy_store
 from perfml.schema import TABLES
+
+pytestmark = pytest.mark.slow  # threads racing ingests against reads until enough of both happened
 
 WRITES = 6  # batches per writer thread: bounded, a few seconds on the small company
 
 
 @pytest.fixture(scope="module")
-def twin(service, tmp_path_factory):
+def twin(shared_service, tmp_path_factory):
     """A second app over a copy of the session store (same models), and its client."""
-    from fastapi.testclient import TestClient
-
-    from api.main import create_app
-    from perfml.home import Home
-
-    store = tmp_path_factory.mktemp("twin") / "perfml.db"
-    service.ctx.audit.flush()
-    source, target = sqlite3.connect(service.ctx.engine.url.database), sqlite3.connect(store)
-    source.backup(target)  # a consistent copy of a live WAL database
-    source.close()
-    target.close()
-    app = create_app(Home.at(service.home, store_url=f"sqlite:///{store}"), background=False,
-                     watch_interval=None, warm=False)
-    client = TestClient(app, raise_server_exceptions=False)
-    client.__enter__()
-    yield app, client
-    client.__exit__(None, None, None)
+    url = copy_store(shared_service, tmp_path_factory.mktemp("twin") / "perfml.db")
+    with app_over(shared_service, url, warm=False) as (app, client):
+        yield app, client
 
 
 def _batch(tag: str, employees: list[str], day: str) -> dict:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
@@ -43,7 +44,8 @@ def test_demo_built_everything(demo_home):
     assert "low_performer" in types and types & {"decline", "transfer_anomaly"}
 
 
-def test_keys_cli(demo_home):
+@pytest.mark.writes
+def test_keys_cli(service):
     runner = CliRunner()
     at = ["--home", str(demo_home.home)]
     r = runner.invoke(cli, ["keys", "create", "--role", "manager", "--team", "T01", "--label", "ops", *at])

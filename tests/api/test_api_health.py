@@ -208,7 +208,7 @@ def test_prometheus_metrics(service):
     assert "perfml_ready 1.0" in text
 
 
-def test_app_serves_the_models_of_its_own_home(perfml_home, tmp_path):
+def test_app_serves_the_models_of_its_own_home(perfml_home, new_home):
     """`create_app(home)` loads and lists the champions of that home, not the process-wide one."""
     from api.main import create_app
     from perfml.home import Home
@@ -216,7 +216,7 @@ def test_app_serves_the_models_of_its_own_home(perfml_home, tmp_path):
     from perfml.modeling import registry
 
     registry.clear_cache()
-    other = Home.at(tmp_path / "other")
+    other = Home.at(new_home("other"))
     versions = {n: _register(n, seed=i, home=other) for i, n in enumerate(NAMES)}
     app = create_app(other, model_names=NAMES, background=False, watch_interval=None, warm=False)
     with TestClient(app) as c:

@@ -1,6 +1,7 @@
 """Ingest over HTTP: validated, all or nothing, idempotent; problems name the record and the field."""
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from perfml.store import CANONICAL
@@ -29,6 +30,7 @@ def _batch(tag: str, employee: str) -> dict:
     }}
 
 
+@pytest.mark.writes
 def test_ingest_twice_writes_no_duplicates(service):
     c, h = service.client, service.h("system")
     before = {t: _count(service, t) for t in ("customers", "orders", "activities")}
@@ -57,6 +59,7 @@ def test_ingest_twice_writes_no_duplicates(service):
     assert audit and audit[0]["details"]["rows"] == {"orders": 1}
 
 
+@pytest.mark.writes
 def test_bad_batch_writes_nothing_and_names_record_and_field(service):
     c, h = service.client, service.h("system")
     batch = _batch("bad", service.employee_a)
@@ -75,6 +78,7 @@ def test_bad_batch_writes_nothing_and_names_record_and_field(service):
     assert _count(service, "customers", lambda t: t.c.customer_id.like("C-bad-%")) == 0
 
 
+@pytest.mark.writes
 def test_references_checked_against_batch_and_store(service):
     c, h = service.client, service.h("system")
     batch = {"records": {"orders": [

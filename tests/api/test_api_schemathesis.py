@@ -6,43 +6,34 @@ disturb other tests; the MLflow registry is shared read-only.
 """
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
-from schemathesis.specs.openapi.checks import (content_type_conformance, ignored_auth, response_schema_conformance,
-                                               status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    ignored_auth,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
+from helpers.service import app_over, copy_store
+
+pytestmark = pytest.mark.slow  # hundreds of generated requests: about 11 s
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           ignored_auth]
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(service, tmp_path_factory):
+def fuzz_app(shared_service, tmp_path_factory):
     """A second app over a copy of the session store (same models), with an admin key."""
-    from fastapi.testclient import TestClient
-
-    from api.main import create_app
-    from perfml.home import Home
-
-    store = tmp_path_factory.mktemp("fuzz") / "perfml.db"
-    service.ctx.audit.flush()
-    source = sqlite3.connect(service.ctx.engine.url.database)
-    target = sqlite3.connect(store)
-    source.backup(target)  # a consistent copy of a live WAL database
-    source.close()
-    target.close()
-    app = create_app(Home.at(service.home, store_url=f"sqlite:///{store}"), background=False, watch_interval=None)
-    client = TestClient(app)
-    client.__enter__()  # runs the lifespan: models loaded, audit writer started
-    assert app.state.ctx.models.ready, app.state.ctx.models.status()
-    yield app
-    client.__exit__(None, None, None)
+    url = copy_store(shared_service, tmp_path_factory.mktemp("fuzz") / "perfml.db")
+    with app_over(shared_service, url) as (app, _):
+        assert app.state.ctx.models.ready, app.state.ctx.models.status()
+        yield app
 
 
 MAX_EXAMPLES = 8  # per operation and generation mode: well under a minute for the whole document here

@@ -28,7 +28,7 @@ def _feature_rows(service, model: str, n: int) -> tuple[list[dict], np.ndarray]:
     served = service.ctx.models.get(model)
     frame = service.ctx.data.features(get_pipeline(model)).head(n)
     X = served.model.matrix(frame)
-    rows = [{f: (None if np.isnan(v) else float(v)) for f, v in zip(served.features, row)} for row in X]
+    rows = [{f: (None if np.isnan(v) else float(v)) for f, v in zip(served.features, row, strict=True)} for row in X]
     return rows, X
 
 
@@ -88,7 +88,7 @@ def test_by_id_gives_one_outcome_per_id(service):
     employees = data.dataset().employees
     frame = data.features(get_pipeline("decline"))
     scoreable = set(frame["employee_id"].astype(str))
-    assistant = next(e for e, role in zip(employees["employee_id"].astype(str), employees["role"])
+    assistant = next(e for e, role in zip(employees["employee_id"].astype(str), employees["role"], strict=True)
                      if role == "assistant" and e not in scoreable and pd.isna(
                          employees.set_index("employee_id").loc[e, "termination_date"]))
     rep = sorted(scoreable)[0]
@@ -121,7 +121,7 @@ def test_without_a_champion_the_baseline_rule_answers(service):
     body = r.json()
     assert body["source"] == "baseline" and body["version"] is None and body["kind"] == "baseline"
     expected = np.clip(spec.baseline(frame), 0, 1)[:4]
-    for res, want in zip(body["results"], expected):
+    for res, want in zip(body["results"], expected, strict=True):
         assert res["source"] == "baseline" and res["outcome"] == "scored" and res["factors"] == []
         assert res["score"] == pytest.approx(float(want)) and res["raw_score"] is None
         assert res["reasons"][0].startswith("基线规则（percentile of visits per week within the role）")
@@ -178,7 +178,7 @@ def test_lang_zh_gives_chinese_reasons(service):
     zh = service.client.post("/v1/scores/transfer-anomaly?lang=zh", json={"rows": rows},
                              headers=service.h("system")).json()
     assert zh["lang"] == "zh"
-    for a, b in zip(en["results"], zh["results"]):
+    for a, b in zip(en["results"], zh["results"], strict=True):
         assert [f["feature"] for f in a["factors"]] == [f["feature"] for f in b["factors"]]
         assert a["raw_score"] == b["raw_score"]
         for f in b["factors"]:

@@ -90,6 +90,7 @@ def test_inbox_sorts_by_score_and_pages(service):
         assert "page=2" in client.get("/ui/alerts").text
 
 
+@pytest.mark.writes
 def test_review_needs_the_csrf_token_and_a_note_then_goes_through_the_api_path(service):
     client = signed_in(service, "manager_a")
     alert_id = next(i for i, _ in alert_ids(service, "manager_a", status="open", type="transfer_anomaly"))

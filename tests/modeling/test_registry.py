@@ -59,7 +59,7 @@ def test_champion_moves_only_when_better_or_forced(perfml_home, home, tiny_model
     assert any(p.name == "input_example.json" for p in art.rglob("*"))
 
 
-def test_explicit_settings_choose_the_home(perfml_home, home, tmp_path, tiny_model):
+def test_explicit_settings_choose_the_home(perfml_home, home, new_home, tiny_model):
     """A model registered under home A loads from A only - whatever the process-wide settings and
     MLflow's global URIs point at (here: the empty `perfml_home`)."""
     import mlflow
@@ -68,7 +68,7 @@ def test_explicit_settings_choose_the_home(perfml_home, home, tmp_path, tiny_mod
 
     registry.clear_cache()
     model, X = tiny_model
-    home_a, home_b = Home.at(tmp_path / "a"), Home.at(tmp_path / "b")
+    home_a, home_b = Home.at(new_home("a")), Home.at(new_home("b"))
     reg = registry.log_and_register("toy-model", model, params={}, metrics={"model_pr_auc": 0.5}, fingerprint="abc",
                                     input_example=X, test_metric="model_pr_auc", home=home_a)
     # point MLflow's globals away from A so loading cannot lean on them

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from helpers.asof_perturb import add_activity_noise_at, perturb_after
 from perfml import catalog
 from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
@@ -18,8 +19,6 @@ from perfml.pipelines.decline import nodes
 from perfml.pipelines.decline.nodes import DeclineParams
 from perfml.pipelines.decline.pipeline import DeclinePipeline
 from perfml.serving.render import explained
-
-from asof_perturb import add_activity_noise_at, perturb_after
 
 FEATURES = list(nodes.FEATURES)
 KEY = ["employee_id", "as_of"]
@@ -35,7 +34,7 @@ def _months(rows: dict[str, list[float]], target: float | None = 100.0) -> pd.Da
 def _labels(monthly: pd.DataFrame, **params) -> dict[tuple[str, int], float]:
     snaps = monthly[["employee_id", "p"]]
     y = nodes.decline_labels(monthly, snaps, DeclineParams(**params))
-    return {(e, int(p)): v for e, p, v in zip(snaps["employee_id"], snaps["p"], y)}
+    return {(e, int(p)): v for e, p, v in zip(snaps["employee_id"], snaps["p"], y, strict=True)}
 
 
 MONTHS = _months({

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers.asof_perturb import perturb_after
 from perfml import catalog
 from perfml.dataset import Dataset
 from perfml.pipelines.run import score_pipeline, train_pipeline
@@ -13,8 +14,6 @@ from perfml.pipelines import get_pipeline
 from perfml.pipelines.high_performer import nodes
 from perfml.pipelines.high_performer.nodes import HighPerformerParams
 from perfml.pipelines.high_performer.pipeline import HighPerformer
-
-from asof_perturb import perturb_after
 
 JAN_2024 = 2024 * 12  # month index of 2024-01
 PLANTED = {  # simulator trait -> the behaviour features that measure it
@@ -75,7 +74,7 @@ def test_scoring_states_say_why_there_is_no_score():
     leads = pd.DataFrame({"owner_id": pd.Series([], dtype="string"), "created_at": _ts()})
     weeks = (units["cutoff"] - units["window_start"]) / nodes.WEEK
     state, reason = nodes.unit_states(units, weeks, acts, orders, leads, p)
-    got = dict(zip(units["employee_id"], zip(state, reason)))
+    got = dict(zip(units["employee_id"], zip(state, reason, strict=True), strict=True))
     assert got["vet"] == ("scored", "")
     assert got["new"][0] == "insufficient_history"
     assert got["new"][1] == "3.4 weeks of behaviour from 2024-03-18 to before 2024-04-10 12:00; 4 needed"

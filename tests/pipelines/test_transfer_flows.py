@@ -6,6 +6,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from helpers.asof_perturb import add_activity_noise_at, perturb_after
+from helpers.transfer_company import tiny_dataset
+from perfml.catalog import format_value
 from perfml.cli import app
 from perfml.config import Settings
 from perfml.dataset import Dataset
@@ -14,12 +17,18 @@ from perfml.catalog import format_value
 from perfml.pipelines.run import explain_pipeline, train_pipeline
 from perfml.pipelines import get_pipeline
 from perfml.pipelines.transfer_anomaly import nodes
-from perfml.pipelines.transfer_anomaly.flows import (MIN_PEERS, UNDECLARED, PolicyError, change_stage, default_policy,
-                                                     label_flows, load_policy, parse_policy, peer_medians)
+from perfml.pipelines.transfer_anomaly.flows import (
+    MIN_PEERS,
+    UNDECLARED,
+    PolicyError,
+    change_stage,
+    default_policy,
+    label_flows,
+    load_policy,
+    parse_policy,
+    peer_medians,
+)
 from perfml.pipelines.transfer_anomaly.pipeline import TransferAnomaly
-
-from asof_perturb import add_activity_noise_at, perturb_after
-from test_transfer_anomaly import tiny_dataset
 
 POLICY_TEXT = "flows:\n  - {name: qualification, from: SDR, to: AE, stage: before_first_order}\n"
 POLICY = parse_policy(POLICY_TEXT, "test")
@@ -91,11 +100,13 @@ def test_peer_medians_use_only_peers_settled_strictly_before():
 @pytest.mark.parametrize("text, message", [
     ("flows:\n  - {name: q, from: SDR, to: AE, stage: before}\n",
      "flows[0].stage: must be one of before_first_order, after_first_order, on_leave_or_departure, got 'before'"),
-    ("flows:\n  - {name: q, from: SDR, to: AE, stage: after_first_order}\n  - {name: r, to: AE, stage: after_first_order}\n",
+    ("flows:\n  - {name: q, from: SDR, to: AE, stage: after_first_order}\n"
+            "  - {name: r, to: AE, stage: after_first_order}\n",
      "flows[1].from: Field required"),
     ("flows:\n  - {name: q, from: SDR, to: AE, stage: after_first_order, owner: x}\n", "flows[0].owner: unknown key"),
     ("flows:\n  - {name: q, from: '  ', to: AE, stage: after_first_order}\n", "flows[0].from: must be a non-empty text"),
-    ("flows:\n  - {name: q, from: A, to: B, stage: after_first_order}\n  - {name: q, from: B, to: C, stage: after_first_order}\n",
+    ("flows:\n  - {name: q, from: A, to: B, stage: after_first_order}\n"
+            "  - {name: q, from: B, to: C, stage: after_first_order}\n",
      "flows: flow names must be unique; repeated: q"),
     ("flows: {name: q}\n", "flows: Input should be a valid"),
     ("flow: []\n", "flow: unknown key"),
@@ -125,15 +136,6 @@ def test_pipeline_takes_the_policy_from_settings(tmp_path, monkeypatch):
 
 
 # -- the funnel company -----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def funnel_dir(tmp_path_factory):
-    from perfml.simulate import simulate
-
-    out = tmp_path_factory.mktemp("sim-funnel") / "data"
-    simulate(out, seed=1, scale="medium", funnel=True)
-    return out
-
-
 @pytest.fixture(scope="module")
 def funnel(funnel_dir):
     return Dataset.load(funnel_dir)
@@ -268,7 +270,8 @@ def test_the_explanation_names_the_flow_and_its_peers(with_policy, funnel, funne
     usual = row["flow_usual_days_to_order"]
     days = format_value(usual + row["flow_days_to_order_vs_peers"], "days", "zh")
     assert zh[compared.index[0]].startswith(
-        f"按已声明的交接流程qualification (SDR→AE)转交; 交接后{days}下单，本公司SDR→AE通常为{format_value(usual, 'days', 'zh')}")
+        f"按已声明的交接流程qualification (SDR→AE)转交; 交接后{days}下单，"
+        f"本公司SDR→AE通常为{format_value(usual, 'days', 'zh')}")
     assert not zh.loc[reasons.index].str.contains("hand-over|usual|ordered").any()
 
 

@@ -6,8 +6,14 @@ import pytest
 
 from perfml.config import Settings
 from perfml.pipelines import get_pipeline
-from perfml.pipelines.transfer_anomaly.reasons import (CATEGORIES, ReasonKeywordsError, default_reason_keywords,
-                                                       keywords_hash, load_reason_keywords, reason_claims)
+from perfml.pipelines.transfer_anomaly.reasons import (
+    CATEGORIES,
+    ReasonKeywordsError,
+    default_reason_keywords,
+    keywords_hash,
+    load_reason_keywords,
+    reason_claims,
+)
 
 
 def test_defaults_match_english_any_case_and_chinese_without_word_boundaries():

@@ -10,12 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from helpers.rule_data import make_dataset
+from helpers.rule_plans import plan_yaml
 from perfml.cli import app
 from perfml.errors import PlanError
 from perfml.rules import credit_ledger, evaluate, load_plan, parse_plan, plan_hash, what_if
-
-from rule_data import make_dataset
-from rule_plans import plan_yaml
 
 D = Decimal
 EMPLOYEES = [

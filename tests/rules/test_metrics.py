@@ -1,18 +1,24 @@
 """The shared metrics layer on tiny hand-made frames: exact numbers, zero versus NaN, time rules."""
 from __future__ import annotations
 
-from decimal import Decimal
-
 import math
+from decimal import Decimal
 
 import pandas as pd
 import pytest
 
+from helpers.rule_data import make_dataset
 from perfml.errors import PerfmlError
-from perfml.metrics import (METRICS, employee_period_metrics, metric_evidence, metric_table, period_label, period_of,
-                            period_range, shift_period)
-
-from rule_data import make_dataset
+from perfml.metrics import (
+    METRICS,
+    employee_period_metrics,
+    metric_evidence,
+    metric_table,
+    period_label,
+    period_of,
+    period_range,
+    shift_period,
+)
 
 EMPLOYEES = [
     dict(employee_id="r1", role="sales", team_id="t1", hire_date="2023-01-10"),

@@ -7,11 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers.rule_plans import plan_dict, plan_yaml
 from perfml.rules import evaluate_values, parse_plan
 from perfml.rules.commission import commission_amount
 from perfml.rules.plan import Commission, RateBand
-
-from rule_plans import plan_dict, plan_yaml
 
 D = Decimal
 SEED_BANDS = [RateBand(**{"from": 0, "to": 100, "rate": 10}), RateBand(**{"from": 100, "rate": 15})]
@@ -19,7 +18,10 @@ THREE_BANDS = [RateBand(**{"from": 0, "to": 80, "rate": 5}), RateBand(**{"from":
                RateBand(**{"from": 120, "rate": 15})]
 
 
-def pay(mode, revenue, target=D(100_000), bands=SEED_BANDS, **kw) -> Decimal:
+TARGET = D(100_000)
+
+
+def pay(mode, revenue, target=TARGET, bands=SEED_BANDS, **kw) -> Decimal:
     c = Commission(mode=mode, bands=bands, **kw)
     return commission_amount(c, D(revenue), target)[0]
 

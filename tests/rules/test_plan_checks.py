@@ -8,11 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from helpers.rule_plans import plan_dict, plan_yaml
 from perfml.cli import app
 from perfml.errors import PlanError
 from perfml.rules import builtin_plans, check_plan, load_plan, parse_plan, plan_hash
-
-from rule_plans import plan_dict, plan_yaml
 
 COMMISSION = "segments__veteran__commission"
 
@@ -61,7 +60,7 @@ def test_weights_read_exactly_from_yaml_text():
 @settings(max_examples=40, deadline=None)
 def test_property_weights_must_sum_to_exactly_100(weights):
     names = ["revenue", "visits", "satisfaction"][: len(weights)]
-    doc = plan_dict(segments__veteran__scorecard={"weights": {n: str(w) for n, w in zip(names, weights)}})
+    doc = plan_dict(segments__veteran__scorecard={"weights": {n: str(w) for n, w in zip(names, weights, strict=True)}})
     text = plan_yaml(doc).replace("'", "")  # unquote so YAML reads numbers
     errs = errors_of(text)
     if sum(weights) == 100:
@@ -93,7 +92,8 @@ def test_bad_bands_refused_with_their_path(bands, expected):
 
 @pytest.mark.parametrize("changes, expected", [
     ({"indicators__visits__metric": "vists"},
-     "indicators.visits.metric: unknown metric 'vists'; declare it under extra_metrics if it comes from the metrics table"),
+     "indicators.visits.metric: unknown metric 'vists'; "
+     "declare it under extra_metrics if it comes from the metrics table"),
     ({"segments__veteran__scorecard": {"weights": {"revenue": 60, "calls": 40}}},
      "segments.veteran.scorecard.weights.calls: unknown indicator; defined: revenue, visits, satisfaction"),
     ({"segments__veteran__commission__mode": None}, "segments.veteran.commission.mode: required field is missing"),
@@ -112,7 +112,8 @@ def test_bad_bands_refused_with_their_path(bands, expected):
     ({"indicators__visits__scoring": {"floor": 50, "cap": 40}}, "indicators.visits.scoring: floor 50 exceeds cap 40"),
     ({"indicators__visits__scoring": {"type": "bands", "on": "value", "bands": [{"from": 0, "to": 5, "score": 50},
                                                                                 {"from": 5, "score": 100}]}},
-     "indicators.visits.scoring.bands: bands must cover every value: the first band needs no `from`, the last no `to`"),
+     "indicators.visits.scoring.bands: bands must cover every value: "
+     "the first band needs no `from`, the last no `to`"),
     ({"segments__veteran__team_bonus": {"min_growth": 10, "rate": 5}},
      "segments.veteran.team_bonus: a team bonus is a share of the base bonus; add a base_bonus"),
     ({"segments__veteran__growth_bonus": {"applies_to": "base_bonus", "bands": [{"rate": 10}]}},

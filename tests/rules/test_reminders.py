@@ -4,10 +4,9 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+from helpers.rule_data import make_dataset
 from perfml.cli import app
 from perfml.rules import reminders
-
-from rule_data import make_dataset
 
 EMPLOYEES = [dict(employee_id=e, role="sales", team_id="t1", hire_date="2020-01-01") for e in ("r1", "r2", "r3")]
 CUSTOMERS = [dict(customer_id="c1", created_at="2020-01-01")]

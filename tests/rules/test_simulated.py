@@ -58,7 +58,7 @@ def test_credited_revenue_follows_the_ledger(small_dataset, last_period):
     employed = set(credited["employee_id"])
     rows = ledger[(ledger["period"] == last_period) & ledger["employee_id"].isin(employed)]
     assert len(rows) > 0
-    expected = sum(to_decimal(float(a)) * int(s) / 10000 for a, s in zip(rows["amount"], rows["share_bp"]))
+    expected = sum(to_decimal(float(a)) * int(s) / 10000 for a, s in zip(rows["amount"], rows["share_bp"], strict=True))
     assert credited["revenue"].sum() == pytest.approx(float(expected))
     assistants = credited[credited["role"] == "assistant"]
     assert (assistants["revenue"] <= assistants["revenue_at_close"] + 1e-9).all()

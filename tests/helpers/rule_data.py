@@ -1,4 +1,4 @@
-"""Tiny hand-made datasets for the rule engine and metrics tests (a helper module, not a conftest)."""
+"""Tiny hand-made datasets for the rule engine and metrics tests."""
 from __future__ import annotations
 
 import pandas as pd
