@@ -45,7 +45,8 @@ def test_demo_built_everything(demo_home):
 
 
 @pytest.mark.writes
-def test_keys_cli(service):
+def test_keys_cli(service, demo_home, monkeypatch):
+    monkeypatch.setenv("PERFML_STORE_URL", service.engine.url.render_as_string(hide_password=False))  # the copy
     runner = CliRunner()
     at = ["--home", str(demo_home.home)]
     r = runner.invoke(cli, ["keys", "create", "--role", "manager", "--team", "T01", "--label", "ops", *at])

@@ -7,8 +7,10 @@ import shutil
 import socket
 import threading
 import time
+from dataclasses import replace
 
 import pytest
+from helpers.service import app_over, copy_store
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install '.[dev]')")
 from selenium.webdriver.common.by import By
@@ -19,6 +21,14 @@ DRIVER = shutil.which("chromedriver")
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not (CHROMIUM and DRIVER),
                                  reason="needs the chromium and chromium-driver packages (.ci/run installs them)")]
+
+
+@pytest.fixture(scope="module")
+def service(shared_service, tmp_path_factory):
+    """This module's own copy of the session store (same models and keys): its reviews stay here."""
+    url = copy_store(shared_service, tmp_path_factory.mktemp("ui-browser") / "perfml.db")
+    with app_over(shared_service, url, warm=False) as (app, client):
+        yield replace(shared_service, app=app, client=client)
 
 
 @pytest.fixture(scope="module")
