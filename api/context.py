@@ -1,4 +1,5 @@
 """The service's long-lived state, built once by `create_app` and reached through `api.deps`."""
+
 from __future__ import annotations
 
 import threading

@@ -5,6 +5,7 @@ Routes take them as `Annotated` aliases: `SettingsDep`, `StoreSession`, `Models`
 ones are `async def` on purpose: FastAPI runs a plain `def` dependency in the threadpool, a hop
 that costs more than the dependency itself on the scoring hot path.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -23,9 +24,12 @@ from perfml.serving.snapshot import DatasetCache
 from perfml.store import session_scope
 
 bearer = HTTPBearer(
-    auto_error=False, scheme_name="ApiKey", bearerFormat="pfm_...",
+    auto_error=False,
+    scheme_name="ApiKey",
+    bearerFormat="pfm_...",
     description="An API key as `Authorization: Bearer pfm_...`; create one with "
-                "`perfml keys create --role ROLE [--team T] [--employee E]`.")
+    "`perfml keys create --role ROLE [--team T] [--employee E]`.",
+)
 
 
 async def get_context(request: Request) -> ServiceContext:
@@ -72,14 +76,19 @@ async def get_request_id(request: Request) -> str | None:
 RequestId = Annotated[str | None, Depends(get_request_id)]
 
 
-async def current_principal(request: Request, ctx: Context,
-                            credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]) -> Principal:
+async def current_principal(
+    request: Request, ctx: Context, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+) -> Principal:
     """The caller behind the bearer key; 401 problem when it is missing, unknown or revoked."""
     # verify_key answers from an in-process cache almost always; a miss is one indexed lookup.
     principal = verify_key(credentials.credentials, ctx.engine) if credentials else None
     if principal is None:
-        raise ApiProblem(401, "missing or invalid API key (send `Authorization: Bearer pfm_...`)",
-                         kind="unauthenticated", headers={"WWW-Authenticate": "Bearer"})
+        raise ApiProblem(
+            401,
+            "missing or invalid API key (send `Authorization: Bearer pfm_...`)",
+            kind="unauthenticated",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     request.state.principal = principal
     return principal
 

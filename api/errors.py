@@ -5,6 +5,7 @@ Handlers map: request validation -> 422 with one entry per invalid field; HTTP e
 (bad records, plans, input), 503 (a model not loaded); anything else -> 500 with only the
 request id (the traceback goes to the server log).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,16 @@ TYPE = "urn:perfml:problem:"
 class ApiProblem(Exception):
     """Raise from a route to answer with a problem: status, detail, optional field errors and headers."""
 
-    def __init__(self, status: int, detail: str, *, kind: str | None = None, errors: list[dict] | None = None,
-                 headers: dict[str, str] | None = None, title: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        kind: str | None = None,
+        errors: list[dict] | None = None,
+        headers: dict[str, str] | None = None,
+        title: str | None = None,
+    ):
         super().__init__(detail)
         self.status, self.detail, self.kind, self.errors, self.headers = status, detail, kind, errors, headers
         self.title = title
@@ -63,9 +72,17 @@ def field_error(loc: list | tuple, msg: str, type_: str, **extra: Any) -> dict:
     return {"loc": loc, "path": path_of(loc), "msg": msg, "type": type_, **extra}
 
 
-def problem_body(request: Request | None, status: int, detail: str | None, *, kind: str | None = None,
-                 errors: list[dict] | None = None, title: str | None = None, path: str | None = None,
-                 request_id: str | None = None) -> dict:
+def problem_body(
+    request: Request | None,
+    status: int,
+    detail: str | None,
+    *,
+    kind: str | None = None,
+    errors: list[dict] | None = None,
+    title: str | None = None,
+    path: str | None = None,
+    request_id: str | None = None,
+) -> dict:
     if request is not None:
         path = request.url.path
         request_id = getattr(request.state, "request_id", None)
@@ -73,17 +90,25 @@ def problem_body(request: Request | None, status: int, detail: str | None, *, ki
         phrase = HTTPStatus(status).phrase
     except ValueError:
         phrase = "Error"
-    body = {"type": f"{TYPE}{kind}" if kind else "about:blank", "title": title or phrase, "status": status,
-            "detail": detail, "instance": path, "request_id": request_id}
+    body = {
+        "type": f"{TYPE}{kind}" if kind else "about:blank",
+        "title": title or phrase,
+        "status": status,
+        "detail": detail,
+        "instance": path,
+        "request_id": request_id,
+    }
     if errors:
         body["errors"] = errors
     return body
 
 
-def problem(request: Request | None, status: int, detail: str | None, *, headers: dict | None = None,
-            **kw) -> JSONResponse:
-    return JSONResponse(problem_body(request, status, detail, **kw), status_code=status, headers=headers,
-                        media_type=PROBLEM_JSON)
+def problem(
+    request: Request | None, status: int, detail: str | None, *, headers: dict | None = None, **kw
+) -> JSONResponse:
+    return JSONResponse(
+        problem_body(request, status, detail, **kw), status_code=status, headers=headers, media_type=PROBLEM_JSON
+    )
 
 
 def problem_bytes(status: int, detail: str, *, path: str, request_id: str | None, kind: str | None = None) -> bytes:
@@ -99,12 +124,28 @@ def record_errors(exc: DataValidationError, prefix: tuple = ("body", "records"))
         if p.rows:
             for row in p.rows:
                 loc = base + [row] + ([p.column] if p.column else [])
-                out.append(field_error(loc, p.rule + (f" [{p.detail}]" if p.detail else ""), "record",
-                                       table=p.table, column=p.column, count=p.count))
+                out.append(
+                    field_error(
+                        loc,
+                        p.rule + (f" [{p.detail}]" if p.detail else ""),
+                        "record",
+                        table=p.table,
+                        column=p.column,
+                        count=p.count,
+                    )
+                )
         else:
             loc = base + ([p.column] if p.column else [])
-            out.append(field_error(loc, p.rule + (f" [{p.detail}]" if p.detail else ""), "record",
-                                   table=p.table, column=p.column, count=p.count or None))
+            out.append(
+                field_error(
+                    loc,
+                    p.rule + (f" [{p.detail}]" if p.detail else ""),
+                    "record",
+                    table=p.table,
+                    column=p.column,
+                    count=p.count or None,
+                )
+            )
     return out
 
 
@@ -135,8 +176,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiProblem)
     async def _api(request: Request, exc: ApiProblem):
-        return problem(request, exc.status, exc.detail, kind=exc.kind, errors=exc.errors, headers=exc.headers,
-                       title=exc.title)
+        return problem(
+            request, exc.status, exc.detail, kind=exc.kind, errors=exc.errors, headers=exc.headers, title=exc.title
+        )
 
     @app.exception_handler(DataValidationError)
     async def _data(request: Request, exc: DataValidationError):
@@ -165,12 +207,23 @@ def install(app: FastAPI) -> None:
 def responses(*statuses: int) -> dict[int | str, dict]:
     """OpenAPI entries for the problem responses a route can give (400, a malformed request, always)."""
     statuses = tuple(sorted({400, *statuses}))
-    text = {400: "Malformed request", 401: "Missing or invalid API key", 403: "The key's role may not do this",
-            404: "Unknown id or model (or another team's record)", 409: "Conflict", 413: "Body or batch too large",
-            422: "Invalid input; `errors` names every field", 503: "A model is not loaded yet"}
-    return {s: {"description": text.get(s, HTTPStatus(s).phrase),
-                "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-            for s in statuses}
+    text = {
+        400: "Malformed request",
+        401: "Missing or invalid API key",
+        403: "The key's role may not do this",
+        404: "Unknown id or model (or another team's record)",
+        409: "Conflict",
+        413: "Body or batch too large",
+        422: "Invalid input; `errors` names every field",
+        503: "A model is not loaded yet",
+    }
+    return {
+        s: {
+            "description": text.get(s, HTTPStatus(s).phrase),
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for s in statuses
+    }
 
 
 def problem_components() -> dict[str, dict]:
@@ -180,5 +233,17 @@ def problem_components() -> dict[str, dict]:
     return {"Problem": schema, **defs}
 
 
-__all__ = ["ApiProblem", "PROBLEM_JSON", "field_error", "install", "not_found", "path_of", "problem", "problem_body",
-           "problem_bytes", "problem_components", "record_errors", "responses"]
+__all__ = [
+    "ApiProblem",
+    "PROBLEM_JSON",
+    "field_error",
+    "install",
+    "not_found",
+    "path_of",
+    "problem",
+    "problem_body",
+    "problem_bytes",
+    "problem_components",
+    "record_errors",
+    "responses",
+]

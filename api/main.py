@@ -7,6 +7,7 @@ seconds so a newly promoted champion is served without a restart. Shutdown flush
 
 Run it with `perfml serve` (or `uvicorn --factory api.main:create_app`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,12 +17,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, ui
 from api.context import ServiceContext
 from api.metrics import ServiceMetrics
 from api.middleware import ServiceMiddleware
 from api.routes import alerts, audit, employees, health, ingest, kpi, models, scores
-from api import ui
 from perfml import __version__
 from perfml.audit_log import AuditBuffer, purge
 from perfml.config import get_settings
@@ -48,13 +48,28 @@ rows or records, pages up to 200 items. **Explanations** are TreeSHAP in the raw
 `base_value + sum(factors) + other_contribution == raw_score`, `score = sigmoid(raw_score)`.
 """
 
-ROUTERS = (health.router, scores.router, alerts.router, kpi.router, employees.router, ingest.router, models.router,
-           audit.router)
+ROUTERS = (
+    health.router,
+    scores.router,
+    alerts.router,
+    kpi.router,
+    employees.router,
+    ingest.router,
+    models.router,
+    audit.router,
+)
 
 
-def create_app(home: Home | None = None, *, model_names: Iterable[str] | None = None,
-               load_models: bool = True, background: bool = True, watch_interval: float | None = 30.0,
-               data_max_age: float = 300.0, warm: bool = True) -> FastAPI:
+def create_app(
+    home: Home | None = None,
+    *,
+    model_names: Iterable[str] | None = None,
+    load_models: bool = True,
+    background: bool = True,
+    watch_interval: float | None = 30.0,
+    data_max_age: float = 300.0,
+    warm: bool = True,
+) -> FastAPI:
     """Build the service over `home` (default: the one the `PERFML_*` environment describes): its
     store and its model registry. Keyword options are for tests and embedding: which models to serve
     (default: every pipeline), whether to load them at start-up and in a thread, how often to
@@ -66,11 +81,17 @@ def create_app(home: Home | None = None, *, model_names: Iterable[str] | None = 
     audit_buffer = AuditBuffer(engine, retention_days=settings.audit_retention_days)
 
     def on_model_change(name: str, old: str | None, new: str, by: str) -> None:
-        audit_buffer.record(principal=by, action="model.change", target=name, version=new,
-                            details={"from": old, "to": new})
+        audit_buffer.record(
+            principal=by, action="model.change", target=name, version=new, details={"from": old, "to": new}
+        )
 
-    ctx = ServiceContext(home=home, models=ServingModels(model_names, home=home, on_change=on_model_change),
-                         data=DatasetCache(engine, max_age=data_max_age), audit=audit_buffer, metrics=metrics)
+    ctx = ServiceContext(
+        home=home,
+        models=ServingModels(model_names, home=home, on_change=on_model_change),
+        data=DatasetCache(engine, max_age=data_max_age),
+        audit=audit_buffer,
+        metrics=metrics,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -91,17 +112,24 @@ def create_app(home: Home | None = None, *, model_names: Iterable[str] | None = 
             ctx.models.stop()
             audit_buffer.close()
 
-    app = FastAPI(title="perfml", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  docs_url=None, redoc_url=None,  # served from local assets by api.ui
-                  openapi_tags=[
-                      {"name": "scores", "description": "Explained predictions from the champions."},
-                      {"name": "alerts", "description": "Alerts, their explanation and review."},
-                      {"name": "kpi", "description": "KPI scorecards and bonuses with traces; what-if."},
-                      {"name": "employees", "description": "Employees and their recent months."},
-                      {"name": "ingest", "description": "Batch upsert of contract records."},
-                      {"name": "models", "description": "Versions, metrics, champions, reload."},
-                      {"name": "audit", "description": "Who did what, when, with which version."},
-                      {"name": "health", "description": "Liveness, readiness, Prometheus metrics."}])
+    app = FastAPI(
+        title="perfml",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,  # served from local assets by api.ui
+        openapi_tags=[
+            {"name": "scores", "description": "Explained predictions from the champions."},
+            {"name": "alerts", "description": "Alerts, their explanation and review."},
+            {"name": "kpi", "description": "KPI scorecards and bonuses with traces; what-if."},
+            {"name": "employees", "description": "Employees and their recent months."},
+            {"name": "ingest", "description": "Batch upsert of contract records."},
+            {"name": "models", "description": "Versions, metrics, champions, reload."},
+            {"name": "audit", "description": "Who did what, when, with which version."},
+            {"name": "health", "description": "Liveness, readiness, Prometheus metrics."},
+        ],
+    )
     app.state.ctx = ctx
     errors.install(app)
     app.add_middleware(ServiceMiddleware, max_body=settings.api_max_body_bytes, metrics=metrics)

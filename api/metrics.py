@@ -1,8 +1,15 @@
 """Prometheus metrics of one app instance (its own registry, so several apps can live in one process)."""
+
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import CONTENT_TYPE_LATEST  # noqa: F401  (re-exported for /metrics)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,  # noqa: F401  (re-exported for /metrics)
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
@@ -13,13 +20,23 @@ class ServiceMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter("perfml_http_requests", "HTTP requests by method, route template and status.",
-                                ["method", "route", "status"], registry=r)
-        self.latency = Histogram("perfml_http_request_duration_seconds", "Time to answer a request (seconds).",
-                                 ["method", "route"], buckets=LATENCY_BUCKETS, registry=r)
+        self.requests = Counter(
+            "perfml_http_requests",
+            "HTTP requests by method, route template and status.",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "perfml_http_request_duration_seconds",
+            "Time to answer a request (seconds).",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.predictions = Counter("perfml_predictions", "Rows scored and explained, by model.", ["model"], registry=r)
-        self.model_version = Gauge("perfml_model_loaded", "1 for the model version being served.",
-                                   ["model", "version"], registry=r)
+        self.model_version = Gauge(
+            "perfml_model_loaded", "1 for the model version being served.", ["model", "version"], registry=r
+        )
         self.ready = Gauge("perfml_ready", "1 when every model is loaded and the store answers.", registry=r)
         self.audit_queue = Gauge("perfml_audit_backlog", "Audit entries waiting to be written.", registry=r)
 

@@ -1,4 +1,5 @@
 """Pure-ASGI middleware: request ids, bounded bodies, and request metrics (cheap on the hot path)."""
+
 from __future__ import annotations
 
 import re
@@ -52,13 +53,24 @@ class ServiceMiddleware:
         try:
             if length is not None and (length > self.max_body or length < 0):
                 code = 413 if length > self.max_body else 400
-                detail = (f"request body is {length} bytes; the limit is {self.max_body}" if code == 413
-                          else "invalid Content-Length header")
-                body = problem_bytes(code, detail, path=scope.get("path", ""), request_id=rid,
-                                     kind="too-large" if code == 413 else None)
-                await send_wrapper({"type": "http.response.start", "status": code,
-                                    "headers": [(b"content-type", PROBLEM_JSON.encode()),
-                                                (b"content-length", str(len(body)).encode())]})
+                detail = (
+                    f"request body is {length} bytes; the limit is {self.max_body}"
+                    if code == 413
+                    else "invalid Content-Length header"
+                )
+                body = problem_bytes(
+                    code, detail, path=scope.get("path", ""), request_id=rid, kind="too-large" if code == 413 else None
+                )
+                await send_wrapper(
+                    {
+                        "type": "http.response.start",
+                        "status": code,
+                        "headers": [
+                            (b"content-type", PROBLEM_JSON.encode()),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
                 await send_wrapper({"type": "http.response.body", "body": body})
                 return
             received = 0

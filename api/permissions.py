@@ -12,6 +12,7 @@ cannot probe for other teams' ids.
 | manager   | by id, own team | - | own team             | -       | own team        | -      | -             |
 | employee  | -     | -      | -                     | -       | self            | -      | -             |
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -30,8 +31,11 @@ def require(*roles: str) -> Callable[..., Principal]:
 
     async def gate(principal: CurrentPrincipal) -> Principal:
         if principal.role not in allowed:
-            raise ApiProblem(403, f"role {principal.role!r} may not do this (allowed: {', '.join(sorted(allowed))})",
-                             kind="forbidden")
+            raise ApiProblem(
+                403,
+                f"role {principal.role!r} may not do this (allowed: {', '.join(sorted(allowed))})",
+                kind="forbidden",
+            )
         return principal
 
     gate.__name__ = f"require_{'_'.join(sorted(allowed))}"

@@ -1,4 +1,5 @@
 """Turning perfml's internal values into API payloads (UTC datetimes, plain JSON, trajectories)."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,17 @@ from typing import Any
 import pandas as pd
 from fastapi import Response
 
-TRAJECTORY_COLUMNS = ("revenue", "revenue_target", "attainment", "orders", "new_customers", "visits", "activities",
-                      "lead_conversion_rate", "avg_satisfaction")
+TRAJECTORY_COLUMNS = (
+    "revenue",
+    "revenue_target",
+    "attainment",
+    "orders",
+    "new_customers",
+    "visits",
+    "activities",
+    "lead_conversion_rate",
+    "avg_satisfaction",
+)
 
 
 def utc(value) -> datetime | None:
@@ -90,6 +100,15 @@ def trajectory(monthly: pd.DataFrame, employee_id: str | None, months: int = 6, 
 
 def model_status(s: dict) -> dict:
     """A `ServingModels.status()` entry as the API shows it (UTC datetimes)."""
-    return {"name": s["name"], "loaded": s["loaded"], "version": s["version"], "champion": s["champion"],
-            "kind": s["kind"], "threshold": s.get("threshold"), "loaded_at": utc(s["loaded_at"]), "error": s["error"],
-            "source": s.get("source"), "degraded": s.get("degraded")}
+    return {
+        "name": s["name"],
+        "loaded": s["loaded"],
+        "version": s["version"],
+        "champion": s["champion"],
+        "kind": s["kind"],
+        "threshold": s.get("threshold"),
+        "loaded_at": utc(s["loaded_at"]),
+        "error": s["error"],
+        "source": s.get("source"),
+        "degraded": s.get("degraded"),
+    }

@@ -13,6 +13,7 @@ Rows are real feature rows of the simulated company (tiled to 1,000 when there a
 Without `--home` it builds a throw-away home: simulate (small with --quick, else medium), import,
 train the transfer-anomaly model. Prints one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -120,9 +121,23 @@ def main() -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env={**os.environ, "PERFML_HOME": str(home)})
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "api.main:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PERFML_HOME": str(home)},
+    )
     try:
         with httpx.Client(timeout=60.0) as client:
             info = _wait(client, base, headers)
@@ -135,8 +150,9 @@ def main() -> None:
             # JSON work is not the service's. Single rows as objects, the batch column-wise.
             json_headers = {**headers, "Content-Type": "application/json"}
             singles_body = [json.dumps({"rows": [rows[i % BATCH]]}).encode() for i in range(max(singles, 30))]
-            batch_body = json.dumps({"columns": model.features,
-                                     "data": [[r[f] for f in model.features] for r in rows]}).encode()
+            batch_body = json.dumps(
+                {"columns": model.features, "data": [[r[f] for f in model.features] for r in rows]}
+            ).encode()
             for i in range(30):  # warm-up: connection, caches, allocator
                 client.post(url, content=singles_body[i], headers=json_headers).raise_for_status()
             floor = []  # the transport alone: an unauthenticated trivial route over the same connection
@@ -177,15 +193,27 @@ def main() -> None:
     http_rps = BATCH / statistics.median(batch_s)
     raw_rps = BATCH / statistics.median(inproc)
     out = {
-        "benchmark": "api", "quick": args.quick, "model": MODEL, "version": info.get("version"),
-        "features": len(model.features), "trees": model.booster.num_trees(),
-        "single_explained_score": {"requests": singles, "p50_ms": round(1000 * _pct(lat, 0.50), 3),
-                                   "p99_ms": round(1000 * _pct(lat, 0.99), 3),
-                                   "mean_ms": round(1000 * statistics.fmean(lat), 3),
-                                   "healthz_p50_ms": round(1000 * _pct(floor, 0.50), 3)},
-        "batch_explained": {"rows": BATCH, "requests": batches, "median_s": round(statistics.median(batch_s), 4),
-                            "rows_per_s": round(http_rps, 1), "request_bytes": len(batch_body),
-                            "response_bytes": len(r.content)},
+        "benchmark": "api",
+        "quick": args.quick,
+        "model": MODEL,
+        "version": info.get("version"),
+        "features": len(model.features),
+        "trees": model.booster.num_trees(),
+        "single_explained_score": {
+            "requests": singles,
+            "p50_ms": round(1000 * _pct(lat, 0.50), 3),
+            "p99_ms": round(1000 * _pct(lat, 0.99), 3),
+            "mean_ms": round(1000 * statistics.fmean(lat), 3),
+            "healthz_p50_ms": round(1000 * _pct(floor, 0.50), 3),
+        },
+        "batch_explained": {
+            "rows": BATCH,
+            "requests": batches,
+            "median_s": round(statistics.median(batch_s), 4),
+            "rows_per_s": round(http_rps, 1),
+            "request_bytes": len(batch_body),
+            "response_bytes": len(r.content),
+        },
         "in_process_pred_contrib": {"median_s": round(statistics.median(inproc), 4), "rows_per_s": round(raw_rps, 1)},
         "ratio_http_to_pred_contrib": round(http_rps / raw_rps, 3),
         "targets": {"p50_ms": 5.0, "ratio": 0.70},

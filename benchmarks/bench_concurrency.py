@@ -13,6 +13,7 @@ original) and measures, with httpx clients in threads here:
 Without `--home` it builds a throw-away home as `bench_api.py` does: simulate (small with
 --quick, else medium), import, train the transfer-anomaly model. Prints one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,20 +49,39 @@ def _batch(writer: int, n: int, employees: list[str], day: str) -> dict:
     """1,000 new records: customers, their orders (by existing employees) and activities."""
     tag = f"bench-{writer}-{n}"
     customers = [{"customer_id": f"C-{tag}-{i}", "created_at": f"{day}T08:00:00"} for i in range(NEW_CUSTOMERS)]
-    orders = [{"order_id": f"O-{tag}-{i}", "customer_id": f"C-{tag}-{i % NEW_CUSTOMERS}",
-               "employee_id": employees[i % len(employees)], "closed_at": f"{day}T15:00:00", "amount": 100 + i}
-              for i in range(ORDERS)]
-    activities = [{"activity_id": f"A-{tag}-{i}", "employee_id": employees[i % len(employees)],
-                   "customer_id": f"C-{tag}-{i % NEW_CUSTOMERS}", "type": "call", "occurred_at": f"{day}T10:00:00",
-                   "duration_minutes": 5} for i in range(BATCH - NEW_CUSTOMERS - ORDERS)]
+    orders = [
+        {
+            "order_id": f"O-{tag}-{i}",
+            "customer_id": f"C-{tag}-{i % NEW_CUSTOMERS}",
+            "employee_id": employees[i % len(employees)],
+            "closed_at": f"{day}T15:00:00",
+            "amount": 100 + i,
+        }
+        for i in range(ORDERS)
+    ]
+    activities = [
+        {
+            "activity_id": f"A-{tag}-{i}",
+            "employee_id": employees[i % len(employees)],
+            "customer_id": f"C-{tag}-{i % NEW_CUSTOMERS}",
+            "type": "call",
+            "occurred_at": f"{day}T10:00:00",
+            "duration_minutes": 5,
+        }
+        for i in range(BATCH - NEW_CUSTOMERS - ORDERS)
+    ]
     return {"records": {"customers": customers, "orders": orders, "activities": activities}}
 
 
 def _ms(values: list[float]) -> dict:
     if not values:
         return {"n": 0}
-    return {"n": len(values), "p50_ms": round(1000 * _pct(values, 0.5), 1), "p90_ms": round(1000 * _pct(values, 0.9), 1),
-            "max_ms": round(1000 * max(values), 1)}
+    return {
+        "n": len(values),
+        "p50_ms": round(1000 * _pct(values, 0.5), 1),
+        "p90_ms": round(1000 * _pct(values, 0.9), 1),
+        "max_ms": round(1000 * max(values), 1),
+    }
 
 
 class _Readers:
@@ -81,8 +101,11 @@ class _Readers:
         with httpx.Client(timeout=120.0) as client:
             i = k
             while not self._stop.is_set():
-                url = (f"{self.base}/v1/employees?limit=50" if i % 2 == 0
-                       else f"{self.base}/v1/employees/{self.ids[i % len(self.ids)]}")
+                url = (
+                    f"{self.base}/v1/employees?limit=50"
+                    if i % 2 == 0
+                    else f"{self.base}/v1/employees/{self.ids[i % len(self.ids)]}"
+                )
                 t = time.perf_counter()
                 r = client.get(url, headers=self.headers)
                 self.latency.append(time.perf_counter() - t)
@@ -106,8 +129,16 @@ class _Readers:
             t.join()
 
 
-def _writers(base: str, headers: dict, employees: list[str], day: str, writers: int, batches: int,
-             errors: Counter, samples: list[str]) -> list[float]:
+def _writers(
+    base: str,
+    headers: dict,
+    employees: list[str],
+    day: str,
+    writers: int,
+    batches: int,
+    errors: Counter,
+    samples: list[str],
+) -> list[float]:
     import httpx
 
     latency: list[float] = []
@@ -117,7 +148,9 @@ def _writers(base: str, headers: dict, employees: list[str], day: str, writers: 
         with httpx.Client(timeout=300.0) as client:
             for body in bodies:
                 t = time.perf_counter()
-                r = client.post(f"{base}/v1/ingest", content=body, headers={**headers, "Content-Type": "application/json"})
+                r = client.post(
+                    f"{base}/v1/ingest", content=body, headers={**headers, "Content-Type": "application/json"}
+                )
                 latency.append(time.perf_counter() - t)
                 if r.status_code >= 300:
                     errors[f"POST {r.status_code}"] += 1
@@ -171,9 +204,23 @@ def main() -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env={**os.environ, "PERFML_HOME": str(home)})
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "api.main:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PERFML_HOME": str(home)},
+    )
     try:
         with httpx.Client(timeout=300.0) as client:
             deadline = time.monotonic() + 300
@@ -219,13 +266,22 @@ def main() -> None:
     quiet_p50 = _pct(quiet.latency, 0.5) if quiet.latency else None
     busy_p50 = _pct(busy.latency, 0.5) if busy.latency else None
     out = {
-        "benchmark": "concurrency", "quick": args.quick, "home": str(args.home) if args.home else "built",
-        "store_rows": ds.rows(), "writers": args.writers, "readers": args.readers, "batches_per_writer": batches,
-        "records_per_batch": BATCH, "first_read_s": round(first_read_s, 2),
-        "reads_without_writers": _ms(quiet.latency), "reads_with_writers": _ms(busy.latency),
-        "ingest": _ms(ingest), "writing_phase_s": round(busy_s, 1),
+        "benchmark": "concurrency",
+        "quick": args.quick,
+        "home": str(args.home) if args.home else "built",
+        "store_rows": ds.rows(),
+        "writers": args.writers,
+        "readers": args.readers,
+        "batches_per_writer": batches,
+        "records_per_batch": BATCH,
+        "first_read_s": round(first_read_s, 2),
+        "reads_without_writers": _ms(quiet.latency),
+        "reads_with_writers": _ms(busy.latency),
+        "ingest": _ms(ingest),
+        "writing_phase_s": round(busy_s, 1),
         "read_p50_ratio": round(busy_p50 / quiet_p50, 2) if quiet_p50 and busy_p50 else None,
-        "errors": dict(errors), "error_samples": (busy.samples + quiet.samples + write_samples)[:5],
+        "errors": dict(errors),
+        "error_samples": (busy.samples + quiet.samples + write_samples)[:5],
         "targets": {"errors": 0, "ingest_p50_ms": 1000, "read_p50_ratio": 2.0},
         "host": {"cpus": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2)},
         "build_home_s": round(build_s, 1),

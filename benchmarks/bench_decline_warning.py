@@ -12,6 +12,7 @@ Benchmarks may read truth/; pipelines never do.
     .venv/bin/python benchmarks/bench_decline_warning.py --seeds 1,2,3
     .venv/bin/python benchmarks/bench_decline_warning.py --seeds 1 --train-days 1
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,24 +25,37 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-KEEP = ("model_roc_auc", "baseline_roc_auc", "model_pr_auc", "baseline_pr_auc", "model_n", "model_prevalence",
-        "model_alert_precision", "alerts_alert_precision", "baseline_alert_precision")
+KEEP = (
+    "model_roc_auc",
+    "baseline_roc_auc",
+    "model_pr_auc",
+    "baseline_pr_auc",
+    "model_n",
+    "model_prevalence",
+    "model_alert_precision",
+    "alerts_alert_precision",
+    "baseline_alert_precision",
+)
 
 
 def fades_of(data: Path) -> pd.DataFrame:
     """employee_id, fade_start (first day of the truth's decline onset month) of every simulated decliner."""
     truth = pd.read_csv(data / "truth" / "employees.csv", dtype=str)
     dec = truth[truth["is_decliner"] == "1"]
-    return pd.DataFrame({"employee_id": dec["employee_id"].astype("string").to_numpy(),
-                         "fade_start": pd.to_datetime(dec["decline_onset"] + "-01").to_numpy()})
+    return pd.DataFrame(
+        {
+            "employee_id": dec["employee_id"].astype("string").to_numpy(),
+            "fade_start": pd.to_datetime(dec["decline_onset"] + "-01").to_numpy(),
+        }
+    )
 
 
 def warning_metrics(ds, data: Path, train_days: tuple[int, ...], score_days: tuple[int, ...]) -> dict:
     """Test-side ROC/PR of model and baseline and the fade summaries of both (see the module doc)."""
-    from perfml.pipelines.run import train_pipeline
     from perfml.metrics import activity_period_metrics
     from perfml.pipelines.decline import nodes
     from perfml.pipelines.decline.pipeline import DeclinePipeline
+    from perfml.pipelines.run import train_pipeline
 
     result = train_pipeline(DeclinePipeline({"snapshot_days": train_days}), ds, register=False)
     scorer = DeclinePipeline({"snapshot_days": score_days})
@@ -51,8 +65,11 @@ def warning_metrics(ds, data: Path, train_days: tuple[int, ...], score_days: tup
     out = {k: round(float(result.metrics[k]), 4) for k in KEEP if k in result.metrics}
     model_alert = result.model.predict(frame[result.features].astype("float64")) >= result.model.threshold
     served = model_alert | nodes.activity_fade(frame, scorer.p)
-    for who, alerted in (("model", served), ("model_only", model_alert),
-                         ("baseline", scorer.baseline(frame) >= scorer.p.fall_rule)):
+    for who, alerted in (
+        ("model", served),
+        ("model_only", model_alert),
+        ("baseline", scorer.baseline(frame) >= scorer.p.fall_rule),
+    ):
         scores = frame[["employee_id", "as_of"]].assign(score=alerted.astype("float64"))
         summary = nodes.fade_summary(nodes.fade_alerts(scores, fades, monthly, 0.5))
         out.update({f"{who}_{k}": round(v, 3) for k, v in summary.items()})

@@ -12,6 +12,7 @@ with numpy against the sklearn wrapper with a DataFrame, the choice `perfml.expl
 For transfer-anomaly, test-side quality against the simulator's ground truth is added
 (benchmarks may read truth/; pipelines never do).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,11 +81,16 @@ def bench_explain(model, X: pd.DataFrame, *, batch: int, min_seconds: float) -> 
     one_wrapper = _rate(lambda: wrapper.predict(row_df, pred_contrib=True), 1, min_seconds)
     one_explain = _rate(lambda: explain(model, row_df).records(5), 1, min_seconds)
     return {
-        "rows": len(M), "trees": model.booster.num_trees(), "features": len(model.features),
-        "raw_pred_contrib_rows_per_s": round(raw), "explain_rows_per_s": round(contrib_only),
+        "rows": len(M),
+        "trees": model.booster.num_trees(),
+        "features": len(model.features),
+        "raw_pred_contrib_rows_per_s": round(raw),
+        "explain_rows_per_s": round(contrib_only),
         "explain_with_reasons_rows_per_s": round(full),
-        "ratio_explain_to_raw": round(contrib_only / raw, 3), "ratio_explain_with_reasons_to_raw": round(full / raw, 3),
-        "one_row_booster_numpy_us": round(1e6 / one_booster, 1), "one_row_wrapper_dataframe_us": round(1e6 / one_wrapper, 1),
+        "ratio_explain_to_raw": round(contrib_only / raw, 3),
+        "ratio_explain_with_reasons_to_raw": round(full / raw, 3),
+        "one_row_booster_numpy_us": round(1e6 / one_booster, 1),
+        "one_row_wrapper_dataframe_us": round(1e6 / one_wrapper, 1),
         "one_row_wrapper_over_booster": round(one_booster / one_wrapper, 1),
         "one_row_explain_records_us": round(1e6 / one_explain, 1),
     }
@@ -92,22 +98,31 @@ def bench_explain(model, X: pd.DataFrame, *, batch: int, min_seconds: float) -> 
 
 def bench_pipeline(name: str, dataset, data_dir: Path, *, batch: int, min_seconds: float) -> dict:
     from perfml.modeling.evaluate import binary_metrics
-    from perfml.pipelines.run import train_pipeline
     from perfml.pipelines import get_pipeline
+    from perfml.pipelines.run import train_pipeline
 
     spec = get_pipeline(name)
     features, feat_s, feat_mb = _measure(lambda: spec.build_features(dataset))
     result, train_s, train_mb = _measure(lambda: train_pipeline(spec, dataset, register=False))
-    out = {"feature_rows": len(features), "n_features": len(result.features), "features_s": feat_s,
-           "features_peak_mb": feat_mb, "train_total_s": train_s, "train_peak_mb": train_mb,
-           "train_stages_s": result.seconds, "kind": result.kind,
-           "test_metrics": {k: round(v, 4) for k, v in result.metrics.items()}}
+    out = {
+        "feature_rows": len(features),
+        "n_features": len(result.features),
+        "features_s": feat_s,
+        "features_peak_mb": feat_mb,
+        "train_total_s": train_s,
+        "train_peak_mb": train_mb,
+        "train_stages_s": result.seconds,
+        "kind": result.kind,
+        "test_metrics": {k: round(v, 4) for k, v in result.metrics.items()},
+    }
     truth_file = data_dir / "truth" / "transfers.csv"
     if name == "transfer-anomaly" and truth_file.exists():
         truth = pd.read_csv(truth_file, dtype={"change_id": str}).set_index("change_id")["is_collusive"]
         y = truth.reindex(result.test["change_id"]).astype(float).to_numpy()
-        out["test_vs_truth"] = {"model": {k: round(v, 4) for k, v in binary_metrics(y, result.test["score"]).items()},
-                                "baseline": {k: round(v, 4) for k, v in binary_metrics(y, result.test["baseline"]).items()}}
+        out["test_vs_truth"] = {
+            "model": {k: round(v, 4) for k, v in binary_metrics(y, result.test["score"]).items()},
+            "baseline": {k: round(v, 4) for k, v in binary_metrics(y, result.test["baseline"]).items()},
+        }
     X = features[result.features].reset_index(drop=True)
     if len(X) < batch:
         X = pd.concat([X] * (batch // max(len(X), 1) + 1), ignore_index=True)
@@ -132,8 +147,16 @@ def main(argv: list[str] | None = None) -> dict:
     sizes = ["small"] if args.quick else [s for s in args.sizes.split(",") if s]
     names = [n for n in args.pipelines.split(",") if n] or list(PIPELINE_NAMES)
     min_seconds = 0.2 if args.quick else 1.0
-    report = {"meta": {"python": sys.version.split()[0], "platform": platform.platform(), "seed": args.seed,
-                       "quick": args.quick, "pipelines": names}, "sizes": {}}
+    report = {
+        "meta": {
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "seed": args.seed,
+            "quick": args.quick,
+            "pipelines": names,
+        },
+        "sizes": {},
+    }
     with tempfile.TemporaryDirectory(prefix="perfml-bench-") as tmp:
         for size in sizes:
             data_dir = Path(tmp) / size
@@ -141,8 +164,9 @@ def main(argv: list[str] | None = None) -> dict:
             dataset, load_s, _ = _measure(partial(Dataset.load, data_dir), memory=False)
             entry = {"simulate_s": sim_s, "load_s": load_s, "rows": dataset.rows(), "pipelines": {}}
             for name in names:
-                entry["pipelines"][name] = bench_pipeline(name, dataset, data_dir, batch=args.batch,
-                                                          min_seconds=min_seconds)
+                entry["pipelines"][name] = bench_pipeline(
+                    name, dataset, data_dir, batch=args.batch, min_seconds=min_seconds
+                )
             entry["process_max_rss_mb"] = _max_rss_mb()
             report["sizes"][size] = entry
     text = json.dumps(report, indent=2, default=str)

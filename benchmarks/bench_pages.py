@@ -7,6 +7,7 @@ else medium). Requests go through the ASGI app in process (no network), signed i
 each page is requested once to warm the snapshot, then timed. Targets: detail p50 <= 20 ms,
 inbox (200 rows) p50 <= 50 ms.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,12 @@ TARGETS_MS = {"alert_detail": 20.0, "inbox_200": 50.0}
 def _build_home(home: Path, scale: str) -> None:
     env = {**os.environ, "PERFML_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true"}
     code = "from perfml.cli import app; app()"
-    subprocess.run([sys.executable, "-c", code, "demo", "--no-serve", "--scale", scale, "--home", str(home)],
-                   check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-c", code, "demo", "--no-serve", "--scale", scale, "--home", str(home)],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def _timed(client, path: str, n: int) -> list[float]:
@@ -59,8 +64,9 @@ def run(home: Path, n: int) -> dict:
         client.post("/ui/sign-in", data={"csrf": token, "key": key})
         with get_engine().connect() as conn:
             total = conn.execute(sa.select(sa.func.count()).select_from(alerts)).scalar_one()
-            transfer = conn.execute(sa.select(alerts.c.id).where(alerts.c.type == "transfer_anomaly")
-                                    .order_by(alerts.c.id).limit(1)).scalar()
+            transfer = conn.execute(
+                sa.select(alerts.c.id).where(alerts.c.type == "transfer_anomaly").order_by(alerts.c.id).limit(1)
+            ).scalar()
         detail = _timed(client, f"/ui/alerts/{transfer}", n)
         inbox = _timed(client, "/ui/alerts?per_page=200", n)
         inbox_score = _timed(client, "/ui/alerts?per_page=200&sort=score", n)

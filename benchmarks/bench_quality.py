@@ -11,6 +11,7 @@ pipelines never do). A summary gives mean, min and max per metric over the seeds
     .venv/bin/python benchmarks/bench_quality.py --seeds 1,2 --pipelines transfer-anomaly
     .venv/bin/python benchmarks/bench_quality.py --quick            # small, one seed, for CI
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-METRICS = ("model_roc_auc", "model_pr_auc", "baseline_roc_auc", "baseline_pr_auc", "model_brier",
-           "model_positives", "truth_pr_auc", "truth_roc_auc", "truth_baseline_pr_auc")
+METRICS = (
+    "model_roc_auc",
+    "model_pr_auc",
+    "baseline_roc_auc",
+    "baseline_pr_auc",
+    "model_brier",
+    "model_positives",
+    "truth_pr_auc",
+    "truth_roc_auc",
+    "truth_baseline_pr_auc",
+)
 
 
 UNSUPERVISED = "transfer-anomaly (no audit labels)"
@@ -62,8 +72,11 @@ def _one_seed(seed: int, scale: str, names: list[str]) -> dict[str, dict]:
             row["train_s"] = round(time.perf_counter() - t, 1)
             out[name] = row
         if "transfer-anomaly" in names:  # the same company as if nobody had ever audited a transfer
-            unaudited = Dataset({n: df for n, df in ds.tables.items() if n != "transfer_labels"},
-                                source=f"{ds.source} without transfer_labels", untracked=ds.untracked)
+            unaudited = Dataset(
+                {n: df for n, df in ds.tables.items() if n != "transfer_labels"},
+                source=f"{ds.source} without transfer_labels",
+                untracked=ds.untracked,
+            )
             result = train_pipeline("transfer-anomaly", unaudited, register=False)
             row = {k: round(v, 4) for k, v in _truth_metrics(data, result).items()}
             out[UNSUPERVISED] = {**row, "kind": result.kind}
@@ -75,8 +88,14 @@ def _summary(per_seed: dict[int, dict[str, dict]], names: list[str]) -> dict[str
     for name in names:
         rows = pd.DataFrame([per_seed[s][name] for s in per_seed if name in per_seed[s]])
         cols = [c for c in METRICS if c in rows.columns]
-        summary[name] = {c: {"mean": round(float(rows[c].mean()), 4), "min": round(float(rows[c].min()), 4),
-                             "max": round(float(rows[c].max()), 4)} for c in cols}
+        summary[name] = {
+            c: {
+                "mean": round(float(rows[c].mean()), 4),
+                "min": round(float(rows[c].min()), 4),
+                "max": round(float(rows[c].max()), 4),
+            }
+            for c in cols
+        }
     return summary
 
 
@@ -97,9 +116,21 @@ def main() -> None:
         parser.error(f"unknown pipelines {unknown}; choose from {list(PIPELINE_NAMES)}")
     warnings.filterwarnings("ignore", category=UserWarning)
     per_seed = {seed: _one_seed(seed, scale, names) for seed in seeds}
-    print(json.dumps({"benchmark": "quality", "quick": args.quick, "scale": scale, "seeds": seeds,
-                      "python": platform.python_version(), "per_seed": per_seed,
-                      "summary": _summary(per_seed, names + ([UNSUPERVISED] if "transfer-anomaly" in names else []))}, indent=1, default=float))
+    print(
+        json.dumps(
+            {
+                "benchmark": "quality",
+                "quick": args.quick,
+                "scale": scale,
+                "seeds": seeds,
+                "python": platform.python_version(),
+                "per_seed": per_seed,
+                "summary": _summary(per_seed, names + ([UNSUPERVISED] if "transfer-anomaly" in names else [])),
+            },
+            indent=1,
+            default=float,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ employee-periods per second (end to end and metrics only) and peak resident memo
     python benchmarks/bench_rules.py            # ~100,800 employee-periods
     python benchmarks/bench_rules.py --quick    # a few thousand, for CI
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,75 +42,117 @@ def synthetic(employees: int, months: int, seed: int = 0) -> tuple[Dataset, list
     emp_ids = ids("E", employees)
     roles = np.where(rng.random(employees) < 0.2, "assistant", "sales")
     hire = start - pd.to_timedelta(rng.integers(0, 2000, employees), unit="D")
-    emp = pd.DataFrame({
-        "employee_id": emp_ids, "role": pd.Series(roles, dtype="string"),
-        "team_id": pd.Series([f"T{i // 10:04d}" for i in range(employees)], dtype="string"),
-        "manager_id": pd.Series([pd.NA] * employees, dtype="string"),
-        "hire_date": pd.Series(hire).astype("datetime64[ns]"),
-        "probation_end_date": pd.Series(hire + pd.Timedelta(days=90)).astype("datetime64[ns]"),
-        "termination_date": pd.Series([pd.NaT] * employees, dtype="datetime64[ns]"),
-    })
+    emp = pd.DataFrame(
+        {
+            "employee_id": emp_ids,
+            "role": pd.Series(roles, dtype="string"),
+            "team_id": pd.Series([f"T{i // 10:04d}" for i in range(employees)], dtype="string"),
+            "manager_id": pd.Series([pd.NA] * employees, dtype="string"),
+            "hire_date": pd.Series(hire).astype("datetime64[ns]"),
+            "probation_end_date": pd.Series(hire + pd.Timedelta(days=90)).astype("datetime64[ns]"),
+            "termination_date": pd.Series([pd.NaT] * employees, dtype="datetime64[ns]"),
+        }
+    )
     n_cust = employees * 12
     cust_ids = ids("C", n_cust)
-    customers = pd.DataFrame({"customer_id": cust_ids, "created_at": pd.Series([start] * n_cust).astype("datetime64[ns]"),
-                              "segment": pd.Series(["smb"] * n_cust, dtype="string"),
-                              "region": pd.Series(["north"] * n_cust, dtype="string")})
+    customers = pd.DataFrame(
+        {
+            "customer_id": cust_ids,
+            "created_at": pd.Series([start] * n_cust).astype("datetime64[ns]"),
+            "segment": pd.Series(["smb"] * n_cust, dtype="string"),
+            "region": pd.Series(["north"] * n_cust, dtype="string"),
+        }
+    )
     owner = rng.integers(0, employees, n_cust)
     n_moves = n_cust // 10
     moved = rng.choice(n_cust, n_moves, replace=False)
     receivers = rng.integers(0, employees, n_moves)
-    changes = pd.DataFrame({
-        "change_id": ids("X", n_cust + n_moves),
-        "customer_id": pd.concat([cust_ids, cust_ids.iloc[moved]], ignore_index=True),
-        "from_employee_id": pd.concat([pd.Series([pd.NA] * n_cust, dtype="string"),
-                                       emp_ids.iloc[owner[moved]].reset_index(drop=True)], ignore_index=True),
-        "to_employee_id": pd.concat([emp_ids.iloc[owner].reset_index(drop=True),
-                                     emp_ids.iloc[receivers].reset_index(drop=True)], ignore_index=True),
-        "changed_at": pd.concat([pd.Series([start] * n_cust), stamps(n_moves)], ignore_index=True).astype("datetime64[ns]"),
-        "reason": pd.Series([pd.NA] * (n_cust + n_moves), dtype="string"),
-    })
+    changes = pd.DataFrame(
+        {
+            "change_id": ids("X", n_cust + n_moves),
+            "customer_id": pd.concat([cust_ids, cust_ids.iloc[moved]], ignore_index=True),
+            "from_employee_id": pd.concat(
+                [pd.Series([pd.NA] * n_cust, dtype="string"), emp_ids.iloc[owner[moved]].reset_index(drop=True)],
+                ignore_index=True,
+            ),
+            "to_employee_id": pd.concat(
+                [emp_ids.iloc[owner].reset_index(drop=True), emp_ids.iloc[receivers].reset_index(drop=True)],
+                ignore_index=True,
+            ),
+            "changed_at": pd.concat([pd.Series([start] * n_cust), stamps(n_moves)], ignore_index=True).astype(
+                "datetime64[ns]"
+            ),
+            "reason": pd.Series([pd.NA] * (n_cust + n_moves), dtype="string"),
+        }
+    )
     current = owner.copy()  # closer: the customer's owner (transfers ignored here; crediting still links them)
     current[moved] = receivers
     n_orders = employees * total_months * 4
     ord_cust = rng.integers(0, n_cust, n_orders)
-    orders = pd.DataFrame({
-        "order_id": ids("O", n_orders), "customer_id": cust_ids.iloc[ord_cust].reset_index(drop=True),
-        "employee_id": emp_ids.iloc[current[ord_cust]].reset_index(drop=True), "closed_at": stamps(n_orders),
-        "amount": np.round(rng.lognormal(9, 1, n_orders), 2),
-        "order_type": pd.Series(np.where(rng.random(n_orders) < 0.2, "new", "repeat"), dtype="string"),
-    })
+    orders = pd.DataFrame(
+        {
+            "order_id": ids("O", n_orders),
+            "customer_id": cust_ids.iloc[ord_cust].reset_index(drop=True),
+            "employee_id": emp_ids.iloc[current[ord_cust]].reset_index(drop=True),
+            "closed_at": stamps(n_orders),
+            "amount": np.round(rng.lognormal(9, 1, n_orders), 2),
+            "order_type": pd.Series(np.where(rng.random(n_orders) < 0.2, "new", "repeat"), dtype="string"),
+        }
+    )
     n_act = employees * total_months * 8
-    acts = pd.DataFrame({
-        "activity_id": ids("A", n_act), "employee_id": emp_ids.iloc[rng.integers(0, employees, n_act)].reset_index(drop=True),
-        "customer_id": pd.Series([pd.NA] * n_act, dtype="string"), "lead_id": pd.Series([pd.NA] * n_act, dtype="string"),
-        "type": pd.Series(rng.choice(["visit", "call", "email", "meeting"], n_act), dtype="string"),
-        "occurred_at": stamps(n_act), "duration_minutes": rng.uniform(5, 60, n_act),
-    })
+    acts = pd.DataFrame(
+        {
+            "activity_id": ids("A", n_act),
+            "employee_id": emp_ids.iloc[rng.integers(0, employees, n_act)].reset_index(drop=True),
+            "customer_id": pd.Series([pd.NA] * n_act, dtype="string"),
+            "lead_id": pd.Series([pd.NA] * n_act, dtype="string"),
+            "type": pd.Series(rng.choice(["visit", "call", "email", "meeting"], n_act), dtype="string"),
+            "occurred_at": stamps(n_act),
+            "duration_minutes": rng.uniform(5, 60, n_act),
+        }
+    )
     n_leads = employees * total_months * 2
     created = stamps(n_leads)
     contact = created + pd.to_timedelta(rng.exponential(20, n_leads), unit="h")
     resolved = created + pd.to_timedelta(rng.uniform(1, 40, n_leads), unit="D")
     won = rng.random(n_leads) < 0.3
-    leads = pd.DataFrame({
-        "lead_id": ids("L", n_leads), "customer_id": pd.Series([pd.NA] * n_leads, dtype="string"),
-        "owner_id": emp_ids.iloc[rng.integers(0, employees, n_leads)].reset_index(drop=True),
-        "created_at": created, "first_contact_at": contact.astype("datetime64[ns]"),
-        "converted_at": resolved.where(won).astype("datetime64[ns]"),
-        "lost_at": resolved.where(~won).astype("datetime64[ns]"),
-    })
+    leads = pd.DataFrame(
+        {
+            "lead_id": ids("L", n_leads),
+            "customer_id": pd.Series([pd.NA] * n_leads, dtype="string"),
+            "owner_id": emp_ids.iloc[rng.integers(0, employees, n_leads)].reset_index(drop=True),
+            "created_at": created,
+            "first_contact_at": contact.astype("datetime64[ns]"),
+            "converted_at": resolved.where(won).astype("datetime64[ns]"),
+            "lost_at": resolved.where(~won).astype("datetime64[ns]"),
+        }
+    )
     n_sat = employees * total_months
-    sat = pd.DataFrame({
-        "survey_id": ids("S", n_sat), "customer_id": cust_ids.iloc[rng.integers(0, n_cust, n_sat)].reset_index(drop=True),
-        "employee_id": emp_ids.iloc[rng.integers(0, employees, n_sat)].reset_index(drop=True),
-        "responded_at": stamps(n_sat), "score": rng.integers(50, 101, n_sat).astype("float64"),
-    })
+    sat = pd.DataFrame(
+        {
+            "survey_id": ids("S", n_sat),
+            "customer_id": cust_ids.iloc[rng.integers(0, n_cust, n_sat)].reset_index(drop=True),
+            "employee_id": emp_ids.iloc[rng.integers(0, employees, n_sat)].reset_index(drop=True),
+            "responded_at": stamps(n_sat),
+            "score": rng.integers(50, 101, n_sat).astype("float64"),
+        }
+    )
     periods = [period_label(start.year * 12 + start.month - 1 + k) for k in range(total_months)]
-    grid = pd.MultiIndex.from_product([emp_ids, periods, ["revenue", "visits", "new_customers"]],
-                                      names=["employee_id", "period", "metric"]).to_frame(index=False)
+    grid = pd.MultiIndex.from_product(
+        [emp_ids, periods, ["revenue", "visits", "new_customers"]], names=["employee_id", "period", "metric"]
+    ).to_frame(index=False)
     grid["target"] = np.select([grid["metric"] == "revenue", grid["metric"] == "visits"], [40000.0, 3.0], 1.0)
     targets = grid.astype({"employee_id": "string", "period": "string", "metric": "string"})
-    tables = {"employees": emp, "customers": customers, "ownership_changes": changes, "activities": acts,
-              "leads": leads, "orders": orders, "targets": targets, "satisfaction": sat}
+    tables = {
+        "employees": emp,
+        "customers": customers,
+        "ownership_changes": changes,
+        "activities": acts,
+        "leads": leads,
+        "orders": orders,
+        "targets": targets,
+        "satisfaction": sat,
+    }
     return Dataset(tables, source="synthetic"), periods[12:]
 
 
@@ -144,8 +187,12 @@ def main() -> None:
     ds, periods = synthetic(employees, months)
     build_s = time.perf_counter() - t0
     plan = load_plan("sales-default")
-    scores = pd.DataFrame({"change_id": ds.ownership_changes["change_id"],
-                           "score": np.random.default_rng(1).random(len(ds.ownership_changes))})
+    scores = pd.DataFrame(
+        {
+            "change_id": ds.ownership_changes["change_id"],
+            "score": np.random.default_rng(1).random(len(ds.ownership_changes)),
+        }
+    )
 
     t0 = time.perf_counter()
     metrics = employee_period_metrics(ds, periods=periods)
@@ -166,22 +213,33 @@ def main() -> None:
         json_bytes += sink.size
         del run
     engine_s, engine_cpu = time.perf_counter() - t0, time.process_time() - c0
-    print(json.dumps({
-        "benchmark": "rules", "quick": args.quick, "per_period": args.per_period, "employees": employees,
-        "months": months,
-        "employee_periods": evaluated, "line_items": lines, "holds": holds,
-        "rows": {name: len(df) for name, df in ds.tables.items() if len(df)},
-        "build_seconds": round(build_s, 2),
-        "metrics_seconds": round(metrics_s, 2),
-        "metrics_employee_periods_per_s": round(len(metrics) / metrics_s, 1),
-        "engine_seconds": round(engine_s, 2),
-        "employee_periods_per_s": round(evaluated / engine_s, 1),
-        "engine_cpu_seconds": round(engine_cpu, 2),  # wall time suffers on a shared machine; CPU time less so
-        "employee_periods_per_cpu_s": round(evaluated / engine_cpu, 1),
-        "json_mb": round(json_bytes / 1e6, 1),
-        "peak_rss_mb": round(peak_mb(), 1),
-        "python": platform.python_version(), "pandas": pd.__version__,
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "benchmark": "rules",
+                "quick": args.quick,
+                "per_period": args.per_period,
+                "employees": employees,
+                "months": months,
+                "employee_periods": evaluated,
+                "line_items": lines,
+                "holds": holds,
+                "rows": {name: len(df) for name, df in ds.tables.items() if len(df)},
+                "build_seconds": round(build_s, 2),
+                "metrics_seconds": round(metrics_s, 2),
+                "metrics_employee_periods_per_s": round(len(metrics) / metrics_s, 1),
+                "engine_seconds": round(engine_s, 2),
+                "employee_periods_per_s": round(evaluated / engine_s, 1),
+                "engine_cpu_seconds": round(engine_cpu, 2),  # wall time suffers on a shared machine; CPU time less so
+                "employee_periods_per_cpu_s": round(evaluated / engine_cpu, 1),
+                "json_mb": round(json_bytes / 1e6, 1),
+                "peak_rss_mb": round(peak_mb(), 1),
+                "python": platform.python_version(),
+                "pandas": pd.__version__,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Shared fixtures: simulated datasets are built once per test session and read-only to tests; a test that
 writes gets its own home (`perfml_home`, `new_home`)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,5 +1,6 @@
 """Alerts service: idempotent refresh (rule alerts; missing models skipped), review -> transfer label,
 listing with team scope and pages. Model-driven alerts through HTTP are in tests/api/."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,10 +29,20 @@ def _transfer_alerts(engine, ds, n: int = 3) -> list[int]:
     ids = []
     with engine.begin() as conn:
         for ch in changes.itertuples():
-            ids.append(upsert_alert(conn, type="transfer_anomaly", change_id=ch.change_id, employee_id=ch.to_employee_id,
-                                    team_id=teams[ch.to_employee_id], as_of=ch.changed_at.to_pydatetime(), score=0.97,
-                                    model_name="transfer-anomaly", model_version="1",
-                                    explanation={"kind": "model", "factors": []}))
+            ids.append(
+                upsert_alert(
+                    conn,
+                    type="transfer_anomaly",
+                    change_id=ch.change_id,
+                    employee_id=ch.to_employee_id,
+                    team_id=teams[ch.to_employee_id],
+                    as_of=ch.changed_at.to_pydatetime(),
+                    score=0.97,
+                    model_name="transfer-anomaly",
+                    model_version="1",
+                    explanation={"kind": "model", "factors": []},
+                )
+            )
     return ids
 
 
@@ -50,15 +61,22 @@ def test_refresh_is_idempotent_and_skips_missing_models(store, home, small_datas
     detail = alerts.get_alert(store, item["id"])
     assert detail["explanation"]["kind"] == "rule" and detail["explanation"]["suggested_action"]
     with store.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(audit_log)
-                            .where(audit_log.c.action == "alerts.refresh")).scalar_one() == 2
+        assert (
+            conn.execute(
+                sa.select(sa.func.count()).select_from(audit_log).where(audit_log.c.action == "alerts.refresh")
+            ).scalar_one()
+            == 2
+        )
 
 
 def test_review_of_a_transfer_alert_writes_a_label(store, small_dataset):
     a, b, c = _transfer_alerts(store, small_dataset)
-    confirmed = alerts.review_alert(store, a, decision="confirm", note="ripe deal handed over", reviewer="key:2/manager:T01")
-    dismissed = alerts.review_alert(store, b, decision="dismiss", note="client asked", reviewer="key:2/manager:T01",
-                                    request_id="r-1")
+    confirmed = alerts.review_alert(
+        store, a, decision="confirm", note="ripe deal handed over", reviewer="key:2/manager:T01"
+    )
+    dismissed = alerts.review_alert(
+        store, b, decision="dismiss", note="client asked", reviewer="key:2/manager:T01", request_id="r-1"
+    )
     assert confirmed["status"] == "confirmed" and dismissed["status"] == "dismissed"
     assert confirmed["reviews"][-1]["note"] == "ripe deal handed over"
     labels = read_table("transfer_labels", store).set_index("change_id")
@@ -70,8 +88,12 @@ def test_review_of_a_transfer_alert_writes_a_label(store, small_dataset):
     labels = read_table("transfer_labels", store).set_index("change_id")
     assert labels.loc[confirmed["change_id"], "is_anomalous"] == 0
     with store.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(alert_reviews)
-                            .where(alert_reviews.c.alert_id == a)).scalar_one() == 2
+        assert (
+            conn.execute(
+                sa.select(sa.func.count()).select_from(alert_reviews).where(alert_reviews.c.alert_id == a)
+            ).scalar_one()
+            == 2
+        )
         entry = conn.execute(sa.select(audit_log).where(audit_log.c.request_id == "r-1")).one()._mapping
     assert entry["action"] == "alert.review" and entry["details"]["transfer_label"] == 0
     assert entry["principal"] == "key:2/manager:T01" and entry["model_or_plan_version"] == "1"

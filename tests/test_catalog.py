@@ -1,4 +1,5 @@
 """The one feature catalog: every model input of every pipeline is described in both languages."""
+
 import pytest
 
 from perfml import catalog

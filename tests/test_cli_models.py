@@ -1,4 +1,5 @@
 """Model CLI: train/score/models/audit/profile exit codes and outputs (MLflow in a temporary home)."""
+
 import pandas as pd
 from typer.testing import CliRunner
 
@@ -52,8 +53,12 @@ def test_exit_codes(perfml_home, small_dir, tmp_path):
     registry.clear_cache()
     assert _run("train", "bogus", "--data", small_dir).exit_code == 2  # usage error
     assert _run("score", "all", "--data", small_dir, "--out", tmp_path / "x.csv").exit_code == 2
-    assert _run("score", "transfer-anomaly", "--data", small_dir, "--out", tmp_path / "x.csv",
-                "--as-of", "not-a-date").exit_code == 2
+    assert (
+        _run(
+            "score", "transfer-anomaly", "--data", small_dir, "--out", tmp_path / "x.csv", "--as-of", "not-a-date"
+        ).exit_code
+        == 2
+    )
     assert _run("train", "transfer-anomaly", "--data", tmp_path / "missing").exit_code == 1  # data error
     # no champion: the baseline rule scores, and the output says so (column and message)
     r = _run("score", "transfer-anomaly", "--data", small_dir, "--out", tmp_path / "x.csv")

@@ -1,4 +1,5 @@
 """The data contract: every rule fails with a message naming table, column, rule and rows."""
+
 from __future__ import annotations
 
 import shutil
@@ -60,8 +61,16 @@ def problems_of(directory):
 
 def test_tiny_dataset_loads_typed(tiny_dir):
     ds = Dataset.load(tiny_dir)
-    assert ds.rows() == {"employees": 3, "customers": 2, "ownership_changes": 3, "activities": 3,
-                         "leads": 2, "orders": 3, "targets": 3, "satisfaction": 2}
+    assert ds.rows() == {
+        "employees": 3,
+        "customers": 2,
+        "ownership_changes": 3,
+        "activities": 3,
+        "leads": 2,
+        "orders": 3,
+        "targets": 3,
+        "satisfaction": 2,
+    }
     assert str(ds.customers["created_at"].dtype) == "datetime64[ns]"
     # +08:00 is converted to naive UTC
     assert ds.customers.loc[1, "created_at"] == pd.Timestamp("2024-01-05T02:30:00")
@@ -84,8 +93,14 @@ def test_tiny_dataset_loads_typed(tiny_dir):
         ("employees", "E1,sales", "E1,clerk", "role", "must be one of sales, assistant, manager", 3),
         ("employees", "M1,manager,T1", "M1,manager,", "team_id", "required value is empty", 2),
         ("employees", "2023-02-01,2023-05-01", "2023-02-30,2023-05-01", "hire_date", "must be an ISO 8601 date", 3),
-        ("employees", "2023-03-01,2023-06-01,2024-06-30", "2023-03-01,2023-06-01,2022-06-30",
-         "termination_date", "must not precede hire_date", 4),
+        (
+            "employees",
+            "2023-03-01,2023-06-01,2024-06-30",
+            "2023-03-01,2023-06-01,2022-06-30",
+            "termination_date",
+            "must not precede hire_date",
+            4,
+        ),
         ("customers", "2024-01-02T09:00:00,smb", "yesterday,smb", "created_at", "must be an ISO 8601 timestamp", 2),
         ("customers", "C2,", "C1,", "customer_id", "duplicate key (customer_id) must be unique", 2),
         ("orders", "1200.50", "-1200.50", "amount", "must be >= 0", 2),
@@ -95,11 +110,30 @@ def test_tiny_dataset_loads_typed(tiny_dir):
         ("orders", ",new", ",old", "order_type", "must be one of new, repeat", 4),
         ("satisfaction", ",88", ",101", "score", "must be <= 100", 2),
         ("targets", "E1,2024-01,visits", "E1,2024-13,visits", "period", "must be a period YYYY-MM", 3),
-        ("targets", "E1,2024-01,visits", "E1,2024-01,revenue", "employee_id",
-         "duplicate key (employee_id, period, metric) must be unique", 2),
-        ("ownership_changes", "X2,C1,E1,A1", "X2,C1,E9,A1", "from_employee_id",
-         "must reference an existing employees.employee_id", 3),
-        ("activities", "V2,E1,C2,,call", "V2,E1,C2,,fax", "type", "must be one of visit, call, email, meeting, message, other", 3),
+        (
+            "targets",
+            "E1,2024-01,visits",
+            "E1,2024-01,revenue",
+            "employee_id",
+            "duplicate key (employee_id, period, metric) must be unique",
+            2,
+        ),
+        (
+            "ownership_changes",
+            "X2,C1,E1,A1",
+            "X2,C1,E9,A1",
+            "from_employee_id",
+            "must reference an existing employees.employee_id",
+            3,
+        ),
+        (
+            "activities",
+            "V2,E1,C2,,call",
+            "V2,E1,C2,,fax",
+            "type",
+            "must be one of visit, call, email, meeting, message, other",
+            3,
+        ),
         ("activities", "V1,E1,C1,L1", "V1,E1,C1,L7", "lead_id", "must reference an existing leads.lead_id", 2),
         ("leads", "L2,,E1", "L2,,", "owner_id", "required value is empty", 3),
     ],
@@ -116,8 +150,12 @@ def test_every_rule_names_table_column_rule_and_row(tiny_dir, table, old, new, c
 
 
 def test_missing_column_and_table_and_all_problems_reported(tiny_dir):
-    corrupt(tiny_dir, "orders", "order_id,customer_id,employee_id,closed_at,amount",
-            "order_id,customer_id,employee_id,closed_at,value")
+    corrupt(
+        tiny_dir,
+        "orders",
+        "order_id,customer_id,employee_id,closed_at,amount",
+        "order_id,customer_id,employee_id,closed_at,value",
+    )
     (tiny_dir / "satisfaction.csv").unlink()
     corrupt(tiny_dir, "customers", "C2,2024-01-05T10:30:00+08:00", "C2,not-a-date")
     found = {(p.table, p.column, p.rule) for p in problems_of(tiny_dir)}
@@ -135,7 +173,12 @@ def test_problem_counts_rows_and_shows_first_five(tiny_dir):
 
 
 def test_extra_columns_kept_and_csv_parquet_round_trip(tiny_dir, tmp_path):
-    corrupt(tiny_dir, "customers", "customer_id,created_at,segment,region", "customer_id,created_at,segment,region,crm_source")
+    corrupt(
+        tiny_dir,
+        "customers",
+        "customer_id,created_at,segment,region",
+        "customer_id,created_at,segment,region,crm_source",
+    )
     corrupt(tiny_dir, "customers", "smb,north", "smb,north,hubspot")
     ds = Dataset.load(tiny_dir)
     assert ds.customers["crm_source"].tolist()[0] == "hubspot"
@@ -202,8 +245,19 @@ def test_cli_validate_exit_codes(tiny_dir):
 
 
 def test_contract_lists_ten_canonical_tables_plus_metrics():
-    assert set(TABLES) == {"employees", "customers", "ownership_changes", "activities", "leads", "orders",
-                           "targets", "satisfaction", "transfer_labels", "demographics", "metrics"}
+    assert set(TABLES) == {
+        "employees",
+        "customers",
+        "ownership_changes",
+        "activities",
+        "leads",
+        "orders",
+        "targets",
+        "satisfaction",
+        "transfer_labels",
+        "demographics",
+        "metrics",
+    }
     assert [n for n, t in TABLES.items() if t.optional] == ["transfer_labels", "demographics", "metrics"]
 
 
@@ -249,8 +303,12 @@ def test_references_into_an_untracked_table_must_be_empty(tiny_dir):
     (tiny_dir / "leads.csv").unlink()
     (tiny_dir / "dataset.yaml").write_text("untracked: [leads]\n")
     (p,) = problems_of(tiny_dir)
-    assert (p.table, p.column, p.rule, p.rows) == ("activities", "lead_id", "must reference an existing leads.lead_id",
-                                                    (2,))
+    assert (p.table, p.column, p.rule, p.rows) == (
+        "activities",
+        "lead_id",
+        "must reference an existing leads.lead_id",
+        (2,),
+    )
 
 
 def test_absent_required_table_not_declared_says_how_to_declare_it(tiny_dir):
@@ -265,14 +323,17 @@ def test_absent_required_table_not_declared_says_how_to_declare_it(tiny_dir):
     assert result.exit_code == 1 and "`untracked: [satisfaction]`" in result.output
 
 
-@pytest.mark.parametrize("text, column, rule", [
-    ("untracked: [activites]\n", "untracked", "unknown table 'activites' (expected one of: ownership_changes, "),
-    ("untracked: [satisfaction, orders]\n", "untracked", "orders cannot be untracked"),
-    ("untraked: [satisfaction]\n", "untraked", "unknown key (expected: untracked)"),
-    ("untracked: [satisfaction\n", None, "is not valid YAML"),
-    ("untracked: satisfaction\n", "untracked", "must be a list of table names"),
-    ("- satisfaction\n", None, "must be a mapping such as `untracked: [activities]`"),
-])
+@pytest.mark.parametrize(
+    "text, column, rule",
+    [
+        ("untracked: [activites]\n", "untracked", "unknown table 'activites' (expected one of: ownership_changes, "),
+        ("untracked: [satisfaction, orders]\n", "untracked", "orders cannot be untracked"),
+        ("untraked: [satisfaction]\n", "untraked", "unknown key (expected: untracked)"),
+        ("untracked: [satisfaction\n", None, "is not valid YAML"),
+        ("untracked: satisfaction\n", "untracked", "must be a list of table names"),
+        ("- satisfaction\n", None, "must be a mapping such as `untracked: [activities]`"),
+    ],
+)
 def test_bad_manifest_names_the_file_and_key_together_with_data_problems(tiny_dir, text, column, rule):
     (tiny_dir / "dataset.yaml").write_text(text)
     corrupt(tiny_dir, "orders", "1200.50", "inf")

@@ -1,4 +1,5 @@
 """The service's store snapshot: incremental updates, derived frames kept or dropped by the tables they read."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,11 +11,16 @@ from perfml.serving.snapshot import DatasetCache
 @pytest.fixture
 def cache(tmp_path) -> DatasetCache:
     url = f"sqlite:///{tmp_path / 'store.db'}"
-    ingest_records({
-        "employees": [{"employee_id": "e1", "role": "sales", "team_id": "t1", "hire_date": "2023-01-01"}],
-        "customers": [{"customer_id": "c1", "created_at": "2023-01-05"}],
-        "orders": [{"order_id": "o1", "customer_id": "c1", "employee_id": "e1", "closed_at": "2023-04-01",
-                    "amount": "10"}]}, url)
+    ingest_records(
+        {
+            "employees": [{"employee_id": "e1", "role": "sales", "team_id": "t1", "hire_date": "2023-01-01"}],
+            "customers": [{"customer_id": "c1", "created_at": "2023-01-05"}],
+            "orders": [
+                {"order_id": "o1", "customer_id": "c1", "employee_id": "e1", "closed_at": "2023-04-01", "amount": "10"}
+            ],
+        },
+        url,
+    )
     return DatasetCache(url)
 
 
@@ -26,8 +32,14 @@ def _write(cache: DatasetCache, records: dict):
 def test_update_reaches_readers_without_a_store_read(cache, monkeypatch):
     first = cache.dataset()
     monkeypatch.setattr("perfml.serving.snapshot.read_dataset", lambda *a, **k: pytest.fail("rebuilt from the store"))
-    rows = _write(cache, {"orders": [{"order_id": "o2", "customer_id": "c1", "employee_id": "e1",
-                                      "closed_at": "2023-04-02", "amount": "5"}]})
+    rows = _write(
+        cache,
+        {
+            "orders": [
+                {"order_id": "o2", "customer_id": "c1", "employee_id": "e1", "closed_at": "2023-04-02", "amount": "5"}
+            ]
+        },
+    )
     assert rows == {"orders": 1}
     assert sorted(cache.dataset().orders["order_id"]) == ["o1", "o2"]
     assert list(first.orders["order_id"]) == ["o1"]  # a reader holding the old snapshot still sees it whole
@@ -40,12 +52,19 @@ def test_derived_frames_follow_the_tables_they_read(cache):
         def build(ds):
             calls[name] += 1
             return len(ds.orders), len(ds.employees)
+
         return build
 
     assert cache.derived(("e",), count("employees"), tables=("employees",)) == (1, 1)
     assert cache.derived(("a",), count("all")) == (1, 1)
-    _write(cache, {"orders": [{"order_id": "o2", "customer_id": "c1", "employee_id": "e1",
-                               "closed_at": "2023-04-02", "amount": "5"}]})
+    _write(
+        cache,
+        {
+            "orders": [
+                {"order_id": "o2", "customer_id": "c1", "employee_id": "e1", "closed_at": "2023-04-02", "amount": "5"}
+            ]
+        },
+    )
     assert cache.derived(("e",), count("employees"), tables=("employees",)) == (1, 1)  # kept: reads no orders
     assert cache.derived(("a",), count("all")) == (2, 1)  # rebuilt
     assert calls == {"employees": 1, "all": 2}
@@ -60,8 +79,14 @@ def test_stale_ok_answers_at_once_and_catches_up(cache, monkeypatch):
     monkeypatch.setattr(DatasetCache, "STALE_REBUILD_S", 0.0)
     build = lambda ds: len(ds.orders)  # noqa: E731
     assert cache.derived(("m",), build, stale_ok=True) == 1
-    _write(cache, {"orders": [{"order_id": "o2", "customer_id": "c1", "employee_id": "e1",
-                               "closed_at": "2023-04-02", "amount": "5"}]})
+    _write(
+        cache,
+        {
+            "orders": [
+                {"order_id": "o2", "customer_id": "c1", "employee_id": "e1", "closed_at": "2023-04-02", "amount": "5"}
+            ]
+        },
+    )
     assert cache.derived(("m",), build, stale_ok=True) in (1, 2)  # the previous value, or the new one if quick
     deadline = time.monotonic() + 30
     while cache.derived(("m",), build, stale_ok=True) != 2 and time.monotonic() < deadline:

@@ -1,4 +1,5 @@
 """Explanations: additivity to 1e-6, top-k ordering, catalog names and reasons in two languages."""
+
 import numpy as np
 import pandas as pd
 import pytest

@@ -1,18 +1,21 @@
 """Bias audit numbers on a hand-made frame."""
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from perfml.fairness import UNKNOWN, bias_audit
 from perfml.errors import PerfmlError
+from perfml.fairness import UNKNOWN, bias_audit
 
 
 def _frame():
     # 100 scored rows: group A 50 rows (20 alerted), B 40 rows (8 alerted), C 1 row (alerted),
     # 9 rows of employees without demographics / with an empty value.
     rows = []
+
     def add(emp, n, n_sel):
         rows.extend([(emp, 0.9)] * n_sel + [(emp, 0.1)] * (n - n_sel))
+
     add("a1", 25, 10)
     add("a2", 25, 10)
     add("b1", 40, 8)
@@ -20,9 +23,13 @@ def _frame():
     add("x1", 5, 5)  # not in demographics
     add("e1", 4, 0)  # empty gender
     scores = pd.DataFrame(rows, columns=["employee_id", "score"])
-    demo = pd.DataFrame({"employee_id": ["a1", "a2", "b1", "c1", "e1"],
-                         "gender": ["F", "F", "M", "X", "  "],
-                         "age_band": ["<30", "<30", "<30", "30+", "30+"]})
+    demo = pd.DataFrame(
+        {
+            "employee_id": ["a1", "a2", "b1", "c1", "e1"],
+            "gender": ["F", "F", "M", "X", "  "],
+            "age_band": ["<30", "<30", "<30", "30+", "30+"],
+        }
+    )
     return scores, demo
 
 

@@ -1,4 +1,5 @@
 """The whole path on an export written the way real CRMs write them (`helpers.foreign_export`)."""
+
 from __future__ import annotations
 
 import json
@@ -39,18 +40,34 @@ def poisoned(tmp_path_factory):
 
 def _counts(url) -> dict[str, int]:
     with engine_for(url).connect() as conn:
-        return {name: conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
-                for name, table in CANONICAL.items()}
+        return {
+            name: conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            for name, table in CANONICAL.items()
+        }
 
 
 def test_export_looks_like_a_real_crm_export(export, tmp_path):
     text = {f.stem: pd.read_csv(f, dtype=str) for f in export.glob("*.csv")}
-    assert list(text["orders"].columns) == ["order_id", "customer_id", "employee_id", "closed_at", "amount",
-                                            "order_type", "currency"]
+    assert list(text["orders"].columns) == [
+        "order_id",
+        "customer_id",
+        "employee_id",
+        "closed_at",
+        "amount",
+        "order_type",
+        "currency",
+    ]
     for table, column in (("orders", "closed_at"), ("ownership_changes", "changed_at"), ("leads", "created_at")):
         assert text[table][column].str.fullmatch(r"\d{4}-\d{2}-\d{2}").all(), table  # dates, no times
-    assert sorted(p.name for p in export.iterdir()) == ["customers.csv", "dataset.yaml", "employees.csv", "leads.csv",
-                                                      "orders.csv", "ownership_changes.csv", "targets.csv"]
+    assert sorted(p.name for p in export.iterdir()) == [
+        "customers.csv",
+        "dataset.yaml",
+        "employees.csv",
+        "leads.csv",
+        "orders.csv",
+        "ownership_changes.csv",
+        "targets.csv",
+    ]
     ds = Dataset.load(export)
     assert ds.untracked == set(UNTRACKED)
     sellers = ds.employees.loc[ds.employees["role"] == "sales", "employee_id"]
@@ -59,8 +76,10 @@ def test_export_looks_like_a_real_crm_export(export, tmp_path):
     for name in ("orders", "leads", "targets", "ownership_changes"):  # nothing at all for the no-deals agent
         assert not ds.table(name).isin([NO_DEALS_AGENT]).any().any(), name
     assert set(ds.orders["closed_at"].dt.strftime("%Y-%m")) == set(MONTHS)
-    assert ds.orders["closed_at"].min() >= ds.employees.set_index("employee_id").loc[ds.orders["employee_id"],
-                                                                                    "hire_date"].min()
+    assert (
+        ds.orders["closed_at"].min()
+        >= ds.employees.set_index("employee_id").loc[ds.orders["employee_id"], "hire_date"].min()
+    )
     assert ds.orders.loc[ds.orders["employee_id"] == LATE_HIRE, "closed_at"].min() >= pd.Timestamp("2017-02-13")
     assert set(ds.ownership_changes["reason"].dropna()) == set(REASONS)
     assert set(ds.orders["currency"]) == {"USD"}  # unknown column kept
@@ -129,8 +148,9 @@ def test_whole_path_on_the_export_gates_falls_back_and_says_which_state(export, 
     assert models.output.count("degraded:") == 3
 
     out = tmp_path / "decline.csv"
-    result = runner.invoke(app, ["score", "decline", "--data", str(export), "--out", str(out),
-                                 "--as-of", "2017-04-15T12:00"])
+    result = runner.invoke(
+        app, ["score", "decline", "--data", str(export), "--out", str(out), "--as-of", "2017-04-15T12:00"]
+    )
     assert result.exit_code == 0, result.output
     scores = pd.read_csv(out, dtype={"employee_id": str}).set_index("employee_id")
     assert (scores["source"] == "baseline").all()
@@ -155,8 +175,9 @@ def test_whole_path_on_the_export_gates_falls_back_and_says_which_state(export, 
     builtin = Path(perfml.__file__).parent / "plans" / "sales-default.yaml"
     plan.write_text(builtin.read_text().replace("effective_from: 2020-01-01", "effective_from: 2016-01-01"))
     out = tmp_path / "bonus.json"
-    result = runner.invoke(app, ["bonus", "--plan", str(plan), "--data", str(export), "--period", "2017-03",
-                                 "--out", str(out)])
+    result = runner.invoke(
+        app, ["bonus", "--plan", str(plan), "--data", str(export), "--period", "2017-03", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     run = json.loads(out.read_text())
     first = next(r for r in run["results"] if r["employee_id"] == AGENTS[0])
@@ -176,8 +197,14 @@ def test_the_store_remembers_what_the_export_does_not_track(export, tmp_path):
     # a later export that does track activities (and has some) replaces the declaration
     tracked = tmp_path / "tracked"
     ds = Dataset.load(export)
-    acts = pd.DataFrame({"activity_id": ["A 1"], "employee_id": [AGENTS[0]], "type": ["call"],
-                         "occurred_at": [pd.Timestamp("2017-04-03")]})
+    acts = pd.DataFrame(
+        {
+            "activity_id": ["A 1"],
+            "employee_id": [AGENTS[0]],
+            "type": ["call"],
+            "occurred_at": [pd.Timestamp("2017-04-03")],
+        }
+    )
     Dataset({**ds.tables, "activities": acts}, untracked={"satisfaction"}).save(tracked)
     assert runner.invoke(app, ["import", str(tracked), "--store-url", url]).exit_code == 0
     assert read_dataset(url).untracked == {"satisfaction"}

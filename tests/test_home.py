@@ -1,4 +1,5 @@
 """Two homes in one process: each trains, registers, lists and loads only its own models; separate stores."""
+
 from __future__ import annotations
 
 import mlflow

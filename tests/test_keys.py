@@ -1,4 +1,5 @@
 """API keys: the plain key is returned once, only its sha256 is stored; roles and scopes; revocation."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """`perfml keys create` refuses a scope the store does not know and warns about one with no records yet."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,12 +15,19 @@ def company(home) -> str:
     """A store with team t1 (e1 has orders) and team t2 (e2: no records yet); returns the store URL."""
     from perfml.ingest import ingest_records
 
-    ingest_records({
-        "employees": [{"employee_id": "e1", "role": "sales", "team_id": "t1", "hire_date": "2023-01-01"},
-                      {"employee_id": "e2", "role": "sales", "team_id": "t2", "hire_date": "2023-02-01"}],
-        "customers": [{"customer_id": "c1", "created_at": "2023-01-05"}],
-        "orders": [{"order_id": "o1", "customer_id": "c1", "employee_id": "e1", "closed_at": "2023-04-01",
-                    "amount": "10"}]}, home.engine)
+    ingest_records(
+        {
+            "employees": [
+                {"employee_id": "e1", "role": "sales", "team_id": "t1", "hire_date": "2023-01-01"},
+                {"employee_id": "e2", "role": "sales", "team_id": "t2", "hire_date": "2023-02-01"},
+            ],
+            "customers": [{"customer_id": "c1", "created_at": "2023-01-05"}],
+            "orders": [
+                {"order_id": "o1", "customer_id": "c1", "employee_id": "e1", "closed_at": "2023-04-01", "amount": "10"}
+            ],
+        },
+        home.engine,
+    )
     return str(home.engine.url)
 
 
@@ -46,8 +54,10 @@ def test_cli_refuses_unknown_scopes_and_warns_about_empty_ones(company):
     from perfml.cli import app as cli
 
     runner = CliRunner()
-    for args, what in ((["--role", "manager", "--team", "T-nope"], "team 'T-nope'"),
-                       (["--role", "employee", "--employee", "E-nope"], "employee 'E-nope'")):
+    for args, what in (
+        (["--role", "manager", "--team", "T-nope"], "team 'T-nope'"),
+        (["--role", "employee", "--employee", "E-nope"], "employee 'E-nope'"),
+    ):
         result = runner.invoke(cli, ["keys", "create", *args])
         said = " ".join(result.output.split())  # rich wraps long lines
         assert result.exit_code == 1 and what in said and "not in the store" in said
@@ -74,8 +84,9 @@ def test_bonus_outputs_are_owner_only(small_dir, tmp_path):
     out.chmod(0o644)  # an existing, more open file is replaced by a private one
     old = os.umask(0o000)
     try:
-        result = CliRunner().invoke(cli, ["bonus", "--plan", "sales-default", "--data", str(small_dir),
-                                          "--period", period, "--out", str(out)])
+        result = CliRunner().invoke(
+            cli, ["bonus", "--plan", "sales-default", "--data", str(small_dir), "--period", period, "--out", str(out)]
+        )
     finally:
         os.umask(old)
     assert result.exit_code == 0, result.output

@@ -1,4 +1,5 @@
 """The analyst walkthrough notebook runs end to end (kernel `python3` of this venv) and shows what it promises."""
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,9 @@ def executed(tmp_path_factory):
     env = {**os.environ, "PERFML_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true"}
     env.pop("MPLBACKEND", None)  # figures must render inline to be checked
     before = set(Path(tempfile.gettempdir()).glob("perfml-walkthrough-*"))
-    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=180, resources={"metadata": {"path": str(home)}})
+    client = nbclient.NotebookClient(
+        nb, kernel_name="python3", timeout=180, resources={"metadata": {"path": str(home)}}
+    )
     # The kernel is a child process: the environment is how it learns where PERFML_HOME is.
     client.execute(env=env)
     stray = set(Path(tempfile.gettempdir()).glob("perfml-walkthrough-*")) - before

@@ -1,4 +1,5 @@
 """perfml.simulate: determinism, size, contract integrity and the planted ground truth."""
+
 from __future__ import annotations
 
 import functools
@@ -12,8 +13,18 @@ import pytest
 
 from perfml.simulate import SCALES, simulate
 
-TABLES = ("employees", "customers", "ownership_changes", "activities", "leads", "orders", "targets",
-          "satisfaction", "transfer_labels", "demographics")
+TABLES = (
+    "employees",
+    "customers",
+    "ownership_changes",
+    "activities",
+    "leads",
+    "orders",
+    "targets",
+    "satisfaction",
+    "transfer_labels",
+    "demographics",
+)
 TRUTH = ("transfers", "employees", "team_slumps")
 TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
 
@@ -54,6 +65,7 @@ def twin_runs(tmp_path_factory):
 
 
 # --- determinism, API, sizes ----------------------------------------------------------------
+
 
 def test_same_seed_is_byte_identical_and_other_seed_differs(twin_runs):
     base, _, _ = twin_runs
@@ -112,20 +124,39 @@ def test_medium_run_has_the_promised_size(medium_dir):
 
 # --- contract: integrity and ranges ---------------------------------------------------------
 
+
 def test_ids_unique_and_references_resolve(small_dir):
     t = {name: _read(small_dir, name) for name in TABLES}
-    for name, key in (("employees", "employee_id"), ("customers", "customer_id"), ("ownership_changes", "change_id"),
-                      ("activities", "activity_id"), ("leads", "lead_id"), ("orders", "order_id"),
-                      ("satisfaction", "survey_id"), ("transfer_labels", "change_id"), ("demographics", "employee_id")):
+    for name, key in (
+        ("employees", "employee_id"),
+        ("customers", "customer_id"),
+        ("ownership_changes", "change_id"),
+        ("activities", "activity_id"),
+        ("leads", "lead_id"),
+        ("orders", "order_id"),
+        ("satisfaction", "survey_id"),
+        ("transfer_labels", "change_id"),
+        ("demographics", "employee_id"),
+    ):
         assert t[name][key].is_unique, name
     emps, custs, leads = set(t["employees"].employee_id), set(t["customers"].customer_id), set(t["leads"].lead_id)
-    refs = [("orders", "employee_id", emps), ("orders", "customer_id", custs),
-            ("ownership_changes", "to_employee_id", emps), ("ownership_changes", "from_employee_id", emps),
-            ("ownership_changes", "customer_id", custs), ("activities", "employee_id", emps),
-            ("activities", "customer_id", custs), ("activities", "lead_id", leads), ("leads", "owner_id", emps),
-            ("leads", "customer_id", custs), ("targets", "employee_id", emps), ("satisfaction", "customer_id", custs),
-            ("satisfaction", "employee_id", emps), ("employees", "manager_id", emps),
-            ("transfer_labels", "change_id", set(t["ownership_changes"].change_id))]
+    refs = [
+        ("orders", "employee_id", emps),
+        ("orders", "customer_id", custs),
+        ("ownership_changes", "to_employee_id", emps),
+        ("ownership_changes", "from_employee_id", emps),
+        ("ownership_changes", "customer_id", custs),
+        ("activities", "employee_id", emps),
+        ("activities", "customer_id", custs),
+        ("activities", "lead_id", leads),
+        ("leads", "owner_id", emps),
+        ("leads", "customer_id", custs),
+        ("targets", "employee_id", emps),
+        ("satisfaction", "customer_id", custs),
+        ("satisfaction", "employee_id", emps),
+        ("employees", "manager_id", emps),
+        ("transfer_labels", "change_id", set(t["ownership_changes"].change_id)),
+    ]
     for table, col, valid in refs:
         values = set(t[table][col]) - {""}
         assert values and values <= valid, (table, col)
@@ -146,9 +177,17 @@ def test_values_and_timestamps_in_range(small_dir):
     assert set(emp.role) == {"sales", "assistant", "manager"}
     assert (pd.to_datetime(emp.probation_end_date) > pd.to_datetime(emp.hire_date)).all()
     assert set(_read(small_dir, "activities").type) == {"visit", "call", "email", "meeting", "message", "other"}
-    events = [("activities", "occurred_at"), ("orders", "closed_at"), ("ownership_changes", "changed_at"),
-              ("leads", "created_at"), ("leads", "first_contact_at"), ("leads", "converted_at"), ("leads", "lost_at"),
-              ("satisfaction", "responded_at"), ("transfer_labels", "reviewed_at")]
+    events = [
+        ("activities", "occurred_at"),
+        ("orders", "closed_at"),
+        ("ownership_changes", "changed_at"),
+        ("leads", "created_at"),
+        ("leads", "first_contact_at"),
+        ("leads", "converted_at"),
+        ("leads", "lost_at"),
+        ("satisfaction", "responded_at"),
+        ("transfer_labels", "reviewed_at"),
+    ]
     for table, col in events:
         text = _read(small_dir, table)[col]
         text = text[text != ""]
@@ -178,12 +217,18 @@ def test_ownership_chain_and_order_credit_follow_the_change_log(small_dir):
     assert (chg.from_employee_id != chg.to_employee_id).all()
     orders = _read(small_dir, "orders")
     orders["t"] = pd.to_datetime(orders.closed_at)
-    owner = pd.merge_asof(orders.sort_values("t"), chg.sort_values("t")[["customer_id", "t", "to_employee_id"]],
-                          on="t", by="customer_id", direction="backward")
+    owner = pd.merge_asof(
+        orders.sort_values("t"),
+        chg.sort_values("t")[["customer_id", "t", "to_employee_id"]],
+        on="t",
+        by="customer_id",
+        direction="backward",
+    )
     assert (owner.employee_id == owner.to_employee_id).all()
 
 
 # --- planted truth --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("which", ["small_dir", pytest.param("medium_dir", marks=pytest.mark.slow)])
 def test_collusive_share_of_transfers_into_assistants(which, request):
@@ -199,9 +244,14 @@ def test_collusive_orders_go_to_the_idle_assistant(medium_dir):
     col["t"] = pd.to_datetime(col.changed_at)
     orders = _read(medium_dir, "orders")
     orders["t"] = pd.to_datetime(orders.closed_at)
-    nxt = pd.merge_asof(col.sort_values("t"), orders.sort_values("t")[["customer_id", "t", "employee_id", "order_type"]]
-                        .rename(columns={"t": "closed"}), left_on="t", right_on="closed", by="customer_id",
-                        direction="forward")
+    nxt = pd.merge_asof(
+        col.sort_values("t"),
+        orders.sort_values("t")[["customer_id", "t", "employee_id", "order_type"]].rename(columns={"t": "closed"}),
+        left_on="t",
+        right_on="closed",
+        by="customer_id",
+        direction="forward",
+    )
     assert (nxt.employee_id == nxt.to_employee_id).all() and (nxt.order_type == "new").all()
     assert ((nxt.closed - nxt.t).dt.days <= 30).all()
     acts = _read(medium_dir, "activities")[["employee_id", "customer_id", "occurred_at"]]
@@ -237,8 +287,8 @@ def test_decliners_activity_falls_after_onset(which, request):
     before, after = [], []
     for emp_id, onset in zip(dec.employee_id, dec.decline_onset, strict=True):
         i = periods.index(onset)
-        before.append(sum(counts.get((emp_id, p), 0) for p in periods[i - 3:i]))
-        after.append(sum(counts.get((emp_id, p), 0) for p in periods[i:i + 3]))
+        before.append(sum(counts.get((emp_id, p), 0) for p in periods[i - 3 : i]))
+        after.append(sum(counts.get((emp_id, p), 0) for p in periods[i : i + 3]))
     before, after = np.array(before), np.array(after)
     assert after.sum() <= 0.7 * before.sum()
     assert np.mean(after <= 0.7 * before) >= 0.75
@@ -270,6 +320,7 @@ def test_demographics_drive_nothing(twin_runs, tmp_path, monkeypatch):
 
 
 # --- the optional qualifier -> closer funnel --------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def funnel_run(tmp_path_factory, twin_runs):

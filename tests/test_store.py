@@ -1,4 +1,5 @@
 """The SQL store: contract-generated tables, all-or-nothing idempotent import, exact round trip."""
+
 from __future__ import annotations
 
 import shutil
@@ -20,26 +21,67 @@ from perfml.schema import TABLES
 def tiny_frames() -> dict[str, pd.DataFrame]:
     """A hand-made company touching every table, extra/attr columns, empty values and awkward amounts."""
     return {
-        "employees": pd.DataFrame({
-            # e1's manager m1 comes after e1: the self reference is only checked at commit.
-            "employee_id": ["e1", "e2", "m1"], "role": ["sales", "assistant", "manager"], "team_id": ["t1"] * 3,
-            "manager_id": ["m1", "m1", ""], "hire_date": ["2023-01-01", "2023-02-01", "2020-01-01"],
-            "attr_years": ["3", "", "10.5"], "attr_school": ["a", "b", ""], "attr_empty": ["", "", ""]}),
-        "customers": pd.DataFrame({"customer_id": ["c1", "c2"], "created_at": ["2023-01-05T10:00:00", "2023-02-01"],
-                                   "segment": ["smb", ""], "crm_source": ["web", ""]}),
-        "ownership_changes": pd.DataFrame({"change_id": ["x1"], "customer_id": ["c1"], "from_employee_id": ["e1"],
-                                           "to_employee_id": ["e2"], "changed_at": ["2023-03-01T08:00:00+02:00"]}),
-        "activities": pd.DataFrame({"activity_id": ["a1", "a2"], "employee_id": ["e1", "e2"], "lead_id": ["l1", ""],
-                                    "type": ["visit", "call"], "occurred_at": ["2023-03-01T09:30:15", "2023-03-02"],
-                                    "duration_minutes": ["30", ""]}),
+        "employees": pd.DataFrame(
+            {
+                # e1's manager m1 comes after e1: the self reference is only checked at commit.
+                "employee_id": ["e1", "e2", "m1"],
+                "role": ["sales", "assistant", "manager"],
+                "team_id": ["t1"] * 3,
+                "manager_id": ["m1", "m1", ""],
+                "hire_date": ["2023-01-01", "2023-02-01", "2020-01-01"],
+                "attr_years": ["3", "", "10.5"],
+                "attr_school": ["a", "b", ""],
+                "attr_empty": ["", "", ""],
+            }
+        ),
+        "customers": pd.DataFrame(
+            {
+                "customer_id": ["c1", "c2"],
+                "created_at": ["2023-01-05T10:00:00", "2023-02-01"],
+                "segment": ["smb", ""],
+                "crm_source": ["web", ""],
+            }
+        ),
+        "ownership_changes": pd.DataFrame(
+            {
+                "change_id": ["x1"],
+                "customer_id": ["c1"],
+                "from_employee_id": ["e1"],
+                "to_employee_id": ["e2"],
+                "changed_at": ["2023-03-01T08:00:00+02:00"],
+            }
+        ),
+        "activities": pd.DataFrame(
+            {
+                "activity_id": ["a1", "a2"],
+                "employee_id": ["e1", "e2"],
+                "lead_id": ["l1", ""],
+                "type": ["visit", "call"],
+                "occurred_at": ["2023-03-01T09:30:15", "2023-03-02"],
+                "duration_minutes": ["30", ""],
+            }
+        ),
         "leads": pd.DataFrame({"lead_id": ["l1"], "owner_id": ["e1"], "created_at": ["2023-01-01"]}),
-        "orders": pd.DataFrame({"order_id": ["o1", "o2", "o3"], "customer_id": ["c1", "c1", "c2"],
-                                "employee_id": ["e2", "e2", "e1"], "closed_at": ["2023-04-01", "2023-05-01", "2023-05-02"],
-                                "amount": ["1234.56", "0.1", "9999999999.99"]}),
-        "targets": pd.DataFrame({"employee_id": ["e1", "e1"], "period": ["2023-04", "2023-04"],
-                                 "metric": ["revenue", "visits"], "target": ["10000.005", "20"]}),
-        "satisfaction": pd.DataFrame({"survey_id": ["s1"], "customer_id": ["c1"], "responded_at": ["2023-05-01"],
-                                      "score": ["88.5"]}),
+        "orders": pd.DataFrame(
+            {
+                "order_id": ["o1", "o2", "o3"],
+                "customer_id": ["c1", "c1", "c2"],
+                "employee_id": ["e2", "e2", "e1"],
+                "closed_at": ["2023-04-01", "2023-05-01", "2023-05-02"],
+                "amount": ["1234.56", "0.1", "9999999999.99"],
+            }
+        ),
+        "targets": pd.DataFrame(
+            {
+                "employee_id": ["e1", "e1"],
+                "period": ["2023-04", "2023-04"],
+                "metric": ["revenue", "visits"],
+                "target": ["10000.005", "20"],
+            }
+        ),
+        "satisfaction": pd.DataFrame(
+            {"survey_id": ["s1"], "customer_id": ["c1"], "responded_at": ["2023-05-01"], "score": ["88.5"]}
+        ),
         "transfer_labels": pd.DataFrame({"change_id": ["x1"], "is_anomalous": ["1"]}),
         "demographics": pd.DataFrame({"employee_id": ["e1", "e2"], "gender": ["f", "m"], "age_band": ["30-39", ""]}),
     }
@@ -83,8 +125,13 @@ def test_create_all_is_idempotent_and_makes_every_table(url):
     store.create_all(url)
     store.create_all(url)  # second call must not fail or change anything
     inspector = sa.inspect(store.get_engine(url))
-    assert set(inspector.get_table_names()) == set(TABLES) | {"alerts", "alert_reviews", "api_keys", "audit_log",
-                                                                   "untracked_tables"}
+    assert set(inspector.get_table_names()) == set(TABLES) | {
+        "alerts",
+        "alert_reviews",
+        "api_keys",
+        "audit_log",
+        "untracked_tables",
+    }
     alert_indexes = {tuple(i["column_names"]) for i in inspector.get_indexes("alerts")}
     assert {("type",), ("team_id", "status"), ("status",), ("created_at",)} <= alert_indexes
     assert {tuple(i["column_names"]) for i in inspector.get_indexes("audit_log")} == {("at",)}
@@ -97,11 +144,16 @@ def test_canonical_tables_follow_the_contract():
         table = store.CANONICAL[name]
         assert [c.name for c in table.columns] == [*spec.names, "extra", "ingested_at"]
         assert tuple(c.name for c in table.primary_key.columns) == spec.key
-        assert {(fk.parent.name, fk.column.table.name) for fk in table.foreign_keys} == \
-            {(r.column, r.target_table) for r in spec.references}
+        assert {(fk.parent.name, fk.column.table.name) for fk in table.foreign_keys} == {
+            (r.column, r.target_table) for r in spec.references
+        }
     orders, targets = store.CANONICAL["orders"], store.CANONICAL["targets"]
-    assert isinstance(orders.c.amount.type, store.ExactDecimal) and isinstance(targets.c.target.type, store.ExactDecimal)
-    assert isinstance(orders.c.closed_at.type, sa.DateTime) and isinstance(store.CANONICAL["employees"].c.hire_date.type, sa.DateTime)
+    assert isinstance(orders.c.amount.type, store.ExactDecimal) and isinstance(
+        targets.c.target.type, store.ExactDecimal
+    )
+    assert isinstance(orders.c.closed_at.type, sa.DateTime) and isinstance(
+        store.CANONICAL["employees"].c.hire_date.type, sa.DateTime
+    )
     assert isinstance(store.CANONICAL["satisfaction"].c.score.type, sa.Float)
     assert isinstance(store.CANONICAL["transfer_labels"].c.is_anomalous.type, sa.Integer)
 
@@ -110,11 +162,16 @@ def test_postgresql_ddl_and_upsert_compile():
     """Same code for PostgreSQL: DDL and upserts compile (no server here to run them)."""
     dialect = postgresql.dialect()
     ddl = "\n".join(str(CreateTable(t).compile(dialect=dialect)) for t in store.metadata.sorted_tables)
-    ddl += "\n".join(str(CreateIndex(i).compile(dialect=dialect)) for t in store.metadata.sorted_tables for i in t.indexes)
+    ddl += "\n".join(
+        str(CreateIndex(i).compile(dialect=dialect)) for t in store.metadata.sorted_tables for i in t.indexes
+    )
     assert "amount NUMERIC NOT NULL" in ddl and "extra JSONB" in ddl and "DEFERRABLE INITIALLY DEFERRED" in ddl
     stmt = postgresql.insert(store.CANONICAL["orders"])
-    sql = str(stmt.on_conflict_do_update(index_elements=["order_id"], set_={"amount": stmt.excluded.amount})
-              .compile(dialect=dialect))
+    sql = str(
+        stmt.on_conflict_do_update(index_elements=["order_id"], set_={"amount": stmt.excluded.amount}).compile(
+            dialect=dialect
+        )
+    )
     assert "ON CONFLICT (order_id) DO UPDATE SET amount = excluded.amount" in sql
 
 
@@ -136,9 +193,22 @@ def test_import_counts_and_exact_round_trip(tiny, url, monkeypatch):
     monkeypatch.setattr(store.data, "CHUNK_ROWS", 2)  # several executemany chunks per table
     fractions = []
     counts = store.import_dataset(tiny, url, progress=lambda stage, f: fractions.append(f))
-    assert counts == tiny.rows() == {"employees": 3, "customers": 2, "ownership_changes": 1, "activities": 2,
-                                     "leads": 1, "orders": 3, "targets": 2, "satisfaction": 1,
-                                     "transfer_labels": 1, "demographics": 2}
+    assert (
+        counts
+        == tiny.rows()
+        == {
+            "employees": 3,
+            "customers": 2,
+            "ownership_changes": 1,
+            "activities": 2,
+            "leads": 1,
+            "orders": 3,
+            "targets": 2,
+            "satisfaction": 1,
+            "transfer_labels": 1,
+            "demographics": 2,
+        }
+    )
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert 18 / 18 in fractions and 2 / 18 in fractions  # 18 rows: progress after each chunk (employees 2 of 3)
 
@@ -247,7 +317,9 @@ def test_sqlite_fast_path_stores_what_sqlalchemy_would(tiny, tmp_path):
             for name in store.import_order():
                 if tiny.has(name):
                     cols = store.data._columns(name, tiny.table(name), stamp)
-                    store.data._ChunkWriter(conn, store.CANONICAL[name], fast=fast).write(cols, 0, len(tiny.table(name)))
+                    store.data._ChunkWriter(conn, store.CANONICAL[name], fast=fast).write(
+                        cols, 0, len(tiny.table(name))
+                    )
     raw = []
     for url in urls:
         with store.get_engine(url).connect() as conn:  # raw text as SQLite holds it, no type processing
@@ -260,13 +332,30 @@ def test_sqlite_fast_path_stores_what_sqlalchemy_would(tiny, tmp_path):
 def test_refreshing_an_alert_is_idempotent_and_keeps_its_review(url):
     store.create_all(url)
     with store.session_scope(url) as s:
-        first = store.upsert_alert(s, type="decline", employee_id="e1", team_id="t1", period="2024-03", score=0.4,
-                                   model_name="decline", model_version="3", explanation={"top": ["visits"]})
+        first = store.upsert_alert(
+            s,
+            type="decline",
+            employee_id="e1",
+            team_id="t1",
+            period="2024-03",
+            score=0.4,
+            model_name="decline",
+            model_version="3",
+            explanation={"top": ["visits"]},
+        )
         s.execute(sa.update(store.alerts).where(store.alerts.c.id == first).values(status="confirmed"))
         s.execute(sa.insert(store.alert_reviews).values(alert_id=first, decision="confirm", reviewer="mgr"))
     with store.session_scope(url) as s:
-        again = store.upsert_alert(s, type="decline", employee_id="e1", team_id="t1", period="2024-03", score=0.7,
-                                   model_name="decline", model_version="4")
+        again = store.upsert_alert(
+            s,
+            type="decline",
+            employee_id="e1",
+            team_id="t1",
+            period="2024-03",
+            score=0.7,
+            model_name="decline",
+            model_version="4",
+        )
         other = store.upsert_alert(s, type="transfer_anomaly", change_id="x1", employee_id="e1", score=0.9)
         row = s.execute(sa.select(store.alerts).where(store.alerts.c.id == first)).one()
     assert again == first and other != first
@@ -318,9 +407,21 @@ def test_read_tables_sees_one_snapshot_while_a_writer_commits(tiny, url):
     def writer() -> None:
         n = 0
         while not stop.is_set() and n < 400:
-            ingest_records({"customers": [{"customer_id": f"cw{n}", "created_at": "2023-06-01"}],
-                            "orders": [{"order_id": f"ow{n}", "customer_id": f"cw{n}", "employee_id": "e1",
-                                        "closed_at": "2023-06-02", "amount": 5}]}, url)
+            ingest_records(
+                {
+                    "customers": [{"customer_id": f"cw{n}", "created_at": "2023-06-01"}],
+                    "orders": [
+                        {
+                            "order_id": f"ow{n}",
+                            "customer_id": f"cw{n}",
+                            "employee_id": "e1",
+                            "closed_at": "2023-06-02",
+                            "amount": 5,
+                        }
+                    ],
+                },
+                url,
+            )
             written.append(n)
             n += 1
 
@@ -360,14 +461,22 @@ def test_upserted_snapshot_equals_a_fresh_read_of_the_store(tiny, url):
     store.import_dataset(tiny, url)
     before = store.read_dataset(url)
     records = {
-        "employees": [{"employee_id": "e3", "role": "sales", "team_id": "t2", "hire_date": "2023-06-01",
-                       "attr_years": "x", "attr_new": "7"},
-                      {"employee_id": "e1", "role": "sales", "team_id": "t9", "hire_date": "2023-01-01"}],
+        "employees": [
+            {
+                "employee_id": "e3",
+                "role": "sales",
+                "team_id": "t2",
+                "hire_date": "2023-06-01",
+                "attr_years": "x",
+                "attr_new": "7",
+            },
+            {"employee_id": "e1", "role": "sales", "team_id": "t9", "hire_date": "2023-01-01"},
+        ],
         "customers": [{"customer_id": "c3", "created_at": "2023-06-01", "crm_source": "fair"}],
-        "orders": [{"order_id": "o9", "customer_id": "c3", "employee_id": "e3", "closed_at": "2023-06-02",
-                    "amount": "12.345"},
-                   {"order_id": "o1", "customer_id": "c1", "employee_id": "e2", "closed_at": "2023-04-01",
-                    "amount": "99"}],
+        "orders": [
+            {"order_id": "o9", "customer_id": "c3", "employee_id": "e3", "closed_at": "2023-06-02", "amount": "12.345"},
+            {"order_id": "o1", "customer_id": "c1", "employee_id": "e2", "closed_at": "2023-04-01", "amount": "99"},
+        ],
         "targets": [{"employee_id": "e1", "period": "2023-04", "metric": "revenue", "target": "5"}],
     }
     typed = prepare_batch(records, url)
@@ -385,10 +494,15 @@ def test_upserted_snapshot_equals_a_fresh_read_of_the_store(tiny, url):
     same_as_store(after)
     assert "o9" in keys["orders"] and ("e1", "2023-04", "revenue") in keys["targets"]
     # a second batch on the updated snapshot: one row seen in the first batch changes again, one is new
-    again = prepare_batch({"orders": [{"order_id": "o9", "customer_id": "c3", "employee_id": "e3",
-                                       "closed_at": "2023-06-02", "amount": "1"},
-                                      {"order_id": "o10", "customer_id": "c3", "employee_id": "e3",
-                                       "closed_at": "2023-06-03", "amount": "2"}]}, url)
+    again = prepare_batch(
+        {
+            "orders": [
+                {"order_id": "o9", "customer_id": "c3", "employee_id": "e3", "closed_at": "2023-06-02", "amount": "1"},
+                {"order_id": "o10", "customer_id": "c3", "employee_id": "e3", "closed_at": "2023-06-03", "amount": "2"},
+            ]
+        },
+        url,
+    )
     write_batch(again, url)
     twice = upserted(after, again, keys)
     same_as_store(twice)

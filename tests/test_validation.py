@@ -1,6 +1,7 @@
 """Contract rules: finite numbers in documented ranges, dates 1900-2100, no NUL; one pass lists every
 problem (row and reference problems together) with its first offending values; the same rules refuse
 bad input in `perfml validate`, `perfml import` and `Dataset.from_frames` (what ingest relies on)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,8 +36,12 @@ POISON = [
     ("customers", "segment", "S\x00MB", "must not contain a NUL character"),
     ("orders", "currency", "US\x00D", "must not contain a NUL character"),  # an unknown extra column too
 ]
-IMPORT_CASES = [p for p in POISON if p[2] in ("inf", "1e400", "5e12", "0.0000001", "1600-01-01", "客户要求\x00")
-                and p[0] in ("orders", "ownership_changes")]
+IMPORT_CASES = [
+    p
+    for p in POISON
+    if p[2] in ("inf", "1e400", "5e12", "0.0000001", "1600-01-01", "客户要求\x00")
+    and p[0] in ("orders", "ownership_changes")
+]
 ROW = 3  # the record poisoned (0-based); row 5 in the file (header = row 1)
 
 
@@ -71,17 +76,25 @@ def _frames(clean_dir) -> dict[str, pd.DataFrame]:
 def _counts(url) -> dict[str, int]:
     engine = engine_for(url)
     with engine.connect() as conn:
-        return {name: conn.execute(sa.select(sa.func.count()).select_from(CANONICAL[name])).scalar_one()
-                for name in ("employees", "customers", "ownership_changes", "leads", "orders", "targets")}
+        return {
+            name: conn.execute(sa.select(sa.func.count()).select_from(CANONICAL[name])).scalar_one()
+            for name in ("employees", "customers", "ownership_changes", "leads", "orders", "targets")
+        }
 
 
 @pytest.mark.parametrize("table, column, value, rule", POISON)
-def test_each_poisoned_value_is_refused_by_validate_with_rule_row_and_value(clean_dir, tmp_path, table, column, value,
-                                                                            rule):
+def test_each_poisoned_value_is_refused_by_validate_with_rule_row_and_value(
+    clean_dir, tmp_path, table, column, value, rule
+):
     bad = _poison(clean_dir, tmp_path, table, column, value)
     problem = _only_problem(bad)  # refused as itself: no knock-on "required value is empty"
-    assert (problem.table, problem.column, problem.rule, problem.rows, problem.count) == (table, column, rule,
-                                                                                          (ROW + 2,), 1)
+    assert (problem.table, problem.column, problem.rule, problem.rows, problem.count) == (
+        table,
+        column,
+        rule,
+        (ROW + 2,),
+        1,
+    )
     assert repr(value) in problem.detail
     result = CliRunner().invoke(app, ["validate", str(bad)])
     assert result.exit_code == 1
@@ -89,8 +102,9 @@ def test_each_poisoned_value_is_refused_by_validate_with_rule_row_and_value(clea
 
 
 @pytest.mark.parametrize("table, column, value, rule", IMPORT_CASES)
-def test_each_poisoned_value_is_refused_by_import_and_nothing_is_written(clean_dir, tmp_path, table, column, value,
-                                                                         rule):
+def test_each_poisoned_value_is_refused_by_import_and_nothing_is_written(
+    clean_dir, tmp_path, table, column, value, rule
+):
     url = f"sqlite:///{tmp_path / 'store.db'}"
     runner = CliRunner()
     assert runner.invoke(app, ["import", str(clean_dir), "--store-url", url]).exit_code == 0
@@ -101,7 +115,8 @@ def test_each_poisoned_value_is_refused_by_import_and_nothing_is_written(clean_d
     extra = frame.iloc[[ROW]].copy()
     extra.iloc[0, 0] = "NEW 0001"
     pd.concat([pd.read_csv(changed / f"{table}.csv", dtype=str, keep_default_na=False), extra]).to_csv(
-        changed / f"{table}.csv", index=False)
+        changed / f"{table}.csv", index=False
+    )
     result = runner.invoke(app, ["import", str(changed), "--store-url", url])
     assert result.exit_code == 1 and "nothing imported" in result.output
     assert f"{table}.{column}: {rule}" in result.output and repr(value) in result.output
@@ -125,22 +140,28 @@ def test_bounds_are_inclusive_where_documented(clean_dir, tmp_path):
     assert _only_problem(out).rule == "must be between 1900-01-01 and 2100-01-01"
 
 
-@pytest.mark.parametrize("table, column, ok, bad, rule", [
-    ("activities", "duration_minutes", 1440, 1441, "must be <= 1440"),
-    ("satisfaction", "score", 100, 100.5, "must be <= 100"),
-    ("metrics", "value", -1e12, -2e12, "must be >= -1e12"),
-    ("metrics", "value", 1e12, np.inf, "must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "table, column, ok, bad, rule",
+    [
+        ("activities", "duration_minutes", 1440, 1441, "must be <= 1440"),
+        ("satisfaction", "score", 100, 100.5, "must be <= 100"),
+        ("metrics", "value", -1e12, -2e12, "must be >= -1e12"),
+        ("metrics", "value", 1e12, np.inf, "must be a finite number"),
+    ],
+)
 def test_ranges_of_activities_surveys_and_metrics(clean_dir, table, column, ok, bad, rule):
     frames = _frames(clean_dir)
     untracked = set(UNTRACKED) - {table}
     emp, cust = "EMP 001", "CUST 0001"
-    rows = {"activities": {"activity_id": "A 1", "employee_id": emp, "type": "call", "occurred_at": "2017-01-03"},
-            "satisfaction": {"survey_id": "S 1", "customer_id": cust, "responded_at": "2017-01-03"},
-            "metrics": {"employee_id": emp, "period": "2017-01", "metric": "teaching"}}[table]
+    rows = {
+        "activities": {"activity_id": "A 1", "employee_id": emp, "type": "call", "occurred_at": "2017-01-03"},
+        "satisfaction": {"survey_id": "S 1", "customer_id": cust, "responded_at": "2017-01-03"},
+        "metrics": {"employee_id": emp, "period": "2017-01", "metric": "teaching"},
+    }[table]
     for value, fine in ((ok, True), (bad, False)):
         frames[table] = pd.DataFrame([{**rows, column: value}, {**rows, column: value}]).assign(
-            **{TABLES[table].key[0]: ["K 1", "K 2"]} if table != "metrics" else {"metric": ["m1", "m2"]})
+            **{TABLES[table].key[0]: ["K 1", "K 2"]} if table != "metrics" else {"metric": ["m1", "m2"]}
+        )
         if fine:
             assert len(Dataset.from_frames(frames, untracked=untracked).table(table)) == 2
             continue
@@ -204,7 +225,8 @@ def test_parquet_with_inf_and_year_1600_is_refused_not_a_crash(clean_dir, tmp_pa
         Dataset.load(out)
     assert {(p.column, p.rule, p.rows) for p in info.value.problems} == {
         ("amount", "must be a finite number", (1,)),  # Parquet has no header: the first record is row 1
-        ("closed_at", "must be between 1900-01-01 and 2100-01-01", (2,))}
+        ("closed_at", "must be between 1900-01-01 and 2100-01-01", (2,)),
+    }
 
 
 def test_duplicate_keys_and_nul_in_a_column_name_are_named_with_their_values(clean_dir, tmp_path):
@@ -214,7 +236,9 @@ def test_duplicate_keys_and_nul_in_a_column_name_are_named_with_their_values(cle
     with pytest.raises(DataValidationError) as info:
         Dataset.load(out)
     found = {(p.table, p.column, p.rule): p for p in info.value.problems}
-    assert set(found) == {("targets", "employee_id", "duplicate key (employee_id, period, metric) must be unique"),
-                          ("customers", "'reg\\x00ion'", "column name must not contain a NUL character")}
+    assert set(found) == {
+        ("targets", "employee_id", "duplicate key (employee_id, period, metric) must be unique"),
+        ("customers", "'reg\\x00ion'", "column name must not contain a NUL character"),
+    }
     duplicate = found["targets", "employee_id", "duplicate key (employee_id, period, metric) must be unique"]
     assert duplicate.detail == "e.g. 'EMP 001/2017-01/revenue'" and duplicate.rows == (2, 6)

@@ -1,4 +1,5 @@
 """Employees and their recent months: managers see their team, employees themselves. Never demographics."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -25,13 +26,17 @@ def _employee(row) -> dict:
     return out
 
 
-@router.get("", response_model=Page[Employee], summary="List employees the caller may see",
-            responses=responses(401, 403, 422))
-def list_employees(principal: ResultReader, ctx: Context,
-                   team_id: Annotated[str | None, Query(max_length=128)] = None,
-                   role: Annotated[str | None, Query(max_length=32)] = None,
-                   limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-                   offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> dict:
+@router.get(
+    "", response_model=Page[Employee], summary="List employees the caller may see", responses=responses(401, 403, 422)
+)
+def list_employees(
+    principal: ResultReader,
+    ctx: Context,
+    team_id: Annotated[str | None, Query(max_length=128)] = None,
+    role: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> dict:
     """hr_admin: everyone; manager: own team; employee: self. Roles: hr_admin, manager, employee."""
     frame = ctx.data.employees()
     if principal.role == "employee":
@@ -44,14 +49,22 @@ def list_employees(principal: ResultReader, ctx: Context,
     if role is not None:
         frame = frame[frame["role"] == role]
     frame = frame.sort_values("employee_id")
-    page = frame.iloc[offset:offset + limit]
+    page = frame.iloc[offset : offset + limit]
     return Page.of([_employee(r) for _, r in page.iterrows()], len(frame), limit, offset)
 
 
-@router.get("/{employee_id}", response_model=EmployeeDetail, summary="One employee and their recent months",
-            responses=responses(401, 403, 404, 422))
-def get_employee(employee_id: Annotated[str, Path(max_length=128)], principal: ResultReader, ctx: Context,
-                 months: Annotated[int, Query(ge=1, le=12)] = 6) -> dict:
+@router.get(
+    "/{employee_id}",
+    response_model=EmployeeDetail,
+    summary="One employee and their recent months",
+    responses=responses(401, 403, 404, 422),
+)
+def get_employee(
+    employee_id: Annotated[str, Path(max_length=128)],
+    principal: ResultReader,
+    ctx: Context,
+    months: Annotated[int, Query(ge=1, le=12)] = 6,
+) -> dict:
     """The employee's record and their last months of metrics. Another team's (or, for an employee
     key, anyone else's) id answers 404. Roles: hr_admin, manager, employee."""
     frame = ctx.data.employees()

@@ -1,4 +1,5 @@
 """KPI scorecards and bonuses: built-in plans, evaluation for a period with traces, what-if."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -20,10 +21,16 @@ router = APIRouter(prefix="/v1/kpi", tags=["kpi"])
 
 
 def _plan_info(plan) -> dict:
-    return {"id": plan.id, "version": str(plan.version), "name": plan.name, "currency": plan.currency,
-            "effective_from": str(plan.effective_from),
-            "effective_to": str(plan.effective_to) if plan.effective_to else None,
-            "hash": plan_hash(plan), "segments": list(plan.segments)}
+    return {
+        "id": plan.id,
+        "version": str(plan.version),
+        "name": plan.name,
+        "currency": plan.currency,
+        "effective_from": str(plan.effective_from),
+        "effective_to": str(plan.effective_to) if plan.effective_to else None,
+        "hash": plan_hash(plan),
+        "segments": list(plan.segments),
+    }
 
 
 def _plan(body: EvaluateRequest | WhatIfRequest, principal: Principal):
@@ -33,13 +40,16 @@ def _plan(body: EvaluateRequest | WhatIfRequest, principal: Principal):
             raise ApiProblem(403, "only hr_admin may evaluate a plan sent as YAML", kind="forbidden")
         report = parse_plan(body.plan_yaml, "request")
         if not report.ok:
-            errors = [field_error(("body", "plan_yaml"), f"{i.path}: {i.message}" if i.path else i.message,
-                                  "invalid_plan") for i in report.errors]
+            errors = [
+                field_error(("body", "plan_yaml"), f"{i.path}: {i.message}" if i.path else i.message, "invalid_plan")
+                for i in report.errors
+            ]
             raise ApiProblem(422, f"invalid plan: {errors[0]['msg']}", kind="invalid-plan", errors=errors)
         return report.plan
     if body.plan not in builtin_plans():
-        raise ApiProblem(404, f"plan {body.plan!r} not found; built-in plans: {', '.join(builtin_plans())}",
-                         kind="not-found")
+        raise ApiProblem(
+            404, f"plan {body.plan!r} not found; built-in plans: {', '.join(builtin_plans())}", kind="not-found"
+        )
     return load_plan(body.plan)
 
 
@@ -47,8 +57,12 @@ def _employee(ctx, principal: Principal, employee_id: str) -> None:
     employees = ctx.data.employees()
     if employee_id not in employees.index:
         raise not_found(f"employee {employee_id}")
-    ensure_visible(principal, f"employee {employee_id}", employee_id=employee_id,
-                   team_id=str(employees.loc[employee_id, "team_id"]))
+    ensure_visible(
+        principal,
+        f"employee {employee_id}",
+        employee_id=employee_id,
+        team_id=str(employees.loc[employee_id, "team_id"]),
+    )
 
 
 def _scope_ids(ctx, principal: Principal, employee_id: str | None) -> list[str] | None:
@@ -77,8 +91,14 @@ def _visible_holds(ctx, principal: Principal, holds: list[dict]) -> list[dict]:
 
 
 def _audit(ctx, principal: Principal, rid, plan: dict, action: str, details: dict) -> None:
-    ctx.audit.record(principal=principal.name, action=action, target=f"plan:{plan['id']}",
-                     version=f"{plan['id']} v{plan['version']} ({plan['hash'][:12]})", request_id=rid, details=details)
+    ctx.audit.record(
+        principal=principal.name,
+        action=action,
+        target=f"plan:{plan['id']}",
+        version=f"{plan['id']} v{plan['version']} ({plan['hash'][:12]})",
+        request_id=rid,
+        details=details,
+    )
 
 
 @router.get("/plans", response_model=list[PlanInfo], summary="Built-in plans", responses=responses(401))
@@ -87,19 +107,29 @@ def plans(principal: CurrentPrincipal) -> list[dict]:
     return [_plan_info(load_plan(name)) for name in builtin_plans()]
 
 
-@router.post("/evaluate", response_model=KpiRun, summary="Evaluate a plan for a period, with traces",
-             responses=responses(401, 403, 404, 422))
-def evaluate(body: EvaluateRequest, principal: ResultReader, ctx: Context, rid: RequestId,
-             limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-             offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> dict:
+@router.post(
+    "/evaluate",
+    response_model=KpiRun,
+    summary="Evaluate a plan for a period, with traces",
+    responses=responses(401, 403, 404, 422),
+)
+def evaluate(
+    body: EvaluateRequest,
+    principal: ResultReader,
+    ctx: Context,
+    rid: RequestId,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> dict:
     """Scorecards and payouts with a trace of every number, for one employee or everyone the caller
     may see (hr_admin: all; manager: own team; employee: self). Anomaly scores of transfer alerts
     hold credit; reviewed transfers are voided (confirmed) or released (dismissed)."""
     plan = _plan(body, principal)
     ids = _scope_ids(ctx, principal, body.employee_id)
     scores, reviews = service.crediting_inputs(home=ctx.home)
-    run = service.evaluate_plan(plan=plan, dataset=ctx.data.dataset(), period=body.period, scores=scores,
-                                reviews=reviews, employee_ids=ids)
+    run = service.evaluate_plan(
+        plan=plan, dataset=ctx.data.dataset(), period=body.period, scores=scores, reviews=reviews, employee_ids=ids
+    )
     out = plain(run.to_dict())
     results = out["results"]
     if not principal.is_admin:
@@ -109,18 +139,43 @@ def evaluate(body: EvaluateRequest, principal: ResultReader, ctx: Context, rid: 
         out["data"].pop("reviews", None)
         # The counts describe what this caller may see, not the company.
         out["summary"].update(holds=len(out["holds"]), skipped=len(out["skipped"]))
-    _audit(ctx, principal, rid, out["plan"], "plan.evaluate",
-           {"period": body.period, "employee_id": body.employee_id, "results": len(results),
-            "employees": [r["employee_id"] for r in results], "total_payout": out["summary"].get("total_payout")})
+    _audit(
+        ctx,
+        principal,
+        rid,
+        out["plan"],
+        "plan.evaluate",
+        {
+            "period": body.period,
+            "employee_id": body.employee_id,
+            "results": len(results),
+            "employees": [r["employee_id"] for r in results],
+            "total_payout": out["summary"].get("total_payout"),
+        },
+    )
     total = len(results)
     nxt = offset + limit if offset + limit < total else None
-    return {"plan": out["plan"], "periods": out["periods"], "currency": out["currency"], "summary": out["summary"],
-            "results": results[offset:offset + limit], "holds": out["holds"], "skipped": out["skipped"],
-            "total": total, "limit": limit, "offset": offset, "next_offset": nxt}
+    return {
+        "plan": out["plan"],
+        "periods": out["periods"],
+        "currency": out["currency"],
+        "summary": out["summary"],
+        "results": results[offset : offset + limit],
+        "holds": out["holds"],
+        "skipped": out["skipped"],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "next_offset": nxt,
+    }
 
 
-@router.post("/what-if", response_model=KpiResult, summary="What-if: one employee-period with overridden metrics",
-             responses=responses(401, 403, 404, 422))
+@router.post(
+    "/what-if",
+    response_model=KpiResult,
+    summary="What-if: one employee-period with overridden metrics",
+    responses=responses(401, 403, 404, 422),
+)
 def what_if(body: WhatIfRequest, principal: ResultReader, ctx: Context, rid: RequestId) -> dict:
     """Re-evaluate one employee-period with some metric values replaced; derived metrics follow.
     Roles: hr_admin, manager (own team), employee (self)."""
@@ -128,14 +183,34 @@ def what_if(body: WhatIfRequest, principal: ResultReader, ctx: Context, rid: Req
     _employee(ctx, principal, body.employee_id)
     scores, reviews = service.crediting_inputs(home=ctx.home)
     try:
-        result = service.what_if_result(plan=plan, dataset=ctx.data.dataset(), employee_id=body.employee_id,
-                                        period=body.period, overrides=body.overrides, scores=scores, reviews=reviews)
+        result = service.what_if_result(
+            plan=plan,
+            dataset=ctx.data.dataset(),
+            employee_id=body.employee_id,
+            period=body.period,
+            overrides=body.overrides,
+            scores=scores,
+            reviews=reviews,
+        )
     except InvalidOverrides as exc:
-        errors = [field_error(("body", "overrides", name), why, "invalid_override") for name, why in exc.problems.items()]
-        raise ApiProblem(422, f"{errors[0]['path']}: {errors[0]['msg']}", kind="invalid-overrides",
-                         errors=errors) from None
+        errors = [
+            field_error(("body", "overrides", name), why, "invalid_override") for name, why in exc.problems.items()
+        ]
+        raise ApiProblem(
+            422, f"{errors[0]['path']}: {errors[0]['msg']}", kind="invalid-overrides", errors=errors
+        ) from None
     info = _plan_info(plan)
-    _audit(ctx, principal, rid, info, "plan.what_if",
-           {"period": body.period, "employee_id": body.employee_id, "overrides": body.overrides,
-            "total": plain(result.to_dict()).get("total")})
+    _audit(
+        ctx,
+        principal,
+        rid,
+        info,
+        "plan.what_if",
+        {
+            "period": body.period,
+            "employee_id": body.employee_id,
+            "overrides": body.overrides,
+            "total": plain(result.to_dict()).get("total"),
+        },
+    )
     return {"plan": info, "result": plain(result.to_dict())}

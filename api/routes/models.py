@@ -1,4 +1,5 @@
 """Models: registered versions with metrics, the served champion, reload when the alias moved."""
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,14 @@ from perfml.services import models as service
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
-ModelName = Annotated[str, Path(description="Model: " + ", ".join(PIPELINE_NAMES) + ".",
-                                json_schema_extra={"enum": list(PIPELINE_NAMES)}, examples=["decline"])]
+ModelName = Annotated[
+    str,
+    Path(
+        description="Model: " + ", ".join(PIPELINE_NAMES) + ".",
+        json_schema_extra={"enum": list(PIPELINE_NAMES)},
+        examples=["decline"],
+    ),
+]
 
 
 def _versions(name: str, home: Home) -> list[dict]:
@@ -30,10 +37,20 @@ def _versions(name: str, home: Home) -> list[dict]:
         return []
     out = []
     for _, r in frame.iterrows():
-        metrics = {k: float(v) for k, v in r.items()
-                   if k.startswith(("model_", "baseline_")) and isinstance(v, (int, float)) and math.isfinite(v)}
-        out.append({"version": int(r["version"]), "champion": bool(r["champion"]), "kind": r.get("kind") or None,
-                    "created": utc(r.get("created")), "metrics": metrics})
+        metrics = {
+            k: float(v)
+            for k, v in r.items()
+            if k.startswith(("model_", "baseline_")) and isinstance(v, (int, float)) and math.isfinite(v)
+        }
+        out.append(
+            {
+                "version": int(r["version"]),
+                "champion": bool(r["champion"]),
+                "kind": r.get("kind") or None,
+                "created": utc(r.get("created")),
+                "metrics": metrics,
+            }
+        )
     return out
 
 
@@ -41,30 +58,47 @@ def _info(models, name: str, home: Home) -> dict:
     return {**model_status(models.status()[name]), "versions": _versions(name, home)}
 
 
-@router.get("", response_model=list[ModelInfo], summary="Models, versions, metrics and champions",
-            responses=responses(401, 403))
+@router.get(
+    "", response_model=list[ModelInfo], summary="Models, versions, metrics and champions", responses=responses(401, 403)
+)
 def list_models(principal: ModelReader, models: Models, ctx: Context) -> list[dict]:
     """Every model: the served version, the champion alias, load errors, and each registered
     version's test-side metrics (model and baseline). Roles: hr_admin, hr_system."""
     return [_info(models, name, ctx.home) for name in models.names]
 
 
-@router.post("/reload", response_model=ReloadResponse, summary="Reload champions whose alias moved",
-             responses=responses(401, 403))
+@router.post(
+    "/reload",
+    response_model=ReloadResponse,
+    summary="Reload champions whose alias moved",
+    responses=responses(401, 403),
+)
 async def reload(principal: Admin, ctx: Context, rid: RequestId) -> dict:
     """Re-resolve every `champion` alias and load the versions that moved (a version that failed
     before is retried). The swap is atomic per model; requests keep being served. Role: hr_admin."""
     before, status, changed = await run_in_threadpool(lambda: service.reload(models=ctx.models, by=principal.name))
-    ctx.audit.record(principal=principal.name, action="model.reload", target="models",
-                     version=", ".join(f"{n}@{s['version']}" for n, s in status.items() if s["version"]),
-                     request_id=rid, details={"before": before, "changed": changed,
-                                              "errors": {n: s["error"] for n, s in status.items() if s["error"]}})
+    ctx.audit.record(
+        principal=principal.name,
+        action="model.reload",
+        target="models",
+        version=", ".join(f"{n}@{s['version']}" for n, s in status.items() if s["version"]),
+        request_id=rid,
+        details={
+            "before": before,
+            "changed": changed,
+            "errors": {n: s["error"] for n, s in status.items() if s["error"]},
+        },
+    )
     ctx.metrics.set_models(status)
     return {"models": [model_status(s) for s in status.values()], "changed": changed}
 
 
-@router.get("/{name}", response_model=ModelDetail, summary="One model: versions, metrics and features",
-            responses=responses(401, 403, 404, 422))
+@router.get(
+    "/{name}",
+    response_model=ModelDetail,
+    summary="One model: versions, metrics and features",
+    responses=responses(401, 403, 404, 422),
+)
 def get_model(name: ModelName, principal: ModelReader, models: Models, ctx: Context) -> dict:
     """The model's status and versions plus the served version's features (catalog names, units,
     descriptions): what `POST /v1/scores/{name}` rows may contain. Roles: hr_admin, hr_system."""
@@ -80,5 +114,16 @@ def get_model(name: ModelName, principal: ModelReader, models: Models, ctx: Cont
         except KeyError:
             features = []
     cat = [catalog.get(f) for f in features]
-    return {**info, "features": [{"name": f.name, "display_name_en": f.display_en, "display_name_zh": f.display_zh,
-                                  "unit": f.unit, "description": f.description} for f in cat]}
+    return {
+        **info,
+        "features": [
+            {
+                "name": f.name,
+                "display_name_en": f.display_en,
+                "display_name_zh": f.display_zh,
+                "unit": f.unit,
+                "description": f.description,
+            }
+            for f in cat
+        ],
+    }

@@ -1,5 +1,6 @@
 """Scores: explained predictions from the champions (or, without one, the baseline rule), from feature rows
 or by id from the store (the use case: `perfml.services.scoring`)."""
+
 from __future__ import annotations
 
 from typing import Annotated, Literal
@@ -24,8 +25,14 @@ from perfml.serving.render import explained
 
 router = APIRouter(prefix="/v1/scores", tags=["scores"])
 
-ModelName = Annotated[str, Path(description="Model: " + ", ".join(PIPELINE_NAMES) + ".",
-                                json_schema_extra={"enum": list(PIPELINE_NAMES)}, examples=["transfer-anomaly"])]
+ModelName = Annotated[
+    str,
+    Path(
+        description="Model: " + ", ".join(PIPELINE_NAMES) + ".",
+        json_schema_extra={"enum": list(PIPELINE_NAMES)},
+        examples=["transfer-anomaly"],
+    ),
+]
 TopK = Annotated[int, Query(ge=1, le=100, description="Factors per result (largest |contribution| first).")]
 Lang = Annotated[Literal["en", "zh"], Query(description="Language of display names and reasons.")]
 INLINE_ROWS = 16
@@ -34,30 +41,76 @@ CHUNKED_ROWS = 300  # from here on, TreeSHAP in overlapping chunks
 
 def _check_batch(n: int, limit: int, field: str) -> None:
     if n > limit:
-        raise ApiProblem(422, f"{field}: at most {limit} per request, got {n}", kind="batch-too-large",
-                         errors=[field_error(("body", field), f"at most {limit} items, got {n}", "too_long")])
+        raise ApiProblem(
+            422,
+            f"{field}: at most {limit} per request, got {n}",
+            kind="batch-too-large",
+            errors=[field_error(("body", field), f"at most {limit} items, got {n}", "too_long")],
+        )
 
 
-def _payload(model: str, spec: PipelineSpec, served: ServedModel | None, results: list[dict], top_k: int,
-             lang: str) -> dict:
+def _payload(
+    model: str, spec: PipelineSpec, served: ServedModel | None, results: list[dict], top_k: int, lang: str
+) -> dict:
     if served is None:  # no champion: the baseline rule answered
-        return {"model": model, "version": None, "kind": "baseline", "threshold": None, "source": "baseline",
-                "baseline": spec.baseline_description or None, "lang": lang, "top_k": top_k, "results": results}
-    return {"model": served.name, "version": served.version, "kind": served.kind, "threshold": served.threshold,
-            "source": "model", "lang": lang, "top_k": top_k, "results": results}
+        return {
+            "model": model,
+            "version": None,
+            "kind": "baseline",
+            "threshold": None,
+            "source": "baseline",
+            "baseline": spec.baseline_description or None,
+            "lang": lang,
+            "top_k": top_k,
+            "results": results,
+        }
+    return {
+        "model": served.name,
+        "version": served.version,
+        "kind": served.kind,
+        "threshold": served.threshold,
+        "source": "model",
+        "lang": lang,
+        "top_k": top_k,
+        "results": results,
+    }
 
 
-def _audit(ctx, principal: Principal, model: str, served: ServedModel | None, rid: str | None, *, how: str,
-           rows: int, alerts: int, top_k: int, lang: str, results: list[dict] | None = None) -> None:
+def _audit(
+    ctx,
+    principal: Principal,
+    model: str,
+    served: ServedModel | None,
+    rid: str | None,
+    *,
+    how: str,
+    rows: int,
+    alerts: int,
+    top_k: int,
+    lang: str,
+    results: list[dict] | None = None,
+) -> None:
     """Count the predictions and write the audit entry (by id: which units and their scores)."""
     ctx.metrics.predictions.labels(model).inc(rows)
-    details = {"by": how, "rows": rows, "alerts": alerts, "top_k": top_k, "lang": lang,
-               "source": "model" if served is not None else "baseline"}
+    details = {
+        "by": how,
+        "rows": rows,
+        "alerts": alerts,
+        "top_k": top_k,
+        "lang": lang,
+        "source": "model" if served is not None else "baseline",
+    }
     if results is not None:
         details["ids"] = [r["id"] for r in results]
         details["scores"] = [None if r["score"] is None else round(r["score"], 6) for r in results]
-    ctx.audit.record(principal=principal.name, action="score", target=model,
-                     version=served.version if served is not None else None, request_id=rid, details=details)
+    ctx.audit.record(
+        principal=principal.name,
+        action="score",
+        target=model,
+        version=served.version if served is not None else None,
+        request_id=rid,
+        details=details,
+    )
 
 
 def _alerts(results: list[dict]) -> int:
@@ -71,27 +124,53 @@ def _baseline_rows(spec: PipelineSpec, body: ScoreRowsRequest, model: str, lang:
     if body.rows is not None:
         bad = [(i, n) for i, row in enumerate(body.rows) for n in row if n not in known]
         if bad:
-            raise _invalid([field_error(("body", "rows", i, n), f"unknown feature of model {model!r}",
-                                        "unknown_feature") for i, n in bad[:50]], hint)
+            raise _invalid(
+                [
+                    field_error(("body", "rows", i, n), f"unknown feature of model {model!r}", "unknown_feature")
+                    for i, n in bad[:50]
+                ],
+                hint,
+            )
         frame = pd.DataFrame.from_records(body.rows, columns=sorted({n for row in body.rows for n in row}))
     else:
         bad = [j for j, c in enumerate(body.columns) if c not in known]
         if bad:
-            raise _invalid([field_error(("body", "columns", j), f"unknown feature of model {model!r}",
-                                        "unknown_feature") for j in bad[:50]], hint)
+            raise _invalid(
+                [
+                    field_error(("body", "columns", j), f"unknown feature of model {model!r}", "unknown_feature")
+                    for j in bad[:50]
+                ],
+                hint,
+            )
         frame = pd.DataFrame(body.data, columns=body.columns)
     try:
         return scoring.baseline_results(spec, frame.astype("float64"), lang=lang)
     except KeyError as exc:  # the rule reads a unit's context (e.g. its role), not only features
-        raise ApiProblem(422, f"model {model!r} has no champion and its baseline rule needs {exc} besides the "
-                              f"features; score these units by id (POST /v1/scores/{model}/by-id)",
-                         kind="unprocessable") from None
+        raise ApiProblem(
+            422,
+            f"model {model!r} has no champion and its baseline rule needs {exc} besides the "
+            f"features; score these units by id (POST /v1/scores/{model}/by-id)",
+            kind="unprocessable",
+        ) from None
 
 
-@router.post("/{model}", response_model=ScoreResponse, summary="Score and explain feature rows",
-             responses=responses(401, 403, 404, 413, 422, 503))
-async def score_rows(model: ModelName, body: ScoreRowsRequest, principal: Scorer, ctx: Context, models: Models,
-                     settings: SettingsDep, rid: RequestId, top_k: TopK = 3, lang: Lang = "en") -> Response:
+@router.post(
+    "/{model}",
+    response_model=ScoreResponse,
+    summary="Score and explain feature rows",
+    responses=responses(401, 403, 404, 413, 422, 503),
+)
+async def score_rows(
+    model: ModelName,
+    body: ScoreRowsRequest,
+    principal: Scorer,
+    ctx: Context,
+    models: Models,
+    settings: SettingsDep,
+    rid: RequestId,
+    top_k: TopK = 3,
+    lang: Lang = "en",
+) -> Response:
     """Score rows of features with the model's champion; every result carries its top-k SHAP factors.
 
     Roles: hr_admin, hr_system.
@@ -108,8 +187,18 @@ async def score_rows(model: ModelName, body: ScoreRowsRequest, principal: Scorer
     def work() -> Response:
         X = _matrix(served, body, model)
         results = explained(served.explain(X), top_k=top_k, lang=lang, threshold=served.threshold)
-        _audit(ctx, principal, model, served, rid, how="rows", rows=len(results), alerts=_alerts(results),
-               top_k=top_k, lang=lang)
+        _audit(
+            ctx,
+            principal,
+            model,
+            served,
+            rid,
+            how="rows",
+            rows=len(results),
+            alerts=_alerts(results),
+            top_k=top_k,
+            lang=lang,
+        )
         return json_response(_payload(model, None, served, results, top_k, lang))
 
     def batch() -> Response:
@@ -139,21 +228,25 @@ def _invalid(errors: list[dict], summary: str) -> ApiProblem:
 def _check_shape(body: ScoreRowsRequest, model: str) -> int:
     """Rows in the request; 422 unless it has `rows` or `columns` + `data` of matching widths."""
     if (body.rows is None) == (body.data is None) or (body.data is None) != (body.columns is None):
-        raise _invalid([field_error(("body",), "send either `rows` or `columns` with `data`", "shape")],
-                       "send either `rows` or `columns` with `data`")
+        raise _invalid(
+            [field_error(("body",), "send either `rows` or `columns` with `data`", "shape")],
+            "send either `rows` or `columns` with `data`",
+        )
     if body.rows is not None:
         return len(body.rows)
     width = len(body.columns)
     bad = [i for i, row in enumerate(body.data) if len(row) != width]
     if bad:
-        errors = [field_error(("body", "data", i), f"expected {width} values (one per column)", "shape")
-                  for i in bad[:50]]
+        errors = [
+            field_error(("body", "data", i), f"expected {width} values (one per column)", "shape") for i in bad[:50]
+        ]
         raise _invalid(errors, f"expected {width} values (one per column)")
     seen: set[str] = set()
     dup = [j for j, c in enumerate(body.columns) if c in seen or seen.add(c)]
     if dup:
-        raise _invalid([field_error(("body", "columns", j), "duplicate column", "duplicate") for j in dup[:50]],
-                       "duplicate column")
+        raise _invalid(
+            [field_error(("body", "columns", j), "duplicate column", "duplicate") for j in dup[:50]], "duplicate column"
+        )
     return len(body.data)
 
 
@@ -164,22 +257,47 @@ def _matrix(served: ServedModel, body: ScoreRowsRequest, model: str) -> np.ndarr
         try:
             return served.matrix(body.rows)
         except UnknownFeatures as exc:
-            raise _invalid([field_error(("body", "rows", i, name), f"unknown feature of model {model!r}",
-                                        "unknown_feature") for i, name in exc.problems[:50]], hint) from None
+            raise _invalid(
+                [
+                    field_error(("body", "rows", i, name), f"unknown feature of model {model!r}", "unknown_feature")
+                    for i, name in exc.problems[:50]
+                ],
+                hint,
+            ) from None
     unknown = [j for j, c in enumerate(body.columns) if c not in served.index]
     if unknown:
-        raise _invalid([field_error(("body", "columns", j), f"unknown feature of model {model!r}",
-                                    "unknown_feature") for j in unknown[:50]], hint)
+        raise _invalid(
+            [
+                field_error(("body", "columns", j), f"unknown feature of model {model!r}", "unknown_feature")
+                for j in unknown[:50]
+            ],
+            hint,
+        )
     M = np.full((len(body.data), len(served.index)), np.nan)
     M[:, [served.index[c] for c in body.columns]] = np.array(body.data, dtype=np.float64).reshape(
-        len(body.data), len(body.columns))
+        len(body.data), len(body.columns)
+    )
     return M
 
 
-@router.post("/{model}/by-id", response_model=ScoreResponse, summary="Score and explain units from the store",
-             responses=responses(401, 403, 404, 413, 422, 503))
-def score_ids(model: ModelName, body: ScoreIdsRequest, principal: IdScorer, ctx: Context, models: Models,
-              data: Data, settings: SettingsDep, rid: RequestId, top_k: TopK = 3, lang: Lang = "en") -> Response:
+@router.post(
+    "/{model}/by-id",
+    response_model=ScoreResponse,
+    summary="Score and explain units from the store",
+    responses=responses(401, 403, 404, 413, 422, 503),
+)
+def score_ids(
+    model: ModelName,
+    body: ScoreIdsRequest,
+    principal: IdScorer,
+    ctx: Context,
+    models: Models,
+    data: Data,
+    settings: SettingsDep,
+    rid: RequestId,
+    top_k: TopK = 3,
+    lang: Lang = "en",
+) -> Response:
     """Build the units' features from the store (as of their cut-off) and score them with the champion
     (or the baseline rule when there is none). One result per id, in the order asked: `outcome` is
     `scored`, or `not_scoreable` with the `reason` (e.g. an assistant, for the decline model) - one such
@@ -194,13 +312,25 @@ def score_ids(model: ModelName, body: ScoreIdsRequest, principal: IdScorer, ctx:
     as_of = pd.Timestamp(body.as_of) if body.as_of is not None else None
     visible = None
     if principal.role == "manager":
+
         def visible(subjects: list[str]) -> list[bool]:
             return [can_see(principal, employee_id=e, team_id=t) for e, t in zip(subjects, data.team_of(subjects))]
+
     try:
-        results = scoring.score_ids(spec, served, data, body.ids, as_of=as_of, top_k=top_k, lang=lang,
-                                    visible=visible)
+        results = scoring.score_ids(spec, served, data, body.ids, as_of=as_of, top_k=top_k, lang=lang, visible=visible)
     except scoring.UnknownUnits as exc:
         raise ApiProblem(404, str(exc), kind="not-found") from None
-    _audit(ctx, principal, model, served, rid, how="id", rows=len(results), alerts=_alerts(results), top_k=top_k,
-           lang=lang, results=results)
+    _audit(
+        ctx,
+        principal,
+        model,
+        served,
+        rid,
+        how="id",
+        rows=len(results),
+        alerts=_alerts(results),
+        top_k=top_k,
+        lang=lang,
+        results=results,
+    )
     return json_response(_payload(model, spec, served, results, top_k, lang))

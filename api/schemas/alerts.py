@@ -1,4 +1,5 @@
 """Alerts, their review and refresh."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -15,11 +16,30 @@ AlertStatus = Literal["open", "confirmed", "dismissed"]
 class AlertSummary(BaseModel):
     """An alert as listed (no explanation)."""
 
-    model_config = ConfigDict(protected_namespaces=(), json_schema_extra={"examples": [{
-        "id": 151, "type": "transfer_anomaly", "status": "open", "summary": "change OC20888 to E0045: anomaly score 0.71",
-        "subject_id": "OC20888", "change_id": "OC20888", "employee_id": "E0045", "team_id": "T06", "period": None,
-        "as_of": "2026-10-21T15:44:20Z", "score": 0.714, "model_name": "transfer-anomaly", "model_version": "1",
-        "created_at": "2026-11-23T16:05:18Z", "updated_at": "2026-11-23T16:05:18Z"}]})
+    model_config = ConfigDict(
+        protected_namespaces=(),
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 151,
+                    "type": "transfer_anomaly",
+                    "status": "open",
+                    "summary": "change OC20888 to E0045: anomaly score 0.71",
+                    "subject_id": "OC20888",
+                    "change_id": "OC20888",
+                    "employee_id": "E0045",
+                    "team_id": "T06",
+                    "period": None,
+                    "as_of": "2026-10-21T15:44:20Z",
+                    "score": 0.714,
+                    "model_name": "transfer-anomaly",
+                    "model_version": "1",
+                    "created_at": "2026-11-23T16:05:18Z",
+                    "updated_at": "2026-11-23T16:05:18Z",
+                }
+            ]
+        },
+    )
 
     id: int
     type: AlertType
@@ -64,8 +84,10 @@ class AlertDetail(AlertSummary):
     """An alert with its full explanation (model factors or rule evidence), trajectory and reviews."""
 
     explanation: dict[str, Any] | None = Field(
-        None, description="`kind: model` - score, base value, factors with reasons in the requested language, "
-                          "context; `kind: rule` - the rule, plan version, evidence and suggestion.")
+        None,
+        description="`kind: model` - score, base value, factors with reasons in the requested language, "
+        "context; `kind: rule` - the rule, plan version, evidence and suggestion.",
+    )
     trajectory: list[TrajectoryPoint] = Field(description="The employee's recent months, oldest first.")
     reviews: list[Review]
 
@@ -73,24 +95,34 @@ class AlertDetail(AlertSummary):
 class ReviewRequest(BaseModel):
     """A person's decision on an alert."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"decision": "confirm", "note": "Customer was ready to sign before the handover; crediting voided."}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"decision": "confirm", "note": "Customer was ready to sign before the handover; crediting voided."}
+            ]
+        },
+    )
 
     decision: Literal["confirm", "dismiss"] = Field(
         description="`confirm`: the alert is right (a transfer becomes an anomalous label and is voided in "
-                    "crediting); `dismiss`: it is not (label 0, revenue released).")
+        "crediting); `dismiss`: it is not (label 0, revenue released)."
+    )
     note: str | None = Field(None, max_length=2000)
 
 
 class RefreshRequest(BaseModel):
     """What to refresh alerts for."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"as_of": None, "plan": "sales-default"}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"as_of": None, "plan": "sales-default"}]}
+    )
 
     as_of: Day | None = Field(None, description="Default: the day after the last event in the store.")
     plan: str = Field("sales-default", description="Built-in plan whose reminder and review-list rules run.")
     thresholds: dict[Literal["transfer-anomaly", "decline"], Annotated[float, Field(gt=0, lt=1)]] | None = Field(
-        None, description="Alert threshold per model on its score (default: each model's own threshold).")
+        None, description="Alert threshold per model on its score (default: each model's own threshold)."
+    )
 
 
 class RefreshResponse(BaseModel):

@@ -1,4 +1,5 @@
 """Audit log entries."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -11,8 +12,10 @@ class AuditEntry(BaseModel):
     id: int
     at: datetime
     principal: str = Field(description="Who: `key:<id>/<role>[:scope]`, `cli`, or `system`.")
-    action: str = Field(description="What: score, alert.review, alerts.refresh, key.create, plan.evaluate, "
-                                    "model.change, model.reload, ingest ...")
+    action: str = Field(
+        description="What: score, alert.review, alerts.refresh, key.create, plan.evaluate, "
+        "model.change, model.reload, ingest ..."
+    )
     target: str | None = None
     model_or_plan_version: str | None = None
     request_id: str | None = None

@@ -1,4 +1,5 @@
 """Shared API models: problem details (RFC 9457) and pages."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -18,7 +19,7 @@ MAX_PAGE = 200
 class FieldError(BaseModel):
     """One invalid field: where (`loc` and a readable `path`), what is wrong, and for records the rule."""
 
-    loc: list[str | int] = Field(description="Location of the field, e.g. [\"body\", \"rows\", 3, \"amount\"].")
+    loc: list[str | int] = Field(description='Location of the field, e.g. ["body", "rows", 3, "amount"].')
     path: str = Field(description="The same location as a path, e.g. `rows[3].amount`.")
     msg: str
     type: str = Field(description="Machine-readable error kind.")
@@ -30,20 +31,40 @@ class FieldError(BaseModel):
 class Problem(BaseModel):
     """An error as `application/problem+json` (RFC 9457). Never carries a stack trace."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "type": "urn:perfml:problem:validation", "title": "Unprocessable Content", "status": 422,
-        "detail": "records.orders[3].amount: must be >= 0", "instance": "/v1/ingest",
-        "request_id": "4f1c2b0e9a8d4e7f", "errors": [{"loc": ["body", "records", "orders", 3, "amount"],
-                                                      "path": "records.orders[3].amount", "msg": "must be >= 0",
-                                                      "type": "record", "table": "orders", "column": "amount",
-                                                      "count": 1}]}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "urn:perfml:problem:validation",
+                    "title": "Unprocessable Content",
+                    "status": 422,
+                    "detail": "records.orders[3].amount: must be >= 0",
+                    "instance": "/v1/ingest",
+                    "request_id": "4f1c2b0e9a8d4e7f",
+                    "errors": [
+                        {
+                            "loc": ["body", "records", "orders", 3, "amount"],
+                            "path": "records.orders[3].amount",
+                            "msg": "must be >= 0",
+                            "type": "record",
+                            "table": "orders",
+                            "column": "amount",
+                            "count": 1,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
 
     type: str = Field(description="A URI naming the kind of problem (`about:blank` = see status).")
     title: str
     status: int
     detail: str | None = None
     instance: str | None = Field(None, description="The request path.")
-    request_id: str | None = Field(None, description="The request id (also in the X-Request-ID header and the audit log).")
+    request_id: str | None = Field(
+        None, description="The request id (also in the X-Request-ID header and the audit log)."
+    )
     errors: list[FieldError] | None = Field(None, description="Every invalid field, when the problem is about input.")
 
 

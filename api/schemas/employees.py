@@ -1,4 +1,5 @@
 """Employees and their recent trajectory (never demographics)."""
+
 from __future__ import annotations
 
 from datetime import date

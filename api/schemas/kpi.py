@@ -1,4 +1,5 @@
 """KPI scorecards and bonuses: evaluate a plan for a period, what-if."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -22,12 +23,15 @@ class PlanInfo(BaseModel):
 class EvaluateRequest(BaseModel):
     """Evaluate a plan for one period: one employee or everyone visible to the caller."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"plan": "sales-default", "period": "2024-06", "employee_id": None}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"plan": "sales-default", "period": "2024-06", "employee_id": None}]},
+    )
 
     plan: str = Field("sales-default", description="A built-in plan (`GET /v1/kpi/plans`).")
-    plan_yaml: str | None = Field(None, max_length=100_000,
-                                  description="A plan as YAML text instead of `plan` (hr_admin only); validated.")
+    plan_yaml: str | None = Field(
+        None, max_length=100_000, description="A plan as YAML text instead of `plan` (hr_admin only); validated."
+    )
     period: Period = Field(description="YYYY-MM")
     employee_id: str | None = Field(None, max_length=128)
 
@@ -35,15 +39,22 @@ class EvaluateRequest(BaseModel):
 class WhatIfRequest(BaseModel):
     """Re-evaluate one employee-period with some metric values replaced (derived metrics follow)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"plan": "sales-default", "period": "2024-06", "employee_id": "E0001", "overrides": {"revenue": 130000}}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"plan": "sales-default", "period": "2024-06", "employee_id": "E0001", "overrides": {"revenue": 130000}}
+            ]
+        },
+    )
 
     plan: str = "sales-default"
     plan_yaml: str | None = Field(None, max_length=100_000)
     period: Period
     employee_id: str = Field(min_length=1, max_length=128)
     overrides: dict[str, Annotated[float, Field(allow_inf_nan=False)]] = Field(
-        min_length=1, max_length=50, description="metric -> value, e.g. {\"revenue\": 130000}.")
+        min_length=1, max_length=50, description='metric -> value, e.g. {"revenue": 130000}.'
+    )
 
 
 class KpiRun(BaseModel):
@@ -53,8 +64,10 @@ class KpiRun(BaseModel):
     periods: list[str]
     currency: str
     summary: dict[str, Any]
-    results: list[dict[str, Any]] = Field(description="Per employee-period: scorecard, line items with rule ids, "
-                                                      "inputs (source rows), formulas and values; total.")
+    results: list[dict[str, Any]] = Field(
+        description="Per employee-period: scorecard, line items with rule ids, "
+        "inputs (source rows), formulas and values; total."
+    )
     holds: list[dict[str, Any]] = Field(description="Transfers held for review (visible to the caller).")
     skipped: list[dict[str, Any]]
     total: int = Field(description="Results over all pages.")

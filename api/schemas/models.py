@@ -1,4 +1,5 @@
 """Registered models, the served champions, and reloads."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -19,8 +20,10 @@ class ModelStatus(BaseModel):
     loaded_at: datetime | None = None
     error: str | None = Field(None, description="Why the model is not (or not the newest version) served.")
     source: Literal["model", "baseline"] | None = Field(
-        None, description="Who answers scoring requests: the champion (`model`), the pipeline's baseline rule "
-                          "when there is no champion (`baseline`), or nobody yet (null: loading or failed).")
+        None,
+        description="Who answers scoring requests: the champion (`model`), the pipeline's baseline rule "
+        "when there is no champion (`baseline`), or nobody yet (null: loading or failed).",
+    )
     degraded: str | None = Field(None, description="Why the baseline rule answers instead of a model.")
 
 

@@ -3,6 +3,7 @@
 `install(app)` adds the page routes, their stylesheet, the session store, the error pages and
 local Swagger UI / ReDoc at `/docs` and `/redoc` (assets from the `fastapi-offline` package).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
-""""Why did my payout change": two periods' traces compared line by line (inputs, rule, amount)."""
+""" "Why did my payout change": two periods' traces compared line by line (inputs, rule, amount)."""
+
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
@@ -17,8 +18,11 @@ def _inputs(item: dict) -> dict[str, str | None]:
 
 def _input_changes(before: dict, after: dict) -> list[dict]:
     old, new = _inputs(before), _inputs(after)
-    return [{"name": n, "before": old.get(n), "after": new.get(n)}
-            for n in dict.fromkeys([*old, *new]) if old.get(n) != new.get(n)]
+    return [
+        {"name": n, "before": old.get(n), "after": new.get(n)}
+        for n in dict.fromkeys([*old, *new])
+        if old.get(n) != new.get(n)
+    ]
 
 
 def payout_changes(previous: dict | None, current: dict | None) -> list[dict]:
@@ -38,9 +42,17 @@ def payout_changes(previous: dict | None, current: dict | None) -> list[dict]:
             moved = []
             for k in dict.fromkeys([*ind_b, *ind_a]):
                 moved += _input_changes(ind_b.get(k, {}), ind_a.get(k, {}))
-            out.append({"name": "scorecard", "rule": sc_after.get("rule") or sc_before.get("rule"), "before": b,
-                        "after": a, "delta": None if a is None or b is None else a - b, "formula": None,
-                        "inputs": _dedupe(moved)})
+            out.append(
+                {
+                    "name": "scorecard",
+                    "rule": sc_after.get("rule") or sc_before.get("rule"),
+                    "before": b,
+                    "after": a,
+                    "delta": None if a is None or b is None else a - b,
+                    "formula": None,
+                    "inputs": _dedupe(moved),
+                }
+            )
     before = {ln["name"]: ln for ln in previous.get("lines", [])}
     after = {ln["name"]: ln for ln in current.get("lines", [])}
     for name in dict.fromkeys([*before, *after]):
@@ -48,9 +60,17 @@ def payout_changes(previous: dict | None, current: dict | None) -> list[dict]:
         b, a = _dec(lb and lb["value"]), _dec(la and la["value"])
         if b == a:
             continue
-        out.append({"name": name, "rule": (la or lb)["rule"], "before": b, "after": a,
-                    "delta": (a or Decimal(0)) - (b or Decimal(0)), "formula": la["formula"] if la else None,
-                    "inputs": _input_changes(lb or {}, la or {})})
+        out.append(
+            {
+                "name": name,
+                "rule": (la or lb)["rule"],
+                "before": b,
+                "after": a,
+                "delta": (a or Decimal(0)) - (b or Decimal(0)),
+                "formula": la["formula"] if la else None,
+                "inputs": _input_changes(lb or {}, la or {}),
+            }
+        )
     return out
 
 

@@ -1,4 +1,5 @@
 """Charts drawn on the server as SVG text (no script): the factor waterfall and the trajectory."""
+
 from __future__ import annotations
 
 import math
@@ -62,15 +63,21 @@ def waterfall_svg(steps: list[Step], *, base_label: str, final_label: str, title
 
     height = top + row * (len(steps) + 2) + 24
     width = label_w + plot_w + num_w
-    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart waterfall" role="img" viewBox="0 0 {width} {height}"'
-            f' width="{width}" height="{height}" aria-labelledby="wf-title">'),
-           f'<title id="wf-title">{escape(title)}</title>']
+    out = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" class="chart waterfall" role="img" viewBox="0 0 {width} {height}"'
+            f' width="{width}" height="{height}" aria-labelledby="wf-title">'
+        ),
+        f'<title id="wf-title">{escape(title)}</title>',
+    ]
     y = top
 
     def text_row(label: str, p: float, y: float) -> None:
         out.append(f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end" class="lbl strong">{escape(label)}</text>')
-        out.append(f'<line x1="{x(p):.1f}" x2="{x(p):.1f}" y1="{y + 3}" y2="{y + row - 3}" stroke="{NEUTRAL}" '
-                   f'stroke-width="3"/>')
+        out.append(
+            f'<line x1="{x(p):.1f}" x2="{x(p):.1f}" y1="{y + 3}" y2="{y + row - 3}" stroke="{NEUTRAL}" '
+            f'stroke-width="3"/>'
+        )
         out.append(f'<text x="{label_w + plot_w + 6}" y="{y + 17}" class="num strong">{100 * p:.1f}%</text>')
 
     text_row(base_label, start, y)
@@ -79,10 +86,12 @@ def waterfall_svg(steps: list[Step], *, base_label: str, final_label: str, title
         a, b = sorted((x(s.start), x(s.end)))
         colour = UP if s.end >= s.start else DOWN
         name = f"{s.label} = {s.value}" if s.value else s.label
-        shown = name if len(name) <= LABEL_CHARS else name[:LABEL_CHARS - 1] + "…"
+        shown = name if len(name) <= LABEL_CHARS else name[: LABEL_CHARS - 1] + "…"
         out.append(f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end" class="lbl">{escape(shown)}</text>')
-        out.append(f'<rect x="{a:.1f}" y="{y + 5}" width="{max(b - a, 1.5):.1f}" height="{row - 10}" '
-                   f'fill="{colour}"><title>{escape(name)}: {s.points:+.1f}</title></rect>')
+        out.append(
+            f'<rect x="{a:.1f}" y="{y + 5}" width="{max(b - a, 1.5):.1f}" height="{row - 10}" '
+            f'fill="{colour}"><title>{escape(name)}: {s.points:+.1f}</title></rect>'
+        )
         out.append(f'<text x="{label_w + plot_w + 6}" y="{y + 17}" class="num" fill="{colour}">{s.points:+.1f}</text>')
     y += row
     text_row(final_label, end, y)
@@ -90,8 +99,9 @@ def waterfall_svg(steps: list[Step], *, base_label: str, final_label: str, title
     axis_y = y + row + 4
     out.append(f'<line x1="{label_w}" x2="{label_w + plot_w}" y1="{axis_y}" y2="{axis_y}" stroke="#999"/>')
     for t in _ticks(lo, hi):
-        out.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top}" y2="{axis_y}" stroke="#ddd" '
-                   f'stroke-dasharray="2,3"/>')
+        out.append(
+            f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top}" y2="{axis_y}" stroke="#ddd" stroke-dasharray="2,3"/>'
+        )
         out.append(f'<text x="{x(t):.1f}" y="{axis_y + 14}" text-anchor="middle" class="tick">{100 * t:.0f}%</text>')
     out.append("</svg>")
     return Markup("".join(out))
@@ -123,33 +133,46 @@ def trajectory_svg(points: list[dict], *, labels: dict[str, str], title: str) ->
     def my(v: float) -> float:
         return top + plot_h * (1 - v / m_hi)
 
-    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart trajectory" role="img" viewBox="0 0 {width} {height}"'
-            f' width="{width}" height="{height}" aria-labelledby="tr-title"><title id="tr-title">{escape(title)}</title>')]
+    out = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" class="chart trajectory" role="img" viewBox="0 0 {width} {height}"'
+            f' width="{width}" height="{height}" aria-labelledby="tr-title"><title id="tr-title">{escape(title)}</title>'
+        )
+    ]
     for i, a in enumerate(acts):
         h = plot_h * a / a_hi
-        out.append(f'<rect x="{cx(i) - slot * 0.3:.1f}" y="{top + plot_h - h:.1f}" width="{slot * 0.6:.1f}" '
-                   f'height="{h:.1f}" fill="#d7e3f4"><title>{escape(labels["activities"])}: {a:g}</title></rect>')
+        out.append(
+            f'<rect x="{cx(i) - slot * 0.3:.1f}" y="{top + plot_h - h:.1f}" width="{slot * 0.6:.1f}" '
+            f'height="{h:.1f}" fill="#d7e3f4"><title>{escape(labels["activities"])}: {a:g}</title></rect>'
+        )
     for key, dash, colour in (("revenue_target", ' stroke-dasharray="5,4"', NEUTRAL), ("revenue", "", UP)):
         pts = [(cx(i), my(p[key])) for i, p in enumerate(points) if p.get(key) is not None]
         if pts:
-            out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="'
-                       + " ".join(f"{a:.1f},{b:.1f}" for a, b in pts) + '"/>')
+            out.append(
+                f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="'
+                + " ".join(f"{a:.1f},{b:.1f}" for a, b in pts)
+                + '"/>'
+            )
             out += [f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{colour}"/>' for a, b in pts]
     out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#999"/>')
     for i, p in enumerate(points):
-        out.append(f'<text x="{cx(i):.1f}" y="{top + plot_h + 16}" text-anchor="middle" class="tick">'
-                   f'{escape(p["period"])}</text>')
+        out.append(
+            f'<text x="{cx(i):.1f}" y="{top + plot_h + 16}" text-anchor="middle" class="tick">'
+            f"{escape(p['period'])}</text>"
+        )
     for frac in (0, 0.5, 1):
         v = m_hi / 1.1 * frac
         out.append(f'<text x="{left - 6}" y="{my(v) + 4:.1f}" text-anchor="end" class="tick">{v:,.0f}</text>')
     ly = height - 8
-    out.append(f'<rect x="{left}" y="{ly - 9}" width="12" height="10" fill="#d7e3f4"/>'
-               f'<text x="{left + 16}" y="{ly}" class="tick">{escape(labels["activities"])}</text>'
-               f'<line x1="{left + 150}" x2="{left + 170}" y1="{ly - 4}" y2="{ly - 4}" stroke="{UP}" stroke-width="2"/>'
-               f'<text x="{left + 174}" y="{ly}" class="tick">{escape(labels["revenue"])}</text>'
-               f'<line x1="{left + 300}" x2="{left + 320}" y1="{ly - 4}" y2="{ly - 4}" stroke="{NEUTRAL}" '
-               f'stroke-width="2" stroke-dasharray="5,4"/>'
-               f'<text x="{left + 324}" y="{ly}" class="tick">{escape(labels["revenue_target"])}</text>')
+    out.append(
+        f'<rect x="{left}" y="{ly - 9}" width="12" height="10" fill="#d7e3f4"/>'
+        f'<text x="{left + 16}" y="{ly}" class="tick">{escape(labels["activities"])}</text>'
+        f'<line x1="{left + 150}" x2="{left + 170}" y1="{ly - 4}" y2="{ly - 4}" stroke="{UP}" stroke-width="2"/>'
+        f'<text x="{left + 174}" y="{ly}" class="tick">{escape(labels["revenue"])}</text>'
+        f'<line x1="{left + 300}" x2="{left + 320}" y1="{ly - 4}" y2="{ly - 4}" stroke="{NEUTRAL}" '
+        f'stroke-width="2" stroke-dasharray="5,4"/>'
+        f'<text x="{left + 324}" y="{ly}" class="tick">{escape(labels["revenue_target"])}</text>'
+    )
     out.append("</svg>")
     return Markup("".join(out))
 

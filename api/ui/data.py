@@ -5,6 +5,7 @@ functions with the app's `ServiceContext` and the signed-in `Principal`, and get
 lists back. Visibility follows the API exactly (`api.permissions`): a record outside the caller's
 scope is reported as missing (None / `NotVisible`), never as forbidden.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,9 +19,9 @@ from api.render import number, trajectory
 from perfml import alerts as alert_service
 from perfml.audit_log import reading
 from perfml.keys import Principal
-from perfml.serving.render import render_factors
 from perfml.services import alerts as alert_actions
 from perfml.services.kpi import crediting_inputs
+from perfml.serving.render import render_factors
 from perfml.store import alerts as alerts_table
 
 log = logging.getLogger("perfml.ui")
@@ -55,14 +56,24 @@ def teams(ctx, principal: Principal) -> list[str]:
     return sorted(ctx.data.employees()["team_id"].dropna().astype(str).unique())
 
 
-def alert_page(ctx, principal: Principal, *, type: str | None, status: str | None, team: str | None, sort: str,
-               limit: int, offset: int, lang: str) -> tuple[list[dict], int]:
+def alert_page(
+    ctx,
+    principal: Principal,
+    *,
+    type: str | None,
+    status: str | None,
+    team: str | None,
+    sort: str,
+    limit: int,
+    offset: int,
+    lang: str,
+) -> tuple[list[dict], int]:
     """(rows of one inbox page, total matching): each row with summary, top reason and its explanation kind."""
     filters = {"type": type, "status": status, "team_id": team, "scope_team": team_scope(principal)}
     if sort == "score":
         rows, total = alert_service.list_alerts(ctx.engine, **filters, limit=SCORE_SORT_LIMIT, offset=0)
         rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0.0), -r["id"]))
-        rows = rows[offset:offset + limit]
+        rows = rows[offset : offset + limit]
     else:
         rows, total = alert_service.list_alerts(ctx.engine, **filters, limit=limit, offset=offset)
     explanations = _explanations(ctx, [r["id"] for r in rows])
@@ -78,8 +89,12 @@ def _explanations(ctx, ids: list[int]) -> dict[int, dict]:
     if not ids:
         return {}
     with reading(ctx.engine) as conn:
-        return {i: e for i, e in conn.execute(sa.select(alerts_table.c.id, alerts_table.c.explanation)
-                                              .where(alerts_table.c.id.in_(ids)))}
+        return {
+            i: e
+            for i, e in conn.execute(
+                sa.select(alerts_table.c.id, alerts_table.c.explanation).where(alerts_table.c.id.in_(ids))
+            )
+        }
 
 
 def top_reason(expl: dict, lang: str) -> str:
@@ -112,14 +127,22 @@ def alert(ctx, principal: Principal, alert_id: int) -> dict:
 def review(ctx, principal: Principal, alert_id: int, *, decision: str, note: str, request_id: str | None) -> dict:
     """Confirm or dismiss through the API's own path: the same service call, snapshot update and audit entry."""
     alert(ctx, principal, alert_id)
-    return alert_actions.review_alert(home=ctx.home, alert_id=alert_id, decision=decision, note=note,
-                                      reviewer=principal.name, request_id=request_id, data=ctx.data)
+    return alert_actions.review_alert(
+        home=ctx.home,
+        alert_id=alert_id,
+        decision=decision,
+        note=note,
+        reviewer=principal.name,
+        request_id=request_id,
+        data=ctx.data,
+    )
 
 
 def record_view(ctx, principal: Principal, action: str, target: str, request_id: str | None, **details) -> None:
     """An audit entry for what a page showed or did (e.g. `alert.view`, `session.start`)."""
-    ctx.audit.record(principal=principal.name, action=action, target=target, request_id=request_id,
-                     details=details or None)
+    ctx.audit.record(
+        principal=principal.name, action=action, target=target, request_id=request_id, details=details or None
+    )
 
 
 def factors(expl: dict, lang: str) -> list[dict]:
@@ -151,18 +174,33 @@ def customer_timeline(ctx, context: dict) -> list[dict]:
     changes = ds.ownership_changes[ds.ownership_changes["customer_id"] == customer]
     for r in changes.itertuples():
         if lo <= r.changed_at <= hi:
-            events.append({"at": r.changed_at, "kind": "ownership", "who": f"{r.from_employee_id} → {r.to_employee_id}",
-                           "what": str(r.reason) if pd.notna(r.reason) else "", "this": r.change_id == context.get("change_id")})
+            events.append(
+                {
+                    "at": r.changed_at,
+                    "kind": "ownership",
+                    "who": f"{r.from_employee_id} → {r.to_employee_id}",
+                    "what": str(r.reason) if pd.notna(r.reason) else "",
+                    "this": r.change_id == context.get("change_id"),
+                }
+            )
     orders = ds.orders[ds.orders["customer_id"] == customer]
     for r in orders.itertuples():
         if lo <= r.closed_at <= hi:
-            events.append({"at": r.closed_at, "kind": "order", "who": r.employee_id,
-                           "what": f"{r.order_type} {number(r.amount):,.2f}", "this": False})
+            events.append(
+                {
+                    "at": r.closed_at,
+                    "kind": "order",
+                    "who": r.employee_id,
+                    "what": f"{r.order_type} {number(r.amount):,.2f}",
+                    "this": False,
+                }
+            )
     acts = ds.activities[ds.activities["customer_id"] == customer]
     for r in acts.itertuples():
         if lo <= r.occurred_at <= hi:
-            events.append({"at": r.occurred_at, "kind": "activity", "who": r.employee_id, "what": str(r.type),
-                           "this": False})
+            events.append(
+                {"at": r.occurred_at, "kind": "activity", "who": r.employee_id, "what": str(r.type), "this": False}
+            )
     events.sort(key=lambda e: e["at"])
     for e in events:
         e["days"] = (e["at"] - at) / pd.Timedelta(days=1)
@@ -185,8 +223,10 @@ def team_members(ctx, team: str) -> list[dict]:
     """The team's employees (id, role), employed or not, sorted by id."""
     frame = ctx.data.employees()
     frame = frame[frame["team_id"] == team].sort_values("employee_id")
-    return [{"employee_id": str(r.employee_id), "role": str(r.role),
-             "left": pd.notna(r.termination_date)} for r in frame.itertuples()]
+    return [
+        {"employee_id": str(r.employee_id), "role": str(r.role), "left": pd.notna(r.termination_date)}
+        for r in frame.itertuples()
+    ]
 
 
 def scores(ctx, model: str, ids: list[str], lang: str) -> dict[str, dict]:
@@ -214,8 +254,9 @@ def high_performer_traits(ctx, lang: str, top: int = 5) -> list[dict]:
     if "high-performer" not in models:
         return []
     key = ("ui-profile", lang)
-    profile = ctx.data.derived(key, lambda ds: get_pipeline("high-performer").profile(ds, models["high-performer"],
-                                                                                     lang))
+    profile = ctx.data.derived(
+        key, lambda ds: get_pipeline("high-performer").profile(ds, models["high-performer"], lang)
+    )
     return profile.head(top).to_dict("records")
 
 
@@ -223,8 +264,7 @@ def team_alerts(ctx, team: str, type: str, lang: str) -> list[dict]:
     """The team's alerts of one rule type (reminders, review list) with their explanations, newest first."""
     rows, _ = alert_service.list_alerts(ctx.engine, type=type, scope_team=team, limit=200)
     expl = _explanations(ctx, [r["id"] for r in rows])
-    return [{**r, "summary": alert_service.summary_line(r, lang), "explanation": expl.get(r["id"]) or {}}
-            for r in rows]
+    return [{**r, "summary": alert_service.summary_line(r, lang), "explanation": expl.get(r["id"]) or {}} for r in rows]
 
 
 # -- payouts -------------------------------------------------------------------------------------------
@@ -246,22 +286,33 @@ def payout(ctx, employee_id: str, period: str, plan: str = alert_actions.DEFAULT
     from perfml.rules import evaluate, load_plan
 
     scores, reviews = crediting_inputs(home=ctx.home)  # the API's crediting inputs: one definition for both
-    run = evaluate(load_plan(plan), ctx.data.dataset(), period, scores=scores, reviews=reviews,
-                   employee_ids=[employee_id])
+    run = evaluate(
+        load_plan(plan), ctx.data.dataset(), period, scores=scores, reviews=reviews, employee_ids=[employee_id]
+    )
     result = run.result(employee_id, period)
     if result is None:
         return None
     return {"plan": run.plan, "currency": run.currency, **result.to_dict()}
 
 
-def record_payout_view(ctx, principal: Principal, employee_id: str, period: str, request_id: str | None,
-                       result: dict | None) -> None:
+def record_payout_view(
+    ctx, principal: Principal, employee_id: str, period: str, request_id: str | None, result: dict | None
+) -> None:
     """The audit entry the API writes for a plan evaluation, for a payout page."""
     plan = (result or {}).get("plan") or {"id": alert_actions.DEFAULT_PLAN, "version": "?", "hash": ""}
-    ctx.audit.record(principal=principal.name, action="plan.evaluate", target=f"plan:{plan['id']}",
-                     version=f"{plan['id']} v{plan['version']} ({plan['hash'][:12]})", request_id=request_id,
-                     details={"period": period, "employee_id": employee_id, "via": "page",
-                              "total_payout": (result or {}).get("total")})
+    ctx.audit.record(
+        principal=principal.name,
+        action="plan.evaluate",
+        target=f"plan:{plan['id']}",
+        version=f"{plan['id']} v{plan['version']} ({plan['hash'][:12]})",
+        request_id=request_id,
+        details={
+            "period": period,
+            "employee_id": employee_id,
+            "via": "page",
+            "total_payout": (result or {}).get("total"),
+        },
+    )
 
 
 # -- models --------------------------------------------------------------------------------------------
@@ -278,12 +329,22 @@ def model_versions(ctx) -> list[dict]:
     for name, s in status.items():
         versions = []
         for _, r in frame[frame["model"] == name].iterrows() if not frame.empty else []:
-            metrics = {k: float(v) for k, v in r.items() if k.startswith(("model_", "baseline_"))
-                       and isinstance(v, (int, float)) and math.isfinite(v)}
-            versions.append({"version": int(r["version"]), "champion": bool(r["champion"]), "kind": r.get("kind"),
-                             "created": r.get("created"), "metrics": metrics,
-                             "not_promoted": r.get("not_promoted") or "",
-                             "images": sorted(p.name for p in _report_dir(c, r.get("run_id")).glob("*.png"))})
+            metrics = {
+                k: float(v)
+                for k, v in r.items()
+                if k.startswith(("model_", "baseline_")) and isinstance(v, (int, float)) and math.isfinite(v)
+            }
+            versions.append(
+                {
+                    "version": int(r["version"]),
+                    "champion": bool(r["champion"]),
+                    "kind": r.get("kind"),
+                    "created": r.get("created"),
+                    "metrics": metrics,
+                    "not_promoted": r.get("not_promoted") or "",
+                    "images": sorted(p.name for p in _report_dir(c, r.get("run_id")).glob("*.png")),
+                }
+            )
         out.append({"name": name, "status": s, "versions": versions})
     return out
 

@@ -3,6 +3,7 @@
 The JavaScript and CSS come from the `fastapi-offline` package (it vendors them in its wheel);
 the app is built with `docs_url=None, redoc_url=None` and these routes take their place.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,11 +28,14 @@ def install(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui():
-        return get_swagger_ui_html(openapi_url=openapi_url, title=f"{app.title} - Swagger UI",
-                                   oauth2_redirect_url="/docs/oauth2-redirect",
-                                   swagger_js_url=f"{PREFIX}/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{PREFIX}/swagger-ui.css",
-                                   swagger_favicon_url=f"{PREFIX}/favicon.png")
+        return get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url="/docs/oauth2-redirect",
+            swagger_js_url=f"{PREFIX}/swagger-ui-bundle.js",
+            swagger_css_url=f"{PREFIX}/swagger-ui.css",
+            swagger_favicon_url=f"{PREFIX}/favicon.png",
+        )
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False)
     async def swagger_ui_redirect():
@@ -39,6 +43,10 @@ def install(app: FastAPI) -> None:
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc():
-        return get_redoc_html(openapi_url=openapi_url, title=f"{app.title} - ReDoc",
-                              redoc_js_url=f"{PREFIX}/redoc.standalone.js", redoc_favicon_url=f"{PREFIX}/favicon.png",
-                              with_google_fonts=False)
+        return get_redoc_html(
+            openapi_url=openapi_url,
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{PREFIX}/redoc.standalone.js",
+            redoc_favicon_url=f"{PREFIX}/favicon.png",
+            with_google_fonts=False,
+        )

@@ -5,6 +5,7 @@ roles and record visibility are the API's: a manager sees one team, an employee 
 and anything outside answers 404 like a missing page. Every form POST carries the session's CSRF
 token (the sign-in form a pre-session one), compared in constant time.
 """
+
 from __future__ import annotations
 
 import math
@@ -71,9 +72,13 @@ def rid(request: Request) -> str | None:
 def render(request: Request, session: PageSession | None, name: str, status: int = 200, **values) -> HTMLResponse:
     lang = session.lang if session else request.cookies.get("perfml_lang", "en")
     lang = lang if lang in LANGS else "en"
-    return templates.TemplateResponse(request, name, {"t": TEXT[lang], "lang": lang, "session": session,
-                                                      "me": session.principal if session else None, **values},
-                                      status_code=status, headers={"Cache-Control": "no-store"})
+    return templates.TemplateResponse(
+        request,
+        name,
+        {"t": TEXT[lang], "lang": lang, "session": session, "me": session.principal if session else None, **values},
+        status_code=status,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 async def form_of(request: Request) -> dict[str, str]:
@@ -115,10 +120,18 @@ def start(request: Request) -> Response:
 @router.get("/sign-in", response_class=HTMLResponse)
 def sign_in_page(request: Request, next: str | None = None, failed: bool = False) -> Response:
     token = secrets.token_urlsafe(32)
-    response = render(request, None, "sign_in.html", status=401 if failed else 200, csrf=token, next=local(next),
-                      failed=failed)
-    response.set_cookie(PRE_COOKIE, token, max_age=600, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https", path="/ui")
+    response = render(
+        request, None, "sign_in.html", status=401 if failed else 200, csrf=token, next=local(next), failed=failed
+    )
+    response.set_cookie(
+        PRE_COOKIE,
+        token,
+        max_age=600,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/ui",
+    )
     return response
 
 
@@ -133,14 +146,22 @@ async def sign_in(request: Request) -> Response:
     key = form.get("key", "").strip()
     principal = await run_in_threadpool(verify_key, key, ctx.engine)
     if principal is None:
-        return RedirectResponse("/ui/sign-in?" + urlencode({"failed": "true", "next": local(form.get("next"))}),
-                                status_code=303)
+        return RedirectResponse(
+            "/ui/sign-in?" + urlencode({"failed": "true", "next": local(form.get("next"))}), status_code=303
+        )
     sid, session = store(request).create(key, lang=request.cookies.get("perfml_lang", "en"))
     session.principal = principal
     data.record_view(ctx, principal, "session.start", "ui", rid(request))
     response = RedirectResponse(local(form.get("next"), home_of(session)), status_code=303)
-    response.set_cookie(COOKIE, sid, max_age=int(store(request).lifetime), httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https", path="/ui")
+    response.set_cookie(
+        COOKIE,
+        sid,
+        max_age=int(store(request).lifetime),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/ui",
+    )
     response.delete_cookie(PRE_COOKIE, path="/ui")
     return response
 
@@ -162,8 +183,14 @@ async def switch_language(request: Request) -> Response:
     if form.get("lang") in LANGS:
         session.lang = form["lang"]
     response = RedirectResponse(local(form.get("next")), status_code=303)
-    response.set_cookie("perfml_lang", session.lang, max_age=365 * 86400, samesite="strict", path="/ui",
-                        secure=request.url.scheme == "https")
+    response.set_cookie(
+        "perfml_lang",
+        session.lang,
+        max_age=365 * 86400,
+        samesite="strict",
+        path="/ui",
+        secure=request.url.scheme == "https",
+    )
     return response
 
 
@@ -176,8 +203,15 @@ def _age(created, now, t: dict) -> str:
 
 
 @router.get("/alerts", response_class=HTMLResponse)
-def inbox(request: Request, type: str | None = None, status: str | None = None, team: str | None = None,
-          sort: str = "date", page: int = 1, per_page: int = PAGE_SIZE) -> Response:
+def inbox(
+    request: Request,
+    type: str | None = None,
+    status: str | None = None,
+    team: str | None = None,
+    sort: str = "date",
+    page: int = 1,
+    per_page: int = PAGE_SIZE,
+) -> Response:
     """Alerts the caller may review: filter by model/rule, status and team; sort by date or score; pages of
     `per_page` (at most 200, the API's page limit)."""
     session = session_of(request, *REVIEWERS)
@@ -189,17 +223,46 @@ def inbox(request: Request, type: str | None = None, status: str | None = None, 
     sort = "score" if sort == "score" else "date"
     page = max(1, min(page, 10**6))
     per_page = max(1, min(per_page, MAX_PAGE))
-    rows, total = data.alert_page(ctx, p, type=type, status=status, team=team, sort=sort, limit=per_page,
-                                  offset=(page - 1) * per_page, lang=session.lang)
+    rows, total = data.alert_page(
+        ctx,
+        p,
+        type=type,
+        status=status,
+        team=team,
+        sort=sort,
+        limit=per_page,
+        offset=(page - 1) * per_page,
+        lang=session.lang,
+    )
     now, t = data.now(), TEXT[session.lang]
     for r in rows:
         r["age"] = _age(r["created_at"], now, t)
     pages = max(1, math.ceil(total / per_page))
-    query = {k: v for k, v in (("type", type), ("status", status), ("team", team), ("sort", sort),
-                               ("per_page", per_page if per_page != PAGE_SIZE else None)) if v}
-    return render(request, session, "inbox.html", rows=rows, total=total, page=page, pages=pages,
-                  query=urlencode(query), types=data.alert_types(), statuses=data.alert_statuses(),
-                  teams=team_choices, chosen={"type": type, "status": status, "team": team, "sort": sort})
+    query = {
+        k: v
+        for k, v in (
+            ("type", type),
+            ("status", status),
+            ("team", team),
+            ("sort", sort),
+            ("per_page", per_page if per_page != PAGE_SIZE else None),
+        )
+        if v
+    }
+    return render(
+        request,
+        session,
+        "inbox.html",
+        rows=rows,
+        total=total,
+        page=page,
+        pages=pages,
+        query=urlencode(query),
+        types=data.alert_types(),
+        statuses=data.alert_statuses(),
+        teams=team_choices,
+        chosen={"type": type, "status": status, "team": team, "sort": sort},
+    )
 
 
 def _alert_id(text: str) -> int:
@@ -212,14 +275,21 @@ def _alert_view(ctx, row: dict, lang: str) -> dict:
     """Everything the alert page shows beyond the row: factors, waterfall, trajectory, evidence, timeline."""
     t = TEXT[lang]
     expl = row.get("explanation") or {}
-    view = {"summary": data.alert_service.summary_line(row, lang), "expl": expl, "waterfall": None, "factors": [],
-            "timeline": []}
+    view = {
+        "summary": data.alert_service.summary_line(row, lang),
+        "expl": expl,
+        "waterfall": None,
+        "factors": [],
+        "timeline": [],
+    }
     if expl.get("kind") == "model":
         view["factors"] = data.factors(expl, lang)
-        steps = charts.waterfall_steps(expl["base_value"], view["factors"], expl.get("other_contribution") or 0.0,
-                                       t["other"])
-        view["waterfall"] = charts.waterfall_svg(steps, base_label=t["base"], final_label=t["this_alert"],
-                                                 title=t["factors"])
+        steps = charts.waterfall_steps(
+            expl["base_value"], view["factors"], expl.get("other_contribution") or 0.0, t["other"]
+        )
+        view["waterfall"] = charts.waterfall_svg(
+            steps, base_label=t["base"], final_label=t["this_alert"], title=t["factors"]
+        )
         view["steps"] = steps
         if row["type"] == "transfer_anomaly":
             view["timeline"] = data.customer_timeline(ctx, expl.get("context") or {})
@@ -238,8 +308,9 @@ def alert_page(request: Request, alert_id: str, saved: bool = False, error: str 
     except data.NotVisible:
         raise PageError(404, "not_found") from None
     data.record_view(ctx, session.principal, "alert.view", f"alert:{row['id']}", rid(request), via="page")
-    return render(request, session, "alert.html", row=row, saved=saved, error=error,
-                  **_alert_view(ctx, row, session.lang))
+    return render(
+        request, session, "alert.html", row=row, saved=saved, error=error, **_alert_view(ctx, row, session.lang)
+    )
 
 
 @router.post("/alerts/{alert_id}/review")
@@ -251,8 +322,15 @@ async def review(request: Request, alert_id: str) -> Response:
     if decision not in ("confirm", "dismiss") or not note:
         return RedirectResponse(f"/ui/alerts/{ident}?error=note_required", status_code=303)
     try:
-        await run_in_threadpool(data.review, ctx_of(request), session.principal, ident, decision=decision, note=note,
-                                request_id=rid(request))
+        await run_in_threadpool(
+            data.review,
+            ctx_of(request),
+            session.principal,
+            ident,
+            decision=decision,
+            note=note,
+            request_id=rid(request),
+        )
     except data.NotVisible:
         raise PageError(404, "not_found") from None
     return RedirectResponse(f"/ui/alerts/{ident}?saved=true", status_code=303)
@@ -273,11 +351,23 @@ def payout(request: Request, employee_id: str, period: str | None = None) -> Res
     current = previous = None
     if period is not None:
         current = data.payout(ctx, employee_id, period)
-        previous = data.payout(ctx, employee_id, data.previous_period(period)) \
-            if data.previous_period(period) in periods else None
+        previous = (
+            data.payout(ctx, employee_id, data.previous_period(period))
+            if data.previous_period(period) in periods
+            else None
+        )
     data.record_payout_view(ctx, session.principal, employee_id, period or "", rid(request), current)
-    return render(request, session, "payout.html", person=person, period=period, periods=periods, result=current,
-                  previous=previous, changes=payout_changes(previous, current))
+    return render(
+        request,
+        session,
+        "payout.html",
+        person=person,
+        period=period,
+        periods=periods,
+        result=current,
+        previous=previous,
+        changes=payout_changes(previous, current),
+    )
 
 
 # -- team ----------------------------------------------------------------------------------------------
@@ -302,10 +392,18 @@ def team(request: Request, team: str | None = None) -> Response:
     for m in members:
         m["decline"], m["match"] = decline.get(m["employee_id"]), match.get(m["employee_id"])
     data.record_view(ctx, p, "team.view", f"team:{team}", rid(request))
-    return render(request, session, "team.html", team=team, teams=choices, members=members,
-                  reminders=data.team_alerts(ctx, team, "reminder", session.lang),
-                  review_list=data.team_alerts(ctx, team, "review_list", session.lang),
-                  traits=data.high_performer_traits(ctx, session.lang), state_word=STATE_WORD)
+    return render(
+        request,
+        session,
+        "team.html",
+        team=team,
+        teams=choices,
+        members=members,
+        reminders=data.team_alerts(ctx, team, "reminder", session.lang),
+        review_list=data.team_alerts(ctx, team, "review_list", session.lang),
+        traits=data.high_performer_traits(ctx, session.lang),
+        state_word=STATE_WORD,
+    )
 
 
 # -- models --------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ again after sign-in. The key is kept with the session and re-verified on every p
 Sessions do not survive a restart and are not shared between worker processes: a signed-in
 user signs in again then.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -46,8 +47,12 @@ class SessionStore:
     def create(self, key: str, lang: str = "en") -> tuple[str, PageSession]:
         """A new session for a verified key: (cookie value, session)."""
         sid = secrets.token_urlsafe(32)
-        session = PageSession(key=key, csrf=secrets.token_urlsafe(32), expires=time.monotonic() + self.lifetime,
-                              lang=lang if lang in LANGS else "en")
+        session = PageSession(
+            key=key,
+            csrf=secrets.token_urlsafe(32),
+            expires=time.monotonic() + self.lifetime,
+            lang=lang if lang in LANGS else "en",
+        )
         with self._lock:
             if len(self._sessions) >= MAX_SESSIONS:
                 self._drop_expired()
@@ -81,7 +86,7 @@ class SessionStore:
         for sid in [s for s, v in self._sessions.items() if v.expires <= now]:
             del self._sessions[sid]
         if len(self._sessions) >= MAX_SESSIONS:  # still full: the oldest give way
-            for sid in sorted(self._sessions, key=lambda s: self._sessions[s].expires)[:MAX_SESSIONS // 10]:
+            for sid in sorted(self._sessions, key=lambda s: self._sessions[s].expires)[: MAX_SESSIONS // 10]:
                 del self._sessions[sid]
 
     def __len__(self) -> int:

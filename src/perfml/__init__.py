@@ -1,4 +1,5 @@
 """perfml: sales-team performance intelligence (transfer anomalies, decline warnings, high-performer profiles, KPI/bonus rules)."""
+
 from perfml.dataset import Dataset
 from perfml.errors import DataValidationError, PerfmlError, Problem
 

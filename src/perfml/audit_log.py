@@ -18,6 +18,7 @@ start-up and once a day.
 
 Entries are plain dicts with keys `principal, action, target, version, request_id, details, at`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -55,11 +56,26 @@ def _bounded(details: Any) -> Any:
     return details
 
 
-def entry(*, principal: str, action: str, target: str | None = None, version: str | None = None,
-          request_id: str | None = None, details: dict | None = None, at: datetime | None = None) -> dict:
+def entry(
+    *,
+    principal: str,
+    action: str,
+    target: str | None = None,
+    version: str | None = None,
+    request_id: str | None = None,
+    details: dict | None = None,
+    at: datetime | None = None,
+) -> dict:
     """One row of `audit_log` as column values."""
-    return {"at": at or utcnow(), "principal": principal, "action": action, "target": target,
-            "model_or_plan_version": version, "request_id": request_id, "details": _bounded(details)}
+    return {
+        "at": at or utcnow(),
+        "principal": principal,
+        "action": action,
+        "target": target,
+        "model_or_plan_version": version,
+        "request_id": request_id,
+        "details": _bounded(details),
+    }
 
 
 def write(conn: Connection | Session, **kwargs) -> None:
@@ -86,8 +102,15 @@ def write_many(engine: Engine | str, entries: list[dict]) -> None:
 class AuditBuffer:
     """Write-behind audit entries: `record` is cheap; a daemon thread commits batches."""
 
-    def __init__(self, engine: Engine | str, *, interval: float = 0.25, max_batch: int = 1000,
-                 retention_days: int | None = None, purge_every: float | None = 86_400.0):
+    def __init__(
+        self,
+        engine: Engine | str,
+        *,
+        interval: float = 0.25,
+        max_batch: int = 1000,
+        retention_days: int | None = None,
+        purge_every: float | None = 86_400.0,
+    ):
         self.engine = engine_for(engine)
         self.interval = interval
         self.max_batch = max_batch
@@ -99,7 +122,7 @@ class AuditBuffer:
         self._lock = threading.Lock()  # one writer at a time (thread and explicit flushes)
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "AuditBuffer":
+    def start(self) -> AuditBuffer:
         if self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="perfml-audit", daemon=True)
@@ -140,8 +163,9 @@ class AuditBuffer:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.flush()
-            if self.purge_every and (self._last_purge is None
-                                     or time.monotonic() - self._last_purge > self.purge_every):
+            if self.purge_every and (
+                self._last_purge is None or time.monotonic() - self._last_purge > self.purge_every
+            ):
                 self._last_purge = time.monotonic()
                 try:
                     purge(self.engine, retention_days=self.retention_days)
@@ -179,10 +203,18 @@ class Page:
     total: int
 
 
-def read(engine: Engine | str | Connection | Session, *, since: datetime | None = None,
-         until: datetime | None = None,
-         principal: str | None = None, action: str | None = None, target: str | None = None,
-         request_id: str | None = None, limit: int = 50, offset: int = 0) -> Page:
+def read(
+    engine: Engine | str | Connection | Session,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    principal: str | None = None,
+    action: str | None = None,
+    target: str | None = None,
+    request_id: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page:
     """Entries matching every given filter (`action` matches a prefix, e.g. "score"), newest first."""
     where = []
     if since is not None:
@@ -199,8 +231,9 @@ def read(engine: Engine | str | Connection | Session, *, since: datetime | None 
         where.append(table.c.request_id == request_id)
     with reading(engine) as conn:
         total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
-        rows = conn.execute(sa.select(table).where(*where).order_by(table.c.at.desc(), table.c.id.desc())
-                            .limit(limit).offset(offset)).all()
+        rows = conn.execute(
+            sa.select(table).where(*where).order_by(table.c.at.desc(), table.c.id.desc()).limit(limit).offset(offset)
+        ).all()
     return Page([dict(r._mapping) for r in rows], int(total))
 
 

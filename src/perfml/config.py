@@ -1,4 +1,5 @@
 """One settings class for perfml; every value can be set by a `PERFML_*` environment variable."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -19,18 +20,25 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(180, ge=1, description="Audit log rows older than this are purged.")
     api_max_batch: int = Field(1000, ge=1, description="Largest batch one API request may score or ingest.")
     api_max_body_bytes: int = Field(10_000_000, ge=1024, description="Largest request body the API accepts.")
-    reason_keywords: Path | None = Field(None, description="YAML file of the company's ownership-change reason "
-                                                           "keywords (default: the shipped en/zh lists).")
-    handover_policy: Path | None = Field(None, description="YAML file of the company's designed hand-over flows "
-                                                           "(default: none declared).")
+    reason_keywords: Path | None = Field(
+        None,
+        description="YAML file of the company's ownership-change reason keywords (default: the shipped en/zh lists).",
+    )
+    handover_policy: Path | None = Field(
+        None, description="YAML file of the company's designed hand-over flows (default: none declared)."
+    )
     # Evidence a training run must show on its test side before it may become champion. With 5
     # positives among 30 rows a ROC-AUC still has a standard error near 0.1 (Hanley-McNeil): enough
     # to tell a useful model from a coin, not less. The medium simulated company's smallest test
     # side (high-performer: one hire cohort, 45 rows, 8 positives) passes.
     gate_min_test_rows: int = Field(30, ge=1, description="Labelled test rows a champion needs.")
     gate_min_test_positives: int = Field(5, ge=1, description="Positive labels on the test side a champion needs.")
-    gate_min_test_units: int = Field(10, ge=1, description="Distinct subjects (employees) among the labelled test rows.")
-    gate_min_data_months: int = Field(6, ge=1, description="Distinct calendar months with records in the pipeline's input tables.")
+    gate_min_test_units: int = Field(
+        10, ge=1, description="Distinct subjects (employees) among the labelled test rows."
+    )
+    gate_min_data_months: int = Field(
+        6, ge=1, description="Distinct calendar months with records in the pipeline's input tables."
+    )
 
     @property
     def home_dir(self) -> Path:

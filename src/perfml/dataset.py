@@ -12,6 +12,7 @@ not track at all (`untracked: [activities, satisfaction]`). Such a table may be 
 reads as a typed empty table; models leave out every feature read from it. That differs
 from a tracked table with no rows for a person, which says "this person did nothing".
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -65,8 +66,14 @@ def read_manifest(path: Path) -> tuple[frozenset[str], list[Problem]]:
     if doc is None:  # an empty file declares nothing
         return frozenset(), []
     if not isinstance(doc, dict):
-        return frozenset(), [Problem(MANIFEST, None, "must be a mapping such as `untracked: [activities]`",
-                                     detail=f"got {type(doc).__name__}")]
+        return frozenset(), [
+            Problem(
+                MANIFEST,
+                None,
+                "must be a mapping such as `untracked: [activities]`",
+                detail=f"got {type(doc).__name__}",
+            )
+        ]
     problems = [Problem(MANIFEST, str(key), "unknown key (expected: untracked)") for key in doc if key != "untracked"]
     names = doc.get("untracked") or []
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -78,8 +85,9 @@ def read_manifest(path: Path) -> tuple[frozenset[str], list[Problem]]:
 def write_manifest(path: Path, untracked: Iterable[str]) -> None:
     """Write `dataset.yaml` declaring `untracked` (nothing to write when every table is tracked)."""
     if untracked:
-        (path / MANIFEST).write_text(yaml.safe_dump({"untracked": sorted(untracked)}, default_flow_style=None),
-                                     encoding="utf-8")
+        (path / MANIFEST).write_text(
+            yaml.safe_dump({"untracked": sorted(untracked)}, default_flow_style=None), encoding="utf-8"
+        )
 
 
 class Dataset:
@@ -94,7 +102,7 @@ class Dataset:
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Dataset":
+    def load(cls, path: str | os.PathLike) -> Dataset:
         """Read and validate a directory of `<table>.csv|parquet` files (and its `dataset.yaml`, if any)."""
         path = Path(path)
         if not path.is_dir():
@@ -117,12 +125,18 @@ class Dataset:
         return cls(tables, source=str(path), untracked=untracked)
 
     @classmethod
-    def from_frames(cls, frames: Mapping[str, pd.DataFrame], first_row: int = 2, source: str = "frames",
-                    untracked: Iterable[str] = ()) -> "Dataset":
+    def from_frames(
+        cls,
+        frames: Mapping[str, pd.DataFrame],
+        first_row: int = 2,
+        source: str = "frames",
+        untracked: Iterable[str] = (),
+    ) -> Dataset:
         """Validate raw or typed frames (e.g. from an HTTP batch); `first_row` numbers the first record."""
         untracked = frozenset(untracked)
-        return cls(validate_tables(frames, {name: first_row for name in frames}, untracked), source=source,
-                   untracked=untracked)
+        return cls(
+            validate_tables(frames, {name: first_row for name in frames}, untracked), source=source, untracked=untracked
+        )
 
     # -- access -------------------------------------------------------------------------
     def __getattr__(self, name: str) -> pd.DataFrame:
@@ -152,8 +166,11 @@ class Dataset:
 
     def date_range(self) -> tuple[pd.Timestamp, pd.Timestamp]:
         """First and last event timestamp across the event tables."""
-        stamps = [self.table(n)[t.time_column] for n, t in TABLES.items()
-                  if t.time_column and n in self._tables and not self._tables[n].empty]
+        stamps = [
+            self.table(n)[t.time_column]
+            for n, t in TABLES.items()
+            if t.time_column and n in self._tables and not self._tables[n].empty
+        ]
         if not stamps:
             return pd.NaT, pd.NaT
         return min(s.min() for s in stamps), max(s.max() for s in stamps)
@@ -168,7 +185,7 @@ class Dataset:
             h.update(pd.util.hash_pandas_object(df, index=False).values.tobytes())
         return h.hexdigest()
 
-    def before(self, cutoff) -> "Dataset":
+    def before(self, cutoff) -> Dataset:
         """A copy with only records dated strictly before `cutoff` (for as-of checks and backtests)."""
         cutoff = pd.Timestamp(cutoff)
         out = {}

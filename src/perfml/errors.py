@@ -1,4 +1,5 @@
 """Exceptions people can act on: every problem names table, column, rule and rows."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -15,6 +15,7 @@ Usage::
 Each factor: feature (column name), display_name, value, unit, contribution, direction
 ("up" raises the score, "down" lowers it) and reason (one line, "<rendered template>: +0.41").
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,8 +41,15 @@ class Factor:
     reason: str
 
     def to_dict(self) -> dict:
-        return {"feature": self.feature, "display_name": self.display_name, "value": self.value, "unit": self.unit,
-                "contribution": self.contribution, "direction": self.direction, "reason": self.reason}
+        return {
+            "feature": self.feature,
+            "display_name": self.display_name,
+            "value": self.value,
+            "unit": self.unit,
+            "contribution": self.contribution,
+            "direction": self.direction,
+            "reason": self.reason,
+        }
 
 
 @dataclass
@@ -87,8 +95,11 @@ class Explanations:
                 v = float(self.values[i, j])
                 value = None if np.isnan(v) else v
                 f = feats[j]
-                items.append(Factor(f.name, f.display(lang), value, f.unit, c, "up" if c > 0 else "down",
-                                    f.reason(value, c, lang)))
+                items.append(
+                    Factor(
+                        f.name, f.display(lang), value, f.unit, c, "up" if c > 0 else "down", f.reason(value, c, lang)
+                    )
+                )
             out.append(items)
         return out
 
@@ -99,10 +110,17 @@ class Explanations:
     def records(self, k: int = 5, lang: catalog.Lang = "en") -> list[dict]:
         """JSON-ready dict per row: model, version, score, raw_score, base_value, factors."""
         raw, score = self.raw_score, self.score
-        return [{"model": self.model_name, "version": self.model_version, "score": float(score[i]),
-                 "raw_score": float(raw[i]), "base_value": float(self.base_value[i]),
-                 "factors": [f.to_dict() for f in row]}
-                for i, row in enumerate(self.factors(k, lang))]
+        return [
+            {
+                "model": self.model_name,
+                "version": self.model_version,
+                "score": float(score[i]),
+                "raw_score": float(raw[i]),
+                "base_value": float(self.base_value[i]),
+                "factors": [f.to_dict() for f in row],
+            }
+            for i, row in enumerate(self.factors(k, lang))
+        ]
 
     def global_importance(self) -> pd.Series:
         """Mean |contribution| per feature, largest first (the SHAP summary as numbers)."""

@@ -21,6 +21,7 @@ less often than the top one: read the top group's rate first.
 `audit_model(name, dataset)` scores a dataset with the champion and audits it against
 `dataset.demographics`. Demographics are read here and nowhere else; they are never model inputs.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,13 +33,32 @@ from perfml.errors import PerfmlError
 UNKNOWN = "(unknown)"
 MIN_SHARE = 0.02
 MIN_RATIO = 0.8
-COLUMNS = ("column", "group", "n", "share", "selected", "selection_rate", "scoring_rate", "impact_ratio",
-           "scoring_impact_ratio", "included", "flagged")
+COLUMNS = (
+    "column",
+    "group",
+    "n",
+    "share",
+    "selected",
+    "selection_rate",
+    "scoring_rate",
+    "impact_ratio",
+    "scoring_impact_ratio",
+    "included",
+    "flagged",
+)
 
 
-def bias_audit(scores: pd.DataFrame, demographics: pd.DataFrame, *, threshold: float, subject: str = "employee_id",
-               score: str = "score", min_share: float = MIN_SHARE, min_ratio: float = MIN_RATIO,
-               group_columns: list[str] | None = None) -> pd.DataFrame:
+def bias_audit(
+    scores: pd.DataFrame,
+    demographics: pd.DataFrame,
+    *,
+    threshold: float,
+    subject: str = "employee_id",
+    score: str = "score",
+    min_share: float = MIN_SHARE,
+    min_ratio: float = MIN_RATIO,
+    group_columns: list[str] | None = None,
+) -> pd.DataFrame:
     """Per group column and group: selection and scoring rates, impact ratios, inclusion and flags."""
     if scores.empty:
         raise PerfmlError("bias audit: nothing was scored")
@@ -55,9 +75,12 @@ def bias_audit(scores: pd.DataFrame, demographics: pd.DataFrame, *, threshold: f
     for col in cols:
         group = demo[col].reindex(who).astype("string").str.strip().to_numpy()
         group = pd.Series(group).mask(lambda g: g.isna() | (g == ""), UNKNOWN)
-        g = base.groupby(group.to_numpy(), sort=True).agg(n=("selected", "size"), selected=("selected", "sum"),
-                                                           selection_rate=("selected", "mean"),
-                                                           scoring_rate=("above", "mean"))
+        g = base.groupby(group.to_numpy(), sort=True).agg(
+            n=("selected", "size"),
+            selected=("selected", "sum"),
+            selection_rate=("selected", "mean"),
+            scoring_rate=("above", "mean"),
+        )
         g = g.reset_index(names="group")
         g["share"] = g["n"] / n_all
         g["included"] = (g["group"] != UNKNOWN) & (g["share"] >= min_share)
@@ -81,16 +104,31 @@ def require_demographics(dataset: Dataset) -> None:
         raise PerfmlError("bias audit needs a demographics table (demographics.csv) in the dataset")
 
 
-def audit_model(spec, dataset: Dataset, *, model, threshold: float | None = None, as_of=None,
-                min_share: float = MIN_SHARE, min_ratio: float = MIN_RATIO) -> tuple[pd.DataFrame, dict]:
+def audit_model(
+    spec,
+    dataset: Dataset,
+    *,
+    model,
+    threshold: float | None = None,
+    as_of=None,
+    min_share: float = MIN_SHARE,
+    min_ratio: float = MIN_RATIO,
+) -> tuple[pd.DataFrame, dict]:
     """Score `dataset` with `model` (the champion of pipeline `spec`) and audit it; returns (table, summary)."""
     require_demographics(dataset)
     as_of = None if as_of is None else pd.Timestamp(as_of)
     features = spec.scoring_rows(spec.build_features(dataset, as_of=as_of), as_of).reset_index(drop=True)
-    frame = pd.DataFrame({"employee_id": features[spec.subject_column].astype("string"),
-                          "score": model.predict(features)})
+    frame = pd.DataFrame(
+        {"employee_id": features[spec.subject_column].astype("string"), "score": model.predict(features)}
+    )
     cut = model.threshold if threshold is None else float(threshold)
     table = bias_audit(frame, dataset.demographics, threshold=cut, min_share=min_share, min_ratio=min_ratio)
-    summary = {"model": spec.model_name, "version": model.version, "threshold": cut, "rows": len(frame),
-               "subject": spec.subject_column, "flagged": int(table["flagged"].sum())}
+    summary = {
+        "model": spec.model_name,
+        "version": model.version,
+        "threshold": cut,
+        "rows": len(frame),
+        "subject": spec.subject_column,
+        "flagged": int(table["flagged"].sum()),
+    }
     return table, summary

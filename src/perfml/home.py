@@ -11,6 +11,7 @@ in one process. Building one is cheap: the engine and the MLflow client are made
     import_dataset(dataset, home.engine)
     registry.load_model("decline", home=home)
 """
+
 from __future__ import annotations
 
 import os

@@ -11,6 +11,7 @@ in one transaction (re-sending the same records changes nothing). `prepare_batch
 `write_batch` are the two halves, for a caller that keeps a snapshot of the store up to date with
 the typed rows written (the service).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -58,7 +59,7 @@ def _stored_ids(conn, table: str, column: str, values: set[str]) -> set[str]:
     found: set[str] = set()
     ordered = sorted(values)
     for i in range(0, len(ordered), _IN_CHUNK):
-        chunk = ordered[i:i + _IN_CHUNK]
+        chunk = ordered[i : i + _IN_CHUNK]
         found |= {r[0] for r in conn.execute(sa.select(col).where(col.in_(chunk)))}
     return found
 
@@ -82,9 +83,16 @@ def _reference_problems(conn, typed: dict[str, pd.DataFrame]) -> list[Problem]:
                 missing -= _stored_ids(conn, ref.target_table, ref.target_column, missing)
             if missing:
                 bad = df.index[present & values.astype(str).isin(missing)]
-                problems.append(_problem(name, ref.column, f"must reference an existing {ref.target_table}."
-                                         f"{ref.target_column} (in this batch or the store)", list(bad),
-                                         f"e.g. {values[bad[0]]!r}"))
+                problems.append(
+                    _problem(
+                        name,
+                        ref.column,
+                        f"must reference an existing {ref.target_table}."
+                        f"{ref.target_column} (in this batch or the store)",
+                        list(bad),
+                        f"e.g. {values[bad[0]]!r}",
+                    )
+                )
     return problems
 
 
@@ -98,23 +106,31 @@ def _derive_order_types(conn, orders: pd.DataFrame) -> None:
     first_stored: dict[str, pd.Timestamp] = {}
     ordered = sorted(customers)
     for i in range(0, len(ordered), _IN_CHUNK):
-        rows = conn.execute(sa.select(table.c.customer_id, sa.func.min(table.c.closed_at))
-                            .where(table.c.customer_id.in_(ordered[i:i + _IN_CHUNK]),
-                                   table.c.order_id.not_in(list(orders["order_id"].astype(str))))
-                            .group_by(table.c.customer_id)).all()
+        rows = conn.execute(
+            sa.select(table.c.customer_id, sa.func.min(table.c.closed_at))
+            .where(
+                table.c.customer_id.in_(ordered[i : i + _IN_CHUNK]),
+                table.c.order_id.not_in(list(orders["order_id"].astype(str))),
+            )
+            .group_by(table.c.customer_id)
+        ).all()
         first_stored |= {c: pd.Timestamp(t) for c, t in rows if t is not None}
     batch_first = orders.sort_values(["closed_at", "order_id"]).drop_duplicates("customer_id")
     first_batch = dict(zip(batch_first["customer_id"].astype(str), batch_first["order_id"].astype(str)))
     derived = []
-    for oid, cid, closed in zip(orders.loc[missing, "order_id"].astype(str), orders.loc[missing, "customer_id"].astype(str),
-                                orders.loc[missing, "closed_at"]):
+    for oid, cid, closed in zip(
+        orders.loc[missing, "order_id"].astype(str),
+        orders.loc[missing, "customer_id"].astype(str),
+        orders.loc[missing, "closed_at"],
+    ):
         earlier_in_store = cid in first_stored and first_stored[cid] <= closed
         derived.append("new" if first_batch.get(cid) == oid and not earlier_in_store else "repeat")
     orders.loc[missing, "order_type"] = pd.array(derived, dtype="string")
 
 
-def prepare_batch(records: Mapping[str, Sequence[Mapping]], engine: Engine | str, *,
-                  max_records: int | None = None) -> dict[str, pd.DataFrame]:
+def prepare_batch(
+    records: Mapping[str, Sequence[Mapping]], engine: Engine | str, *, max_records: int | None = None
+) -> dict[str, pd.DataFrame]:
     """Parse and check a batch against the contract and the store; return the typed rows to write per table.
 
     Raises `DataValidationError` (nothing written) with every problem; rows are 0-based record indexes.
@@ -155,7 +171,9 @@ def _parse(name: str, recs: Sequence[Mapping]) -> tuple[pd.DataFrame, list[Probl
     try:
         return parse_table(TABLES[name], _frame(recs), FIRST_ROW)
     except (ValueError, OverflowError, ArithmeticError) as exc:  # pandas' OutOfBoundsDatetime is a ValueError
-        return pd.DataFrame(), [Problem(name, None, "a value cannot be read", detail=f"{type(exc).__name__}: {exc}"[:200])]
+        return pd.DataFrame(), [
+            Problem(name, None, "a value cannot be read", detail=f"{type(exc).__name__}: {exc}"[:200])
+        ]
 
 
 def write_batch(typed: Mapping[str, pd.DataFrame], engine: Engine | str) -> dict[str, int]:
@@ -175,8 +193,9 @@ def write_batch(typed: Mapping[str, pd.DataFrame], engine: Engine | str) -> dict
     return {name: counts[name] for name in TABLES if name in counts}
 
 
-def ingest_records(records: Mapping[str, Sequence[Mapping]], engine: Engine | str, *,
-                   max_records: int | None = None) -> dict[str, int]:
+def ingest_records(
+    records: Mapping[str, Sequence[Mapping]], engine: Engine | str, *, max_records: int | None = None
+) -> dict[str, int]:
     """Validate and upsert a batch in one transaction; return records written per table.
 
     Raises `DataValidationError` (nothing written) with every problem; rows are 0-based record indexes.

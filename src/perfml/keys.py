@@ -14,6 +14,7 @@ key to a `Principal` (or None); a small in-process cache keeps the hot path off 
 for `CACHE_SECONDS`, and `revoke_key` clears it, so a revocation in this process is immediate
 and one from another process (the CLI) takes effect within `CACHE_SECONDS`.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -83,8 +84,9 @@ _ACTIVITY = (("orders", "employee_id"), ("activities", "employee_id"), ("leads",
 """Records that make a person visible in results: orders, activities and leads they own."""
 
 
-def check_scope(role: str, team_id: str | None = None, employee_id: str | None = None, *,
-                engine: Engine | str) -> str | None:
+def check_scope(
+    role: str, team_id: str | None = None, employee_id: str | None = None, *, engine: Engine | str
+) -> str | None:
     """Refuse a scope the store does not know (`KeyRequestError`); return a warning when it is known but
     has no orders, activities or leads yet (the key would see nothing today), else None."""
     from perfml.store import CANONICAL
@@ -98,13 +100,17 @@ def check_scope(role: str, team_id: str | None = None, employee_id: str | None =
     if role == "manager":
         who, people = f"team {team_id!r}", sa.select(employees.c.employee_id).where(employees.c.team_id == team_id)
     else:
-        who, people = f"employee {employee_id!r}", sa.select(employees.c.employee_id).where(
-            employees.c.employee_id == employee_id)
+        who, people = (
+            f"employee {employee_id!r}",
+            sa.select(employees.c.employee_id).where(employees.c.employee_id == employee_id),
+        )
     with eng.connect() as conn:
         if conn.execute(people.limit(1)).first() is None:
             known = "team_id of any employee" if role == "manager" else "employee"
-            raise KeyRequestError(f"{who} is not in the store (no {known} with that id); import it first "
-                                  f"(perfml import DIR or POST /v1/ingest), then create the key")
+            raise KeyRequestError(
+                f"{who} is not in the store (no {known} with that id); import it first "
+                f"(perfml import DIR or POST /v1/ingest), then create the key"
+            )
         for table, column in _ACTIVITY:
             t = CANONICAL[table]
             if conn.execute(sa.select(t.c[column]).where(t.c[column].in_(people)).limit(1)).first() is not None:
@@ -112,8 +118,16 @@ def check_scope(role: str, team_id: str | None = None, employee_id: str | None =
     return f"{who} has no orders, activities or leads yet: the key will see nothing until some are imported"
 
 
-def create_key(*, role: str, team_id: str | None = None, employee_id: str | None = None, label: str | None = None,
-               engine: Engine | str, created_by: str = "cli", request_id: str | None = None) -> CreatedKey:
+def create_key(
+    *,
+    role: str,
+    team_id: str | None = None,
+    employee_id: str | None = None,
+    label: str | None = None,
+    engine: Engine | str,
+    created_by: str = "cli",
+    request_id: str | None = None,
+) -> CreatedKey:
     """Create a key for `role` (and scope); store its hash, audit the creation, return the plain key once."""
     from perfml import audit_log
 
@@ -125,13 +139,27 @@ def create_key(*, role: str, team_id: str | None = None, employee_id: str | None
     eng = engine_for(engine)
     create_all(eng)
     with eng.begin() as conn:
-        key_id = conn.execute(sa.insert(api_keys).values(
-            key_hash=hash_key(key), role=role, team_id=team_id, employee_id=employee_id, label=label,
-            created_at=utcnow()).returning(api_keys.c.id)).scalar_one()
+        key_id = conn.execute(
+            sa.insert(api_keys)
+            .values(
+                key_hash=hash_key(key),
+                role=role,
+                team_id=team_id,
+                employee_id=employee_id,
+                label=label,
+                created_at=utcnow(),
+            )
+            .returning(api_keys.c.id)
+        ).scalar_one()
         principal = Principal(int(key_id), role, team_id, employee_id, label)
-        audit_log.write(conn, principal=created_by, action="key.create", target=principal.name,
-                        request_id=request_id, details={"role": role, "team_id": team_id,
-                                                        "employee_id": employee_id, "label": label})
+        audit_log.write(
+            conn,
+            principal=created_by,
+            action="key.create",
+            target=principal.name,
+            request_id=request_id,
+            details={"role": role, "team_id": team_id, "employee_id": employee_id, "label": label},
+        )
     return CreatedKey(key, principal)
 
 
@@ -152,9 +180,11 @@ def verify_key(key: str | None, engine: Engine | str) -> Principal | None:
     if hit is not None and now - hit[0] < CACHE_SECONDS:
         return hit[1]
     with eng.connect() as conn:
-        row = conn.execute(sa.select(api_keys.c.id, api_keys.c.role, api_keys.c.team_id, api_keys.c.employee_id,
-                                     api_keys.c.label)
-                           .where(api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None))).first()
+        row = conn.execute(
+            sa.select(
+                api_keys.c.id, api_keys.c.role, api_keys.c.team_id, api_keys.c.employee_id, api_keys.c.label
+            ).where(api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None))
+        ).first()
     principal = None if row is None else Principal(int(row.id), row.role, row.team_id, row.employee_id, row.label)
     with _cache_lock:
         if len(_cache) > 10_000:  # bounded: unknown keys must not grow it forever
@@ -163,19 +193,22 @@ def verify_key(key: str | None, engine: Engine | str) -> Principal | None:
     return principal
 
 
-def revoke_key(key_id: int, *, engine: Engine | str, revoked_by: str = "cli",
-               request_id: str | None = None) -> bool:
+def revoke_key(key_id: int, *, engine: Engine | str, revoked_by: str = "cli", request_id: str | None = None) -> bool:
     """Revoke a key by id (it stops working at once in this process); False if no such active key."""
     from perfml import audit_log
 
     eng = engine_for(engine)
     create_all(eng)
     with eng.begin() as conn:
-        done = conn.execute(sa.update(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-                            .values(revoked_at=utcnow())).rowcount
+        done = conn.execute(
+            sa.update(api_keys)
+            .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        ).rowcount
         if done:
-            audit_log.write(conn, principal=revoked_by, action="key.revoke", target=f"key:{key_id}",
-                            request_id=request_id)
+            audit_log.write(
+                conn, principal=revoked_by, action="key.revoke", target=f"key:{key_id}", request_id=request_id
+            )
     clear_cache()
     return bool(done)
 
@@ -184,8 +217,15 @@ def list_keys(engine: Engine | str) -> list[dict]:
     """Every key's id, role, scope, label and dates (never a hash, never a key)."""
     eng = engine_for(engine)
     create_all(eng)
-    cols = [api_keys.c.id, api_keys.c.role, api_keys.c.team_id, api_keys.c.employee_id, api_keys.c.label,
-            api_keys.c.created_at, api_keys.c.revoked_at]
+    cols = [
+        api_keys.c.id,
+        api_keys.c.role,
+        api_keys.c.team_id,
+        api_keys.c.employee_id,
+        api_keys.c.label,
+        api_keys.c.created_at,
+        api_keys.c.revoked_at,
+    ]
     with eng.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(sa.select(*cols).order_by(api_keys.c.id))]
 
@@ -196,6 +236,17 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-__all__ = ["CACHE_SECONDS", "CreatedKey", "KEY_PREFIX", "KeyRequestError", "Principal", "ROLE_HELP", "check_scope",
-           "clear_cache", "create_key",
-           "list_keys", "revoke_key", "verify_key"]
+__all__ = [
+    "CACHE_SECONDS",
+    "CreatedKey",
+    "KEY_PREFIX",
+    "KeyRequestError",
+    "Principal",
+    "ROLE_HELP",
+    "check_scope",
+    "clear_cache",
+    "create_key",
+    "list_keys",
+    "revoke_key",
+    "verify_key",
+]

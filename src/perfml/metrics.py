@@ -62,6 +62,7 @@ records dated inside it (plus earlier periods for growth), so ``Dataset.before(t
 as-of view. Lead follow-up is dated by its deadline (created + 24 h) so the share is known when
 the period closes; conversion is dated by resolution for the same reason.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -116,8 +117,16 @@ METRICS: dict[str, str] = {
 # Targets every metric table carries (NaN when the export sets none): the contract's three.
 BUILTIN_TARGETS = ("revenue_target", "visits_target", "new_customers_target")
 # Money columns also kept as exact integers in MetricTable.units.
-MONEY = ("revenue", "revenue_at_close", "new_revenue", "repeat_revenue", "revenue_last_year",
-         "revenue_trailing6_total", "team_revenue", "team_revenue_last_year")
+MONEY = (
+    "revenue",
+    "revenue_at_close",
+    "new_revenue",
+    "repeat_revenue",
+    "revenue_last_year",
+    "revenue_trailing6_total",
+    "team_revenue",
+    "team_revenue_last_year",
+)
 _COUNT_ACTIVITY = {"visit": "visits", "call": "calls", "email": "emails", "meeting": "meetings", "message": "messages"}
 
 
@@ -184,8 +193,9 @@ def month_start(idx):
     if np.isscalar(idx):
         return pd.Timestamp(year=int(idx) // 12, month=int(idx) % 12 + 1, day=1)
     idx = np.asarray(idx, dtype=np.int64)
-    return pd.Series(pd.to_datetime({"year": idx // 12, "month": idx % 12 + 1, "day": np.ones_like(idx)}),
-                     dtype="datetime64[ns]")
+    return pd.Series(
+        pd.to_datetime({"year": idx // 12, "month": idx % 12 + 1, "day": np.ones_like(idx)}), dtype="datetime64[ns]"
+    )
 
 
 ACTIVITY_TABLES = {"activities": "occurred_at", "orders": "closed_at", "leads": "created_at"}
@@ -248,22 +258,29 @@ class MetricTable:
 
 
 # -- the metrics ------------------------------------------------------------------------------
-def employee_period_metrics(dataset, *, periods: Iterable[str] | None = None,
-                            crediting: pd.DataFrame | None = None) -> pd.DataFrame:
+def employee_period_metrics(
+    dataset, *, periods: Iterable[str] | None = None, crediting: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Per employee x month metrics (see the module docstring for every column and unit)."""
     return metric_table(dataset, periods=periods, crediting=crediting).frame
 
 
-def metric_table(dataset, *, periods: Iterable[str] | None = None,
-                 crediting: pd.DataFrame | None = None) -> MetricTable:
+def metric_table(
+    dataset, *, periods: Iterable[str] | None = None, crediting: pd.DataFrame | None = None
+) -> MetricTable:
     """`employee_period_metrics` plus exact integer money columns for the rule engine."""
     return metric_table_and_evidence(dataset, periods=periods, crediting=crediting)[0]
 
 
-def metric_table_and_evidence(dataset, *, periods: Iterable[str] | None = None,
-                              crediting: pd.DataFrame | None = None, evidence_metrics: Iterable[str] = (),
-                              evidence_periods: Iterable[str] = (),
-                              look_back: int = HISTORY_MONTHS) -> tuple[MetricTable, pd.DataFrame]:
+def metric_table_and_evidence(
+    dataset,
+    *,
+    periods: Iterable[str] | None = None,
+    crediting: pd.DataFrame | None = None,
+    evidence_metrics: Iterable[str] = (),
+    evidence_periods: Iterable[str] = (),
+    look_back: int = HISTORY_MONTHS,
+) -> tuple[MetricTable, pd.DataFrame]:
     """`metric_table` and `metric_evidence` from one pass over the source tables.
 
     `look_back` months before the first period are read for growth; a caller that asks for its
@@ -314,9 +331,18 @@ def metric_table_and_evidence(dataset, *, periods: Iterable[str] | None = None,
 # The metrics each optional source table feeds (orders, employees and customers are always tracked).
 TABLE_METRICS: dict[str, tuple[str, ...]] = {
     "activities": ("visits", "calls", "emails", "meetings", "messages", "activities"),
-    "leads": ("leads", "leads_converted", "leads_lost", "lead_conversion_rate", "leads_due_24h",
-              "leads_contacted_24h", "leads_contacted_24h_share", "lead_responses", "response_hours_total",
-              "lead_response_hours"),
+    "leads": (
+        "leads",
+        "leads_converted",
+        "leads_lost",
+        "lead_conversion_rate",
+        "leads_due_24h",
+        "leads_contacted_24h",
+        "leads_contacted_24h_share",
+        "lead_responses",
+        "response_hours_total",
+        "lead_response_hours",
+    ),
     "satisfaction": ("satisfaction_responses", "satisfaction_total", "avg_satisfaction"),
 }
 
@@ -338,8 +364,9 @@ DERIVED_FROM: dict[str, tuple[str, ...]] = {
 }
 
 
-def metric_evidence(dataset, *, periods: Iterable[str], metrics: Iterable[str],
-                    crediting: pd.DataFrame | None = None) -> pd.DataFrame:
+def metric_evidence(
+    dataset, *, periods: Iterable[str], metrics: Iterable[str], crediting: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """The rows behind row-counted metrics: (employee_id, period, metric, table, ids list), ids sorted."""
     periods = sorted({parse_period(p) for p in periods})
     window = (periods[0], periods[-1]) if periods else None
@@ -361,9 +388,17 @@ def _evidence_of(events: list, metrics: Iterable[str], periods: Iterable[str]) -
         # Group boundaries by numpy, then one slice per group (groupby.agg(list) is a Python call per group).
         starts = np.flatnonzero(np.r_[True, (emp[1:] != emp[:-1]) | (per[1:] != per[:-1])]) if len(rows) else []
         ends = list(starts[1:]) + [len(rows)] if len(rows) else []
-        parts.append(pd.DataFrame({"employee_id": pd.array(emp[starts], dtype="string"), "p": per[starts],
-                                   "id": [ids[a:b].tolist() for a, b in zip(starts, ends)],
-                                   "metric": ev.name, "table": ev.table}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "employee_id": pd.array(emp[starts], dtype="string"),
+                    "p": per[starts],
+                    "id": [ids[a:b].tolist() for a, b in zip(starts, ends)],
+                    "metric": ev.name,
+                    "table": ev.table,
+                }
+            )
+        )
     if not parts:
         return pd.DataFrame(columns=["employee_id", "period", "metric", "table", "ids"])
     out = pd.concat(parts, ignore_index=True)
@@ -376,9 +411,20 @@ def _aggregate(events: list) -> list[pd.DataFrame]:
     out = []
     for kind in ("int", "float"):
         chosen = [ev for ev in events if ev.kind == kind]
-        long = pd.concat([pd.DataFrame({
-            "employee_id": ev.frame["employee_id"], "p": ev.frame["p"], "metric": np.int16(i),
-            "v": ev.frame[ev.value] if ev.value else np.int64(1)}) for i, ev in enumerate(chosen)], ignore_index=True)
+        long = pd.concat(
+            [
+                pd.DataFrame(
+                    {
+                        "employee_id": ev.frame["employee_id"],
+                        "p": ev.frame["p"],
+                        "metric": np.int16(i),
+                        "v": ev.frame[ev.value] if ev.value else np.int64(1),
+                    }
+                )
+                for i, ev in enumerate(chosen)
+            ],
+            ignore_index=True,
+        )
         if kind == "int":
             long["v"] = long["v"].astype("int64")
         wide = long.groupby(["employee_id", "p", "metric"], sort=False)["v"].sum().unstack("metric", fill_value=0)
@@ -433,8 +479,9 @@ def _events(dataset, orders: pd.DataFrame, ledger: pd.DataFrame | None, window=N
         _Events("lead_responses", "leads", contacted),
         _Events("response_hours_total", "leads", contacted, "response_hours", "float"),
     ]
-    sat = _keyed(_attributed_satisfaction(dataset, window), "employee_id", "responded_at", "survey_id", ["score"],
-                 window)
+    sat = _keyed(
+        _attributed_satisfaction(dataset, window), "employee_id", "responded_at", "survey_id", ["score"], window
+    )
     out += [
         _Events("satisfaction_responses", "satisfaction", sat),
         _Events("satisfaction_total", "satisfaction", sat, "score", "float"),
@@ -442,16 +489,23 @@ def _events(dataset, orders: pd.DataFrame, ledger: pd.DataFrame | None, window=N
     return out
 
 
-def _keyed(df: pd.DataFrame, who: str, when: str, id_col: str, keep: Iterable[str] = (),
-           window: tuple[int, int] | None = None) -> pd.DataFrame:
+def _keyed(
+    df: pd.DataFrame, who: str, when: str, id_col: str, keep: Iterable[str] = (), window: tuple[int, int] | None = None
+) -> pd.DataFrame:
     """Rows with an employee and a timestamp (inside the month window), as (employee_id, p, id, *keep)."""
     mask = df[who].notna() & df[when].notna()
     if window is not None:
         mask &= _in_window(df[when], window)
     rows = df[mask]
     stamp = rows[when]
-    return pd.DataFrame({"employee_id": rows[who], "p": period_index(stamp).astype("int64"),
-                         "id": rows[id_col], **{c: rows[c] for c in keep}})
+    return pd.DataFrame(
+        {
+            "employee_id": rows[who],
+            "p": period_index(stamp).astype("int64"),
+            "id": rows[id_col],
+            **{c: rows[c] for c in keep},
+        }
+    )
 
 
 def _in_window(stamps: pd.Series, window: tuple[int, int]) -> pd.Series:
@@ -464,8 +518,13 @@ def _in_window(stamps: pd.Series, window: tuple[int, int]) -> pd.Series:
 def _data_range(dataset) -> tuple[int | None, int | None]:
     """First and last month with any event (employees' dates do not widen the range)."""
     idx = []
-    for table, col in (("orders", "closed_at"), ("activities", "occurred_at"), ("leads", "created_at"),
-                       ("satisfaction", "responded_at"), ("ownership_changes", "changed_at")):
+    for table, col in (
+        ("orders", "closed_at"),
+        ("activities", "occurred_at"),
+        ("leads", "created_at"),
+        ("satisfaction", "responded_at"),
+        ("ownership_changes", "changed_at"),
+    ):
         s = dataset.table(table)[col].dropna()
         if len(s):
             idx += [period_index(s.min()), period_index(s.max())]
@@ -480,8 +539,13 @@ def _grid(employees: pd.DataFrame, lo: int | None, hi: int | None) -> pd.DataFra
     """Every employee x month employed, within [lo, hi]."""
     cols = ["employee_id", "team_id", "role"]
     if lo is None or employees.empty:
-        return pd.DataFrame({**{c: pd.Series([], dtype="string") for c in cols},
-                             "p": pd.Series([], dtype="int64"), "tenure_months": pd.Series([], dtype="int64")})
+        return pd.DataFrame(
+            {
+                **{c: pd.Series([], dtype="string") for c in cols},
+                "p": pd.Series([], dtype="int64"),
+                "tenure_months": pd.Series([], dtype="int64"),
+            }
+        )
     hired = period_index(employees["hire_date"]).fillna(lo).astype("int64")
     left = period_index(employees["termination_date"]).fillna(hi).astype("int64")
     start = np.maximum(hired.to_numpy(), lo)
@@ -514,8 +578,11 @@ def _credited(orders: pd.DataFrame, ledger: pd.DataFrame | None) -> pd.DataFrame
     if missing:
         raise PerfmlError(f"credit ledger lacks column(s): {', '.join(sorted(missing))}")
     rows = ledger[["order_id", "employee_id", "share_bp"]].merge(
-        orders[["order_id", "id", "p", "order_type", "amount", "units"]], on="order_id", how="inner",
-        validate="many_to_one")
+        orders[["order_id", "id", "p", "order_type", "amount", "units"]],
+        on="order_id",
+        how="inner",
+        validate="many_to_one",
+    )
     rows = rows[rows["employee_id"].notna()].reset_index(drop=True)
     rows["credited_units"] = rows["units"] // FULL_SHARE * rows["share_bp"].astype("int64")
     return rows
@@ -576,7 +643,8 @@ def _rates(grid: pd.DataFrame) -> pd.DataFrame:
 def _targets(targets: pd.DataFrame) -> pd.DataFrame:
     """`targets` pivoted to `<metric>_target` columns; the three contract targets always exist."""
     wide = targets.assign(p=period_codes(targets["period"])).pivot_table(
-        index=["employee_id", "p"], columns="metric", values="target", aggfunc="first")
+        index=["employee_id", "p"], columns="metric", values="target", aggfunc="first"
+    )
     wide.columns = [f"{m}_target" for m in wide.columns]
     wide = wide.reset_index()
     for name in BUILTIN_TARGETS:
@@ -604,8 +672,9 @@ def _growth(grid: pd.DataFrame) -> pd.DataFrame:
 
 def _team(grid: pd.DataFrame, orders: pd.DataFrame, employees: pd.DataFrame) -> pd.DataFrame:
     """Team revenue at close per month and a year earlier (teams of the closing employee)."""
-    teams = orders[["employee_id", "p", "units"]].merge(employees[["employee_id", "team_id"]], on="employee_id",
-                                                        how="left")
+    teams = orders[["employee_id", "p", "units"]].merge(
+        employees[["employee_id", "team_id"]], on="employee_id", how="left"
+    )
     totals = teams.groupby(["team_id", "p"], as_index=False)["units"].sum().rename(columns={"units": "team_revenue"})
     totals = totals.astype({"team_revenue": "Int64"})
     last = totals.assign(p=totals["p"] + 12).rename(columns={"team_revenue": "team_revenue_last_year"})
@@ -614,8 +683,11 @@ def _team(grid: pd.DataFrame, orders: pd.DataFrame, employees: pd.DataFrame) -> 
     # A team month with no sales a year ago is a zero base (growth undefined) when the team existed.
     existed = grid[["team_id", "p"]].drop_duplicates().assign(p=lambda d: d["p"] + 12, _was=True)
     grid = grid.merge(existed, on=["team_id", "p"], how="left")
-    grid["team_revenue_last_year"] = grid["team_revenue_last_year"].astype("Int64").mask(
-        grid["team_revenue_last_year"].isna() & grid.pop("_was").fillna(False).astype(bool), 0)
+    grid["team_revenue_last_year"] = (
+        grid["team_revenue_last_year"]
+        .astype("Int64")
+        .mask(grid["team_revenue_last_year"].isna() & grid.pop("_was").fillna(False).astype(bool), 0)
+    )
     return grid
 
 
@@ -627,6 +699,7 @@ def _extra_metrics(metrics: pd.DataFrame, taken: set[str]) -> pd.DataFrame:
     if clash:
         raise PerfmlError(f"metrics.metric: {', '.join(clash)} would shadow a computed metric; rename it")
     wide = metrics.assign(p=period_codes(metrics["period"])).pivot_table(
-        index=["employee_id", "p"], columns="metric", values="value", aggfunc="first")
+        index=["employee_id", "p"], columns="metric", values="value", aggfunc="first"
+    )
     wide.columns = [str(c) for c in wide.columns]
     return wide.reset_index()

@@ -1,4 +1,5 @@
 """Exact money: amounts enter the rule engine as `Decimal`, never as floats."""
+
 from __future__ import annotations
 
 from decimal import Decimal

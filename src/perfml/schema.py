@@ -4,6 +4,7 @@ This module only *describes* the contract; `perfml.validation` enforces it and
 `perfml.dataset` loads data through it. Everything that needs to know a table's
 columns (loader, store, simulator tests, API ingest) reads it from here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -105,7 +106,12 @@ TABLES: dict[str, Table] = {
         ),
         Table(
             "customers",
-            (_req("customer_id", "id"), _req("created_at", "timestamp"), Column("segment", "text"), Column("region", "text")),
+            (
+                _req("customer_id", "id"),
+                _req("created_at", "timestamp"),
+                Column("segment", "text"),
+                Column("region", "text"),
+            ),
             key=("customer_id",),
             time_column="created_at",
         ),
@@ -185,8 +191,12 @@ TABLES: dict[str, Table] = {
         ),
         Table(
             "targets",
-            (_req("employee_id", "id"), _req("period", "period"), _req("metric", "text"),
-             _req("target", "float", min=0, max=MONEY_MAX, places=MONEY_PLACES)),
+            (
+                _req("employee_id", "id"),
+                _req("period", "period"),
+                _req("metric", "text"),
+                _req("target", "float", min=0, max=MONEY_MAX, places=MONEY_PLACES),
+            ),
             key=("employee_id", "period", "metric"),
             references=(Reference("employee_id", "employees", "employee_id"),),
         ),
@@ -224,8 +234,12 @@ TABLES: dict[str, Table] = {
         ),
         Table(
             "metrics",
-            (_req("employee_id", "id"), _req("period", "period"), _req("metric", "text"),
-             _req("value", "float", min=-METRIC_BOUND, max=METRIC_BOUND)),
+            (
+                _req("employee_id", "id"),
+                _req("period", "period"),
+                _req("metric", "text"),
+                _req("value", "float", min=-METRIC_BOUND, max=METRIC_BOUND),
+            ),
             key=("employee_id", "period", "metric"),
             optional=True,
             references=(Reference("employee_id", "employees", "employee_id"),),

@@ -9,6 +9,7 @@ all in one pass. Row numbers in problems are as they appear in the source: for C
 header is row 1, so the first record is row 2. `perfml validate`, `perfml import` and HTTP
 ingest all go through `parse_table`, so the rules are the same everywhere.
 """
+
 from __future__ import annotations
 
 import functools
@@ -61,13 +62,20 @@ def _shown(value) -> str:
 
 def _examples(values: pd.Series, bad: pd.Index) -> str:
     """`e.g. 'inf', '1e400'`: the distinct values of the first offending rows."""
-    first = values.loc[bad.sort_values()[:MAX_VALUES_SHOWN * 4]].dropna()
+    first = values.loc[bad.sort_values()[: MAX_VALUES_SHOWN * 4]].dropna()
     shown = list(dict.fromkeys(_shown(v) for v in first))[:MAX_VALUES_SHOWN]
     return "e.g. " + ", ".join(shown) if shown else ""
 
 
-def _problem(table: str, column: str | None, rule: str, bad: pd.Index, first_row: int,
-             values: pd.Series | None = None, detail: str = "") -> Problem:
+def _problem(
+    table: str,
+    column: str | None,
+    rule: str,
+    bad: pd.Index,
+    first_row: int,
+    values: pd.Series | None = None,
+    detail: str = "",
+) -> Problem:
     bad = bad.sort_values()
     if values is not None and not detail:
         detail = _examples(values, bad)
@@ -170,8 +178,9 @@ def _key_text(table: Table, rows: pd.DataFrame) -> pd.Series:
     return rows[list(table.key)].astype("string").fillna("").agg("/".join, axis=1)
 
 
-def _value_problems(table: Table, df: pd.DataFrame, raw: pd.DataFrame, first_row: int,
-                    reported: dict[str, pd.Index]) -> list[Problem]:
+def _value_problems(
+    table: Table, df: pd.DataFrame, raw: pd.DataFrame, first_row: int, reported: dict[str, pd.Index]
+) -> list[Problem]:
     """Required values, choices, ranges, formats and unique keys (pandera, lazy: every failure at once)."""
     schema = _pandera_schema(table, list(df.columns))
     try:
@@ -179,8 +188,10 @@ def _value_problems(table: Table, df: pd.DataFrame, raw: pd.DataFrame, first_row
         return []
     except SchemaErrors as err:
         cases = err.failure_cases
-    problems = [Problem(table.name, None if pd.isna(c) else str(c), str(k))  # failures without a row
-                for c, k in cases.loc[cases["index"].isna(), ["column", "check"]].drop_duplicates().itertuples(index=False)]
+    problems = [
+        Problem(table.name, None if pd.isna(c) else str(c), str(k))  # failures without a row
+        for c, k in cases.loc[cases["index"].isna(), ["column", "check"]].drop_duplicates().itertuples(index=False)
+    ]
     cases = cases[cases["index"].notna()].copy()
     cases["index"] = cases["index"].astype(int)
     uniq = cases["check"].isin(["field_uniqueness", "multiple_fields_uniqueness"])
@@ -215,8 +226,9 @@ def parse_table(table: Table, raw: pd.DataFrame, first_row: int = 2) -> tuple[pd
     if missing:
         problems.append(Problem(table.name, ", ".join(missing), "required column is missing"))
         return raw, problems
-    problems += [Problem(table.name, repr(str(name)), "column name " + NUL_RULE)
-                 for name in raw.columns if NUL in str(name)]
+    problems += [
+        Problem(table.name, repr(str(name)), "column name " + NUL_RULE) for name in raw.columns if NUL in str(name)
+    ]
     text = pd.DataFrame({name: _blank_to_na(raw[name]) for name in raw.columns}, index=raw.index)
     out = {}
     reported: dict[str, pd.Index] = {}  # rows whose value was refused while parsing, per column
@@ -258,8 +270,16 @@ def _row_rules(table: Table, df: pd.DataFrame, first_row: int) -> list[Problem]:
     if table.name == "employees":
         bad = df.index[df["termination_date"] < df["hire_date"]]
         if len(bad):
-            problems.append(_problem(table.name, "termination_date", "must not precede hire_date", bad, first_row,
-                                     df["termination_date"].dt.date))
+            problems.append(
+                _problem(
+                    table.name,
+                    "termination_date",
+                    "must not precede hire_date",
+                    bad,
+                    first_row,
+                    df["termination_date"].dt.date,
+                )
+            )
     return problems
 
 
@@ -285,8 +305,16 @@ def reference_problems(tables: Mapping[str, pd.DataFrame], first_rows: Mapping[s
             values = df[ref.column]
             bad = df.index[values.notna() & ~values.isin(target[ref.target_column].dropna())]
             if len(bad):
-                problems.append(_problem(name, ref.column, f"must reference an existing {ref.target_table}.{ref.target_column}",
-                                         bad, first_rows.get(name, 2), values))
+                problems.append(
+                    _problem(
+                        name,
+                        ref.column,
+                        f"must reference an existing {ref.target_table}.{ref.target_column}",
+                        bad,
+                        first_rows.get(name, 2),
+                        values,
+                    )
+                )
     return problems
 
 
@@ -295,31 +323,55 @@ def untracked_problems(untracked: Iterable[str]) -> list[Problem]:
     problems = []
     for name in sorted(untracked):
         if name not in TABLES:
-            problems.append(Problem(MANIFEST, "untracked", f"unknown table {name!r} (expected one of: "
-                                    + ", ".join(n for n in TABLES if n not in ALWAYS_TRACKED) + ")"))
+            problems.append(
+                Problem(
+                    MANIFEST,
+                    "untracked",
+                    f"unknown table {name!r} (expected one of: "
+                    + ", ".join(n for n in TABLES if n not in ALWAYS_TRACKED)
+                    + ")",
+                )
+            )
         elif name in ALWAYS_TRACKED:
-            problems.append(Problem(MANIFEST, "untracked", f"{name} cannot be untracked: every dataset needs "
-                                    + ", ".join(ALWAYS_TRACKED)))
+            problems.append(
+                Problem(
+                    MANIFEST,
+                    "untracked",
+                    f"{name} cannot be untracked: every dataset needs " + ", ".join(ALWAYS_TRACKED),
+                )
+            )
     return problems
 
 
 def _table_problems(raw: Mapping[str, pd.DataFrame], untracked: frozenset[str]) -> list[Problem]:
     """Tables unknown, missing (with how to declare them untracked) or declared untracked yet holding rows."""
-    problems = [Problem(name, None, "unknown table (expected one of: " + ", ".join(TABLES) + ")")
-                for name in sorted(set(raw) - set(TABLES))]
+    problems = [
+        Problem(name, None, "unknown table (expected one of: " + ", ".join(TABLES) + ")")
+        for name in sorted(set(raw) - set(TABLES))
+    ]
     for name, table in TABLES.items():
         if not table.optional and name not in raw and name not in untracked:
-            hint = "" if name in ALWAYS_TRACKED else (
-                f"if the company does not track {name} at all, declare it in {MANIFEST}: `untracked: [{name}]`")
+            hint = (
+                ""
+                if name in ALWAYS_TRACKED
+                else (f"if the company does not track {name} at all, declare it in {MANIFEST}: `untracked: [{name}]`")
+            )
             problems.append(Problem(name, None, "required table is missing", detail=hint))
         if name in untracked and name in raw and len(raw[name]):
-            problems.append(Problem(name, None, f"declared untracked in {MANIFEST} but has rows", detail=(
-                f"{len(raw[name])} row(s); remove the file or remove {name} from `untracked`")))
+            problems.append(
+                Problem(
+                    name,
+                    None,
+                    f"declared untracked in {MANIFEST} but has rows",
+                    detail=(f"{len(raw[name])} row(s); remove the file or remove {name} from `untracked`"),
+                )
+            )
     return problems
 
 
-def validate_tables(raw: Mapping[str, pd.DataFrame], first_rows: Mapping[str, int] | None = None,
-                    untracked: Iterable[str] = ()) -> dict[str, pd.DataFrame]:
+def validate_tables(
+    raw: Mapping[str, pd.DataFrame], first_rows: Mapping[str, int] | None = None, untracked: Iterable[str] = ()
+) -> dict[str, pd.DataFrame]:
     """Parse and check all tables together in one pass; raise DataValidationError listing every problem.
 
     References are checked on the rows that parsed, alongside the row rules, so one run lists
@@ -352,5 +404,3 @@ def empty_table(name: str) -> pd.DataFrame:
 def _empty_table(name: str) -> pd.DataFrame:
     table = TABLES[name]
     return parse_table(table, pd.DataFrame({c: pd.Series([], dtype="string") for c in table.names}))[0]
-
-

@@ -7,6 +7,7 @@ or, for a test marked `writes` (it reviews, refreshes, ingests or creates keys),
 over a private copy of the session store, so that no test sees another's writes and any order passes.
 Tests that need an empty or broken home use `perfml_home` / `home` and build their own app.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -52,9 +53,15 @@ def shared_service(demo_home: Demo):
     assert app.state.ctx.models.ready, app.state.ctx.models.status()
     engine = home.engine
     with engine.connect() as conn:
-        teams = [r[0] for r in conn.execute(
-            sa.select(alerts.c.team_id).where(alerts.c.team_id.is_not(None)).group_by(alerts.c.team_id)
-            .order_by(sa.func.count().desc(), alerts.c.team_id))]
+        teams = [
+            r[0]
+            for r in conn.execute(
+                sa.select(alerts.c.team_id)
+                .where(alerts.c.team_id.is_not(None))
+                .group_by(alerts.c.team_id)
+                .order_by(sa.func.count().desc(), alerts.c.team_id)
+            )
+        ]
     # reps employed at the end of the data (scoreable by the decline model, evaluated by plans)
     current = app.state.ctx.data.features(get_pipeline("decline", home.settings))
     team_a, team_b = teams[0], teams[1]

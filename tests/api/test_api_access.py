@@ -1,4 +1,5 @@
 """Who may see what: the per-role access matrix, cross-team 404s, own-results-only, no demographics."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,12 @@ MATRIX = [
     ("GET", "/v1/audit", None, (200, 403, 403, 403)),
     ("GET", "/v1/kpi/plans", None, (200, 200, 200, 200)),
     ("POST", "/v1/kpi/evaluate", {"period": "{period}", "employee_id": "{employee_a}"}, (200, 403, 200, 200)),
-    ("POST", "/v1/kpi/what-if", {"period": "{period}", "employee_id": "{employee_a}", "overrides": {"revenue": 1000}},
-     (200, 403, 200, 200)),
+    (
+        "POST",
+        "/v1/kpi/what-if",
+        {"period": "{period}", "employee_id": "{employee_a}", "overrides": {"revenue": 1000}},
+        (200, 403, 200, 200),
+    ),
     ("GET", "/v1/employees", None, (200, 403, 200, 200)),
     ("GET", "/v1/employees/{employee_a}", None, (200, 403, 200, 200)),
 ]
@@ -37,8 +42,9 @@ def names(shared_service) -> dict:
 
     items, _ = list_alerts(shared_service.ctx.engine, team_id=shared_service.team_a, limit=1)
     period = str(shared_service.ctx.data.dataset().date_range()[1])[:7]
-    return dict(team_a=shared_service.team_a, employee_a=shared_service.employee_a, alert_a=items[0]["id"],
-                period=period)
+    return dict(
+        team_a=shared_service.team_a, employee_a=shared_service.employee_a, alert_a=items[0]["id"], period=period
+    )
 
 
 def _fill(names: dict, text: str) -> str:
@@ -71,13 +77,21 @@ def test_every_route_needs_a_valid_key(service):
     revoked = create_key(role="hr_admin", label="to revoke", engine=service.engine)
     assert service.client.get("/v1/models", headers={"Authorization": f"Bearer {revoked.key}"}).status_code == 200
     revoke_key(revoked.principal.key_id, engine=service.engine)
-    headers = [{}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer pfm_unknown_key_000000000000000"},
-               {"Authorization": f"Bearer {revoked.key}"}]
+    headers = [
+        {},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer pfm_unknown_key_000000000000000"},
+        {"Authorization": f"Bearer {revoked.key}"},
+    ]
     for template, operations in service.app.openapi()["paths"].items():
         if not template.startswith("/v1/"):
             continue
-        path = template.replace("{alert_id}", "1").replace("{model}", "decline").replace(
-            "{name}", "decline").replace("{employee_id}", "E0001")
+        path = (
+            template.replace("{alert_id}", "1")
+            .replace("{model}", "decline")
+            .replace("{name}", "decline")
+            .replace("{employee_id}", "E0001")
+        )
         for method in (m.upper() for m in operations):
             for h in headers:
                 r = service.client.request(method, path, headers=h, json={})
@@ -125,8 +139,9 @@ def test_manager_cannot_reach_other_teams_people(service, names):
     r = c.post("/v1/scores/decline/by-id", json={"ids": [service.employee_b]}, headers=service.h("manager_a"))
     assert r.status_code == 404 and service.employee_b in r.json()["detail"]
     period = names["period"]
-    r = c.post("/v1/kpi/evaluate", json={"period": period, "employee_id": service.employee_b},
-               headers=service.h("manager_a"))
+    r = c.post(
+        "/v1/kpi/evaluate", json={"period": period, "employee_id": service.employee_b}, headers=service.h("manager_a")
+    )
     assert r.status_code == 404
     team_run = c.post("/v1/kpi/evaluate?limit=200", json={"period": period}, headers=service.h("manager_a")).json()
     assert team_run["total"] > 0 and {r["team_id"] for r in team_run["results"]} == {service.team_a}
@@ -144,8 +159,11 @@ def test_employee_sees_only_own_results(service, names):
     run = c.post("/v1/kpi/evaluate", json={"period": period}, headers=service.h("employee_a")).json()
     assert [x["employee_id"] for x in run["results"]] == [me]
     assert run["results"][0]["lines"] and run["results"][0]["scorecard"]  # the trace
-    r = c.post("/v1/kpi/what-if", json={"period": period, "employee_id": other, "overrides": {"revenue": 1}},
-               headers=service.h("employee_a"))
+    r = c.post(
+        "/v1/kpi/what-if",
+        json={"period": period, "employee_id": other, "overrides": {"revenue": 1}},
+        headers=service.h("employee_a"),
+    )
     assert r.status_code == 404
     for path in ("/v1/alerts", f"/v1/alerts/{names['alert_a']}"):
         assert c.get(path, headers=service.h("employee_a")).status_code == 403

@@ -1,5 +1,6 @@
 """Alerts over HTTP: filters and pages, detail with explanation and trajectory, review, idempotent refresh,
 and the loop the issue asks for: review -> transfer label -> the next training picks it up."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -29,8 +30,9 @@ def test_list_filters_and_pages(service):
     declines = c.get(f"/v1/alerts?type={kind}&limit=200", headers=h).json()
     assert declines["total"] > 0 and {i["type"] for i in declines["items"]} == {kind}
     as_of = pd.Timestamp(declines["items"][0]["as_of"]).date()
-    same_day = c.get(f"/v1/alerts?type={kind}&since={as_of}&until={as_of + pd.Timedelta(days=1)}&limit=200",
-                     headers=h).json()
+    same_day = c.get(
+        f"/v1/alerts?type={kind}&since={as_of}&until={as_of + pd.Timedelta(days=1)}&limit=200", headers=h
+    ).json()
     assert same_day["total"] >= 1 and all(i["as_of"].startswith(str(as_of)) for i in same_day["items"])
     later = c.get(f"/v1/alerts?type={kind}&since={as_of + pd.Timedelta(days=1)}", headers=h).json()
     assert later["total"] < declines["total"]
@@ -71,8 +73,11 @@ def test_detail_has_explanation_and_trajectory(service):
 def test_review_records_decision_note_and_audit(service):
     c = service.client
     item = c.get("/v1/alerts?type=low_performer&status=open&limit=1", headers=service.h("manager_a")).json()["items"][0]
-    r = c.post(f"/v1/alerts/{item['id']}/review", json={"decision": "dismiss", "note": "on leave that month"},
-               headers=service.h("manager_a"))
+    r = c.post(
+        f"/v1/alerts/{item['id']}/review",
+        json={"decision": "dismiss", "note": "on leave that month"},
+        headers=service.h("manager_a"),
+    )
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "dismissed" and body["reviews"][-1]["note"] == "on leave that month"
@@ -81,8 +86,10 @@ def test_review_records_decision_note_and_audit(service):
     assert bad.status_code == 422 and bad.json()["errors"][0]["path"] == "decision"
     audit = c.get(f"/v1/audit?action=alert.review&target=alert:{item['id']}", headers=service.h("admin")).json()
     assert audit["total"] >= 1 and audit["items"][0]["details"]["decision"] == "dismiss"
-    assert c.post("/v1/alerts/999999999/review", json={"decision": "confirm"},
-                  headers=service.h("admin")).status_code == 404
+    assert (
+        c.post("/v1/alerts/999999999/review", json={"decision": "confirm"}, headers=service.h("admin")).status_code
+        == 404
+    )
 
 
 @pytest.mark.writes
@@ -108,8 +115,8 @@ def test_refresh_is_idempotent_and_keeps_reviews(service):
 @pytest.mark.writes
 def test_review_becomes_label_and_next_training_picks_it_up(service):
     """Confirm / dismiss transfer alerts -> transfer_labels rows -> the retrained model's labels include them."""
-    from perfml.pipelines.run import train_pipeline
     from perfml.pipelines import get_pipeline
+    from perfml.pipelines.run import train_pipeline
     from perfml.store import read_dataset
 
     c = service.client
@@ -128,8 +135,11 @@ def test_review_becomes_label_and_next_training_picks_it_up(service):
     decisions = {picks[0]["change_id"]: ("confirm", 1.0), picks[1]["change_id"]: ("dismiss", 0.0)}
     for item in picks:
         decision, _ = decisions[item["change_id"]]
-        r = c.post(f"/v1/alerts/{item['id']}/review", json={"decision": decision, "note": "checked the CRM"},
-                   headers=service.h("admin"))
+        r = c.post(
+            f"/v1/alerts/{item['id']}/review",
+            json={"decision": decision, "note": "checked the CRM"},
+            headers=service.h("admin"),
+        )
         assert r.status_code == 200 and r.json()["status"] == ("confirmed" if decision == "confirm" else "dismissed")
 
     ds1 = read_dataset(service.ctx.engine)

@@ -1,5 +1,6 @@
 """The audit log: every prediction, review, key creation, plan evaluation and model change is recorded
 (who, when, what, version, request id); hr_admin reads it; retention purges old entries."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -14,7 +15,9 @@ def test_actions_are_audited_with_who_what_version_and_request_id(service):
     c, admin = service.client, service.h("admin")
     create_key(role="employee", employee_id=service.employee_a, created_by="tests", engine=service.engine)
     rid = {"X-Request-ID": "audit-score-1"}
-    r = c.post("/v1/scores/decline/by-id", json={"ids": [service.employee_a]}, headers={**service.h("manager_a"), **rid})
+    r = c.post(
+        "/v1/scores/decline/by-id", json={"ids": [service.employee_a]}, headers={**service.h("manager_a"), **rid}
+    )
     assert r.status_code == 200
     entries = c.get("/v1/audit?limit=200", headers=admin).json()["items"]
     actions = {e["action"] for e in entries}
@@ -41,8 +44,13 @@ def test_retention_purges_old_entries(home):
     from perfml.store import utcnow
 
     now = utcnow()
-    audit_log.write_many(home.engine, [audit_log.entry(principal="p", action="score", at=now - timedelta(days=200)),
-                                       audit_log.entry(principal="p", action="score", at=now - timedelta(days=10))])
+    audit_log.write_many(
+        home.engine,
+        [
+            audit_log.entry(principal="p", action="score", at=now - timedelta(days=200)),
+            audit_log.entry(principal="p", action="score", at=now - timedelta(days=10)),
+        ],
+    )
     assert audit_log.read(home.engine).total == 2
     assert audit_log.purge(home.engine, retention_days=180) == 1
     page = audit_log.read(home.engine)

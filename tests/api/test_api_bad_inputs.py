@@ -1,4 +1,5 @@
 """Inputs that used to answer 500 answer problem+json 4xx; scoped counts; refresh defaults; zh summaries."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,9 +17,14 @@ def _problem(r, status: int = 422) -> dict:
     return r.json()
 
 
-@pytest.mark.parametrize("metric, value, why", [("revenue", 1e30, "out of range"),
-                                                ("revenue", -1e13, "out of range"),
-                                                ("revenue_target", 1e-300, "more than 6 decimal places")])
+@pytest.mark.parametrize(
+    "metric, value, why",
+    [
+        ("revenue", 1e30, "out of range"),
+        ("revenue", -1e13, "out of range"),
+        ("revenue_target", 1e-300, "more than 6 decimal places"),
+    ],
+)
 def test_what_if_values_out_of_range_are_422(service, metric, value, why):
     body = {"period": _period(service), "employee_id": service.employee_a, "overrides": {metric: value}}
     problem = _problem(service.client.post("/v1/kpi/what-if", json=body, headers=service.h("admin")))
@@ -37,15 +43,23 @@ def test_ingest_dates_outside_what_can_be_held_are_422_and_write_nothing(service
 
     from perfml.store import CANONICAL
 
-    records = {"customers": [{"customer_id": f"C-date-{day}", "created_at": "2026-04-01"},
-                             {"customer_id": f"C-date2-{day}", "created_at": day}]}
+    records = {
+        "customers": [
+            {"customer_id": f"C-date-{day}", "created_at": "2026-04-01"},
+            {"customer_id": f"C-date2-{day}", "created_at": day},
+        ]
+    }
     problem = _problem(service.client.post("/v1/ingest", json={"records": records}, headers=service.h("system")))
     assert problem["errors"][0]["path"].startswith("records.customers")
     assert "nothing written" in problem["detail"]
     customers = CANONICAL["customers"]
     with service.ctx.engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(customers)
-                            .where(customers.c.customer_id.like("C-date%"))).scalar_one() == 0
+        assert (
+            conn.execute(
+                sa.select(sa.func.count()).select_from(customers).where(customers.c.customer_id.like("C-date%"))
+            ).scalar_one()
+            == 0
+        )
 
 
 def test_deeply_nested_plan_yaml_is_422_naming_the_plan(service):
@@ -107,7 +121,10 @@ def test_refresh_without_a_body_uses_the_defaults(service):
 
 def test_alert_summary_in_the_requested_language(service):
     c, h = service.client, service.h("admin")
-    for kind, en_word, zh_word in (("transfer_anomaly", "anomaly score", "异常分"), ("decline", "decline risk", "业绩下滑风险")):
+    for kind, en_word, zh_word in (
+        ("transfer_anomaly", "anomaly score", "异常分"),
+        ("decline", "decline risk", "业绩下滑风险"),
+    ):
         en = c.get(f"/v1/alerts?type={kind}&limit=3", headers=h).json()["items"]
         zh = c.get(f"/v1/alerts?type={kind}&limit=3&lang=zh", headers=h).json()["items"]
         assert en and [a["id"] for a in en] == [a["id"] for a in zh]

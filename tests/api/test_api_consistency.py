@@ -4,6 +4,7 @@ they saved.
 Runs against a copy of the session's store (writes here must not disturb other tests); the MLflow
 registry is shared read-only.
 """
+
 from __future__ import annotations
 
 import threading
@@ -31,11 +32,26 @@ def _batch(tag: str, employees: list[str], day: str) -> dict:
     """New customers with orders and activities naming them: a snapshot read across a commit would
     see the orders without their customers."""
     customers = [{"customer_id": f"C-{tag}-{i}", "created_at": f"{day}T08:00:00"} for i in range(5)]
-    orders = [{"order_id": f"O-{tag}-{i}", "customer_id": f"C-{tag}-{i % 5}", "employee_id": employees[i % len(employees)],
-               "closed_at": f"{day}T15:00:00", "amount": 100 + i} for i in range(10)]
-    activities = [{"activity_id": f"A-{tag}-{i}", "employee_id": employees[i % len(employees)],
-                   "customer_id": f"C-{tag}-{i % 5}", "type": "call", "occurred_at": f"{day}T10:00:00"}
-                  for i in range(20)]
+    orders = [
+        {
+            "order_id": f"O-{tag}-{i}",
+            "customer_id": f"C-{tag}-{i % 5}",
+            "employee_id": employees[i % len(employees)],
+            "closed_at": f"{day}T15:00:00",
+            "amount": 100 + i,
+        }
+        for i in range(10)
+    ]
+    activities = [
+        {
+            "activity_id": f"A-{tag}-{i}",
+            "employee_id": employees[i % len(employees)],
+            "customer_id": f"C-{tag}-{i % 5}",
+            "type": "call",
+            "occurred_at": f"{day}T10:00:00",
+        }
+        for i in range(20)
+    ]
     return {"records": {"customers": customers, "orders": orders, "activities": activities}}
 
 
@@ -100,8 +116,8 @@ def test_snapshot_rebuilt_in_the_background_keeps_writes(twin, service):
     is not lost; a write from outside the service shows up after the rebuild."""
     import time
 
-    from perfml.store import read_dataset
     from perfml.ingest import ingest_records
+    from perfml.store import read_dataset
 
     app, c = twin
     data = app.state.ctx.data
@@ -113,7 +129,10 @@ def test_snapshot_rebuilt_in_the_background_keeps_writes(twin, service):
     data.max_age = 0.0
     try:
         for n in range(3):  # each read finds the snapshot stale and starts (at most one) rebuild
-            assert c.post("/v1/ingest", json=_batch(f"bg{n}", employees, day), headers=service.h("system")).status_code == 200
+            assert (
+                c.post("/v1/ingest", json=_batch(f"bg{n}", employees, day), headers=service.h("system")).status_code
+                == 200
+            )
             assert c.get("/v1/employees?limit=5", headers=service.h("admin")).status_code == 200
         data.max_age = 3600.0
         deadline = time.monotonic() + 120
@@ -139,8 +158,12 @@ def test_review_answers_what_it_saved_while_ingests_run(twin, service):
     app, c = twin
     engine = app.state.ctx.engine
     with engine.connect() as conn:
-        ids = [r[0] for r in conn.execute(sa.select(alerts.c.id).where(alerts.c.type == "transfer_anomaly")
-                                          .order_by(alerts.c.id).limit(8))]
+        ids = [
+            r[0]
+            for r in conn.execute(
+                sa.select(alerts.c.id).where(alerts.c.type == "transfer_anomaly").order_by(alerts.c.id).limit(8)
+            )
+        ]
     assert len(ids) == 8
     ds = app.state.ctx.data.dataset()
     employees = sorted(ds.employees["employee_id"].astype(str))[:5]
@@ -150,8 +173,14 @@ def test_review_answers_what_it_saved_while_ingests_run(twin, service):
     def reviewer(part: list[int]) -> None:
         for alert_id in part:
             decision = "confirm" if alert_id % 2 else "dismiss"
-            answers[alert_id] = (decision, c.post(f"/v1/alerts/{alert_id}/review", json={"decision": decision, "note": "t"},
-                                                  headers=service.h("admin")))
+            answers[alert_id] = (
+                decision,
+                c.post(
+                    f"/v1/alerts/{alert_id}/review",
+                    json={"decision": decision, "note": "t"},
+                    headers=service.h("admin"),
+                ),
+            )
 
     def writer() -> None:
         for n in range(WRITES):
@@ -165,8 +194,11 @@ def test_review_answers_what_it_saved_while_ingests_run(twin, service):
         t.join(timeout=300)
     labels = app.state.ctx.data.dataset().transfer_labels.set_index("change_id")["is_anomalous"]
     with engine.connect() as conn:
-        stored = dict(conn.execute(sa.select(CANONICAL["transfer_labels"].c.change_id,
-                                             CANONICAL["transfer_labels"].c.is_anomalous)).all())
+        stored = dict(
+            conn.execute(
+                sa.select(CANONICAL["transfer_labels"].c.change_id, CANONICAL["transfer_labels"].c.is_anomalous)
+            ).all()
+        )
     for alert_id, (decision, r) in answers.items():
         assert r.status_code == 200, r.text[:300]
         body = r.json()

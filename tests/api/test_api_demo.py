@@ -1,4 +1,5 @@
 """`perfml demo --no-serve` (run once by the session fixture) and the `perfml keys` / `perfml serve` commands."""
+
 from __future__ import annotations
 
 import re
@@ -14,10 +15,10 @@ KEY = re.compile(r"pfm_[A-Za-z0-9_-]{20,}")
 
 def test_demo_built_everything(demo_home):
     """Import, three champions in MLflow, alerts, four demo keys printed once with curl examples."""
+    from perfml.home import Home
     from perfml.keys import verify_key
     from perfml.modeling.registry import list_versions
     from perfml.pipelines import PIPELINE_NAMES
-    from perfml.home import Home
     from perfml.store import alerts, api_keys, hash_key, table_counts
 
     out = demo_home.output

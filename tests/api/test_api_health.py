@@ -1,5 +1,6 @@
 """Health, readiness and model loading: not ready until models load; a corrupted artifact fails with a clear
 message (the service keeps answering, no crash loop); reload serves the new champion; Prometheus metrics."""
+
 from __future__ import annotations
 
 import time
@@ -31,9 +32,17 @@ def _register(name: str, seed: int = 0, force: bool = False, home=None) -> str:
     X = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])
     y = (X["a"] + rng.normal(size=200) > 0).astype(float)
     model = TrainedModel(fit_lgbm(X, y, num_rounds=10), ["a", "b", "c"], threshold=0.6)
-    reg = registry.log_and_register(name, model, params={}, metrics={"model_pr_auc": 0.5}, fingerprint="toy",
-                                    input_example=X, test_metric="model_pr_auc", force=force,
-                                    home=home or _env_home())
+    reg = registry.log_and_register(
+        name,
+        model,
+        params={},
+        metrics={"model_pr_auc": 0.5},
+        fingerprint="toy",
+        input_example=X,
+        test_metric="model_pr_auc",
+        force=force,
+        home=home or _env_home(),
+    )
     return reg.version
 
 

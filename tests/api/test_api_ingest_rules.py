@@ -1,6 +1,7 @@
 """POST /v1/ingest applies the same contract rules as `perfml validate` and `perfml import`: non-finite,
 too large and too precise numbers, dates outside 1900-2100 and NUL characters are a 422 naming the record,
 the field and the value (never a 500), whether the JSON carries them as text or as numbers."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,13 @@ BASE = {
     "employees": [{"employee_id": "EMP 001", "role": "sales", "team_id": "TEAM 1", "hire_date": "2016-01-04"}],
     "customers": [{"customer_id": "CUST 1", "created_at": "2016-02-01"}],
 }
-ORDER = {"order_id": "ORD 1", "customer_id": "CUST 1", "employee_id": "EMP 001", "closed_at": "2017-01-05",
-         "amount": "100.50"}
+ORDER = {
+    "order_id": "ORD 1",
+    "customer_id": "CUST 1",
+    "employee_id": "EMP 001",
+    "closed_at": "2017-01-05",
+    "amount": "100.50",
+}
 CHANGE = {"change_id": "CHG 1", "customer_id": "CUST 1", "to_employee_id": "EMP 001", "changed_at": "2017-01-05"}
 ACTIVITY = {"activity_id": "ACT 1", "employee_id": "EMP 001", "type": "call", "occurred_at": "2017-01-05"}
 TARGET = {"employee_id": "EMP 001", "period": "2017-01", "metric": "revenue", "target": 1000}
@@ -37,8 +43,9 @@ def ingest(home):
             return client.post("/v1/ingest", json={"records": records}, headers=headers)
 
         post.engine = app.state.ctx.engine
-        post.raw = lambda body: client.post("/v1/ingest", content=body,
-                                            headers={**headers, "Content-Type": "application/json"})
+        post.raw = lambda body: client.post(
+            "/v1/ingest", content=body, headers={**headers, "Content-Type": "application/json"}
+        )
         yield post
 
 
@@ -47,20 +54,23 @@ def _count(engine, table: str) -> int:
         return conn.execute(sa.select(sa.func.count()).select_from(CANONICAL[table])).scalar_one()
 
 
-@pytest.mark.parametrize("table, record, column, value, rule", [
-    ("orders", ORDER, "amount", "inf", "must be a finite number"),
-    ("orders", ORDER, "amount", "1e400", "must be a finite number"),
-    ("orders", ORDER, "amount", 1e300, "must be <= 1e12"),
-    ("orders", ORDER, "amount", 5_000_000_000_000, "must be <= 1e12"),
-    ("orders", ORDER, "amount", "0.0000001", "must have at most 6 decimal places"),
-    ("orders", ORDER, "amount", 1e-7, "must have at most 6 decimal places"),
-    ("orders", ORDER, "closed_at", "1600-01-01", "must be between 1900-01-01 and 2100-01-01"),
-    ("orders", ORDER, "closed_at", "0001-01-01", "must be between 1900-01-01 and 2100-01-01"),
-    ("orders", ORDER, "closed_at", "2300-01-01", "must be between 1900-01-01 and 2100-01-01"),
-    ("ownership_changes", CHANGE, "reason", "客户要求\x00", "must not contain a NUL character"),
-    ("activities", ACTIVITY, "duration_minutes", 1441, "must be <= 1440"),
-    ("targets", TARGET, "target", "inf", "must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "table, record, column, value, rule",
+    [
+        ("orders", ORDER, "amount", "inf", "must be a finite number"),
+        ("orders", ORDER, "amount", "1e400", "must be a finite number"),
+        ("orders", ORDER, "amount", 1e300, "must be <= 1e12"),
+        ("orders", ORDER, "amount", 5_000_000_000_000, "must be <= 1e12"),
+        ("orders", ORDER, "amount", "0.0000001", "must have at most 6 decimal places"),
+        ("orders", ORDER, "amount", 1e-7, "must have at most 6 decimal places"),
+        ("orders", ORDER, "closed_at", "1600-01-01", "must be between 1900-01-01 and 2100-01-01"),
+        ("orders", ORDER, "closed_at", "0001-01-01", "must be between 1900-01-01 and 2100-01-01"),
+        ("orders", ORDER, "closed_at", "2300-01-01", "must be between 1900-01-01 and 2100-01-01"),
+        ("ownership_changes", CHANGE, "reason", "客户要求\x00", "must not contain a NUL character"),
+        ("activities", ACTIVITY, "duration_minutes", 1441, "must be <= 1440"),
+        ("targets", TARGET, "target", "inf", "must be a finite number"),
+    ],
+)
 def test_ingest_refuses_what_validate_refuses(ingest, table, record, column, value, rule):
     r = ingest({table: [dict(record), {**record, record_key(table): "K 2", column: value}]})
     assert r.status_code == 422, r.text[:300]
@@ -82,8 +92,9 @@ def test_non_finite_json_number_literals_are_refused(ingest, literal):
 
 
 def record_key(table: str) -> str:
-    return {"orders": "order_id", "ownership_changes": "change_id", "activities": "activity_id",
-            "targets": "metric"}[table]
+    return {"orders": "order_id", "ownership_changes": "change_id", "activities": "activity_id", "targets": "metric"}[
+        table
+    ]
 
 
 def test_one_answer_lists_row_and_reference_problems_together(ingest):

@@ -1,4 +1,5 @@
 """KPI over HTTP: evaluation with traces, what-if, plans as data (YAML refused by path), audit entries."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -34,8 +35,11 @@ def test_what_if(service):
     c, h = service.client, service.h("manager_a")
     period = _period(service)
     base = c.post("/v1/kpi/evaluate", json={"period": period, "employee_id": service.employee_a}, headers=h).json()
-    r = c.post("/v1/kpi/what-if", json={"period": period, "employee_id": service.employee_a,
-                                        "overrides": {"revenue": 10_000_000}}, headers=h)
+    r = c.post(
+        "/v1/kpi/what-if",
+        json={"period": period, "employee_id": service.employee_a, "overrides": {"revenue": 10_000_000}},
+        headers=h,
+    )
     assert r.status_code == 200, r.text[:300]
     assert Decimal(r.json()["result"]["total"]) > Decimal(base["results"][0]["total"])
     entries = c.get("/v1/audit?action=plan.what_if&limit=1", headers=service.h("admin")).json()["items"]

@@ -4,6 +4,7 @@ to the schema (status, content type, body), and every route that declares auth e
 It runs against a copy of the session's store so that generated writes (reviews, ingests) cannot
 disturb other tests; the MLflow registry is shared read-only.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -23,8 +24,13 @@ from helpers.service import app_over, copy_store
 
 pytestmark = pytest.mark.slow  # hundreds of generated requests: about 11 s
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          ignored_auth]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    ignored_auth,
+]
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +64,16 @@ def test_openapi_contract(fuzz_app, service):
         operation = result.ok()
         operations += 1
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
             @given(case=operation.as_strategy(generation_mode=mode))
-            @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-                      phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=MAX_EXAMPLES,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
             def check(case):
                 case.call_and_validate(headers=headers, checks=CHECKS)
 

@@ -1,4 +1,5 @@
 """Explained scores over HTTP: additivity, agreement with in-process TreeSHAP, Chinese reasons, limits, errors."""
+
 from __future__ import annotations
 
 import math
@@ -88,9 +89,13 @@ def test_by_id_gives_one_outcome_per_id(service):
     employees = data.dataset().employees
     frame = data.features(get_pipeline("decline"))
     scoreable = set(frame["employee_id"].astype(str))
-    assistant = next(e for e, role in zip(employees["employee_id"].astype(str), employees["role"], strict=True)
-                     if role == "assistant" and e not in scoreable and pd.isna(
-                         employees.set_index("employee_id").loc[e, "termination_date"]))
+    assistant = next(
+        e
+        for e, role in zip(employees["employee_id"].astype(str), employees["role"], strict=True)
+        if role == "assistant"
+        and e not in scoreable
+        and pd.isna(employees.set_index("employee_id").loc[e, "termination_date"])
+    )
     rep = sorted(scoreable)[0]
     r = service.client.post("/v1/scores/decline/by-id", json={"ids": [assistant, rep]}, headers=service.h("admin"))
     assert r.status_code == 200, r.text[:300]
@@ -126,8 +131,9 @@ def test_without_a_champion_the_baseline_rule_answers(service):
         assert res["score"] == pytest.approx(float(want)) and res["raw_score"] is None
         assert res["reasons"][0].startswith("基线规则（percentile of visits per week within the role）")
     # its rule ranks within the role, which bare feature rows do not carry: a clear 422, not a 500
-    r = service.client.post("/v1/scores/high-performer", json={"rows": [{"visits_per_week": 3.0}]},
-                            headers=service.h("system"))
+    r = service.client.post(
+        "/v1/scores/high-performer", json={"rows": [{"visits_per_week": 3.0}]}, headers=service.h("system")
+    )
     assert r.status_code == 422 and "needs 'role' besides the features" in r.json()["detail"]
     r = service.client.post("/v1/scores/high-performer", json={"rows": [{"nope": 1}]}, headers=service.h("system"))
     assert r.status_code == 422 and r.json()["errors"][0]["path"] == "rows[0].nope"
@@ -141,9 +147,11 @@ def test_big_batches_are_chunked_with_identical_results(service):
     served = service.ctx.models.get("decline")
     _, X = _feature_rows(service, "decline", 200)
     X = np.resize(X, (CHUNKED_ROWS + 333, X.shape[1]))
-    r = service.client.post("/v1/scores/decline?top_k=4&lang=zh",
-                            json={"columns": served.features, "data": np.where(np.isnan(X), None, X).tolist()},
-                            headers=service.h("system"))
+    r = service.client.post(
+        "/v1/scores/decline?top_k=4&lang=zh",
+        json={"columns": served.features, "data": np.where(np.isnan(X), None, X).tolist()},
+        headers=service.h("system"),
+    )
     assert r.status_code == 200
     expected = explained(served.explain(X), top_k=4, lang="zh", threshold=served.threshold)
     assert r.json()["results"] == expected
@@ -155,18 +163,23 @@ def test_columnar_batch_equals_rows(service):
     features = service.ctx.models.get("transfer-anomaly").features
     cols = features[::-1][:30]  # any order, any subset: the rest is missing
     data = [[r[c] for c in cols] for r in rows]
-    by_rows = service.client.post("/v1/scores/transfer-anomaly",
-                                  json={"rows": [{c: r[c] for c in cols} for r in rows]}, headers=service.h("system"))
-    by_cols = service.client.post("/v1/scores/transfer-anomaly", json={"columns": cols, "data": data},
-                                  headers=service.h("system"))
+    by_rows = service.client.post(
+        "/v1/scores/transfer-anomaly",
+        json={"rows": [{c: r[c] for c in cols} for r in rows]},
+        headers=service.h("system"),
+    )
+    by_cols = service.client.post(
+        "/v1/scores/transfer-anomaly", json={"columns": cols, "data": data}, headers=service.h("system")
+    )
     assert by_cols.status_code == 200 and by_cols.json() == by_rows.json()
     h = service.h("system")
     bad = service.client.post("/v1/scores/transfer-anomaly", json={"columns": cols, "data": [data[0][:-1]]}, headers=h)
     assert bad.status_code == 422 and bad.json()["errors"][0]["path"] == "data[0]"
     bad = service.client.post("/v1/scores/transfer-anomaly", json={"columns": ["nope"], "data": [[1]]}, headers=h)
     assert bad.status_code == 422 and bad.json()["errors"][0]["path"] == "columns[0]"
-    bad = service.client.post("/v1/scores/transfer-anomaly", json={"rows": rows[:1], "columns": cols, "data": data[:1]},
-                              headers=h)
+    bad = service.client.post(
+        "/v1/scores/transfer-anomaly", json={"rows": rows[:1], "columns": cols, "data": data[:1]}, headers=h
+    )
     assert bad.status_code == 422 and "either" in bad.json()["detail"]
 
 
@@ -175,8 +188,9 @@ def test_lang_zh_gives_chinese_reasons(service):
 
     rows, _ = _feature_rows(service, "transfer-anomaly", 3)
     en = service.client.post("/v1/scores/transfer-anomaly", json={"rows": rows}, headers=service.h("system")).json()
-    zh = service.client.post("/v1/scores/transfer-anomaly?lang=zh", json={"rows": rows},
-                             headers=service.h("system")).json()
+    zh = service.client.post(
+        "/v1/scores/transfer-anomaly?lang=zh", json={"rows": rows}, headers=service.h("system")
+    ).json()
     assert zh["lang"] == "zh"
     for a, b in zip(en["results"], zh["results"], strict=True):
         assert [f["feature"] for f in a["factors"]] == [f["feature"] for f in b["factors"]]
@@ -187,8 +201,10 @@ def test_lang_zh_gives_chinese_reasons(service):
         for f in a["factors"]:
             assert not CJK.search(f["reason"])
     # alerts too
-    alerts = [service.client.get(f"/v1/alerts?type={t}&limit=1", headers=service.h("admin")).json()["items"]
-              for t in ("decline", "transfer_anomaly")]
+    alerts = [
+        service.client.get(f"/v1/alerts?type={t}&limit=1", headers=service.h("admin")).json()["items"]
+        for t in ("decline", "transfer_anomaly")
+    ]
     alert = next(a[0] for a in alerts if a)
     detail = service.client.get(f"/v1/alerts/{alert['id']}?lang=zh", headers=service.h("admin")).json()
     assert all(CJK.search(f["reason"]) for f in detail["explanation"]["factors"])
@@ -198,7 +214,9 @@ def test_lang_zh_gives_chinese_reasons(service):
 
 def test_scoring_errors_are_problems_with_paths(service):
     c, h = service.client, service.h("system")
-    r = c.post("/v1/scores/transfer-anomaly", json={"rows": [{}, {"giver_acts_30d": 1, "no_such_feature": 2}]}, headers=h)
+    r = c.post(
+        "/v1/scores/transfer-anomaly", json={"rows": [{}, {"giver_acts_30d": 1, "no_such_feature": 2}]}, headers=h
+    )
     assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
     err = r.json()["errors"][0]
     assert err["loc"] == ["body", "rows", 1, "no_such_feature"] and err["path"] == "rows[1].no_such_feature"
@@ -239,9 +257,12 @@ def test_batch_and_body_limits(service):
         def chunks():  # no Content-Length: counted as it streams
             for _ in range(10):
                 yield b" " * 500
+
         r = c.post("/v1/scores/transfer-anomaly", content=chunks(), headers={**h, "Content-Type": "application/json"})
         assert r.status_code == 413
-        r = c.post("/v1/ingest", json={"records": {"customers": [{"customer_id": f"X{i}"} for i in range(6)]}}, headers=h)
+        r = c.post(
+            "/v1/ingest", json={"records": {"customers": [{"customer_id": f"X{i}"} for i in range(6)]}}, headers=h
+        )
         assert r.status_code == 422 and r.json()["errors"][0]["path"] == "records"
         for path in ("/v1/alerts?limit=201", "/v1/audit?limit=0", "/v1/employees?limit=1000"):
             r = c.get(path, headers=service.h("admin"))
@@ -250,8 +271,9 @@ def test_batch_and_body_limits(service):
 
 def test_request_id_round_trip_and_audit(service):
     rows, _ = _feature_rows(service, "decline", 2)
-    r = service.client.post("/v1/scores/decline", json={"rows": rows}, headers={**service.h("system"),
-                                                                                "X-Request-ID": "req-abc-123"})
+    r = service.client.post(
+        "/v1/scores/decline", json={"rows": rows}, headers={**service.h("system"), "X-Request-ID": "req-abc-123"}
+    )
     assert r.status_code == 200 and r.headers["x-request-id"] == "req-abc-123"
     entries = service.client.get("/v1/audit?request_id=req-abc-123", headers=service.h("admin")).json()["items"]
     assert len(entries) == 1

@@ -1,5 +1,6 @@
 """The pages in a real browser: headless Chromium (the distribution's package) driven by Selenium,
 against uvicorn on 127.0.0.1 serving the session's demo app. Screenshots land in the pytest tmp dir."""
+
 from __future__ import annotations
 
 import re
@@ -10,6 +11,7 @@ import time
 from dataclasses import replace
 
 import pytest
+
 from helpers.service import app_over, copy_store
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install '.[dev]')")
@@ -18,9 +20,12 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not (CHROMIUM and DRIVER),
-                                 reason="needs the chromium and chromium-driver packages (.ci/run installs them)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (CHROMIUM and DRIVER), reason="needs the chromium and chromium-driver packages (.ci/run installs them)"
+    ),
+]
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +70,14 @@ def browser():
 
     options = Options()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1200,1600",
-                "--lang=en-US"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1200,1600",
+        "--lang=en-US",
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
     driver.set_page_load_timeout(60)
@@ -118,8 +129,9 @@ def test_manager_reviews_an_alert_of_their_team(service, server, browser, shots)
     shot(browser, shots, "3-alert-confirmed")
     api = service.client.get(f"/v1/alerts/{alert_id}", headers=service.h("manager_a")).json()
     assert api["status"] == "confirmed" and api["reviews"][-1]["decision"] == "confirm"
-    other = service.client.get("/v1/alerts", params={"team_id": service.team_b, "limit": 1},
-                               headers=service.h("admin")).json()["items"][0]["id"]
+    other = service.client.get(
+        "/v1/alerts", params={"team_id": service.team_b, "limit": 1}, headers=service.h("admin")
+    ).json()["items"][0]["id"]
     browser.get(f"{server}/ui/alerts/{other}")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
     browser.get(f"{server}/ui/team")
@@ -166,8 +178,9 @@ def test_admin_models_page(service, server, browser, shots):
 
 def test_a_form_post_without_the_token_is_refused(service, server, browser, shots):
     sign_in(browser, server, service.keys["manager_a"])
-    alert_id = service.client.get("/v1/alerts", params={"limit": 1, "status": "open"},
-                                  headers=service.h("manager_a")).json()["items"][0]["id"]
+    alert_id = service.client.get(
+        "/v1/alerts", params={"limit": 1, "status": "open"}, headers=service.h("manager_a")
+    ).json()["items"][0]["id"]
     browser.get(f"{server}/ui/alerts/{alert_id}")
     browser.execute_script("document.querySelector('form[action$=\"/review\"] input[name=csrf]').remove()")
     browser.find_element(By.ID, "decision-dismiss").click()

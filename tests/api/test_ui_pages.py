@@ -1,4 +1,5 @@
 """The pages under /ui/ without a browser: sign-in, cookie flags, CSRF, scoping (404 like the API), review, audit."""
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,9 @@ def signed_in(service, who: str) -> TestClient:
     client = TestClient(service.app, raise_server_exceptions=False)
     page = client.get("/ui/sign-in")
     token = CSRF.search(page.text).group(1)
-    r = client.post("/ui/sign-in", data={"csrf": token, "key": service.keys[who], "next": "/ui/"},
-                    follow_redirects=False)
+    r = client.post(
+        "/ui/sign-in", data={"csrf": token, "key": service.keys[who], "next": "/ui/"}, follow_redirects=False
+    )
     assert r.status_code == 303, r.text
     return client
 
@@ -51,7 +53,9 @@ def test_sign_in_exchanges_the_key_for_a_strict_httponly_cookie(service):
     secure = TestClient(service.app, base_url="https://testserver")
     token = CSRF.search(secure.get("/ui/sign-in").text).group(1)
     r = secure.post("/ui/sign-in", data={"csrf": token, "key": service.keys["manager_a"]}, follow_redirects=False)
-    assert "Secure" in next(v for k, v in r.headers.multi_items() if k == "set-cookie" and v.startswith("perfml_session="))
+    assert "Secure" in next(
+        v for k, v in r.headers.multi_items() if k == "set-cookie" and v.startswith("perfml_session=")
+    )
 
 
 def test_a_bad_key_or_a_missing_token_is_refused(service):
@@ -62,7 +66,9 @@ def test_a_bad_key_or_a_missing_token_is_refused(service):
     assert "perfml_session" not in client.cookies
     no_token = client.post("/ui/sign-in", data={"key": service.keys["admin"]})
     assert no_token.status_code == 403 and "perfml_session" not in client.cookies
-    assert client.get("/ui/alerts", follow_redirects=False).headers["location"].startswith("/ui/sign-in?next=/ui/alerts")
+    assert (
+        client.get("/ui/alerts", follow_redirects=False).headers["location"].startswith("/ui/sign-in?next=/ui/alerts")
+    )
 
 
 def test_manager_inbox_is_their_team_and_other_teams_answer_404_like_the_api(service):
@@ -77,13 +83,17 @@ def test_manager_inbox_is_their_team_and_other_teams_answer_404_like_the_api(ser
     assert service.client.get(f"/v1/alerts/{other}", headers=service.h("manager_a")).status_code == 404
     assert client.get("/ui/alerts/999999999").status_code == 404
     # a team filter naming another team does not widen the view
-    assert set(re.findall(r'data-team="([^"]*)"', client.get(f"/ui/alerts?team={service.team_b}").text)) <= {service.team_a}
+    assert set(re.findall(r'data-team="([^"]*)"', client.get(f"/ui/alerts?team={service.team_b}").text)) <= {
+        service.team_a
+    }
     assert client.get(f"/ui/team?team={service.team_b}").status_code == 404
 
 
 def test_inbox_sorts_by_score_and_pages(service):
     client = signed_in(service, "admin")
-    scores = [float(s) for s in re.findall(r"risk, (0\.\d\d)", client.get("/ui/alerts?sort=score&type=transfer_anomaly").text)]
+    scores = [
+        float(s) for s in re.findall(r"risk, (0\.\d\d)", client.get("/ui/alerts?sort=score&type=transfer_anomaly").text)
+    ]
     assert scores and scores == sorted(scores, reverse=True)
     total = len(alert_ids(service, "admin"))
     if total > 50:
@@ -179,14 +189,32 @@ def test_waterfall_steps_are_probability_points_that_add_up_to_the_score():
 
 
 def test_payout_changes_name_the_line_the_rule_and_the_inputs():
-    before = {"scorecard": None, "lines": [
-        {"name": "commission", "rule": "commission.tiered", "value": "1000.00", "formula": "f",
-         "inputs": [{"name": "revenue", "value": "20000"}, {"name": "rate", "value": "0.05"}]},
-        {"name": "base_bonus", "rule": "base", "value": "500.00", "formula": "b", "inputs": []}]}
-    after = {"scorecard": None, "lines": [
-        {"name": "commission", "rule": "commission.tiered", "value": "1500.00", "formula": "f",
-         "inputs": [{"name": "revenue", "value": "30000"}, {"name": "rate", "value": "0.05"}]},
-        {"name": "base_bonus", "rule": "base", "value": "500.00", "formula": "b", "inputs": []}]}
+    before = {
+        "scorecard": None,
+        "lines": [
+            {
+                "name": "commission",
+                "rule": "commission.tiered",
+                "value": "1000.00",
+                "formula": "f",
+                "inputs": [{"name": "revenue", "value": "20000"}, {"name": "rate", "value": "0.05"}],
+            },
+            {"name": "base_bonus", "rule": "base", "value": "500.00", "formula": "b", "inputs": []},
+        ],
+    }
+    after = {
+        "scorecard": None,
+        "lines": [
+            {
+                "name": "commission",
+                "rule": "commission.tiered",
+                "value": "1500.00",
+                "formula": "f",
+                "inputs": [{"name": "revenue", "value": "30000"}, {"name": "rate", "value": "0.05"}],
+            },
+            {"name": "base_bonus", "rule": "base", "value": "500.00", "formula": "b", "inputs": []},
+        ],
+    }
     changes = payout_changes(before, after)
     assert len(changes) == 1
     c = changes[0]

@@ -7,6 +7,7 @@ read. Each pipeline's tests pass their own `alter`: the fields worth changing di
 high-performer one moves late activities to 07:00, which would leak across a mid-day cut-off
 such as the transfer tests use).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,4 +1,5 @@
 """Copying SQLite databases, the way tests give each writer its own home cheaply."""
+
 from __future__ import annotations
 
 import sqlite3

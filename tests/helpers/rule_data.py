@@ -1,4 +1,5 @@
 """Tiny hand-made datasets for the rule engine and metrics tests."""
+
 from __future__ import annotations
 
 import pandas as pd

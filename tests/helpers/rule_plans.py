@@ -1,4 +1,5 @@
 """Small plan documents for tests, built as dicts and dumped to YAML text."""
+
 from __future__ import annotations
 
 import copy
@@ -10,8 +11,12 @@ BASE = {
     "version": "1",
     "effective_from": "2020-01-01",
     "indicators": {
-        "revenue": {"kind": "result", "metric": "revenue", "target": {"metric": "revenue_target"},
-                    "scoring": {"type": "ratio", "floor": 0, "cap": 120}},
+        "revenue": {
+            "kind": "result",
+            "metric": "revenue",
+            "target": {"metric": "revenue_target"},
+            "scoring": {"type": "ratio", "floor": 0, "cap": 120},
+        },
         "visits": {"kind": "process", "metric": "visits", "target": {"metric": "visits_target"}},
         "satisfaction": {"kind": "balance", "metric": "avg_satisfaction", "target": {"value": 80}},
     },
@@ -19,7 +24,10 @@ BASE = {
         "veteran": {
             "select": {"roles": ["sales"]},
             "scorecard": {"weights": {"revenue": 60, "visits": 25, "satisfaction": 15}},
-            "commission": {"mode": "marginal", "bands": [{"from": 0, "to": 100, "rate": 10}, {"from": 100, "rate": 15}]},
+            "commission": {
+                "mode": "marginal",
+                "bands": [{"from": 0, "to": 100, "rate": 10}, {"from": 100, "rate": 15}],
+            },
         },
     },
 }

@@ -1,4 +1,5 @@
 """The API tests' session service and the apps tests build over copies of its store (see tests/api/conftest.py)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

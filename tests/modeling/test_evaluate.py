@@ -1,4 +1,5 @@
 """Evaluation metrics, side by side, and the report PNGs."""
+
 import numpy as np
 import pytest
 
@@ -38,8 +39,17 @@ def test_write_report_pngs(tmp_path):
     y = rng.integers(0, 2, 300)
     s = np.clip(y * 0.5 + rng.random(300) * 0.5, 0, 1)
     contrib = rng.normal(size=(300, 4))
-    paths = write_report(tmp_path, y, s, (s > 0.5).astype(float), contributions=contrib, values=rng.random((300, 4)),
-                         feature_names=list("abcd"), lead_times=rng.integers(0, 4, 50), title="t")
+    paths = write_report(
+        tmp_path,
+        y,
+        s,
+        (s > 0.5).astype(float),
+        contributions=contrib,
+        values=rng.random((300, 4)),
+        feature_names=list("abcd"),
+        lead_times=rng.integers(0, 4, 50),
+        title="t",
+    )
     names = sorted(p.name for p in paths)
     assert names == ["calibration.png", "lead_time.png", "pr.png", "roc.png", "shap_summary.png"]
     assert all(p.stat().st_size > 1000 for p in paths)

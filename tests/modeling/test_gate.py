@@ -1,6 +1,7 @@
 """Evidence gates: a run that loses to its baseline, has too little evidence or predicts a constant is logged
 but not promoted, and says why; --force promotes and is recorded; untracked tables' features are left out;
 a missing input table is named before anything is built."""
+
 from __future__ import annotations
 
 from typing import ClassVar
@@ -15,11 +16,19 @@ from perfml.dataset import Dataset
 from perfml.errors import ModelNotFoundError, PerfmlError
 from perfml.modeling import registry
 from perfml.modeling.gate import is_constant
-from perfml.pipelines.run import score_pipeline, train_pipeline
 from perfml.modeling.spec import PipelineSpec
+from perfml.pipelines.run import score_pipeline, train_pipeline
 
-catalog.register(catalog.Feature("toy_survey_score", "Toy survey score", "玩具满意度", "score",
-                                 "Test-only feature computed from surveys.", tables=("surveys",)))
+catalog.register(
+    catalog.Feature(
+        "toy_survey_score",
+        "Toy survey score",
+        "玩具满意度",
+        "score",
+        "Test-only feature computed from surveys.",
+        tables=("surveys",),
+    )
+)
 
 
 class Toy(PipelineSpec):
@@ -34,16 +43,29 @@ class Toy(PipelineSpec):
     baseline_features: ClassVar[tuple[str, ...]] = ("hint",)
     baseline_description: ClassVar[str] = "the hint is the score"
 
-    def __init__(self, n: int = 600, *, learnable: bool = True, baseline_perfect: bool = False,
-                 constant: bool = False, units: int = 40):
+    def __init__(
+        self,
+        n: int = 600,
+        *,
+        learnable: bool = True,
+        baseline_perfect: bool = False,
+        constant: bool = False,
+        units: int = 40,
+    ):
         rng = np.random.default_rng(0)
         y = (rng.random(n) < 0.3).astype(float)
         signal = y * 2 + rng.normal(size=n) if learnable else rng.normal(size=n)
-        self.frame = pd.DataFrame({
-            "unit_id": [f"U{i}" for i in range(n)], "t": pd.date_range("2024-01-01", periods=n, freq="h"),
-            "employee_id": [f"E{i % units}" for i in range(n)],
-            "signal": np.ones(n) if constant else signal, "noise": np.ones(n) if constant else rng.normal(size=n),
-            "toy_survey_score": np.ones(n) if constant else rng.normal(size=n), "hint": y if baseline_perfect else rng.random(n)})
+        self.frame = pd.DataFrame(
+            {
+                "unit_id": [f"U{i}" for i in range(n)],
+                "t": pd.date_range("2024-01-01", periods=n, freq="h"),
+                "employee_id": [f"E{i % units}" for i in range(n)],
+                "signal": np.ones(n) if constant else signal,
+                "noise": np.ones(n) if constant else rng.normal(size=n),
+                "toy_survey_score": np.ones(n) if constant else rng.normal(size=n),
+                "hint": y if baseline_perfect else rng.random(n),
+            }
+        )
         self.y = pd.Series(y)
 
     def build_features(self, dataset, as_of=None):
@@ -124,8 +146,7 @@ def test_force_promotes_and_is_recorded(home, small_dataset):
 
 def test_untracked_tables_features_are_left_out(home, small_dataset):
     registry.clear_cache()
-    untracked = Dataset({k: v for k, v in small_dataset.tables.items() if small_dataset.has(k)},
-                        untracked={"surveys"})
+    untracked = Dataset({k: v for k, v in small_dataset.tables.items() if small_dataset.has(k)}, untracked={"surveys"})
     result = train_pipeline(Toy(), untracked, report=False, home=home)
     assert result.dropped_features == ["toy_survey_score"]
     assert "toy_survey_score" not in result.features and "toy_survey_score" not in result.model.features
@@ -141,8 +162,7 @@ def test_missing_input_table_is_named_before_training(small_dataset):
     no_changes = Dataset({**tables, "ownership_changes": tables["ownership_changes"].head(0)})
     with pytest.raises(PerfmlError, match="transfer-anomaly cannot train: ownership_changes has no rows"):
         train_pipeline("transfer-anomaly", no_changes, register=False)
-    untracked = Dataset({k: v for k, v in tables.items() if k != "ownership_changes"},
-                        untracked={"ownership_changes"})
+    untracked = Dataset({k: v for k, v in tables.items() if k != "ownership_changes"}, untracked={"ownership_changes"})
     with pytest.raises(PerfmlError, match="ownership_changes is not tracked by this dataset"):
         train_pipeline("transfer-anomaly", untracked, register=False)
 
@@ -188,8 +208,9 @@ def test_cli_says_what_is_missing_and_force_is_recorded(perfml_home, small_dir, 
     assert "4 distinct employees on the test side (10 needed)" in text
     assert "does not beat its baseline's 1.000" in text and "no champion: scoring uses the baseline rule" in text
     r = CliRunner().invoke(app, ["models"])
-    assert r.exit_code == 0 and "degraded: decline scores with its baseline rule (the hint is the score)" in \
-        " ".join(r.output.split())
+    assert r.exit_code == 0 and "degraded: decline scores with its baseline rule (the hint is the score)" in " ".join(
+        r.output.split()
+    )
     out = tmp_path / "scores.csv"
     r = CliRunner().invoke(app, ["score", "decline", "--data", str(small_dir), "--out", str(out)])
     assert r.exit_code == 0 and "scores come from its baseline rule" in " ".join(r.output.split())

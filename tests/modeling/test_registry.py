@@ -1,4 +1,5 @@
 """MLflow registry: runs are logged with their evidence; champion moves only when better (or forced)."""
+
 import json
 
 import numpy as np
@@ -20,9 +21,17 @@ def tiny_model():
 
 
 def _log(model, X, pr, home, force=False):
-    return registry.log_and_register("toy-model", model, params={"p": 1}, metrics={"model_pr_auc": pr, "odd": float("nan")},
-                                     fingerprint="abc123", input_example=X, test_metric="model_pr_auc", force=force,
-                                     home=home)
+    return registry.log_and_register(
+        "toy-model",
+        model,
+        params={"p": 1},
+        metrics={"model_pr_auc": pr, "odd": float("nan")},
+        fingerprint="abc123",
+        input_example=X,
+        test_metric="model_pr_auc",
+        force=force,
+        home=home,
+    )
 
 
 def test_champion_moves_only_when_better_or_forced(perfml_home, home, tiny_model):
@@ -69,8 +78,16 @@ def test_explicit_settings_choose_the_home(perfml_home, home, new_home, tiny_mod
     registry.clear_cache()
     model, X = tiny_model
     home_a, home_b = Home.at(new_home("a")), Home.at(new_home("b"))
-    reg = registry.log_and_register("toy-model", model, params={}, metrics={"model_pr_auc": 0.5}, fingerprint="abc",
-                                    input_example=X, test_metric="model_pr_auc", home=home_a)
+    reg = registry.log_and_register(
+        "toy-model",
+        model,
+        params={},
+        metrics={"model_pr_auc": 0.5},
+        fingerprint="abc",
+        input_example=X,
+        test_metric="model_pr_auc",
+        home=home_a,
+    )
     # point MLflow's globals away from A so loading cannot lean on them
     mlflow.set_tracking_uri(home.mlflow_uri)
     mlflow.set_registry_uri(home.mlflow_uri)

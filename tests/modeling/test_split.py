@@ -1,4 +1,5 @@
 """Time split rules: no test row precedes cutoff + gap; train rows (and what they use) precede the cutoff."""
+
 import numpy as np
 import pandas as pd
 import pytest

@@ -1,4 +1,5 @@
 """Lean LightGBM fitting: caps, determinism, soft targets."""
+
 import numpy as np
 import pandas as pd
 import pytest

@@ -1,4 +1,5 @@
 """EvidenceScorer: warning signs counted, ties broken by how rare a value is among the training rows."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,7 +32,9 @@ def test_rejects_bad_signs_and_missing_columns():
     with pytest.raises(ValueError, match="exactly one"):
         Sign("x")
     with pytest.raises(ValueError, match="both directions"):
-        EvidenceScorer([Sign("x", above=1), Sign("x", at_most=0)]).fit(frame([1], [1]).rename(columns={"idle_days": "x"}))
+        EvidenceScorer([Sign("x", above=1), Sign("x", at_most=0)]).fit(
+            frame([1], [1]).rename(columns={"idle_days": "x"})
+        )
     with pytest.raises(ValueError, match="tie_weight"):
         EvidenceScorer(SIGNS, tie_weight=0.5)
     with pytest.raises(KeyError, match="touches"):

@@ -1,4 +1,5 @@
 """Decline early warning: label rules on hand-made months, as-of features, split, lead time, quality floor."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,11 +14,11 @@ from perfml.errors import PerfmlError
 from perfml.explain import explain
 from perfml.metrics import activity_period_metrics
 from perfml.modeling import registry
-from perfml.pipelines.run import score_pipeline, train_pipeline
 from perfml.pipelines import get_pipeline
 from perfml.pipelines.decline import nodes
 from perfml.pipelines.decline.nodes import DeclineParams
 from perfml.pipelines.decline.pipeline import DeclinePipeline
+from perfml.pipelines.run import score_pipeline, train_pipeline
 from perfml.serving.render import explained
 
 FEATURES = list(nodes.FEATURES)
@@ -26,8 +27,17 @@ KEY = ["employee_id", "as_of"]
 
 # -- labels on hand-made months -----------------------------------------------------------------
 def _months(rows: dict[str, list[float]], target: float | None = 100.0) -> pd.DataFrame:
-    parts = [pd.DataFrame({"employee_id": e, "p": np.arange(len(r)), "revenue": r,
-                           "revenue_target": target if target is not None else np.nan}) for e, r in rows.items()]
+    parts = [
+        pd.DataFrame(
+            {
+                "employee_id": e,
+                "p": np.arange(len(r)),
+                "revenue": r,
+                "revenue_target": target if target is not None else np.nan,
+            }
+        )
+        for e, r in rows.items()
+    ]
     return pd.concat(parts, ignore_index=True)
 
 
@@ -37,14 +47,16 @@ def _labels(monthly: pd.DataFrame, **params) -> dict[tuple[str, int], float]:
     return {(e, int(p)): v for e, p, v in zip(snaps["employee_id"], snaps["p"], y, strict=True)}
 
 
-MONTHS = _months({
-    # A: three months at 60% after six at 100 -> future mean 60 <= 70% of the base 100.
-    "a": [100] * 6 + [60, 60, 60] + [100] * 3,
-    # B only: two months under 60% of target, but a big third month keeps the mean up (101.7 > 70).
-    "b": [100] * 6 + [50, 55, 200, 100, 100, 100],
-    # leaves after month 7: horizons past it are unknown, even when B already fired.
-    "c": [100] * 6 + [10, 10],
-})
+MONTHS = _months(
+    {
+        # A: three months at 60% after six at 100 -> future mean 60 <= 70% of the base 100.
+        "a": [100] * 6 + [60, 60, 60] + [100] * 3,
+        # B only: two months under 60% of target, but a big third month keeps the mean up (101.7 > 70).
+        "b": [100] * 6 + [50, 55, 200, 100, 100, 100],
+        # leaves after month 7: horizons past it are unknown, even when B already fired.
+        "c": [100] * 6 + [10, 10],
+    }
+)
 
 
 def test_rule_a_revenue_drop_against_the_trailing_base():
@@ -74,8 +86,11 @@ def test_labels_unknown_when_the_horizon_is_not_observed():
     assert np.isnan(y[("c", 5)])  # employee gone after month 7, though months 6-7 were under target
     assert np.isnan(_labels(MONTHS, horizon=2)[("a", 10)])  # month 12 is beyond the data
     assert _labels(MONTHS, horizon=2)[("c", 5)] == 1.0  # with H=2 the horizon is observed: rule B fires
-    assert np.isnan(nodes.decline_labels(MONTHS, MONTHS[["employee_id", "p"]], DeclineParams(), last_period=7)[
-        (MONTHS["employee_id"] == "a").to_numpy() & (MONTHS["p"] == 5).to_numpy()].iloc[0])
+    assert np.isnan(
+        nodes.decline_labels(MONTHS, MONTHS[["employee_id", "p"]], DeclineParams(), last_period=7)[
+            (MONTHS["employee_id"] == "a").to_numpy() & (MONTHS["p"] == 5).to_numpy()
+        ].iloc[0]
+    )
 
 
 def test_configurable_horizon_and_drop():
@@ -96,12 +111,14 @@ def test_baseline_is_last_months_fall():
 
 
 def test_lead_time_from_first_alert_to_decline_start():
-    frame = pd.DataFrame({
-        "employee_id": ["e"] * 8 + ["f"] * 4 + ["g"] * 4,
-        "p": list(range(10, 18)) + list(range(10, 14)) + list(range(10, 14)),
-        "label": [0, 0, 0, 1, 1, 1, 0, 0] + [1, 1, 0, 0] + [0, 1, 1, 0],
-        "score": [0.1, 0.6, 0.2, 0.7, 0.8, 0.3, 0.1, 0.1] + [0.9, 0.9, 0.1, 0.1] + [0.1, 0.2, 0.3, 0.1],
-    })
+    frame = pd.DataFrame(
+        {
+            "employee_id": ["e"] * 8 + ["f"] * 4 + ["g"] * 4,
+            "p": list(range(10, 18)) + list(range(10, 14)) + list(range(10, 14)),
+            "label": [0, 0, 0, 1, 1, 1, 0, 0] + [1, 1, 0, 0] + [0, 1, 1, 0],
+            "score": [0.1, 0.6, 0.2, 0.7, 0.8, 0.3, 0.1, 0.1] + [0.9, 0.9, 0.1, 0.1] + [0.1, 0.2, 0.3, 0.1],
+        }
+    )
     out = nodes.lead_times(frame, 0.5, DeclineParams()).set_index("employee_id")
     # e: label turns 1 at p=13 -> decline starts in month 14; first alert at the end of month 11 -> 3 months.
     assert out.loc["e", "decline_start"] == 14 and out.loc["e", "first_alert"] == 11
@@ -120,10 +137,14 @@ def test_lead_time_from_first_alert_to_decline_start():
 def test_activity_fade_rule():
     """Both recent windows at most 70% of the own rate while still active alert; leave, unknowns and
     unscored rows do not."""
-    f = pd.DataFrame({"activities_2w_vs_rate": [0.5, 0.7, 0.71, 0.5, 0.0, np.nan, 0.5, 0.5],
-                      "activities_4w_vs_rate": [0.6, 0.7, 0.6, 0.75, 0.5, 0.5, 0.6, 0.6],
-                      "days_since_activity": [1.0, 7.0, 1.0, 1.0, 12.0, 1.0, 7.5, 1.0],
-                      "state": ["scored"] * 7 + ["insufficient_history"]})
+    f = pd.DataFrame(
+        {
+            "activities_2w_vs_rate": [0.5, 0.7, 0.71, 0.5, 0.0, np.nan, 0.5, 0.5],
+            "activities_4w_vs_rate": [0.6, 0.7, 0.6, 0.75, 0.5, 0.5, 0.6, 0.6],
+            "days_since_activity": [1.0, 7.0, 1.0, 1.0, 12.0, 1.0, 7.5, 1.0],
+            "state": ["scored"] * 7 + ["insufficient_history"],
+        }
+    )
     p = DeclineParams()
     np.testing.assert_array_equal(nodes.activity_fade(f, p), [True, True, False, False, False, False, False, False])
     assert not nodes.activity_fade(f, DeclineParams(fade_level=None)).any()
@@ -137,6 +158,7 @@ def test_activity_fade_rule():
 # -- as-of features -----------------------------------------------------------------------------
 def _perturb(ds: Dataset, t: pd.Timestamp, seed: int = 0) -> Dataset:
     """Delete half of the records dated at or after t, alter the rest and values dated after t."""
+
     def alter(name: str, df: pd.DataFrame, late: np.ndarray) -> pd.DataFrame:
         if name == "orders":
             df.loc[late, "amount"] = (df.loc[late, "amount"] * 3 + 1).round(2)
@@ -188,15 +210,23 @@ def test_mid_month_as_of_excludes_everything_after_it(small_dataset):
     assert len(base) > 20 and (base["as_of"] == t).all()
     assert (base["months_to"].dropna() == "2025-12").all() and base["months_to"].notna().mean() > 0.9
     _same(base, spec.build_features(_perturb(small_dataset, t), as_of=t))
-    pd.testing.assert_frame_equal(base[["state", "state_reason"]],
-                                  spec.build_features(_perturb(small_dataset, t, seed=5), as_of=t)[
-                                      ["state", "state_reason"]])
+    pd.testing.assert_frame_equal(
+        base[["state", "state_reason"]],
+        spec.build_features(_perturb(small_dataset, t, seed=5), as_of=t)[["state", "state_reason"]],
+    )
     # An activity one second before t counts; the noise dated exactly at t did not.
     acts = small_dataset.activities
     who = base.loc[base["state"] == "scored", "employee_id"].iloc[0]
-    extra = acts[acts["employee_id"] == who].head(1).assign(activity_id="late-1", occurred_at=t - pd.Timedelta(seconds=1))
-    more = Dataset({**{n: df for n, df in small_dataset.tables.items() if small_dataset.has(n)},
-                    "activities": pd.concat([acts, extra], ignore_index=True)}, source="plus-one")
+    extra = (
+        acts[acts["employee_id"] == who].head(1).assign(activity_id="late-1", occurred_at=t - pd.Timedelta(seconds=1))
+    )
+    more = Dataset(
+        {
+            **{n: df for n, df in small_dataset.tables.items() if small_dataset.has(n)},
+            "activities": pd.concat([acts, extra], ignore_index=True),
+        },
+        source="plus-one",
+    )
     after = spec.build_features(more, as_of=t).set_index("employee_id")
     before = base.set_index("employee_id")
     assert after.loc[who, "activities_2w_vs_rate"] > before.loc[who, "activities_2w_vs_rate"]
@@ -211,8 +241,9 @@ def test_two_mid_month_instants_differ_in_recent_weeks(small_dataset):
     scored = a.index[a["state"] == "scored"].intersection(b.index[b["state"] == "scored"])
     assert len(scored) > 20
     assert (a.loc[scored, "months_to"] == b.loc[scored, "months_to"]).all()  # same complete months...
-    month_cols = [c for c in FEATURES if not c.endswith("_vs_rate") and not c.endswith("_activity")
-                  and "vs_team" not in c]
+    month_cols = [
+        c for c in FEATURES if not c.endswith("_vs_rate") and not c.endswith("_activity") and "vs_team" not in c
+    ]
     pd.testing.assert_frame_equal(a.loc[scored, month_cols], b.loc[scored, month_cols])
     # ...but two weeks of activity between the instants change the recent-weeks features of nearly everyone
     recent = ["activities_2w_vs_rate", "activities_4w_vs_rate", "days_since_activity"]
@@ -225,10 +256,15 @@ def test_feature_frame_contract(small_features, small_dataset):
     assert not f.duplicated(["employee_id", "as_of"]).any()
     sales = set(small_dataset.employees.loc[small_dataset.employees["role"] == "sales", "employee_id"])
     assert set(f["employee_id"]) <= sales
-    assert f["as_of"].dt.day.isin(DeclineParams().snapshot_days).all() and (f["as_of"] == f["as_of"].dt.normalize()).all()
+    assert (
+        f["as_of"].dt.day.isin(DeclineParams().snapshot_days).all() and (f["as_of"] == f["as_of"].dt.normalize()).all()
+    )
     assert all(catalog.has(c) for c in FEATURES)
-    assert np.isfinite(f[FEATURES].to_numpy(dtype="float64", na_value=np.nan)[~np.isnan(
-        f[FEATURES].to_numpy(dtype="float64", na_value=np.nan))]).all()
+    assert np.isfinite(
+        f[FEATURES].to_numpy(dtype="float64", na_value=np.nan)[
+            ~np.isnan(f[FEATURES].to_numpy(dtype="float64", na_value=np.nan))
+        ]
+    ).all()
 
 
 def test_hand_checked_features(small_dataset, small_features):
@@ -250,10 +286,21 @@ def test_partitionable_by_team(small_dataset, small_features):
     team = small_features["team_id"].iloc[0]
     emp = small_dataset.employees
     ids = set(emp.loc[emp["team_id"] == team, "employee_id"])
-    by = {"employees": "employee_id", "activities": "employee_id", "orders": "employee_id", "leads": "owner_id",
-          "targets": "employee_id"}
-    part = Dataset({name: df[df[by[name]].isin(ids)] if name in by else df
-                    for name, df in small_dataset.tables.items() if small_dataset.has(name)}, source="team")
+    by = {
+        "employees": "employee_id",
+        "activities": "employee_id",
+        "orders": "employee_id",
+        "leads": "owner_id",
+        "targets": "employee_id",
+    }
+    part = Dataset(
+        {
+            name: df[df[by[name]].isin(ids)] if name in by else df
+            for name, df in small_dataset.tables.items()
+            if small_dataset.has(name)
+        },
+        source="team",
+    )
     a = small_features[small_features["team_id"] == team]
     b = DeclinePipeline().build_features(part)
     assert len(a) > 50
@@ -299,8 +346,12 @@ def test_first_alert_within_a_month_of_the_activity_fade(trained, medium_dataset
     activity starts to fade (truth `decline_onset`); the threshold alone came 4.3 months after."""
     truth = pd.read_csv(medium_dir / "truth" / "employees.csv", dtype=str)
     dec = truth[truth["is_decliner"] == "1"]
-    fades = pd.DataFrame({"employee_id": dec["employee_id"].astype("string").to_numpy(),
-                          "fade_start": pd.to_datetime(dec["decline_onset"] + "-01").to_numpy()})
+    fades = pd.DataFrame(
+        {
+            "employee_id": dec["employee_id"].astype("string").to_numpy(),
+            "fade_start": pd.to_datetime(dec["decline_onset"] + "-01").to_numpy(),
+        }
+    )
     spec = get_pipeline("decline")
     frame = spec.build_features(medium_dataset)
     frame = frame[frame["as_of"] >= pd.Timestamp(trained.split["split_test_start"])].reset_index(drop=True)
@@ -309,7 +360,9 @@ def test_first_alert_within_a_month_of_the_activity_fade(trained, medium_dataset
     summary = {}
     for who, flags in (("served", alerted), ("model", model_alert)):
         scores = frame[["employee_id", "as_of"]].assign(score=flags.astype(float))
-        summary[who] = nodes.fade_summary(nodes.fade_alerts(scores, fades, activity_period_metrics(medium_dataset), 0.5))
+        summary[who] = nodes.fade_summary(
+            nodes.fade_alerts(scores, fades, activity_period_metrics(medium_dataset), 0.5)
+        )
     assert summary["served"]["fades"] >= 4, summary
     assert summary["served"]["alert_delay_median"] <= 1.0, summary
     assert summary["served"]["alerted_within_1m"] > summary["model"]["alerted_within_1m"], summary
@@ -327,16 +380,27 @@ def test_reproducible(small_dataset):
     b = train_pipeline("decline", small_dataset, register=False)
     np.testing.assert_array_equal(a.test["score"].to_numpy(), b.test["score"].to_numpy())
     assert a.metrics == b.metrics or all(
-        (np.isnan(v) and np.isnan(b.metrics[k])) or v == b.metrics[k] for k, v in a.metrics.items())
+        (np.isnan(v) and np.isnan(b.metrics[k])) or v == b.metrics[k] for k, v in a.metrics.items()
+    )
 
 
 def test_register_and_score_at_any_date(small_dataset, home):
     result = train_pipeline("decline", small_dataset, home=home)
     assert result.promoted and result.version == "1"
-    out = score_pipeline("decline", small_dataset, as_of="2026-02-10",
-                         model=registry.champion_or_none("decline", home=home))
-    assert {"employee_id", "as_of", "probability", "reasons", "months_from", "months_to", "source", "state",
-            "state_reason"} <= set(out.columns)
+    out = score_pipeline(
+        "decline", small_dataset, as_of="2026-02-10", model=registry.champion_or_none("decline", home=home)
+    )
+    assert {
+        "employee_id",
+        "as_of",
+        "probability",
+        "reasons",
+        "months_from",
+        "months_to",
+        "source",
+        "state",
+        "state_reason",
+    } <= set(out.columns)
     assert (out["as_of"] == pd.Timestamp("2026-02-10")).all() and out["employee_id"].is_unique
     assert (out["months_to"] == "2026-01").all()  # the complete months before the instant, said out loud
     assert out["probability"].between(0, 1).all() and out["reasons"].str.len().gt(0).all()

@@ -1,5 +1,6 @@
 """High-performer profile: units and windows, behaviour features and labels on hand-made records,
 as-of invariance, the cohort split, the quality floor and the profile."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,11 +10,11 @@ import pytest
 from helpers.asof_perturb import perturb_after
 from perfml import catalog
 from perfml.dataset import Dataset
-from perfml.pipelines.run import score_pipeline, train_pipeline
 from perfml.pipelines import get_pipeline
 from perfml.pipelines.high_performer import nodes
 from perfml.pipelines.high_performer.nodes import HighPerformerParams
 from perfml.pipelines.high_performer.pipeline import HighPerformer
+from perfml.pipelines.run import score_pipeline, train_pipeline
 
 JAN_2024 = 2024 * 12  # month index of 2024-01
 PLANTED = {  # simulator trait -> the behaviour features that measure it
@@ -29,13 +30,15 @@ def _ts(*values) -> pd.Series:
 
 
 # -- units and windows ------------------------------------------------------------------------------
-EMPLOYEES = pd.DataFrame({
-    "employee_id": pd.Series(["vet", "new", "late", "gone", "boss"], dtype="string"),
-    "role": pd.Series(["sales", "sales", "assistant", "sales", "manager"], dtype="string"),
-    "team_id": pd.Series(["t"] * 5, dtype="string"),
-    "hire_date": _ts("2020-05-04", "2024-03-18", "2024-10-01", "2023-06-01", "2019-01-01"),
-    "termination_date": _ts(None, None, None, "2024-04-15", None),
-})
+EMPLOYEES = pd.DataFrame(
+    {
+        "employee_id": pd.Series(["vet", "new", "late", "gone", "boss"], dtype="string"),
+        "role": pd.Series(["sales", "sales", "assistant", "sales", "manager"], dtype="string"),
+        "team_id": pd.Series(["t"] * 5, dtype="string"),
+        "hire_date": _ts("2020-05-04", "2024-03-18", "2024-10-01", "2023-06-01", "2019-01-01"),
+        "termination_date": _ts(None, None, None, "2024-04-15", None),
+    }
+)
 
 
 def test_units_and_their_windows():
@@ -57,7 +60,8 @@ def test_units_and_their_windows():
 def test_scoring_units_at_a_date():
     p = HighPerformerParams(min_weeks=4)
     u = nodes.profile_units(EMPLOYEES, JAN_2024, JAN_2024 + 17, p, as_of=pd.Timestamp("2024-04-10")).set_index(
-        "employee_id")
+        "employee_id"
+    )
     assert set(u.index) == {"vet", "gone", "new"}  # late is not hired yet
     assert u.loc["vet", "cutoff"] == pd.Timestamp("2024-04-10")
     u = nodes.profile_units(EMPLOYEES, JAN_2024, JAN_2024 + 17, p, as_of=pd.Timestamp("2024-04-16"))
@@ -67,10 +71,15 @@ def test_scoring_units_at_a_date():
 def test_scoring_states_say_why_there_is_no_score():
     p = HighPerformerParams(min_weeks=4)
     units = nodes.profile_units(EMPLOYEES, JAN_2024, JAN_2024 + 17, p, as_of=pd.Timestamp("2024-04-10T12:00"))
-    acts = pd.DataFrame({"employee_id": pd.Series(["vet", "new"], dtype="string"),
-                         "occurred_at": _ts("2024-02-01T10:00", "2024-03-25T10:00")})
-    orders = pd.DataFrame({"employee_id": pd.Series(["gone"], dtype="string"),
-                           "closed_at": _ts("2024-04-10T12:00")})  # at the instant: not before it
+    acts = pd.DataFrame(
+        {
+            "employee_id": pd.Series(["vet", "new"], dtype="string"),
+            "occurred_at": _ts("2024-02-01T10:00", "2024-03-25T10:00"),
+        }
+    )
+    orders = pd.DataFrame(
+        {"employee_id": pd.Series(["gone"], dtype="string"), "closed_at": _ts("2024-04-10T12:00")}
+    )  # at the instant: not before it
     leads = pd.DataFrame({"owner_id": pd.Series([], dtype="string"), "created_at": _ts()})
     weeks = (units["cutoff"] - units["window_start"]) / nodes.WEEK
     state, reason = nodes.unit_states(units, weeks, acts, orders, leads, p)
@@ -78,40 +87,70 @@ def test_scoring_states_say_why_there_is_no_score():
     assert got["vet"] == ("scored", "")
     assert got["new"][0] == "insufficient_history"
     assert got["new"][1] == "3.4 weeks of behaviour from 2024-03-18 to before 2024-04-10 12:00; 4 needed"
-    assert got["gone"] == ("no_activity", "no activity on record: no orders, activities or leads from "
-                                          "2024-01-01 to before 2024-04-10 12:00")
+    assert got["gone"] == (
+        "no_activity",
+        "no activity on record: no orders, activities or leads from 2024-01-01 to before 2024-04-10 12:00",
+    )
 
 
 # -- behaviour features on hand-made records -----------------------------------------------------------
 def _tiny_inputs():
-    units = pd.DataFrame({"employee_id": pd.Series(["e"], dtype="string"), "role": pd.Series(["sales"], dtype="string"),
-                          "start_month": [JAN_2024], "window_start": _ts("2024-01-01"), "cutoff": _ts("2024-03-01"),
-                          "tenure_at_start_months": [0.0]})
-    acts = pd.DataFrame({
-        "employee_id": pd.Series(["e"] * 9 + ["x"], dtype="string"),
-        "customer_id": pd.Series(["c1", "c1", "c2", "c2", None, None, None, "c1", "c1", "c1"], dtype="string"),
-        "lead_id": pd.Series([None, None, None, None, "L1", "L1", None, None, None, None], dtype="string"),
-        "type": pd.Series(["visit", "visit", "visit", "call", "call", "email", "call", "visit", "visit", "visit"],
-                          dtype="string"),
-        "occurred_at": _ts("2024-01-02T10:00", "2024-01-09T08:30", "2024-02-01T11:00", "2024-02-02T12:00",
-                           "2024-01-03T07:30", "2024-01-08T15:00", "2024-02-20T16:00",
-                           "2024-03-01T00:00",  # at the cut-off: not in the window
-                           "2023-12-31T10:00",  # before the window
-                           "2024-01-05T08:00"),  # someone else
-    })
-    leads = pd.DataFrame({
-        "lead_id": pd.Series(["L1", "L2", "L3", "L4"], dtype="string"),
-        "owner_id": pd.Series(["e", "e", "e", "x"], dtype="string"),
-        "created_at": _ts("2024-01-01T08:00", "2024-01-10T09:00", "2024-02-28T09:00", "2024-01-01"),
-        "first_contact_at": _ts("2024-01-01T10:00", "2024-01-11T09:00", "2024-03-02T09:00", "2024-01-01"),
-    })
-    monthly = pd.DataFrame({
-        "employee_id": pd.Series(["e"] * 3, dtype="string"), "p": [JAN_2024, JAN_2024 + 1, JAN_2024 + 2],
-        "leads": [2.0, 1.0, 5.0], "leads_converted": [1.0, 0.0, 9.0], "leads_lost": [0.0, 3.0, 9.0],
-        "leads_due_24h": [2.0, 2.0, 9.0], "leads_contacted_24h_share": [1.0, 0.5, 0.0],
-        "new_customers": [1.0, 0.0, 9.0], "new_revenue": [300.0, 0.0, 9.0], "revenue": [400.0, 200.0, 9.0],
-        "avg_satisfaction": [90.0, np.nan, 0.0], "satisfaction_responses": [1.0, 0.0, 9.0],
-    })
+    units = pd.DataFrame(
+        {
+            "employee_id": pd.Series(["e"], dtype="string"),
+            "role": pd.Series(["sales"], dtype="string"),
+            "start_month": [JAN_2024],
+            "window_start": _ts("2024-01-01"),
+            "cutoff": _ts("2024-03-01"),
+            "tenure_at_start_months": [0.0],
+        }
+    )
+    acts = pd.DataFrame(
+        {
+            "employee_id": pd.Series(["e"] * 9 + ["x"], dtype="string"),
+            "customer_id": pd.Series(["c1", "c1", "c2", "c2", None, None, None, "c1", "c1", "c1"], dtype="string"),
+            "lead_id": pd.Series([None, None, None, None, "L1", "L1", None, None, None, None], dtype="string"),
+            "type": pd.Series(
+                ["visit", "visit", "visit", "call", "call", "email", "call", "visit", "visit", "visit"], dtype="string"
+            ),
+            "occurred_at": _ts(
+                "2024-01-02T10:00",
+                "2024-01-09T08:30",
+                "2024-02-01T11:00",
+                "2024-02-02T12:00",
+                "2024-01-03T07:30",
+                "2024-01-08T15:00",
+                "2024-02-20T16:00",
+                "2024-03-01T00:00",  # at the cut-off: not in the window
+                "2023-12-31T10:00",  # before the window
+                "2024-01-05T08:00",
+            ),  # someone else
+        }
+    )
+    leads = pd.DataFrame(
+        {
+            "lead_id": pd.Series(["L1", "L2", "L3", "L4"], dtype="string"),
+            "owner_id": pd.Series(["e", "e", "e", "x"], dtype="string"),
+            "created_at": _ts("2024-01-01T08:00", "2024-01-10T09:00", "2024-02-28T09:00", "2024-01-01"),
+            "first_contact_at": _ts("2024-01-01T10:00", "2024-01-11T09:00", "2024-03-02T09:00", "2024-01-01"),
+        }
+    )
+    monthly = pd.DataFrame(
+        {
+            "employee_id": pd.Series(["e"] * 3, dtype="string"),
+            "p": [JAN_2024, JAN_2024 + 1, JAN_2024 + 2],
+            "leads": [2.0, 1.0, 5.0],
+            "leads_converted": [1.0, 0.0, 9.0],
+            "leads_lost": [0.0, 3.0, 9.0],
+            "leads_due_24h": [2.0, 2.0, 9.0],
+            "leads_contacted_24h_share": [1.0, 0.5, 0.0],
+            "new_customers": [1.0, 0.0, 9.0],
+            "new_revenue": [300.0, 0.0, 9.0],
+            "revenue": [400.0, 200.0, 9.0],
+            "avg_satisfaction": [90.0, np.nan, 0.0],
+            "satisfaction_responses": [1.0, 0.0, 9.0],
+        }
+    )
     return units, acts, leads, monthly
 
 
@@ -126,8 +165,9 @@ def test_behaviour_features_on_hand_made_records():
     assert f["activities_per_week"] == pytest.approx(7 / weeks)
     assert f["calls_per_week"] == pytest.approx(3 / weeks)
     assert f["early_contact_share"] == pytest.approx(2 / 7)  # 08:30 and 07:30 are before 09:00
-    assert f["followup_gap_days"] == pytest.approx((pd.Timestamp("2024-01-08T15:00") - pd.Timestamp(
-        "2024-01-03T07:30")) / pd.Timedelta(days=1))
+    assert f["followup_gap_days"] == pytest.approx(
+        (pd.Timestamp("2024-01-08T15:00") - pd.Timestamp("2024-01-03T07:30")) / pd.Timedelta(days=1)
+    )
     assert f["first_response_hours"] == pytest.approx(13.0)  # median of 2 h and 24 h; L3 answered after the cut-off
     assert f["touches_per_lead"] == pytest.approx(2 / 3)
     months = weeks / nodes.WEEKS_PER_MONTH
@@ -140,8 +180,13 @@ def test_behaviour_features_on_hand_made_records():
 
 
 def test_attr_columns_numeric_and_one_hot():
-    emp = pd.DataFrame({"employee_id": pd.Series(["a", "b"], dtype="string"), "attr_years": [1.5, np.nan],
-                        "attr_edu": pd.Series(["master", "college"], dtype="category")})
+    emp = pd.DataFrame(
+        {
+            "employee_id": pd.Series(["a", "b"], dtype="string"),
+            "attr_years": [1.5, np.nan],
+            "attr_edu": pd.Series(["master", "college"], dtype="category"),
+        }
+    )
     units = pd.DataFrame({"employee_id": pd.Series(["b", "a"], dtype="string")})
     out = nodes.attr_features(units, emp, HighPerformerParams())
     assert list(out.columns) == ["attr_years", "attr_edu=college", "attr_edu=master"]
@@ -151,9 +196,13 @@ def test_attr_columns_numeric_and_one_hot():
 
 # -- labels on hand-made months -------------------------------------------------------------------------
 def test_label_is_attainment_of_months_7_to_12_top_quartile_within_role():
-    units = pd.DataFrame({"employee_id": pd.Series(list("abcdefgh"), dtype="string"),
-                          "role": pd.Series(["sales"] * 4 + ["assistant"] * 4, dtype="string"),
-                          "start_month": [0] * 7 + [5]})
+    units = pd.DataFrame(
+        {
+            "employee_id": pd.Series(list("abcdefgh"), dtype="string"),
+            "role": pd.Series(["sales"] * 4 + ["assistant"] * 4, dtype="string"),
+            "start_month": [0] * 7 + [5],
+        }
+    )
     rows = []
     for i, e in enumerate("abcdefgh"):
         for p in range(0, 12):
@@ -215,10 +264,21 @@ def test_partitionable_by_employee(small_dataset):
     spec = HighPerformer()
     full = spec.build_features(small_dataset).set_index("employee_id")
     ids = list(full.index[:5])
-    by = {"employees": "employee_id", "activities": "employee_id", "orders": "employee_id", "leads": "owner_id",
-          "targets": "employee_id"}
-    part = Dataset({name: df[df[by[name]].isin(ids)] if name in by else df
-                    for name, df in small_dataset.tables.items() if small_dataset.has(name)}, source="part")
+    by = {
+        "employees": "employee_id",
+        "activities": "employee_id",
+        "orders": "employee_id",
+        "leads": "owner_id",
+        "targets": "employee_id",
+    }
+    part = Dataset(
+        {
+            name: df[df[by[name]].isin(ids)] if name in by else df
+            for name, df in small_dataset.tables.items()
+            if small_dataset.has(name)
+        },
+        source="part",
+    )
     got = spec.build_features(part).set_index("employee_id")
     cols = [c for c in _cols(full) if "=" not in c]  # one-hot levels depend on who is in the slice
     pd.testing.assert_frame_equal(full.loc[ids, cols], got.loc[ids, cols], rtol=1e-12)
@@ -287,10 +347,20 @@ def test_profile_and_match_scores(small_dataset):
     assert set(prof["direction"]) <= {"higher is better", "lower is better", "mixed"}
     row = prof.set_index("feature").loc["visits_per_week"]
     assert row["contrast"].startswith("Visits per week: top quartile ") and " against " in row["contrast"]
-    assert catalog.get("visits_per_week").display("zh") in spec.profile(small_dataset, model, lang="zh")[
-        "contrast"].str.cat()
+    assert (
+        catalog.get("visits_per_week").display("zh")
+        in spec.profile(small_dataset, model, lang="zh")["contrast"].str.cat()
+    )
     out = score_pipeline("high-performer", small_dataset, model=model)
-    assert list(out.columns) == ["employee_id", "score", "reasons", "window_start", "cutoff", "source", "state",
-                                 "state_reason"]
+    assert list(out.columns) == [
+        "employee_id",
+        "score",
+        "reasons",
+        "window_start",
+        "cutoff",
+        "source",
+        "state",
+        "state_reason",
+    ]
     assert out["employee_id"].is_unique and (out["cutoff"] > out["window_start"]).all()
     assert out["score"].between(0, 1).all() and (out["reasons"].str.len() > 0).mean() > 0.9

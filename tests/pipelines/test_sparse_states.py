@@ -1,6 +1,7 @@
 """Sparse exports: a CRM with orders only (no activities, leads, surveys, targets or ownership changes,
 dates without times) and agents without deals. Features build, and units without enough record get
 a state with a reason instead of a score: "no activity on record" is never "declining"."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,8 +32,11 @@ def orders_only(small_dataset) -> Dataset:
     # The new hire closed one deal in December: one complete data month before the as-of date.
     deal = orders.iloc[[0]].assign(order_id="NEW1-1", employee_id="NEW1", closed_at=pd.Timestamp("2025-12-03"))
     orders = pd.concat([orders, deal], ignore_index=True).astype(small_dataset.orders.dtypes.to_dict())
-    return Dataset({"employees": employees, "customers": small_dataset.customers, "orders": orders},
-                   source="orders-only", untracked={"activities", "leads", "satisfaction", "ownership_changes"})
+    return Dataset(
+        {"employees": employees, "customers": small_dataset.customers, "orders": orders},
+        source="orders-only",
+        untracked={"activities", "leads", "satisfaction", "ownership_changes"},
+    )
 
 
 def test_orders_only_export_builds_and_labels(orders_only):
@@ -52,8 +56,9 @@ def test_agents_without_deals_are_no_activity_not_declining(orders_only):
     frame = DeclinePipeline().build_features(orders_only, as_of=AS_OF).set_index("employee_id")
     idle = frame.loc[["IDLE1", "IDLE2"]]
     assert (idle["state"] == "no_activity").all()
-    assert idle["state_reason"].iloc[0] == ("no activity on record: no orders, activities or leads "
-                                            "from 2025-07-01 to before 2026-01-15")
+    assert idle["state_reason"].iloc[0] == (
+        "no activity on record: no orders, activities or leads from 2025-07-01 to before 2026-01-15"
+    )
     new = frame.loc["NEW1"]
     assert new["state"] == "insufficient_history"
     assert new["state_reason"] == "2 complete data months before 2026-01-15 (2025-11 to 2025-12); 3 needed"

@@ -1,4 +1,5 @@
 """Hand-over flows as company policy: labels, policy files, peer comparisons, explanations, floors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,9 +14,8 @@ from perfml.cli import app
 from perfml.config import Settings
 from perfml.dataset import Dataset
 from perfml.modeling.evaluate import binary_metrics
-from perfml.catalog import format_value
-from perfml.pipelines.run import explain_pipeline, train_pipeline
 from perfml.pipelines import get_pipeline
+from perfml.pipelines.run import explain_pipeline, train_pipeline
 from perfml.pipelines.transfer_anomaly import nodes
 from perfml.pipelines.transfer_anomaly.flows import (
     MIN_PEERS,
@@ -37,24 +37,38 @@ FLOW_COLUMNS = [*nodes.FLOW_FEATURES, "flow_usual_days_to_order", "flow_usual_gi
 
 # -- labelling and the policy file ------------------------------------------------------------
 def test_flow_labelling_on_hand_made_rows():
-    policy = parse_policy("flows:\n"
-                          "  - {name: qualification, from: SDR, to: AE, stage: before_first_order}\n"
-                          "  - {name: care, from: AE, to: AM, stage: after_first_order}\n"
-                          "  - {name: cover, from: AE, to: AE, stage: on_leave_or_departure}\n", "test")
-    stage = change_stage(prior_orders=np.array([0, 0, 2, 0, 3, 0, 0]),
-                         giver_days_to_exit=np.array([np.nan, np.nan, np.nan, 12.0, np.nan, 45.0, np.nan]),
-                         reason_leave=np.array([False, False, False, False, True, False, False]))
-    assert list(stage) == ["before_first_order", "before_first_order", "after_first_order", "on_leave_or_departure",
-                           "on_leave_or_departure", "before_first_order", "before_first_order"]
+    policy = parse_policy(
+        "flows:\n"
+        "  - {name: qualification, from: SDR, to: AE, stage: before_first_order}\n"
+        "  - {name: care, from: AE, to: AM, stage: after_first_order}\n"
+        "  - {name: cover, from: AE, to: AE, stage: on_leave_or_departure}\n",
+        "test",
+    )
+    stage = change_stage(
+        prior_orders=np.array([0, 0, 2, 0, 3, 0, 0]),
+        giver_days_to_exit=np.array([np.nan, np.nan, np.nan, 12.0, np.nan, 45.0, np.nan]),
+        reason_leave=np.array([False, False, False, False, True, False, False]),
+    )
+    assert list(stage) == [
+        "before_first_order",
+        "before_first_order",
+        "after_first_order",
+        "on_leave_or_departure",
+        "on_leave_or_departure",
+        "before_first_order",
+        "before_first_order",
+    ]
     giver = pd.Series(["sdr", "SDR", "AE", "AE", "AE", "AE", None], dtype="string")
     receiver = pd.Series(["AE ", "AM", "AM", "AE", "ae", "AE", "AE"], dtype="string")
     assert list(label_flows(giver, receiver, stage, policy)) == [
         "qualification",  # functions compare case-folded and trimmed
         UNDECLARED,  # SDR -> AM is not declared
-        "care", "cover",
+        "care",
+        "cover",
         "cover",  # leave cover by the reason text, whatever the orders
         UNDECLARED,  # AE -> AE before the first order (exit in 45 days is no departure hand-over)
-        UNDECLARED]  # no job function
+        UNDECLARED,
+    ]  # no job function
     assert list(label_flows(giver, receiver, stage, default_policy())) == [UNDECLARED] * 7
 
 
@@ -97,22 +111,37 @@ def test_peer_medians_use_only_peers_settled_strictly_before():
     assert np.isnan(got[2]) and np.isnan(got[3])  # too few peers; undeclared
 
 
-@pytest.mark.parametrize("text, message", [
-    ("flows:\n  - {name: q, from: SDR, to: AE, stage: before}\n",
-     "flows[0].stage: must be one of before_first_order, after_first_order, on_leave_or_departure, got 'before'"),
-    ("flows:\n  - {name: q, from: SDR, to: AE, stage: after_first_order}\n"
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "flows:\n  - {name: q, from: SDR, to: AE, stage: before}\n",
+            "flows[0].stage: must be one of before_first_order, after_first_order, on_leave_or_departure, got 'before'",
+        ),
+        (
+            "flows:\n  - {name: q, from: SDR, to: AE, stage: after_first_order}\n"
             "  - {name: r, to: AE, stage: after_first_order}\n",
-     "flows[1].from: Field required"),
-    ("flows:\n  - {name: q, from: SDR, to: AE, stage: after_first_order, owner: x}\n", "flows[0].owner: unknown key"),
-    ("flows:\n  - {name: q, from: '  ', to: AE, stage: after_first_order}\n", "flows[0].from: must be a non-empty text"),
-    ("flows:\n  - {name: q, from: A, to: B, stage: after_first_order}\n"
+            "flows[1].from: Field required",
+        ),
+        (
+            "flows:\n  - {name: q, from: SDR, to: AE, stage: after_first_order, owner: x}\n",
+            "flows[0].owner: unknown key",
+        ),
+        (
+            "flows:\n  - {name: q, from: '  ', to: AE, stage: after_first_order}\n",
+            "flows[0].from: must be a non-empty text",
+        ),
+        (
+            "flows:\n  - {name: q, from: A, to: B, stage: after_first_order}\n"
             "  - {name: q, from: B, to: C, stage: after_first_order}\n",
-     "flows: flow names must be unique; repeated: q"),
-    ("flows: {name: q}\n", "flows: Input should be a valid"),
-    ("flow: []\n", "flow: unknown key"),
-    ("- a\n", "must be a mapping with one key, `flows`"),
-    ("flows: [\n", "not valid YAML"),
-])
+            "flows: flow names must be unique; repeated: q",
+        ),
+        ("flows: {name: q}\n", "flows: Input should be a valid"),
+        ("flow: []\n", "flow: unknown key"),
+        ("- a\n", "must be a mapping with one key, `flows`"),
+        ("flows: [\n", "not valid YAML"),
+    ],
+)
 def test_policy_file_errors_name_the_yaml_path(tmp_path, text, message):
     path = tmp_path / "policy.yaml"
     path.write_text(text, encoding="utf-8")
@@ -181,8 +210,9 @@ def test_flow_features_are_as_of_and_partitionable(funnel):
     declared = base["flow"] != UNDECLARED
     assert declared.sum() > 100 and base.loc[declared, "flow_days_to_order_vs_peers"].notna().sum() > 50
     again = nodes.build_features(_perturb(funnel, t), as_of=t, policy=POLICY).set_index("change_id").sort_index()
-    pd.testing.assert_frame_equal(base[["flow", *FLOW_COLUMNS]], again[["flow", *FLOW_COLUMNS]], check_exact=False,
-                                  rtol=1e-12)
+    pd.testing.assert_frame_equal(
+        base[["flow", *FLOW_COLUMNS]], again[["flow", *FLOW_COLUMNS]], check_exact=False, rtol=1e-12
+    )
     ids = base.index[declared][::7]
     part = nodes.build_features(funnel, as_of=t, policy=POLICY, change_ids=ids).set_index("change_id").sort_index()
     pd.testing.assert_frame_equal(base.loc[ids, ["flow", *FLOW_COLUMNS]], part[["flow", *FLOW_COLUMNS]])
@@ -223,8 +253,9 @@ def _floors(result, truth):
     return above, int(funnel.sum()), rank, binary_metrics(t["is_collusive"].to_numpy(float), test["score"].to_numpy())
 
 
-def test_without_a_policy_the_funnel_company_fails_the_floor(without_policy, unsupervised_without_policy,
-                                                             with_policy, unsupervised_with_policy, funnel_truth):
+def test_without_a_policy_the_funnel_company_fails_the_floor(
+    without_policy, unsupervised_without_policy, with_policy, unsupervised_with_policy, funnel_truth
+):
     """The funnel company reproduces the failure the policy fixes: without it, its designed hand-overs (ripe,
     quick to order, to a closer recorded with the assistants) rank among the suspicious, collusion drowns among
     them below the supervised floor, and declaring the flow lifts it over (held-out side, simulator truth)."""
@@ -271,7 +302,8 @@ def test_the_explanation_names_the_flow_and_its_peers(with_policy, funnel, funne
     days = format_value(usual + row["flow_days_to_order_vs_peers"], "days", "zh")
     assert zh[compared.index[0]].startswith(
         f"按已声明的交接流程qualification (SDR→AE)转交; 交接后{days}下单，"
-        f"本公司SDR→AE通常为{format_value(usual, 'days', 'zh')}")
+        f"本公司SDR→AE通常为{format_value(usual, 'days', 'zh')}"
+    )
     assert not zh.loc[reasons.index].str.contains("hand-over|usual|ordered").any()
 
 

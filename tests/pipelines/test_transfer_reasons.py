@@ -1,4 +1,5 @@
 """Reason keywords are a per-company setting: shipped en/zh defaults, validated files, overrides."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -17,8 +18,10 @@ from perfml.pipelines.transfer_anomaly.reasons import (
 
 
 def test_defaults_match_english_any_case_and_chinese_without_word_boundaries():
-    reasons = pd.Series(["Customer REQUEST", "客户要求更换对接人", "员工离职交接", "ＷＯＲＫＬＯＡＤ balancing", None, ""],
-                        dtype="string")
+    reasons = pd.Series(
+        ["Customer REQUEST", "客户要求更换对接人", "员工离职交接", "ＷＯＲＫＬＯＡＤ balancing", None, ""],
+        dtype="string",
+    )
     claims = reason_claims(reasons, default_reason_keywords())
     assert list(claims.columns) == list(CATEGORIES)
     assert claims["customer_request"].tolist() == [True, True, False, False, False, False]
@@ -38,14 +41,17 @@ def test_company_file_replaces_the_categories_it_names(tmp_path):
     assert keywords_hash(keywords) != keywords_hash(default_reason_keywords())
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("categories:\n  workload: [a, b, 3]\n", "categories.workload[2]: must be a non-empty text"),
-    ("categories:\n  workload: [a, '  ']\n", "categories.workload[1]"),
-    ("categories:\n  workload: yes\n", "categories.workload: must be a list"),
-    ("categories:\n  bribes: [cash]\n", "categories.bribes: unknown category"),
-    ("workload: [a]\n", "one key, `categories`"),
-    ("categories: [\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("categories:\n  workload: [a, b, 3]\n", "categories.workload[2]: must be a non-empty text"),
+        ("categories:\n  workload: [a, '  ']\n", "categories.workload[1]"),
+        ("categories:\n  workload: yes\n", "categories.workload: must be a list"),
+        ("categories:\n  bribes: [cash]\n", "categories.bribes: unknown category"),
+        ("workload: [a]\n", "one key, `categories`"),
+        ("categories: [\n", "not valid YAML"),
+    ],
+)
 def test_invalid_files_name_the_yaml_path(tmp_path, text, message):
     path = tmp_path / "reasons.yaml"
     path.write_text(text, encoding="utf-8")

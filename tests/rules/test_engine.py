@@ -1,4 +1,5 @@
 """The engine over a tiny dataset: crediting and holds, traces, byte-identical output, what-if, CLI."""
+
 from __future__ import annotations
 
 import json
@@ -37,13 +38,13 @@ ORDERS = [
     dict(order_id="o2", customer_id="c2", employee_id="r1", closed_at="2024-03-10", amount="130000"),
     dict(order_id="o3", customer_id="c3", employee_id="a1", closed_at="2024-03-12", amount="1000"),
 ]
-TARGETS = [dict(employee_id=e, period="2024-03", metric="revenue", target=t) for e, t in (("r1", "100000"),
-                                                                                       ("a1", "20000"))]
+TARGETS = [
+    dict(employee_id=e, period="2024-03", metric="revenue", target=t) for e, t in (("r1", "100000"), ("a1", "20000"))
+]
 
 
 def dataset(**extra):
-    tables = dict(employees=EMPLOYEES, customers=CUSTOMERS, ownership_changes=CHANGES, orders=ORDERS,
-                  targets=TARGETS)
+    tables = dict(employees=EMPLOYEES, customers=CUSTOMERS, ownership_changes=CHANGES, orders=ORDERS, targets=TARGETS)
     tables.update(extra)
     return make_dataset(**tables)
 
@@ -83,7 +84,12 @@ def test_held_change_is_credited_to_nobody(ds):
     assert revenue_input(run.result("r1", "2024-03")).value == D("130000")
     assert len(run.holds) == 1
     hold = run.holds[0]
-    assert (hold["change_id"], hold["orders"], hold["amount"], hold["to_employee_id"]) == ("x2", ["o1"], D("50000"), "a1")
+    assert (hold["change_id"], hold["orders"], hold["amount"], hold["to_employee_id"]) == (
+        "x2",
+        ["o1"],
+        D("50000"),
+        "a1",
+    )
 
 
 def test_score_exactly_at_threshold_holds_just_below_does_not(ds):
@@ -129,8 +135,12 @@ def test_seed_numbers_through_the_whole_engine(ds):
     growth = r1.line("growth_bonus")  # 130,000 vs 104,000 = 25% -> 15% of the 26,000 increase
     assert growth.value == D("3900.00") and "rate 15%" in growth.formula
     last_year = next(i for i in growth.inputs if i.name == "revenue_last_year")
-    assert (last_year.value, last_year.source, last_year.period, last_year.ids) == (D("104000"), "orders", "2023-03",
-                                                                                    ["o0"])
+    assert (last_year.value, last_year.source, last_year.period, last_year.ids) == (
+        D("104000"),
+        "orders",
+        "2023-03",
+        ["o0"],
+    )
     assert r1.total == sum(ln.value for ln in r1.lines)
 
 
@@ -142,16 +152,28 @@ def test_trace_carries_rule_ids_sources_and_plan_identity(ds):
     doc = run.to_dict()
     r1 = next(r for r in doc["results"] if r["employee_id"] == "r1")
     rules = [ln["rule"] for ln in r1["lines"]]
-    assert rules == ["segments.veteran.base_bonus", "segments.veteran.commission", "segments.veteran.growth_bonus",
-                     "segments.veteran.team_bonus", "segments.veteran.milestone_bonus",
-                     "segments.veteran.satisfaction_gate"]
+    assert rules == [
+        "segments.veteran.base_bonus",
+        "segments.veteran.commission",
+        "segments.veteran.growth_bonus",
+        "segments.veteran.team_bonus",
+        "segments.veteran.milestone_bonus",
+        "segments.veteran.satisfaction_gate",
+    ]
     commission = r1["lines"][1]
     assert commission["value"] == "14500.00"
-    assert commission["inputs"][0] == {"name": "revenue", "value": "130000", "source": "orders", "period": "2024-03",
-                                       "ids": ["o2"], "note": "as credited (crediting rules applied)"}
+    assert commission["inputs"][0] == {
+        "name": "revenue",
+        "value": "130000",
+        "source": "orders",
+        "period": "2024-03",
+        "ids": ["o2"],
+        "note": "as credited (crediting rules applied)",
+    }
     assert commission["inputs"][1]["key"] == {"employee_id": "r1", "period": "2024-03", "metric": "revenue"}
-    assert run.skipped == [{"employee_id": "m1", "period": "2024-03",
-                            "reason": "no segment selects role manager at tenure 62 months"}]
+    assert run.skipped == [
+        {"employee_id": "m1", "period": "2024-03", "reason": "no segment selects role manager at tenure 62 months"}
+    ]
 
 
 def test_output_is_byte_identical_across_runs_and_reloads(ds):
@@ -165,8 +187,10 @@ def test_output_is_byte_identical_across_runs_and_reloads(ds):
 @given(st.lists(st.decimals(min_value=0, max_value=300_000, places=2), min_size=1, max_size=4))
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_property_identical_output_and_totals_add_up(amounts):
-    orders = [dict(order_id=f"p{i}", customer_id="c2", employee_id="r1", closed_at=f"2024-03-{i + 1:02d}",
-                   amount=str(a)) for i, a in enumerate(amounts)]
+    orders = [
+        dict(order_id=f"p{i}", customer_id="c2", employee_id="r1", closed_at=f"2024-03-{i + 1:02d}", amount=str(a))
+        for i, a in enumerate(amounts)
+    ]
     ds = dataset(orders=ORDERS[:1] + orders)
     a, b = evaluate("sales-default", ds, "2024-03"), evaluate("sales-default", ds, "2024-03")
     assert a.to_json() == b.to_json()
@@ -194,9 +218,11 @@ def test_plan_outside_its_effective_dates_is_refused(ds):
 
 def test_school_plan_runs_on_the_metrics_table():
     teachers = [dict(employee_id="t1", role="sales", team_id="s1", hire_date="2015-01-01")]
-    metrics = [dict(employee_id="t1", period="2024-09", metric="teaching_score", value="90"),
-               dict(employee_id="t1", period="2024-09", metric="research_output", value="4"),
-               dict(employee_id="t1", period="2023-09", metric="research_output", value="3")]
+    metrics = [
+        dict(employee_id="t1", period="2024-09", metric="teaching_score", value="90"),
+        dict(employee_id="t1", period="2024-09", metric="research_output", value="4"),
+        dict(employee_id="t1", period="2023-09", metric="research_output", value="3"),
+    ]
     ds = make_dataset(employees=teachers, metrics=metrics)
     result = evaluate("school-teachers", ds, "2024-09").result("t1", "2024-09")
     assert result.scorecard["total"] == D("100.00")
@@ -204,8 +230,11 @@ def test_school_plan_runs_on_the_metrics_table():
     growth = result.line("growth_bonus")  # research 4 vs 3 = 33.33% -> 10% of the base bonus
     assert growth.value == D("200.00")
     teaching = result.scorecard["indicators"][0]["inputs"][0]
-    assert teaching.source == "metrics" and teaching.key == {"employee_id": "t1", "period": "2024-09",
-                                                              "metric": "teaching_score"}
+    assert teaching.source == "metrics" and teaching.key == {
+        "employee_id": "t1",
+        "period": "2024-09",
+        "metric": "teaching_score",
+    }
 
 
 # -- CLI -------------------------------------------------------------------------------------------------
@@ -220,8 +249,19 @@ def test_cli_bonus_writes_json_and_csv_summary(data_dir, tmp_path):
     runner = CliRunner()
     (tmp_path / "scores.csv").write_text("change_id,score\nx2,0.95\n")
     out = tmp_path / "run" / "bonus.json"
-    args = ["bonus", "--plan", "sales-default", "--data", str(data_dir), "--period", "2024-03", "--out", str(out),
-            "--scores", str(tmp_path / "scores.csv")]
+    args = [
+        "bonus",
+        "--plan",
+        "sales-default",
+        "--data",
+        str(data_dir),
+        "--period",
+        "2024-03",
+        "--out",
+        str(out),
+        "--scores",
+        str(tmp_path / "scores.csv"),
+    ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     first = out.read_bytes()
@@ -233,14 +273,16 @@ def test_cli_bonus_writes_json_and_csv_summary(data_dir, tmp_path):
 
 
 def test_cli_bonus_explain_prints_the_trace(data_dir):
-    res = CliRunner().invoke(app, ["bonus", "explain", "--employee", "r1", "--period", "2024-03",
-                                   "--data", str(data_dir)])
+    res = CliRunner().invoke(
+        app, ["bonus", "explain", "--employee", "r1", "--period", "2024-03", "--data", str(data_dir)]
+    )
     assert res.exit_code == 0, res.output
     assert "commission" in res.output and "14,500.00" in res.output
     assert "10% × 100,000.00 + 15% × 30,000.00" in res.output
     assert "orders 2024-03 rows [o2]" in res.output
-    missing = CliRunner().invoke(app, ["bonus", "explain", "--employee", "m1", "--period", "2024-03",
-                                       "--data", str(data_dir)])
+    missing = CliRunner().invoke(
+        app, ["bonus", "explain", "--employee", "m1", "--period", "2024-03", "--data", str(data_dir)]
+    )
     assert missing.exit_code == 1 and "no segment selects role manager" in missing.output
 
 
@@ -252,8 +294,22 @@ def test_cli_bonus_requires_its_options(data_dir):
 def test_cli_bad_scores_file_is_a_clear_error(data_dir, tmp_path):
     bad = tmp_path / "s.csv"
     bad.write_text("change,score\nx2,0.9\n")
-    res = CliRunner().invoke(app, ["bonus", "--plan", "sales-default", "--data", str(data_dir), "--period", "2024-03",
-                                   "--out", str(tmp_path / "o.json"), "--scores", str(bad)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "bonus",
+            "--plan",
+            "sales-default",
+            "--data",
+            str(data_dir),
+            "--period",
+            "2024-03",
+            "--out",
+            str(tmp_path / "o.json"),
+            "--scores",
+            str(bad),
+        ],
+    )
     assert res.exit_code == 1 and "missing column(s) change_id" in res.output
     assert not (tmp_path / "o.json").exists()
 
@@ -282,8 +338,9 @@ def test_scores_and_reviews_files_are_checked(tmp_path):
 
 
 def test_one_run_over_two_periods_equals_two_monthly_runs():
-    ds = dataset(orders=ORDERS + [dict(order_id="o9", customer_id="c2", employee_id="r1", closed_at="2024-04-02",
-                                       amount="5000")])
+    ds = dataset(
+        orders=ORDERS + [dict(order_id="o9", customer_id="c2", employee_id="r1", closed_at="2024-04-02", amount="5000")]
+    )
     both = evaluate("sales-default", ds, ["2024-03", "2024-04"])
     for period in ("2024-03", "2024-04"):
         alone = evaluate("sales-default", ds, period)

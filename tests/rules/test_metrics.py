@@ -1,4 +1,5 @@
 """The shared metrics layer on tiny hand-made frames: exact numbers, zero versus NaN, time rules."""
+
 from __future__ import annotations
 
 import math
@@ -59,11 +60,21 @@ def ds():
         ],
         leads=[
             # contacted after 2 h; converted in Feb
-            dict(lead_id="l1", owner_id="r1", created_at="2024-02-01T08:00", first_contact_at="2024-02-01T10:00",
-                 converted_at="2024-02-10"),
+            dict(
+                lead_id="l1",
+                owner_id="r1",
+                created_at="2024-02-01T08:00",
+                first_contact_at="2024-02-01T10:00",
+                converted_at="2024-02-10",
+            ),
             # contacted after 30 h (late); lost in Feb
-            dict(lead_id="l2", owner_id="r1", created_at="2024-02-05T00:00", first_contact_at="2024-02-06T06:00",
-                 lost_at="2024-02-20"),
+            dict(
+                lead_id="l2",
+                owner_id="r1",
+                created_at="2024-02-05T00:00",
+                first_contact_at="2024-02-06T06:00",
+                lost_at="2024-02-20",
+            ),
             # created on the last evening: its 24 h deadline is in March, so it counts there
             dict(lead_id="l3", owner_id="r1", created_at="2024-02-29T20:00", first_contact_at="2024-03-01T09:00"),
             # never contacted
@@ -113,8 +124,14 @@ def test_zero_when_nothing_happened_nan_when_undefined(m):
     quiet = _row(m, "r2", "2023-06")
     for col in ("revenue", "orders", "visits", "activities", "leads", "satisfaction_responses"):
         assert quiet[col] == 0
-    for col in ("lead_conversion_rate", "leads_contacted_24h_share", "avg_satisfaction", "attainment",
-                "revenue_target", "teaching_score"):
+    for col in (
+        "lead_conversion_rate",
+        "leads_contacted_24h_share",
+        "avg_satisfaction",
+        "attainment",
+        "revenue_target",
+        "teaching_score",
+    ):
         assert math.isnan(quiet[col])
 
 
@@ -189,11 +206,13 @@ def test_exact_money_units_do_not_drift(ds):
 
 
 def test_crediting_ledger_moves_revenue_and_nobody_gets_held(ds):
-    ledger = pd.DataFrame({
-        "order_id": ["o1", "o2", "o3", "o4", "o4", "o5", "o6"],
-        "employee_id": pd.array(["r1", None, "r1", "a1", "r1", "r2", "r2"], dtype="string"),
-        "share_bp": [10_000, 10_000, 10_000, 2_000, 8_000, 10_000, 10_000],
-    })
+    ledger = pd.DataFrame(
+        {
+            "order_id": ["o1", "o2", "o3", "o4", "o4", "o5", "o6"],
+            "employee_id": pd.array(["r1", None, "r1", "a1", "r1", "r2", "r2"], dtype="string"),
+            "share_bp": [10_000, 10_000, 10_000, 2_000, 8_000, 10_000, 10_000],
+        }
+    )
     table = metric_table(ds, crediting=ledger)
     m = table.frame
     r1, a1 = _row(m, "r1", "2024-02"), _row(m, "a1", "2024-02")
@@ -213,8 +232,11 @@ def test_periods_filter_keeps_history_for_growth(ds, m):
 
 
 def test_extra_metric_may_not_shadow_a_computed_one():
-    ds = make_dataset(employees=EMPLOYEES[:1], customers=CUSTOMERS[:1],
-                      metrics=[dict(employee_id="r1", period="2024-02", metric="revenue", value="1")])
+    ds = make_dataset(
+        employees=EMPLOYEES[:1],
+        customers=CUSTOMERS[:1],
+        metrics=[dict(employee_id="r1", period="2024-02", metric="revenue", value="1")],
+    )
     with pytest.raises(PerfmlError, match="revenue would shadow a computed metric"):
         employee_period_metrics(ds)
 
@@ -239,8 +261,9 @@ def test_period_helpers():
 
 
 def test_evidence_lists_the_rows_behind_each_metric(ds):
-    ev = metric_evidence(ds, periods=["2024-02"], metrics=["revenue", "visits", "lead_conversion_rate",
-                                                         "avg_satisfaction"])
+    ev = metric_evidence(
+        ds, periods=["2024-02"], metrics=["revenue", "visits", "lead_conversion_rate", "avg_satisfaction"]
+    )
     got = {(r.employee_id, r.metric): (r.table, list(r.ids)) for r in ev.itertuples()}
     assert got[("r1", "revenue")] == ("orders", ["o2", "o3"])
     assert got[("r1", "visits")] == ("activities", ["v1", "v2"])

@@ -1,4 +1,5 @@
 """Commission and bonus arithmetic: the seed worked examples, band boundaries, gates, caps, properties."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -14,8 +15,11 @@ from perfml.rules.plan import Commission, RateBand
 
 D = Decimal
 SEED_BANDS = [RateBand(**{"from": 0, "to": 100, "rate": 10}), RateBand(**{"from": 100, "rate": 15})]
-THREE_BANDS = [RateBand(**{"from": 0, "to": 80, "rate": 5}), RateBand(**{"from": 80, "to": 120, "rate": 10}),
-               RateBand(**{"from": 120, "rate": 15})]
+THREE_BANDS = [
+    RateBand(**{"from": 0, "to": 80, "rate": 5}),
+    RateBand(**{"from": 80, "to": 120, "rate": 10}),
+    RateBand(**{"from": 120, "rate": 15}),
+]
 
 
 TARGET = D(100_000)
@@ -46,28 +50,34 @@ def test_marginal_versus_whole_on_the_same_numbers():
     assert pay("marginal", 80_000) == pay("whole", 80_000) == D("8000")
 
 
-@pytest.mark.parametrize("revenue, marginal, whole", [
-    # boundary at 100% attainment = 100,000: lower-inclusive, so exactly 100,000 is in the 15% band
-    ("99999.99", "9999.999", "9999.999"),
-    ("100000", "10000", "15000"),
-    ("100000.01", "10000.0015", "15000.0015"),
-    # boundary at 0
-    ("0", "0", "0"),
-    ("0.01", "0.001", "0.001"),
-])
+@pytest.mark.parametrize(
+    "revenue, marginal, whole",
+    [
+        # boundary at 100% attainment = 100,000: lower-inclusive, so exactly 100,000 is in the 15% band
+        ("99999.99", "9999.999", "9999.999"),
+        ("100000", "10000", "15000"),
+        ("100000.01", "10000.0015", "15000.0015"),
+        # boundary at 0
+        ("0", "0", "0"),
+        ("0.01", "0.001", "0.001"),
+    ],
+)
 def test_every_seed_band_boundary(revenue, marginal, whole):
     assert pay("marginal", revenue) == D(marginal)
     assert pay("whole", revenue) == D(whole)
 
 
-@pytest.mark.parametrize("revenue, marginal, whole", [
-    ("79999.99", "3999.9995", "3999.9995"),
-    ("80000", "4000", "8000"),
-    ("80000.01", "4000.001", "8000.001"),
-    ("119999.99", "7999.999", "11999.999"),
-    ("120000", "8000", "18000"),
-    ("120000.01", "8000.0015", "18000.0015"),
-])
+@pytest.mark.parametrize(
+    "revenue, marginal, whole",
+    [
+        ("79999.99", "3999.9995", "3999.9995"),
+        ("80000", "4000", "8000"),
+        ("80000.01", "4000.001", "8000.001"),
+        ("119999.99", "7999.999", "11999.999"),
+        ("120000", "8000", "18000"),
+        ("120000.01", "8000.0015", "18000.0015"),
+    ],
+)
 def test_every_boundary_of_three_bands(revenue, marginal, whole):
     assert pay("marginal", revenue, bands=THREE_BANDS) == D(marginal)
     assert pay("whole", revenue, bands=THREE_BANDS) == D(whole)
@@ -85,8 +95,11 @@ def test_cap_limits_the_commission():
 
 
 def test_amount_bands_without_target():
-    c = Commission(mode="marginal", on="amount", bands=[RateBand(**{"from": 0, "to": 50000, "rate": 2}),
-                                                       RateBand(**{"from": 50000, "rate": 4})])
+    c = Commission(
+        mode="marginal",
+        on="amount",
+        bands=[RateBand(**{"from": 0, "to": 50000, "rate": 2}), RateBand(**{"from": 50000, "rate": 4})],
+    )
     assert commission_amount(c, D(60000), None)[0] == D("1400")
 
 
@@ -125,8 +138,18 @@ def test_seed_growth_25_percent_gets_rate_15():
     assert line.value == D("3750.00")  # 15% of the 25,000 increase
 
 
-@pytest.mark.parametrize("growth, rate", [("-10", "10%"), ("19.99", "10%"), ("20", "15%"), ("20.01", "15%"),
-                                          ("29.99", "15%"), ("30", "20%"), ("30.01", "20%")])
+@pytest.mark.parametrize(
+    "growth, rate",
+    [
+        ("-10", "10%"),
+        ("19.99", "10%"),
+        ("20", "15%"),
+        ("20.01", "15%"),
+        ("29.99", "15%"),
+        ("30", "20%"),
+        ("30.01", "20%"),
+    ],
+)
 def test_growth_band_boundaries(growth, rate):
     assert growth_rate(growth) == rate
 
@@ -138,8 +161,14 @@ def test_growth_without_last_year_pays_nothing_and_says_why():
 
 def team(growth_pct):
     last = D(1_000_000)
-    values = dict(revenue=100_000, revenue_target=100_000, visits=10, visits_target=10, team_revenue_last_year=last,
-                  team_revenue=last * (1 + D(growth_pct) / 100))
+    values = dict(
+        revenue=100_000,
+        revenue_target=100_000,
+        visits=10,
+        visits_target=10,
+        team_revenue_last_year=last,
+        team_revenue=last * (1 + D(growth_pct) / 100),
+    )
     return veteran(**values)
 
 
@@ -172,8 +201,13 @@ def test_seed_satisfaction_79_deducts_80_does_not():
 
 
 def test_milestone_pays_per_large_order():
-    result = evaluate_values("sales-default", {"revenue": 450_000, "revenue_target": 100_000}, role="sales",
-                             tenure_months=12, orders=[("o1", "200000"), ("o2", "199999.99"), ("o3", "250000")])
+    result = evaluate_values(
+        "sales-default",
+        {"revenue": 450_000, "revenue_target": 100_000},
+        role="sales",
+        tenure_months=12,
+        orders=[("o1", "200000"), ("o2", "199999.99"), ("o3", "250000")],
+    )
     line = result.line("milestone_bonus")
     assert line.value == D("2000.00") and line.inputs[0].ids == ["o1", "o3"]
 
@@ -192,8 +226,13 @@ def test_new_staff_segment_selected_by_tenure():
 
 
 def test_combined_task_caps_new_customer_target_at_70_percent_of_capacity():
-    values = {"repeat_revenue": 30_000, "revenue_target": 60_000, "new_customers": 7, "new_customers_target": 20,
-              "new_customers_best3": 10}
+    values = {
+        "repeat_revenue": 30_000,
+        "revenue_target": 60_000,
+        "new_customers": 7,
+        "new_customers_target": 20,
+        "new_customers_best3": 10,
+    }
     result = evaluate_values("sales-default", values, role="assistant")
     line = result.line("combined_task")
     # target 20 capped at 70% × 10 = 7 -> 100%; repeat 50%; (50×30 + 100×10) / 40 = 62.5% of 3,000

@@ -1,4 +1,5 @@
 """Reminders and review lists as of a moment: suggestions with evidence, from records before it."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,8 +18,10 @@ def targets():
     rows = []
     for emp in ("r1", "r2", "r3"):
         for period in ("2024-01", "2024-02", "2024-03"):
-            rows += [dict(employee_id=emp, period=period, metric="revenue", target="100000"),
-                     dict(employee_id=emp, period=period, metric="visits", target="31")]
+            rows += [
+                dict(employee_id=emp, period=period, metric="revenue", target="100000"),
+                dict(employee_id=emp, period=period, metric="visits", target="31"),
+            ]
     return rows
 
 
@@ -28,8 +31,9 @@ def orders():
     for emp, jan, feb in (("r1", 100000, 100000), ("r2", 10000, 20000), ("r3", 100000, 30000)):
         for period, amount in (("2024-01", jan), ("2024-02", feb)):
             n += 1
-            rows.append(dict(order_id=f"o{n}", customer_id="c1", employee_id=emp, closed_at=f"{period}-15",
-                             amount=str(amount)))
+            rows.append(
+                dict(order_id=f"o{n}", customer_id="c1", employee_id=emp, closed_at=f"{period}-15", amount=str(amount))
+            )
     return rows
 
 
@@ -42,8 +46,15 @@ def visits():
     # visits in Jan/Feb so the scorecard's visits indicator is met for everyone
     for emp in ("r1", "r2", "r3"):
         for period in ("2024-01", "2024-02"):
-            rows += [dict(activity_id=f"{emp}{period}{k}", employee_id=emp, type="visit",
-                          occurred_at=f"{period}-{k + 1:02d}T09:00") for k in range(28)]
+            rows += [
+                dict(
+                    activity_id=f"{emp}{period}{k}",
+                    employee_id=emp,
+                    type="visit",
+                    occurred_at=f"{period}-{k + 1:02d}T09:00",
+                )
+                for k in range(28)
+            ]
     return rows
 
 
@@ -65,8 +76,9 @@ LEADS = [
 
 @pytest.fixture(scope="module")
 def ds():
-    return make_dataset(employees=EMPLOYEES, customers=CUSTOMERS, orders=orders(), targets=targets(),
-                        activities=visits(), leads=LEADS)
+    return make_dataset(
+        employees=EMPLOYEES, customers=CUSTOMERS, orders=orders(), targets=targets(), activities=visits(), leads=LEADS
+    )
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
 """Metrics and the engine on the simulator's small company: totals reconcile, as-of holds, output is stable."""
+
 from __future__ import annotations
 
 from decimal import Decimal

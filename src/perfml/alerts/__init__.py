@@ -7,9 +7,17 @@
 - `review` - the review workflow: `review_alert` (a transfer alert's decision becomes a
   `transfer_labels` row in the same transaction), `review_changes`.
 """
+
 from perfml.alerts.queries import get_alert, list_alerts, transfer_scores
 from perfml.alerts.review import AlertNotFound, review_alert, review_changes
 from perfml.alerts.text import summary_line
 
-__all__ = ["AlertNotFound", "get_alert", "list_alerts", "review_alert", "review_changes", "summary_line",
-           "transfer_scores"]
+__all__ = [
+    "AlertNotFound",
+    "get_alert",
+    "list_alerts",
+    "review_alert",
+    "review_changes",
+    "summary_line",
+    "transfer_scores",
+]

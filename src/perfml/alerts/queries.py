@@ -1,4 +1,5 @@
 """Reading alerts: list (filtered, paginated, team-scoped), one with its reviews, and the transfer scores."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -18,11 +19,20 @@ def _row(r) -> dict:
     return dict(r._mapping)
 
 
-def list_alerts(engine: Engine | str | Connection | Session, *, type: str | None = None,
-                team_id: str | None = None,
-                scope_team: str | None = None, employee_id: str | None = None, status: str | None = None,
-                since: datetime | None = None, until: datetime | None = None, min_score: float | None = None,
-                limit: int = 50, offset: int = 0) -> tuple[list[dict], int]:
+def list_alerts(
+    engine: Engine | str | Connection | Session,
+    *,
+    type: str | None = None,
+    team_id: str | None = None,
+    scope_team: str | None = None,
+    employee_id: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    min_score: float | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict], int]:
     """(alerts without their explanation, total matching), newest event first.
 
     `scope_team` confines the result to one team whatever the other filters say (a manager's
@@ -47,8 +57,13 @@ def list_alerts(engine: Engine | str | Connection | Session, *, type: str | None
         where.append(alerts.c.score >= min_score)
     with reading(engine) as conn:
         total = conn.execute(sa.select(sa.func.count()).select_from(alerts).where(*where)).scalar_one()
-        rows = conn.execute(sa.select(*_LIST_COLUMNS).where(*where)
-                            .order_by(alerts.c.as_of.desc(), alerts.c.id.desc()).limit(limit).offset(offset)).all()
+        rows = conn.execute(
+            sa.select(*_LIST_COLUMNS)
+            .where(*where)
+            .order_by(alerts.c.as_of.desc(), alerts.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        ).all()
     return [_row(r) for r in rows], int(total)
 
 
@@ -59,17 +74,23 @@ def get_alert(engine: Engine | str | Connection | Session, alert_id: int) -> dic
         if row is None:
             return None
         out = _row(row)
-        out["reviews"] = [_row(r) for r in conn.execute(
-            sa.select(alert_reviews).where(alert_reviews.c.alert_id == alert_id).order_by(alert_reviews.c.id))]
+        out["reviews"] = [
+            _row(r)
+            for r in conn.execute(
+                sa.select(alert_reviews).where(alert_reviews.c.alert_id == alert_id).order_by(alert_reviews.c.id)
+            )
+        ]
     return out
 
 
 def transfer_scores(engine: Engine | str | Connection | Session) -> pd.DataFrame:
     """`change_id, score` of every transfer alert (the rule engine's anomaly-aware crediting input)."""
     with reading(engine) as conn:
-        rows = conn.execute(sa.select(alerts.c.change_id, alerts.c.score)
-                            .where(alerts.c.type == "transfer_anomaly", alerts.c.change_id.is_not(None),
-                                   alerts.c.score.is_not(None))).all()
+        rows = conn.execute(
+            sa.select(alerts.c.change_id, alerts.c.score).where(
+                alerts.c.type == "transfer_anomaly", alerts.c.change_id.is_not(None), alerts.c.score.is_not(None)
+            )
+        ).all()
     frame = pd.DataFrame(rows, columns=["change_id", "score"])
     return frame.drop_duplicates("change_id", keep="last").reset_index(drop=True)
 

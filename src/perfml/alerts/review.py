@@ -5,6 +5,7 @@ to `transfer_labels` (is_anomalous = 1 on confirm, 0 on dismiss, `reviewed_at` =
 transaction - the next training reads it as an audit label, and the rule engine's crediting
 reads it as a void (confirm) or release (dismiss).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -36,9 +37,13 @@ class AlertNotFound(PerfmlError):
 
 def _label_frame(change_id: str, label: int, reviewed_at) -> pd.DataFrame:
     """One `transfer_labels` row, typed as `Dataset` types it."""
-    return pd.DataFrame({"change_id": pd.Series([change_id], dtype="string"),
-                         "is_anomalous": pd.Series([float(label)], dtype="float64"),
-                         "reviewed_at": pd.Series([pd.Timestamp(reviewed_at)], dtype="datetime64[ns]")})
+    return pd.DataFrame(
+        {
+            "change_id": pd.Series([change_id], dtype="string"),
+            "is_anomalous": pd.Series([float(label)], dtype="float64"),
+            "reviewed_at": pd.Series([pd.Timestamp(reviewed_at)], dtype="datetime64[ns]"),
+        }
+    )
 
 
 def review_changes(alert: Mapping) -> dict[str, pd.DataFrame]:
@@ -47,12 +52,22 @@ def review_changes(alert: Mapping) -> dict[str, pd.DataFrame]:
     if alert.get("type") != "transfer_anomaly" or not alert.get("change_id") or not reviews:
         return {}
     last = reviews[-1]
-    return {"transfer_labels": _label_frame(alert["change_id"], 1 if last["decision"] == "confirm" else 0,
-                                            last["reviewed_at"])}
+    return {
+        "transfer_labels": _label_frame(
+            alert["change_id"], 1 if last["decision"] == "confirm" else 0, last["reviewed_at"]
+        )
+    }
 
 
-def review_alert(engine: Engine | str, alert_id: int, *, decision: str, note: str | None, reviewer: str,
-                 request_id: str | None = None) -> dict:
+def review_alert(
+    engine: Engine | str,
+    alert_id: int,
+    *,
+    decision: str,
+    note: str | None,
+    reviewer: str,
+    request_id: str | None = None,
+) -> dict:
     """Record a decision on an alert; a transfer alert's decision also becomes a `transfer_labels` row."""
     if decision not in REVIEW_DECISIONS:
         raise PerfmlError(f"decision must be one of {', '.join(REVIEW_DECISIONS)}, got {decision!r}")
@@ -64,22 +79,40 @@ def review_alert(engine: Engine | str, alert_id: int, *, decision: str, note: st
     with eng.begin() as conn:
         # Write first (SQLite: a transaction that reads and then writes can lose its snapshot to a
         # concurrent writer); RETURNING still gives the values before the status changes below.
-        row = conn.execute(sa.update(alerts).where(alerts.c.id == alert_id).values(updated_at=now)
-                           .returning(alerts.c.id, alerts.c.type, alerts.c.change_id, alerts.c.status,
-                                      alerts.c.model_version)).first()
+        row = conn.execute(
+            sa.update(alerts)
+            .where(alerts.c.id == alert_id)
+            .values(updated_at=now)
+            .returning(alerts.c.id, alerts.c.type, alerts.c.change_id, alerts.c.status, alerts.c.model_version)
+        ).first()
         if row is None:
             raise AlertNotFound(f"alert {alert_id} does not exist")
-        conn.execute(sa.insert(alert_reviews).values(alert_id=alert_id, decision=decision, note=note,
-                                                     reviewer=reviewer, reviewed_at=now))
+        conn.execute(
+            sa.insert(alert_reviews).values(
+                alert_id=alert_id, decision=decision, note=note, reviewer=reviewer, reviewed_at=now
+            )
+        )
         conn.execute(sa.update(alerts).where(alerts.c.id == alert_id).values(status=status))
         label = None
         if row.type == "transfer_anomaly" and row.change_id:
             label = 1 if decision == "confirm" else 0
             upsert_records(conn, "transfer_labels", _label_frame(row.change_id, label, now), ingested_at=now)
-        audit_log.write(conn, principal=reviewer, action="alert.review", target=f"alert:{alert_id}",
-                        version=row.model_version, request_id=request_id,
-                        details={"decision": decision, "note": note, "type": row.type, "change_id": row.change_id,
-                                 "previous_status": row.status, "transfer_label": label})
+        audit_log.write(
+            conn,
+            principal=reviewer,
+            action="alert.review",
+            target=f"alert:{alert_id}",
+            version=row.model_version,
+            request_id=request_id,
+            details={
+                "decision": decision,
+                "note": note,
+                "type": row.type,
+                "change_id": row.change_id,
+                "previous_status": row.status,
+                "transfer_label": label,
+            },
+        )
     out = get_alert(eng, alert_id)
     assert out is not None
     return out

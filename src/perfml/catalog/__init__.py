@@ -29,6 +29,7 @@ renders "<template>: +0.41" - the contribution in the model's raw (log-odds) spa
 Public API: `Feature`, `register(*features, model=None)`, `get(name)`, `features_for(model)`,
 `all_features()`, `UNITS`.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -94,8 +95,9 @@ class Feature:
     def describe_value(self, value: float | None, lang: Lang = "en") -> str:
         """The reason template rendered for `value` (default: "<display name>: <value>")."""
         template = (self.reason_zh if lang == "zh" else self.reason_en) or "{display}: {value}"
-        return template.format(value=format_value(value, self.unit, lang), raw=value, unit=self.unit,
-                               display=self.display(lang))
+        return template.format(
+            value=format_value(value, self.unit, lang), raw=value, unit=self.unit, display=self.display(lang)
+        )
 
     def reason(self, value: float | None, contribution: float, lang: Lang = "en") -> str:
         """One line for an explanation: "<rendered template>: +0.41" (contribution in log-odds)."""

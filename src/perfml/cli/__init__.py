@@ -3,6 +3,7 @@
 Each command group lives in its own module and registers itself on `app`; exit codes are
 0 ok, 1 data/plan/model error (a PerfmlError), 2 usage error (Typer/Click's own).
 """
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """The shared Typer app, console and error handling for all `perfml` commands."""
+
 from __future__ import annotations
 
 import functools
@@ -26,8 +27,9 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-HomeOption = Annotated[Path | None, typer.Option("--home", help="perfml home (store, MLflow); default $PERFML_HOME "
-                                                                "or ./models.")]
+HomeOption = Annotated[
+    Path | None, typer.Option("--home", help="perfml home (store, MLflow); default $PERFML_HOME or ./models.")
+]
 
 
 def home_of(folder: Path | None) -> Home:
@@ -55,8 +57,14 @@ def handles_errors(func: Callable) -> Callable:
 @contextmanager
 def progress_bar(description: str) -> Iterator[Callable[[str, float], None]]:
     """A progress bar driven by `update(stage, fraction)` callbacks (fraction in 0..1)."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeElapsedColumn(), console=err_console, transient=False) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    ) as bar:
         task = bar.add_task(description, total=1.0)
 
         def update(stage: str, fraction: float) -> None:

@@ -1,4 +1,5 @@
 """Rule-engine commands: `perfml bonus`, `perfml bonus explain`, `perfml plan check|list`, `perfml reminders`."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,9 @@ from rich.table import Table
 
 from perfml.cli._app import app, console, err_console, handles_errors
 
-bonus_app = typer.Typer(help="KPI scorecards and payouts from a plan, with a trace of every number.",
-                        invoke_without_command=True)
+bonus_app = typer.Typer(
+    help="KPI scorecards and payouts from a plan, with a trace of every number.", invoke_without_command=True
+)
 plan_app = typer.Typer(help="Bonus/KPI plans: check and list.", no_args_is_help=True)
 app.add_typer(bonus_app, name="bonus")
 app.add_typer(plan_app, name="plan")
@@ -64,8 +66,11 @@ def bonus(
     """Compute scorecards and payouts for a period: JSON with traces to --out, CSV summary beside it."""
     if ctx.invoked_subcommand is not None:
         return
-    missing = [name for name, value in (("--plan", plan), ("--data", data), ("--period", period), ("--out", out))
-               if value is None]
+    missing = [
+        name
+        for name, value in (("--plan", plan), ("--data", data), ("--period", period), ("--out", out))
+        if value is None
+    ]
     if missing:
         raise typer.BadParameter(f"missing {', '.join(missing)}", param_hint="perfml bonus")
     from perfml.services.kpi import evaluate_plan
@@ -79,8 +84,12 @@ def bonus(
     table = Table(title=f"{run.plan['id']} v{run.plan['version']} · {period}")
     for col in ("employees", "total payout", "holds", "skipped"):
         table.add_column(col, justify="right")
-    table.add_row(str(summary["employees"]), f"{summary['total_payout']} {run.currency}", str(summary["holds"]),
-                  str(summary["skipped"]))
+    table.add_row(
+        str(summary["employees"]),
+        f"{summary['total_payout']} {run.currency}",
+        str(summary["holds"]),
+        str(summary["skipped"]),
+    )
     console.print(table)
     console.print(f"wrote {out} and {csv_path}")
 
@@ -101,8 +110,9 @@ def explain(
     from perfml.services.kpi import explain_result
 
     dataset, score_frame, decisions = _inputs(data, scores, reviews)
-    run, result = explain_result(plan=plan, dataset=dataset, employee_id=employee, period=period, scores=score_frame,
-                                 reviews=decisions)
+    run, result = explain_result(
+        plan=plan, dataset=dataset, employee_id=employee, period=period, scores=score_frame, reviews=decisions
+    )
     if as_json:
         console.print_json(json.dumps({"plan": run.plan, "result": result.to_dict()}, ensure_ascii=False))
     else:
@@ -122,8 +132,9 @@ def plan_check(plan: Annotated[str, typer.Argument(help="Plan YAML file or built
     if not report.ok:
         raise PlanInvalid(report.source, report.errors)
     p = report.plan
-    console.print(f"ok: {p.id} v{p.version} ({len(p.segments)} segment(s), {len(report.warnings)} warning(s))",
-                  highlight=False)
+    console.print(
+        f"ok: {p.id} v{p.version} ({len(p.segments)} segment(s), {len(report.warnings)} warning(s))", highlight=False
+    )
 
 
 @plan_app.command("list")
@@ -164,8 +175,11 @@ def reminders_cmd(
     for r in report["weekly_visits"]["employees"]:
         table.add_row("weekly visits", r["employee_id"], r["suggestion"])
     for r in report["low_performer_pool"]["employees"]:
-        table.add_row(f"pool {report['low_performer_pool']['period']}", r["employee_id"],
-                      f"{r['suggested_action']} (scorecard {r['scorecard_total']})")
+        table.add_row(
+            f"pool {report['low_performer_pool']['period']}",
+            r["employee_id"],
+            f"{r['suggested_action']} (scorecard {r['scorecard_total']})",
+        )
     for r in report["review_list"]:
         table.add_row("review list", r["employee_id"], f"{r['reason']}: {', '.join(r['scorecard_totals'])}")
     console.print(table)

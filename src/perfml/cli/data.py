@@ -1,4 +1,5 @@
 """Data commands: simulate, validate, import."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,11 +20,17 @@ def simulate(
     teams: Annotated[int | None, typer.Option(min=1, help="Number of teams (default: from --scale).")] = None,
     months: Annotated[int | None, typer.Option(min=3, help="Months of history (default: from --scale).")] = None,
     scale: Annotated[str, typer.Option(help="Size preset: small, medium or large.")] = "medium",
-    funnel: Annotated[bool, typer.Option("--funnel", help="Add a qualifier -> closer funnel (SDR hands each "
-                                                          "promising lead to an AE before the close).")] = False,
+    funnel: Annotated[
+        bool,
+        typer.Option(
+            "--funnel",
+            help="Add a qualifier -> closer funnel (SDR hands each promising lead to an AE before the close).",
+        ),
+    ] = False,
 ) -> None:
     """Write a realistic synthetic company (CRM + HR tables) with its ground truth."""
-    from perfml.simulate import SCALES, simulate as run
+    from perfml.simulate import SCALES
+    from perfml.simulate import simulate as run
 
     if scale not in SCALES:
         raise typer.BadParameter(f"must be one of {', '.join(SCALES)}", param_hint="--scale")

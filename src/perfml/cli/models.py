@@ -1,4 +1,5 @@
 """Model commands: train, score, models, audit, profile - generic over the pipeline registry."""
+
 from __future__ import annotations
 
 import math
@@ -33,13 +34,15 @@ def _fmt(value) -> str:
 
 def _metrics_table(result) -> Table:
     m = result.metrics
-    title = (f"{result.pipeline} ({result.kind}) - version {result.version or '-'}"
-             f"{' [champion]' if result.promoted else ''}")
+    title = (
+        f"{result.pipeline} ({result.kind}) - version {result.version or '-'}{' [champion]' if result.promoted else ''}"
+    )
     table = Table(title=title)
     for col in ("metric (test side)", "model", "baseline"):
         table.add_column(col, justify="right" if col != "metric (test side)" else "left")
-    keys = sorted({k.split("_", 1)[1] for k in m if k.startswith(("model_", "baseline_"))}
-                  - {"n", "positives", "prevalence"})
+    keys = sorted(
+        {k.split("_", 1)[1] for k in m if k.startswith(("model_", "baseline_"))} - {"n", "positives", "prevalence"}
+    )
     for k in keys:
         table.add_row(k, _fmt(m.get(f"model_{k}")), _fmt(m.get(f"baseline_{k}")))
     for k in ("n_train", "n_test", "n_test_labelled"):
@@ -53,8 +56,14 @@ def _metrics_table(result) -> Table:
 def train(
     model: Annotated[str, typer.Argument(help=f"Pipeline to train: {_NAMES_HELP}, or all.")],
     data: Annotated[Path, typer.Option("--data", help="Dataset directory of CSV/Parquet files.")],
-    force: Annotated[bool, typer.Option("--force", help="Make the new version champion even if it fails the evidence "
-                                                        "gates or is not better (recorded on the run).")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Make the new version champion even if it fails the evidence "
+            "gates or is not better (recorded on the run).",
+        ),
+    ] = False,
     home: HomeOption = None,
 ) -> None:
     """Train, evaluate on a time-based test split, log to MLflow and register a version."""
@@ -90,11 +99,16 @@ def _verdict(result) -> str:
     if result.dropped_features:
         lines.append(f"left out (their tables are not tracked): {', '.join(result.dropped_features)}")
     if result.promoted:
-        forced = f" (forced over: {result.gate.reason})" if result.forced and result.gate and not result.gate.passed else ""
+        forced = (
+            f" (forced over: {result.gate.reason})" if result.forced and result.gate and not result.gate.passed else ""
+        )
         verdict = f"promoted to champion{forced}"
     else:
-        stays = (f"champion stays version {result.previous_champion}" if result.previous_champion
-                 else "no champion: scoring uses the baseline rule")
+        stays = (
+            f"champion stays version {result.previous_champion}"
+            if result.previous_champion
+            else "no champion: scoring uses the baseline rule"
+        )
         verdict = f"NOT promoted - {result.not_promoted}; {stays} (--force overrides)"
     lines.append(f"{result.pipeline}: run {result.run_id}, version {result.version}, {verdict}")
     return "\n".join(lines)
@@ -106,7 +120,9 @@ def score(
     model: Annotated[str, typer.Argument(help=f"Pipeline to score with: {_NAMES_HELP}.")],
     data: Annotated[Path, typer.Option("--data", help="Dataset directory of CSV/Parquet files.")],
     out: Annotated[Path, typer.Option("--out", help="CSV file to write the scores and reasons to.")],
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Score as of this date (YYYY-MM-DD): records strictly before it.")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Score as of this date (YYYY-MM-DD): records strictly before it.")
+    ] = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, max=20, help="Reasons per row.")] = 3,
     lang: Annotated[str, typer.Option(help="Language of the reasons: en or zh.")] = "en",
     home: HomeOption = None,
@@ -129,18 +145,26 @@ def score(
     dataset = Dataset.load(data)
     with progress_bar(f"score {model}") as update:
         update("features + explanations", 0.1)
-        frame, no_champion = score_dataset(home=home_of(home), name=model, dataset=dataset, as_of=when, top_k=top_k,
-                                           lang=lang)
+        frame, no_champion = score_dataset(
+            home=home_of(home), name=model, dataset=dataset, as_of=when, top_k=top_k, lang=lang
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)
     console.print(f"wrote {len(frame):,} rows to {out}", soft_wrap=True)
     if no_champion is not None:
-        err_console.print(f"[yellow]degraded:[/] {model} has no champion ({no_champion}); "
-                          "scores come from its baseline rule (column source = baseline)", soft_wrap=True)
+        err_console.print(
+            f"[yellow]degraded:[/] {model} has no champion ({no_champion}); "
+            "scores come from its baseline rule (column source = baseline)",
+            soft_wrap=True,
+        )
     states = frame.loc[frame["state"] != "scored", "state"].value_counts()
     if len(states):
-        err_console.print("not scored: " + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in states.items())
-                          + " (see columns state, state_reason)", soft_wrap=True)
+        err_console.print(
+            "not scored: "
+            + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in states.items())
+            + " (see columns state, state_reason)",
+            soft_wrap=True,
+        )
 
 
 @app.command("models")
@@ -163,8 +187,14 @@ def models_(home: HomeOption = None) -> None:
     for col in ("v", "champ", "kind", "created", *metric_cols.values()):
         table.add_column(col, justify="right" if col not in ("kind",) else "left")
     for _, row in df.iterrows():
-        table.add_row(row["model"], str(row["version"]), "*" if row["champion"] else "", row["kind"],
-                      str(row["created"])[:10], *[_fmt(row.get(c)) for c in metric_cols])
+        table.add_row(
+            row["model"],
+            str(row["version"]),
+            "*" if row["champion"] else "",
+            row["kind"],
+            str(row["created"])[:10],
+            *[_fmt(row.get(c)) for c in metric_cols],
+        )
     console.print(table)
     for line in _degraded(where, set(df.loc[df["champion"], "model"])):
         console.print(line, soft_wrap=True)
@@ -186,7 +216,9 @@ def _degraded(home, champions: set[str]) -> list[str]:
 def audit(
     model: Annotated[str, typer.Argument(help=f"Pipeline whose champion to audit: {_NAMES_HELP}.")],
     data: Annotated[Path, typer.Option("--data", help="Dataset directory with a demographics table.")],
-    threshold: Annotated[float | None, typer.Option(help="Alert threshold on the score (default: the model's).")] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Alert threshold on the score (default: the model's).")
+    ] = None,
     min_share: Annotated[float, typer.Option(help="Groups under this share of rows are reported but excluded.")] = 0.02,
     out: Annotated[Path | None, typer.Option("--out", help="Also write the audit table to this CSV.")] = None,
     home: HomeOption = None,
@@ -199,18 +231,30 @@ def audit(
     dataset = Dataset.load(data)
     with progress_bar(f"audit {model}") as update:
         update("scoring", 0.1)
-        result, summary = audit_champion(home=home_of(home), name=model, dataset=dataset, threshold=threshold,
-                                         min_share=min_share)
-    console.print(f"bias audit: {summary['model']} v{summary['version']}, alert threshold {summary['threshold']:.3f}, "
-                  f"{summary['rows']:,} scored rows attributed by {summary['subject']}", soft_wrap=True)
+        result, summary = audit_champion(
+            home=home_of(home), name=model, dataset=dataset, threshold=threshold, min_share=min_share
+        )
+    console.print(
+        f"bias audit: {summary['model']} v{summary['version']}, alert threshold {summary['threshold']:.3f}, "
+        f"{summary['rows']:,} scored rows attributed by {summary['subject']}",
+        soft_wrap=True,
+    )
     for column, part in result.groupby("column", sort=False):
         table = Table(title=f"by {column}")
         for col in ("group", "n", "share", "alert rate", "impact", "above median", "impact ", "flag"):
             table.add_column(col, justify="left" if col in ("group", "flag") else "right")
         for _, r in part.iterrows():
             flag = "[bold red]FLAG[/]" if r["flagged"] else ("excluded" if not r["included"] else "")
-            table.add_row(str(r["group"]), f"{r['n']:,}", f"{r['share']:.1%}", f"{r['selection_rate']:.3f}",
-                          _fmt(r["impact_ratio"]), f"{r['scoring_rate']:.3f}", _fmt(r["scoring_impact_ratio"]), flag)
+            table.add_row(
+                str(r["group"]),
+                f"{r['n']:,}",
+                f"{r['share']:.1%}",
+                f"{r['selection_rate']:.3f}",
+                _fmt(r["impact_ratio"]),
+                f"{r['scoring_rate']:.3f}",
+                _fmt(r["scoring_impact_ratio"]),
+                flag,
+            )
         console.print(table)
     if out is not None:
         result.to_csv(out, index=False)

@@ -1,4 +1,5 @@
 """Policy commands: `perfml policy check` validates a hand-over policy against a dataset."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,8 +18,9 @@ app.add_typer(policy_app, name="policy")
 @handles_errors
 def check(
     data: Annotated[Path, typer.Option("--data", help="Dataset directory of CSV/Parquet files.")],
-    policy: Annotated[Path | None, typer.Option("--policy", help="Policy YAML (default: PERFML_HANDOVER_POLICY, "
-                                                                 "else none declared).")] = None,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="Policy YAML (default: PERFML_HANDOVER_POLICY, else none declared).")
+    ] = None,
 ) -> None:
     """Validate the policy file, then against the data: unknown job functions, flows never seen, the share
     of hand-overs each flow covers. Exit 1 on an invalid file or a job function no employee has."""
@@ -42,6 +44,10 @@ def check(
             err_console.print(f"warning: flow {row.flow} ({row.stage}) matches no hand-over in {data}")
     if report["unknown_functions"]:
         known = ", ".join(report["known_functions"]) or "none: employees has no job_function column"
-        problems = [f"{where}: {name!r} is not a job_function of any employee" for where, name in report["unknown_functions"]]
-        raise PolicyError(f"{path}: {len(problems)} problem(s) against {data} (job functions there: {known}):\n  - "
-                          + "\n  - ".join(problems))
+        problems = [
+            f"{where}: {name!r} is not a job_function of any employee" for where, name in report["unknown_functions"]
+        ]
+        raise PolicyError(
+            f"{path}: {len(problems)} problem(s) against {data} (job functions there: {known}):\n  - "
+            + "\n  - ".join(problems)
+        )

@@ -1,4 +1,5 @@
 """Service commands: `perfml serve`, `perfml keys create|list|revoke`, and `perfml demo` (the main job)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,8 +36,10 @@ def serve(
     """Serve the HTTP API over an existing home (models load in the background; see /readyz)."""
     where = home_of(home)
     if not (where.dir / "perfml.db").exists() and where.settings.store_url is None:
-        err_console.print(f"[yellow]note:[/] no store in {where.dir} yet; run `perfml demo` or "
-                          f"`perfml import DIR` and `perfml train all --data DIR` first")
+        err_console.print(
+            f"[yellow]note:[/] no store in {where.dir} yet; run `perfml demo` or "
+            f"`perfml import DIR` and `perfml train all --data DIR` first"
+        )
     _serve(where, host, port)
 
 
@@ -44,8 +47,12 @@ def serve(
 @handles_errors
 def keys_create(
     role: Annotated[str, typer.Option("--role", help="hr_admin, hr_system, manager or employee.")],
-    team: Annotated[str | None, typer.Option("--team", help="Team a manager key may see (required for manager).")] = None,
-    employee: Annotated[str | None, typer.Option("--employee", help="Employee an employee key is (required for employee).")] = None,
+    team: Annotated[
+        str | None, typer.Option("--team", help="Team a manager key may see (required for manager).")
+    ] = None,
+    employee: Annotated[
+        str | None, typer.Option("--employee", help="Employee an employee key is (required for employee).")
+    ] = None,
     label: Annotated[str | None, typer.Option(help="A note to recognise the key by (e.g. who holds it).")] = None,
     home: HomeOption = None,
 ) -> None:
@@ -58,8 +65,7 @@ def keys_create(
     warning = check_scope(role, team, employee, engine=engine)
     if warning:
         err_console.print(f"[yellow]warning:[/] {warning}")
-    created = create_key(role=role, team_id=team, employee_id=employee, label=label, created_by=_who(),
-                         engine=engine)
+    created = create_key(role=role, team_id=team, employee_id=employee, label=label, created_by=_who(), engine=engine)
     p = created.principal
     console.print(f"created key {p.key_id} ({p.name}): {ROLE_HELP[p.role]}")
     console.print("store it now; it is not shown again:")
@@ -77,15 +83,23 @@ def keys_list(home: HomeOption = None) -> None:
     for col in ("id", "role", "team", "employee", "label", "created", "revoked"):
         table.add_column(col)
     for k in list_keys(engine):
-        table.add_row(str(k["id"]), k["role"], k["team_id"] or "", k["employee_id"] or "", k["label"] or "",
-                      str(k["created_at"])[:19], str(k["revoked_at"] or "")[:19])
+        table.add_row(
+            str(k["id"]),
+            k["role"],
+            k["team_id"] or "",
+            k["employee_id"] or "",
+            k["label"] or "",
+            str(k["created_at"])[:19],
+            str(k["revoked_at"] or "")[:19],
+        )
     console.print(table)
 
 
 @keys_app.command("revoke")
 @handles_errors
-def keys_revoke(key_id: Annotated[int, typer.Argument(help="Key id (see `perfml keys list`).")],
-                home: HomeOption = None) -> None:
+def keys_revoke(
+    key_id: Annotated[int, typer.Argument(help="Key id (see `perfml keys list`).")], home: HomeOption = None
+) -> None:
     """Revoke a key (a running service stops accepting it within a few seconds)."""
     from perfml.errors import PerfmlError
     from perfml.keys import revoke_key
@@ -126,7 +140,8 @@ def demo(
     where = home_of(home)
     console.print(f"perfml demo in {where.dir}")
     if data is None:
-        from perfml.simulate import SCALES, simulate as run_simulation
+        from perfml.simulate import SCALES
+        from perfml.simulate import simulate as run_simulation
 
         if scale not in SCALES:
             raise typer.BadParameter(f"must be one of {', '.join(SCALES)}", param_hint="--scale")
@@ -177,8 +192,15 @@ def _print_models(trained: dict) -> None:
 
     for name, r in trained.items():
         m = r.metrics
-        table.add_row(name, r.kind, str(r.version), "yes" if r.promoted else "no", f(m.get("model_roc_auc")),
-                      f(m.get("model_pr_auc")), f(m.get("baseline_pr_auc")))
+        table.add_row(
+            name,
+            r.kind,
+            str(r.version),
+            "yes" if r.promoted else "no",
+            f(m.get("model_roc_auc")),
+            f(m.get("model_pr_auc")),
+            f(m.get("baseline_pr_auc")),
+        )
     console.print(table)
 
 
@@ -193,21 +215,36 @@ def _demo_keys(home: Home, dataset) -> tuple[list[tuple[str, str, str]], int]:
 
     employees = dataset.employees
     with home.engine.connect() as conn:
-        counts = conn.execute(sa.select(alerts.c.team_id, sa.func.count()).where(alerts.c.team_id.is_not(None))
-                              .group_by(alerts.c.team_id).order_by(sa.func.count().desc())).all()
+        counts = conn.execute(
+            sa.select(alerts.c.team_id, sa.func.count())
+            .where(alerts.c.team_id.is_not(None))
+            .group_by(alerts.c.team_id)
+            .order_by(sa.func.count().desc())
+        ).all()
     team = counts[0][0] if counts else str(employees["team_id"].dropna().sort_values().iloc[0])
     with home.engine.connect() as conn:
-        alert_id = conn.execute(sa.select(alerts.c.id).where(alerts.c.team_id == team)
-                                .order_by((alerts.c.type != "transfer_anomaly"), alerts.c.id).limit(1)).scalar()
+        alert_id = conn.execute(
+            sa.select(alerts.c.id)
+            .where(alerts.c.team_id == team)
+            .order_by((alerts.c.type != "transfer_anomaly"), alerts.c.id)
+            .limit(1)
+        ).scalar()
     _, end = dataset.date_range()
     active = employees["termination_date"].isna() | (employees["termination_date"] > end)
-    reps = employees[(employees["team_id"] == team) & (employees["role"] == "sales") & active
-                     & (employees["hire_date"] < end - pd.Timedelta(days=120))]["employee_id"].astype(str)
+    reps = employees[
+        (employees["team_id"] == team)
+        & (employees["role"] == "sales")
+        & active
+        & (employees["hire_date"] < end - pd.Timedelta(days=120))
+    ]["employee_id"].astype(str)
     rep = sorted(reps)[0] if len(reps) else str(employees["employee_id"].iloc[0])
     out = []
-    for role, kw, scope in (("hr_admin", {}, "all"), ("hr_system", {}, "ingest, score"),
-                            ("manager", {"team_id": team}, f"team {team}"),
-                            ("employee", {"employee_id": rep}, f"employee {rep}")):
+    for role, kw, scope in (
+        ("hr_admin", {}, "all"),
+        ("hr_system", {}, "ingest, score"),
+        ("manager", {"team_id": team}, f"team {team}"),
+        ("employee", {"employee_id": rep}, f"employee {rep}"),
+    ):
         created = create_key(role=role, label="demo", created_by="demo", engine=home.engine, **kw)
         out.append((role, scope, created.key))
     return out, int(alert_id or 1)
@@ -227,13 +264,13 @@ def _print_keys(keys: list[tuple[str, str, str]], alert_id: int, host: str, port
     lines = [
         f"export ADMIN={by['hr_admin']} SYSTEM={by['hr_system']} MANAGER={by['manager']} EMPLOYEE={by['employee']}",
         f"curl -s {base}/readyz",
-        f"curl -s -H \"Authorization: Bearer $ADMIN\" {base}/v1/models",
-        f"curl -s -H \"Authorization: Bearer $MANAGER\" \"{base}/v1/alerts?type=transfer_anomaly&limit=5\"",
-        f"curl -s -H \"Authorization: Bearer $MANAGER\" \"{base}/v1/alerts/{alert_id}?lang=zh\"",
+        f'curl -s -H "Authorization: Bearer $ADMIN" {base}/v1/models',
+        f'curl -s -H "Authorization: Bearer $MANAGER" "{base}/v1/alerts?type=transfer_anomaly&limit=5"',
+        f'curl -s -H "Authorization: Bearer $MANAGER" "{base}/v1/alerts/{alert_id}?lang=zh"',
         f"curl -s -X POST -H \"Authorization: Bearer $SYSTEM\" -H 'Content-Type: application/json' "
-        f"-d '{{\"ids\": [\"{rep}\"]}}' {base}/v1/scores/decline/by-id",
+        f'-d \'{{"ids": ["{rep}"]}}\' {base}/v1/scores/decline/by-id',
         f"curl -s -X POST -H \"Authorization: Bearer $EMPLOYEE\" -H 'Content-Type: application/json' "
-        f"-d '{{\"period\": \"{period}\"}}' {base}/v1/kpi/evaluate",
+        f'-d \'{{"period": "{period}"}}\' {base}/v1/kpi/evaluate',
         f"mlflow ui --backend-store-uri {home.mlflow_uri}   # the MLflow UI on the same store",
     ]
     typer.echo(f"pages: {base}/ui/ (sign in with a key above: MANAGER for alerts and the team, EMPLOYEE for a payout)")

@@ -20,6 +20,7 @@ Modules (each answers one question):
 Explanations live in `perfml.explain`, feature names in `perfml.catalog`, the pipeline registry
 and the runner (`train_pipeline`, `score_pipeline`, `explain_pipeline`) in `perfml.pipelines`.
 """
+
 from perfml.modeling.evaluate import binary_metrics, side_by_side, write_report
 from perfml.modeling.model import TrainedModel, sigmoid, to_matrix
 from perfml.modeling.spec import PipelineSpec
@@ -27,6 +28,18 @@ from perfml.modeling.split import TimeSplit, time_split
 from perfml.modeling.train import LEAN_PARAMS, MAX_LEAVES, MAX_TREES, fit_lgbm, fit_soft
 
 __all__ = [
-    "LEAN_PARAMS", "MAX_LEAVES", "MAX_TREES", "PipelineSpec", "TimeSplit", "TrainedModel", "binary_metrics",
-    "fit_lgbm", "fit_soft", "side_by_side", "sigmoid", "time_split", "to_matrix", "write_report",
+    "LEAN_PARAMS",
+    "MAX_LEAVES",
+    "MAX_TREES",
+    "PipelineSpec",
+    "TimeSplit",
+    "TrainedModel",
+    "binary_metrics",
+    "fit_lgbm",
+    "fit_soft",
+    "side_by_side",
+    "sigmoid",
+    "time_split",
+    "to_matrix",
+    "write_report",
 ]

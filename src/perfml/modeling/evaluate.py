@@ -6,6 +6,7 @@ not flattered or punished by row order), n, positives, prevalence.
 `side_by_side(y, model_score, baseline_score)` -> the same keys prefixed `model_` and `baseline_`.
 `write_report(out_dir, ...)` -> ROC, PR, calibration, SHAP summary and (hook) lead-time histogram PNGs.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,8 +53,10 @@ def side_by_side(y_true, model_score, baseline_score, *, top_fraction: float = T
     """`binary_metrics` for model and baseline on the same rows, keys prefixed `model_` / `baseline_`."""
     m = binary_metrics(y_true, model_score, top_fraction=top_fraction)
     b = binary_metrics(y_true, baseline_score, top_fraction=top_fraction)
-    return {**{f"model_{k}": v for k, v in m.items()},
-            **{f"baseline_{k}": v for k, v in b.items() if k not in ("n", "positives", "prevalence")}}
+    return {
+        **{f"model_{k}": v for k, v in m.items()},
+        **{f"baseline_{k}": v for k, v in b.items() if k not in ("n", "positives", "prevalence")},
+    }
 
 
 def _subplots(figsize: tuple[float, float]):
@@ -65,15 +68,28 @@ def _subplots(figsize: tuple[float, float]):
     return fig, fig.subplots()
 
 
-def write_report(out_dir: str | Path, y_true, model_score, baseline_score, *, title: str = "",
-                 contributions: np.ndarray | None = None, values: np.ndarray | None = None,
-                 feature_names: list[str] | None = None, lead_times=None, max_features: int = 15) -> list[Path]:
+def write_report(
+    out_dir: str | Path,
+    y_true,
+    model_score,
+    baseline_score,
+    *,
+    title: str = "",
+    contributions: np.ndarray | None = None,
+    values: np.ndarray | None = None,
+    feature_names: list[str] | None = None,
+    lead_times=None,
+    max_features: int = 15,
+) -> list[Path]:
     """Write roc.png, pr.png, calibration.png, shap_summary.png (if contributions) and
     lead_time.png (if lead_times, months) into `out_dir`; return the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     y = np.asarray(y_true, dtype=np.float64)
-    curves = {"model": np.clip(np.asarray(model_score, float), 0, 1), "baseline": np.clip(np.asarray(baseline_score, float), 0, 1)}
+    curves = {
+        "model": np.clip(np.asarray(model_score, float), 0, 1),
+        "baseline": np.clip(np.asarray(baseline_score, float), 0, 1),
+    }
     paths: list[Path] = []
     both = len(np.unique(y)) == 2
 
@@ -122,8 +138,16 @@ def write_report(out_dir: str | Path, y_true, model_score, baseline_score, *, ti
                 col = v[:, j]
                 lo, hi = np.nanpercentile(col, [5, 95]) if np.isfinite(col).any() else (0.0, 1.0)
                 colour = np.clip((col - lo) / ((hi - lo) or 1.0), 0, 1)
-            ax.scatter(c[:, j], row + rng.uniform(-0.25, 0.25, len(c)), s=4, c=colour, cmap="coolwarm",
-                       vmin=0, vmax=1, alpha=0.6)
+            ax.scatter(
+                c[:, j],
+                row + rng.uniform(-0.25, 0.25, len(c)),
+                s=4,
+                c=colour,
+                cmap="coolwarm",
+                vmin=0,
+                vmax=1,
+                alpha=0.6,
+            )
         ax.set_yticks(range(len(order)), [feature_names[j] for j in order])
         ax.axvline(0, color="grey", lw=0.8)
         ax.set(xlabel="SHAP contribution (log-odds); colour = feature value (blue low, red high)")

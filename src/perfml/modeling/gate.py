@@ -12,6 +12,7 @@ A run may be promoted only when, on its labelled test rows,
 `GateOutcome.reasons` says in plain words what is missing (counts found and needed, and the
 pipeline's input tables with their row counts), for the CLI and the MLflow run.
 """
+
 from __future__ import annotations
 
 import math
@@ -68,7 +69,7 @@ def data_months(dataset: Dataset, tables: tuple[str, ...] = ()) -> int:
 
 
 def inputs_summary(tables: tuple[str, ...], dataset: Dataset) -> str:
-    """"orders 8,800 rows, activities not tracked" for the given tables."""
+    """ "orders 8,800 rows, activities not tracked" for the given tables."""
     rows = dataset.rows()
     parts = []
     for t in tables:
@@ -81,16 +82,29 @@ def inputs_summary(tables: tuple[str, ...], dataset: Dataset) -> str:
     return ", ".join(parts)
 
 
-def evidence_gate(*, test_metric: str, metrics: dict[str, float], test_scores, test_subjects,
-                  dataset: Dataset, settings: Settings, input_tables: tuple[str, ...] = ()) -> GateOutcome:
+def evidence_gate(
+    *,
+    test_metric: str,
+    metrics: dict[str, float],
+    test_scores,
+    test_subjects,
+    dataset: Dataset,
+    settings: Settings,
+    input_tables: tuple[str, ...] = (),
+) -> GateOutcome:
     """Check one run's test side against the evidence settings (see module doc)."""
     rows = int(metrics.get("n_test_labelled", 0))
     positives = int(metrics.get("model_positives", 0) or 0)
     units = int(pd.Series(test_subjects).dropna().nunique())
     months = data_months(dataset, input_tables)
     distinct = distinct_scores(test_scores)
-    evidence = {"test_rows": rows, "test_positives": positives, "test_units": units, "data_months": months,
-                "distinct_test_scores": distinct}
+    evidence = {
+        "test_rows": rows,
+        "test_positives": positives,
+        "test_units": units,
+        "data_months": months,
+        "distinct_test_scores": distinct,
+    }
     reasons: list[str] = []
     thin = []
     if rows < settings.gate_min_test_rows:

@@ -4,6 +4,7 @@ Scoring goes through the raw booster on a float64 numpy matrix: one row through 
 wrapper and a DataFrame costs about 25x more (`benchmarks/bench_models.py`). Scores are `sigmoid(raw score)`,
 in [0, 1]; explanations (`perfml.explain`) work in the raw (log-odds) space.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -65,5 +66,8 @@ class TrainedModel:
 
     def metadata(self) -> dict[str, str]:
         """String tags that travel with the registered version (read back by the registry)."""
-        return {"perfml.kind": self.kind, "perfml.threshold": repr(float(self.threshold)),
-                **{f"perfml.{k}": str(v) for k, v in self.extra.items()}}
+        return {
+            "perfml.kind": self.kind,
+            "perfml.threshold": repr(float(self.threshold)),
+            **{f"perfml.{k}": str(v) for k, v in self.extra.items()},
+        }

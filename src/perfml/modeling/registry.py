@@ -21,6 +21,7 @@ folders live side by side in one process.
   flag and `not_promoted`; `why_no_champion(name, home=)` says why a model has no champion;
   `champion_version(name, home=)` is the version the alias points at; `champion_or_none` loads it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -123,10 +124,22 @@ def _clean_metrics(metrics: dict) -> dict[str, float]:
     return out
 
 
-def log_and_register(model_name: str, model: TrainedModel, *, params: dict, metrics: dict, fingerprint: str,
-                     input_example: pd.DataFrame, test_metric: str, higher_is_better: bool = True,
-                     report_dir: str | Path | None = None, tags: dict | None = None, refusal: str | None = None,
-                     force: bool = False, home: Home) -> Registration:
+def log_and_register(
+    model_name: str,
+    model: TrainedModel,
+    *,
+    params: dict,
+    metrics: dict,
+    fingerprint: str,
+    input_example: pd.DataFrame,
+    test_metric: str,
+    higher_is_better: bool = True,
+    report_dir: str | Path | None = None,
+    tags: dict | None = None,
+    refusal: str | None = None,
+    force: bool = False,
+    home: Home,
+) -> Registration:
     """Log one run, register a version (with its model file's SHA-256), and move `champion` only if the
     run passed its evidence gate (`refusal` is None) and beats the current champion - or `force`.
 
@@ -139,25 +152,31 @@ def log_and_register(model_name: str, model: TrainedModel, *, params: dict, metr
     example = input_example.reindex(columns=model.features).astype("float64").head(5)
     signature = infer_signature(example, model.predict(example))
     with _run_in(home), mlflow.start_run(run_name=model_name) as run:
-        mlflow.set_tags({"perfml.model": model_name, "perfml.fingerprint": fingerprint, **(tags or {}),
-                         **model.metadata()})
+        mlflow.set_tags(
+            {"perfml.model": model_name, "perfml.fingerprint": fingerprint, **(tags or {}), **model.metadata()}
+        )
         mlflow.log_params({k: _param(v) for k, v in params.items()})
         mlflow.log_param("data_fingerprint", fingerprint)
         mlflow.log_param("n_features", len(model.features))
         mlflow.log_metrics(_clean_metrics(metrics))
-        mlflow.log_dict({"features": model.features, "kind": model.kind, "threshold": model.threshold},
-                        "features.json")
+        mlflow.log_dict({"features": model.features, "kind": model.kind, "threshold": model.threshold}, "features.json")
         if report_dir is not None and Path(report_dir).is_dir():
             mlflow.log_artifacts(str(report_dir), "report")
-        info = mlflow.lightgbm.log_model(model.booster, name="model", signature=signature, input_example=example,
-                                         pip_requirements=["lightgbm", "numpy", "pandas"])
+        info = mlflow.lightgbm.log_model(
+            model.booster,
+            name="model",
+            signature=signature,
+            input_example=example,
+            pip_requirements=["lightgbm", "numpy", "pandas"],
+        )
         run_id = run.info.run_id
         mv = mlflow.register_model(info.model_uri, model_name, tags=model.metadata())
         # The run id of the version is what the promotion rule compares against.
         if mv.run_id is None or mv.run_id != run_id:
             c.set_model_version_tag(model_name, mv.version, "perfml.run_id", run_id)
-        c.set_model_version_tag(model_name, mv.version, SHA_TAG, file_sha256(_model_file(c, model_name, mv.version,
-                                                                                          home)))
+        c.set_model_version_tag(
+            model_name, mv.version, SHA_TAG, file_sha256(_model_file(c, model_name, mv.version, home))
+        )
         current = _champion(c, model_name)
         prev_metric = _metric_of(c, current, test_metric) if current is not None else None
         new_metric = _clean_metrics(metrics).get(test_metric)
@@ -165,10 +184,13 @@ def log_and_register(model_name: str, model: TrainedModel, *, params: dict, metr
         if why_not is None and current is not None:
             if new_metric is None:
                 why_not = f"no {test_metric} on the test side to compare with champion version {current.version}"
-            elif prev_metric is not None and not (new_metric > prev_metric if higher_is_better
-                                                  else new_metric < prev_metric):
-                why_not = (f"{test_metric} {new_metric:.3f} does not beat champion version {current.version}'s "
-                           f"{prev_metric:.3f}")
+            elif prev_metric is not None and not (
+                new_metric > prev_metric if higher_is_better else new_metric < prev_metric
+            ):
+                why_not = (
+                    f"{test_metric} {new_metric:.3f} does not beat champion version {current.version}'s "
+                    f"{prev_metric:.3f}"
+                )
         promote = force or why_not is None
         if why_not is not None:
             mlflow.set_tag("perfml.not_promoted", why_not[:5000])
@@ -177,9 +199,14 @@ def log_and_register(model_name: str, model: TrainedModel, *, params: dict, metr
             mlflow.set_tag("perfml.forced", "true" if why_not is None else f"true (over: {why_not[:4900]})")
         if promote:
             c.set_registered_model_alias(model_name, CHAMPION, mv.version)
-    return Registration(run_id=run_id, version=str(mv.version), promoted=promote,
-                        previous_champion=None if current is None else str(current.version),
-                        previous_metric=prev_metric, not_promoted=None if promote else why_not)
+    return Registration(
+        run_id=run_id,
+        version=str(mv.version),
+        promoted=promote,
+        previous_champion=None if current is None else str(current.version),
+        previous_metric=prev_metric,
+        not_promoted=None if promote else why_not,
+    )
 
 
 def _param(value) -> str:
@@ -213,22 +240,30 @@ def _verify(model_name: str, version, path: Path, expected: str | None) -> None:
     corrupted file must never reach it. Versions registered before checksums were recorded have
     no digest: their file is parsed once in a child process first, so a crash kills only the child."""
     if not path.is_file():
-        raise ModelIntegrityError(f"model {model_name!r} version {version}: its model file {MODEL_FILE} is missing; "
-                                  f"retrain it (perfml train {model_name})")
+        raise ModelIntegrityError(
+            f"model {model_name!r} version {version}: its model file {MODEL_FILE} is missing; "
+            f"retrain it (perfml train {model_name})"
+        )
     if expected is not None:
         actual = file_sha256(path)
         if actual != expected:
             raise ModelIntegrityError(
                 f"model {model_name!r} version {version}: {MODEL_FILE} does not match the SHA-256 recorded at "
                 f"registration (the file was changed or damaged: {path.stat().st_size:,} bytes, sha256 "
-                f"{actual[:12]}..., expected {expected[:12]}...); restore the file or retrain (perfml train {model_name})")
+                f"{actual[:12]}..., expected {expected[:12]}...); restore the file or retrain (perfml train {model_name})"
+            )
         return
-    probe = subprocess.run([sys.executable, "-c", "import sys, lightgbm; lightgbm.Booster(model_file=sys.argv[1])",
-                            str(path)], capture_output=True, timeout=300)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, lightgbm; lightgbm.Booster(model_file=sys.argv[1])", str(path)],
+        capture_output=True,
+        timeout=300,
+    )
     if probe.returncode != 0:
-        raise ModelIntegrityError(f"model {model_name!r} version {version}: {MODEL_FILE} cannot be parsed "
-                                  f"(checked in a separate process, exit code {probe.returncode}); retrain it "
-                                  f"(perfml train {model_name})")
+        raise ModelIntegrityError(
+            f"model {model_name!r} version {version}: {MODEL_FILE} cannot be parsed "
+            f"(checked in a separate process, exit code {probe.returncode}); retrain it "
+            f"(perfml train {model_name})"
+        )
 
 
 def _run_id(version) -> str:
@@ -261,12 +296,20 @@ def load_model(model_name: str, version: str | int | None = None, *, home: Home)
     tags = mv.tags or {}
     _verify(model_name, mv.version, file, tags.get(SHA_TAG))
     booster = mlflow.lightgbm.load_model(str(file.parent))
-    extra = {k.removeprefix("perfml."): v for k, v in tags.items()
-             if k.startswith("perfml.") and k not in ("perfml.kind", "perfml.threshold", "perfml.run_id", SHA_TAG)}
-    model = TrainedModel(booster=booster, features=list(booster.feature_name()),
-                         kind=tags.get("perfml.kind", "supervised"),
-                         threshold=float(tags.get("perfml.threshold", 0.5)),
-                         name=model_name, version=str(mv.version), extra=extra)
+    extra = {
+        k.removeprefix("perfml."): v
+        for k, v in tags.items()
+        if k.startswith("perfml.") and k not in ("perfml.kind", "perfml.threshold", "perfml.run_id", SHA_TAG)
+    }
+    model = TrainedModel(
+        booster=booster,
+        features=list(booster.feature_name()),
+        kind=tags.get("perfml.kind", "supervised"),
+        threshold=float(tags.get("perfml.threshold", 0.5)),
+        name=model_name,
+        version=str(mv.version),
+        extra=extra,
+    )
     with _lock:
         _cache[key] = model
     return model
@@ -284,12 +327,18 @@ def list_versions(names: list[str] | None = None, *, home: Home) -> pd.DataFrame
             run_id = _run_id(mv)
             run = c.get_run(run_id) if run_id else None
             metrics = run.data.metrics if run else {}
-            rows.append({"model": rm.name, "version": int(mv.version), "champion": str(mv.version) == str(champion),
-                         "kind": (mv.tags or {}).get("perfml.kind", ""),
-                         "created": pd.Timestamp(mv.creation_timestamp, unit="ms"),
-                         **{k: v for k, v in metrics.items() if k.startswith(("model_", "baseline_"))},
-                         "not_promoted": run.data.tags.get("perfml.not_promoted", "") if run else "",
-                         "run_id": run_id})
+            rows.append(
+                {
+                    "model": rm.name,
+                    "version": int(mv.version),
+                    "champion": str(mv.version) == str(champion),
+                    "kind": (mv.tags or {}).get("perfml.kind", ""),
+                    "created": pd.Timestamp(mv.creation_timestamp, unit="ms"),
+                    **{k: v for k, v in metrics.items() if k.startswith(("model_", "baseline_"))},
+                    "not_promoted": run.data.tags.get("perfml.not_promoted", "") if run else "",
+                    "run_id": run_id,
+                }
+            )
     cols = ["model", "version", "champion", "kind", "created"]
     df = pd.DataFrame(rows, columns=None if rows else cols)
     return df.sort_values(["model", "version"], ascending=[True, False]).reset_index(drop=True) if rows else df

@@ -30,6 +30,7 @@ reads and `baseline_description` says the rule in words; `baseline_reasons` rend
 Inputs: `input_tables` are the contract tables training cannot do without (the runner checks
 they are tracked and have rows before building anything, and says which one is missing).
 """
+
 from __future__ import annotations
 
 from typing import ClassVar
@@ -43,7 +44,6 @@ from perfml.dataset import Dataset
 from perfml.modeling.model import TrainedModel
 from perfml.modeling.split import TimeSplit, time_split
 from perfml.modeling.train import fit_lgbm
-
 
 SCORED = "scored"
 INSUFFICIENT_HISTORY = "insufficient_history"
@@ -103,8 +103,12 @@ class PipelineSpec:
             return [head] * len(features)
         feats = [catalog.get(c) for c in cols]
         values = features[cols].to_numpy(dtype="float64", na_value=np.nan)
-        return [head + ": " + "; ".join(f.describe_value(None if np.isnan(v) else float(v), lang)
-                                        for f, v in zip(feats, row)) for row in values]
+        return [
+            head
+            + ": "
+            + "; ".join(f.describe_value(None if np.isnan(v) else float(v), lang) for f, v in zip(feats, row))
+            for row in values
+        ]
 
     def untracked_baseline(self, dataset: Dataset) -> str | None:
         """Why the baseline rule cannot answer on `dataset` (it reads a table the company does not track),
@@ -114,8 +118,7 @@ class PipelineSpec:
         if not blind:
             return None
         what = ", ".join(dict.fromkeys(f"{catalog.get(c).display()} (from {t})" for c, t in blind))
-        return (f"no trusted {self.name} model, and its baseline rule reads {what}, which this dataset does not "
-                f"track")
+        return f"no trusted {self.name} model, and its baseline rule reads {what}, which this dataset does not track"
 
     def unscoreable_reason(self, dataset: Dataset, unit_id: str, as_of: pd.Timestamp | None = None) -> str | None:
         """Why a known unit has no row in the scoring frame, in plain words; None when the id is unknown.
@@ -134,8 +137,10 @@ class PipelineSpec:
             return f"{unit_id} left on {pd.Timestamp(term).date()}; the {self.name} model scores current employees"
         role = str(row.get("role"))
         if self.scored_roles and role not in self.scored_roles:
-            return (f"{unit_id} is {'an' if role[:1] in 'aeiou' else 'a'} {role}; the {self.name} model scores "
-                    f"{' and '.join(self.scored_roles)} employees")
+            return (
+                f"{unit_id} is {'an' if role[:1] in 'aeiou' else 'a'} {role}; the {self.name} model scores "
+                f"{' and '.join(self.scored_roles)} employees"
+            )
         hired = row.get("hire_date")
         if as_of is not None and pd.notna(hired) and pd.Timestamp(hired) >= pd.Timestamp(as_of):
             return f"{unit_id} was hired on {pd.Timestamp(hired).date()}, not before {pd.Timestamp(as_of).date()}"
@@ -164,8 +169,13 @@ class PipelineSpec:
             lk = pd.to_datetime(pd.Series(label_known_at).reset_index(drop=True))
             lk = lk.fillna(features[self.time_column].reset_index(drop=True))
             known = lk if known is None else pd.concat([known.reset_index(drop=True), lk], axis=1).max(axis=1)
-        return time_split(features[self.time_column], gap=self.horizon, test_size=self.test_size,
-                          known_at=known, labelled=labels.notna().to_numpy())
+        return time_split(
+            features[self.time_column],
+            gap=self.horizon,
+            test_size=self.test_size,
+            known_at=known,
+            labelled=labels.notna().to_numpy(),
+        )
 
     def fit(self, X: pd.DataFrame, y: pd.Series) -> TrainedModel:
         """Fit on the training rows (`y` NaN = unlabelled; default: supervised on labelled rows)."""
@@ -175,18 +185,25 @@ class PipelineSpec:
 
     def params(self) -> dict:
         """Parameters to log with every run (a pipeline's validated parameters `p` as `p_<name>`)."""
-        base = {"pipeline": self.name, "horizon_days": self.horizon.days, "test_size": self.test_size,
-                "seed": self.seed, "alert_threshold": self.alert_threshold}
+        base = {
+            "pipeline": self.name,
+            "horizon_days": self.horizon.days,
+            "test_size": self.test_size,
+            "seed": self.seed,
+            "alert_threshold": self.alert_threshold,
+        }
         return base if self.p is None else {**base, **{f"p_{k}": v for k, v in self.p.model_dump().items()}}
 
-    def extra_metrics(self, test: pd.DataFrame, y: np.ndarray, model_score: np.ndarray,
-                      baseline_score: np.ndarray, threshold: float) -> dict[str, float]:
+    def extra_metrics(
+        self, test: pd.DataFrame, y: np.ndarray, model_score: np.ndarray, baseline_score: np.ndarray, threshold: float
+    ) -> dict[str, float]:
         """More test-side metrics (e.g. lead time); `test` is the labelled test frame, `threshold` the
         fitted model's alert threshold."""
         return {}
 
-    def lead_times(self, test: pd.DataFrame, y: np.ndarray, model_score: np.ndarray,
-                   threshold: float) -> np.ndarray | None:
+    def lead_times(
+        self, test: pd.DataFrame, y: np.ndarray, model_score: np.ndarray, threshold: float
+    ) -> np.ndarray | None:
         """Months from first alert to the event, per caught event (for the lead-time histogram)."""
         return None
 

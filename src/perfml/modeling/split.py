@@ -4,6 +4,7 @@ Train rows happen before `cutoff` (and, when `known_at` is given, everything the
 before `cutoff`); test rows happen at or after `cutoff + gap`, with `gap` at least the label
 horizon, so no label of a training row can see into the test period.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,14 +31,24 @@ class TimeSplit:
 
     def summary(self) -> dict[str, str | int]:
         """Loggable description (dates as ISO strings, row counts)."""
-        return {"split_cutoff": str(self.cutoff), "split_gap_days": self.gap.days,
-                "split_test_start": str(self.test_start),
-                "n_train": int(self.train.sum()), "n_test": int(self.test.sum())}
+        return {
+            "split_cutoff": str(self.cutoff),
+            "split_gap_days": self.gap.days,
+            "split_test_start": str(self.test_start),
+            "n_train": int(self.train.sum()),
+            "n_test": int(self.test.sum()),
+        }
 
 
-def time_split(times: pd.Series, *, gap: pd.Timedelta | str, test_size: float = 0.3,
-               cutoff: pd.Timestamp | str | None = None, known_at: pd.Series | None = None,
-               labelled: pd.Series | np.ndarray | None = None) -> TimeSplit:
+def time_split(
+    times: pd.Series,
+    *,
+    gap: pd.Timedelta | str,
+    test_size: float = 0.3,
+    cutoff: pd.Timestamp | str | None = None,
+    known_at: pd.Series | None = None,
+    labelled: pd.Series | np.ndarray | None = None,
+) -> TimeSplit:
     """Split rows by `times`: train < cutoff, test >= cutoff + gap.
 
     Without `cutoff`, the test side starts at the (1 - test_size) quantile of the labelled rows'
@@ -66,6 +77,8 @@ def time_split(times: pd.Series, *, gap: pd.Timedelta | str, test_size: float = 
         train &= (known.to_numpy() < cutoff.to_datetime64()) & known.notna().to_numpy()
     test = (t >= (cutoff + gap).to_datetime64()) & times.notna().to_numpy()
     if not train.any() or not test.any():
-        raise PerfmlError(f"time split at {cutoff} (gap {gap.days} days) leaves "
-                          f"{int(train.sum())} train and {int(test.sum())} test rows; need history on both sides")
+        raise PerfmlError(
+            f"time split at {cutoff} (gap {gap.days} days) leaves "
+            f"{int(train.sum())} train and {int(test.sum())} test rows; need history on both sides"
+        )
     return TimeSplit(cutoff=cutoff, gap=gap, train=train, test=test)

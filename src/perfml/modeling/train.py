@@ -5,6 +5,7 @@
 scoring and explanation path. Both return a `lightgbm.Booster` fitted on a float64 numpy matrix
 (feature names kept), capped at `MAX_TREES` trees of `MAX_LEAVES` leaves.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -46,13 +47,20 @@ def _train(X: pd.DataFrame, y: np.ndarray, params: dict, num_rounds: int, weight
     if num_rounds > MAX_TREES:
         raise ValueError(f"num_rounds {num_rounds} > {MAX_TREES}: keep models lean for serving")
     names = [str(c) for c in X.columns]
-    data = lgb.Dataset(to_matrix(X), label=np.asarray(y, dtype=np.float64), weight=weight,
-                       feature_name=names, free_raw_data=True, params={"verbose": -1})
+    data = lgb.Dataset(
+        to_matrix(X),
+        label=np.asarray(y, dtype=np.float64),
+        weight=weight,
+        feature_name=names,
+        free_raw_data=True,
+        params={"verbose": -1},
+    )
     return lgb.train(params, data, num_boost_round=num_rounds)
 
 
-def fit_lgbm(X: pd.DataFrame, y, *, params: Mapping | None = None, num_rounds: int = NUM_ROUNDS,
-             seed: int = 0, weight=None) -> lgb.Booster:
+def fit_lgbm(
+    X: pd.DataFrame, y, *, params: Mapping | None = None, num_rounds: int = NUM_ROUNDS, seed: int = 0, weight=None
+) -> lgb.Booster:
     """A lean binary LightGBM booster on numeric features `X` and 0/1 labels `y`."""
     y = np.asarray(y, dtype=np.float64)
     if not np.isin(y, (0.0, 1.0)).all():
@@ -60,8 +68,9 @@ def fit_lgbm(X: pd.DataFrame, y, *, params: Mapping | None = None, num_rounds: i
     return _train(X, y, lean_params(params, seed=seed), num_rounds, weight)
 
 
-def fit_soft(X: pd.DataFrame, targets, *, params: Mapping | None = None, num_rounds: int = NUM_ROUNDS,
-             seed: int = 0) -> lgb.Booster:
+def fit_soft(
+    X: pd.DataFrame, targets, *, params: Mapping | None = None, num_rounds: int = NUM_ROUNDS, seed: int = 0
+) -> lgb.Booster:
     """A lean booster regressing soft targets in [0, 1] with cross-entropy (raw output = log-odds)."""
     t = np.asarray(targets, dtype=np.float64)
     if np.isnan(t).any() or (t < 0).any() or (t > 1).any():

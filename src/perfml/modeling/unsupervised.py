@@ -14,6 +14,7 @@ only grades rows the rules cannot tell apart. No labels are used.
 sklearn-style: `fit(X)` returns self, `score_samples(X)` is higher for more abnormal rows, and
 the learned state ends with `_`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -68,7 +69,7 @@ class EvidenceScorer:
                 raise ValueError(f"signs on {sign.column!r} point in both directions")
         return directions
 
-    def fit(self, X: pd.DataFrame) -> "EvidenceScorer":
+    def fit(self, X: pd.DataFrame) -> EvidenceScorer:
         """Learn each sign column's training distribution (oriented so that high = suspicious)."""
         directions = self._directions()
         missing = [c for c in directions if c not in X.columns]

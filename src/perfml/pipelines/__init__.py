@@ -8,6 +8,7 @@ defining a `perfml.modeling.PipelineSpec` subclass. The three packages do not im
     from perfml.pipelines import get_pipeline, PIPELINE_NAMES
     spec = get_pipeline("transfer-anomaly")
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -17,6 +17,7 @@ nothing here reads a home it was not given.
 `name` is a pipeline name ("transfer-anomaly", "decline", "high-performer") or a `PipelineSpec`.
 `progress(stage, fraction)` is an optional callback (the CLI passes a progress bar).
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -74,18 +75,38 @@ class TrainResult:
 
     def to_dict(self) -> dict:
         """JSON-ready summary (no model, no frames)."""
-        return {"pipeline": self.pipeline, "model_name": self.model_name, "kind": self.kind,
-                "metrics": self.metrics, "split": self.split, "n_features": len(self.features),
-                "seconds": self.seconds, "run_id": self.run_id, "version": self.version,
-                "promoted": self.promoted, "previous_champion": self.previous_champion,
-                "gate": None if self.gate is None else {"passed": self.gate.passed, "reasons": list(self.gate.reasons),
-                                                        **self.gate.evidence},
-                "dropped_features": self.dropped_features, "forced": self.forced, "not_promoted": self.not_promoted}
+        return {
+            "pipeline": self.pipeline,
+            "model_name": self.model_name,
+            "kind": self.kind,
+            "metrics": self.metrics,
+            "split": self.split,
+            "n_features": len(self.features),
+            "seconds": self.seconds,
+            "run_id": self.run_id,
+            "version": self.version,
+            "promoted": self.promoted,
+            "previous_champion": self.previous_champion,
+            "gate": None
+            if self.gate is None
+            else {"passed": self.gate.passed, "reasons": list(self.gate.reasons), **self.gate.evidence},
+            "dropped_features": self.dropped_features,
+            "forced": self.forced,
+            "not_promoted": self.not_promoted,
+        }
 
 
-def train_pipeline(name: str | PipelineSpec, dataset: Dataset, *, home: Home | None = None, force: bool = False,
-                   register: bool = True, report: bool = True, progress: Progress | None = None,
-                   settings: Settings | None = None) -> TrainResult:
+def train_pipeline(
+    name: str | PipelineSpec,
+    dataset: Dataset,
+    *,
+    home: Home | None = None,
+    force: bool = False,
+    register: bool = True,
+    report: bool = True,
+    progress: Progress | None = None,
+    settings: Settings | None = None,
+) -> TrainResult:
     """Build, fit, evaluate (test side only), gate and (if `register`) log + register one pipeline's
     model in the registry of `home`. The gate's thresholds: `settings`, else the home's, else the defaults.
 
@@ -112,20 +133,27 @@ def train_pipeline(name: str | PipelineSpec, dataset: Dataset, *, home: Home | N
     labels = spec.build_labels(dataset, features).reset_index(drop=True).astype("float64")
     label_known = spec.label_known_at(dataset, features)
     try:
-        split = (spec.split(features, labels) if label_known is None
-                 else spec.split(features, labels, label_known_at=label_known.reset_index(drop=True)))
+        split = (
+            spec.split(features, labels)
+            if label_known is None
+            else spec.split(features, labels, label_known_at=label_known.reset_index(drop=True))
+        )
     except PerfmlError as exc:  # a symptom of thin input: say what the input was
-        raise PerfmlError(f"{spec.name} cannot train: the data gives {len(features):,} units, "
-                          f"{int(labels.notna().sum()):,} labelled{_inputs(spec, dataset)}; the data covers "
-                          f"{_months(dataset)} ({exc})") from None
+        raise PerfmlError(
+            f"{spec.name} cannot train: the data gives {len(features):,} units, "
+            f"{int(labels.notna().sum()):,} labelled{_inputs(spec, dataset)}; the data covers "
+            f"{_months(dataset)} ({exc})"
+        ) from None
     cols, dropped = usable_columns(spec, features, dataset)
     X = features[cols].astype("float64")
     lap("labels_split")
     say("fit", 0.45)
     train_y = labels[split.train].reset_index(drop=True)
-    thin = (f"{spec.name} cannot train: the training side has {len(train_y):,} units, "
-            f"{int(train_y.notna().sum()):,} labelled ({int((train_y == 1).sum()):,} positive)"
-            f"{_inputs(spec, dataset)}; the data covers {_months(dataset)}")
+    thin = (
+        f"{spec.name} cannot train: the training side has {len(train_y):,} units, "
+        f"{int(train_y.notna().sum()):,} labelled ({int((train_y == 1).sum()):,} positive)"
+        f"{_inputs(spec, dataset)}; the data covers {_months(dataset)}"
+    )
     if spec.requires_labels and train_y.nunique() < 2:
         raise PerfmlError(f"{thin}: a model needs labelled units of both outcomes to learn from")
     try:
@@ -143,20 +171,48 @@ def train_pipeline(name: str | PipelineSpec, dataset: Dataset, *, home: Home | N
     if lab.sum() and test.loc[lab, "label"].nunique() == 2:
         y = test.loc[lab, "label"].to_numpy()
         metrics = side_by_side(y, test.loc[lab, "score"], test.loc[lab, "baseline"])
-        metrics.update(spec.extra_metrics(features[split.test].reset_index(drop=True)[lab], y,
-                                          test.loc[lab, "score"].to_numpy(), test.loc[lab, "baseline"].to_numpy(),
-                                          model.threshold))
+        metrics.update(
+            spec.extra_metrics(
+                features[split.test].reset_index(drop=True)[lab],
+                y,
+                test.loc[lab, "score"].to_numpy(),
+                test.loc[lab, "baseline"].to_numpy(),
+                model.threshold,
+            )
+        )
     else:
-        metrics = {"model_n": float(lab.sum()),  # one class or none: nothing honest to report
-                   "model_positives": float(np.nansum(test.loc[lab, "label"].to_numpy()))}
-    metrics.update({"n_train": float(split.train.sum()), "n_test": float(split.test.sum()),
-                    "n_test_labelled": float(lab.sum())})
+        metrics = {
+            "model_n": float(lab.sum()),  # one class or none: nothing honest to report
+            "model_positives": float(np.nansum(test.loc[lab, "label"].to_numpy())),
+        }
+    metrics.update(
+        {"n_train": float(split.train.sum()), "n_test": float(split.test.sum()), "n_test_labelled": float(lab.sum())}
+    )
     subjects = features.loc[split.test, spec.subject_column].reset_index(drop=True)[lab]
-    gate = evidence_gate(test_metric=spec.test_metric, metrics=metrics, test_scores=test["score"],
-                         test_subjects=subjects, dataset=dataset, settings=settings, input_tables=spec.input_tables)
+    gate = evidence_gate(
+        test_metric=spec.test_metric,
+        metrics=metrics,
+        test_scores=test["score"],
+        test_subjects=subjects,
+        dataset=dataset,
+        settings=settings,
+        input_tables=spec.input_tables,
+    )
     lap("evaluate")
-    result = TrainResult(spec.name, spec.model_name, model.kind, metrics, split.summary(), cols, seconds, model, test,
-                         gate=gate, dropped_features=dropped, forced=force)
+    result = TrainResult(
+        spec.name,
+        spec.model_name,
+        model.kind,
+        metrics,
+        split.summary(),
+        cols,
+        seconds,
+        model,
+        test,
+        gate=gate,
+        dropped_features=dropped,
+        forced=force,
+    )
     if not register:
         result.not_promoted = None if gate.passed or force else gate.reason
         return result
@@ -166,17 +222,30 @@ def train_pipeline(name: str | PipelineSpec, dataset: Dataset, *, home: Home | N
             _report(spec, tmp, test, Xt, model, features[split.test].reset_index(drop=True))
         lap("report")
         say("register", 0.9)
-        params = {**spec.params(), **split.summary(), "kind": model.kind,
-                  "alert_threshold": model.threshold,  # the fitted model's own (decline: a training quantile)
-                  "dropped_features": ",".join(dropped) or "-"}
+        params = {
+            **spec.params(),
+            **split.summary(),
+            "kind": model.kind,
+            "alert_threshold": model.threshold,  # the fitted model's own (decline: a training quantile)
+            "dropped_features": ",".join(dropped) or "-",
+        }
         tags = {"perfml.pipeline": spec.name, "perfml.gate": "passed" if gate.passed else "failed"}
         if dropped:
             tags["perfml.dropped_features"] = ",".join(dropped)
-        reg = log_and_register(spec.model_name, model, params=params,
-                               metrics={**metrics, **{f"gate_{k}": v for k, v in gate.evidence.items()}},
-                               fingerprint=dataset.fingerprint(), input_example=X.head(5),
-                               test_metric=spec.test_metric, report_dir=tmp, force=force,
-                               refusal=None if gate.passed else gate.reason, tags=tags, home=home)
+        reg = log_and_register(
+            spec.model_name,
+            model,
+            params=params,
+            metrics={**metrics, **{f"gate_{k}": v for k, v in gate.evidence.items()}},
+            fingerprint=dataset.fingerprint(),
+            input_example=X.head(5),
+            test_metric=spec.test_metric,
+            report_dir=tmp,
+            force=force,
+            refusal=None if gate.passed else gate.reason,
+            tags=tags,
+            home=home,
+        )
     lap("register")
     result.run_id, result.version, result.promoted = reg.run_id, reg.version, reg.promoted
     result.previous_champion, result.not_promoted = reg.previous_champion, reg.not_promoted
@@ -186,8 +255,15 @@ def train_pipeline(name: str | PipelineSpec, dataset: Dataset, *, home: Home | N
 
 def _months(dataset: Dataset) -> str:
     """The calendar months the event records span, in words ("4 months, 2017-01 to 2017-04")."""
-    stamps = [dataset.table(t)[c].dropna() for t, c in (("orders", "closed_at"), ("activities", "occurred_at"),
-                                                        ("leads", "created_at"), ("ownership_changes", "changed_at"))]
+    stamps = [
+        dataset.table(t)[c].dropna()
+        for t, c in (
+            ("orders", "closed_at"),
+            ("activities", "occurred_at"),
+            ("leads", "created_at"),
+            ("ownership_changes", "changed_at"),
+        )
+    ]
     stamps = [s for s in stamps if len(s)]
     if not stamps:
         return "no dated events"
@@ -203,11 +279,16 @@ def _inputs(spec: PipelineSpec, dataset: Dataset) -> str:
 def check_inputs(spec: PipelineSpec, dataset: Dataset) -> None:
     """`PerfmlError` naming each of the pipeline's `input_tables` that is untracked or has no rows."""
     rows = dataset.rows()
-    missing = [f"{t} is not tracked by this dataset" if t in dataset.untracked else f"{t} has no rows"
-               for t in spec.input_tables if t in dataset.untracked or not rows.get(t)]
+    missing = [
+        f"{t} is not tracked by this dataset" if t in dataset.untracked else f"{t} has no rows"
+        for t in spec.input_tables
+        if t in dataset.untracked or not rows.get(t)
+    ]
     if missing:
-        raise PerfmlError(f"{spec.name} cannot train: {'; '.join(missing)} - the {spec.name} model is built "
-                          f"from {', '.join(spec.input_tables)}")
+        raise PerfmlError(
+            f"{spec.name} cannot train: {'; '.join(missing)} - the {spec.name} model is built "
+            f"from {', '.join(spec.input_tables)}"
+        )
 
 
 def usable_columns(spec: PipelineSpec, features: pd.DataFrame, dataset: Dataset) -> tuple[list[str], list[str]]:
@@ -219,16 +300,29 @@ def usable_columns(spec: PipelineSpec, features: pd.DataFrame, dataset: Dataset)
     return [c for c in cols if c not in dropped], dropped
 
 
-def _report(spec: PipelineSpec, out: str, test: pd.DataFrame, Xt: pd.DataFrame, model: TrainedModel,
-            test_features: pd.DataFrame) -> None:
+def _report(
+    spec: PipelineSpec, out: str, test: pd.DataFrame, Xt: pd.DataFrame, model: TrainedModel, test_features: pd.DataFrame
+) -> None:
     lab = test["label"].notna().to_numpy()
     sample = Xt.sample(min(len(Xt), SHAP_SAMPLE), random_state=0) if len(Xt) else Xt
     ex = explain(model, sample)
     y = test.loc[lab, "label"].to_numpy()
-    lead = (spec.lead_times(test_features[lab], y, test.loc[lab, "score"].to_numpy(), model.threshold)
-            if lab.any() else None)
-    write_report(out, y, test.loc[lab, "score"], test.loc[lab, "baseline"], title=spec.name,
-                 contributions=ex.contributions, values=ex.values, feature_names=ex.feature_names, lead_times=lead)
+    lead = (
+        spec.lead_times(test_features[lab], y, test.loc[lab, "score"].to_numpy(), model.threshold)
+        if lab.any()
+        else None
+    )
+    write_report(
+        out,
+        y,
+        test.loc[lab, "score"],
+        test.loc[lab, "baseline"],
+        title=spec.name,
+        contributions=ex.contributions,
+        values=ex.values,
+        feature_names=ex.feature_names,
+        lead_times=lead,
+    )
 
 
 def explain_pipeline(name: str | PipelineSpec, dataset: Dataset, *, model: TrainedModel, as_of=None):
@@ -246,8 +340,15 @@ def _check_features(spec: PipelineSpec, model: TrainedModel, features: pd.DataFr
         raise PerfmlError(f"model {spec.model_name!r} v{model.version} needs features the data lacks: {missing[:5]}")
 
 
-def score_pipeline(name: str | PipelineSpec, dataset: Dataset, *, model: TrainedModel | None, as_of=None,
-                   top_k: int = 3, lang: str = "en") -> pd.DataFrame:
+def score_pipeline(
+    name: str | PipelineSpec,
+    dataset: Dataset,
+    *,
+    model: TrainedModel | None,
+    as_of=None,
+    top_k: int = 3,
+    lang: str = "en",
+) -> pd.DataFrame:
     """Score every unit: the pipeline's output columns plus `reasons`, `source`, `state`, `state_reason`.
 
     With `model` (e.g. the champion) scores and reasons come from the model (`source` "model"); with
@@ -275,15 +376,19 @@ def blind_baseline(spec: PipelineSpec, features: pd.DataFrame, dataset: Dataset)
     return out
 
 
-def score_frame(spec: PipelineSpec, features: pd.DataFrame, model: TrainedModel | None, *, top_k: int = 3,
-                lang: str = "en") -> pd.DataFrame:
+def score_frame(
+    spec: PipelineSpec, features: pd.DataFrame, model: TrainedModel | None, *, top_k: int = 3, lang: str = "en"
+) -> pd.DataFrame:
     """`score_pipeline` on a built scoring frame (see there); `model` None means the baseline rule."""
     state = unit_states(features)
     scored = (state == SCORED).to_numpy()
     part = features[scored].reset_index(drop=True)
     scores = np.full(len(features), np.nan)
-    reasons = (features["state_reason"].fillna("").astype(str).tolist() if "state_reason" in features.columns
-               else [""] * len(features))
+    reasons = (
+        features["state_reason"].fillna("").astype(str).tolist()
+        if "state_reason" in features.columns
+        else [""] * len(features)
+    )
     if model is not None:
         _check_features(spec, model, features)
         ex = explain(model, part)

@@ -7,6 +7,7 @@ Typical use::
     run.to_json()                       # canonical bytes (same plan + data -> same bytes)
     what_if("sales-default", ds, employee_id="E1", period="2024-03", overrides={"revenue": 130000})
 """
+
 from perfml.rules.checks import plan_errors, plan_warnings
 from perfml.rules.crediting import credit_ledger, load_scores
 from perfml.rules.engine import evaluate, evaluate_values, plan_metrics, what_if
@@ -15,6 +16,24 @@ from perfml.rules.plan import Plan
 from perfml.rules.reminders import reminders
 from perfml.rules.trace import BonusRun, Result, explain_text
 
-__all__ = ["BonusRun", "Plan", "PlanInvalid", "Result", "builtin_plans", "check_plan", "credit_ledger",
-           "evaluate", "evaluate_values", "explain_text", "load_plan", "load_scores", "parse_plan", "plan_errors",
-           "plan_hash", "plan_metrics", "plan_warnings", "reminders", "what_if"]
+__all__ = [
+    "BonusRun",
+    "Plan",
+    "PlanInvalid",
+    "Result",
+    "builtin_plans",
+    "check_plan",
+    "credit_ledger",
+    "evaluate",
+    "evaluate_values",
+    "explain_text",
+    "load_plan",
+    "load_scores",
+    "parse_plan",
+    "plan_errors",
+    "plan_hash",
+    "plan_metrics",
+    "plan_warnings",
+    "reminders",
+    "what_if",
+]

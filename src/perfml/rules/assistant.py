@@ -3,6 +3,7 @@
 Capacity is the best level of the part's metric over the previous N months (the metrics column
 `<metric>_best<N>`); with no history (capacity 0 or unknown) the target is used as given.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -36,8 +37,9 @@ def combined_task_line(plan: Plan, seg_id: str, values: Values) -> Line:
             if capacity is not None and capacity > 0 and target is not None:
                 limit = part.capacity.share * capacity / HUNDRED
                 if limit < target:
-                    cap_note = (f" (target {fmt(target)} capped at {pct(part.capacity.share)} × capacity "
-                                f"{fmt(capacity)})")
+                    cap_note = (
+                        f" (target {fmt(target)} capped at {pct(part.capacity.share)} × capacity {fmt(capacity)})"
+                    )
                     target = limit
         if value is None or target is None or target <= 0:
             completion = ZERO
@@ -51,6 +53,8 @@ def combined_task_line(plan: Plan, seg_id: str, values: Values) -> Line:
     completion = weighted / weights if weights else ZERO
     value = round_by(plan.rounding, task.amount * completion / HUNDRED)
     inputs.append(Input("amount", task.amount, "plan"))
-    formula = (f"{'; '.join(terms)}; completion {fmt(completion.quantize(Decimal('0.01')))}% "
-               f"× {money(task.amount)} = {money(value)}")
+    formula = (
+        f"{'; '.join(terms)}; completion {fmt(completion.quantize(Decimal('0.01')))}% "
+        f"× {money(task.amount)} = {money(value)}"
+    )
     return Line(f"segments.{seg_id}.combined_task", "combined_task", value, formula, inputs)

@@ -2,6 +2,7 @@
 
 Bands are lower-inclusive and upper-exclusive: at exactly 100% the `[100, ...)` band applies.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -66,8 +67,9 @@ def band_problems(bands: Sequence[Range]) -> list[tuple[int | None, str]]:
         elif band.lo is None:
             problems.append((i, f"overlaps bands[{i - 1}]: no lower bound, but bands[{i - 1}] ends at {prev.hi}"))
         elif band.lo < prev.hi:
-            problems.append((i, f"overlaps bands[{i - 1}]: starts at {band.lo} before bands[{i - 1}] "
-                                f"ends at {prev.hi}"))
+            problems.append(
+                (i, f"overlaps bands[{i - 1}]: starts at {band.lo} before bands[{i - 1}] ends at {prev.hi}")
+            )
         elif band.lo > prev.hi:
             problems.append((i, f"gap after bands[{i - 1}]: nothing covers {prev.hi} to {band.lo}"))
     return problems

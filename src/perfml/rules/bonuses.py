@@ -1,4 +1,5 @@
 """Bonus line items: base (scaled by the scorecard), growth, team, milestone, and the satisfaction gate."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -21,10 +22,16 @@ def base_bonus_line(plan: Plan, seg_id: str, scorecard_total: Decimal | None) ->
     counted = min(total, b.max_score)
     value = round_by(plan.rounding, b.amount * counted / HUNDRED)
     capped = f" (capped at {fmt(b.max_score)})" if counted != total else ""
-    return Line(rule, "base_bonus", value,
-                f"{money(b.amount)} × scorecard {fmt(counted)}{capped} / 100 = {money(value)}",
-                [Input("amount", b.amount, "plan"),
-                 Input("scorecard_total", total, "scorecard", note=f"segments.{seg_id}.scorecard")])
+    return Line(
+        rule,
+        "base_bonus",
+        value,
+        f"{money(b.amount)} × scorecard {fmt(counted)}{capped} / 100 = {money(value)}",
+        [
+            Input("amount", b.amount, "plan"),
+            Input("scorecard_total", total, "scorecard", note=f"segments.{seg_id}.scorecard"),
+        ],
+    )
 
 
 def growth_of(values: Values, metric: str, basis: str) -> tuple[Decimal | None, Decimal | None, str]:
@@ -43,8 +50,9 @@ def growth_line(plan: Plan, seg_id: str, values: Values, base_bonus: Decimal | N
     growth, base, base_name = growth_of(values, g.metric, g.basis)
     inputs = values.inputs(g.metric, base_name)
     if growth is None:
-        return Line(rule, "growth_bonus", round_by(plan.rounding, ZERO),
-                    f"no {base_name} above 0 to grow from → 0", inputs)
+        return Line(
+            rule, "growth_bonus", round_by(plan.rounding, ZERO), f"no {base_name} above 0 to grow from → 0", inputs
+        )
     g_pct = growth * HUNDRED
     i = find_band(g.bands, g_pct)
     rate = g.bands[i].rate if i is not None else ZERO
@@ -58,9 +66,14 @@ def growth_line(plan: Plan, seg_id: str, values: Values, base_bonus: Decimal | N
         inputs.append(Input("base_bonus", base_bonus, "line", note=f"segments.{seg_id}.base_bonus"))
     value = round_by(plan.rounding, rate * amount / HUNDRED)
     band = f"bands[{i}]" if i is not None else "no band"
-    return Line(rule, "growth_bonus", value,
-                f"growth {fmt(g_pct.quantize(Decimal('0.01')))}% ({g.basis}) → {band} rate {pct(rate)}; "
-                f"{pct(rate)} × {what} = {money(value)}", inputs)
+    return Line(
+        rule,
+        "growth_bonus",
+        value,
+        f"growth {fmt(g_pct.quantize(Decimal('0.01')))}% ({g.basis}) → {band} rate {pct(rate)}; "
+        f"{pct(rate)} × {what} = {money(value)}",
+        inputs,
+    )
 
 
 def team_line(plan: Plan, seg_id: str, values: Values, base_bonus: Decimal | None) -> Line:
@@ -69,17 +82,24 @@ def team_line(plan: Plan, seg_id: str, values: Values, base_bonus: Decimal | Non
     rule = f"segments.{seg_id}.team_bonus"
     growth = values.get("team_revenue_growth_yoy")
     inputs = values.inputs("team_revenue_growth_yoy") + [
-        Input("base_bonus", base_bonus, "line", note=f"segments.{seg_id}.base_bonus")]
+        Input("base_bonus", base_bonus, "line", note=f"segments.{seg_id}.base_bonus")
+    ]
     if growth is None:
         return Line(rule, "team_bonus", round_by(plan.rounding, ZERO), "no team revenue a year ago → 0", inputs)
     g_pct = growth * HUNDRED
     shown = fmt(g_pct.quantize(Decimal("0.01")))
     if g_pct < t.min_growth:
-        return Line(rule, "team_bonus", round_by(plan.rounding, ZERO),
-                    f"team growth {shown}% < {pct(t.min_growth)} → 0", inputs)
+        return Line(
+            rule, "team_bonus", round_by(plan.rounding, ZERO), f"team growth {shown}% < {pct(t.min_growth)} → 0", inputs
+        )
     value = round_by(plan.rounding, t.rate * (base_bonus or ZERO) / HUNDRED)
-    return Line(rule, "team_bonus", value, f"team growth {shown}% ≥ {pct(t.min_growth)} → {pct(t.rate)} × "
-                f"base bonus {money(base_bonus)} = {money(value)}", inputs)
+    return Line(
+        rule,
+        "team_bonus",
+        value,
+        f"team growth {shown}% ≥ {pct(t.min_growth)} → {pct(t.rate)} × base bonus {money(base_bonus)} = {money(value)}",
+        inputs,
+    )
 
 
 def milestone_line(plan: Plan, seg_id: str, orders: Sequence[tuple[str, Decimal]]) -> Line:
@@ -87,10 +107,22 @@ def milestone_line(plan: Plan, seg_id: str, orders: Sequence[tuple[str, Decimal]
     m = plan.segments[seg_id].milestone_bonus
     hits = [(oid, amt) for oid, amt in orders if amt >= m.min_order]
     value = round_by(plan.rounding, m.pays * len(hits))
-    inputs = [Input("qualifying_orders", Decimal(len(hits)), "orders", ids=[oid for oid, _ in hits],
-                    note=f"credited this period, amount ≥ {money(m.min_order)}")]
-    return Line(f"segments.{seg_id}.milestone_bonus", "milestone_bonus", value,
-                f"{len(hits)} order(s) ≥ {money(m.min_order)} × {money(m.pays)} = {money(value)}", inputs)
+    inputs = [
+        Input(
+            "qualifying_orders",
+            Decimal(len(hits)),
+            "orders",
+            ids=[oid for oid, _ in hits],
+            note=f"credited this period, amount ≥ {money(m.min_order)}",
+        )
+    ]
+    return Line(
+        f"segments.{seg_id}.milestone_bonus",
+        "milestone_bonus",
+        value,
+        f"{len(hits)} order(s) ≥ {money(m.min_order)} × {money(m.pays)} = {money(value)}",
+        inputs,
+    )
 
 
 def satisfaction_gate_line(plan: Plan, seg_id: str, values: Values, lines: Sequence[Line]) -> Line:
@@ -106,10 +138,14 @@ def satisfaction_gate_line(plan: Plan, seg_id: str, values: Values, lines: Seque
             return Line(rule, "satisfaction_gate", zero, f"no {s.metric} this period → no deduction", inputs)
         reason = f"no {s.metric} this period"
     elif score >= s.min:
-        return Line(rule, "satisfaction_gate", zero, f"{s.metric} {fmt(score)} ≥ {fmt(s.min)} → no deduction",
-                    inputs)
+        return Line(rule, "satisfaction_gate", zero, f"{s.metric} {fmt(score)} ≥ {fmt(s.min)} → no deduction", inputs)
     else:
         reason = f"{s.metric} {fmt(score)} < {fmt(s.min)}"
     value = round_by(plan.rounding, -s.deduct * subtotal / HUNDRED)
-    return Line(rule, "satisfaction_gate", value,
-                f"{reason} → −{pct(s.deduct)} × subtotal {money(subtotal)} = {money(value)}", inputs)
+    return Line(
+        rule,
+        "satisfaction_gate",
+        value,
+        f"{reason} → −{pct(s.deduct)} × subtotal {money(subtotal)} = {money(value)}",
+        inputs,
+    )

@@ -1,6 +1,7 @@
 """Static plan checks: errors refuse a plan (each names its YAML path), warnings flag payout cliffs
 and non-monotonic payout. Both run without data.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from decimal import Decimal
 from perfml.metrics import METRICS
 from perfml.rules.bands import HUNDRED, ZERO, band_problems, fmt, marginal_pay, whole_pay
 from perfml.rules.plan import Commission, Plan, TargetRef
+
 
 @dataclass(frozen=True)
 class Issue:
@@ -36,8 +38,9 @@ def plan_errors(plan: Plan) -> list[Issue]:
 
     def metric(path: str, name: str) -> None:
         if name not in known:
-            errs.append((path, f"unknown metric {name!r}; declare it under extra_metrics if it comes "
-                               "from the metrics table"))
+            errs.append(
+                (path, f"unknown metric {name!r}; declare it under extra_metrics if it comes from the metrics table")
+            )
 
     def target(path: str, ref: TargetRef | None, needed: bool = True) -> None:
         if ref is None:
@@ -93,8 +96,12 @@ def plan_errors(plan: Plan) -> list[Issue]:
             weights = seg.scorecard.weights
             for ind_id, w in weights.items():
                 if ind_id not in plan.indicators:
-                    errs.append((f"{path}.scorecard.weights.{ind_id}",
-                                 f"unknown indicator; defined: {', '.join(plan.indicators) or 'none'}"))
+                    errs.append(
+                        (
+                            f"{path}.scorecard.weights.{ind_id}",
+                            f"unknown indicator; defined: {', '.join(plan.indicators) or 'none'}",
+                        )
+                    )
                 if w <= 0:
                     errs.append((f"{path}.scorecard.weights.{ind_id}", f"weight must be above 0, got {fmt(w)}"))
             total = sum(weights.values(), ZERO)
@@ -173,19 +180,32 @@ def plan_warnings(plan: Plan) -> list[Issue]:
                     amount = ref * b / HUNDRED if g.applies_to == "increase" else ref * (1 + b / HUNDRED)
                     jump = (g.bands[i].rate - g.bands[i - 1].rate) * max(amount, ZERO) / HUNDRED
                     if jump > limit:
-                        warns.append((f"{path}.growth_bonus.bands[{i}]",
-                                       f"payout cliff: reaching {fmt(b)}% growth raises pay by {jump:,.2f} at once "
-                                       f"(reference revenue base {ref:,.0f}; limit {limit:,.2f})"))
+                        warns.append(
+                            (
+                                f"{path}.growth_bonus.bands[{i}]",
+                                f"payout cliff: reaching {fmt(b)}% growth raises pay by {jump:,.2f} at once "
+                                f"(reference revenue base {ref:,.0f}; limit {limit:,.2f})",
+                            )
+                        )
         milestone = seg.milestone_bonus
         if milestone is not None and milestone.pays > limit:
-            warns.append((f"{path}.milestone_bonus.pays",
-                          f"payout cliff: an order of {milestone.min_order:,.2f} pays {milestone.pays:,.2f} "
-                          f"more than one a cent smaller (limit {limit:,.2f})"))
+            warns.append(
+                (
+                    f"{path}.milestone_bonus.pays",
+                    f"payout cliff: an order of {milestone.min_order:,.2f} pays {milestone.pays:,.2f} "
+                    f"more than one a cent smaller (limit {limit:,.2f})",
+                )
+            )
         if seg.team_bonus is not None and seg.base_bonus is not None:
             jump = seg.team_bonus.rate * seg.base_bonus.amount / HUNDRED
             if jump > limit:
-                warns.append((f"{path}.team_bonus", f"payout cliff: reaching {fmt(seg.team_bonus.min_growth)}% team "
-                              f"growth adds up to {jump:,.2f} at once (limit {limit:,.2f})"))
+                warns.append(
+                    (
+                        f"{path}.team_bonus",
+                        f"payout cliff: reaching {fmt(seg.team_bonus.min_growth)}% team "
+                        f"growth adds up to {jump:,.2f} at once (limit {limit:,.2f})",
+                    )
+                )
     for ind_id, ind in plan.indicators.items():
         if ind.scoring.type == "bands":
             scores = [b.score for b in ind.scoring.bands]
@@ -194,8 +214,12 @@ def plan_warnings(plan: Plan) -> list[Issue]:
             # A ratio is oriented so that higher is better (target/value when lower is better).
             want_rising = ind.scoring.better == "higher" or ind.scoring.on == "ratio"
             if not (rising if want_rising else falling):
-                warns.append((f"indicators.{ind_id}.scoring.bands",
-                              "non-monotonic: scores do not consistently improve as the metric improves"))
+                warns.append(
+                    (
+                        f"indicators.{ind_id}.scoring.bands",
+                        "non-monotonic: scores do not consistently improve as the metric improves",
+                    )
+                )
     return [Issue("warning", p, m) for p, m in warns]
 
 
@@ -203,8 +227,13 @@ def _rate_order(path: str, bands, what: str) -> list[tuple[str, str]]:
     out = []
     for i in range(1, len(bands)):
         if bands[i].rate < bands[i - 1].rate:
-            out.append((f"{path}[{i}]", f"non-monotonic: rate {fmt(bands[i].rate)}% is below the previous band's "
-                                        f"{fmt(bands[i - 1].rate)}%; pay can fall as {what} rises"))
+            out.append(
+                (
+                    f"{path}[{i}]",
+                    f"non-monotonic: rate {fmt(bands[i].rate)}% is below the previous band's "
+                    f"{fmt(bands[i - 1].rate)}%; pay can fall as {what} rises",
+                )
+            )
     return out
 
 
@@ -231,18 +260,30 @@ def _commission_warnings(path: str, c: Commission, limit: Decimal, ref: Decimal)
         for i, x in edges:
             jump = pay(x) - pay(x - step)
             if jump > limit:
-                out.append((f"{path}.bands[{i}]",
-                            f"payout cliff: at {where(x)} one more cent of revenue raises pay by {jump:,.2f} "
-                            f"(limit {limit:,.2f}; reference target {ref:,.0f})"))
+                out.append(
+                    (
+                        f"{path}.bands[{i}]",
+                        f"payout cliff: at {where(x)} one more cent of revenue raises pay by {jump:,.2f} "
+                        f"(limit {limit:,.2f}; reference target {ref:,.0f})",
+                    )
+                )
         out += _rate_order(f"{path}.bands", c.bands, what)
         last = c.bands[-1]
         if last.hi is not None:
-            out.append((f"{path}.bands[{len(c.bands) - 1}]", f"non-monotonic: above {where(last.hi)} no tier "
-                                                               "applies and the whole commission drops to 0"))
+            out.append(
+                (
+                    f"{path}.bands[{len(c.bands) - 1}]",
+                    f"non-monotonic: above {where(last.hi)} no tier applies and the whole commission drops to 0",
+                )
+            )
     if c.gate is not None and c.gate > 0:
         jump = pay(c.gate) - pay(c.gate - step)
         if jump > limit:
-            out.append((f"{path}.gate", f"payout cliff: reaching the gate at {where(c.gate)} raises pay by "
-                                        f"{jump:,.2f} at once (limit {limit:,.2f}; reference target {ref:,.0f})"))
+            out.append(
+                (
+                    f"{path}.gate",
+                    f"payout cliff: reaching the gate at {where(c.gate)} raises pay by "
+                    f"{jump:,.2f} at once (limit {limit:,.2f}; reference target {ref:,.0f})",
+                )
+            )
     return out
-

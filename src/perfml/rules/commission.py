@@ -1,6 +1,7 @@
 """Tiered commission: marginal (each rate on the part of the base inside its band) or whole-amount
 (the reached tier's rate on the whole base), with an optional gate and cap; one rounding.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -33,8 +34,11 @@ def commission_amount(c: Commission, base: Decimal, target: Decimal | None) -> t
     else:
         i = find_band(c.bands, x)
         raw = ZERO if i is None else c.bands[i].rate * base / HUNDRED
-        formula = (f"whole-amount on {where}: no tier applies → 0" if i is None else
-                   f"whole-amount on {where}: tier bands[{i}] {pct(c.bands[i].rate)} × {money(base)}")
+        formula = (
+            f"whole-amount on {where}: no tier applies → 0"
+            if i is None
+            else f"whole-amount on {where}: tier bands[{i}] {pct(c.bands[i].rate)} × {money(base)}"
+        )
     if c.cap is not None and raw > c.cap:
         formula += f" = {money(raw)}, capped at {money(c.cap)}"
         raw = c.cap

@@ -11,6 +11,7 @@ change moved the customer from someone to the employee on the order (a transfer)
   not the change was held: a confirmed gaming transfer never pays the receiver.
 Shares are exact integers in 1/10,000 (`share_bp`), so crediting never introduces rounding.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -24,8 +25,22 @@ from perfml.metrics import FULL_SHARE, period_of
 from perfml.money import to_decimal
 from perfml.rules.plan import Crediting
 
-LEDGER_COLUMNS = ["order_id", "customer_id", "closed_at", "period", "amount", "order_type", "closer_id",
-                  "change_id", "from_employee_id", "to_employee_id", "score", "status", "employee_id", "share_bp"]
+LEDGER_COLUMNS = [
+    "order_id",
+    "customer_id",
+    "closed_at",
+    "period",
+    "amount",
+    "order_type",
+    "closer_id",
+    "change_id",
+    "from_employee_id",
+    "to_employee_id",
+    "score",
+    "status",
+    "employee_id",
+    "share_bp",
+]
 DECISIONS = ("release", "void")
 
 
@@ -52,18 +67,28 @@ def load_scores(path: str | Path) -> pd.DataFrame:
 def review_decisions(dataset, reviews: Mapping[str, str] | None = None) -> dict[str, str]:
     """change_id -> 'release' | 'void', from transfer_labels then explicit reviews (which win)."""
     labels = dataset.transfer_labels
-    out = {cid: ("void" if flag == 1 else "release")
-           for cid, flag in zip(labels["change_id"], labels["is_anomalous"]) if pd.notna(flag)}
+    out = {
+        cid: ("void" if flag == 1 else "release")
+        for cid, flag in zip(labels["change_id"], labels["is_anomalous"])
+        if pd.notna(flag)
+    }
     for cid, decision in (reviews or {}).items():
         if decision not in DECISIONS:
-            raise PerfmlError(f"review of change {cid}: decision must be one of {', '.join(DECISIONS)}, "
-                              f"got {decision!r}")
+            raise PerfmlError(
+                f"review of change {cid}: decision must be one of {', '.join(DECISIONS)}, got {decision!r}"
+            )
         out[str(cid)] = decision
     return out
 
 
-def credit_ledger(dataset, rules: Crediting, *, scores: pd.DataFrame | None = None,
-                  reviews: Mapping[str, str] | None = None, since: str | None = None) -> pd.DataFrame:
+def credit_ledger(
+    dataset,
+    rules: Crediting,
+    *,
+    scores: pd.DataFrame | None = None,
+    reviews: Mapping[str, str] | None = None,
+    since: str | None = None,
+) -> pd.DataFrame:
     """One row per (order, credited employee) with status and share (`LEDGER_COLUMNS`); vectorised.
 
     `since` ('YYYY-MM') leaves out orders closed before that month (a run only needs its look-back).
@@ -71,14 +96,28 @@ def credit_ledger(dataset, rules: Crediting, *, scores: pd.DataFrame | None = No
     orders = dataset.orders
     if since is not None:
         orders = orders[orders["closed_at"] >= pd.Timestamp(f"{since}-01")]
-    ledger = pd.DataFrame({
-        "order_id": orders["order_id"], "customer_id": orders["customer_id"], "closed_at": orders["closed_at"],
-        "period": period_of(orders["closed_at"]), "amount": orders["amount"], "order_type": orders["order_type"],
-        "closer_id": orders["employee_id"]})
+    ledger = pd.DataFrame(
+        {
+            "order_id": orders["order_id"],
+            "customer_id": orders["customer_id"],
+            "closed_at": orders["closed_at"],
+            "period": period_of(orders["closed_at"]),
+            "amount": orders["amount"],
+            "order_type": orders["order_type"],
+            "closer_id": orders["employee_id"],
+        }
+    )
     ledger = _link_changes(ledger, dataset.ownership_changes)
     roles = dataset.employees.set_index("employee_id")["role"]
-    transfer = (ledger["from_employee_id"].notna() & (ledger["to_employee_id"] == ledger["closer_id"])
-                & (ledger["from_employee_id"] != ledger["to_employee_id"])).fillna(False).astype(bool)
+    transfer = (
+        (
+            ledger["from_employee_id"].notna()
+            & (ledger["to_employee_id"] == ledger["closer_id"])
+            & (ledger["from_employee_id"] != ledger["to_employee_id"])
+        )
+        .fillna(False)
+        .astype(bool)
+    )
 
     score = pd.Series(float("nan"), index=ledger.index)
     if scores is not None and len(scores):
@@ -137,19 +176,37 @@ def holds(ledger: pd.DataFrame, periods: list[str], threshold: Decimal | None) -
     """Held changes with the orders they hold in `periods` (revenue credited to nobody until reviewed)."""
     held = ledger[(ledger["status"] == "held") & ledger["period"].isin(periods)]
     held = held.sort_values(["change_id", "order_id"], kind="stable")
-    cols = {c: held[c].tolist() for c in ("change_id", "customer_id", "from_employee_id", "to_employee_id",
-                                          "score", "order_id", "period", "amount")}
+    cols = {
+        c: held[c].tolist()
+        for c in (
+            "change_id",
+            "customer_id",
+            "from_employee_id",
+            "to_employee_id",
+            "score",
+            "order_id",
+            "period",
+            "amount",
+        )
+    }
     out: list[dict] = []
     for i, change_id in enumerate(cols["change_id"]):
         if not out or out[-1]["change_id"] != change_id:  # rows are sorted, so a change's orders are adjacent
-            out.append({
-                "change_id": change_id, "customer_id": cols["customer_id"][i],
-                "from_employee_id": cols["from_employee_id"][i], "to_employee_id": cols["to_employee_id"][i],
-                "score": to_decimal(float(cols["score"][i])), "threshold": threshold,
-                "orders": [], "periods": [], "amount": Decimal(0),
-                "status": "held: credited to nobody until a review releases (to the receiver) or voids "
-                          "(to the original owner) it",
-            })
+            out.append(
+                {
+                    "change_id": change_id,
+                    "customer_id": cols["customer_id"][i],
+                    "from_employee_id": cols["from_employee_id"][i],
+                    "to_employee_id": cols["to_employee_id"][i],
+                    "score": to_decimal(float(cols["score"][i])),
+                    "threshold": threshold,
+                    "orders": [],
+                    "periods": [],
+                    "amount": Decimal(0),
+                    "status": "held: credited to nobody until a review releases (to the receiver) or voids "
+                    "(to the original owner) it",
+                }
+            )
         hold = out[-1]
         hold["orders"].append(cols["order_id"][i])
         if cols["period"][i] not in hold["periods"]:
@@ -168,15 +225,21 @@ def credit_notes(ledger: pd.DataFrame) -> dict[tuple[str, str], list[dict]]:
         share = Decimal(int(r.share_bp)) / 100
         text = {
             "transfer": f"customer {r.customer_id} came from {r.from_employee_id} (change {r.change_id}); "
-                        f"{share.normalize():f}% of {to_decimal(float(r.amount))} credited",
+            f"{share.normalize():f}% of {to_decimal(float(r.amount))} credited",
             "released": f"change {r.change_id} was reviewed and released; {share.normalize():f}% credited",
             "voided": f"change {r.change_id} ({r.from_employee_id} → {r.to_employee_id}) was voided by review; "
-                      f"the order stays with the original owner (100%)",
+            f"the order stays with the original owner (100%)",
             "remainder": f"remainder {share.normalize():f}% of a transfer to {r.to_employee_id} (change {r.change_id})",
         }[r.status]
         out.setdefault((r.employee_id, r.period), []).append(
-            {"order_id": r.order_id, "status": r.status, "change_id": r.change_id, "share_pct": share,
-             "explanation": text})
+            {
+                "order_id": r.order_id,
+                "status": r.status,
+                "change_id": r.change_id,
+                "share_pct": share,
+                "explanation": text,
+            }
+        )
     return out
 
 

@@ -3,6 +3,7 @@
 `evaluate` runs a plan over a dataset for one or more periods; `what_if` re-runs one employee
 with overridden metric values; `evaluate_values` scores metric values with no dataset at all.
 """
+
 from __future__ import annotations
 
 import gc
@@ -14,10 +15,18 @@ from decimal import Context, Decimal, localcontext
 import pandas as pd
 
 from perfml.errors import PlanError
-from perfml.metrics import (DERIVED_FROM, HISTORY_MONTHS, METRICS, MONEY, metric_table_and_evidence, parse_period,
-                            period_index, period_label, untracked_metrics)
+from perfml.metrics import (
+    DERIVED_FROM,
+    HISTORY_MONTHS,
+    METRICS,
+    MONEY,
+    metric_table_and_evidence,
+    parse_period,
+    period_index,
+    period_label,
+    untracked_metrics,
+)
 from perfml.money import to_decimal
-from perfml.schema import MONEY_MAX, MONEY_PLACES
 from perfml.rules.assistant import capacity_column, combined_task_line
 from perfml.rules.bonuses import base_bonus_line, growth_line, milestone_line, satisfaction_gate_line, team_line
 from perfml.rules.commission import commission_line
@@ -27,14 +36,30 @@ from perfml.rules.plan import Plan
 from perfml.rules.scorecard import scorecard
 from perfml.rules.trace import BonusRun, Input, Result
 from perfml.rules.values import DERIVED, Values, as_decimal, from_units
+from perfml.schema import MONEY_MAX, MONEY_PLACES
 
 ZERO = Decimal(0)
 # Row-counted metrics of the metrics layer and the table their rows come from.
-_ROW_SOURCES = {"revenue": "orders", "new_revenue": "orders", "repeat_revenue": "orders", "revenue_at_close": "orders",
-                "orders": "orders", "new_customers": "orders", "visits": "activities", "calls": "activities",
-                "emails": "activities", "meetings": "activities", "messages": "activities",
-                "activities": "activities", "leads": "leads", "leads_converted": "leads", "leads_lost": "leads",
-                "leads_due_24h": "leads", "lead_responses": "leads", "satisfaction_responses": "satisfaction"}
+_ROW_SOURCES = {
+    "revenue": "orders",
+    "new_revenue": "orders",
+    "repeat_revenue": "orders",
+    "revenue_at_close": "orders",
+    "orders": "orders",
+    "new_customers": "orders",
+    "visits": "activities",
+    "calls": "activities",
+    "emails": "activities",
+    "meetings": "activities",
+    "messages": "activities",
+    "activities": "activities",
+    "leads": "leads",
+    "leads_converted": "leads",
+    "leads_lost": "leads",
+    "leads_due_24h": "leads",
+    "lead_responses": "leads",
+    "satisfaction_responses": "satisfaction",
+}
 
 
 def _context() -> Context:
@@ -78,8 +103,16 @@ def plan_metrics(plan: Plan) -> set[str]:
 
 
 # -- core: one employee-period -------------------------------------------------------------------------
-def compute(plan: Plan, seg_id: str, values: Values, *, role: str, team_id: str | None,
-            orders: Iterable[tuple[str, Decimal]] = (), credits: list[dict] | None = None) -> Result:
+def compute(
+    plan: Plan,
+    seg_id: str,
+    values: Values,
+    *,
+    role: str,
+    team_id: str | None,
+    orders: Iterable[tuple[str, Decimal]] = (),
+    credits: list[dict] | None = None,
+) -> Result:
     """Scorecard and payout lines of one employee-period from its exact values."""
     seg = plan.segments[seg_id]
     with localcontext(_context()):
@@ -105,9 +138,17 @@ def compute(plan: Plan, seg_id: str, values: Values, *, role: str, team_id: str 
     return Result(values.employee_id, values.period, role, team_id, seg_id, card, lines, total, credits or [])
 
 
-def evaluate_values(plan: Plan | str, values: Mapping[str, object], *, role: str = "sales", tenure_months: int = 12,
-                    segment: str | None = None, orders: Iterable[tuple[str, object]] = (),
-                    employee_id: str = "what-if", period: str = "what-if") -> Result:
+def evaluate_values(
+    plan: Plan | str,
+    values: Mapping[str, object],
+    *,
+    role: str = "sales",
+    tenure_months: int = 12,
+    segment: str | None = None,
+    orders: Iterable[tuple[str, object]] = (),
+    employee_id: str = "what-if",
+    period: str = "what-if",
+) -> Result:
     """Score plain metric values (no dataset): e.g. {'revenue': 130000, 'revenue_target': 100000}."""
     plan = load_plan(plan)
     seg_id = segment or plan.segment_for(role, tenure_months)
@@ -115,14 +156,20 @@ def evaluate_values(plan: Plan | str, values: Mapping[str, object], *, role: str
         wanted = f"named {segment}" if segment else f"selects role {role!r} at tenure {tenure_months}"
         raise PlanError(f"plan {plan.id}: no segment {wanted}")
     vals = Values(employee_id, period, {}).override(values)
-    return compute(plan, seg_id, vals, role=role, team_id=None,
-                   orders=[(oid, as_decimal(a)) for oid, a in orders])
+    return compute(plan, seg_id, vals, role=role, team_id=None, orders=[(oid, as_decimal(a)) for oid, a in orders])
 
 
 # -- over a dataset ------------------------------------------------------------------------------------
-def evaluate(plan: Plan | str, dataset, periods: str | Iterable[str], *, scores: pd.DataFrame | None = None,
-             reviews: Mapping[str, str] | None = None, employee_ids: Iterable[str] | None = None,
-             overrides: Mapping[str, object] | None = None) -> BonusRun:
+def evaluate(
+    plan: Plan | str,
+    dataset,
+    periods: str | Iterable[str],
+    *,
+    scores: pd.DataFrame | None = None,
+    reviews: Mapping[str, str] | None = None,
+    employee_ids: Iterable[str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> BonusRun:
     """Scorecards and payouts with traces for every employee employed in `periods`."""
     plan = load_plan(plan)
     periods = sorted({periods} if isinstance(periods, str) else set(periods), key=parse_period)
@@ -132,32 +179,62 @@ def evaluate(plan: Plan | str, dataset, periods: str | Iterable[str], *, scores:
         _check_effective(plan, p)
     lo = parse_period(periods[0])
     # Rows from lo - 12 are read: the periods' growth and the lagged plan metrics need no more.
-    ledger = credit_ledger(dataset, plan.crediting, scores=scores, reviews=reviews,
-                           since=period_label(lo - HISTORY_MONTHS))
+    ledger = credit_ledger(
+        dataset, plan.crediting, scores=scores, reviews=reviews, since=period_label(lo - HISTORY_MONTHS)
+    )
     needed = plan_metrics(plan)
     rows, units, digits, evidence = _values_frame(dataset, ledger, needed, periods, employee_ids)
     results, skipped = _evaluate_rows(
-        plan, rows, units, digits, needed, evidence, overrides=overrides, not_tracked=untracked_metrics(dataset),
+        plan,
+        rows,
+        units,
+        digits,
+        needed,
+        evidence,
+        overrides=overrides,
+        not_tracked=untracked_metrics(dataset),
         milestone_orders=_milestone_orders(plan, ledger, periods),
-        notes=credit_notes(ledger[ledger["period"].isin(periods)]))
+        notes=credit_notes(ledger[ledger["period"].isin(periods)]),
+    )
     return BonusRun(
-        plan={"id": plan.id, "version": plan.version, "name": plan.name, "hash": plan_hash(plan),
-              "effective_from": str(plan.effective_from),
-              "effective_to": str(plan.effective_to) if plan.effective_to else None},
-        periods=periods, currency=plan.currency,
-        data={"fingerprint": dataset.fingerprint(), "scores": _scores_fingerprint(scores),
-              "reviews": dict(sorted((reviews or {}).items()))},
-        results=results, holds=holds(ledger, periods, plan.crediting.hold_threshold), skipped=skipped)
+        plan={
+            "id": plan.id,
+            "version": plan.version,
+            "name": plan.name,
+            "hash": plan_hash(plan),
+            "effective_from": str(plan.effective_from),
+            "effective_to": str(plan.effective_to) if plan.effective_to else None,
+        },
+        periods=periods,
+        currency=plan.currency,
+        data={
+            "fingerprint": dataset.fingerprint(),
+            "scores": _scores_fingerprint(scores),
+            "reviews": dict(sorted((reviews or {}).items())),
+        },
+        results=results,
+        holds=holds(ledger, periods, plan.crediting.hold_threshold),
+        skipped=skipped,
+    )
 
 
 def _values_frame(dataset, ledger: pd.DataFrame, needed: set[str], periods: list[str], employee_ids):
     """Metric rows of the periods (with history columns), their exact money units and the evidence map."""
     lo, hi = parse_period(periods[0]), parse_period(periods[-1])
     table, evidence_rows = metric_table_and_evidence(
-        dataset, periods=[period_label(i) for i in range(lo - HISTORY_MONTHS, hi + 1)], crediting=ledger,
-        evidence_metrics=_evidence_metrics(needed), evidence_periods=_evidence_periods(needed, periods), look_back=0)
-    evidence = {(e, p, m): (t, ids) for e, p, m, t, ids in zip(
-        *(evidence_rows[c].tolist() for c in ("employee_id", "period", "metric", "table", "ids")))}
+        dataset,
+        periods=[period_label(i) for i in range(lo - HISTORY_MONTHS, hi + 1)],
+        crediting=ledger,
+        evidence_metrics=_evidence_metrics(needed),
+        evidence_periods=_evidence_periods(needed, periods),
+        look_back=0,
+    )
+    evidence = {
+        (e, p, m): (t, ids)
+        for e, p, m, t, ids in zip(
+            *(evidence_rows[c].tolist() for c in ("employee_id", "period", "metric", "table", "ids"))
+        )
+    }
     frame = _with_history(table.frame, needed)  # keeps row order, so `units` stays aligned
     keep = frame["period"].isin(periods)
     if employee_ids is not None:
@@ -165,9 +242,19 @@ def _values_frame(dataset, ledger: pd.DataFrame, needed: set[str], periods: list
     return frame[keep], table.units[keep.to_numpy()], table.digits, evidence
 
 
-def _evaluate_rows(plan: Plan, rows: pd.DataFrame, units: pd.DataFrame, digits: int, needed: set[str],
-                   evidence: dict, *, overrides, milestone_orders: dict, notes: dict,
-                   not_tracked: frozenset[str] = frozenset()) -> tuple[list, list]:
+def _evaluate_rows(
+    plan: Plan,
+    rows: pd.DataFrame,
+    units: pd.DataFrame,
+    digits: int,
+    needed: set[str],
+    evidence: dict,
+    *,
+    overrides,
+    milestone_orders: dict,
+    notes: dict,
+    not_tracked: frozenset[str] = frozenset(),
+) -> tuple[list, list]:
     """One `compute` per row; results sorted by (period, employee_id), plus the rows no segment selects."""
     results, skipped = [], []
     columns = {c: rows[c].tolist() for c in needed if c in rows.columns and c not in MONEY}
@@ -176,16 +263,27 @@ def _evaluate_rows(plan: Plan, rows: pd.DataFrame, units: pd.DataFrame, digits: 
     segments: dict[tuple[str, int], str | None] = {}
     columns_present = frozenset(rows.columns)
     with localcontext(_context()), _collector_paused():
-        for i, (emp, period, role, team, tenure) in enumerate(zip(
-                rows["employee_id"].tolist(), rows["period"].tolist(), rows["role"].tolist(),
-                rows["team_id"].tolist(), rows["tenure_months"].tolist())):
+        for i, (emp, period, role, team, tenure) in enumerate(
+            zip(
+                rows["employee_id"].tolist(),
+                rows["period"].tolist(),
+                rows["role"].tolist(),
+                rows["team_id"].tolist(),
+                rows["tenure_months"].tolist(),
+            )
+        ):
             key = (role, int(tenure))
             if key not in segments:
                 segments[key] = plan.segment_for(*key)
             seg_id = segments[key]
             if seg_id is None:
-                skipped.append({"employee_id": emp, "period": period,
-                                "reason": f"no segment selects role {role} at tenure {int(tenure)} months"})
+                skipped.append(
+                    {
+                        "employee_id": emp,
+                        "period": period,
+                        "reason": f"no segment selects role {role} at tenure {int(tenure)} months",
+                    }
+                )
                 continue
             data: dict[str, Decimal | None] = {c: as_decimal(v[i]) for c, v in columns.items()}
             for c, v in money_cols.items():
@@ -196,8 +294,17 @@ def _evaluate_rows(plan: Plan, rows: pd.DataFrame, units: pd.DataFrame, digits: 
             values = Values(emp, period, data, _source_of(emp, period, evidence, columns_present), not_tracked)
             if overrides:
                 values = values.override(overrides)
-            results.append(compute(plan, seg_id, values, role=role, team_id=team,
-                                   orders=milestone_orders.get((emp, period), ()), credits=notes.get((emp, period))))
+            results.append(
+                compute(
+                    plan,
+                    seg_id,
+                    values,
+                    role=role,
+                    team_id=team,
+                    orders=milestone_orders.get((emp, period), ()),
+                    credits=notes.get((emp, period)),
+                )
+            )
     results.sort(key=lambda r: (r.period, r.employee_id))
     skipped.sort(key=lambda r: (r["period"], r["employee_id"]))
     return results, skipped
@@ -234,8 +341,16 @@ def override_problems(overrides: Mapping[str, object]) -> dict[str, str]:
     return out
 
 
-def what_if(plan: Plan | str, dataset, *, employee_id: str, period: str, overrides: Mapping[str, object],
-            scores: pd.DataFrame | None = None, reviews: Mapping[str, str] | None = None) -> Result:
+def what_if(
+    plan: Plan | str,
+    dataset,
+    *,
+    employee_id: str,
+    period: str,
+    overrides: Mapping[str, object],
+    scores: pd.DataFrame | None = None,
+    reviews: Mapping[str, str] | None = None,
+) -> Result:
     """One employee-period re-evaluated with some metric values replaced (derived metrics follow).
 
     `InvalidOverrides` for a value no metric can hold (see `override_problems`), also when the
@@ -245,11 +360,16 @@ def what_if(plan: Plan | str, dataset, *, employee_id: str, period: str, overrid
     if problems:
         raise InvalidOverrides(problems)
     try:
-        run = evaluate(plan, dataset, period, scores=scores, reviews=reviews, employee_ids=[employee_id],
-                       overrides=overrides)
+        run = evaluate(
+            plan, dataset, period, scores=scores, reviews=reviews, employee_ids=[employee_id], overrides=overrides
+        )
     except ArithmeticError as exc:  # decimal.InvalidOperation / Overflow: e.g. a ratio too large to round
-        raise InvalidOverrides({name: f"{value!r} makes the plan's arithmetic overflow ({type(exc).__name__})"
-                                for name, value in overrides.items()}) from None
+        raise InvalidOverrides(
+            {
+                name: f"{value!r} makes the plan's arithmetic overflow ({type(exc).__name__})"
+                for name, value in overrides.items()
+            }
+        ) from None
     result = run.result(employee_id, period)
     if result is None:
         raise PlanError(f"{employee_id} is not evaluated in {period} (not employed, or no segment selects them)")
@@ -273,8 +393,9 @@ def _check_effective(plan: Plan, period: str) -> None:
     p = parse_period(period)
     start = period_index(plan.effective_from)
     if p < start:
-        raise PlanError(f"plan {plan.id} v{plan.version} takes effect {plan.effective_from}; "
-                        f"period {period} is before it")
+        raise PlanError(
+            f"plan {plan.id} v{plan.version} takes effect {plan.effective_from}; period {period} is before it"
+        )
     if plan.effective_to is not None and p > period_index(plan.effective_to):
         raise PlanError(f"plan {plan.id} v{plan.version} ended {plan.effective_to}; period {period} is after it")
 
@@ -341,15 +462,22 @@ def _source_of(emp: str, period: str, evidence: dict, columns: frozenset):
         if name in DERIVED_FROM:
             parts = DERIVED_FROM[name]
             ids = sorted({i for part in parts for i in evidence.get((emp, period, part), ("", []))[1]})
-            return Input(name, None, _ROW_SOURCES.get(parts[0], "derived"), ids=ids, period=period,
-                         note=f"rate from {', '.join(parts)}")
+            return Input(
+                name,
+                None,
+                _ROW_SOURCES.get(parts[0], "derived"),
+                ids=ids,
+                period=period,
+                note=f"rate from {', '.join(parts)}",
+            )
         if name == "revenue_last_year":
             last = period_label(parse_period(period) - 12)
             table, ids = evidence.get((emp, last, "revenue"), ("orders", []))
             return Input(name, None, table, ids=ids, period=last, note="credited revenue a year earlier")
         if name.endswith("_target"):
-            return Input(name, None, "targets", key={"employee_id": emp, "period": period,
-                                                     "metric": name[: -len("_target")]})
+            return Input(
+                name, None, "targets", key={"employee_id": emp, "period": period, "metric": name[: -len("_target")]}
+            )
         if name.startswith("team_revenue"):
             return Input(name, None, "orders", note="team total at close (before crediting)")
         if name == "revenue_trailing6_mean" or "_best" in name or name.endswith(("_last_year", "_trailing6_mean")):
@@ -368,8 +496,12 @@ def _milestone_orders(plan: Plan, ledger: pd.DataFrame, periods: list[str]) -> d
     mins = [s.milestone_bonus.min_order for s in plan.segments.values() if s.milestone_bonus]
     if not mins:
         return {}
-    rows = ledger[ledger["period"].isin(periods) & ledger["employee_id"].notna() & (ledger["share_bp"] > 0)
-                  & (ledger["amount"] >= float(min(mins)) * (1 - 1e-12))]
+    rows = ledger[
+        ledger["period"].isin(periods)
+        & ledger["employee_id"].notna()
+        & (ledger["share_bp"] > 0)
+        & (ledger["amount"] >= float(min(mins)) * (1 - 1e-12))
+    ]
     out: dict = {}
     for r in rows.sort_values("order_id").itertuples(index=False):
         out.setdefault((r.employee_id, r.period), []).append((r.order_id, to_decimal(float(r.amount))))

@@ -1,4 +1,5 @@
 """Read a plan: built-in name or YAML file -> validated `Plan`, refusing bad plans by YAML path."""
+
 from __future__ import annotations
 
 import hashlib
@@ -65,8 +66,9 @@ def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dic
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             # PyYAML would keep the last one silently; in a pay plan that hides a typo.
-            raise PlanError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r} "
-                            f"(first at line {seen[key] + 1})")
+            raise PlanError(
+                f"line {key_node.start_mark.line + 1}: duplicate key {key!r} (first at line {seen[key] + 1})"
+            )
         seen[key] = key_node.start_mark.line
     return loader.construct_mapping(node, deep=deep)
 
@@ -75,9 +77,11 @@ def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dic
 # plans only use true/false.
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                              list("tTfF"))
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 _Loader.add_constructor("tag:yaml.org,2002:float", _decimal)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
@@ -113,8 +117,11 @@ def parse_plan(text: str, source: str = "plan") -> CheckReport:
     except yaml.YAMLError as exc:
         return CheckReport(source, None, [Issue("error", "", f"not valid YAML: {exc}")])
     except RecursionError:  # PyYAML composes nested nodes recursively
-        return CheckReport(source, None, [Issue("error", "", f"plan {source} is nested too deeply to read "
-                                                             f"(a plan is a few levels deep)")])
+        return CheckReport(
+            source,
+            None,
+            [Issue("error", "", f"plan {source} is nested too deeply to read (a plan is a few levels deep)")],
+        )
     if not isinstance(data, dict):
         return CheckReport(source, None, [Issue("error", "", "a plan must be a YAML mapping")])
     try:

@@ -5,6 +5,7 @@ Percentages are written in percent (`rate: 15` = 15%). Rules across fields (weig
 to 100, bands without gaps, known metrics) live in `perfml.rules.checks`, which can name the
 exact YAML path of each problem.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,8 +15,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Role = Literal["sales", "assistant", "manager"]
-ROUNDING_MODES = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN, "half_down": ROUND_HALF_DOWN,
-                  "down": ROUND_DOWN, "up": ROUND_UP}
+ROUNDING_MODES = {
+    "half_up": ROUND_HALF_UP,
+    "half_even": ROUND_HALF_EVEN,
+    "half_down": ROUND_HALF_DOWN,
+    "down": ROUND_DOWN,
+    "up": ROUND_UP,
+}
 
 
 class _Model(BaseModel):
@@ -220,8 +226,10 @@ class LowPerformer(_Model):
 
     bar: Decimal = Decimal(60)  # scorecard total under this joins the pool
     review_after: int = Field(2, ge=1)  # consecutive periods under the bar -> review list
-    actions: list[PoolAction] = [PoolAction(below=Decimal(40), action="rotation"),
-                                 PoolAction(below=Decimal(60), action="coaching")]
+    actions: list[PoolAction] = [
+        PoolAction(below=Decimal(40), action="rotation"),
+        PoolAction(below=Decimal(60), action="coaching"),
+    ]
 
 
 class Reminders(_Model):

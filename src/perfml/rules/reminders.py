@@ -3,6 +3,7 @@
 Everything is computed as of a moment t from records dated before t (`Dataset.before`), with
 timestamps inside kept rows (first contact, conversion) also ignored when at or after t.
 """
+
 from __future__ import annotations
 
 import calendar
@@ -32,7 +33,8 @@ def reminders(plan: Plan | str, dataset, as_of, *, scores: pd.DataFrame | None =
     ds = dataset.before(as_of)
     pool, review, period = _low_performers(plan, ds, as_of, scores)
     return {
-        "as_of": as_of.isoformat(), "notice": NOTICE,
+        "as_of": as_of.isoformat(),
+        "notice": NOTICE,
         "plan": {"id": plan.id, "version": plan.version, "hash": plan_hash(plan)},
         "lead_followups": _lead_followups(plan, ds, as_of),
         "weekly_visits": _weekly_visits(plan, ds, as_of),
@@ -42,8 +44,10 @@ def reminders(plan: Plan | str, dataset, as_of, *, scores: pd.DataFrame | None =
 
 
 def _active(employees: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
-    return employees[(employees["hire_date"] <= at) & (employees["termination_date"].isna()
-                                                     | (employees["termination_date"] >= at.normalize()))]
+    return employees[
+        (employees["hire_date"] <= at)
+        & (employees["termination_date"].isna() | (employees["termination_date"] >= at.normalize()))
+    ]
 
 
 def _lead_followups(plan: Plan, ds, as_of: pd.Timestamp) -> list[dict]:
@@ -56,16 +60,27 @@ def _lead_followups(plan: Plan, ds, as_of: pd.Timestamp) -> list[dict]:
     def before(col: str) -> pd.Series:
         return leads[col].notna() & (leads[col] < as_of)
 
-    due = ((deadline <= as_of) & ~before("first_contact_at") & ~before("converted_at") & ~before("lost_at")
-           & (leads["created_at"] >= as_of - pd.Timedelta(days=r.lead_lookback_days)))
+    due = (
+        (deadline <= as_of)
+        & ~before("first_contact_at")
+        & ~before("converted_at")
+        & ~before("lost_at")
+        & (leads["created_at"] >= as_of - pd.Timedelta(days=r.lead_lookback_days))
+    )
     rows = leads[due].assign(deadline=deadline[due]).sort_values(["owner_id", "created_at", "lead_id"])
     overdue = ((as_of - rows["deadline"]).dt.total_seconds() / 3600).round(1)
-    return [{"lead_id": lid, "owner_id": owner, "created_at": c.isoformat(), "deadline": d.isoformat(),
-             "hours_overdue": float(h),
-             "suggestion": f"contact this lead now; it was not contacted within {fmt(r.lead_contact_hours)} h",
-             "evidence": {"table": "leads", "id": lid}}
-            for lid, owner, c, d, h in zip(rows["lead_id"], rows["owner_id"], rows["created_at"], rows["deadline"],
-                                           overdue)]
+    return [
+        {
+            "lead_id": lid,
+            "owner_id": owner,
+            "created_at": c.isoformat(),
+            "deadline": d.isoformat(),
+            "hours_overdue": float(h),
+            "suggestion": f"contact this lead now; it was not contacted within {fmt(r.lead_contact_hours)} h",
+            "evidence": {"table": "leads", "id": lid},
+        }
+        for lid, owner, c, d, h in zip(rows["lead_id"], rows["owner_id"], rows["created_at"], rows["deadline"], overdue)
+    ]
 
 
 def _weekly_visits(plan: Plan, ds, as_of: pd.Timestamp) -> dict[str, Any]:
@@ -73,8 +88,7 @@ def _weekly_visits(plan: Plan, ds, as_of: pd.Timestamp) -> dict[str, Any]:
     w = plan.reminders.weekly_visits
     week_start = as_of.normalize() - pd.Timedelta(days=as_of.weekday())
     check_from = week_start + pd.Timedelta(days=w.from_weekday, hours=w.from_hour)
-    out: dict[str, Any] = {"week_start": week_start.date().isoformat(), "checked": as_of >= check_from,
-                           "employees": []}
+    out: dict[str, Any] = {"week_start": week_start.date().isoformat(), "checked": as_of >= check_from, "employees": []}
     if not out["checked"]:
         out["reason"] = f"checked from {WEEKDAYS[w.from_weekday]} {w.from_hour:02d}:00 on"
         return out
@@ -95,14 +109,26 @@ def _weekly_visits(plan: Plan, ds, as_of: pd.Timestamp) -> dict[str, Any]:
         bar = w.share * weekly / HUNDRED
         visits = ids_by.get(emp, [])
         if Decimal(len(visits)) < bar:
-            out["employees"].append({
-                "employee_id": emp, "visits_this_week": len(visits),
-                "weekly_target": fmt(weekly.quantize(Decimal("0.01"))), "bar": fmt(bar.quantize(Decimal("0.01"))),
-                "suggestion": f"{len(visits)} visit(s) since {week_start.date()} is under {fmt(w.share)}% of the "
-                              f"pro-rated weekly target; plan visits for the rest of the week",
-                "evidence": {"activities": visits,
-                             "target": {"table": "targets", "employee_id": emp, "period": period, "metric": "visits",
-                                        "value": fmt(monthly)}}})
+            out["employees"].append(
+                {
+                    "employee_id": emp,
+                    "visits_this_week": len(visits),
+                    "weekly_target": fmt(weekly.quantize(Decimal("0.01"))),
+                    "bar": fmt(bar.quantize(Decimal("0.01"))),
+                    "suggestion": f"{len(visits)} visit(s) since {week_start.date()} is under {fmt(w.share)}% of the "
+                    f"pro-rated weekly target; plan visits for the rest of the week",
+                    "evidence": {
+                        "activities": visits,
+                        "target": {
+                            "table": "targets",
+                            "employee_id": emp,
+                            "period": period,
+                            "metric": "visits",
+                            "value": fmt(monthly),
+                        },
+                    },
+                }
+            )
     return out
 
 
@@ -128,16 +154,36 @@ def _low_performers(plan: Plan, ds, as_of: pd.Timestamp, scores) -> tuple[list, 
             continue
         total = res.scorecard_total
         action = next((a.action for a in actions if total < a.below), actions[-1].action if actions else "coaching")
-        evidence = [{"indicator": i["id"], "metric": i["metric"], "score": fmt(i["score"]), "weight": fmt(i["weight"]),
-                     "inputs": [x.to_dict() for x in i["inputs"]]} for i in res.scorecard["indicators"]]
-        pool.append({"employee_id": emp, "segment": res.segment, "scorecard_total": fmt(total),
-                     "suggested_action": action, "evidence": evidence})
+        evidence = [
+            {
+                "indicator": i["id"],
+                "metric": i["metric"],
+                "score": fmt(i["score"]),
+                "weight": fmt(i["weight"]),
+                "inputs": [x.to_dict() for x in i["inputs"]],
+            }
+            for i in res.scorecard["indicators"]
+        ]
+        pool.append(
+            {
+                "employee_id": emp,
+                "segment": res.segment,
+                "scorecard_total": fmt(total),
+                "suggested_action": action,
+                "evidence": evidence,
+            }
+        )
         history = [by_emp[emp].get(p) for p in periods]
         if all(h is not None and h.scorecard_total < lp.bar for h in history):
-            review.append({"employee_id": emp, "periods": periods,
-                           "scorecard_totals": [fmt(h.scorecard_total) for h in history],
-                           "reason": f"scorecard under {fmt(lp.bar)} for {len(periods)} consecutive period(s)",
-                           "suggestion": "review with the employee's manager; a person decides"})
+            review.append(
+                {
+                    "employee_id": emp,
+                    "periods": periods,
+                    "scorecard_totals": [fmt(h.scorecard_total) for h in history],
+                    "reason": f"scorecard under {fmt(lp.bar)} for {len(periods)} consecutive period(s)",
+                    "suggestion": "review with the employee's manager; a person decides",
+                }
+            )
     return pool, review, current
 
 

@@ -1,4 +1,5 @@
 """KPI scorecard: each weighted indicator scored against its target, summed into points (0-cap)."""
+
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
@@ -21,8 +22,9 @@ def target_of(values: Values, ref: TargetRef | None, label: str = "target") -> t
     return ref.value, Input(label, ref.value, "plan")
 
 
-def score_indicator(ind: Indicator, values: Values
-                    ) -> tuple[Decimal | None, Decimal | None, str, list[Input], str | None]:
+def score_indicator(
+    ind: Indicator, values: Values
+) -> tuple[Decimal | None, Decimal | None, str, list[Input], str | None]:
     """(ratio percent, score points or None when missing, formula, inputs, note) of one indicator."""
     sc = ind.scoring
     value = values.get(ind.metric)
@@ -69,10 +71,21 @@ def scorecard(plan: Plan, seg_id: str, values: Values) -> dict[str, Any] | None:
         if score is None and not skipped:
             score = ZERO
             note = (note or "missing") + "; scored 0"
-        rows.append({"id": ind_id, "rule": f"indicators.{ind_id}", "kind": ind.kind, "metric": ind.metric,
-                     "weight": weight, "ratio": ratio, "score": score, "formula": formula, "inputs": inputs,
-                     "note": note + "; left out and the other weights rescaled" if skipped else note,
-                     "_skip": skipped})
+        rows.append(
+            {
+                "id": ind_id,
+                "rule": f"indicators.{ind_id}",
+                "kind": ind.kind,
+                "metric": ind.metric,
+                "weight": weight,
+                "ratio": ratio,
+                "score": score,
+                "formula": formula,
+                "inputs": inputs,
+                "note": note + "; left out and the other weights rescaled" if skipped else note,
+                "_skip": skipped,
+            }
+        )
     present = sum((r["weight"] for r in rows if not r["_skip"]), ZERO)
     total = ZERO
     for r in rows:
@@ -83,5 +96,4 @@ def scorecard(plan: Plan, seg_id: str, values: Values) -> dict[str, Any] | None:
         if r["note"] is None:
             del r["note"]
     total = total.quantize(POINTS, rounding=ROUND_HALF_UP)
-    return {"rule": f"segments.{seg_id}.scorecard", "total": total, "weights_present": present,
-            "indicators": rows}
+    return {"rule": f"segments.{seg_id}.scorecard", "total": total, "weights_present": present, "indicators": rows}

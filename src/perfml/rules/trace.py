@@ -2,6 +2,7 @@
 and value. JSON output is canonical (fixed key order, Decimal as text) so that the same plan and
 data give byte-identical files.
 """
+
 from __future__ import annotations
 
 import csv
@@ -13,10 +14,16 @@ from typing import Any, BinaryIO
 
 from perfml.rules.bands import fmt
 
-
 # The order the engine computes line items in (the gate last: it deducts from the lines before it).
-LINE_ORDER = ("base_bonus", "commission", "growth_bonus", "team_bonus", "milestone_bonus", "combined_task",
-              "satisfaction_gate")
+LINE_ORDER = (
+    "base_bonus",
+    "commission",
+    "growth_bonus",
+    "team_bonus",
+    "milestone_bonus",
+    "combined_task",
+    "satisfaction_gate",
+)
 
 
 def money(x: Decimal | None) -> str:
@@ -65,8 +72,13 @@ class Line:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of the line item."""
-        out = {"rule": self.rule, "name": self.name, "value": _text(self.value), "formula": self.formula,
-               "inputs": [i.to_dict() for i in self.inputs]}
+        out = {
+            "rule": self.rule,
+            "name": self.name,
+            "value": _text(self.value),
+            "formula": self.formula,
+            "inputs": [i.to_dict() for i in self.inputs],
+        }
         if self.note:
             out["note"] = self.note
         return out
@@ -102,8 +114,16 @@ class Result:
 
     def _raw(self) -> dict[str, Any]:
         # Decimals, Inputs and Lines are left for the JSON encoder's `default` (fast C encoder path).
-        out = {"employee_id": self.employee_id, "period": self.period, "role": self.role, "team_id": self.team_id,
-               "segment": self.segment, "scorecard": self.scorecard, "lines": self.lines, "total": self.total}
+        out = {
+            "employee_id": self.employee_id,
+            "period": self.period,
+            "role": self.role,
+            "team_id": self.team_id,
+            "segment": self.segment,
+            "scorecard": self.scorecard,
+            "lines": self.lines,
+            "total": self.total,
+        }
         if self.credits:
             out["credits"] = self.credits
         if self.notes:
@@ -132,14 +152,25 @@ class BonusRun:
         return {**self._head(), "results": [r.to_dict() for r in self.results]}
 
     def _head(self) -> dict[str, Any]:
-        return {"plan": self.plan, "periods": self.periods, "currency": self.currency, "data": self.data,
-                "summary": self.summary(), "holds": _plain(self.holds), "skipped": self.skipped}
+        return {
+            "plan": self.plan,
+            "periods": self.periods,
+            "currency": self.currency,
+            "data": self.data,
+            "summary": self.summary(),
+            "holds": _plain(self.holds),
+            "skipped": self.skipped,
+        }
 
     def summary(self) -> dict[str, Any]:
         """Counts and the total payout (money) of the run."""
         total = sum((r.total for r in self.results), Decimal(0))
-        return {"employees": len(self.results), "total_payout": _text(total), "holds": len(self.holds),
-                "skipped": len(self.skipped)}
+        return {
+            "employees": len(self.results),
+            "total_payout": _text(total),
+            "holds": len(self.holds),
+            "skipped": len(self.skipped),
+        }
 
     def to_json(self) -> bytes:
         """Canonical JSON bytes: same plan + same data -> same bytes (see `write_json`)."""
@@ -164,9 +195,18 @@ class BonusRun:
         writer.writerow(["employee_id", "period", "role", "team_id", "segment", "scorecard_total", *names, "total"])
         for r in self.results:
             by_name = {ln.name: ln.value for ln in r.lines}
-            writer.writerow([r.employee_id, r.period, r.role, r.team_id or "", r.segment,
-                             _text(r.scorecard_total) or "", *(_text(by_name.get(n)) or "" for n in names),
-                             _text(r.total)])
+            writer.writerow(
+                [
+                    r.employee_id,
+                    r.period,
+                    r.role,
+                    r.team_id or "",
+                    r.segment,
+                    _text(r.scorecard_total) or "",
+                    *(_text(by_name.get(n)) or "" for n in names),
+                    _text(r.total),
+                ]
+            )
         return buf.getvalue()
 
 
@@ -204,9 +244,12 @@ def _plain(obj: Any) -> Any:
 def explain_text(run: BonusRun, result: Result) -> str:
     """A dispute-ready, plain-text account of one result."""
     p = run.plan
-    out = [f"{result.employee_id} · {result.period} · role {result.role} · team {result.team_id} · "
-           f"segment {result.segment}",
-           f"plan {p['id']} v{p['version']} (sha256 {p['hash'][:12]}…), currency {run.currency}", ""]
+    out = [
+        f"{result.employee_id} · {result.period} · role {result.role} · team {result.team_id} · "
+        f"segment {result.segment}",
+        f"plan {p['id']} v{p['version']} (sha256 {p['hash'][:12]}…), currency {run.currency}",
+        "",
+    ]
     if result.scorecard:
         sc = result.scorecard
         out.append(f"Scorecard [{sc['rule']}]: total {fmt(sc['total'])} points")

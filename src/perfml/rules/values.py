@@ -3,6 +3,7 @@
 Derived metrics (attainment, growth) are recomputed from their parts in Decimal, so a what-if
 override of `revenue` moves attainment and growth with it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -21,14 +22,21 @@ def _div(a: Decimal, b: Decimal) -> Decimal | None:
 # name -> (parts, exact formula, formula text); None when a part is missing or a denominator is 0
 DERIVED: dict[str, tuple[tuple[str, ...], Callable[..., Decimal | None], str]] = {
     "attainment": (("revenue", "revenue_target"), _div, "revenue / revenue_target"),
-    "revenue_growth_yoy": (("revenue", "revenue_last_year"),
-                           lambda a, b: None if b == 0 else a / b - ONE, "revenue / revenue_last_year - 1"),
-    "revenue_growth_trailing6": (("revenue", "revenue_trailing6_mean"),
-                                 lambda a, b: None if b == 0 else a / b - ONE,
-                                 "revenue / revenue_trailing6_mean - 1"),
-    "team_revenue_growth_yoy": (("team_revenue", "team_revenue_last_year"),
-                                lambda a, b: None if b == 0 else a / b - ONE,
-                                "team_revenue / team_revenue_last_year - 1"),
+    "revenue_growth_yoy": (
+        ("revenue", "revenue_last_year"),
+        lambda a, b: None if b == 0 else a / b - ONE,
+        "revenue / revenue_last_year - 1",
+    ),
+    "revenue_growth_trailing6": (
+        ("revenue", "revenue_trailing6_mean"),
+        lambda a, b: None if b == 0 else a / b - ONE,
+        "revenue / revenue_trailing6_mean - 1",
+    ),
+    "team_revenue_growth_yoy": (
+        ("team_revenue", "team_revenue_last_year"),
+        lambda a, b: None if b == 0 else a / b - ONE,
+        "team_revenue / team_revenue_last_year - 1",
+    ),
 }
 
 
@@ -55,8 +63,14 @@ def from_units(units: int, digits: int) -> Decimal:
 class Values:
     """Metric values of one employee-period (Decimal or None) with an `Input` for each."""
 
-    def __init__(self, employee_id: str, period: str, data: Mapping[str, Decimal | None],
-                 source: Callable[[str], Input] | None = None, not_tracked: frozenset[str] = frozenset()):
+    def __init__(
+        self,
+        employee_id: str,
+        period: str,
+        data: Mapping[str, Decimal | None],
+        source: Callable[[str], Input] | None = None,
+        not_tracked: frozenset[str] = frozenset(),
+    ):
         self.employee_id = employee_id
         self.period = period
         self.not_tracked = not_tracked  # metrics of tables the company does not track: unknown, never 0
@@ -65,7 +79,7 @@ class Values:
         self._inputs: dict[str, Input] = {}
         self._overridden: set[str] = set()
 
-    def override(self, changes: Mapping[str, object]) -> "Values":
+    def override(self, changes: Mapping[str, object]) -> Values:
         """A copy with some metrics replaced (what-if); derived metrics follow unless overridden too."""
         out = Values(self.employee_id, self.period, self._data, self._source, self.not_tracked)
         out._overridden = set(self._overridden)
@@ -102,7 +116,7 @@ class Values:
         out: list[Input] = []
         seen: set[str] = set()
         for name in names:
-            for n in ((name,) + (DERIVED[name][0] if name in DERIVED and name not in self._overridden else ())):
+            for n in (name,) + (DERIVED[name][0] if name in DERIVED and name not in self._overridden else ()):
                 if n not in seen:
                     seen.add(n)
                     out.append(self.input(n))

@@ -12,6 +12,7 @@
 Alerts are upserted by (type, subject, period/as_of): a refresh updates scores and explanations
 and never resets a review. A model without a champion skips its part with a note instead of failing.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -49,8 +50,14 @@ class RefreshSummary:
     skipped: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"as_of": self.as_of, "alerts": dict(self.alerts), "models": dict(self.models),
-                "thresholds": dict(self.thresholds), "plan": self.plan, "skipped": list(self.skipped)}
+        return {
+            "as_of": self.as_of,
+            "alerts": dict(self.alerts),
+            "models": dict(self.models),
+            "thresholds": dict(self.thresholds),
+            "plan": self.plan,
+            "skipped": list(self.skipped),
+        }
 
 
 def default_as_of(dataset: Dataset) -> pd.Timestamp:
@@ -71,17 +78,30 @@ def _first_event(ds: Dataset) -> pd.Timestamp | None:
 def _check_as_of(ds: Dataset, when: pd.Timestamp) -> None:
     start, end = ds.date_range()
     if pd.isna(start) or when <= start:
-        raise PerfmlError(f"as_of {when.date()} is not after the first record"
-                          f"{'' if pd.isna(start) else f' ({start.date()})'}: nothing to score")
+        raise PerfmlError(
+            f"as_of {when.date()} is not after the first record"
+            f"{'' if pd.isna(start) else f' ({start.date()})'}: nothing to score"
+        )
     if when > end + MAX_AS_OF_AHEAD:
-        raise PerfmlError(f"as_of {when.date()} is more than {MAX_AS_OF_AHEAD.days} days after the last record "
-                          f"({end.date()}); import newer data first")
+        raise PerfmlError(
+            f"as_of {when.date()} is more than {MAX_AS_OF_AHEAD.days} days after the last record "
+            f"({end.date()}); import newer data first"
+        )
 
 
-def refresh_alerts(*, home: Home, dataset: Dataset | None = None, models: Mapping | None = None,
-                   features: Callable | None = None, as_of=None, plan: str = DEFAULT_PLAN,
-                   thresholds: Mapping[str, float] | None = None, principal: str = "system",
-                   request_id: str | None = None, progress: Progress | None = None) -> RefreshSummary:
+def refresh_alerts(
+    *,
+    home: Home,
+    dataset: Dataset | None = None,
+    models: Mapping | None = None,
+    features: Callable | None = None,
+    as_of=None,
+    plan: str = DEFAULT_PLAN,
+    thresholds: Mapping[str, float] | None = None,
+    principal: str = "system",
+    request_id: str | None = None,
+    progress: Progress | None = None,
+) -> RefreshSummary:
     """Score new changes and month ends with the champions and run the reminder/review rules; upsert alerts.
 
     `dataset`: default the home's store; `models`: name -> TrainedModel (a model not in it: the
@@ -100,8 +120,9 @@ def refresh_alerts(*, home: Home, dataset: Dataset | None = None, models: Mappin
         _check_as_of(ds, when)
     moment = when if when is not None else default_as_of(ds)
     teams = ds.employees.set_index("employee_id")["team_id"]
-    build = features or (lambda spec, at: spec.scoring_rows(spec.build_features(ds, as_of=at), at)
-                         .reset_index(drop=True))
+    build = features or (
+        lambda spec, at: spec.scoring_rows(spec.build_features(ds, as_of=at), at).reset_index(drop=True)
+    )
     summary = RefreshSummary(as_of=moment.isoformat(), alerts={t: 0 for t in ALERT_TYPES})
     pending: list[dict] = []
     scores = None
@@ -109,8 +130,11 @@ def refresh_alerts(*, home: Home, dataset: Dataset | None = None, models: Mappin
         say(f"scoring {name}", at)
         try:
             spec = pipelines.get_pipeline(name, home.settings)
-            model = (models[spec.model_name] if models is not None and spec.model_name in models
-                     else registry.load_model(spec.model_name, home=home))
+            model = (
+                models[spec.model_name]
+                if models is not None and spec.model_name in models
+                else registry.load_model(spec.model_name, home=home)
+            )
             frame = build(spec, when)
         except ValueError as exc:  # too little history at this as-of (the pipeline's own words)
             if when is None:
@@ -130,8 +154,10 @@ def refresh_alerts(*, home: Home, dataset: Dataset | None = None, models: Mappin
     first = _first_event(ds)
     try:
         if first is None or moment < first + RULES_HISTORY:
-            raise PerfmlError(f"too little history before {moment.date()} for the monthly rules "
-                              f"(activity starts {first.date() if first is not None else 'nowhere'})")
+            raise PerfmlError(
+                f"too little history before {moment.date()} for the monthly rules "
+                f"(activity starts {first.date() if first is not None else 'nowhere'})"
+            )
         result = reminders(plan, ds, moment, scores=scores)
     except PerfmlError as exc:
         summary.skipped.append(f"rules: {exc}")
@@ -144,21 +170,37 @@ def refresh_alerts(*, home: Home, dataset: Dataset | None = None, models: Mappin
     with eng.begin() as conn:
         for item in pending:
             upsert_alert(conn, **item)
-        audit_log.write(conn, principal=principal, action="alerts.refresh", target="alerts",
-                        version=", ".join(f"{k}@{v}" for k, v in summary.models.items()) or None,
-                        request_id=request_id, details=summary.to_dict())
+        audit_log.write(
+            conn,
+            principal=principal,
+            action="alerts.refresh",
+            target="alerts",
+            version=", ".join(f"{k}@{v}" for k, v in summary.models.items()) or None,
+            request_id=request_id,
+            details=summary.to_dict(),
+        )
     say("done", 1.0)
     return summary
 
 
-def review_alert(*, home: Home, alert_id: int, decision: str, note: str | None, reviewer: str,
-                 request_id: str | None = None, data: DatasetCache | None = None) -> dict:
+def review_alert(
+    *,
+    home: Home,
+    alert_id: int,
+    decision: str,
+    note: str | None,
+    reviewer: str,
+    request_id: str | None = None,
+    data: DatasetCache | None = None,
+) -> dict:
     """Record a decision on an alert (a transfer alert's becomes a `transfer_labels` row); return the alert.
 
     `data`: the service's snapshot, which gets the label with the commit."""
+
     def write() -> dict:
-        return record_review(home.engine, alert_id, decision=decision, note=note, reviewer=reviewer,
-                             request_id=request_id)
+        return record_review(
+            home.engine, alert_id, decision=decision, note=note, reviewer=reviewer, request_id=request_id
+        )
 
     return write() if data is None else data.update(write, review_changes)
 

@@ -1,4 +1,5 @@
 """Ingest use cases: a batch of records into the store (the API), a whole dataset (`perfml import`)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
@@ -10,8 +11,9 @@ from perfml.serving.snapshot import DatasetCache
 from perfml.store import import_dataset as import_into
 
 
-def ingest_batch(*, home: Home, records: Mapping[str, Sequence[Mapping]],
-                 data: DatasetCache | None = None) -> dict[str, int]:
+def ingest_batch(
+    *, home: Home, records: Mapping[str, Sequence[Mapping]], data: DatasetCache | None = None
+) -> dict[str, int]:
     """Validate a batch against the contract and the store, then upsert it in one transaction; rows per table.
 
     `DataValidationError` (nothing written) names table, record and field. `data`: the service's
@@ -24,8 +26,9 @@ def ingest_batch(*, home: Home, records: Mapping[str, Sequence[Mapping]],
     return write() if data is None else data.update(write, typed)
 
 
-def import_dataset(*, home: Home, dataset: Dataset,
-                   progress: Callable[[str, float], None] | None = None) -> dict[str, int]:
+def import_dataset(
+    *, home: Home, dataset: Dataset, progress: Callable[[str, float], None] | None = None
+) -> dict[str, int]:
     """Upsert every table of a validated dataset into the home's store (one transaction); rows per table."""
     return import_into(dataset, home.engine, progress=progress)
 

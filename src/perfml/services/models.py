@@ -1,4 +1,5 @@
 """Model use cases: train pipelines into a home, read its registered versions, reload the served champions."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -7,13 +8,14 @@ from perfml import pipelines
 from perfml.dataset import Dataset
 from perfml.home import Home
 from perfml.modeling import registry
-from perfml.pipelines.run import Progress, TrainResult, train_pipeline
 from perfml.pipelines import PIPELINE_NAMES
+from perfml.pipelines.run import Progress, TrainResult, train_pipeline
 from perfml.serving.champions import ServingModels
 
 
-def train(*, home: Home, name: str, dataset: Dataset, force: bool = False,
-          progress: Progress | None = None) -> TrainResult:
+def train(
+    *, home: Home, name: str, dataset: Dataset, force: bool = False, progress: Progress | None = None
+) -> TrainResult:
     """Train pipeline `name` (configured by the home's settings) on `dataset`, register it in the home."""
     spec = pipelines.get_pipeline(name, home.settings)
     return train_pipeline(spec, dataset, home=home, force=force, progress=progress)

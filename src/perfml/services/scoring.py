@@ -6,6 +6,7 @@ pipeline's baseline rule when there is none). A unit whose state is not `scored`
 history, no activity on record) gets no score, its state and the reason; both paths decide that
 with `perfml.pipelines.run.unit_states` and `blind_baseline`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -19,8 +20,8 @@ from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
 from perfml.home import Home
 from perfml.modeling import registry
-from perfml.pipelines.run import blind_baseline, score_pipeline, unit_states
 from perfml.modeling.spec import SCORED, PipelineSpec
+from perfml.pipelines.run import blind_baseline, score_pipeline, unit_states
 from perfml.serving.champions import ModelUnavailable
 from perfml.serving.fast import ServedModel
 from perfml.serving.render import explained
@@ -37,16 +38,28 @@ class UnknownUnits(PerfmlError):
         self.ids = ids
 
 
-def baseline_results(spec: PipelineSpec, frame: pd.DataFrame, *, lang: Lang = "en",
-                     ids: Sequence[str | None] | None = None) -> list[dict]:
+def baseline_results(
+    spec: PipelineSpec, frame: pd.DataFrame, *, lang: Lang = "en", ids: Sequence[str | None] | None = None
+) -> list[dict]:
     """The baseline rule's results for every row of `frame` (columns: the pipeline's features; missing = NaN)."""
     frame = frame.reindex(columns=list(dict.fromkeys([*frame.columns, *spec.baseline_features])))
     scores = np.clip(np.asarray(spec.baseline(frame), dtype=np.float64), 0, 1) if len(frame) else np.zeros(0)
     reasons = spec.baseline_reasons(frame, lang)
     id_list = [None] * len(frame) if ids is None else list(ids)
-    return [{"id": i, "score": float(s), "raw_score": None, "base_value": None, "other_contribution": None,
-             "alert": None, "factors": [], "source": "baseline", "reasons": [r]}
-            for i, s, r in zip(id_list, scores.tolist(), reasons)]
+    return [
+        {
+            "id": i,
+            "score": float(s),
+            "raw_score": None,
+            "base_value": None,
+            "other_contribution": None,
+            "alert": None,
+            "factors": [],
+            "source": "baseline",
+            "reasons": [r],
+        }
+        for i, s, r in zip(id_list, scores.tolist(), reasons)
+    ]
 
 
 def _shown(ids: list[str]) -> str:
@@ -54,9 +67,17 @@ def _shown(ids: list[str]) -> str:
     return ", ".join(ids[:MAX_IDS_SHOWN]) + more
 
 
-def score_ids(spec: PipelineSpec, served: ServedModel | None, data: DatasetCache, ids: Sequence[str], *,
-              as_of: pd.Timestamp | None = None, top_k: int = 3, lang: Lang = "en",
-              visible: Callable[[list[str]], list[bool]] | None = None) -> list[dict]:
+def score_ids(
+    spec: PipelineSpec,
+    served: ServedModel | None,
+    data: DatasetCache,
+    ids: Sequence[str],
+    *,
+    as_of: pd.Timestamp | None = None,
+    top_k: int = 3,
+    lang: Lang = "en",
+    visible: Callable[[list[str]], list[bool]] | None = None,
+) -> list[dict]:
     """One result per distinct id, in the order asked: `outcome` "scored" (with score, factors or the
     baseline's reasons) or "not_scoreable" (no score; `state` and `reason` say why).
 
@@ -81,8 +102,10 @@ def score_ids(spec: PipelineSpec, served: ServedModel | None, data: DatasetCache
     if served is not None:
         lacking = [f for f in served.features if f not in rows.columns]
         if lacking:
-            raise ModelUnavailable(f"model {spec.name!r} v{served.version} needs features the pipeline no longer "
-                                   f"builds: {', '.join(lacking[:5])}; retrain it")
+            raise ModelUnavailable(
+                f"model {spec.name!r} v{served.version} needs features the pipeline no longer "
+                f"builds: {', '.join(lacking[:5])}; retrain it"
+            )
     rows = rows.reset_index(drop=True)
     if served is None:
         rows = blind_baseline(spec, rows, data.dataset())
@@ -91,16 +114,28 @@ def score_ids(spec: PipelineSpec, served: ServedModel | None, data: DatasetCache
     part = rows[ok].reset_index(drop=True)
     part_ids = part[key].astype(str).tolist()
     if served is not None:
-        scored = explained(served.explain(part), top_k=top_k, lang=lang, threshold=served.threshold, ids=part_ids,
-                           rules=spec.rule_alerts(part))
+        scored = explained(
+            served.explain(part),
+            top_k=top_k,
+            lang=lang,
+            threshold=served.threshold,
+            ids=part_ids,
+            rules=spec.rule_alerts(part),
+        )
     else:  # a rule may rank units against each other (percentiles): apply it to every scoreable unit
         everyone = frame[(unit_states(frame) == SCORED).to_numpy()].reset_index(drop=True)
         every_id = everyone[key].astype(str).tolist()
         asked = set(part_ids)
         scored = [r for r in baseline_results(spec, everyone, lang=lang, ids=every_id) if r["id"] in asked]
     source = "model" if served is not None else "baseline"
-    at = {str(u): (None if pd.isna(t) else pd.Timestamp(t).isoformat())
-          for u, t in zip(rows[key], rows[spec.time_column])} if spec.time_column in rows.columns else {}
+    at = (
+        {
+            str(u): (None if pd.isna(t) else pd.Timestamp(t).isoformat())
+            for u, t in zip(rows[key], rows[spec.time_column])
+        }
+        if spec.time_column in rows.columns
+        else {}
+    )
     by_id = {r["id"]: {**r, "outcome": "scored", "state": SCORED, "reason": None} for r in scored}
     state_reason = rows["state_reason"] if "state_reason" in rows.columns else pd.Series("", index=rows.index)
     for u, s, why in zip(rows[key].astype(str)[~ok], states[~ok], state_reason[~ok]):
@@ -116,13 +151,24 @@ def score_ids(spec: PipelineSpec, served: ServedModel | None, data: DatasetCache
 
 
 def _not_scoreable(unit: str, state: str | None, reason: str, source: str) -> dict:
-    return {"id": unit, "score": None, "raw_score": None, "base_value": None, "other_contribution": None,
-            "alert": None, "factors": [], "source": source, "outcome": "not_scoreable", "state": state,
-            "reason": reason}
+    return {
+        "id": unit,
+        "score": None,
+        "raw_score": None,
+        "base_value": None,
+        "other_contribution": None,
+        "alert": None,
+        "factors": [],
+        "source": source,
+        "outcome": "not_scoreable",
+        "state": state,
+        "reason": reason,
+    }
 
 
-def score_dataset(*, home: Home, name: str, dataset: Dataset, as_of: pd.Timestamp | None = None, top_k: int = 3,
-                  lang: Lang = "en") -> tuple[pd.DataFrame, str | None]:
+def score_dataset(
+    *, home: Home, name: str, dataset: Dataset, as_of: pd.Timestamp | None = None, top_k: int = 3, lang: Lang = "en"
+) -> tuple[pd.DataFrame, str | None]:
     """(every unit of `dataset` scored by the home's champion of pipeline `name` - or its baseline rule -,
     why there is no champion or None): the frame of `perfml.pipelines.run.score_pipeline`."""
     spec = pipelines.get_pipeline(name, home.settings)

@@ -8,6 +8,7 @@ again or an explicit reload asks - never a crash loop. A model with no champion 
 `degraded`: its pipeline's baseline rule answers (`ServingModels.scorer` returns None;
 `perfml.services.scoring` does the rest) and the status says why.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,7 +37,6 @@ class UnknownModel(PerfmlError):
     """A name that is not one of the served pipelines."""
 
 
-
 @dataclass
 class ModelState:
     """What the service knows about one model: the served version, the last load error, and - when
@@ -58,13 +58,19 @@ class ModelState:
         return "baseline" if self.degraded is not None else None
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "loaded": self.served is not None,
-                "version": self.served.version if self.served else None, "champion": self.champion,
-                "kind": self.served.kind if self.served else None,
-                "threshold": self.served.threshold if self.served else None,
-                "loaded_at": self.served.loaded_at.isoformat() if self.served else None,
-                "error": self.error, "checked_at": self.checked_at.isoformat() if self.checked_at else None,
-                "source": self.source, "degraded": self.degraded}
+        return {
+            "name": self.name,
+            "loaded": self.served is not None,
+            "version": self.served.version if self.served else None,
+            "champion": self.champion,
+            "kind": self.served.kind if self.served else None,
+            "threshold": self.served.threshold if self.served else None,
+            "loaded_at": self.served.loaded_at.isoformat() if self.served else None,
+            "error": self.error,
+            "checked_at": self.checked_at.isoformat() if self.checked_at else None,
+            "source": self.source,
+            "degraded": self.degraded,
+        }
 
 
 _ABSOLUTE_PATH = re.compile(r"(?:[A-Za-z]:)?(?:/[^/\s'\"(),;]+){2,}/?")
@@ -81,8 +87,14 @@ ChangeHook = Callable[[str, str | None, str, str], None]  # (name, old version, 
 class ServingModels:
     """The champions of `names` in the registry of `home`, loaded once, swapped when the alias moves (thread-safe)."""
 
-    def __init__(self, names: Iterable[str] | None = None, *, home: Home, on_change: ChangeHook | None = None,
-                 loader: Callable[[str, str], TrainedModel] | None = None):
+    def __init__(
+        self,
+        names: Iterable[str] | None = None,
+        *,
+        home: Home,
+        on_change: ChangeHook | None = None,
+        loader: Callable[[str, str], TrainedModel] | None = None,
+    ):
         self.names: tuple[str, ...] = tuple(names or PIPELINE_NAMES)
         self.on_change = on_change
         self.home = home
@@ -140,7 +152,8 @@ class ServingModels:
             keep = f"; still serving version {state.served.version}" if state.served else ""
             state.error = without_paths(
                 f"model {name!r} version {version} failed to load ({type(exc).__name__}: {detail}); "
-                f"its artifact may be corrupted - restore it and reload, retrain, or move the champion alias{keep}")
+                f"its artifact may be corrupted - restore it and reload, retrain, or move the champion alias{keep}"
+            )
             log.error(state.error)
             return
         old = state.served.version if state.served else None
@@ -161,8 +174,7 @@ class ServingModels:
             rule = get_pipeline(name, self.home.settings).baseline_description
         except Exception:
             rule = ""
-        return without_paths(f"no champion ({why}); scores come from the baseline rule"
-                             + (f": {rule}" if rule else ""))
+        return without_paths(f"no champion ({why}); scores come from the baseline rule" + (f": {rule}" if rule else ""))
 
     # -- background start and watching -------------------------------------------------------
     def start(self, *, background: bool = True, watch_interval: float | None = 30.0) -> ServingModels:
@@ -171,8 +183,9 @@ class ServingModels:
             self.load()
         if self._thread is None and (background or watch_interval):
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, args=(background, watch_interval),
-                                            name="perfml-models", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, args=(background, watch_interval), name="perfml-models", daemon=True
+            )
             self._thread.start()
         return self
 
@@ -236,7 +249,6 @@ class ServingModels:
     def loaded(self) -> dict[str, TrainedModel]:
         """name -> TrainedModel of every loaded champion."""
         return {n: s.served.model for n, s in self._states.items() if s.served is not None}
-
 
 
 __all__ = ["ChangeHook", "ModelState", "ModelUnavailable", "ServingModels", "UnknownModel", "without_paths"]

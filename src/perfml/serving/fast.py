@@ -7,6 +7,7 @@ through `perfml.explain.explain` (TreeSHAP via the booster's own `pred_contrib`)
 rebuilt per request; small requests run on one OpenMP thread, big batches in chunks whose
 TreeSHAP overlaps the Python work on the previous chunk.
 """
+
 from __future__ import annotations
 
 import functools
@@ -35,8 +36,6 @@ class UnknownFeatures(PerfmlError):
         self.features = list(features)
         shown = ", ".join(f"rows[{i}].{n}" for i, n in problems[:5])
         super().__init__(f"unknown feature(s): {shown}; the model's features are listed at /v1/models/<name>")
-
-
 
 
 CHUNK_ROWS = 100
@@ -105,7 +104,7 @@ class ServedModel:
         ahead = 0
         for k in range(len(starts)):
             while ahead < len(starts) and ahead <= k + PREFETCH_DEPTH - 1:
-                pending.append(_prefetch().submit(self.explain, X[starts[ahead]:starts[ahead] + rows]))
+                pending.append(_prefetch().submit(self.explain, X[starts[ahead] : starts[ahead] + rows]))
                 ahead += 1
             yield pending.popleft().result()
 
@@ -128,10 +127,16 @@ def served_copy(model: TrainedModel, name: str) -> ServedModel:
     """`model` as a `ServedModel` named `name`, on its own booster copy."""
     # Own booster (same trees, from the model text): the registry's cached object stays untouched.
     booster = _ServingBooster(model_str=model.booster.model_to_string())
-    own = TrainedModel(booster, list(model.features), kind=model.kind, threshold=model.threshold, name=model.name,
-                       version=model.version, extra=dict(model.extra))
+    own = TrainedModel(
+        booster,
+        list(model.features),
+        kind=model.kind,
+        threshold=model.threshold,
+        name=model.name,
+        version=model.version,
+        extra=dict(model.extra),
+    )
     return ServedModel(name, str(model.version), own, utcnow(), {f: j for j, f in enumerate(model.features)})
-
 
 
 def check_loadable(model: TrainedModel) -> None:
@@ -143,7 +148,6 @@ def check_loadable(model: TrainedModel) -> None:
     contrib = model.booster.predict(row, pred_contrib=True)
     if raw.shape != (1,) or contrib.shape != (1, len(model.features) + 1) or not np.isfinite(contrib).all():
         raise PerfmlError("the booster's predictions are malformed")
-
 
 
 __all__ = ["CHUNK_ROWS", "SMALL_BATCH", "ServedModel", "UnknownFeatures", "check_loadable", "served_copy"]

@@ -1,4 +1,5 @@
 """Explanations as JSON-ready results: scores with their top-k factors, display names and reasons."""
+
 from __future__ import annotations
 
 import math
@@ -11,8 +12,15 @@ from perfml import catalog
 from perfml.explain import Explanations
 
 
-def explained(ex: Explanations, *, top_k: int = 3, lang: catalog.Lang = "en", threshold: float | None = None,
-              ids: Sequence[str | None] | None = None, rules: Sequence[str | None] | None = None) -> list[dict]:
+def explained(
+    ex: Explanations,
+    *,
+    top_k: int = 3,
+    lang: catalog.Lang = "en",
+    threshold: float | None = None,
+    ids: Sequence[str | None] | None = None,
+    rules: Sequence[str | None] | None = None,
+) -> list[dict]:
     """JSON-ready results: score, raw score, base value, top-k factors and the rest of the contributions.
 
     For every row `base_value + sum(factor contributions) + other_contribution == raw_score`.
@@ -34,14 +42,26 @@ def explained(ex: Explanations, *, top_k: int = 3, lang: catalog.Lang = "en", th
     feats = [catalog.get(f) for f in ex.feature_names]
     names = [(f.name, f.display(lang), f.unit) for f in feats]
     rule_list = [None] * n if rules is None else [None if pd.isna(r) else str(r) for r in rules]
-    alerts = [None] * n if threshold is None else [
-        bool(a) or r is not None for a, r in zip((score >= threshold).tolist(), rule_list)]
+    alerts = (
+        [None] * n
+        if threshold is None
+        else [bool(a) or r is not None for a, r in zip((score >= threshold).tolist(), rule_list)]
+    )
     id_list = [None] * n if ids is None else list(ids)
     described: dict[tuple[int, float | None], str] = {}
     out = []
     for row_j, row_c, row_v, s_, r_, b_, o_, a_, id_, rule in zip(
-            top.tolist(), contrib.tolist(), values.tolist(), score.tolist(), raw.tolist(), base.tolist(),
-            other.tolist(), alerts, id_list, rule_list):
+        top.tolist(),
+        contrib.tolist(),
+        values.tolist(),
+        score.tolist(),
+        raw.tolist(),
+        base.tolist(),
+        other.tolist(),
+        alerts,
+        id_list,
+        rule_list,
+    ):
         factors = []
         for j, c, v in zip(row_j, row_c, row_v):
             if c == 0.0:
@@ -51,11 +71,30 @@ def explained(ex: Explanations, *, top_k: int = 3, lang: catalog.Lang = "en", th
             text = described.get((j, value))
             if text is None:
                 text = described[(j, value)] = feats[j].describe_value(value, lang)
-            factors.append({"feature": name, "display_name": display, "value": value, "unit": unit,
-                            "contribution": c, "direction": "up" if c > 0 else "down",
-                            "reason": f"{text}: {c:+.2f}"})
-        out.append({"id": id_, "score": s_, "raw_score": r_, "base_value": b_, "other_contribution": o_,
-                    "alert": a_, "rule_alert": rule, "factors": factors, "source": "model"})
+            factors.append(
+                {
+                    "feature": name,
+                    "display_name": display,
+                    "value": value,
+                    "unit": unit,
+                    "contribution": c,
+                    "direction": "up" if c > 0 else "down",
+                    "reason": f"{text}: {c:+.2f}",
+                }
+            )
+        out.append(
+            {
+                "id": id_,
+                "score": s_,
+                "raw_score": r_,
+                "base_value": b_,
+                "other_contribution": o_,
+                "alert": a_,
+                "rule_alert": rule,
+                "factors": factors,
+                "source": "model",
+            }
+        )
     return out
 
 
@@ -66,8 +105,17 @@ def render_factors(factors: Iterable[Mapping], lang: catalog.Lang = "en") -> lis
         feat = catalog.get(str(f["feature"]))
         value = f.get("value")
         c = float(f["contribution"])
-        out.append({"feature": feat.name, "display_name": feat.display(lang), "value": value, "unit": feat.unit,
-                    "contribution": c, "direction": "up" if c > 0 else "down", "reason": feat.reason(value, c, lang)})
+        out.append(
+            {
+                "feature": feat.name,
+                "display_name": feat.display(lang),
+                "value": value,
+                "unit": feat.unit,
+                "contribution": c,
+                "direction": "up" if c > 0 else "down",
+                "reason": feat.reason(value, c, lang),
+            }
+        )
     return out
 
 

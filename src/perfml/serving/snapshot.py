@@ -5,6 +5,7 @@ it, so scoring by id, alert refreshes and KPI runs do not re-read the store per 
 this process (ingest, reviews) update the snapshot incrementally through `DatasetCache.update`;
 a `perfml import` from another process shows up within `max_age` seconds.
 """
+
 from __future__ import annotations
 
 import logging
@@ -195,8 +196,11 @@ class DatasetCache:
         threading.Thread(target=run, name="perfml-snapshot", daemon=True).start()
 
     # -- writes ----------------------------------------------------------------------------------
-    def update(self, write: Callable[[], object],
-               changes: Mapping[str, pd.DataFrame] | Callable[[object], Mapping[str, pd.DataFrame]]):
+    def update(
+        self,
+        write: Callable[[], object],
+        changes: Mapping[str, pd.DataFrame] | Callable[[object], Mapping[str, pd.DataFrame]],
+    ):
         """Run `write()` (it commits) and upsert the rows it wrote into the snapshot; return its result.
 
         `changes`: table -> typed rows (as `Dataset` types them), or a function of `write`'s result
@@ -241,8 +245,14 @@ class DatasetCache:
                         del self._derived[key]
 
     # -- derived frames ----------------------------------------------------------------------------
-    def derived(self, key: tuple, build: Callable[[object], object], *, tables: Iterable[str] | None = ALL_TABLES,
-                stale_ok: bool = False):
+    def derived(
+        self,
+        key: tuple,
+        build: Callable[[object], object],
+        *,
+        tables: Iterable[str] | None = ALL_TABLES,
+        stale_ok: bool = False,
+    ):
         """`build(dataset)` cached under `key` for the current snapshot (the newest `MAX_DERIVED` kept).
 
         `tables`: the tables `build` reads; a change to other tables keeps the cached value.
@@ -261,14 +271,24 @@ class DatasetCache:
             if time.monotonic() - stale[0] < self.STALE_REBUILD_S:
                 return stale[1]  # built moments ago: under a stream of writes, rebuild at most this often
             if key_lock.acquire(blocking=False):  # nobody is building it: this thread starts the rebuild
-                threading.Thread(target=self._build_derived, args=(key, build, tables, True, key_lock),
-                                 name="perfml-derived", daemon=True).start()
+                threading.Thread(
+                    target=self._build_derived,
+                    args=(key, build, tables, True, key_lock),
+                    name="perfml-derived",
+                    daemon=True,
+                ).start()
             return stale[1]
         with key_lock:  # one build per key at a time; others wait for it, not for unrelated work
             return self._build_derived(key, build, tables, stale_ok)
 
-    def _build_derived(self, key: tuple, build: Callable[[object], object], tables: Iterable[str] | None,
-                       keep: bool, release: threading.Lock | None = None):
+    def _build_derived(
+        self,
+        key: tuple,
+        build: Callable[[object], object],
+        tables: Iterable[str] | None,
+        keep: bool,
+        release: threading.Lock | None = None,
+    ):
         try:
             snap = self._current()
             entry = self._derived.get(key)
@@ -280,8 +300,7 @@ class DatasetCache:
                 if keep:
                     self._stale[key] = (started, value)
                 if snap is self._snap:
-                    self._derived[key] = _Derived(snap.generation, None if tables is None else frozenset(tables),
-                                                  value)
+                    self._derived[key] = _Derived(snap.generation, None if tables is None else frozenset(tables), value)
                     self._derived.move_to_end(key)
                     while len(self._derived) > self.MAX_DERIVED:
                         self._derived.popitem(last=False)
@@ -321,9 +340,11 @@ class DatasetCache:
 
     def employees(self) -> pd.DataFrame:
         """Employees indexed by employee_id (team lookups for scoping)."""
-        return self.derived(("employees",),
-                            lambda ds: ds.employees.set_index("employee_id", drop=False).rename_axis(None),
-                            tables=("employees",))
+        return self.derived(
+            ("employees",),
+            lambda ds: ds.employees.set_index("employee_id", drop=False).rename_axis(None),
+            tables=("employees",),
+        )
 
     def team_of(self, employee_ids: Iterable) -> list[str | None]:
         """Team of each employee id (None when unknown)."""
@@ -332,6 +353,7 @@ class DatasetCache:
 
     def monthly(self) -> pd.DataFrame:
         """The metrics layer: one row per employee and month of the data (trajectories)."""
+
         def build(ds):
             _, end = ds.date_range()
             if pd.isna(end):

@@ -126,6 +126,7 @@ Feedback (``satisfaction``, ``transfer_labels``)
     mostly on collusive cases (~4%) and their look-alikes (2-3%), so ``is_anomalous`` is a
     verdict, ``truth/transfers.csv`` the fact.
 """
+
 from perfml.simulate.config import SCALES, Scale
 from perfml.simulate.runner import simulate
 

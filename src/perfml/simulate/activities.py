@@ -6,6 +6,7 @@ activity drops in the onset month. The receiver of a lead hand-over works it acc
 hand-over's mode: normally (workload, early leave cover), lightly (late leave/leaving cover, client
 requests: often nothing before the close) or with at most one token touch (collusion).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,8 +16,17 @@ import numpy as np
 from perfml.simulate.config import Params
 from perfml.simulate.funnel import CLOSER_CALL, CLOSER_CONTACTS
 from perfml.simulate.leads import NEVER, Leads
-from perfml.simulate.ownership import (COLLUSIVE, FUNNEL, MAINT, MODE_LIGHT, MODE_NORMAL, MODE_TOKEN, REQUEST, Customers,
-                                       Ownership)
+from perfml.simulate.ownership import (
+    COLLUSIVE,
+    FUNNEL,
+    MAINT,
+    MODE_LIGHT,
+    MODE_NORMAL,
+    MODE_TOKEN,
+    REQUEST,
+    Customers,
+    Ownership,
+)
 from perfml.simulate.timeline import DAY, Calendar, DaySampler, business_seconds, explode_by_month
 from perfml.simulate.workforce import ROLES, Workforce
 
@@ -50,8 +60,16 @@ class _Batch:
         self.parts.append((emp[keep], lo[keep], hi[keep], count[keep], customer[keep], lead[keep], mix))
 
 
-def generate_activities(wf: Workforce, leads: Leads, cust: Customers, own: Ownership, cal: Calendar, p: Params,
-                        avail: DaySampler, rng: np.random.Generator) -> Activities:
+def generate_activities(
+    wf: Workforce,
+    leads: Leads,
+    cust: Customers,
+    own: Ownership,
+    cal: Calendar,
+    p: Params,
+    avail: DaySampler,
+    rng: np.random.Generator,
+) -> Activities:
     """All activities of the window, sorted by time then employee."""
     lead_cust = np.full(leads.n, -1)
     pros = np.flatnonzero(cust.lead >= 0)
@@ -67,12 +85,19 @@ def generate_activities(wf: Workforce, leads: Leads, cust: Customers, own: Owner
     dur = np.maximum(1, np.round(DURATION_MEDIAN[typ] * np.exp(rng.normal(0, 0.5, len(typ))))).astype(np.int32)
     order = np.lexsort((dur, typ, lead, c, emp, t))
     # compact dtypes: the large preset holds several million activities in memory
-    return Activities(emp[order].astype(np.int32), t[order], c[order].astype(np.int32),
-                      lead[order].astype(np.int32), typ[order], dur[order].astype(np.int16))
+    return Activities(
+        emp[order].astype(np.int32),
+        t[order],
+        c[order].astype(np.int32),
+        lead[order].astype(np.int32),
+        typ[order],
+        dur[order].astype(np.int16),
+    )
 
 
-def _lead_work(batch: _Batch, wf, leads: Leads, lead_cust, own: Ownership, cal: Calendar, p: Params,
-               avail: DaySampler, rng) -> None:
+def _lead_work(
+    batch: _Batch, wf, leads: Leads, lead_cust, own: Ownership, cal: Calendar, p: Params, avail: DaySampler, rng
+) -> None:
     """Contacts on open leads by the original owner until a hand-over, then by the receiver."""
     plan = own.plan
     contacted = leads.first_contact < NEVER
@@ -80,21 +105,47 @@ def _lead_work(batch: _Batch, wf, leads: Leads, lead_cust, own: Ownership, cal: 
     change_day = np.minimum(plan.time // DAY, cal.days)
     o = leads.owner
     giver_hi = np.where(contacted, np.minimum(end_day, change_day), 0)
-    _contacts(batch, wf, cal, p, avail, rng, o, leads.first_contact // DAY + 1, giver_hi, leads.engage,
-              lead_cust, np.arange(leads.n))
+    _contacts(
+        batch,
+        wf,
+        cal,
+        p,
+        avail,
+        rng,
+        o,
+        leads.first_contact // DAY + 1,
+        giver_hi,
+        leads.engage,
+        lead_cust,
+        np.arange(leads.n),
+    )
     moved = np.flatnonzero(plan.receiver >= 0)
     r, lo_r, hi_r = plan.receiver[moved], change_day[moved] + 1, end_day[moved]
     normal = moved[plan.mode[moved] == MODE_NORMAL]
-    _contacts(batch, wf, cal, p, avail, rng, plan.receiver[normal], change_day[normal] + 1, end_day[normal],
-              leads.engage[normal], lead_cust[normal], normal)
+    _contacts(
+        batch,
+        wf,
+        cal,
+        p,
+        avail,
+        rng,
+        plan.receiver[normal],
+        change_day[normal] + 1,
+        end_day[normal],
+        leads.engage[normal],
+        lead_cust[normal],
+        normal,
+    )
     mode = plan.mode[moved]
     kind = plan.kind[moved]
     # client-requested and at-signing receivers do little before the close, but they usually meet
     # the client once (introduction / onboarding); a colluding assistant at most logs a token touch
     meets = ((kind == REQUEST) | (kind == MAINT) | (kind == FUNNEL)) & (mode == MODE_LIGHT)
-    n_r = np.select([meets, mode == MODE_LIGHT, mode == MODE_TOKEN],
-                    [rng.poisson(0.45, len(moved)), rng.poisson(0.9, len(moved)),
-                     (rng.random(len(moved)) < 0.35).astype(np.int64)], 0)
+    n_r = np.select(
+        [meets, mode == MODE_LIGHT, mode == MODE_TOKEN],
+        [rng.poisson(0.45, len(moved)), rng.poisson(0.9, len(moved)), (rng.random(len(moved)) < 0.35).astype(np.int64)],
+        0,
+    )
     intro = (meets & (rng.random(len(moved)) < 0.78)).astype(np.int64)
     funnel = kind == FUNNEL
     if funnel.any():  # a closer logs little before the order: often one call, or nothing (funnel company only)
@@ -104,8 +155,9 @@ def _lead_work(batch: _Batch, wf, leads: Leads, lead_cust, own: Ownership, cal: 
     batch.add(r, lo_r, hi_r, intro, lead_cust[moved], moved, "intro")
 
 
-def _contacts(batch: _Batch, wf, cal: Calendar, p: Params, avail: DaySampler, rng, emp, lo_day, hi_day, engage,
-              customer, lead) -> None:
+def _contacts(
+    batch: _Batch, wf, cal: Calendar, p: Params, avail: DaySampler, rng, emp, lo_day, hi_day, engage, customer, lead
+) -> None:
     """Regular contacts on leads over day spans [lo, hi), at the employee's effort of each month."""
     span, month, lo, hi = explode_by_month(cal, np.maximum(lo_day, 0) * DAY, np.maximum(hi_day, 0) * DAY)
     e = emp[span]
@@ -114,8 +166,9 @@ def _contacts(batch: _Batch, wf, cal: Calendar, p: Params, avail: DaySampler, rn
     batch.add(e, d_lo, d_hi, n, customer[span], lead[span], "contact")
 
 
-def _handover_traces(batch: _Batch, wf, leads: Leads, cust: Customers, lead_cust, own: Ownership, cal: Calendar,
-                     rng) -> None:
+def _handover_traces(
+    batch: _Batch, wf, leads: Leads, cust: Customers, lead_cust, own: Ownership, cal: Calendar, rng
+) -> None:
     """Givers who stay in touch: colluders keep calling 'their' client; reps introduce the assistant."""
     plan = own.plan
     for kind, mean, span in ((COLLUSIVE, 0.8, 45), (REQUEST, 0.15, 30)):
@@ -138,8 +191,9 @@ def _handover_traces(batch: _Batch, wf, leads: Leads, cust: Customers, lead_cust
     batch.add(own.src[sel], lo, np.minimum(lo + 14, cal.days), intro, own.customer[sel], np.full(len(sel), -1), "visit")
 
 
-def _maintenance(batch: _Batch, wf: Workforce, cust: Customers, own: Ownership, cal: Calendar, p: Params,
-                 avail: DaySampler, rng) -> None:
+def _maintenance(
+    batch: _Batch, wf: Workforce, cust: Customers, own: Ownership, cal: Calendar, p: Params, avail: DaySampler, rng
+) -> None:
     """Account care per ownership segment-month, by role and monthly effort.
 
     A colluding assistant barely looks after an account she was parked with (the rep still does).

@@ -7,6 +7,7 @@ otherwise miss her revenue target, one to three deals (enough to get her over th
 timed for her period end — a deal closing in the last eight days of a month is a prime
 candidate, and one due early next month is often pulled in to close in the last days of this one.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,12 +32,25 @@ class Collusion:
     assistant: np.ndarray  # who receives the deal
 
 
-def plan_collusion(wf: Workforce, leads: Leads, cal: Calendar, avail: DaySampler, orders: Orders, targets: np.ndarray,
-                   rng: np.random.Generator) -> Collusion:
+def plan_collusion(
+    wf: Workforce,
+    leads: Leads,
+    cal: Calendar,
+    avail: DaySampler,
+    orders: Orders,
+    targets: np.ndarray,
+    rng: np.random.Generator,
+) -> Collusion:
     """The collusive hand-overs, given the orders and targets of a collusion-free pass."""
     o = leads.owner
-    idx = np.flatnonzero((wf.role[o] == SALES) & (wf.partner[o] >= 0) & leads.won & (leads.close < cal.end_seconds)
-                         & (leads.close - leads.created >= MIN_WORKED_DAYS * DAY) & (leads.first_contact < NEVER))
+    idx = np.flatnonzero(
+        (wf.role[o] == SALES)
+        & (wf.partner[o] >= 0)
+        & leads.won
+        & (leads.close < cal.end_seconds)
+        & (leads.close - leads.created >= MIN_WORKED_DAYS * DAY)
+        & (leads.first_contact < NEVER)
+    )
     o = o[idx]
     close, timing = _timed_close(cal, rng, leads.close[idx], leads.created[idx])
     close_day = close // DAY
@@ -63,18 +77,24 @@ def _colluding_assistant(wf: Workforce, team: np.ndarray, day: np.ndarray, close
     members = [np.flatnonzero(colluding & (wf.team == t)) for t in range(len(wf.team_region))]
     table = np.full((len(members), max(1, max(len(m) for m in members))), -1)
     for t, m in enumerate(members):
-        table[t, :len(m)] = m
+        table[t, : len(m)] = m
     cand = table[team]
     c = np.maximum(cand, 0)
     d = np.clip(day, 0, wf.avail.shape[1] - 1)[:, None]
-    ok = ((cand >= 0) & (day[:, None] >= 0) & wf.avail[c, d] & (wf.term_day[c] >= close_day[:, None])
-          & (wf.hand_day[c] > close_day[:, None]))
+    ok = (
+        (cand >= 0)
+        & (day[:, None] >= 0)
+        & wf.avail[c, d]
+        & (wf.term_day[c] >= close_day[:, None])
+        & (wf.hand_day[c] > close_day[:, None])
+    )
     first = ok.argmax(axis=1)
     return np.where(ok.any(axis=1), cand[np.arange(len(team)), first], -1)
 
 
-def _enough_for_the_month(rng: np.random.Generator, assistant: np.ndarray, month: np.ndarray,
-                          rows: np.ndarray) -> np.ndarray:
+def _enough_for_the_month(
+    rng: np.random.Generator, assistant: np.ndarray, month: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
     """Keep one to three deals per assistant and month: enough to get her over the line."""
     key = assistant.astype(np.int64) * 10_000 + month
     order = np.lexsort((rng.random(len(rows)), key))

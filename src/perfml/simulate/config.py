@@ -3,6 +3,7 @@
 Sizes (`Scale`) say how big a company is; `Params` says how its people behave. Both are
 frozen so a run is fully described by (scale, seed, start) and the constants below.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -66,19 +67,22 @@ class Params:
     contact_rate: float = 0.25  # lead contacts per available day while a lead is open
     # --- accounts ----------------------------------------------------------------------------
     legacy_accounts: dict[str, tuple[int, int]] = field(
-        default_factory=lambda: {"sales": (15, 35), "assistant": (20, 45)})
+        default_factory=lambda: {"sales": (15, 35), "assistant": (20, 45)}
+    )
     repeat_per_month: tuple[float, float, float] = (0.10, 0.14, 0.20)
     repeat_size: float = 0.45  # repeat order size relative to a new order
     care: dict[str, float] = field(default_factory=lambda: {"sales": 0.9, "assistant": 1.15, "manager": 0.5})
     maintenance_per_month: dict[str, float] = field(
-        default_factory=lambda: {"sales": 0.7, "assistant": 1.3, "manager": 0.2})
+        default_factory=lambda: {"sales": 0.7, "assistant": 1.3, "manager": 0.2}
+    )
     maintenance_handover: tuple[float, float, float] = (0.35, 0.30, 0.15)  # share of new accounts
     legacy_handover_per_month: float = 0.008
     territory_moves_per_year: float = 1.5
     territory_share: tuple[float, float] = (0.15, 0.35)
     # --- background work (prospecting calls, mails, admin) ---------------------------------
     background_per_day: dict[str, float] = field(
-        default_factory=lambda: {"sales": 6.0, "assistant": 5.0, "manager": 2.0})
+        default_factory=lambda: {"sales": 6.0, "assistant": 5.0, "manager": 2.0}
+    )
     # --- transfers -------------------------------------------------------------------------
     workload_handover: float = 0.035  # share of reps' new leads passed on early
     customer_request: float = 0.10  # share of won leads handed over late on the client's wish

@@ -1,4 +1,5 @@
 """What comes back after the fact: customer satisfaction surveys and the partial transfer audit."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,8 +53,11 @@ def audit(wf: Workforce, own: Ownership, orders: Orders, cal: Calendar, rng: np.
     take = np.flatnonzero((rng.random(n) < p_audit) & (t < cal.end_seconds))
     # a reviewer checks the reason, the client contacts, the giver's absence and the pair's record:
     # errors are rare, and concentrated on the collusive cases and their closest look-alikes
-    flip = np.select([own.kind == COLLUSIVE, own.kind == REQUEST, (own.kind == LEAVE) | (own.kind == LEAVING)],
-                     [0.04, 0.03, 0.015], 0.004)
+    flip = np.select(
+        [own.kind == COLLUSIVE, own.kind == REQUEST, (own.kind == LEAVE) | (own.kind == LEAVING)],
+        [0.04, 0.03, 0.015],
+        0.004,
+    )
     truth = own.kind == COLLUSIVE
     label = np.where(rng.random(n) < flip, ~truth, truth).astype(np.int64)
     take = take[np.argsort(t[take], kind="stable")]

@@ -14,6 +14,7 @@ it is the process.
 Everything here draws from the run's own `funnel` stream, and nothing in the default company
 reads it: without the option the output is byte-identical.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -57,7 +58,7 @@ def plan_funnel(wf: Workforce, seed: np.random.SeedSequence) -> Funnel:
         n_q = max(1, int(round(QUALIFIER_SHARE * len(reps))))
         n_c = max(1, int(round(CLOSER_SHARE * len(reps))))
         qualifier[reps[:n_q]] = True
-        closer[reps[n_q:n_q + n_c]] = True
+        closer[reps[n_q : n_q + n_c]] = True
     return Funnel(qualifier, closer, times, push)
 
 
@@ -84,8 +85,15 @@ def push_to_month_end(funnel: Funnel, leads: Leads, cal: Calendar) -> Leads:
     month = cal.month_of_day(np.clip(day, 0, cal.days - 1))
     pulled = cal.month_start[month] - 1 - (u[:, 0] * 3).astype(np.int64)
     pulled = np.where(cal.weekday[np.clip(pulled, 0, cal.days - 1)], pulled, pulled - 2)
-    push = (funnel.qualifier[leads.owner] & leads.won & (day < cal.days) & (month > 0) & (u[:, 1] < PUSH_SHARE)
-            & (day - cal.month_start[month] < PUSH_DAYS) & (pulled * DAY > leads.first_contact + 14 * DAY))
+    push = (
+        funnel.qualifier[leads.owner]
+        & leads.won
+        & (day < cal.days)
+        & (month > 0)
+        & (u[:, 1] < PUSH_SHARE)
+        & (day - cal.month_start[month] < PUSH_DAYS)
+        & (pulled * DAY > leads.first_contact + 14 * DAY)
+    )
     idx = np.flatnonzero(push)
     return leads.with_close(idx, pulled[idx] * DAY + leads.close[idx] % DAY)
 

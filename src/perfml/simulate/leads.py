@@ -4,6 +4,7 @@ Outcomes are decided here, before any ownership change, from the *original* owne
 effort in the month the lead arrived: a lead's fate is sealed by how it was worked early, which is
 why revenue trails activity by one to three months for a decliner.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -37,15 +38,16 @@ class Leads:
     def n(self) -> int:
         return len(self.owner)
 
-    def with_close(self, idx: np.ndarray, close: np.ndarray) -> "Leads":
+    def with_close(self, idx: np.ndarray, close: np.ndarray) -> Leads:
         """A copy with some close times moved (colluders pulling deals into a month)."""
         new_close = self.close.copy()
         new_close[idx] = close
         return replace(self, close=new_close)
 
 
-def generate_leads(wf: Workforce, cal: Calendar, p: Params, rng: np.random.Generator, intake: DaySampler,
-                   avail: DaySampler) -> Leads:
+def generate_leads(
+    wf: Workforce, cal: Calendar, p: Params, rng: np.random.Generator, intake: DaySampler, avail: DaySampler
+) -> Leads:
     """Draw leads for every sales and assistant employee-month, then their first contact and fate."""
     owner, month = _intake(wf, cal, p, rng, intake)
     day = intake.sample(owner, cal.month_start[month], cal.month_start[month + 1], rng.random(len(owner)))
@@ -59,12 +61,23 @@ def generate_leads(wf: Workforce, cal: Calendar, p: Params, rng: np.random.Gener
     amount = _deal_size(wf, p, rng, owner, month, segment)
     engage = np.exp(rng.normal(0, 0.3, len(owner))) * np.array([1.0, 1.25, 1.6])[segment]
     order = np.lexsort((owner, created))
-    return Leads(owner[order], wf.team[owner[order]], month[order], created[order], first[order], close[order],
-                 won[order], segment[order], amount[order], engage[order])
+    return Leads(
+        owner[order],
+        wf.team[owner[order]],
+        month[order],
+        created[order],
+        first[order],
+        close[order],
+        won[order],
+        segment[order],
+        amount[order],
+        engage[order],
+    )
 
 
-def _intake(wf: Workforce, cal: Calendar, p: Params, rng: np.random.Generator,
-            intake: DaySampler) -> tuple[np.ndarray, np.ndarray]:
+def _intake(
+    wf: Workforce, cal: Calendar, p: Params, rng: np.random.Generator, intake: DaySampler
+) -> tuple[np.ndarray, np.ndarray]:
     """Lead counts per employee-month: inbound share scaled by demand, self-sourced share by effort."""
     rate = np.zeros(wf.n)
     rate[wf.role == SALES] = p.leads_per_month[ROLES[SALES]]
@@ -76,8 +89,15 @@ def _intake(wf: Workforce, cal: Calendar, p: Params, rng: np.random.Generator,
     return np.repeat(emp.ravel(), counts), np.repeat(mon.ravel(), counts)
 
 
-def _first_contact(wf: Workforce, cal: Calendar, rng: np.random.Generator, avail: DaySampler,
-                   owner: np.ndarray, month: np.ndarray, created: np.ndarray) -> np.ndarray:
+def _first_contact(
+    wf: Workforce,
+    cal: Calendar,
+    rng: np.random.Generator,
+    avail: DaySampler,
+    owner: np.ndarray,
+    month: np.ndarray,
+    created: np.ndarray,
+) -> np.ndarray:
     """First touch after a trait-driven delay, pushed into the owner's working hours and days."""
     slow = wf.decline[owner, month] ** -0.8  # disengaged reps answer later
     delay = wf.traits["response_hours"][owner] * slow * np.exp(rng.normal(0, 0.5, len(owner)))
@@ -94,8 +114,15 @@ def _first_contact(wf: Workforce, cal: Calendar, rng: np.random.Generator, avail
     return np.where(day >= 0, day * DAY + sec, NEVER)
 
 
-def _win(wf: Workforce, rng: np.random.Generator, owner: np.ndarray, month: np.ndarray, segment: np.ndarray,
-         created: np.ndarray, first: np.ndarray) -> np.ndarray:
+def _win(
+    wf: Workforce,
+    rng: np.random.Generator,
+    owner: np.ndarray,
+    month: np.ndarray,
+    segment: np.ndarray,
+    created: np.ndarray,
+    first: np.ndarray,
+) -> np.ndarray:
     """Win probability: skill, effort, response speed, early contact, visits, demand, noise."""
     tr = wf.traits
     hours = np.where(first < NEVER, (first - created) / HOUR, 24 * 30)
@@ -114,8 +141,15 @@ def _win(wf: Workforce, rng: np.random.Generator, owner: np.ndarray, month: np.n
     return rng.random(len(owner)) < 1 / (1 + np.exp(-logit))
 
 
-def _close_time(cal: Calendar, p: Params, rng: np.random.Generator, segment: np.ndarray, won: np.ndarray,
-                created: np.ndarray, first: np.ndarray) -> np.ndarray:
+def _close_time(
+    cal: Calendar,
+    p: Params,
+    rng: np.random.Generator,
+    segment: np.ndarray,
+    won: np.ndarray,
+    created: np.ndarray,
+    first: np.ndarray,
+) -> np.ndarray:
     """Win or loss lands weeks later on a weekday; uncontacted leads stay open past the window."""
     median = np.array(p.cycle_days)[segment] * np.where(won, 1.0, 0.8)
     days = np.exp(np.log(median) + rng.normal(0, np.where(won, 0.45, 0.6)))
@@ -125,9 +159,13 @@ def _close_time(cal: Calendar, p: Params, rng: np.random.Generator, segment: np.
     return np.where(first < NEVER, t, NEVER)
 
 
-def _deal_size(wf: Workforce, p: Params, rng: np.random.Generator, owner: np.ndarray, month: np.ndarray,
-               segment: np.ndarray) -> np.ndarray:
+def _deal_size(
+    wf: Workforce, p: Params, rng: np.random.Generator, owner: np.ndarray, month: np.ndarray, segment: np.ndarray
+) -> np.ndarray:
     # strong sellers (who visit and follow up) also win somewhat bigger deals
-    mu = (np.log(np.array(p.deal_size)[segment]) + 0.22 * np.clip(wf.strength[owner], -2.5, 2.5)
-          + 0.25 * np.log(wf.demand[wf.team[owner], month]))
+    mu = (
+        np.log(np.array(p.deal_size)[segment])
+        + 0.22 * np.clip(wf.strength[owner], -2.5, 2.5)
+        + 0.25 * np.log(wf.demand[wf.team[owner], month])
+    )
     return np.round(np.exp(mu + rng.normal(0, 0.4, len(owner))), 2)

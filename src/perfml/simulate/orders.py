@@ -4,6 +4,7 @@ A repeat order's rate follows the owner of the account *at that time*: how much 
 (role and monthly effort) and the team's demand. So a declining rep's book slowly dries up and an
 assistant who really works a handed-over account keeps it ordering.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,8 +46,9 @@ class Orders:
         return flat.reshape(n_emp, cal.months)
 
 
-def make_orders(wf: Workforce, leads: Leads, cust: Customers, own: Ownership, cal: Calendar, p: Params,
-                seed: np.random.SeedSequence) -> Orders:
+def make_orders(
+    wf: Workforce, leads: Leads, cust: Customers, own: Ownership, cal: Calendar, p: Params, seed: np.random.SeedSequence
+) -> Orders:
     """New orders from won leads plus repeat orders from every account segment, sorted by time."""
     rng = np.random.default_rng(seed)
     new = _new_orders(leads, cust, own, cal)
@@ -74,16 +76,26 @@ def _repeat_orders(wf: Workforce, cust: Customers, own: Ownership, cal: Calendar
     care = np.array([p.care[r] for r in ROLES])[wf.role[o]]
     # owners who visit, answer fast and reach clients early keep them ordering
     keep = np.exp(0.35 * np.clip(wf.strength[o], -2.5, 2.5))
-    lam = (np.array(p.repeat_per_month)[seg] * (0.25 + 0.75 * np.minimum(1.6, wf.effort[o, month] * care)) * keep
-           * wf.demand[wf.team[o], month] * (hi - lo) / (30.44 * DAY) * 7 / 5)
+    lam = (
+        np.array(p.repeat_per_month)[seg]
+        * (0.25 + 0.75 * np.minimum(1.6, wf.effort[o, month] * care))
+        * keep
+        * wf.demand[wf.team[o], month]
+        * (hi - lo)
+        / (30.44 * DAY)
+        * 7
+        / 5
+    )
     n = rng.poisson(lam)
     idx = np.repeat(np.arange(len(lam)), n)
     day = (lo[idx] + (rng.random(len(idx)) * (hi[idx] - lo[idx])).astype(np.int64)) // DAY
     t = day * DAY + (9 * HOUR + rng.random(len(idx)) * 9 * HOUR).astype(np.int64)
     keep = cal.weekday[np.minimum(day, cal.days - 1)] & (t >= lo[idx]) & (t < hi[idx])
     idx, t = idx[keep], t[keep]
-    mu = (np.log(p.repeat_size * np.array(p.deal_size)[seg[idx]]) + 0.08 * wf.traits["skill"][o[idx]]
-          + 0.2 * np.log(wf.demand[wf.team[o[idx]], month[idx]]))
+    mu = (
+        np.log(p.repeat_size * np.array(p.deal_size)[seg[idx]])
+        + 0.08 * wf.traits["skill"][o[idx]]
+        + 0.2 * np.log(wf.demand[wf.team[o[idx]], month[idx]])
+    )
     amount = np.round(np.exp(mu + rng.normal(0, 0.4, len(idx))), 2)
     return c[idx], o[idx], t, amount, np.full(len(idx), REPEAT), o[idx]
-

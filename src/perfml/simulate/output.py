@@ -3,6 +3,7 @@
 Everything that turns arrays into text lives here so determinism has one home: explicit string
 formatting (no float repr), '\\n' line endings, and rows in a fixed order.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

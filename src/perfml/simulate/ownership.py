@@ -7,6 +7,7 @@ early, the client asks for another contact, or a colluding rep parks the deal wi
 moves through a small event machine: maintenance hand-over to an assistant, territory moves
 (batches on one day) and the owner's departure, applied in time order per customer.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,8 +20,17 @@ from perfml.simulate.leads import NEVER, Leads
 from perfml.simulate.timeline import DAY, HOUR, Calendar, DaySampler
 from perfml.simulate.workforce import ASSISTANT, MANAGER, SALES, Workforce
 
-KINDS = ("first_assignment", "maintenance_handover", "leaving_handover", "leave_handover",
-         "workload_handover", "territory_move", "collusive", "customer_request", "funnel_handover")
+KINDS = (
+    "first_assignment",
+    "maintenance_handover",
+    "leaving_handover",
+    "leave_handover",
+    "workload_handover",
+    "territory_move",
+    "collusive",
+    "customer_request",
+    "funnel_handover",
+)
 FIRST, MAINT, LEAVING, LEAVE, WORKLOAD, TERRITORY, COLLUSIVE, REQUEST, FUNNEL = range(len(KINDS))
 # How the receiver of a lead works it afterwards (read by `activities`).
 MODE_NORMAL, MODE_LIGHT, MODE_TOKEN = 0, 1, 2
@@ -123,12 +133,20 @@ class Receivers:
         width = max(len(m) for m in members)
         self.members = np.full((teams, width), -1, dtype=np.int64)
         for t, m in enumerate(members):
-            self.members[t, :len(m)] = m
+            self.members[t, : len(m)] = m
         self.manager = np.array([np.flatnonzero((wf.team == t) & (wf.role == MANAGER))[0] for t in range(teams)])
 
-    def pick(self, rng: np.random.Generator, team: np.ndarray, day: np.ndarray, until: np.ndarray,
-             prefer_assistant: np.ndarray, exclude: np.ndarray, assistants_only: bool = False,
-             pool: np.ndarray | None = None) -> np.ndarray:
+    def pick(
+        self,
+        rng: np.random.Generator,
+        team: np.ndarray,
+        day: np.ndarray,
+        until: np.ndarray,
+        prefer_assistant: np.ndarray,
+        exclude: np.ndarray,
+        assistants_only: bool = False,
+        pool: np.ndarray | None = None,
+    ) -> np.ndarray:
         """One receiver per query (preferred role first, random within it); -1 if nobody fits.
         `pool`: per employee, who may receive at all (default: everyone)."""
         wf = self.wf
@@ -148,9 +166,18 @@ class Receivers:
         return np.where(score.max(axis=1) > 0, cand[np.arange(len(team)), best], -1)
 
 
-def resolve_ownership(wf: Workforce, leads: Leads, cust: Customers, moves: TerritoryMoves, cal: Calendar, p: Params,
-                      avail: DaySampler, seed: np.random.SeedSequence, collusive: tuple | None,
-                      funnel: Funnel | None = None) -> Ownership:
+def resolve_ownership(
+    wf: Workforce,
+    leads: Leads,
+    cust: Customers,
+    moves: TerritoryMoves,
+    cal: Calendar,
+    p: Params,
+    avail: DaySampler,
+    seed: np.random.SeedSequence,
+    collusive: tuple | None,
+    funnel: Funnel | None = None,
+) -> Ownership:
     """Full ownership history given the collusive hand-overs (lead index, time, assistant) or None,
     and the qualifier -> closer funnel (None: a company without one)."""
     rng = np.random.default_rng(seed)
@@ -169,8 +196,19 @@ def resolve_ownership(wf: Workforce, leads: Leads, cust: Customers, moves: Terri
 
 # --- prospect phase -------------------------------------------------------------------------
 
-def _plan_leads(wf: Workforce, leads: Leads, cal: Calendar, p: Params, avail: DaySampler, recv: Receivers,
-                rng: np.random.Generator, hand_time: np.ndarray, collusive, funnel: Funnel | None = None) -> LeadPlan:
+
+def _plan_leads(
+    wf: Workforce,
+    leads: Leads,
+    cal: Calendar,
+    p: Params,
+    avail: DaySampler,
+    recv: Receivers,
+    rng: np.random.Generator,
+    hand_time: np.ndarray,
+    collusive,
+    funnel: Funnel | None = None,
+) -> LeadPlan:
     """Earliest of the mandatory (leave, leaving) and optional hand-overs wins; one per lead."""
     n, o = leads.n, leads.owner
     u = rng.random((n, 6))  # fixed draws per lead keep both passes aligned
@@ -195,12 +233,16 @@ def _plan_leads(wf: Workforce, leads: Leads, cal: Calendar, p: Params, avail: Da
     receiver[coll] = colluder_of[coll]
     if funnel is not None:
         fun = np.flatnonzero(live & (kind == FUNNEL))
-        receiver[fun] = recv.pick(rng, leads.team[fun], day[fun], close_day[fun], np.zeros(len(fun), bool), o[fun],
-                                  pool=funnel.closer)
+        receiver[fun] = recv.pick(
+            rng, leads.team[fun], day[fun], close_day[fun], np.zeros(len(fun), bool), o[fun], pool=funnel.closer
+        )
         coll = coll | (live & (kind == FUNNEL))
     other = np.flatnonzero(live & ~coll)
-    prefer = np.select([kind[other] == WORKLOAD, kind[other] == REQUEST, kind[other] == LEAVE, kind[other] == MAINT],
-                       [u[other, 3] < 0.6, u[other, 3] < 0.7, u[other, 3] < 0.45, True], u[other, 3] < 0.3)
+    prefer = np.select(
+        [kind[other] == WORKLOAD, kind[other] == REQUEST, kind[other] == LEAVE, kind[other] == MAINT],
+        [u[other, 3] < 0.6, u[other, 3] < 0.7, u[other, 3] < 0.45, True],
+        u[other, 3] < 0.3,
+    )
     receiver[other] = recv.pick(rng, leads.team[other], day[other], close_day[other], prefer, o[other])
     signing = other[kind[other] == MAINT]
     receiver[signing[wf.role[np.maximum(receiver[signing], 0)] != ASSISTANT]] = -1  # assistants only
@@ -216,15 +258,22 @@ def _plan_leads(wf: Workforce, leads: Leads, cal: Calendar, p: Params, avail: Da
     kind = np.where(live, kind, -1)
     receiver = np.where(live, receiver, -1)
     late = leads.close - time <= 21 * DAY
-    mode = np.select([kind == COLLUSIVE, (kind == REQUEST) | (kind == MAINT) | (kind == FUNNEL),
-                      (kind == LEAVE) | (kind == LEAVING)],
-                     [MODE_TOKEN, MODE_LIGHT, np.where(late, MODE_LIGHT, MODE_NORMAL)], MODE_NORMAL)
+    mode = np.select(
+        [
+            kind == COLLUSIVE,
+            (kind == REQUEST) | (kind == MAINT) | (kind == FUNNEL),
+            (kind == LEAVE) | (kind == LEAVING),
+        ],
+        [MODE_TOKEN, MODE_LIGHT, np.where(late, MODE_LIGHT, MODE_NORMAL)],
+        MODE_NORMAL,
+    )
     final = np.where(receiver >= 0, receiver, o)
     return LeadPlan(time, receiver, kind, mode, final)
 
 
-def _mandatory(wf: Workforce, leads: Leads, avail: DaySampler, hand_time: np.ndarray,
-               u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _mandatory(
+    wf: Workforce, leads: Leads, avail: DaySampler, hand_time: np.ndarray, u: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Owner leaves the company, or starts a leave spell that covers the close, before the close.
 
     Leave cover is one batch: every deal of the spell moves at the same moment on the owner's last
@@ -245,8 +294,9 @@ def _mandatory(wf: Workforce, leads: Leads, avail: DaySampler, hand_time: np.nda
     return t, np.where(t_leaving <= t_leave, LEAVING, LEAVE)
 
 
-def _optional(wf: Workforce, leads: Leads, cal: Calendar, p: Params, avail: DaySampler, u: np.ndarray,
-              collusive) -> tuple[np.ndarray, np.ndarray]:
+def _optional(
+    wf: Workforce, leads: Leads, cal: Calendar, p: Params, avail: DaySampler, u: np.ndarray, collusive
+) -> tuple[np.ndarray, np.ndarray]:
     """Early workload hand-overs, late client-requested ones, at-signing maintenance hand-overs and
     the planned collusive ones (u[:, 5] splits request and signing so a lead never draws both)."""
     n, o = leads.n, leads.owner
@@ -257,17 +307,35 @@ def _optional(wf: Workforce, leads: Leads, cal: Calendar, p: Params, avail: DayS
     clock = 9 * HOUR + ((u[:, 1] * 11) % 1 * 9 * HOUR).astype(np.int64)
     day_work = np.maximum(leads.first_contact // DAY + 1, leads.created // DAY + 2 + (u[:, 1] * 11).astype(np.int64))
     t_work = day_work * DAY + clock
-    t_work = np.where(contacted & (wf.role[o] == SALES) & (u[:, 2] < p.workload_handover)
-                      & (leads.close - t_work >= 14 * DAY), t_work, NEVER)
+    t_work = np.where(
+        contacted & (wf.role[o] == SALES) & (u[:, 2] < p.workload_handover) & (leads.close - t_work >= 14 * DAY),
+        t_work,
+        NEVER,
+    )
     # client-requested hand-overs come days before the close, like the collusive ones they resemble
     # (at least two days ahead: the new contact meets the client before the signing)
     t_req = (leads.close // DAY - 2 - np.minimum(-np.log1p(-u[:, 4]) / 0.22, 18).astype(np.int64)) * DAY + clock
-    t_req = np.where(contacted & leads.won & (dur >= 20 * DAY) & (u[:, 5] < p.customer_request)
-                     & (t_req > leads.first_contact + DAY), t_req, NEVER)
+    t_req = np.where(
+        contacted
+        & leads.won
+        & (dur >= 20 * DAY)
+        & (u[:, 5] < p.customer_request)
+        & (t_req > leads.first_contact + DAY),
+        t_req,
+        NEVER,
+    )
     # some teams hand a fresh account to the assistant at signing rather than after the first order
     t_sign = (leads.close // DAY - 2 - np.minimum(-np.log1p(-u[:, 4]) / 0.2, 13).astype(np.int64)) * DAY + clock
-    t_sign = np.where(contacted & leads.won & (wf.role[o] == SALES) & (dur >= 20 * DAY)
-                      & (u[:, 5] >= 1 - p.signing_handover) & (t_sign > leads.first_contact + DAY), t_sign, NEVER)
+    t_sign = np.where(
+        contacted
+        & leads.won
+        & (wf.role[o] == SALES)
+        & (dur >= 20 * DAY)
+        & (u[:, 5] >= 1 - p.signing_handover)
+        & (t_sign > leads.first_contact + DAY),
+        t_sign,
+        NEVER,
+    )
     t_col = np.full(n, NEVER)
     if collusive is not None:
         t_col[collusive[0]] = collusive[1]
@@ -299,8 +367,10 @@ def _lead_changes(leads: Leads, plan: LeadPlan, cust: Customers):
 
 # --- account phase --------------------------------------------------------------------------
 
-def _account_starts(wf: Workforce, leads: Leads, cust: Customers, plan: LeadPlan, cal: Calendar, p: Params,
-                    rng: np.random.Generator):
+
+def _account_starts(
+    wf: Workforce, leads: Leads, cust: Customers, plan: LeadPlan, cal: Calendar, p: Params, rng: np.random.Generator
+):
     """Accounts: the legacy book from day 0 and every won lead from its close, with the owner then."""
     legacy = np.flatnonzero(cust.lead < 0)
     pros = np.flatnonzero(cust.lead >= 0)
@@ -324,9 +394,18 @@ def _account_starts(wf: Workforce, leads: Leads, cust: Customers, plan: LeadPlan
     return customer, start, owner, maint
 
 
-def _run_accounts(wf: Workforce, cal: Calendar, moves: TerritoryMoves, recv: Receivers, rng: np.random.Generator,
-                  hand_time: np.ndarray, customer: np.ndarray, start: np.ndarray, owner0: np.ndarray,
-                  maint: np.ndarray):
+def _run_accounts(
+    wf: Workforce,
+    cal: Calendar,
+    moves: TerritoryMoves,
+    recv: Receivers,
+    rng: np.random.Generator,
+    hand_time: np.ndarray,
+    customer: np.ndarray,
+    start: np.ndarray,
+    owner0: np.ndarray,
+    maint: np.ndarray,
+):
     """Apply each account's next event (departure, maintenance, territory) until the window ends."""
     end = cal.end_seconds
     owner, t, maint = owner0.copy(), start.copy(), maint.copy()
@@ -364,15 +443,27 @@ def _run_accounts(wf: Workforce, cal: Calendar, moves: TerritoryMoves, recv: Rec
 def _next_move(wf: Workforce, moves: TerritoryMoves, o: np.ndarray, tc: np.ndarray, u: np.ndarray, done: np.ndarray):
     if not len(moves.time):
         return np.full(len(o), NEVER), np.zeros(len(o), dtype=np.int64)
-    hit = ((moves.time[None, :] > tc[:, None]) & (wf.team[o][:, None] == moves.src[None, :])
-           & (u < moves.share[None, :]) & ~done)
+    hit = (
+        (moves.time[None, :] > tc[:, None])
+        & (wf.team[o][:, None] == moves.src[None, :])
+        & (u < moves.share[None, :])
+        & ~done
+    )
     times = np.where(hit, moves.time[None, :], NEVER)
     k = times.argmin(axis=1)
     return times[np.arange(len(o)), k], k
 
 
-def _account_receivers(wf: Workforce, moves: TerritoryMoves, recv: Receivers, rng: np.random.Generator,
-                       o: np.ndarray, day: np.ndarray, which: np.ndarray, k: np.ndarray) -> np.ndarray:
+def _account_receivers(
+    wf: Workforce,
+    moves: TerritoryMoves,
+    recv: Receivers,
+    rng: np.random.Generator,
+    o: np.ndarray,
+    day: np.ndarray,
+    which: np.ndarray,
+    k: np.ndarray,
+) -> np.ndarray:
     """Leaver's book to anyone in the team (manager as last resort); maintenance only to assistants."""
     new = np.full(len(o), -1)
     team = wf.team[o]
@@ -402,8 +493,10 @@ _REASONS = {
     # colluders mostly leave the field empty or borrow a legitimate-sounding reason
     COLLUSIVE: (("", "account maintenance", "workload balancing", "customer request"), (0.62, 0.22, 0.1, 0.06)),
     # a client's wish is usually written down: that is what the reviewer checks first
-    REQUEST: (("customer request", "client asked for a new contact", "", "client asked for local contact"),
-              (0.55, 0.15, 0.2, 0.1)),
+    REQUEST: (
+        ("customer request", "client asked for a new contact", "", "client asked for local contact"),
+        (0.55, 0.15, 0.2, 0.1),
+    ),
     # the funnel's hand-overs are routine: mostly no reason at all
     FUNNEL: (("", "qualified lead", "handover to closer"), (0.88, 0.08, 0.04)),
 }

@@ -1,4 +1,5 @@
 """`simulate()`: run the stages in order and write the dataset plus its ground truth."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -14,23 +15,45 @@ from perfml.simulate.funnel import plan_funnel, push_to_month_end
 from perfml.simulate.leads import generate_leads
 from perfml.simulate.orders import NEW, Orders, make_orders
 from perfml.simulate.ownership import build_customers, change_reasons, draw_territory_moves, resolve_ownership
-from perfml.simulate.targets import count_targets, revenue_targets
 from perfml.simulate.tables import write_all
+from perfml.simulate.targets import count_targets, revenue_targets
 from perfml.simulate.timeline import Calendar, DaySampler
 from perfml.simulate.workforce import Workforce, build_workforce
 from perfml.simulate.world import World
 
 # One independent random stream per stage: changing one stage never reshuffles another. New stages
 # go at the end (spawned children are numbered, so the earlier stages keep their streams).
-STAGES = ("workforce", "leads", "customers", "territory", "ownership", "orders", "targets", "collusion",
-          "activities", "surveys", "audit", "reasons", "demographics", "funnel")
+STAGES = (
+    "workforce",
+    "leads",
+    "customers",
+    "territory",
+    "ownership",
+    "orders",
+    "targets",
+    "collusion",
+    "activities",
+    "surveys",
+    "audit",
+    "reasons",
+    "demographics",
+    "funnel",
+)
 
 Progress = Callable[[str, float], None]
 
 
-def simulate(out: str | Path, *, seed: int = 0, teams: int | None = None, months: int | None = None,
-             scale: str = "medium", start: str = "2024-11-01", progress: Progress | None = None,
-             funnel: bool = False) -> dict:
+def simulate(
+    out: str | Path,
+    *,
+    seed: int = 0,
+    teams: int | None = None,
+    months: int | None = None,
+    scale: str = "medium",
+    start: str = "2024-11-01",
+    progress: Progress | None = None,
+    funnel: bool = False,
+) -> dict:
     """Simulate a company's CRM + HR data into `out/` (ground truth in `out/truth/`); returns a summary.
 
     `funnel`: add a qualifier -> closer funnel (`perfml.simulate.funnel`); the employees then carry
@@ -83,17 +106,29 @@ def _run(preset, cal: Calendar, teams: int, seeds: dict, report: Progress, with_
     report("targets", 0.5)
     targets = _targets(wf, cal, orders, acts, rng("targets"))
     demo = _demographics(wf.n, rng("demographics"))
-    return World(cal, wf, leads, cust, own, orders, acts, targets,
-                 surveys(wf, orders, cal, p.surveys_share, rng("surveys")),
-                 audit(wf, own, orders, cal, rng("audit")),
-                 change_reasons(own, cust, leads, rng("reasons")), demo, funnel)
+    return World(
+        cal,
+        wf,
+        leads,
+        cust,
+        own,
+        orders,
+        acts,
+        targets,
+        surveys(wf, orders, cal, p.surveys_share, rng("surveys")),
+        audit(wf, own, orders, cal, rng("audit")),
+        change_reasons(own, cust, leads, rng("reasons")),
+        demo,
+        funnel,
+    )
 
 
 def _targets(wf: Workforce, cal: Calendar, orders: Orders, acts: Activities, rng: np.random.Generator) -> dict:
     visits = acts.type == VISIT
     month = cal.month_of_day(acts.time[visits] // 86_400)
-    visit_counts = np.bincount(acts.employee[visits] * cal.months + month,
-                               minlength=wf.n * cal.months).reshape(wf.n, cal.months)
+    visit_counts = np.bincount(acts.employee[visits] * cal.months + month, minlength=wf.n * cal.months).reshape(
+        wf.n, cal.months
+    )
     return {
         "revenue": revenue_targets(wf, cal, PARAMS, orders.revenue(wf.n, cal), rng),
         "new_customers": count_targets(wf, cal, orders.count(wf.n, cal, NEW), rng),

@@ -1,4 +1,5 @@
 """Turn a simulated `World` into the contract's tables (and the ground truth) on disk."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,17 +7,27 @@ from pathlib import Path
 import numpy as np
 
 from perfml.simulate.activities import TYPES
+from perfml.simulate.funnel import crm_roles, job_functions
 from perfml.simulate.leads import NEVER, SEGMENTS
 from perfml.simulate.orders import NEW
 from perfml.simulate.output import dates, fixed, lookup, make_ids, timestamps, write_chunked, write_table
-from perfml.simulate.funnel import crm_roles, job_functions
 from perfml.simulate.ownership import COLLUSIVE, FIRST, FUNNEL, KINDS
 from perfml.simulate.targets import METRICS
 from perfml.simulate.workforce import ASSISTANT, NO_END, ROLES
 from perfml.simulate.world import World
 
-TABLE_FILES = ("employees", "customers", "ownership_changes", "activities", "leads", "orders", "targets",
-               "satisfaction", "transfer_labels", "demographics")
+TABLE_FILES = (
+    "employees",
+    "customers",
+    "ownership_changes",
+    "activities",
+    "leads",
+    "orders",
+    "targets",
+    "satisfaction",
+    "transfer_labels",
+    "demographics",
+)
 
 
 def write_all(out: Path, w: World, progress) -> dict:
@@ -34,8 +45,9 @@ def write_all(out: Path, w: World, progress) -> dict:
     rows["transfer_labels"] = write_table(out / "transfer_labels.csv", _labels(w, ids))
     rows["demographics"] = write_table(out / "demographics.csv", {"employee_id": ids["emp"], **w.demographics})
     progress(0.1)
-    rows["activities"] = write_chunked(out / "activities.csv", w.acts.n, _activities(w, ids),
-                                       lambda f: progress(0.1 + 0.9 * f))
+    rows["activities"] = write_chunked(
+        out / "activities.csv", w.acts.n, _activities(w, ids), lambda f: progress(0.1 + 0.9 * f)
+    )
     truth = {
         "transfers": write_table(out / "truth" / "transfers.csv", _truth_transfers(w, ids)),
         "employees": write_table(out / "truth" / "employees.csv", _truth_employees(w, ids)),
@@ -197,6 +209,7 @@ def _activities(w: World, ids):
 
 
 # --- ground truth ---------------------------------------------------------------------------
+
 
 def _truth_transfers(w: World, ids) -> dict:
     return {

@@ -6,6 +6,7 @@ first six months; veterans get 70% norm, 30% their own trailing six-month revenu
 pre-window record stands in until six months are seen). Assistants carry revenue targets too —
 which is what tempts the collusion. Counts (new customers, visits) follow role norms and the ramp.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -45,8 +46,9 @@ REVENUE_NORM_FACTOR = 0.85
 OWN_HISTORY = 0.3
 
 
-def revenue_targets(wf: Workforce, cal: Calendar, p: Params, revenue: np.ndarray,
-                    rng: np.random.Generator) -> np.ndarray:
+def revenue_targets(
+    wf: Workforce, cal: Calendar, p: Params, revenue: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """Revenue target per employee-month (0 where no target applies), rounded to 100."""
     share, tenure = employed_share(wf, cal), tenure_months(wf, cal)
     months = (np.datetime64(cal.start, "M") + np.arange(cal.months)).astype(int) % 12
@@ -56,8 +58,9 @@ def revenue_targets(wf: Workforce, cal: Calendar, p: Params, revenue: np.ndarray
         norm[wf.role == role] = REVENUE_NORM_FACTOR * _role_norm(revenue / season, wf, share, tenure, role)
     prior = np.exp(0.25 * wf.traits["skill"] + rng.normal(0, 0.15, wf.n))  # the pre-window record
     trailing = _trailing_mean(revenue / season, share)
-    level = np.where(np.isnan(trailing), prior[:, None],
-                     1 - OWN_HISTORY + OWN_HISTORY * trailing / np.maximum(norm[:, None], 1))
+    level = np.where(
+        np.isnan(trailing), prior[:, None], 1 - OWN_HISTORY + OWN_HISTORY * trailing / np.maximum(norm[:, None], 1)
+    )
     level = np.where(tenure < 12, _ramp(tenure), level * 1.05)
     target = norm[:, None] * level * season[None, :] * np.exp(rng.normal(0, 0.08, share.shape)) * share
     has = (share > 0) & np.isin(wf.role, (SALES, ASSISTANT))[:, None]

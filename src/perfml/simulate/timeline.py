@@ -4,6 +4,7 @@ All event times inside the simulator are int64 seconds since the window start; d
 offsets (negative before the window, e.g. for hire dates). Converting to text happens only in
 `output`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ class Calendar:
     weekday: np.ndarray  # bool per day, Monday..Friday
 
     @classmethod
-    def build(cls, start: str, months: int) -> "Calendar":
+    def build(cls, start: str, months: int) -> Calendar:
         day0 = np.datetime64(start, "D")
         if np.datetime64(day0, "M").astype("datetime64[D]") != day0:
             raise ValueError(f"start must be the first day of a month, got {start!r}")
@@ -61,7 +62,6 @@ class Calendar:
         idx = np.searchsorted(weekdays, np.clip(day, 0, self.days))
         inside = (day >= 0) & (idx < len(weekdays))
         return np.where(inside, weekdays[np.minimum(idx, len(weekdays) - 1)], np.maximum(day, self.days))
-
 
 
 class DaySampler:
@@ -106,8 +106,9 @@ class DaySampler:
         return out
 
 
-def explode_by_month(cal: Calendar, t0: np.ndarray,
-                     t1: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def explode_by_month(
+    cal: Calendar, t0: np.ndarray, t1: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Split spans [t0, t1) (seconds) at month borders: (span index, month, lo, hi) per piece."""
     m0 = cal.month_of_day(t0 // DAY)
     m1 = cal.month_of_day((t1 - 1) // DAY)

@@ -3,6 +3,7 @@
 Produces `Workforce`: per-employee arrays, the employee x day availability masks and the
 employee x month effort matrix that every later stage reads.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -76,12 +77,28 @@ def build_workforce(scale: Scale, cal: Calendar, p: Params, rng: np.random.Gener
     attr_names = ("attr_prior_experience_years", "attr_education", "attr_referral")
     return Workforce(
         team_region=np.array([REGIONS[t % _n_regions(teams)] for t in range(teams)]),
-        role=rows["role"], team=rows["team"], manager=rows["manager"], hire_day=rows["hire_day"],
-        probation_end_day=rows["probation_end_day"], term_day=rows["term_day"], hand_day=rows["hand_day"],
-        traits={k: rows[k] for k in trait_names}, partner=rows["partner"], collude_rate=rows["collude_rate"],
-        onset=rows["onset"], decline_depth=rows["decline_depth"], recover_month=rows["recover_month"],
-        attrs={k: rows[k] for k in attr_names}, leaves=leaves, avail=avail, intake=intake,
-        effort=effort, skill_now=skill_now, decline=decline, demand=demand, slumps=slumps,
+        role=rows["role"],
+        team=rows["team"],
+        manager=rows["manager"],
+        hire_day=rows["hire_day"],
+        probation_end_day=rows["probation_end_day"],
+        term_day=rows["term_day"],
+        hand_day=rows["hand_day"],
+        traits={k: rows[k] for k in trait_names},
+        partner=rows["partner"],
+        collude_rate=rows["collude_rate"],
+        onset=rows["onset"],
+        decline_depth=rows["decline_depth"],
+        recover_month=rows["recover_month"],
+        attrs={k: rows[k] for k in attr_names},
+        leaves=leaves,
+        avail=avail,
+        intake=intake,
+        effort=effort,
+        skill_now=skill_now,
+        decline=decline,
+        demand=demand,
+        slumps=slumps,
     )
 
 
@@ -90,6 +107,7 @@ def _n_regions(teams: int) -> int:
 
 
 # --- people ---------------------------------------------------------------------------------
+
 
 def _draw_people(scale: Scale, cal: Calendar, p: Params, rng: np.random.Generator, teams: int) -> dict[str, np.ndarray]:
     """Initial staff of every team plus replacement hires until the window end (a work queue)."""
@@ -104,7 +122,7 @@ def _draw_people(scale: Scale, cal: Calendar, p: Params, rng: np.random.Generato
             tenure = tenure if 20 <= tenure <= 12 * 365 else int(rng.integers(20, 12 * 365))
             people.append(_person(rng, p, cal, t, role, hire_day=-tenure, manager=mgr))
         if scale.initial_staffing < 1.0:
-            _open_positions(people[mgr + 1:], rng, p, cal, scale, n_reps)
+            _open_positions(people[mgr + 1 :], rng, p, cal, scale, n_reps)
     queue = list(range(len(people)))
     while queue:
         i = queue.pop(0)
@@ -120,21 +138,24 @@ def _draw_people(scale: Scale, cal: Calendar, p: Params, rng: np.random.Generato
     return {k: np.array([q[k] for q in people]) for k in people[0] if k != "replaces"}
 
 
-def _open_positions(team: list[dict], rng: np.random.Generator, p: Params, cal: Calendar, scale: Scale, n_reps: int) -> None:
+def _open_positions(
+    team: list[dict], rng: np.random.Generator, p: Params, cal: Calendar, scale: Scale, n_reps: int
+) -> None:
     """Growth: keep `initial_staffing` of the planned positions (at least 2 reps and 1 assistant);
     the rest become hires spread over the first `growth_months` months (faster early on)."""
     growth_days = int(cal.month_start[min(scale.growth_months, cal.months)]) - 20
     for lo, hi, keep_min in ((0, n_reps, 2), (n_reps, len(team), 1)):
         n = hi - lo
         keep = max(keep_min, int(round(scale.initial_staffing * n)))
-        for q in team[lo + keep:hi]:
+        for q in team[lo + keep : hi]:
             day = int(growth_days * rng.random() ** 1.3)
             q["hire_day"] = int(cal.next_weekday(np.array([day]))[0])
             q["probation_end_day"] = _add_months(cal, q["hire_day"], p.probation_months)
 
 
-def _person(rng: np.random.Generator, p: Params, cal: Calendar, team: int, role: int, hire_day: int,
-            manager: int) -> dict:
+def _person(
+    rng: np.random.Generator, p: Params, cal: Calendar, team: int, role: int, hire_day: int, manager: int
+) -> dict:
     """One employee with latent traits and weakly skill-linked HR attributes."""
     skill = rng.normal()
     if role == MANAGER:
@@ -143,16 +164,25 @@ def _person(rng: np.random.Generator, p: Params, cal: Calendar, team: int, role:
     edu = rng.choice(3, p=np.exp(edu_logits) / np.exp(edu_logits).sum())
     pe = _add_months(cal, hire_day, p.probation_months)
     return {
-        "team": team, "role": role, "manager": manager, "hire_day": hire_day,
-        "probation_end_day": pe, "term_day": NO_END, "hand_day": NO_END,
+        "team": team,
+        "role": role,
+        "manager": manager,
+        "hire_day": hire_day,
+        "probation_end_day": pe,
+        "term_day": NO_END,
+        "hand_day": NO_END,
         "skill": skill,
         "development": float(rng.normal(0, 0.4)),
         "effort": float(np.exp(rng.normal(0.0, 0.22))),
         "response_hours": float(np.exp(rng.normal(np.log(8.0), 0.85))),
         "early_share": float(rng.beta(2.2, 10.0)),
         "visit_rate": float(rng.beta(3.0, 9.0) if role == SALES else rng.beta(2.0, 10.0)),
-        "partner": -1, "collude_rate": 0.0, "replaces": -1,
-        "onset": -1, "decline_depth": 1.0, "recover_month": -1,
+        "partner": -1,
+        "collude_rate": 0.0,
+        "replaces": -1,
+        "onset": -1,
+        "decline_depth": 1.0,
+        "recover_month": -1,
         "attr_prior_experience_years": round(float(np.clip(rng.normal(2.5 + 1.0 * skill, 2.3), 0, 25)), 1),
         "attr_education": ("college", "bachelor", "master")[edu],
         "attr_referral": int(rng.random() < 1 / (1 + np.exp(1.1 - 0.35 * skill))),
@@ -260,6 +290,7 @@ def _pair_colluders(people: list[dict], rng: np.random.Generator, p: Params, tea
 
 # --- leave and availability -----------------------------------------------------------------
 
+
 def _draw_leaves(rows: dict, cal: Calendar, p: Params, rng: np.random.Generator) -> np.ndarray:
     """Leave spells (2-6 weeks) after probation, never overlapping each other or the exit."""
     out = []
@@ -292,13 +323,14 @@ def _availability(rows: dict, leaves: np.ndarray, cal: Calendar, p: Params) -> t
     employed = (days >= hire) & (days <= term)
     on_leave = np.zeros_like(employed)
     for e, first, last in leaves:
-        on_leave[e, first:last + 1] = True
+        on_leave[e, first : last + 1] = True
     avail = employed & ~on_leave & cal.weekday
     intake = avail & (days < np.minimum(term - p.notice_days, rows["hand_day"][:, None]))
     return avail, intake
 
 
 # --- monthly matrices -----------------------------------------------------------------------
+
 
 def _decline_matrix(rows: dict, cal: Calendar) -> np.ndarray:
     """Activity multiplier of decliners: drops within two months, partial recovery for some."""
@@ -315,8 +347,9 @@ def _decline_matrix(rows: dict, cal: Calendar) -> np.ndarray:
     return out
 
 
-def _effort_matrix(rows: dict, decline: np.ndarray, cal: Calendar,
-                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _effort_matrix(
+    rows: dict, decline: np.ndarray, cal: Calendar, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Effort (activity volume) and current skill per employee-month; new hires ramp up."""
     mid = cal.month_start[:-1] + np.diff(cal.month_start) / 2
     tenure = np.maximum((mid[None, :] - rows["hire_day"][:, None]) / 30.44, 0)
@@ -345,12 +378,19 @@ def _demand(teams: int, cal: Calendar, p: Params, rng: np.random.Generator) -> t
         for _ in range(n):
             length = int(rng.integers(2, 5))
             first = int(rng.integers(1, cal.months - length))
-            if busy[max(first - 2, 0):first + length + 2].any():
+            if busy[max(first - 2, 0) : first + length + 2].any():
                 continue
             factor = float(rng.uniform(*p.slump_factor))
-            busy[first:first + length] = True
-            demand[t, first:first + length] *= factor
-            slumps.append({"team": t, "start_period": periods[first], "end_period": periods[first + length - 1],
-                           "months": length, "demand_factor": factor,
-                           "cause": SLUMP_CAUSES[int(rng.integers(len(SLUMP_CAUSES)))]})
+            busy[first : first + length] = True
+            demand[t, first : first + length] *= factor
+            slumps.append(
+                {
+                    "team": t,
+                    "start_period": periods[first],
+                    "end_period": periods[first + length - 1],
+                    "months": length,
+                    "demand_factor": factor,
+                    "cause": SLUMP_CAUSES[int(rng.integers(len(SLUMP_CAUSES)))],
+                }
+            )
     return demand, slumps

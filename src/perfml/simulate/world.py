@@ -1,4 +1,5 @@
 """`World`: everything one simulation run produced, before it is written as tables."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

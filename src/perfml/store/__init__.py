@@ -7,6 +7,7 @@
   snapshot), `read_dataset` (a validated `Dataset` from them), `snapshot` (a consistent read transaction).
 - `alert_rows`: `upsert_alert` (idempotent refresh per type, subject and period/as_of).
 """
+
 from perfml.store.alert_rows import upsert_alert
 from perfml.store.data import (
     CHUNK_ROWS,
@@ -41,9 +42,35 @@ from perfml.store.tables import (
 )
 
 __all__ = [
-    "ALERT_STATUSES", "ALERT_TYPES", "API_ROLES", "CANONICAL", "CHUNK_ROWS", "EXACT_COLUMNS", "REVIEW_DECISIONS",
-    "SERVICE_TABLES", "ExactDecimal", "StoreIntegrityError", "alert_reviews", "alerts", "api_keys", "audit_log",
-    "create_all", "engine_for", "get_engine", "hash_key", "import_dataset", "import_order", "metadata",
-    "read_dataset", "read_snapshot", "read_table", "read_tables",
-    "session_scope", "snapshot", "table_counts", "upsert_alert", "upsert_records", "utcnow",
+    "ALERT_STATUSES",
+    "ALERT_TYPES",
+    "API_ROLES",
+    "CANONICAL",
+    "CHUNK_ROWS",
+    "EXACT_COLUMNS",
+    "REVIEW_DECISIONS",
+    "SERVICE_TABLES",
+    "ExactDecimal",
+    "StoreIntegrityError",
+    "alert_reviews",
+    "alerts",
+    "api_keys",
+    "audit_log",
+    "create_all",
+    "engine_for",
+    "get_engine",
+    "hash_key",
+    "import_dataset",
+    "import_order",
+    "metadata",
+    "read_dataset",
+    "read_snapshot",
+    "read_table",
+    "read_tables",
+    "session_scope",
+    "snapshot",
+    "table_counts",
+    "upsert_alert",
+    "upsert_records",
+    "utcnow",
 ]

@@ -3,6 +3,7 @@
 Writes are upserts by primary key: re-importing the same rows is idempotent and a changed
 row replaces the stored one. Nothing is ever deleted by an import.
 """
+
 from __future__ import annotations
 
 import math
@@ -10,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
+
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
@@ -68,8 +70,9 @@ def _columns(name: str, frame: pd.DataFrame, ingested_at: datetime) -> dict[str,
     if missing:
         raise ValueError(f"{name}: key column(s) missing: {', '.join(missing)}")
     n = len(frame)
-    cols = {c.name: _column_values(frame[c.name], c.kind) if c.name in frame.columns else [None] * n
-            for c in spec.columns}
+    cols = {
+        c.name: _column_values(frame[c.name], c.kind) if c.name in frame.columns else [None] * n for c in spec.columns
+    }
     extra_names = [c for c in frame.columns if c not in spec.names]
     if extra_names:
         # Nulls are kept as JSON null so an all-empty supplied column still comes back.
@@ -93,8 +96,9 @@ def _upsert_statement(conn: Connection, table: sa.Table):
     """INSERT ... ON CONFLICT (primary key) DO UPDATE every other column."""
     stmt = dialect_insert(conn, table)
     key = [c.name for c in table.primary_key.columns]
-    return stmt.on_conflict_do_update(index_elements=key,
-                                      set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in key})
+    return stmt.on_conflict_do_update(
+        index_elements=key, set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in key}
+    )
 
 
 class _ChunkWriter:
@@ -116,10 +120,17 @@ class _ChunkWriter:
             compiled = self.stmt.compile(dialect=conn.dialect)
             assert compiled.positional and set(compiled.positiontup) <= set(table.c.keys())
             self.sql, self.names = str(compiled), list(compiled.positiontup)
-            self.processors = [table.c[n].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for n in self.names]
+            self.processors = [
+                table.c[n].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for n in self.names
+            ]
             probe = datetime(2001, 2, 3, 4, 5, 6, 7)
-            self.as_text = {n for n, proc in zip(self.names, self.processors) if isinstance(table.c[n].type, sa.DateTime)
-                            and proc and proc(probe) == _sqlite_text(np.array([probe], dtype="datetime64[us]"))[0]}
+            self.as_text = {
+                n
+                for n, proc in zip(self.names, self.processors)
+                if isinstance(table.c[n].type, sa.DateTime)
+                and proc
+                and proc(probe) == _sqlite_text(np.array([probe], dtype="datetime64[us]"))[0]
+            }
 
     def write(self, cols: dict[str, list | np.ndarray], start: int, stop: int) -> None:
         chunk = {name: values[start:stop] for name, values in cols.items()}
@@ -139,9 +150,14 @@ class _ChunkWriter:
         self.conn.exec_driver_sql(self.sql, list(zip(*bound)))
 
 
-def upsert_records(session: Session | Connection, table_name: str, frame: pd.DataFrame, *,
-                   ingested_at: datetime | None = None,
-                   progress: Callable[[int], None] | None = None) -> int:
+def upsert_records(
+    session: Session | Connection,
+    table_name: str,
+    frame: pd.DataFrame,
+    *,
+    ingested_at: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Upsert a validated, typed frame of one canonical table inside the caller's transaction; return rows written.
 
     The frame is as `Dataset` types it (e.g. `Dataset.from_frames(batch).table(name)`). The
@@ -161,8 +177,9 @@ def upsert_records(session: Session | Connection, table_name: str, frame: pd.Dat
     return len(frame)
 
 
-def import_dataset(dataset: Dataset, url_or_engine: str | Engine, *,
-                   progress: Callable[[str, float], None] | None = None) -> dict[str, int]:
+def import_dataset(
+    dataset: Dataset, url_or_engine: str | Engine, *, progress: Callable[[str, float], None] | None = None
+) -> dict[str, int]:
     """Upsert every supplied table of a validated `Dataset` in one transaction (all or nothing); return rows per table."""
     engine = engine_for(url_or_engine)
     create_all(engine)
@@ -182,16 +199,22 @@ def import_dataset(dataset: Dataset, url_or_engine: str | Engine, *,
                 counts[name] = upsert_records(conn, name, dataset.table(name), ingested_at=ingested_at, progress=report)
                 done += counts[name]
             # The export's own manifest says what the company tracks; the latest import's word stands.
-            stored = {t: conn.execute(sa.select(sa.func.count()).select_from(CANONICAL[t])).scalar_one()
-                      for t in sorted(dataset.untracked)}
+            stored = {
+                t: conn.execute(sa.select(sa.func.count()).select_from(CANONICAL[t])).scalar_one()
+                for t in sorted(dataset.untracked)
+            }
             if any(stored.values()):
                 raise StoreIntegrityError(
                     "import rolled back, store unchanged: dataset.yaml declares untracked what the store holds ("
-                    + ", ".join(f"{t}: {n:,} rows" for t, n in stored.items() if n) + ")")
+                    + ", ".join(f"{t}: {n:,} rows" for t, n in stored.items() if n)
+                    + ")"
+                )
             conn.execute(sa.delete(untracked_tables))
             if dataset.untracked:
-                conn.execute(sa.insert(untracked_tables), [{"table_name": t, "declared_at": ingested_at}
-                                                           for t in sorted(dataset.untracked)])
+                conn.execute(
+                    sa.insert(untracked_tables),
+                    [{"table_name": t, "declared_at": ingested_at} for t in sorted(dataset.untracked)],
+                )
     except sa.exc.IntegrityError as exc:
         raise StoreIntegrityError(f"import rolled back, store unchanged: {exc.orig}") from exc
     if progress:
@@ -203,8 +226,9 @@ def import_dataset(dataset: Dataset, url_or_engine: str | Engine, *,
 def _read_table(conn: Connection, name: str) -> pd.DataFrame:
     table = CANONICAL[name]
     spec = TABLES[name]
-    rows = conn.execute(sa.select(*[table.c[c] for c in spec.names], table.c.extra)
-                        .order_by(*[table.c[k] for k in spec.key])).all()
+    rows = conn.execute(
+        sa.select(*[table.c[c] for c in spec.names], table.c.extra).order_by(*[table.c[k] for k in spec.key])
+    ).all()
     data = {c: [r[i] for r in rows] for i, c in enumerate(spec.names)}
     frame = pd.DataFrame(data, columns=list(spec.names))
     for col in spec.columns:  # typed as `Dataset` types them, even when empty or all-null
@@ -278,5 +302,7 @@ def table_counts(url_or_engine: str | Engine) -> dict[str, int]:
     engine = engine_for(url_or_engine)
     create_all(engine)
     with engine.connect() as conn:
-        return {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
-                for t in [*CANONICAL.values(), *SERVICE_TABLES]}
+        return {
+            t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+            for t in [*CANONICAL.values(), *SERVICE_TABLES]
+        }

@@ -1,4 +1,5 @@
 """Engines (cached per URL) and sessions; SQLite gets real transactions, foreign keys and WAL."""
+
 from __future__ import annotations
 
 import os
@@ -60,8 +61,11 @@ def get_engine(url: str) -> Engine:
     with _engines_lock:
         if url not in _engines:
             parsed = sa.make_url(url)
-            if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
-                    and not parsed.database.startswith("file:"):
+            if (
+                parsed.get_backend_name() == "sqlite"
+                and parsed.database not in (None, "", ":memory:")
+                and not parsed.database.startswith("file:")
+            ):
                 database = Path(parsed.database).expanduser()
                 database.parent.mkdir(parents=True, exist_ok=True)
                 _owner_only(database)

@@ -5,10 +5,11 @@ One SQLAlchemy Core `metadata` holds everything. The canonical tables are built 
 `Column.kind`, foreign keys from `Table.references`, plus `extra` (JSON: unknown and `attr_*`
 columns, so nothing supplied is lost) and `ingested_at`.
 """
+
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -29,7 +30,7 @@ _BOOKKEEPING = ("extra", "ingested_at")
 
 def utcnow() -> datetime:
     """Naive UTC now, the store's convention for every timestamp."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 # -- types -------------------------------------------------------------------------------
@@ -82,17 +83,32 @@ def _canonical_table(spec: Table) -> sa.Table:
     """One SQL table for one contract table."""
     clashes = set(spec.names) & set(_BOOKKEEPING)
     assert not clashes, f"{spec.name}: contract column(s) {clashes} clash with store bookkeeping"
-    columns = [sa.Column(c.name, _sql_type(spec.name, c), primary_key=c.name in spec.key,
-                         nullable=c.nullable and c.name not in spec.key) for c in spec.columns]
+    columns = [
+        sa.Column(
+            c.name,
+            _sql_type(spec.name, c),
+            primary_key=c.name in spec.key,
+            nullable=c.nullable and c.name not in spec.key,
+        )
+        for c in spec.columns
+    ]
     # Deferred foreign keys are checked at COMMIT: a transaction may write tables in any order
     # (employees whose manager comes later in the same batch, API ingest of several tables),
     # yet the store never commits a dangling reference.
-    fks = [sa.ForeignKeyConstraint([r.column], [f"{r.target_table}.{r.target_column}"],
-                                   deferrable=True, initially="DEFERRED") for r in spec.references]
-    return sa.Table(spec.name, metadata, *columns,
-                    sa.Column("extra", _JSON, nullable=True, comment="unknown and attr_* columns of the row"),
-                    sa.Column("ingested_at", sa.DateTime(), nullable=False),
-                    *fks)
+    fks = [
+        sa.ForeignKeyConstraint(
+            [r.column], [f"{r.target_table}.{r.target_column}"], deferrable=True, initially="DEFERRED"
+        )
+        for r in spec.references
+    ]
+    return sa.Table(
+        spec.name,
+        metadata,
+        *columns,
+        sa.Column("extra", _JSON, nullable=True, comment="unknown and attr_* columns of the row"),
+        sa.Column("ingested_at", sa.DateTime(), nullable=False),
+        *fks,
+    )
 
 
 CANONICAL: dict[str, sa.Table] = {name: _canonical_table(spec) for name, spec in TABLES.items()}
@@ -103,28 +119,37 @@ def _in(table: str, column: str, values: tuple[str, ...]) -> sa.CheckConstraint:
 
 
 alerts = sa.Table(
-    "alerts", metadata,
+    "alerts",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("type", sa.String(32), nullable=False),  # one of ALERT_TYPES; not a CHECK so new types need no migration
     # No foreign keys to the canonical tables: the service may score records it has not stored yet.
     sa.Column("subject_id", sa.String, nullable=False, comment="change_id for transfer alerts, else employee_id"),
-    sa.Column("change_id", sa.String), sa.Column("employee_id", sa.String), sa.Column("team_id", sa.String),
-    sa.Column("period", sa.String), sa.Column("as_of", sa.DateTime),
+    sa.Column("change_id", sa.String),
+    sa.Column("employee_id", sa.String),
+    sa.Column("team_id", sa.String),
+    sa.Column("period", sa.String),
+    sa.Column("as_of", sa.DateTime),
     # NULLs never collide in a UNIQUE constraint, so the key uses a non-null window text.
     sa.Column("window_key", sa.String, nullable=False, comment="period, or as_of as ISO date, or ''"),
-    sa.Column("score", sa.Float), sa.Column("model_name", sa.String), sa.Column("model_version", sa.String),
+    sa.Column("score", sa.Float),
+    sa.Column("model_name", sa.String),
+    sa.Column("model_version", sa.String),
     sa.Column("explanation", _JSON),
     sa.Column("status", sa.String(16), nullable=False, default="open"),
     sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow),
     sa.Column("updated_at", sa.DateTime, nullable=False, default=utcnow, onupdate=utcnow),
     sa.UniqueConstraint("type", "subject_id", "window_key", name="uq_alerts_subject_window"),
     _in("alerts", "status", ALERT_STATUSES),
-    sa.Index("ix_alerts_type", "type"), sa.Index("ix_alerts_team_status", "team_id", "status"),
-    sa.Index("ix_alerts_status", "status"), sa.Index("ix_alerts_created_at", "created_at"),
+    sa.Index("ix_alerts_type", "type"),
+    sa.Index("ix_alerts_team_status", "team_id", "status"),
+    sa.Index("ix_alerts_status", "status"),
+    sa.Index("ix_alerts_created_at", "created_at"),
 )
 
 alert_reviews = sa.Table(
-    "alert_reviews", metadata,
+    "alert_reviews",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False, index=True),
     sa.Column("decision", sa.String(16), nullable=False),
@@ -135,11 +160,13 @@ alert_reviews = sa.Table(
 )
 
 api_keys = sa.Table(
-    "api_keys", metadata,
+    "api_keys",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("key_hash", sa.String(64), nullable=False, unique=True, comment="sha256 hex of the key; never the key"),
     sa.Column("role", sa.String(16), nullable=False),
-    sa.Column("team_id", sa.String), sa.Column("employee_id", sa.String),
+    sa.Column("team_id", sa.String),
+    sa.Column("employee_id", sa.String),
     sa.Column("label", sa.String),
     sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow),
     sa.Column("revoked_at", sa.DateTime),
@@ -147,7 +174,8 @@ api_keys = sa.Table(
 )
 
 audit_log = sa.Table(
-    "audit_log", metadata,
+    "audit_log",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("at", sa.DateTime, nullable=False, default=utcnow, index=True),
     sa.Column("principal", sa.String, nullable=False),
@@ -159,7 +187,8 @@ audit_log = sa.Table(
 )
 
 untracked_tables = sa.Table(
-    "untracked_tables", metadata,
+    "untracked_tables",
+    metadata,
     sa.Column("table_name", sa.String(64), primary_key=True, comment="a contract table the company does not track"),
     sa.Column("declared_at", sa.DateTime, nullable=False, default=utcnow, comment="import that declared it"),
 )

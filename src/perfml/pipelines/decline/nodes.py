@@ -32,12 +32,13 @@ or lead in the `base_months` months before `as_of`; `insufficient_history` with 
 Partitioning: everything is per employee except the team-relative columns, which need the
 employee's sales peers of the same snapshot - partition by `team_id` (whole teams per partition).
 """
+
 from __future__ import annotations
+
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
-from typing import Annotated
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from perfml.metrics import month_start, period_index, period_label, ratio
@@ -60,26 +61,50 @@ class DeclineParams(BaseModel):
     drop: float = Field(0.3, gt=0, lt=1, description="revenue drop d: future mean <= (1 - d) x trailing mean")
     base_months: int = Field(6, ge=2, le=24, description="months in the trailing revenue base")
     target_floor: float = Field(0.6, gt=0, le=1, description="attainment under this counts as a month under target")
-    consecutive: int = Field(2, ge=0, description="consecutive months under the floor that make a decline (0 = rule off)")
+    consecutive: int = Field(
+        2, ge=0, description="consecutive months under the floor that make a decline (0 = rule off)"
+    )
     fall_rule: float = Field(0.3, gt=0, lt=1, description="baseline: alert when revenue fell this much last month")
     lead_lookback: int = Field(6, ge=0, le=24, description="months before a decline in which an alert counts as early")
     # 0.4 and weekly snapshots: on simulator seeds 1-6 the median first alert moved from 1.4-2 months after
     # an activity fade to none (0.3: 1.0), at alert precision 0.73-0.87; ROC-AUC does not depend on it.
-    alert_share: float = Field(0.4, gt=0, lt=1, description="share of training snapshots alerted: the alert "
-                               "threshold is the training scores' (1 - share) quantile, set at fit")
+    alert_share: float = Field(
+        0.4,
+        gt=0,
+        lt=1,
+        description="share of training snapshots alerted: the alert "
+        "threshold is the training scores' (1 - share) quantile, set at fit",
+    )
     # Second alert rule. The additive model lifts a strong seller's fade over the threshold only once
     # revenue falls (good revenue features outweigh it); this rule alerts on the fade itself. 0.7 and 7
     # days: held-out on simulator seeds 1-6 the share of fades alerted within a month rose from 53% to
     # 87% (seeds 7-9, not looked at before: 69% to 92%) at alert precision within 0.02 of the model's.
-    fade_level: float | None = Field(0.7, gt=0, lt=1, description="activity-fade alert: activity in both the "
-                                     "last 2 and 4 weeks at most this share of the own weekly rate (None = off)")
-    fade_max_idle_days: float = Field(7.0, gt=0, le=28, description="activity-fade alert only with an activity in "
-                                      "the last this many days: at work at a lower rate, not away on leave")
-    min_history_months: int = Field(3, ge=1, le=24, description="scoring: fewer complete data months before "
-                                    "as_of than this is `insufficient_history`, not a score")
+    fade_level: float | None = Field(
+        0.7,
+        gt=0,
+        lt=1,
+        description="activity-fade alert: activity in both the "
+        "last 2 and 4 weeks at most this share of the own weekly rate (None = off)",
+    )
+    fade_max_idle_days: float = Field(
+        7.0,
+        gt=0,
+        le=28,
+        description="activity-fade alert only with an activity in "
+        "the last this many days: at work at a lower rate, not away on leave",
+    )
+    min_history_months: int = Field(
+        3,
+        ge=1,
+        le=24,
+        description="scoring: fewer complete data months before as_of than this is `insufficient_history`, not a score",
+    )
     snapshot_days: tuple[Annotated[int, Field(ge=1, le=28)], ...] = Field(
-        (1, 8, 15, 22), min_length=1, description="days of the month on which training snapshots are taken "
-        "(1 = month ends); weekly rows teach the recent-weeks features what a fade in progress looks like")
+        (1, 8, 15, 22),
+        min_length=1,
+        description="days of the month on which training snapshots are taken "
+        "(1 = month ends); weekly rows teach the recent-weeks features what a fade in progress looks like",
+    )
     # A few hundred labelled rows per split and a noisy label: small, randomised trees generalise best.
     # Stumps: an additive model, which measured best across simulator seeds and keeps SHAP per feature clean.
     num_rounds: int = Field(200, ge=10, le=200)
@@ -93,9 +118,13 @@ class DeclineParams(BaseModel):
     def lgb_params(self, n_train: int) -> dict:
         """LightGBM overrides of the shared lean defaults for `n_train` labelled training rows."""
         min_leaf = self.min_data_in_leaf or int(np.clip(n_train // 12, 10, 60))
-        return {"num_leaves": self.num_leaves, "min_data_in_leaf": min_leaf,
-                "learning_rate": self.learning_rate, "feature_fraction": self.feature_fraction,
-                "extra_trees": self.extra_trees}
+        return {
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": min_leaf,
+            "learning_rate": self.learning_rate,
+            "feature_fraction": self.feature_fraction,
+            "extra_trees": self.extra_trees,
+        }
 
 
 # -- window helpers (rows are contiguous months per employee, so k rows back = k months back) ------
@@ -131,28 +160,77 @@ def _slope(df: pd.DataFrame, col: str, k: int) -> pd.Series:
 
 # -- node: features -------------------------------------------------------------------------------
 LEVEL_VS_TEAM = ("revenue_3m", "revenue_6m", "attainment_3m", "activities_3m", "visits_3m", "leads_3m", "open_leads")
-TREND_VS_TEAM = ("revenue_trend", "revenue_slope_6m", "activities_trend", "activities_slope_6m", "visits_trend",
-                 "attainment_trend", "lead_response_hours_3m", "leads_contacted_24h_share_3m", "lead_conversion_rate_6m",
-                 "new_customer_share_6m", "satisfaction_6m")
+TREND_VS_TEAM = (
+    "revenue_trend",
+    "revenue_slope_6m",
+    "activities_trend",
+    "activities_slope_6m",
+    "visits_trend",
+    "attainment_trend",
+    "lead_response_hours_3m",
+    "leads_contacted_24h_share_3m",
+    "lead_conversion_rate_6m",
+    "new_customer_share_6m",
+    "satisfaction_6m",
+)
 FEATURES: tuple[str, ...] = (
-    "tenure_months", "months_since_probation",
-    "revenue_1m", "revenue_3m", "revenue_6m", "revenue_change_1m", "revenue_trend", "revenue_slope_6m",
-    "attainment_1m", "attainment_3m", "attainment_trend", "months_under_target_3m",
-    "attainment_6m", "months_under_target_6m", "revenue_concentration_6m",
-    "open_leads", "accounts_owned", "accounts_change_3m", "revenue_6m_vs_history", "expected_revenue_vs_base",
-    "activities_1m", "activities_3m", "activities_trend", "activities_slope_6m", "activities_change_1m",
-    "visits_3m", "visits_trend", "calls_trend", "leads_3m",
-    "lead_response_hours_3m", "leads_contacted_24h_share_3m", "lead_conversion_rate_6m",
-    "new_customer_share_6m", "satisfaction_6m", "team_revenue_trend", "team_revenue_vs_6m", "team_leads_vs_6m",
+    "tenure_months",
+    "months_since_probation",
+    "revenue_1m",
+    "revenue_3m",
+    "revenue_6m",
+    "revenue_change_1m",
+    "revenue_trend",
+    "revenue_slope_6m",
+    "attainment_1m",
+    "attainment_3m",
+    "attainment_trend",
+    "months_under_target_3m",
+    "attainment_6m",
+    "months_under_target_6m",
+    "revenue_concentration_6m",
+    "open_leads",
+    "accounts_owned",
+    "accounts_change_3m",
+    "revenue_6m_vs_history",
+    "expected_revenue_vs_base",
+    "activities_1m",
+    "activities_3m",
+    "activities_trend",
+    "activities_slope_6m",
+    "activities_change_1m",
+    "visits_3m",
+    "visits_trend",
+    "calls_trend",
+    "leads_3m",
+    "lead_response_hours_3m",
+    "leads_contacted_24h_share_3m",
+    "lead_conversion_rate_6m",
+    "new_customer_share_6m",
+    "satisfaction_6m",
+    "team_revenue_trend",
+    "team_revenue_vs_6m",
+    "team_leads_vs_6m",
     "revenue_1m_vs_6m",
-    *(f"{c}_vs_team" for c in LEVEL_VS_TEAM), *(f"{c}_vs_team" for c in TREND_VS_TEAM),
-    "activities_2w_vs_rate", "activities_4w_vs_rate", "visits_2w_vs_rate", "visits_4w_vs_rate",
-    "lead_touches_4w_vs_rate", "leads_4w_vs_rate", "revenue_4w_vs_rate", "days_since_activity",
+    *(f"{c}_vs_team" for c in LEVEL_VS_TEAM),
+    *(f"{c}_vs_team" for c in TREND_VS_TEAM),
+    "activities_2w_vs_rate",
+    "activities_4w_vs_rate",
+    "visits_2w_vs_rate",
+    "visits_4w_vs_rate",
+    "lead_touches_4w_vs_rate",
+    "leads_4w_vs_rate",
+    "revenue_4w_vs_rate",
+    "days_since_activity",
 )
 # Recent-weeks streams: name -> (table, employee column, time column). Each gives `<name>_<k>w_vs_rate`.
-STREAMS = {"activities": ("activities", "employee_id", "occurred_at"), "visits": ("activities", "employee_id", "occurred_at"),
-           "lead_touches": ("activities", "employee_id", "occurred_at"), "leads": ("leads", "owner_id", "created_at"),
-           "revenue": ("orders", "employee_id", "closed_at")}
+STREAMS = {
+    "activities": ("activities", "employee_id", "occurred_at"),
+    "visits": ("activities", "employee_id", "occurred_at"),
+    "lead_touches": ("activities", "employee_id", "occurred_at"),
+    "leads": ("leads", "owner_id", "created_at"),
+    "revenue": ("orders", "employee_id", "closed_at"),
+}
 
 
 def accounts_owned(monthly: pd.DataFrame, changes: pd.DataFrame) -> pd.Series:
@@ -165,10 +243,12 @@ def accounts_owned(monthly: pd.DataFrame, changes: pd.DataFrame) -> pd.Series:
     ch = ch.sort_values(["customer_id", "changed_at", "change_id"], kind="stable")
     start = period_index(ch["changed_at"]).astype("float64")
     end = start.groupby(ch["customer_id"].to_numpy(), sort=False).shift(-1)
-    deltas = pd.concat([
-        pd.DataFrame({"employee_id": ch["to_employee_id"].to_numpy(), "p": start.to_numpy(), "d": 1.0}),
-        pd.DataFrame({"employee_id": ch["to_employee_id"].to_numpy(), "p": end.to_numpy(), "d": -1.0}).dropna(),
-    ])
+    deltas = pd.concat(
+        [
+            pd.DataFrame({"employee_id": ch["to_employee_id"].to_numpy(), "p": start.to_numpy(), "d": 1.0}),
+            pd.DataFrame({"employee_id": ch["to_employee_id"].to_numpy(), "p": end.to_numpy(), "d": -1.0}).dropna(),
+        ]
+    )
     deltas = deltas.dropna(subset=["employee_id"]).groupby(["employee_id", "p"], as_index=False)["d"].sum()
     deltas = deltas.sort_values(["employee_id", "p"], kind="stable")
     deltas["owned"] = deltas.groupby("employee_id", sort=False)["d"].cumsum()
@@ -177,13 +257,19 @@ def accounts_owned(monthly: pd.DataFrame, changes: pd.DataFrame) -> pd.Series:
         return pd.Series(0.0, index=monthly.index)
     left["employee_id"] = left["employee_id"].astype("string")
     deltas["employee_id"] = deltas["employee_id"].astype("string")
-    out = pd.merge_asof(left.sort_values("p", kind="stable"), deltas[["employee_id", "p", "owned"]].sort_values("p"),
-                        on="p", by="employee_id", direction="backward")
+    out = pd.merge_asof(
+        left.sort_values("p", kind="stable"),
+        deltas[["employee_id", "p", "owned"]].sort_values("p"),
+        on="p",
+        by="employee_id",
+        direction="backward",
+    )
     return out.set_index("_row")["owned"].reindex(monthly.index).fillna(0.0)
 
 
-def employee_month_features(monthly: pd.DataFrame, employees: pd.DataFrame, params: DeclineParams,
-                            changes: pd.DataFrame | None = None) -> pd.DataFrame:
+def employee_month_features(
+    monthly: pd.DataFrame, employees: pd.DataFrame, params: DeclineParams, changes: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Window features of every employee-month row of `monthly` (months <= m only), before team-relative columns."""
     m = monthly
     accounts = accounts_owned(m, changes) if changes is not None else pd.Series(np.nan, index=m.index)
@@ -196,7 +282,9 @@ def employee_month_features(monthly: pd.DataFrame, employees: pd.DataFrame, para
 
     out["tenure_months"] = m["tenure_months"]
     emp = employees.set_index("employee_id")
-    probation = period_index(emp["probation_end_date"]).reindex(m["employee_id"]).to_numpy(dtype="float64", na_value=np.nan)
+    probation = (
+        period_index(emp["probation_end_date"]).reindex(m["employee_id"]).to_numpy(dtype="float64", na_value=np.nan)
+    )
     out["months_since_probation"] = m["p"].to_numpy(dtype="float64") - probation
 
     out["revenue_1m"] = rev
@@ -234,8 +322,9 @@ def employee_month_features(monthly: pd.DataFrame, employees: pd.DataFrame, para
     resp = m["lead_response_hours"].astype("float64")
     out["lead_response_hours_3m"] = ratio(_window_sum(m, resp, 3), _window_count(m, resp, 3))
     due = m["leads_due_24h"].astype("float64")
-    out["leads_contacted_24h_share_3m"] = ratio(_window_sum(m, m["leads_contacted_24h_share"] * due, 3),
-                                                 _window_sum(m, due, 3))
+    out["leads_contacted_24h_share_3m"] = ratio(
+        _window_sum(m, m["leads_contacted_24h_share"] * due, 3), _window_sum(m, due, 3)
+    )
     resolved = (m["leads_converted"] + m["leads_lost"]).astype("float64")
     out["lead_conversion_rate_6m"] = ratio(_window_sum(m, m["leads_converted"], 6), _window_sum(m, resolved, 6))
     out["new_customer_share_6m"] = ratio(_window_sum(m, m["new_revenue"], 6), _window_sum(m, rev, 6))
@@ -246,6 +335,7 @@ def employee_month_features(monthly: pd.DataFrame, employees: pd.DataFrame, para
     out["open_leads"] = net.groupby(m["employee_id"], sort=False).cumsum().clip(lower=0)
     out["accounts_owned"] = accounts
     out["accounts_change_3m"] = ratio(accounts, _lag(m, accounts, 3)) - 1
+
     # What the pipeline and the book should bring per month, against the trailing base: open leads x own
     # conversion x own mean new deal, spread over the horizon, plus accounts x own repeat revenue per
     # account-month (rates over every month seen, steadier than any 6-month window).
@@ -294,8 +384,9 @@ def event_streams(dataset) -> dict[str, pd.DataFrame]:
         elif name == "lead_touches":
             df = df[df["lead_id"].notna()]
         w = df["amount"].astype("float64") if name == "revenue" else pd.Series(1.0, index=df.index)
-        ev = pd.DataFrame({"employee_id": df[who].astype("string"), "t": df[when].astype("datetime64[ns]"),
-                           "w": w.fillna(0.0)}).dropna(subset=["employee_id", "t"])
+        ev = pd.DataFrame(
+            {"employee_id": df[who].astype("string"), "t": df[when].astype("datetime64[ns]"), "w": w.fillna(0.0)}
+        ).dropna(subset=["employee_id", "t"])
         out[name] = ev.sort_values(["employee_id", "t"], kind="stable").reset_index(drop=True)
     return out
 
@@ -306,14 +397,30 @@ def _before(events: pd.DataFrame, who: pd.Series, when: pd.Series) -> tuple[np.n
     if events.empty or n == 0:
         return np.zeros(n), np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
     ids = pd.Index(pd.unique(pd.concat([events["employee_id"], who.astype("string")], ignore_index=True).dropna()))
-    ev = pd.DataFrame({"e": ids.get_indexer(events["employee_id"]), "t": events["t"].to_numpy(),
-                       "cum": events.groupby("employee_id", sort=False)["w"].cumsum().to_numpy(),
-                       "last": events["t"].to_numpy()})
-    q = pd.DataFrame({"e": ids.get_indexer(who.astype("string")), "t": when.astype("datetime64[ns]").to_numpy(),
-                      "_row": np.arange(n)})
+    ev = pd.DataFrame(
+        {
+            "e": ids.get_indexer(events["employee_id"]),
+            "t": events["t"].to_numpy(),
+            "cum": events.groupby("employee_id", sort=False)["w"].cumsum().to_numpy(),
+            "last": events["t"].to_numpy(),
+        }
+    )
+    q = pd.DataFrame(
+        {
+            "e": ids.get_indexer(who.astype("string")),
+            "t": when.astype("datetime64[ns]").to_numpy(),
+            "_row": np.arange(n),
+        }
+    )
     # Events at exactly `when` are not before it: strict as-of.
-    hit = pd.merge_asof(q.sort_values("t", kind="stable"), ev.sort_values("t", kind="stable"), on="t", by="e",
-                        direction="backward", allow_exact_matches=False).sort_values("_row")
+    hit = pd.merge_asof(
+        q.sort_values("t", kind="stable"),
+        ev.sort_values("t", kind="stable"),
+        on="t",
+        by="e",
+        direction="backward",
+        allow_exact_matches=False,
+    ).sort_values("_row")
     return hit["cum"].fillna(0.0).to_numpy(), hit["last"].to_numpy(dtype="datetime64[ns]")
 
 
@@ -327,8 +434,9 @@ def recent_weeks_features(rows: pd.DataFrame, streams: dict[str, pd.DataFrame], 
     t = rows["as_of"].astype("datetime64[ns]").reset_index(drop=True)
     who = rows["employee_id"].reset_index(drop=True)
     long_start = t - LONG_WEEKS * WEEK
-    rate_start = pd.Series(np.maximum((long_start - RATE_WEEKS * WEEK).to_numpy(),
-                                      start.astype("datetime64[ns]").to_numpy()))
+    rate_start = pd.Series(
+        np.maximum((long_start - RATE_WEEKS * WEEK).to_numpy(), start.astype("datetime64[ns]").to_numpy())
+    )
     rate_weeks = ((long_start - rate_start) / WEEK).to_numpy(dtype="float64")
     out = pd.DataFrame(index=rows.index)
     for name, events in streams.items():
@@ -360,8 +468,14 @@ def _history_start(employees: pd.DataFrame, who: pd.Series, record_start: pd.Tim
     return hired.where(hired > record_start, record_start).fillna(record_start).reset_index(drop=True)
 
 
-def _finish(feats: pd.DataFrame, streams: dict[str, pd.DataFrame], employees: pd.DataFrame,
-            params: DeclineParams, record_start: pd.Timestamp, peers: np.ndarray | None = None) -> pd.DataFrame:
+def _finish(
+    feats: pd.DataFrame,
+    streams: dict[str, pd.DataFrame],
+    employees: pd.DataFrame,
+    params: DeclineParams,
+    record_start: pd.Timestamp,
+    peers: np.ndarray | None = None,
+) -> pd.DataFrame:
     feats = feats.reset_index(drop=True)
     start = _history_start(employees, feats["employee_id"], record_start)
     feats = pd.concat([feats, recent_weeks_features(feats, streams, start)], axis=1)
@@ -370,9 +484,14 @@ def _finish(feats: pd.DataFrame, streams: dict[str, pd.DataFrame], employees: pd
     return feats
 
 
-def snapshot_features(monthly: pd.DataFrame, employees: pd.DataFrame, params: DeclineParams,
-                      streams: dict[str, pd.DataFrame], record_start: pd.Timestamp,
-                      changes: pd.DataFrame | None = None) -> pd.DataFrame:
+def snapshot_features(
+    monthly: pd.DataFrame,
+    employees: pd.DataFrame,
+    params: DeclineParams,
+    streams: dict[str, pd.DataFrame],
+    record_start: pd.Timestamp,
+    changes: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """The training frame: one row per sales employee employed at each snapshot (days `snapshot_days` of
     every month), once the data holds `base_months` of their history (the trailing base of the label).
 
@@ -384,8 +503,9 @@ def snapshot_features(monthly: pd.DataFrame, employees: pd.DataFrame, params: De
     seen = feats.groupby("employee_id", sort=False).cumcount() + 1
     feats = feats[(seen >= params.base_months).to_numpy()]
     first = month_start(feats["p"].to_numpy() + 1).to_numpy()
-    feats = pd.concat([feats.assign(as_of=first + np.timedelta64(day - 1, "D")) for day in params.snapshot_days],
-                      ignore_index=True)
+    feats = pd.concat(
+        [feats.assign(as_of=first + np.timedelta64(day - 1, "D")) for day in params.snapshot_days], ignore_index=True
+    )
     feats = feats[_employed_sales(employees, feats["employee_id"], feats["as_of"])]
     feats = _finish(feats, streams, employees, params, record_start)
     cols = ["employee_id", "as_of", "team_id", "period", "p", "label_known_at", *FEATURES]
@@ -396,9 +516,15 @@ def _when(t: pd.Timestamp) -> str:
     return str(t.date()) if t == t.normalize() else t.isoformat(sep=" ", timespec="minutes")
 
 
-def scoring_features(monthly: pd.DataFrame, employees: pd.DataFrame, params: DeclineParams,
-                     streams: dict[str, pd.DataFrame], record_start: pd.Timestamp, as_of: pd.Timestamp,
-                     changes: pd.DataFrame | None = None) -> pd.DataFrame:
+def scoring_features(
+    monthly: pd.DataFrame,
+    employees: pd.DataFrame,
+    params: DeclineParams,
+    streams: dict[str, pd.DataFrame],
+    record_start: pd.Timestamp,
+    as_of: pd.Timestamp,
+    changes: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """What can be scored at the instant `as_of`: one row per sales employee employed then, with `state`
     and `state_reason` (see the module doc), `months_from`/`months_to` (the complete months read) and,
     for `scored` rows, `FEATURES` (month windows up to the month before `as_of`'s, recent weeks before it).
@@ -416,30 +542,46 @@ def scoring_features(monthly: pd.DataFrame, employees: pd.DataFrame, params: Dec
     frame["p"] = last
     frame["period"] = period_label(last)
     frame["months_seen"] = frame["months_seen"].fillna(0).astype("int64")
-    frame = _finish(frame, streams, employees, params, record_start,
-                    peers=(frame["months_seen"] >= params.base_months).to_numpy())
+    frame = _finish(
+        frame, streams, employees, params, record_start, peers=(frame["months_seen"] >= params.base_months).to_numpy()
+    )
     frame["months_from"] = period_label(frame["months_from"]).astype("object").where(frame["months_seen"] > 0, None)
     frame["months_to"] = frame["period"].where(frame["months_seen"] > 0, None)
     frame["state"], frame["state_reason"] = _states(frame, streams, params, as_of, last)
-    cols = ["employee_id", "as_of", "team_id", "period", "p", "label_known_at", "state", "state_reason",
-            "months_from", "months_to", *FEATURES]
+    cols = [
+        "employee_id",
+        "as_of",
+        "team_id",
+        "period",
+        "p",
+        "label_known_at",
+        "state",
+        "state_reason",
+        "months_from",
+        "months_to",
+        *FEATURES,
+    ]
     return frame[cols].sort_values("employee_id", kind="stable").reset_index(drop=True)
 
 
-def _states(frame: pd.DataFrame, streams: dict[str, pd.DataFrame], params: DeclineParams, as_of: pd.Timestamp,
-            last: int) -> tuple[np.ndarray, np.ndarray]:
+def _states(
+    frame: pd.DataFrame, streams: dict[str, pd.DataFrame], params: DeclineParams, as_of: pd.Timestamp, last: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(state, reason) per scoring row: no activity in the lookback, too few complete data months, or scored."""
     since = month_start(last - params.base_months + 1)
     who = frame["employee_id"]
-    counts = sum(_before(streams[s], who, pd.Series(as_of, index=who.index))[0]
-                 - _before(streams[s], who, pd.Series(since, index=who.index))[0]
-                 for s in ("activities", "leads"))
+    counts = sum(
+        _before(streams[s], who, pd.Series(as_of, index=who.index))[0]
+        - _before(streams[s], who, pd.Series(since, index=who.index))[0]
+        for s in ("activities", "leads")
+    )
     orders = streams["revenue"]
     in_lookback = orders[(orders["t"] >= since) & (orders["t"] < as_of)]
     counts = counts + who.isin(set(in_lookback["employee_id"])).to_numpy()
     months = frame["months_seen"].to_numpy()
-    state = np.where(counts == 0, NO_ACTIVITY, np.where(months < params.min_history_months, INSUFFICIENT_HISTORY,
-                                                        SCORED)).astype(object)
+    state = np.where(
+        counts == 0, NO_ACTIVITY, np.where(months < params.min_history_months, INSUFFICIENT_HISTORY, SCORED)
+    ).astype(object)
     quiet = f"no activity on record: no orders, activities or leads from {_when(since)} to before {_when(as_of)}"
     reason = np.full(len(frame), "", dtype=object)
     reason[state == NO_ACTIVITY] = quiet
@@ -452,8 +594,10 @@ def _states(frame: pd.DataFrame, streams: dict[str, pd.DataFrame], params: Decli
     for i in np.flatnonzero(state == INSUFFICIENT_HISTORY):
         n = int(months[i])
         span = f" ({frame['months_from'].iloc[i]} to {frame['months_to'].iloc[i]})" if n else ""
-        reason[i] = (f"{n} complete data month{'s' if n != 1 else ''} before {_when(as_of)}{span}; "
-                     f"{params.min_history_months} needed")
+        reason[i] = (
+            f"{n} complete data month{'s' if n != 1 else ''} before {_when(as_of)}{span}; "
+            f"{params.min_history_months} needed"
+        )
     return state, reason
 
 
@@ -480,15 +624,18 @@ def activity_fade_reasons(features: pd.DataFrame, params: DeclineParams) -> np.n
     out = np.full(len(features), None, dtype=object)
     for i in np.flatnonzero(activity_fade(features, params)):
         row = features.iloc[i]
-        out[i] = (f"activity fade: the last 2 weeks at {row['activities_2w_vs_rate']:.0%} and the last 4 weeks at "
-                  f"{row['activities_4w_vs_rate']:.0%} of the own usual weekly rate (alert at "
-                  f"{params.fade_level:.0%} or less while still active)")
+        out[i] = (
+            f"activity fade: the last 2 weeks at {row['activities_2w_vs_rate']:.0%} and the last 4 weeks at "
+            f"{row['activities_4w_vs_rate']:.0%} of the own usual weekly rate (alert at "
+            f"{params.fade_level:.0%} or less while still active)"
+        )
     return out
 
 
 # -- node: labels ----------------------------------------------------------------------------------
-def decline_labels(monthly: pd.DataFrame, snapshots: pd.DataFrame, params: DeclineParams,
-                   last_period: int | None = None) -> pd.Series:
+def decline_labels(
+    monthly: pd.DataFrame, snapshots: pd.DataFrame, params: DeclineParams, last_period: int | None = None
+) -> pd.Series:
     """0/1/NaN decline label per snapshot row (employee_id, p = last month seen), aligned to `snapshots`.
 
     Rule A: mean revenue of months p+1..p+H <= (1 - drop) x mean of months p-5..p (base > 0);
@@ -523,7 +670,7 @@ def decline_labels(monthly: pd.DataFrame, snapshots: pd.DataFrame, params: Decli
     c = params.consecutive
     rule_b = np.zeros(len(m), bool)
     for start in range(0, H - c + 1 if c > 0 else 0):
-        rule_b |= u[:, start:start + c].all(axis=1)
+        rule_b |= u[:, start : start + c].all(axis=1)
     # Known only with the whole horizon observed and a full base: labelling early or truncated rows
     # only when rule B already fired would make those rows positive by construction.
     known = complete & base.notna().to_numpy()
@@ -587,10 +734,15 @@ def alert_summary(frame: pd.DataFrame, threshold: float, params: DeclineParams) 
     }
 
 
-
 # -- evaluation against known fade starts --------------------------------------------------------------
-def fade_alerts(scores: pd.DataFrame, fades: pd.DataFrame, monthly: pd.DataFrame, threshold: float,
-                drop: float = 0.3, room: pd.Timedelta = pd.Timedelta(days=92)) -> pd.DataFrame:
+def fade_alerts(
+    scores: pd.DataFrame,
+    fades: pd.DataFrame,
+    monthly: pd.DataFrame,
+    threshold: float,
+    drop: float = 0.3,
+    room: pd.Timedelta = pd.Timedelta(days=92),
+) -> pd.DataFrame:
     """Per known activity fade: how long after it the first alert came, and how long before revenue fell.
 
     `scores`: employee_id, as_of, score at successive instants; `fades`: employee_id, fade_start (when
@@ -636,9 +788,11 @@ def fade_summary(alerts: pd.DataFrame) -> dict[str, float]:
     1 month, share ever alerted, and the median lead before the revenue fall (months), over `fade_alerts`."""
     delay, lead = alerts["alert_delay_months"], alerts["lead_before_fall_months"].dropna()
     nan = float("nan")
-    return {"fades": float(len(alerts)),
-            "alert_delay_median": float(delay.median()) if len(delay) else nan,
-            "alerted_within_1m": float((delay <= 1).mean()) if len(delay) else nan,
-            "alerted": float(np.isfinite(delay).mean()) if len(delay) else nan,
-            "lead_before_fall_median": float(lead.median()) if len(lead) else nan,
-            "falls": float(alerts["revenue_fall"].notna().sum())}
+    return {
+        "fades": float(len(alerts)),
+        "alert_delay_median": float(delay.median()) if len(delay) else nan,
+        "alerted_within_1m": float((delay <= 1).mean()) if len(delay) else nan,
+        "alerted": float(np.isfinite(delay).mean()) if len(delay) else nan,
+        "lead_before_fall_median": float(lead.median()) if len(lead) else nan,
+        "falls": float(alerts["revenue_fall"].notna().sum()),
+    }

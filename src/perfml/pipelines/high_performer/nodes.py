@@ -12,6 +12,7 @@ Per-month quantities come from `perfml.metrics`; the behaviours it does not defi
 contact, visit share of contacts, follow-up gap, median first-response time) are computed here
 from the activities and leads tables, all per employee - partition by employee freely.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,9 +28,19 @@ WEEK = pd.Timedelta(days=7)
 WEEKS_PER_MONTH = 365.25 / 12 / 7
 
 BEHAVIOURS: tuple[str, ...] = (
-    "visits_per_week", "visit_share", "contacts_per_week", "activities_per_week", "calls_per_week",
-    "meetings_per_week", "early_contact_share", "first_response_hours", "leads_contacted_24h_share",
-    "followup_gap_days", "touches_per_lead", "leads_per_month", "new_revenue_share",
+    "visits_per_week",
+    "visit_share",
+    "contacts_per_week",
+    "activities_per_week",
+    "calls_per_week",
+    "meetings_per_week",
+    "early_contact_share",
+    "first_response_hours",
+    "leads_contacted_24h_share",
+    "followup_gap_days",
+    "touches_per_lead",
+    "leads_per_month",
+    "new_revenue_share",
 )
 # Months 1-6 results, not behaviours: they predict months 7-12 through the same behaviours, so as model
 # inputs they absorb them and the profile would only say "early sellers sell later". Out by default:
@@ -47,8 +58,11 @@ class HighPerformerParams(BaseModel):
     label_months: int = Field(6, ge=1, le=12, description="months whose attainment defines the label (N+1..N+L)")
     top_share: float = Field(0.25, gt=0, lt=1, description="top share of attainment within role labelled 1")
     early_hour: int = Field(9, ge=1, le=23, description="activities before this hour count as early contact")
-    early_results: bool = Field(False, description="also use months 1-6 results (conversion, new customers, "
-                                                    "satisfaction) as model inputs; see EARLY_RESULTS")
+    early_results: bool = Field(
+        False,
+        description="also use months 1-6 results (conversion, new customers, "
+        "satisfaction) as model inputs; see EARLY_RESULTS",
+    )
     only_new_hires: bool = Field(False, description="only employees whose hire month is inside the data")
     min_weeks: float = Field(4.0, ge=0, description="scoring: least weeks of behaviour needed for a match score")
     test_size: float = Field(0.3, gt=0, lt=1, description="share of units (latest hires) held out")
@@ -65,14 +79,24 @@ class HighPerformerParams(BaseModel):
 
     def lgb_params(self) -> dict:
         """LightGBM overrides of the shared lean defaults (a few hundred units: small trees)."""
-        return {"num_leaves": self.num_leaves, "min_data_in_leaf": self.min_data_in_leaf,
-                "learning_rate": self.learning_rate, "feature_fraction": self.feature_fraction,
-                "bagging_fraction": 1.0, "bagging_freq": 0}
+        return {
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_data_in_leaf,
+            "learning_rate": self.learning_rate,
+            "feature_fraction": self.feature_fraction,
+            "bagging_fraction": 1.0,
+            "bagging_freq": 0,
+        }
 
 
 # -- node: units ---------------------------------------------------------------------------------------
-def profile_units(employees: pd.DataFrame, first_month: int, last_month: int, params: HighPerformerParams,
-                  as_of: pd.Timestamp | None = None) -> pd.DataFrame:
+def profile_units(
+    employees: pd.DataFrame,
+    first_month: int,
+    last_month: int,
+    params: HighPerformerParams,
+    as_of: pd.Timestamp | None = None,
+) -> pd.DataFrame:
     """One row per employee of a profiled role with its behaviour window and label window.
 
     Columns: employee_id, role, team_id, hire_date, start_month (month index of month 1),
@@ -118,8 +142,13 @@ def _per_unit(values: pd.Series, unit: pd.Series, n: int, how: str = "sum") -> n
     return out
 
 
-def behaviour_features(units: pd.DataFrame, monthly: pd.DataFrame, activities: pd.DataFrame, leads: pd.DataFrame,
-                       params: HighPerformerParams) -> pd.DataFrame:
+def behaviour_features(
+    units: pd.DataFrame,
+    monthly: pd.DataFrame,
+    activities: pd.DataFrame,
+    leads: pd.DataFrame,
+    params: HighPerformerParams,
+) -> pd.DataFrame:
     """Behaviour in each unit's window [window_start, cutoff): rates per week/month, shares and gaps."""
     n = len(units)
     out = pd.DataFrame(index=units.index)
@@ -127,16 +156,23 @@ def behaviour_features(units: pd.DataFrame, monthly: pd.DataFrame, activities: p
     weeks = np.where(weeks > 0, weeks, np.nan)
     out["weeks_observed"] = weeks
 
-    acts = _in_window(activities[["employee_id", "customer_id", "lead_id", "type", "occurred_at"]],
-                      "employee_id", "occurred_at", units)
+    acts = _in_window(
+        activities[["employee_id", "customer_id", "lead_id", "type", "occurred_at"]],
+        "employee_id",
+        "occurred_at",
+        units,
+    )
     u = acts["_u"]
     is_contact = (acts["customer_id"].notna() | acts["lead_id"].notna()).astype("float64")
     visits = _per_unit((acts["type"] == "visit").astype("float64"), u, n)
     contacts = _per_unit(is_contact, u, n)
     total = _per_unit(pd.Series(1.0, index=acts.index), u, n)
     out["visits_per_week"] = visits / weeks
-    out["visit_share"] = np.where(contacts > 0, _per_unit((acts["type"] == "visit").astype("float64") * is_contact, u, n)
-                                  / np.where(contacts > 0, contacts, 1), np.nan)
+    out["visit_share"] = np.where(
+        contacts > 0,
+        _per_unit((acts["type"] == "visit").astype("float64") * is_contact, u, n) / np.where(contacts > 0, contacts, 1),
+        np.nan,
+    )
     out["contacts_per_week"] = contacts / weeks
     out["activities_per_week"] = total / weeks
     out["calls_per_week"] = _per_unit((acts["type"] == "call").astype("float64"), u, n) / weeks
@@ -166,8 +202,9 @@ def behaviour_features(units: pd.DataFrame, monthly: pd.DataFrame, activities: p
 
 def _monthly_window(units: pd.DataFrame, monthly: pd.DataFrame, weeks: np.ndarray) -> pd.DataFrame:
     """Window sums of `perfml.metrics` quantities (months from start_month up to the cut-off month)."""
-    m = monthly.merge(units[["employee_id", "start_month", "cutoff"]].assign(_u=np.arange(len(units))),
-                      on="employee_id", how="inner")
+    m = monthly.merge(
+        units[["employee_id", "start_month", "cutoff"]].assign(_u=np.arange(len(units))), on="employee_id", how="inner"
+    )
     last = period_index(m["cutoff"] - pd.Timedelta(seconds=1)).astype("int64")
     m = m[(m["p"] >= m["start_month"]) & (m["p"] <= last)]
     n, u = len(units), m["_u"]
@@ -206,33 +243,59 @@ def attr_features(units: pd.DataFrame, employees: pd.DataFrame, params: HighPerf
     return pd.DataFrame(out, index=units.index)
 
 
-def unit_features(units: pd.DataFrame, monthly: pd.DataFrame, activities: pd.DataFrame, leads: pd.DataFrame,
-                  employees: pd.DataFrame, params: HighPerformerParams) -> pd.DataFrame:
+def unit_features(
+    units: pd.DataFrame,
+    monthly: pd.DataFrame,
+    activities: pd.DataFrame,
+    leads: pd.DataFrame,
+    employees: pd.DataFrame,
+    params: HighPerformerParams,
+) -> pd.DataFrame:
     """The feature frame: unit columns, behaviours, early results and context, then `attr_*` columns."""
     feats = behaviour_features(units, monthly, activities, leads, params)
-    return pd.concat([units.drop(columns=list(CONTEXT), errors="ignore"),
-                      feats[[*BEHAVIOURS, *EARLY_RESULTS, *CONTEXT]], attr_features(units, employees, params)], axis=1)
+    return pd.concat(
+        [
+            units.drop(columns=list(CONTEXT), errors="ignore"),
+            feats[[*BEHAVIOURS, *EARLY_RESULTS, *CONTEXT]],
+            attr_features(units, employees, params),
+        ],
+        axis=1,
+    )
 
 
 def feature_columns(frame: pd.DataFrame, early_results: bool = False) -> list[str]:
     """Model inputs of a feature frame: behaviours, (early results,) context and every `attr_*` column present."""
-    return [*BEHAVIOURS, *(EARLY_RESULTS if early_results else ()), *CONTEXT,
-            *(c for c in frame.columns if c.startswith("attr_"))]
+    return [
+        *BEHAVIOURS,
+        *(EARLY_RESULTS if early_results else ()),
+        *CONTEXT,
+        *(c for c in frame.columns if c.startswith("attr_")),
+    ]
 
 
-def unit_states(units: pd.DataFrame, weeks: pd.Series, activities: pd.DataFrame, orders: pd.DataFrame,
-                leads: pd.DataFrame, params: HighPerformerParams) -> tuple[np.ndarray, np.ndarray]:
+def unit_states(
+    units: pd.DataFrame,
+    weeks: pd.Series,
+    activities: pd.DataFrame,
+    orders: pd.DataFrame,
+    leads: pd.DataFrame,
+    params: HighPerformerParams,
+) -> tuple[np.ndarray, np.ndarray]:
     """(state, reason) per scoring unit: no order, activity or lead in its window [window_start, cutoff)
     is `no_activity`; under `min_weeks` of behaviour is `insufficient_history`; else `scored`."""
     n = len(units)
     records = np.zeros(n)
-    for events, who, when in ((activities, "employee_id", "occurred_at"), (orders, "employee_id", "closed_at"),
-                              (leads, "owner_id", "created_at")):
+    for events, who, when in (
+        (activities, "employee_id", "occurred_at"),
+        (orders, "employee_id", "closed_at"),
+        (leads, "owner_id", "created_at"),
+    ):
         hit = _in_window(events[[who, when]], who, when, units)
         records += _per_unit(pd.Series(1.0, index=hit.index), hit["_u"], n)
     weeks = weeks.to_numpy(dtype="float64")
-    state = np.where(records == 0, NO_ACTIVITY,
-                     np.where(~(weeks >= params.min_weeks), INSUFFICIENT_HISTORY, SCORED)).astype(object)
+    state = np.where(
+        records == 0, NO_ACTIVITY, np.where(~(weeks >= params.min_weeks), INSUFFICIENT_HISTORY, SCORED)
+    ).astype(object)
     reason = np.full(n, "", dtype=object)
     for i in range(n):
         start, cut = units["window_start"].iloc[i].date(), units["cutoff"].iloc[i]
@@ -240,17 +303,21 @@ def unit_states(units: pd.DataFrame, weeks: pd.Series, activities: pd.DataFrame,
         if state[i] == NO_ACTIVITY:
             reason[i] = f"no activity on record: no orders, activities or leads from {start} to before {cut}"
         elif state[i] == INSUFFICIENT_HISTORY:
-            reason[i] = f"{np.nan_to_num(weeks[i]):.1f} weeks of behaviour from {start} to before {cut}; " \
-                        f"{params.min_weeks:g} needed"
+            reason[i] = (
+                f"{np.nan_to_num(weeks[i]):.1f} weeks of behaviour from {start} to before {cut}; "
+                f"{params.min_weeks:g} needed"
+            )
     return state, reason
 
 
 # -- node: labels --------------------------------------------------------------------------------------
-def label_attainment(units: pd.DataFrame, monthly: pd.DataFrame, params: HighPerformerParams,
-                     last_month: int) -> pd.Series:
+def label_attainment(
+    units: pd.DataFrame, monthly: pd.DataFrame, params: HighPerformerParams, last_month: int
+) -> pd.Series:
     """Attainment over months N+1..N+L per unit (sum revenue / sum target); NaN unless all L months are observed."""
     m = monthly[["employee_id", "p", "revenue", "revenue_target"]].merge(
-        units[["employee_id", "start_month"]].assign(_u=np.arange(len(units))), on="employee_id", how="inner")
+        units[["employee_id", "start_month"]].assign(_u=np.arange(len(units))), on="employee_id", how="inner"
+    )
     lo = m["start_month"] + params.window_months
     m = m[(m["p"] >= lo) & (m["p"] < lo + params.label_months)]
     n = len(units)
@@ -259,8 +326,9 @@ def label_attainment(units: pd.DataFrame, monthly: pd.DataFrame, params: HighPer
     months = _per_unit(pd.Series(1.0, index=m.index), m["_u"], n)
     end = units["start_month"].to_numpy() + params.window_months + params.label_months - 1
     ok = (months == params.label_months) & (end <= last_month) & (target > 0)
-    return pd.Series(np.where(ok, revenue / np.where(target > 0, target, 1), np.nan), index=units.index,
-                     name="attainment")
+    return pd.Series(
+        np.where(ok, revenue / np.where(target > 0, target, 1), np.nan), index=units.index, name="attainment"
+    )
 
 
 def top_share_labels(attainment: pd.Series, roles: pd.Series, top_share: float = 0.25) -> pd.Series:
@@ -271,8 +339,9 @@ def top_share_labels(attainment: pd.Series, roles: pd.Series, top_share: float =
     """
     att = attainment.astype("float64")
     cut = att.groupby(roles.to_numpy()).transform(lambda s: s.quantile(1 - top_share))
-    return pd.Series(np.where(att.notna(), (att >= cut).astype("float64"), np.nan), index=attainment.index,
-                     name="label")
+    return pd.Series(
+        np.where(att.notna(), (att >= cut).astype("float64"), np.nan), index=attainment.index, name="label"
+    )
 
 
 # -- node: profile -------------------------------------------------------------------------------------
@@ -284,8 +353,9 @@ def contrasts(features: pd.DataFrame, labels: pd.Series, columns: list[str]) -> 
     return pd.DataFrame({"feature": columns, "top_median": top.to_numpy(), "rest_median": rest.to_numpy()})
 
 
-def global_profile(contributions: np.ndarray, values: np.ndarray, feature_names: list[str],
-                   contrast: pd.DataFrame) -> pd.DataFrame:
+def global_profile(
+    contributions: np.ndarray, values: np.ndarray, feature_names: list[str], contrast: pd.DataFrame
+) -> pd.DataFrame:
     """Per feature: mean |SHAP|, direction (does a higher value raise the match?) and the plain contrast.
 
     `direction` is the sign of the Spearman correlation between a feature's values and its SHAP
@@ -301,10 +371,12 @@ def global_profile(contributions: np.ndarray, values: np.ndarray, feature_names:
         ok = ~np.isnan(ranks_v[:, j])
         if ok.sum() > 2 and np.nanstd(ranks_v[ok, j]) > 0 and np.nanstd(ranks_c[ok, j]) > 0:
             rho[j] = np.corrcoef(ranks_v[ok, j], ranks_c[ok, j])[0, 1]
-    direction = np.where(np.isnan(rho) | (np.abs(rho) < 0.3), "mixed",
-                         np.where(rho > 0, "higher is better", "lower is better"))
-    out = pd.DataFrame({"feature": feature_names, "shap_importance": importance, "direction": direction,
-                        "shap_value_corr": rho})
+    direction = np.where(
+        np.isnan(rho) | (np.abs(rho) < 0.3), "mixed", np.where(rho > 0, "higher is better", "lower is better")
+    )
+    out = pd.DataFrame(
+        {"feature": feature_names, "shap_importance": importance, "direction": direction, "shap_value_corr": rho}
+    )
     out = out.merge(contrast, on="feature", how="left")
     out["shap_rank"] = out["shap_importance"].rank(ascending=False, method="first").astype(int)
     return out.sort_values("shap_rank").reset_index(drop=True)
@@ -323,15 +395,29 @@ def describe_profile(profile: pd.DataFrame, top_share: float = 0.25, lang: catal
     else:
         group = "top quartile" if top_share == 0.25 else f"top {top_share:.0%}"
         template = "{name}: " + group + " {top} against {rest} for the rest"
-    out["contrast"] = [template.format(name=e.display(lang), top=catalog.format_value(t, e.unit, lang),
-                                       rest=catalog.format_value(r, e.unit, lang))
-                       for e, t, r in zip(entries, out["top_median"], out["rest_median"])]
-    return out[["feature", "display_name", "shap_rank", "shap_importance", "direction", "contrast",
-                "top_median", "rest_median", "unit", "shap_value_corr"]]
+    out["contrast"] = [
+        template.format(
+            name=e.display(lang), top=catalog.format_value(t, e.unit, lang), rest=catalog.format_value(r, e.unit, lang)
+        )
+        for e, t, r in zip(entries, out["top_median"], out["rest_median"])
+    ]
+    return out[
+        [
+            "feature",
+            "display_name",
+            "shap_rank",
+            "shap_importance",
+            "direction",
+            "contrast",
+            "top_median",
+            "rest_median",
+            "unit",
+            "shap_value_corr",
+        ]
+    ]
 
 
 def cohort_folds(hire_dates: pd.Series, k: int = 5) -> np.ndarray:
     """Fold number (0..k-1) per unit: k contiguous cohorts by hire date (earliest hires in fold 0)."""
     order = hire_dates.rank(method="first").to_numpy(dtype="float64") - 1
     return np.minimum((order * k // len(hire_dates)).astype(np.int64), k - 1) if len(hire_dates) else np.zeros(0, int)
-

@@ -8,6 +8,7 @@ in calendar time, so a time split would leave nothing to test. Match scores:
 `as_of`, window dates in the output; under `min_weeks` of it is `insufficient_history`); the
 global profile: `HighPerformer().profile(dataset, model)`.
 """
+
 from __future__ import annotations
 
 from typing import ClassVar
@@ -57,11 +58,13 @@ class HighPerformer(PipelineSpec):
         first, last = activity_months(dataset)
         past = dataset if as_of is None else dataset.before(as_of)
         units = nodes.profile_units(dataset.employees, first, last, self.p, as_of=as_of)
-        frame = nodes.unit_features(units, activity_period_metrics(past), past.activities, past.leads,
-                                    dataset.employees, self.p)
+        frame = nodes.unit_features(
+            units, activity_period_metrics(past), past.activities, past.leads, dataset.employees, self.p
+        )
         if as_of is not None:
             frame["state"], frame["state_reason"] = nodes.unit_states(
-                units, frame["weeks_observed"], past.activities, past.orders, past.leads, self.p)
+                units, frame["weeks_observed"], past.activities, past.orders, past.leads, self.p
+            )
         return frame
 
     def build_labels(self, dataset: Dataset, features: pd.DataFrame) -> pd.Series:
@@ -90,13 +93,15 @@ class HighPerformer(PipelineSpec):
 
     def split(self, features: pd.DataFrame, labels: pd.Series) -> TimeSplit:
         """Cohort split: the latest `test_size` of labelled units by hire date are held out."""
-        return time_split(features["hire_date"], gap=pd.Timedelta(0), test_size=self.p.test_size,
-                          labelled=labels.notna().to_numpy())
+        return time_split(
+            features["hire_date"], gap=pd.Timedelta(0), test_size=self.p.test_size, labelled=labels.notna().to_numpy()
+        )
 
     def fit(self, X: pd.DataFrame, y: pd.Series) -> TrainedModel:
         mask = y.notna().to_numpy()
-        booster = fit_lgbm(X[mask], y[mask].to_numpy(), params=self.p.lgb_params(), num_rounds=self.p.num_rounds,
-                           seed=self.seed)
+        booster = fit_lgbm(
+            X[mask], y[mask].to_numpy(), params=self.p.lgb_params(), num_rounds=self.p.num_rounds, seed=self.seed
+        )
         return TrainedModel(booster, list(X.columns), kind="supervised", threshold=self.alert_threshold)
 
     def profile(self, dataset: Dataset, model: TrainedModel, lang: catalog.Lang = "en") -> pd.DataFrame:

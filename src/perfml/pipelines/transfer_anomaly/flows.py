@@ -13,6 +13,7 @@ functions and its stage match (functions compared case-folded), else `UNDECLARED
 along a declared flow is compared with its peers in that flow (`peer_medians`) instead of with
 the whole company.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -60,7 +61,7 @@ class Flow(BaseModel):
 
     @property
     def label(self) -> str:
-        """"name (FROM→TO)", as explanations show it."""
+        """ "name (FROM→TO)", as explanations show it."""
         return f"{self.name} ({self.from_function}→{self.to_function})"
 
 
@@ -72,7 +73,7 @@ class HandoverPolicy(BaseModel):
     flows: tuple[Flow, ...] = ()
 
     @model_validator(mode="after")
-    def _unique_names(self) -> "HandoverPolicy":
+    def _unique_names(self) -> HandoverPolicy:
         names = [f.name for f in self.flows]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -160,8 +161,9 @@ def change_stage(prior_orders: np.ndarray, giver_days_to_exit: np.ndarray, reaso
     return np.where(leave, STAGES[2], np.where(ordered, STAGES[1], STAGES[0])).astype(object)
 
 
-def label_flows(giver_function: pd.Series, receiver_function: pd.Series, stage: np.ndarray,
-                policy: HandoverPolicy) -> np.ndarray:
+def label_flows(
+    giver_function: pd.Series, receiver_function: pd.Series, stage: np.ndarray, policy: HandoverPolicy
+) -> np.ndarray:
     """The first declared flow each change matches (functions case-folded), else `UNDECLARED`."""
     g = giver_function.astype("string").fillna("").map(normalise).to_numpy(dtype=object)
     r = receiver_function.astype("string").fillna("").map(normalise).to_numpy(dtype=object)
@@ -173,8 +175,9 @@ def label_flows(giver_function: pd.Series, receiver_function: pd.Series, stage: 
     return out
 
 
-def peer_medians(values: np.ndarray, flow: np.ndarray, settled_at: pd.Series, query_flow: np.ndarray,
-                 query_at: pd.Series) -> np.ndarray:
+def peer_medians(
+    values: np.ndarray, flow: np.ndarray, settled_at: pd.Series, query_flow: np.ndarray, query_at: pd.Series
+) -> np.ndarray:
     """Per query: median of the peers' `values` in its declared flow, over peers settled strictly before `query_at`.
 
     Peers are rows (`values`, `flow`, `settled_at` = their cut-off, when the value is final); NaN

@@ -20,6 +20,7 @@ output columns, scores in [0, 1], same explanations. Supervised scores are proba
 of abnormality among training transfers, and the alert threshold is set so that
 `unsupervised_alert_share` of the training transfers would have been alerted.
 """
+
 from __future__ import annotations
 
 from typing import ClassVar, Literal
@@ -38,27 +39,40 @@ from perfml.modeling.train import fit_lgbm, fit_soft
 from perfml.modeling.unsupervised import evidence_percentiles
 from perfml.pipelines.transfer_anomaly import nodes
 from perfml.pipelines.transfer_anomaly.flows import UNDECLARED, HandoverPolicy, default_policy, load_policy
-from perfml.pipelines.transfer_anomaly.reasons import (Keywords, default_reason_keywords, keywords_hash,
-                                                       load_reason_keywords)
+from perfml.pipelines.transfer_anomaly.reasons import (
+    Keywords,
+    default_reason_keywords,
+    keywords_hash,
+    load_reason_keywords,
+)
 
 
 class TransferAnomalyParams(BaseModel):
     """Parameters of the transfer-anomaly pipeline (validated; defaults are the tested ones)."""
 
-    max_window_days: float = Field(90, gt=0, description="Longest wait for the next order before scoring anyway (days); also the split gap.")
-    min_positives: int = Field(30, ge=1, description="Audited anomalies needed on the train side for the supervised model.")
+    max_window_days: float = Field(
+        90, gt=0, description="Longest wait for the next order before scoring anyway (days); also the split gap."
+    )
+    min_positives: int = Field(
+        30, ge=1, description="Audited anomalies needed on the train side for the supervised model."
+    )
     min_negatives: int = Field(30, ge=1, description="Audited normal transfers needed on the train side.")
     only_to_assistants: bool = Field(False, description="Score only changes whose receiver is an assistant.")
     num_rounds: int = Field(150, ge=10, le=200)
     num_leaves: int = Field(15, ge=2, le=31)
     learning_rate: float = Field(0.05, gt=0, le=0.5)
     supervised_threshold: float = Field(0.5, gt=0, lt=1, description="Alert threshold on the supervised probability.")
-    unsupervised_alert_share: float = Field(0.05, gt=0, lt=1, description="Share of transfers alerted by the unsupervised score.")
+    unsupervised_alert_share: float = Field(
+        0.05, gt=0, lt=1, description="Share of transfers alerted by the unsupervised score."
+    )
     teacher: Literal["logistic", "none"] = Field(
-        "logistic", description="Supervised: distil the booster from a logistic regression on the labels, "
-                                "or fit it on the labels directly.")
-    teacher_cs: tuple[float, ...] = Field(TEACHER_CS, min_length=1,
-                                          description="Inverse L2 strengths the teacher's cross-validation tries.")
+        "logistic",
+        description="Supervised: distil the booster from a logistic regression on the labels, "
+        "or fit it on the labels directly.",
+    )
+    teacher_cs: tuple[float, ...] = Field(
+        TEACHER_CS, min_length=1, description="Inverse L2 strengths the teacher's cross-validation tries."
+    )
     seed: int = 0
 
 
@@ -76,11 +90,16 @@ class TransferAnomaly(PipelineSpec):
     input_tables: ClassVar[tuple[str, ...]] = ("ownership_changes", "customers", "orders", "employees")
     requires_labels: ClassVar[bool] = False  # without audit labels it learns from the warning signs
     baseline_features: ClassVar[tuple[str, ...]] = ("receiver_acts_after",)
-    baseline_description: ClassVar[str] = ("1 when the new owner logged no activity on the customer between the "
-                                           "change and the cut-off")
+    baseline_description: ClassVar[str] = (
+        "1 when the new owner logged no activity on the customer between the change and the cut-off"
+    )
 
-    def __init__(self, params: TransferAnomalyParams | dict | None = None, reason_keywords: Keywords | None = None,
-                 handover_policy: HandoverPolicy | None = None):
+    def __init__(
+        self,
+        params: TransferAnomalyParams | dict | None = None,
+        reason_keywords: Keywords | None = None,
+        handover_policy: HandoverPolicy | None = None,
+    ):
         """`reason_keywords`: what a reason text claims, per category (`reasons.load_reason_keywords`;
         None = the shipped en/zh defaults). `handover_policy`: the company's designed hand-over flows
         (`flows.load_policy`; None = none declared, the features and numbers of a plain company)."""
@@ -96,8 +115,13 @@ class TransferAnomaly(PipelineSpec):
         return pd.Timedelta(days=self.p.max_window_days)
 
     def build_features(self, dataset: Dataset, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
-        frame = nodes.build_features(dataset, as_of, max_window_days=self.p.max_window_days,
-                                     reason_keywords=self.reason_keywords, policy=self.policy)
+        frame = nodes.build_features(
+            dataset,
+            as_of,
+            max_window_days=self.p.max_window_days,
+            reason_keywords=self.reason_keywords,
+            policy=self.policy,
+        )
         if self.p.only_to_assistants:
             frame = frame[frame["receiver_is_assistant"] > 0].reset_index(drop=True)
         return frame
@@ -108,8 +132,10 @@ class TransferAnomaly(PipelineSpec):
         out = super().output(features, scores, reasons)
         if "flow" in features:
             flows = features.reset_index(drop=True)
-            lead = [flow_reason(self.policy.flow(row["flow"]).label, row, lang)
-                    if row["flow"] != UNDECLARED else "" for _, row in flows.iterrows()]
+            lead = [
+                flow_reason(self.policy.flow(row["flow"]).label, row, lang) if row["flow"] != UNDECLARED else ""
+                for _, row in flows.iterrows()
+            ]
             out["reasons"] = [f"{a}; {b}" if a and b else a or b for a, b in zip(lead, out["reasons"])]
         return out
 
@@ -133,15 +159,18 @@ class TransferAnomaly(PipelineSpec):
         if self.supervised_possible(y):
             if self.p.teacher == "none":
                 mask = y.notna().to_numpy()
-                booster = fit_lgbm(X[mask], y[mask].to_numpy(), params=self._lgb_params(),
-                                   num_rounds=self.p.num_rounds, seed=self.seed)
+                booster = fit_lgbm(
+                    X[mask], y[mask].to_numpy(), params=self._lgb_params(), num_rounds=self.p.num_rounds, seed=self.seed
+                )
                 extra = {"teacher": "none"}
             else:
-                booster, c = distil_logistic(X, y, cs=self.p.teacher_cs, params=self._lgb_params(),
-                                             num_rounds=self.p.num_rounds, seed=self.seed)
+                booster, c = distil_logistic(
+                    X, y, cs=self.p.teacher_cs, params=self._lgb_params(), num_rounds=self.p.num_rounds, seed=self.seed
+                )
                 extra = {"teacher": "logistic", "teacher_c": c}
-            return TrainedModel(booster, list(X.columns), kind="supervised", threshold=self.p.supervised_threshold,
-                                extra=extra)
+            return TrainedModel(
+                booster, list(X.columns), kind="supervised", threshold=self.p.supervised_threshold, extra=extra
+            )
         # the signs of the columns the model has (flow signs only with declared flows)
         target = evidence_percentiles([s for s in nodes.WARNING_SIGNS if s.column in X.columns], X)
         booster = fit_soft(X, target, params=self._lgb_params(), num_rounds=self.p.num_rounds, seed=self.seed)
@@ -151,12 +180,17 @@ class TransferAnomaly(PipelineSpec):
         return model
 
     def params(self) -> dict:
-        return {**super().params(), "reason_keywords_sha256": keywords_hash(self.reason_keywords),
-                "handover_policy_sha256": self.policy.digest()}
+        return {
+            **super().params(),
+            "reason_keywords_sha256": keywords_hash(self.reason_keywords),
+            "handover_policy_sha256": self.policy.digest(),
+        }
 
 
 def from_settings(settings: Settings) -> TransferAnomaly:
     """The pipeline as a company configured it: its reason keywords (`Settings.reason_keywords`) and
     its hand-over policy (`Settings.handover_policy`)."""
-    return TransferAnomaly(reason_keywords=load_reason_keywords(settings.reason_keywords),
-                           handover_policy=load_policy(settings.handover_policy))
+    return TransferAnomaly(
+        reason_keywords=load_reason_keywords(settings.reason_keywords),
+        handover_policy=load_policy(settings.handover_policy),
+    )

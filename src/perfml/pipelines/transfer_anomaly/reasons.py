@@ -8,6 +8,7 @@ for Chinese (no word boundaries) and ignores case and full-width forms.
     keywords = load_reason_keywords(Path("company/reasons.yaml"))   # or None: the defaults
     claims = reason_claims(frame["reason"], keywords)               # one boolean column per category
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,8 +46,9 @@ def parse_reason_keywords(text: str, source: str) -> Keywords:
     except (yaml.YAMLError, RecursionError) as exc:
         raise ReasonKeywordsError(f"{source}: not valid YAML: {str(exc)[:200]}") from None
     if not isinstance(data, dict) or set(data) != {"categories"} or not isinstance(data["categories"], dict):
-        raise ReasonKeywordsError(f"{source}: must be a mapping with one key, `categories`, mapping each "
-                                  f"category to a list of keywords")
+        raise ReasonKeywordsError(
+            f"{source}: must be a mapping with one key, `categories`, mapping each category to a list of keywords"
+        )
     problems, out = [], {}
     for category, words in data["categories"].items():
         path = f"categories.{category}"
@@ -60,8 +62,10 @@ def parse_reason_keywords(text: str, source: str) -> Keywords:
             continue
         for i, word in enumerate(words):
             if not isinstance(word, str) or not normalise(word):
-                problems.append(f"{path}[{i}]: must be a non-empty text (quote words YAML reads otherwise, "
-                                f"e.g. \"yes\"), got {word!r}")
+                problems.append(
+                    f"{path}[{i}]: must be a non-empty text (quote words YAML reads otherwise, "
+                    f'e.g. "yes"), got {word!r}'
+                )
         out[category] = tuple(dict.fromkeys(normalise(w) for w in words if isinstance(w, str) and normalise(w)))
     if problems:
         raise ReasonKeywordsError(f"{source}: {len(problems)} problem(s):\n  - " + "\n  - ".join(problems))
@@ -92,14 +96,25 @@ def load_reason_keywords(path: str | Path | None = None) -> Keywords:
 
 def keywords_hash(keywords: Keywords) -> str:
     """sha256 of the keyword map's canonical JSON (what a run records; order and spelling of the file aside)."""
-    canonical = json.dumps({c: list(keywords.get(c, ())) for c in sorted(keywords)}, ensure_ascii=False,
-                           sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(
+        {c: list(keywords.get(c, ())) for c in sorted(keywords)},
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def reason_claims(reason: pd.Series, keywords: Keywords) -> pd.DataFrame:
     """One boolean column per category: does the reason text contain one of its keywords?"""
     text = reason.astype("string").fillna("").map(normalise, na_action="ignore").astype("string")
-    return pd.DataFrame({c: np.logical_or.reduce([text.str.contains(w, regex=False).to_numpy(dtype=bool)
-                                                  for w in keywords.get(c, ())] or [np.zeros(len(text), bool)])
-                         for c in CATEGORIES}, index=reason.index)
+    return pd.DataFrame(
+        {
+            c: np.logical_or.reduce(
+                [text.str.contains(w, regex=False).to_numpy(dtype=bool) for w in keywords.get(c, ())]
+                or [np.zeros(len(text), bool)]
+            )
+            for c in CATEGORIES
+        },
+        index=reason.index,
+    )
