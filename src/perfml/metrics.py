@@ -68,6 +68,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import overload
 
 import numpy as np
 import pandas as pd
@@ -157,7 +158,11 @@ def period_codes(labels: pd.Series) -> pd.Series:
     return (text.str[:4].astype("int64") * 12 + text.str[5:7].astype("int64") - 1).astype("int64")
 
 
-def period_label(idx) -> pd.Series | str:
+@overload
+def period_label(idx: int | np.integer) -> str: ...
+@overload
+def period_label(idx: pd.Series | np.ndarray | Iterable[int]) -> pd.Series: ...
+def period_label(idx):  # the overloads above type it: a scalar gives a str, many a Series
     """`'YYYY-MM'` label(s) of month index(es)."""
     if np.isscalar(idx):
         return f"{int(idx) // 12:04d}-{int(idx) % 12 + 1:02d}"
