@@ -68,6 +68,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import overload
 
 import numpy as np
 import pandas as pd
@@ -157,7 +158,11 @@ def period_codes(labels: pd.Series) -> pd.Series:
     return (text.str[:4].astype("int64") * 12 + text.str[5:7].astype("int64") - 1).astype("int64")
 
 
-def period_label(idx) -> pd.Series | str:
+@overload
+def period_label(idx: int | np.integer) -> str: ...
+@overload
+def period_label(idx: pd.Series | np.ndarray | Iterable[int]) -> pd.Series: ...
+def period_label(idx):  # the overloads above type it: a scalar gives a str, many a Series
     """`'YYYY-MM'` label(s) of month index(es)."""
     if np.isscalar(idx):
         return f"{int(idx) // 12:04d}-{int(idx) % 12 + 1:02d}"
@@ -293,7 +298,7 @@ def metric_table_and_evidence(
         lo = wanted[0] - look_back if lo is None else max(min(lo, wanted[0]), wanted[0] - look_back)
         hi = wanted[-1]
     grid = _grid(dataset.employees, lo, hi)
-    window = (lo, hi) if lo is not None else None
+    window = (lo, hi) if lo is not None and hi is not None else None  # both are None or neither
     orders, digits = _orders(dataset.orders, window)
     events = _events(dataset, orders, crediting, window)
     evidence = _evidence_of(events, evidence_metrics, evidence_periods)
@@ -368,15 +373,15 @@ def metric_evidence(
     dataset, *, periods: Iterable[str], metrics: Iterable[str], crediting: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """The rows behind row-counted metrics: (employee_id, period, metric, table, ids list), ids sorted."""
-    periods = sorted({parse_period(p) for p in periods})
-    window = (periods[0], periods[-1]) if periods else None
+    months = sorted({parse_period(p) for p in periods})
+    window = (months[0], months[-1]) if months else None
     orders, _ = _orders(dataset.orders, window)
-    return _evidence_of(_events(dataset, orders, crediting, window), metrics, [period_label(p) for p in periods])
+    return _evidence_of(_events(dataset, orders, crediting, window), metrics, [period_label(p) for p in months])
 
 
 def _evidence_of(events: list, metrics: Iterable[str], periods: Iterable[str]) -> pd.DataFrame:
     wanted = {parse_period(p) for p in periods}
-    names = set()
+    names: set[str] = set()
     for m in metrics:
         names.update(DERIVED_FROM.get(m, (m,)))
     parts = []
@@ -386,14 +391,18 @@ def _evidence_of(events: list, metrics: Iterable[str], periods: Iterable[str]) -
         rows = ev.frame[ev.frame["p"].isin(wanted)].sort_values(["employee_id", "p", "id"], kind="stable")
         emp, per, ids = rows["employee_id"].to_numpy(object), rows["p"].to_numpy(), rows["id"].to_numpy(object)
         # Group boundaries by numpy, then one slice per group (groupby.agg(list) is a Python call per group).
-        starts = np.flatnonzero(np.r_[True, (emp[1:] != emp[:-1]) | (per[1:] != per[:-1])]) if len(rows) else []
+        starts = (
+            np.flatnonzero(np.r_[True, (emp[1:] != emp[:-1]) | (per[1:] != per[:-1])])
+            if len(rows)
+            else np.zeros(0, dtype=np.intp)
+        )
         ends = list(starts[1:]) + [len(rows)] if len(rows) else []
         parts.append(
             pd.DataFrame(
                 {
                     "employee_id": pd.array(emp[starts], dtype="string"),
                     "p": per[starts],
-                    "id": [ids[a:b].tolist() for a, b in zip(starts, ends)],
+                    "id": [ids[a:b].tolist() for a, b in zip(starts, ends, strict=True)],
                     "metric": ev.name,
                     "table": ev.table,
                 }
@@ -538,7 +547,7 @@ def _data_range(dataset) -> tuple[int | None, int | None]:
 def _grid(employees: pd.DataFrame, lo: int | None, hi: int | None) -> pd.DataFrame:
     """Every employee x month employed, within [lo, hi]."""
     cols = ["employee_id", "team_id", "role"]
-    if lo is None or employees.empty:
+    if lo is None or hi is None or employees.empty:  # _data_range gives both or neither
         return pd.DataFrame(
             {
                 **{c: pd.Series([], dtype="string") for c in cols},
@@ -675,7 +684,7 @@ def _team(grid: pd.DataFrame, orders: pd.DataFrame, employees: pd.DataFrame) -> 
     teams = orders[["employee_id", "p", "units"]].merge(
         employees[["employee_id", "team_id"]], on="employee_id", how="left"
     )
-    totals = teams.groupby(["team_id", "p"], as_index=False)["units"].sum().rename(columns={"units": "team_revenue"})
+    totals = teams.groupby(["team_id", "p"], as_index=False)[["units"]].sum().rename(columns={"units": "team_revenue"})
     totals = totals.astype({"team_revenue": "Int64"})
     last = totals.assign(p=totals["p"] + 12).rename(columns={"team_revenue": "team_revenue_last_year"})
     grid = grid.merge(totals, on=["team_id", "p"], how="left").merge(last, on=["team_id", "p"], how="left")

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers.rule_plans import plan_dict, plan_yaml
+from perfml.errors import PlanError
 from perfml.rules import evaluate_values, parse_plan
 from perfml.rules.commission import commission_amount
 from perfml.rules.plan import Commission, RateBand
@@ -210,6 +211,12 @@ def test_milestone_pays_per_large_order():
     )
     line = result.line("milestone_bonus")
     assert line.value == D("2000.00") and line.inputs[0].ids == ["o1", "o3"]
+
+
+@pytest.mark.parametrize("amount", [None, float("nan")])
+def test_milestone_order_without_an_amount_is_refused_by_id(amount):
+    with pytest.raises(PlanError, match=r"orders: order o2 has no amount"):
+        evaluate_values("sales-default", {}, orders=[("o1", "200000"), ("o2", amount)])
 
 
 def test_base_bonus_scales_with_scorecard_and_is_capped_at_max_score():

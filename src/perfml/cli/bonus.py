@@ -66,12 +66,12 @@ def bonus(
     """Compute scorecards and payouts for a period: JSON with traces to --out, CSV summary beside it."""
     if ctx.invoked_subcommand is not None:
         return
-    missing = [
-        name
-        for name, value in (("--plan", plan), ("--data", data), ("--period", period), ("--out", out))
-        if value is None
-    ]
-    if missing:
+    if plan is None or data is None or period is None or out is None:
+        missing = [
+            name
+            for name, value in (("--plan", plan), ("--data", data), ("--period", period), ("--out", out))
+            if value is None
+        ]
         raise typer.BadParameter(f"missing {', '.join(missing)}", param_hint="perfml bonus")
     from perfml.services.kpi import evaluate_plan
 
@@ -129,9 +129,9 @@ def plan_check(plan: Annotated[str, typer.Argument(help="Plan YAML file or built
     report = check_plan(plan)
     for w in report.warnings:
         err_console.print(f"[yellow]warning[/]: {w.path}: {w.message}", highlight=False)
-    if not report.ok:
-        raise PlanInvalid(report.source, report.errors)
     p = report.plan
+    if p is None:  # no plan exactly when there are errors
+        raise PlanInvalid(report.source, report.errors)
     console.print(
         f"ok: {p.id} v{p.version} ({len(p.segments)} segment(s), {len(report.warnings)} warning(s))", highlight=False
     )

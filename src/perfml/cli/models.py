@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from perfml.cli._app import HomeOption, app, console, err_console, handles_errors, home_of, progress_bar
+
+if TYPE_CHECKING:  # the command line imports the library lazily, to start fast
+    from perfml.catalog import Lang
 
 _NAMES_HELP = "transfer-anomaly, decline or high-performer"
 _PROFILE_COLUMNS = ("shap_rank", "display_name", "shap_importance", "direction", "contrast")
@@ -22,6 +25,15 @@ def _check_name(name: str, allow_all: bool = False) -> str:
     if name not in choices:
         raise typer.BadParameter(f"{name!r} is not one of {', '.join(choices)}", param_hint="MODEL")
     return name
+
+
+def _lang(value: str) -> Lang:
+    """The --lang option as a language the reasons are written in."""
+    if value == "en":
+        return "en"
+    if value == "zh":
+        return "zh"
+    raise typer.BadParameter("must be en or zh", param_hint="--lang")
 
 
 def _fmt(value) -> str:
@@ -134,8 +146,7 @@ def score(
     from perfml.services.scoring import score_dataset
 
     _check_name(model)
-    if lang not in ("en", "zh"):
-        raise typer.BadParameter("must be en or zh", param_hint="--lang")
+    language = _lang(lang)
     when = None
     if as_of is not None:
         try:
@@ -146,7 +157,7 @@ def score(
     with progress_bar(f"score {model}") as update:
         update("features + explanations", 0.1)
         frame, no_champion = score_dataset(
-            home=home_of(home), name=model, dataset=dataset, as_of=when, top_k=top_k, lang=lang
+            home=home_of(home), name=model, dataset=dataset, as_of=when, top_k=top_k, lang=language
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)
@@ -161,7 +172,7 @@ def score(
     if len(states):
         err_console.print(
             "not scored: "
-            + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in states.items())
+            + ", ".join(f"{n} {str(s).replace('_', ' ')}" for s, n in states.items())
             + " (see columns state, state_reason)",
             soft_wrap=True,
         )
@@ -274,12 +285,11 @@ def profile(
     from perfml.dataset import Dataset
     from perfml.services.models import profile as build_profile
 
-    if lang not in ("en", "zh"):
-        raise typer.BadParameter("must be en or zh", param_hint="--lang")
+    language = _lang(lang)
     dataset = Dataset.load(data)
     with progress_bar("profile") as update:
         update("explaining", 0.1)
-        frame = build_profile(home=home_of(home), dataset=dataset, lang=lang)
+        frame = build_profile(home=home_of(home), dataset=dataset, lang=language)
     if out is not None:
         frame.to_csv(out, index=False)
     shown = [c for c in _PROFILE_COLUMNS if c in frame.columns] or list(frame.columns)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from perfml.rules.bands import HUNDRED, ZERO, fmt, pct, round_by
-from perfml.rules.plan import Plan
+from perfml.rules.plan import Plan, required
 from perfml.rules.scorecard import target_of
 from perfml.rules.trace import Input, Line, money
 from perfml.rules.values import Values
@@ -22,7 +22,8 @@ def capacity_column(metric: str, months: int) -> str:
 
 def combined_task_line(plan: Plan, seg_id: str, values: Values) -> Line:
     """Pays `amount` × Σ(weight × completion) / Σweight, completion = value / target (percent, capped)."""
-    task = plan.segments[seg_id].combined_task
+    rule = f"segments.{seg_id}.combined_task"
+    task = required(plan.segments[seg_id].combined_task, rule)
     inputs: list[Input] = []
     terms, weighted, weights = [], ZERO, ZERO
     for part_id, part in task.parts.items():
@@ -57,4 +58,4 @@ def combined_task_line(plan: Plan, seg_id: str, values: Values) -> Line:
         f"{'; '.join(terms)}; completion {fmt(completion.quantize(Decimal('0.01')))}% "
         f"× {money(task.amount)} = {money(value)}"
     )
-    return Line(f"segments.{seg_id}.combined_task", "combined_task", value, formula, inputs)
+    return Line(rule, "combined_task", value, formula, inputs)

@@ -6,15 +6,15 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from perfml.rules.bands import HUNDRED, ZERO, find_band, fmt, pct, round_by
-from perfml.rules.plan import Plan
+from perfml.rules.plan import Plan, required
 from perfml.rules.trace import Input, Line, money
 from perfml.rules.values import Values
 
 
 def base_bonus_line(plan: Plan, seg_id: str, scorecard_total: Decimal | None) -> Line:
     """Base bonus: the amount × scorecard total / 100 (total counted up to `max_score`)."""
-    b = plan.segments[seg_id].base_bonus
     rule = f"segments.{seg_id}.base_bonus"
+    b = required(plan.segments[seg_id].base_bonus, rule)
     if not b.scale_by_scorecard:
         value = round_by(plan.rounding, b.amount)
         return Line(rule, "base_bonus", value, f"fixed {money(b.amount)}", [Input("amount", b.amount, "plan")])
@@ -45,18 +45,19 @@ def growth_of(values: Values, metric: str, basis: str) -> tuple[Decimal | None, 
 
 def growth_line(plan: Plan, seg_id: str, values: Values, base_bonus: Decimal | None) -> Line:
     """Growth bonus: the rate of the growth band reached, on the increase, the metric or the base bonus."""
-    g = plan.segments[seg_id].growth_bonus
     rule = f"segments.{seg_id}.growth_bonus"
+    g = required(plan.segments[seg_id].growth_bonus, rule)
     growth, base, base_name = growth_of(values, g.metric, g.basis)
     inputs = values.inputs(g.metric, base_name)
-    if growth is None:
+    value_now = values.get(g.metric)
+    # growth is None exactly when the value or its baseline is missing (or the baseline is not above 0)
+    if growth is None or value_now is None or base is None:
         return Line(
             rule, "growth_bonus", round_by(plan.rounding, ZERO), f"no {base_name} above 0 to grow from → 0", inputs
         )
     g_pct = growth * HUNDRED
     i = find_band(g.bands, g_pct)
     rate = g.bands[i].rate if i is not None else ZERO
-    value_now = values.get(g.metric)
     if g.applies_to == "increase":
         amount, what = max(value_now - base, ZERO), f"increase max(0, {money(value_now)} − {money(base)})"
     elif g.applies_to == "metric":
@@ -78,8 +79,8 @@ def growth_line(plan: Plan, seg_id: str, values: Values, base_bonus: Decimal | N
 
 def team_line(plan: Plan, seg_id: str, values: Values, base_bonus: Decimal | None) -> Line:
     """Team bonus: + rate % of the base bonus when team revenue grew at least `min_growth` % year on year."""
-    t = plan.segments[seg_id].team_bonus
     rule = f"segments.{seg_id}.team_bonus"
+    t = required(plan.segments[seg_id].team_bonus, rule)
     growth = values.get("team_revenue_growth_yoy")
     inputs = values.inputs("team_revenue_growth_yoy") + [
         Input("base_bonus", base_bonus, "line", note=f"segments.{seg_id}.base_bonus")
@@ -104,7 +105,8 @@ def team_line(plan: Plan, seg_id: str, values: Values, base_bonus: Decimal | Non
 
 def milestone_line(plan: Plan, seg_id: str, orders: Sequence[tuple[str, Decimal]]) -> Line:
     """Milestone bonus: a fixed amount per order of at least `min_order` credited to the employee this period."""
-    m = plan.segments[seg_id].milestone_bonus
+    rule = f"segments.{seg_id}.milestone_bonus"
+    m = required(plan.segments[seg_id].milestone_bonus, rule)
     hits = [(oid, amt) for oid, amt in orders if amt >= m.min_order]
     value = round_by(plan.rounding, m.pays * len(hits))
     inputs = [
@@ -117,7 +119,7 @@ def milestone_line(plan: Plan, seg_id: str, orders: Sequence[tuple[str, Decimal]
         )
     ]
     return Line(
-        f"segments.{seg_id}.milestone_bonus",
+        rule,
         "milestone_bonus",
         value,
         f"{len(hits)} order(s) ≥ {money(m.min_order)} × {money(m.pays)} = {money(value)}",
@@ -127,8 +129,8 @@ def milestone_line(plan: Plan, seg_id: str, orders: Sequence[tuple[str, Decimal]
 
 def satisfaction_gate_line(plan: Plan, seg_id: str, values: Values, lines: Sequence[Line]) -> Line:
     """Satisfaction gate: below `min`, deduct `deduct` % of the lines before it (a negative line)."""
-    s = plan.segments[seg_id].satisfaction_gate
     rule = f"segments.{seg_id}.satisfaction_gate"
+    s = required(plan.segments[seg_id].satisfaction_gate, rule)
     subtotal = sum((ln.value for ln in lines), ZERO)
     score = values.get(s.metric)
     inputs = values.inputs(s.metric) + [Input("subtotal", subtotal, "lines", note=", ".join(ln.name for ln in lines))]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import pairwise
 
 from perfml.metrics import METRICS
 from perfml.rules.bands import HUNDRED, ZERO, band_problems, fmt, marginal_pay, whole_pay
@@ -51,7 +52,7 @@ def plan_errors(plan: Plan) -> list[Issue]:
             errs.append((path, "give exactly one of `metric` or `value`"))
         elif ref.metric is not None:
             metric(f"{path}.metric", ref.metric)
-        elif ref.value <= 0:
+        elif ref.value is not None and ref.value <= 0:  # exactly one is given, and it is the value
             errs.append((f"{path}.value", f"must be above 0, got {fmt(ref.value)}"))
 
     def bands(path: str, items, cover: bool = False) -> None:
@@ -177,6 +178,8 @@ def plan_warnings(plan: Plan) -> list[Issue]:
             if g.applies_to != "base_bonus":
                 for i in range(1, len(g.bands)):
                     b = g.bands[i].lo
+                    if b is None:  # open below: only a valid plan's first band is
+                        continue
                     amount = ref * b / HUNDRED if g.applies_to == "increase" else ref * (1 + b / HUNDRED)
                     jump = (g.bands[i].rate - g.bands[i - 1].rate) * max(amount, ZERO) / HUNDRED
                     if jump > limit:
@@ -209,8 +212,8 @@ def plan_warnings(plan: Plan) -> list[Issue]:
     for ind_id, ind in plan.indicators.items():
         if ind.scoring.type == "bands":
             scores = [b.score for b in ind.scoring.bands]
-            rising = all(a <= b for a, b in zip(scores, scores[1:]))
-            falling = all(a >= b for a, b in zip(scores, scores[1:]))
+            rising = all(a <= b for a, b in pairwise(scores))
+            falling = all(a >= b for a, b in pairwise(scores))
             # A ratio is oriented so that higher is better (target/value when lower is better).
             want_rising = ind.scoring.better == "higher" or ind.scoring.on == "ratio"
             if not (rising if want_rising else falling):

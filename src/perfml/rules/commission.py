@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from perfml.rules.bands import HUNDRED, ZERO, find_band, fmt, marginal_parts, pct, round_by
-from perfml.rules.plan import Commission, Plan
+from perfml.rules.plan import Commission, Plan, required
 from perfml.rules.scorecard import target_of
 from perfml.rules.trace import Line, money
 from perfml.rules.values import Values
@@ -47,7 +47,8 @@ def commission_amount(c: Commission, base: Decimal, target: Decimal | None) -> t
 
 def commission_line(plan: Plan, seg_id: str, values: Values) -> Line:
     """The commission line item of one employee-period."""
-    c = plan.segments[seg_id].commission
+    rule = f"segments.{seg_id}.commission"
+    c = required(plan.segments[seg_id].commission, rule)
     base = values.get(c.base)
     inputs = values.inputs(c.base)
     target: Decimal | None = None
@@ -56,4 +57,4 @@ def commission_line(plan: Plan, seg_id: str, values: Values) -> Line:
         inputs.append(target_input)
     raw, formula = commission_amount(c, base if base is not None else ZERO, target)
     value = round_by(plan.rounding, raw)
-    return Line(f"segments.{seg_id}.commission", "commission", value, f"{formula} = {money(value)}", inputs)
+    return Line(rule, "commission", value, f"{formula} = {money(value)}", inputs)

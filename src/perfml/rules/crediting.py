@@ -69,7 +69,7 @@ def review_decisions(dataset, reviews: Mapping[str, str] | None = None) -> dict[
     labels = dataset.transfer_labels
     out = {
         cid: ("void" if flag == 1 else "release")
-        for cid, flag in zip(labels["change_id"], labels["is_anomalous"])
+        for cid, flag in zip(labels["change_id"], labels["is_anomalous"], strict=True)
         if pd.notna(flag)
     }
     for cid, decision in (reviews or {}).items():
@@ -221,21 +221,22 @@ def credit_notes(ledger: pd.DataFrame) -> dict[tuple[str, str], list[dict]]:
     """(employee_id, period) -> explanations of non-direct credits (transfers, releases, voids)."""
     rows = ledger[(ledger["status"] != "direct") & (ledger["status"] != "held") & ledger["employee_id"].notna()]
     out: dict[tuple[str, str], list[dict]] = {}
-    for r in rows.sort_values(["order_id", "status"]).itertuples(index=False):
-        share = Decimal(int(r.share_bp)) / 100
+    for r in rows.sort_values(["order_id", "status"]).to_dict("records"):
+        share = Decimal(int(r["share_bp"])) / 100
+        change, source, to = r["change_id"], r["from_employee_id"], r["to_employee_id"]
         text = {
-            "transfer": f"customer {r.customer_id} came from {r.from_employee_id} (change {r.change_id}); "
-            f"{share.normalize():f}% of {to_decimal(float(r.amount))} credited",
-            "released": f"change {r.change_id} was reviewed and released; {share.normalize():f}% credited",
-            "voided": f"change {r.change_id} ({r.from_employee_id} → {r.to_employee_id}) was voided by review; "
+            "transfer": f"customer {r['customer_id']} came from {source} (change {change}); "
+            f"{share.normalize():f}% of {to_decimal(float(r['amount']))} credited",
+            "released": f"change {change} was reviewed and released; {share.normalize():f}% credited",
+            "voided": f"change {change} ({source} → {to}) was voided by review; "
             f"the order stays with the original owner (100%)",
-            "remainder": f"remainder {share.normalize():f}% of a transfer to {r.to_employee_id} (change {r.change_id})",
-        }[r.status]
-        out.setdefault((r.employee_id, r.period), []).append(
+            "remainder": f"remainder {share.normalize():f}% of a transfer to {to} (change {change})",
+        }[r["status"]]
+        out.setdefault((r["employee_id"], r["period"]), []).append(
             {
-                "order_id": r.order_id,
-                "status": r.status,
-                "change_id": r.change_id,
+                "order_id": r["order_id"],
+                "status": r["status"],
+                "change_id": change,
                 "share_pct": share,
                 "explanation": text,
             }
@@ -257,4 +258,4 @@ def load_reviews(path: str | Path) -> dict[str, str]:
     if len(bad):
         rows = ", ".join(str(i + 2) for i in bad[:5])
         raise PerfmlError(f"reviews file {path}: decision must be release or void — row(s) {rows}")
-    return dict(zip(frame["change_id"], frame["decision"]))
+    return dict(zip(frame["change_id"], frame["decision"], strict=True))

@@ -156,7 +156,13 @@ def evaluate_values(
         wanted = f"named {segment}" if segment else f"selects role {role!r} at tenure {tenure_months}"
         raise PlanError(f"plan {plan.id}: no segment {wanted}")
     vals = Values(employee_id, period, {}).override(values)
-    return compute(plan, seg_id, vals, role=role, team_id=None, orders=[(oid, as_decimal(a)) for oid, a in orders])
+    amounts = []
+    for oid, a in orders:
+        amount = as_decimal(a)
+        if amount is None:
+            raise PlanError(f"orders: order {oid} has no amount (got {a!r})")
+        amounts.append((oid, amount))
+    return compute(plan, seg_id, vals, role=role, team_id=None, orders=amounts)
 
 
 # -- over a dataset ------------------------------------------------------------------------------------
@@ -232,7 +238,7 @@ def _values_frame(dataset, ledger: pd.DataFrame, needed: set[str], periods: list
     evidence = {
         (e, p, m): (t, ids)
         for e, p, m, t, ids in zip(
-            *(evidence_rows[c].tolist() for c in ("employee_id", "period", "metric", "table", "ids"))
+            *(evidence_rows[c].tolist() for c in ("employee_id", "period", "metric", "table", "ids")), strict=True
         )
     }
     frame = _with_history(table.frame, needed)  # keeps row order, so `units` stays aligned
@@ -270,6 +276,7 @@ def _evaluate_rows(
                 rows["role"].tolist(),
                 rows["team_id"].tolist(),
                 rows["tenure_months"].tolist(),
+                strict=True,
             )
         ):
             key = (role, int(tenure))
@@ -323,6 +330,14 @@ class InvalidOverrides(PlanError):
         super().__init__("overrides: " + "; ".join(f"{k}: {v}" for k, v in self.problems.items()))
 
 
+def _exponent(d: Decimal) -> int:
+    """Exponent of a finite Decimal in its shortest form (e.g. -2 for 1.25)."""
+    exponent = d.normalize().as_tuple().exponent
+    if not isinstance(exponent, int):  # 'n', 'N' or 'F': NaN or infinity, refused before this is asked
+        raise ValueError(f"{d} is not finite")
+    return exponent
+
+
 def override_problems(overrides: Mapping[str, object]) -> dict[str, str]:
     """metric -> why its what-if value is refused (not a finite number, too large, too many decimals)."""
     out = {}
@@ -336,7 +351,7 @@ def override_problems(overrides: Mapping[str, object]) -> dict[str, str]:
             out[name] = f"{value!r} is not a finite number"
         elif abs(d) > OVERRIDE_MAX:
             out[name] = f"{value!r} is out of range (at most {OVERRIDE_MAX:.0E} in magnitude)"
-        elif d != 0 and d.normalize().as_tuple().exponent < -OVERRIDE_DECIMALS:
+        elif d != 0 and _exponent(d) < -OVERRIDE_DECIMALS:
             out[name] = f"{value!r} has more than {OVERRIDE_DECIMALS} decimal places"
     return out
 
@@ -503,8 +518,8 @@ def _milestone_orders(plan: Plan, ledger: pd.DataFrame, periods: list[str]) -> d
         & (ledger["amount"] >= float(min(mins)) * (1 - 1e-12))
     ]
     out: dict = {}
-    for r in rows.sort_values("order_id").itertuples(index=False):
-        out.setdefault((r.employee_id, r.period), []).append((r.order_id, to_decimal(float(r.amount))))
+    for r in rows.sort_values("order_id").to_dict("records"):
+        out.setdefault((r["employee_id"], r["period"]), []).append((r["order_id"], to_decimal(float(r["amount"]))))
     return out
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from perfml.errors import PlanError
 from perfml.rules.checks import Issue, plan_errors, plan_warnings
@@ -143,7 +144,7 @@ def load_plan(source: str | Path | Plan) -> Plan:
     if isinstance(source, Plan):
         return source
     report = check_plan(source)
-    if not report.ok:
+    if report.plan is None:  # no plan exactly when there are errors
         raise PlanInvalid(report.source, report.errors)
     return report.plan
 
@@ -161,7 +162,7 @@ def _path(loc: tuple) -> str:
     return out
 
 
-def _message(err: dict) -> str:
+def _message(err: ErrorDetails) -> str:
     if err["type"] == "extra_forbidden":
         return "unknown field (check the spelling)"
     if err["type"] == "missing":

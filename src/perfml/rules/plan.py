@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import ROUND_DOWN, ROUND_HALF_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from perfml.errors import PlanError
+
 Role = Literal["sales", "assistant", "manager"]
+T = TypeVar("T")
 ROUNDING_MODES = {
     "half_up": ROUND_HALF_UP,
     "half_even": ROUND_HALF_EVEN,
@@ -281,3 +284,10 @@ class Plan(_Model):
                 continue
             return seg_id
         return None
+
+
+def required(part: T | None, rule: str) -> T:
+    """A segment's optional part (e.g. its `commission`), which a line of that part needs."""
+    if part is None:
+        raise PlanError(f"{rule} is not in the plan")
+    return part

@@ -79,7 +79,9 @@ def _lead_followups(plan: Plan, ds, as_of: pd.Timestamp) -> list[dict]:
             "suggestion": f"contact this lead now; it was not contacted within {fmt(r.lead_contact_hours)} h",
             "evidence": {"table": "leads", "id": lid},
         }
-        for lid, owner, c, d, h in zip(rows["lead_id"], rows["owner_id"], rows["created_at"], rows["deadline"], overdue)
+        for lid, owner, c, d, h in zip(
+            rows["lead_id"], rows["owner_id"], rows["created_at"], rows["deadline"], overdue, strict=True
+        )
     ]
 
 
@@ -97,7 +99,7 @@ def _weekly_visits(plan: Plan, ds, as_of: pd.Timestamp) -> dict[str, Any]:
     staff = _active(ds.employees, as_of)
     staff = staff[staff["role"].isin(w.roles)]
     targets = ds.targets[(ds.targets["period"] == period) & (ds.targets["metric"] == "visits")]
-    target_of = dict(zip(targets["employee_id"], targets["target"]))
+    target_of = dict(zip(targets["employee_id"], targets["target"], strict=True))
     acts = ds.activities
     week = acts[(acts["type"] == "visit") & (acts["occurred_at"] >= week_start) & (acts["occurred_at"] < as_of)]
     ids_by = week.sort_values("activity_id").groupby("employee_id")["activity_id"].agg(list)
@@ -174,12 +176,13 @@ def _low_performers(plan: Plan, ds, as_of: pd.Timestamp, scores) -> tuple[list, 
             }
         )
         history = [by_emp[emp].get(p) for p in periods]
-        if all(h is not None and h.scorecard_total < lp.bar for h in history):
+        totals = [None if h is None else h.scorecard_total for h in history]
+        if all(t is not None and t < lp.bar for t in totals):
             review.append(
                 {
                     "employee_id": emp,
                     "periods": periods,
-                    "scorecard_totals": [fmt(h.scorecard_total) for h in history],
+                    "scorecard_totals": [fmt(t) for t in totals],
                     "reason": f"scorecard under {fmt(lp.bar)} for {len(periods)} consecutive period(s)",
                     "suggestion": "review with the employee's manager; a person decides",
                 }

@@ -13,10 +13,8 @@ from perfml.rules.values import Values
 POINTS = Decimal("0.01")  # scores are shown and summed at 0.01 points
 
 
-def target_of(values: Values, ref: TargetRef | None, label: str = "target") -> tuple[Decimal | None, Input | None]:
+def target_of(values: Values, ref: TargetRef, label: str = "target") -> tuple[Decimal | None, Input]:
     """A target's value and provenance: a metric (e.g. from `targets`) or a constant from the plan."""
-    if ref is None:
-        return None, None
     if ref.metric is not None:
         return values.get(ref.metric), values.input(ref.metric)
     return ref.value, Input(label, ref.value, "plan")
@@ -28,11 +26,13 @@ def score_indicator(
     """(ratio percent, score points or None when missing, formula, inputs, note) of one indicator."""
     sc = ind.scoring
     value = values.get(ind.metric)
-    target, target_input = target_of(values, ind.target)
+    target, target_input = target_of(values, ind.target) if ind.target is not None else (None, None)
     inputs = values.inputs(ind.metric) + ([target_input] if target_input else [])
     if value is None:
         return None, None, f"{ind.metric} has no value", inputs, f"no {ind.metric} this period"
-    ratio = None
+    ratio: Decimal | None = None
+    ratio_text = ""
+    x = value  # what is scored: the ratio to target (percent) when the scoring needs it, else the value
     needs_ratio = sc.type == "ratio" or sc.on == "ratio"
     if needs_ratio:
         if target is None or target == 0:
@@ -43,11 +43,11 @@ def score_indicator(
         else:  # lower is better: meeting the target exactly is 100%, half the value 200%
             ratio = target / value * HUNDRED if value > 0 else sc.cap
             ratio_text = f"{fmt(target)} / {fmt(value)} × 100 = {fmt(ratio.quantize(POINTS))}%"
+        x = ratio
     if sc.type == "ratio":
-        score = min(max(ratio, sc.floor), sc.cap)
+        score = min(max(x, sc.floor), sc.cap)
         formula = f"{ratio_text}, clamped to [{fmt(sc.floor)}, {fmt(sc.cap)}]"
     else:
-        x = ratio if sc.on == "ratio" else value
         i = find_band(sc.bands, x)
         score = sc.bands[i].score if i is not None else sc.floor
         shown = ratio_text if sc.on == "ratio" else f"{ind.metric} = {fmt(value)}"
@@ -60,7 +60,7 @@ def scorecard(plan: Plan, seg_id: str, values: Values) -> dict[str, Any] | None:
     card = plan.segments[seg_id].scorecard
     if card is None:
         return None
-    rows = []
+    rows: list[dict[str, Any]] = []
     for ind_id, weight in card.weights.items():
         ind = plan.indicators[ind_id]
         ratio, score, formula, inputs, note = score_indicator(ind, values)
@@ -82,7 +82,7 @@ def scorecard(plan: Plan, seg_id: str, values: Values) -> dict[str, Any] | None:
                 "score": score,
                 "formula": formula,
                 "inputs": inputs,
-                "note": note + "; left out and the other weights rescaled" if skipped else note,
+                "note": f"{note}; left out and the other weights rescaled" if skipped else note,
                 "_skip": skipped,
             }
         )

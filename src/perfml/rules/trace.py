@@ -114,7 +114,7 @@ class Result:
 
     def _raw(self) -> dict[str, Any]:
         # Decimals, Inputs and Lines are left for the JSON encoder's `default` (fast C encoder path).
-        out = {
+        out: dict[str, Any] = {
             "employee_id": self.employee_id,
             "period": self.period,
             "role": self.role,
