@@ -271,9 +271,22 @@ def _print_keys(keys: list[tuple[str, str, str]], alert_id: int, host: str, port
         f'-d \'{{"ids": ["{rep}"]}}\' {base}/v1/scores/decline/by-id',
         f"curl -s -X POST -H \"Authorization: Bearer $EMPLOYEE\" -H 'Content-Type: application/json' "
         f'-d \'{{"period": "{period}"}}\' {base}/v1/kpi/evaluate',
-        f"mlflow ui --backend-store-uri {home.mlflow_uri}   # the MLflow UI on the same store",
+        f"mlflow ui --backend-store-uri {_shown_uri(home.mlflow_uri)}   # the MLflow UI on the same store",
     ]
     typer.echo(f"pages: {base}/ui/ (sign in with a key above: MANAGER for alerts and the team, EMPLOYEE for a payout)")
     console.print("try:")
     for line in lines:
         typer.echo("  " + line)
+
+
+def _shown_uri(uri: str) -> str:
+    """A SQLite URI relative to the working folder when the file is under it (the README's command for the
+    default home, `sqlite:///models/mlflow.db`); any other URI as it is."""
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix):
+        return uri
+    path = Path(uri.removeprefix(prefix))
+    try:
+        return prefix + path.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return uri
