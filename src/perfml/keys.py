@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from perfml import audit_log
 from perfml.errors import PerfmlError
-from perfml.store import API_ROLES, api_keys, create_all, engine_for, hash_key, utcnow
+from perfml.store import API_ROLES, CANONICAL, api_keys, create_all, engine_for, hash_key, utcnow
 
 KEY_PREFIX = "pfm_"
 CACHE_SECONDS = 5.0
@@ -89,7 +90,6 @@ def check_scope(
 ) -> str | None:
     """Refuse a scope the store does not know (`KeyRequestError`); return a warning when it is known but
     has no orders, activities or leads yet (the key would see nothing today), else None."""
-    from perfml.store import CANONICAL
 
     _validate(role, team_id, employee_id)
     if role not in ("manager", "employee"):
@@ -129,7 +129,6 @@ def create_key(
     request_id: str | None = None,
 ) -> CreatedKey:
     """Create a key for `role` (and scope); store its hash, audit the creation, return the plain key once."""
-    from perfml import audit_log
 
     _validate(role, team_id, employee_id)
     # Scope columns only where the role uses them, so a key never carries a stray scope.
@@ -195,7 +194,6 @@ def verify_key(key: str | None, engine: Engine | str) -> Principal | None:
 
 def revoke_key(key_id: int, *, engine: Engine | str, revoked_by: str = "cli", request_id: str | None = None) -> bool:
     """Revoke a key by id (it stops working at once in this process); False if no such active key."""
-    from perfml import audit_log
 
     eng = engine_for(engine)
     create_all(eng)
