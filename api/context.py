@@ -17,7 +17,7 @@ from perfml.serving.snapshot import DatasetCache
 
 @dataclass
 class ServiceContext:
-    """The home (settings, store engine, registry), served models, store snapshot, audit writer and metrics of one app."""
+    """One app's home (settings, store engine, registry), served models, store snapshot, audit writer and metrics."""
 
     home: Home
     models: ServingModels

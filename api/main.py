@@ -135,7 +135,7 @@ def create_app(
     app.add_middleware(ServiceMiddleware, max_body=settings.api_max_body_bytes, metrics=metrics)
     for router in ROUTERS:
         app.include_router(router)
-    ui.install(app)  # pages under /ui/, offline /docs and /redoc
+    ui.install(app, settings.session_seconds)  # pages under /ui/, offline /docs and /redoc
     _document_problems(app)
     return app
 

@@ -15,7 +15,7 @@ cannot probe for other teams' ids.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends
@@ -25,7 +25,7 @@ from api.errors import ApiProblem, not_found
 from perfml.keys import Principal
 
 
-def require(*roles: str) -> Callable[..., Principal]:
+def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting only `roles` (403 problem otherwise); returns the principal."""
     allowed = frozenset(roles)
 

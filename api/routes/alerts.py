@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, time
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +24,7 @@ from api.schemas.alerts import (
 )
 from api.schemas.common import MAX_PAGE, Page
 from perfml import alerts as queries
+from perfml import catalog
 from perfml.errors import PerfmlError
 from perfml.keys import Principal
 from perfml.rules import builtin_plans
@@ -34,10 +35,10 @@ log = logging.getLogger("perfml.api")
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
 AlertId = Annotated[int, Path(ge=1, le=2**62, description="Alert id.")]
-Lang = Annotated[Literal["en", "zh"], Query(description="Language of display names and reasons.")]
+Lang = Annotated[catalog.Lang, Query(description="Language of display names and reasons.")]
 
 
-def _summary(row: dict, lang: str = "en") -> dict:
+def _summary(row: dict, lang: catalog.Lang = "en") -> dict:
     return {
         "id": row["id"],
         "type": row["type"],
@@ -57,7 +58,7 @@ def _summary(row: dict, lang: str = "en") -> dict:
     }
 
 
-def _explanation(expl: dict | None, lang: str) -> dict | None:
+def _explanation(expl: dict | None, lang: catalog.Lang) -> dict | None:
     if not expl:
         return None
     out = dict(expl)
@@ -74,7 +75,7 @@ def _visible_alert(source, principal: Principal, alert_id: int) -> dict:
     return row
 
 
-def _detail(ctx, row: dict, lang: str, *, saved: bool = False) -> dict:
+def _detail(ctx, row: dict, lang: catalog.Lang, *, saved: bool = False) -> dict:
     """The alert as `AlertDetail`. `saved`: the row was just written, so the answer must not fail
     on the trajectory (read from the snapshot); it is left empty, with a log line, if it cannot be built."""
     try:
@@ -167,7 +168,8 @@ async def refresh(
                 features=data.features,
                 as_of=body.as_of,
                 plan=body.plan,
-                thresholds=body.thresholds,
+                # a plain str-keyed copy: the service takes any model name
+                thresholds=dict(body.thresholds.items()) if body.thresholds is not None else None,
                 principal=principal.name,
                 request_id=rid,
             )

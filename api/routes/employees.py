@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -21,7 +22,9 @@ _DATES = ("hire_date", "probation_end_date", "termination_date")
 
 
 def _employee(row) -> dict:
-    out = {c: (None if row[c] is None or str(row[c]) in ("<NA>", "nan") else str(row[c])) for c in _PUBLIC}
+    out: dict[str, str | date | None] = {
+        c: (None if row[c] is None or str(row[c]) in ("<NA>", "nan") else str(row[c])) for c in _PUBLIC
+    }
     out.update({c: day(row[c]) for c in _DATES})
     return out
 

@@ -37,7 +37,8 @@ def ingest(body: IngestRequest, principal: Integrator, ctx: Context, rid: Reques
         )
     try:
         # The committed rows go into the service's snapshot as they are: no rebuild, reads never wait.
-        rows = ingest_batch(home=ctx.home, records=body.records, data=ctx.data)
+        # a plain str-keyed copy: the service validates table names itself
+        rows = ingest_batch(home=ctx.home, records=dict(body.records.items()), data=ctx.data)
     except DataValidationError as exc:
         errors = record_errors(exc)
         ctx.audit.record(

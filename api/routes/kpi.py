@@ -69,8 +69,8 @@ def _scope_ids(ctx, principal: Principal, employee_id: str | None) -> list[str] 
     if employee_id is not None:
         _employee(ctx, principal, employee_id)
         return [employee_id]
-    if principal.role == "employee":
-        return [principal.employee_id]
+    if principal.role == "employee":  # an employee's key always names them; without it: nobody
+        return [principal.employee_id] if principal.employee_id is not None else []
     team = team_scope(principal)
     if team is not None:
         employees = ctx.data.employees()
@@ -85,7 +85,7 @@ def _visible_holds(ctx, principal: Principal, holds: list[dict]) -> list[dict]:
     for h in holds:
         people = [h.get("to_employee_id"), h.get("from_employee_id")]
         teams = ctx.data.team_of(people)
-        if any(p and can_see(principal, employee_id=p, team_id=t) for p, t in zip(people, teams)):
+        if any(p and can_see(principal, employee_id=p, team_id=t) for p, t in zip(people, teams, strict=True)):
             out.append(h)
     return out
 

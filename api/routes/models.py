@@ -40,7 +40,10 @@ def _versions(name: str, home: Home) -> list[dict]:
         metrics = {
             k: float(v)
             for k, v in r.items()
-            if k.startswith(("model_", "baseline_")) and isinstance(v, (int, float)) and math.isfinite(v)
+            if isinstance(k, str)
+            and k.startswith(("model_", "baseline_"))
+            and isinstance(v, (int, float))
+            and math.isfinite(v)
         }
         out.append(
             {

@@ -3,7 +3,7 @@ or by id from the store (the use case: `perfml.services.scoring`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,7 @@ from api.errors import ApiProblem, field_error, responses
 from api.permissions import IdScorer, Scorer, can_see
 from api.render import json_response, json_text, raw_json_response
 from api.schemas.scores import ScoreIdsRequest, ScoreResponse, ScoreRowsRequest
+from perfml import catalog
 from perfml.keys import Principal
 from perfml.modeling.spec import PipelineSpec
 from perfml.pipelines import PIPELINE_NAMES, get_pipeline
@@ -34,7 +35,7 @@ ModelName = Annotated[
     ),
 ]
 TopK = Annotated[int, Query(ge=1, le=100, description="Factors per result (largest |contribution| first).")]
-Lang = Annotated[Literal["en", "zh"], Query(description="Language of display names and reasons.")]
+Lang = Annotated[catalog.Lang, Query(description="Language of display names and reasons.")]
 INLINE_ROWS = 16
 CHUNKED_ROWS = 300  # from here on, TreeSHAP in overlapping chunks
 
@@ -50,9 +51,11 @@ def _check_batch(n: int, limit: int, field: str) -> None:
 
 
 def _payload(
-    model: str, spec: PipelineSpec, served: ServedModel | None, results: list[dict], top_k: int, lang: str
+    model: str, answered_by: ServedModel | PipelineSpec, results: list[dict], top_k: int, lang: catalog.Lang
 ) -> dict:
-    if served is None:  # no champion: the baseline rule answered
+    """The response body; `answered_by`: the champion served or, without one, the pipeline whose baseline answered."""
+    if not isinstance(answered_by, ServedModel):
+        spec = answered_by
         return {
             "model": model,
             "version": None,
@@ -64,6 +67,7 @@ def _payload(
             "top_k": top_k,
             "results": results,
         }
+    served = answered_by
     return {
         "model": served.name,
         "version": served.version,
@@ -87,7 +91,7 @@ def _audit(
     rows: int,
     alerts: int,
     top_k: int,
-    lang: str,
+    lang: catalog.Lang,
     results: list[dict] | None = None,
 ) -> None:
     """Count the predictions and write the audit entry (by id: which units and their scores)."""
@@ -117,7 +121,7 @@ def _alerts(results: list[dict]) -> int:
     return sum(1 for r in results if r["alert"])
 
 
-def _baseline_rows(spec: PipelineSpec, body: ScoreRowsRequest, model: str, lang: str) -> list[dict]:
+def _baseline_rows(spec: PipelineSpec, body: ScoreRowsRequest, model: str, lang: catalog.Lang) -> list[dict]:
     """Feature rows scored by the baseline rule (no champion); unknown feature names: 422 with their paths."""
     known = set(spec.features) | set(spec.baseline_features)
     hint = f"unknown feature of model {model!r} (GET /v1/models/{model} lists its features)"
@@ -133,16 +137,17 @@ def _baseline_rows(spec: PipelineSpec, body: ScoreRowsRequest, model: str, lang:
             )
         frame = pd.DataFrame.from_records(body.rows, columns=sorted({n for row in body.rows for n in row}))
     else:
-        bad = [j for j, c in enumerate(body.columns) if c not in known]
-        if bad:
+        columns, data = _columns(body)
+        unknown = [j for j, c in enumerate(columns) if c not in known]
+        if unknown:
             raise _invalid(
                 [
                     field_error(("body", "columns", j), f"unknown feature of model {model!r}", "unknown_feature")
-                    for j in bad[:50]
+                    for j in unknown[:50]
                 ],
                 hint,
             )
-        frame = pd.DataFrame(body.data, columns=body.columns)
+        frame = pd.DataFrame(data, columns=columns)
     try:
         return scoring.baseline_results(spec, frame.astype("float64"), lang=lang)
     except KeyError as exc:  # the rule reads a unit's context (e.g. its role), not only features
@@ -182,7 +187,7 @@ async def score_rows(
         spec = get_pipeline(model, settings)
         results = _baseline_rows(spec, body, model, lang)
         _audit(ctx, principal, model, None, rid, how="rows", rows=len(results), alerts=0, top_k=top_k, lang=lang)
-        return json_response(_payload(model, spec, None, results, top_k, lang))
+        return json_response(_payload(model, spec, results, top_k, lang))
 
     def work() -> Response:
         X = _matrix(served, body, model)
@@ -199,7 +204,7 @@ async def score_rows(
             top_k=top_k,
             lang=lang,
         )
-        return json_response(_payload(model, None, served, results, top_k, lang))
+        return json_response(_payload(model, served, results, top_k, lang))
 
     def batch() -> Response:
         # Big batches: TreeSHAP chunk by chunk, each chunk's results encoded while the next one's
@@ -211,7 +216,7 @@ async def score_rows(
             alerts += _alerts(results)
             parts.append(json_text(results)[1:-1])
         _audit(ctx, principal, model, served, rid, how="rows", rows=len(X), alerts=alerts, top_k=top_k, lang=lang)
-        head = json_text(_payload(model, None, served, [], top_k, lang))[:-3]  # drop the closing `[]}`
+        head = json_text(_payload(model, served, [], top_k, lang))[:-3]  # drop the closing `[]}`
         return raw_json_response(head + "[" + ",".join(p for p in parts if p) + "]}")
 
     # A few rows take well under a millisecond: answer on the event loop. Bigger batches go to
@@ -225,29 +230,45 @@ def _invalid(errors: list[dict], summary: str) -> ApiProblem:
     return ApiProblem(422, f"{errors[0]['path']}: {summary}", kind="validation", errors=errors)
 
 
+def _either_form() -> ApiProblem:
+    return _invalid(
+        [field_error(("body",), "send either `rows` or `columns` with `data`", "shape")],
+        "send either `rows` or `columns` with `data`",
+    )
+
+
+def _columns(body: ScoreRowsRequest) -> tuple[list[str], list[list[float | None]]]:
+    """The request's column-wise form (`columns`, `data`); 422 when it lacks either."""
+    if body.columns is None or body.data is None:
+        raise _either_form()
+    return body.columns, body.data
+
+
 def _check_shape(body: ScoreRowsRequest, model: str) -> int:
     """Rows in the request; 422 unless it has `rows` or `columns` + `data` of matching widths."""
     if (body.rows is None) == (body.data is None) or (body.data is None) != (body.columns is None):
-        raise _invalid(
-            [field_error(("body",), "send either `rows` or `columns` with `data`", "shape")],
-            "send either `rows` or `columns` with `data`",
-        )
+        raise _either_form()
     if body.rows is not None:
         return len(body.rows)
-    width = len(body.columns)
-    bad = [i for i, row in enumerate(body.data) if len(row) != width]
+    columns, data = _columns(body)
+    width = len(columns)
+    bad = [i for i, row in enumerate(data) if len(row) != width]
     if bad:
         errors = [
             field_error(("body", "data", i), f"expected {width} values (one per column)", "shape") for i in bad[:50]
         ]
         raise _invalid(errors, f"expected {width} values (one per column)")
     seen: set[str] = set()
-    dup = [j for j, c in enumerate(body.columns) if c in seen or seen.add(c)]
+    dup = []
+    for j, c in enumerate(columns):
+        if c in seen:  # every repeat after the first
+            dup.append(j)
+        seen.add(c)
     if dup:
         raise _invalid(
             [field_error(("body", "columns", j), "duplicate column", "duplicate") for j in dup[:50]], "duplicate column"
         )
-    return len(body.data)
+    return len(data)
 
 
 def _matrix(served: ServedModel, body: ScoreRowsRequest, model: str) -> np.ndarray:
@@ -264,7 +285,8 @@ def _matrix(served: ServedModel, body: ScoreRowsRequest, model: str) -> np.ndarr
                 ],
                 hint,
             ) from None
-    unknown = [j for j, c in enumerate(body.columns) if c not in served.index]
+    columns, data = _columns(body)
+    unknown = [j for j, c in enumerate(columns) if c not in served.index]
     if unknown:
         raise _invalid(
             [
@@ -273,10 +295,8 @@ def _matrix(served: ServedModel, body: ScoreRowsRequest, model: str) -> np.ndarr
             ],
             hint,
         )
-    M = np.full((len(body.data), len(served.index)), np.nan)
-    M[:, [served.index[c] for c in body.columns]] = np.array(body.data, dtype=np.float64).reshape(
-        len(body.data), len(body.columns)
-    )
+    M = np.full((len(data), len(served.index)), np.nan)
+    M[:, [served.index[c] for c in columns]] = np.array(data, dtype=np.float64).reshape(len(data), len(columns))
     return M
 
 
@@ -314,7 +334,10 @@ def score_ids(
     if principal.role == "manager":
 
         def visible(subjects: list[str]) -> list[bool]:
-            return [can_see(principal, employee_id=e, team_id=t) for e, t in zip(subjects, data.team_of(subjects))]
+            return [
+                can_see(principal, employee_id=e, team_id=t)
+                for e, t in zip(subjects, data.team_of(subjects), strict=True)
+            ]
 
     try:
         results = scoring.score_ids(spec, served, data, body.ids, as_of=as_of, top_k=top_k, lang=lang, visible=visible)
@@ -333,4 +356,4 @@ def score_ids(
         lang=lang,
         results=results,
     )
-    return json_response(_payload(model, spec, served, results, top_k, lang))
+    return json_response(_payload(model, served if served is not None else spec, results, top_k, lang))

@@ -17,9 +17,9 @@ from api.ui.routes import PageError, SignInNeeded, render, router, session_of
 from api.ui.session import SessionStore
 
 
-def install(app: FastAPI) -> None:
-    """Serve the pages, their static files and the offline docs on `app`."""
-    app.state.ui_sessions = SessionStore()
+def install(app: FastAPI, session_seconds: float) -> None:
+    """Serve the pages (sessions lasting `session_seconds`), their static files and the offline docs on `app`."""
+    app.state.ui_sessions = SessionStore(session_seconds)
     app.include_router(router)
     app.mount("/ui/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="ui-static")
     docs.install(app)

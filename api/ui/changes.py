@@ -63,7 +63,7 @@ def payout_changes(previous: dict | None, current: dict | None) -> list[dict]:
         out.append(
             {
                 "name": name,
-                "rule": (la or lb)["rule"],
+                "rule": (la or before[name])["rule"],
                 "before": b,
                 "after": a,
                 "delta": (a or Decimal(0)) - (b or Decimal(0)),

@@ -135,8 +135,9 @@ def trajectory_svg(points: list[dict], *, labels: dict[str, str], title: str) ->
 
     out = [
         (
-            f'<svg xmlns="http://www.w3.org/2000/svg" class="chart trajectory" role="img" viewBox="0 0 {width} {height}"'
-            f' width="{width}" height="{height}" aria-labelledby="tr-title"><title id="tr-title">{escape(title)}</title>'
+            f'<svg xmlns="http://www.w3.org/2000/svg" class="chart trajectory" role="img"'
+            f' viewBox="0 0 {width} {height}" width="{width}" height="{height}" aria-labelledby="tr-title">'
+            f'<title id="tr-title">{escape(title)}</title>'
         )
     ]
     for i, a in enumerate(acts):

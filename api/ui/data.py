@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from functools import partial
 
 import pandas as pd
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from api.permissions import can_see, team_scope
 from api.render import number, trajectory
 from perfml import alerts as alert_service
 from perfml.audit_log import reading
+from perfml.catalog import Lang
 from perfml.keys import Principal
 from perfml.services import alerts as alert_actions
 from perfml.services.kpi import crediting_inputs
@@ -66,16 +68,18 @@ def alert_page(
     sort: str,
     limit: int,
     offset: int,
-    lang: str,
+    lang: Lang,
 ) -> tuple[list[dict], int]:
     """(rows of one inbox page, total matching): each row with summary, top reason and its explanation kind."""
-    filters = {"type": type, "status": status, "team_id": team, "scope_team": team_scope(principal)}
+    query = partial(
+        alert_service.list_alerts, ctx.engine, type=type, status=status, team_id=team, scope_team=team_scope(principal)
+    )
     if sort == "score":
-        rows, total = alert_service.list_alerts(ctx.engine, **filters, limit=SCORE_SORT_LIMIT, offset=0)
+        rows, total = query(limit=SCORE_SORT_LIMIT, offset=0)
         rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0.0), -r["id"]))
         rows = rows[offset : offset + limit]
     else:
-        rows, total = alert_service.list_alerts(ctx.engine, **filters, limit=limit, offset=offset)
+        rows, total = query(limit=limit, offset=offset)
     explanations = _explanations(ctx, [r["id"] for r in rows])
     for r in rows:
         expl = explanations.get(r["id"]) or {}
@@ -97,7 +101,7 @@ def _explanations(ctx, ids: list[int]) -> dict[int, dict]:
         }
 
 
-def top_reason(expl: dict, lang: str) -> str:
+def top_reason(expl: dict, lang: Lang) -> str:
     """The one reason an inbox row shows: the largest factor, or the rule's own finding."""
     if expl.get("kind") == "model" and expl.get("factors"):
         return render_factors(expl["factors"][:1], lang)[0]["reason"]
@@ -145,7 +149,7 @@ def record_view(ctx, principal: Principal, action: str, target: str, request_id:
     )
 
 
-def factors(expl: dict, lang: str) -> list[dict]:
+def factors(expl: dict, lang: Lang) -> list[dict]:
     """The stored model factors with display name, formatted value (`value_text`) and reason text in `lang`."""
     from perfml import catalog
 
@@ -229,7 +233,7 @@ def team_members(ctx, team: str) -> list[dict]:
     ]
 
 
-def scores(ctx, model: str, ids: list[str], lang: str) -> dict[str, dict]:
+def scores(ctx, model: str, ids: list[str], lang: Lang) -> dict[str, dict]:
     """employee id -> the by-id result of `model` (scored with factors, or its state and reason)."""
     from perfml.pipelines import get_pipeline
     from perfml.services.scoring import UnknownUnits, score_ids
@@ -246,7 +250,7 @@ def scores(ctx, model: str, ids: list[str], lang: str) -> dict[str, dict]:
     return out
 
 
-def high_performer_traits(ctx, lang: str, top: int = 5) -> list[dict]:
+def high_performer_traits(ctx, lang: Lang, top: int = 5) -> list[dict]:
     """The behaviours the high-performer model rewards most (global profile), most important first."""
     from perfml.pipelines import get_pipeline
 
@@ -260,7 +264,7 @@ def high_performer_traits(ctx, lang: str, top: int = 5) -> list[dict]:
     return profile.head(top).to_dict("records")
 
 
-def team_alerts(ctx, team: str, type: str, lang: str) -> list[dict]:
+def team_alerts(ctx, team: str, type: str, lang: Lang) -> list[dict]:
     """The team's alerts of one rule type (reminders, review list) with their explanations, newest first."""
     rows, _ = alert_service.list_alerts(ctx.engine, type=type, scope_team=team, limit=200)
     expl = _explanations(ctx, [r["id"] for r in rows])
@@ -377,7 +381,7 @@ def _report_dir(c, run_id):
 
 
 def bias_table(ctx, name: str) -> tuple[list[dict], dict] | None:
-    """The bias audit of a champion on the store's data (rows, summary), cached per snapshot; None without demographics."""
+    """A champion's bias audit on the store's data (rows, summary), cached per snapshot; None without demographics."""
     from perfml.errors import PerfmlError
     from perfml.services.fairness import audit_champion
 

@@ -22,8 +22,9 @@ from starlette.concurrency import run_in_threadpool
 from api.schemas.common import MAX_PAGE
 from api.ui import charts, data
 from api.ui.changes import payout_changes
-from api.ui.session import COOKIE, LANGS, PageSession, SessionStore, csrf_ok
+from api.ui.session import COOKIE, LANGS, PageSession, SessionStore, csrf_ok, lang_of
 from api.ui.text import TEXT, risk_words
+from perfml.catalog import Lang
 from perfml.keys import verify_key
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -70,8 +71,7 @@ def rid(request: Request) -> str | None:
 
 
 def render(request: Request, session: PageSession | None, name: str, status: int = 200, **values) -> HTMLResponse:
-    lang = session.lang if session else request.cookies.get("perfml_lang", "en")
-    lang = lang if lang in LANGS else "en"
+    lang = session.lang if session else lang_of(request.cookies.get("perfml_lang"))
     return templates.TemplateResponse(
         request,
         name,
@@ -92,7 +92,7 @@ async def form_of(request: Request) -> dict[str, str]:
 async def checked_form(request: Request, *roles: str) -> tuple[PageSession, dict[str, str]]:
     session = session_of(request, *roles)
     form = await form_of(request)
-    if not csrf_ok(session, form.get("csrf")):
+    if not csrf_ok(session.csrf, form.get("csrf")):
         raise PageError(403, "csrf")
     return session, form
 
@@ -140,7 +140,7 @@ async def sign_in(request: Request) -> Response:
     """Exchange the API key for a session cookie (the key is not kept in the browser)."""
     form = await form_of(request)
     pre = request.cookies.get(PRE_COOKIE)
-    if not pre or not csrf_ok(PageSession(key="", csrf=pre, expires=0), form.get("csrf")):
+    if not pre or not csrf_ok(pre, form.get("csrf")):
         raise PageError(403, "csrf")
     ctx = ctx_of(request)
     key = form.get("key", "").strip()
@@ -149,8 +149,7 @@ async def sign_in(request: Request) -> Response:
         return RedirectResponse(
             "/ui/sign-in?" + urlencode({"failed": "true", "next": local(form.get("next"))}), status_code=303
         )
-    sid, session = store(request).create(key, lang=request.cookies.get("perfml_lang", "en"))
-    session.principal = principal
+    sid, session = store(request).create(key, principal, lang=request.cookies.get("perfml_lang", "en"))
     data.record_view(ctx, principal, "session.start", "ui", rid(request))
     response = RedirectResponse(local(form.get("next"), home_of(session)), status_code=303)
     response.set_cookie(
@@ -181,7 +180,7 @@ async def switch_language(request: Request) -> Response:
     """Remember the reader's language in the session (and a plain cookie for the sign-in page)."""
     session, form = await checked_form(request)
     if form.get("lang") in LANGS:
-        session.lang = form["lang"]
+        session.lang = lang_of(form["lang"])
     response = RedirectResponse(local(form.get("next")), status_code=303)
     response.set_cookie(
         "perfml_lang",
@@ -271,11 +270,11 @@ def _alert_id(text: str) -> int:
     return int(text)
 
 
-def _alert_view(ctx, row: dict, lang: str) -> dict:
+def _alert_view(ctx, row: dict, lang: Lang) -> dict:
     """Everything the alert page shows beyond the row: factors, waterfall, trajectory, evidence, timeline."""
     t = TEXT[lang]
     expl = row.get("explanation") or {}
-    view = {
+    view: dict[str, object] = {
         "summary": data.alert_service.summary_line(row, lang),
         "expl": expl,
         "waterfall": None,
@@ -283,10 +282,9 @@ def _alert_view(ctx, row: dict, lang: str) -> dict:
         "timeline": [],
     }
     if expl.get("kind") == "model":
-        view["factors"] = data.factors(expl, lang)
-        steps = charts.waterfall_steps(
-            expl["base_value"], view["factors"], expl.get("other_contribution") or 0.0, t["other"]
-        )
+        factors = data.factors(expl, lang)
+        view["factors"] = factors
+        steps = charts.waterfall_steps(expl["base_value"], factors, expl.get("other_contribution") or 0.0, t["other"])
         view["waterfall"] = charts.waterfall_svg(
             steps, base_label=t["base"], final_label=t["this_alert"], title=t["factors"]
         )

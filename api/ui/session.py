@@ -15,14 +15,19 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import get_args
 
+from perfml.catalog import Lang
 from perfml.keys import Principal, verify_key
 
 COOKIE = "perfml_session"
-# Session lifetime in seconds; meant to become a setting next to the API's other limits.
-SESSION_SECONDS = 8 * 3600
 MAX_SESSIONS = 10_000  # bounded: sign-ins must not grow memory forever
-LANGS = ("en", "zh")
+LANGS: tuple[Lang, ...] = get_args(Lang)
+
+
+def lang_of(value: str | None) -> Lang:
+    """`value` when it names a language the pages speak, else English."""
+    return next((lang for lang in LANGS if lang == value), "en")
 
 
 @dataclass
@@ -32,26 +37,28 @@ class PageSession:
     key: str
     csrf: str
     expires: float
-    lang: str = "en"
-    principal: Principal | None = field(default=None, compare=False)
+    principal: Principal = field(compare=False)
+    lang: Lang = "en"
 
 
 class SessionStore:
     """Session id -> `PageSession`, with expiry; thread-safe."""
 
-    def __init__(self, lifetime: float = SESSION_SECONDS):
+    def __init__(self, lifetime: float):
+        """`lifetime`: seconds a session lasts after sign-in (`Settings.session_seconds`)."""
         self.lifetime = lifetime
         self._sessions: dict[str, PageSession] = {}
         self._lock = threading.Lock()
 
-    def create(self, key: str, lang: str = "en") -> tuple[str, PageSession]:
-        """A new session for a verified key: (cookie value, session)."""
+    def create(self, key: str, principal: Principal, lang: str | None = "en") -> tuple[str, PageSession]:
+        """A new session for a key verified as `principal`: (cookie value, session)."""
         sid = secrets.token_urlsafe(32)
         session = PageSession(
             key=key,
             csrf=secrets.token_urlsafe(32),
             expires=time.monotonic() + self.lifetime,
-            lang=lang if lang in LANGS else "en",
+            principal=principal,
+            lang=lang_of(lang),
         )
         with self._lock:
             if len(self._sessions) >= MAX_SESSIONS:
@@ -70,10 +77,11 @@ class SessionStore:
                 session = None
         if session is None:
             return None
-        session.principal = verify_key(session.key, engine)
-        if session.principal is None:
+        principal = verify_key(session.key, engine)
+        if principal is None:
             self.end(sid)
             return None
+        session.principal = principal
         return session
 
     def end(self, sid: str | None) -> None:
@@ -93,9 +101,9 @@ class SessionStore:
         return len(self._sessions)
 
 
-def csrf_ok(session: PageSession, token: str | None) -> bool:
-    """Whether a form's token is the session's (constant-time comparison)."""
-    return bool(token) and hmac.compare_digest(session.csrf.encode(), str(token).encode())
+def csrf_ok(expected: str, token: str | None) -> bool:
+    """Whether a form's token is the expected one (a session's or the sign-in page's; constant-time comparison)."""
+    return bool(token) and hmac.compare_digest(expected.encode(), str(token).encode())
 
 
-__all__ = ["COOKIE", "LANGS", "SESSION_SECONDS", "PageSession", "SessionStore", "csrf_ok"]
+__all__ = ["COOKIE", "LANGS", "lang_of", "PageSession", "SessionStore", "csrf_ok"]

@@ -1,4 +1,7 @@
-"""perfml: sales-team performance intelligence (transfer anomalies, decline warnings, high-performer profiles, KPI/bonus rules)."""
+"""perfml: sales-team performance intelligence.
+
+Transfer anomalies, decline warnings, high-performer profiles and KPI/bonus rules.
+"""
 
 from perfml.dataset import Dataset
 from perfml.errors import DataValidationError, PerfmlError, Problem

@@ -45,7 +45,7 @@ DETAILS_MAX_ITEMS = 100  # long id lists are cut (with a count) so one entry sta
 def _bounded(details: Any) -> Any:
     """Lists longer than `DETAILS_MAX_ITEMS` cut to that many (the full count is kept next to them)."""
     if isinstance(details, dict):
-        out = {}
+        out: dict[str, Any] = {}
         for k, v in details.items():
             if isinstance(v, (list, tuple)) and len(v) > DETAILS_MAX_ITEMS:
                 out[k] = list(v[:DETAILS_MAX_ITEMS])
@@ -138,7 +138,7 @@ class AuditBuffer:
         written = 0
         with self._lock:
             while True:
-                batch = []
+                batch: list[dict] = []
                 while len(batch) < self.max_batch:
                     try:
                         batch.append(self._queue.get_nowait())
@@ -163,8 +163,10 @@ class AuditBuffer:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.flush()
-            if self.purge_every and (
-                self._last_purge is None or time.monotonic() - self._last_purge > self.purge_every
+            if (
+                self.retention_days is not None
+                and self.purge_every
+                and (self._last_purge is None or time.monotonic() - self._last_purge > self.purge_every)
             ):
                 self._last_purge = time.monotonic()
                 try:

@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(180, ge=1, description="Audit log rows older than this are purged.")
     api_max_batch: int = Field(1000, ge=1, description="Largest batch one API request may score or ingest.")
     api_max_body_bytes: int = Field(10_000_000, ge=1024, description="Largest request body the API accepts.")
+    session_seconds: int = Field(8 * 3600, ge=60, description="How long a page session lasts after sign-in (s).")
     reason_keywords: Path | None = Field(
         None,
         description="YAML file of the company's ownership-change reason keywords (default: the shipped en/zh lists).",

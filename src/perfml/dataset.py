@@ -25,6 +25,7 @@ from typing import Literal
 
 import pandas as pd
 import yaml
+from pandas._libs import NaTType
 
 from perfml.errors import DataValidationError, Problem
 from perfml.schema import MANIFEST, TABLES
@@ -164,8 +165,8 @@ class Dataset:
         """Rows per supplied table."""
         return {name: len(df) for name, df in self._tables.items()}
 
-    def date_range(self) -> tuple[pd.Timestamp, pd.Timestamp]:
-        """First and last event timestamp across the event tables."""
+    def date_range(self) -> tuple[pd.Timestamp | NaTType, pd.Timestamp | NaTType]:
+        """First and last event timestamp across the event tables (NaT, NaT without events)."""
         stamps = [
             self.table(n)[t.time_column]
             for n, t in TABLES.items()
@@ -182,7 +183,7 @@ class Dataset:
             df = self._tables[name]
             h.update(name.encode())
             h.update(",".join(map(str, df.columns)).encode())
-            h.update(pd.util.hash_pandas_object(df, index=False).values.tobytes())
+            h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
         return h.hexdigest()
 
     def before(self, cutoff) -> Dataset:

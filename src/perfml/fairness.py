@@ -73,8 +73,8 @@ def bias_audit(
     n_all = len(base)
     out = []
     for col in cols:
-        group = demo[col].reindex(who).astype("string").str.strip().to_numpy()
-        group = pd.Series(group).mask(lambda g: g.isna() | (g == ""), UNKNOWN)
+        labels = demo[col].reindex(who).astype("string").str.strip().to_numpy()
+        group = pd.Series(labels).mask(lambda g: g.isna() | (g == ""), UNKNOWN)
         g = base.groupby(group.to_numpy(), sort=True).agg(
             n=("selected", "size"),
             selected=("selected", "sum"),

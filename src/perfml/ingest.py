@@ -116,12 +116,13 @@ def _derive_order_types(conn, orders: pd.DataFrame) -> None:
         ).all()
         first_stored |= {c: pd.Timestamp(t) for c, t in rows if t is not None}
     batch_first = orders.sort_values(["closed_at", "order_id"]).drop_duplicates("customer_id")
-    first_batch = dict(zip(batch_first["customer_id"].astype(str), batch_first["order_id"].astype(str)))
+    first_batch = dict(zip(batch_first["customer_id"].astype(str), batch_first["order_id"].astype(str), strict=True))
     derived = []
     for oid, cid, closed in zip(
         orders.loc[missing, "order_id"].astype(str),
         orders.loc[missing, "customer_id"].astype(str),
         orders.loc[missing, "closed_at"],
+        strict=True,
     ):
         earlier_in_store = cid in first_stored and first_stored[cid] <= closed
         derived.append("new" if first_batch.get(cid) == oid and not earlier_in_store else "repeat")

@@ -109,14 +109,14 @@ def _parse_column(s: pd.Series, col: Column) -> tuple[pd.Series, dict[str, pd.Se
         out = out.dt.normalize() if col.kind == "date" else out
         return out, {_PARSE_RULES[col.kind]: unparsed, TIME_RULE: outside}
     if col.kind in ("float", "int", "flag"):
-        out = pd.to_numeric(s, errors="coerce").astype("float64")
-        infinite = pd.Series(np.isinf(out.to_numpy()), index=out.index)  # 'inf', '1e400', a float inf
-        out = out.mask(infinite)
+        numbers = pd.to_numeric(s, errors="coerce").astype("float64")
+        infinite = pd.Series(np.isinf(numbers.to_numpy()), index=numbers.index)  # 'inf', '1e400', a float inf
+        numbers = numbers.mask(infinite)
         if col.kind == "flag":
-            out = out.where(out.isin([0.0, 1.0]))
+            numbers = numbers.where(numbers.isin([0.0, 1.0]))
         elif col.kind == "int":
-            out = out.where(out == np.floor(out))
-        return out, {_PARSE_RULES[col.kind]: out.isna() & s.notna() & ~infinite, FINITE_RULE: infinite}
+            numbers = numbers.where(numbers == np.floor(numbers))
+        return numbers, {_PARSE_RULES[col.kind]: numbers.isna() & s.notna() & ~infinite, FINITE_RULE: infinite}
     return s.astype("string"), {}
 
 

@@ -15,8 +15,8 @@ import pytest
 from helpers.service import app_over, copy_store
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install '.[dev]')")
-from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.common.by import By  # noqa: E402 - only once importorskip found selenium
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402 - only once importorskip found selenium
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")

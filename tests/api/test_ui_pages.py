@@ -8,10 +8,15 @@ from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
+from api.main import create_app
 from api.ui.changes import payout_changes
 from api.ui.charts import sigmoid, waterfall_steps
+from helpers.service import copy_store
 from perfml.audit_log import read as read_audit
+from perfml.config import Settings
+from perfml.home import Home
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -158,6 +163,20 @@ def test_language_switch_is_remembered_and_changes_the_summary(service):
     assert top in zh and top not in en
     inbox = client.get("/ui/alerts?type=transfer_anomaly").text  # remembered on the next page
     assert '<html lang="zh-CN">' in inbox and "主要原因" in inbox
+
+
+@pytest.mark.writes
+def test_the_session_lifetime_is_the_homes_setting(shared_service, tmp_path):
+    url = copy_store(shared_service, tmp_path / "perfml.db")  # sign-in writes an audit entry
+    home = Home.at(shared_service.home, store_url=url, session_seconds=600)
+    client = TestClient(create_app(home, background=False, watch_interval=None, warm=False))
+    token = CSRF.search(client.get("/ui/sign-in").text).group(1)
+    r = client.post("/ui/sign-in", data={"csrf": token, "key": shared_service.keys["admin"]}, follow_redirects=False)
+    assert r.status_code == 303
+    cookie = next(v for k, v in r.headers.multi_items() if k == "set-cookie" and v.startswith("perfml_session="))
+    assert "Max-Age=600" in cookie
+    with pytest.raises(ValidationError, match="session_seconds"):
+        Settings(session_seconds=59)
 
 
 def test_sign_out_ends_the_session(service):

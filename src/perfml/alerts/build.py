@@ -73,7 +73,7 @@ def transfer_alerts(
     scores = pd.DataFrame({"change_id": frame["change_id"].astype(str).to_numpy(), "score": ex.score})
     top = ex.top_indices(TOP_FACTORS)
     out = []
-    for i in np.flatnonzero(ex.score >= threshold):
+    for i in np.flatnonzero(ex.score >= threshold).tolist():
         row = frame.iloc[i]
         receiver = _str(row.get("to_employee_id"))
         context = {
@@ -111,7 +111,7 @@ def decline_alerts(
     ex = explain(model, frame)
     top = ex.top_indices(TOP_FACTORS)
     out = []
-    for i in np.flatnonzero((ex.score >= threshold) | pd.notna(rules)):
+    for i in np.flatnonzero((ex.score >= threshold) | pd.notna(rules)).tolist():
         row = frame.iloc[i]
         emp = _str(row["employee_id"])
         as_of = pd.Timestamp(row["as_of"])

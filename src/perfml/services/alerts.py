@@ -126,7 +126,7 @@ def refresh_alerts(
     summary = RefreshSummary(as_of=moment.isoformat(), alerts={t: 0 for t in ALERT_TYPES})
     pending: list[dict] = []
     scores = None
-    for at, (name, alerts_of) in zip((0.1, 0.4), MODEL_ALERTS.items()):
+    for at, (name, alerts_of) in zip((0.1, 0.4), MODEL_ALERTS.items(), strict=True):
         say(f"scoring {name}", at)
         try:
             spec = pipelines.get_pipeline(name, home.settings)

@@ -25,7 +25,7 @@ def crediting_inputs(*, home: Home) -> tuple[pd.DataFrame | None, dict[str, str]
     labels = read_table("transfer_labels", home.engine)
     reviews = {
         str(c): ("void" if f == 1 else "release")
-        for c, f in zip(labels["change_id"], labels["is_anomalous"])
+        for c, f in zip(labels["change_id"], labels["is_anomalous"], strict=True)
         if pd.notna(f)
     }
     return (scores if not scores.empty else None), reviews

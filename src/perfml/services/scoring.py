@@ -58,7 +58,7 @@ def baseline_results(
             "source": "baseline",
             "reasons": [r],
         }
-        for i, s, r in zip(id_list, scores.tolist(), reasons)
+        for i, s, r in zip(id_list, scores.tolist(), reasons, strict=True)
     ]
 
 
@@ -92,9 +92,9 @@ def score_ids(
         rows = rows[visible(rows[spec.subject_column].astype("string").tolist())]
     found = set(rows[key].astype(str)) if not rows.empty else set()
     reasons = {i: spec.unscoreable_reason(data.dataset(), i, as_of) for i in wanted if i not in found}
-    known = [i for i, r in reasons.items() if r is not None]
+    known = {i: r for i, r in reasons.items() if r is not None}  # id -> why it is not scoreable
     if known and visible is not None:  # an employee-keyed unit: its id is the subject
-        known = [i for i, ok in zip(known, visible(known)) if ok]
+        known = {i: r for (i, r), ok in zip(known.items(), visible(list(known)), strict=True) if ok}
     unknown = [i for i in reasons if i not in known]
     if unknown:
         when = f" as of {as_of.date()}" if as_of is not None else ""
@@ -131,17 +131,17 @@ def score_ids(
     at = (
         {
             str(u): (None if pd.isna(t) else pd.Timestamp(t).isoformat())
-            for u, t in zip(rows[key], rows[spec.time_column])
+            for u, t in zip(rows[key], rows[spec.time_column], strict=True)
         }
         if spec.time_column in rows.columns
         else {}
     )
     by_id = {r["id"]: {**r, "outcome": "scored", "state": SCORED, "reason": None} for r in scored}
     state_reason = rows["state_reason"] if "state_reason" in rows.columns else pd.Series("", index=rows.index)
-    for u, s, why in zip(rows[key].astype(str)[~ok], states[~ok], state_reason[~ok]):
+    for u, s, why in zip(rows[key].astype(str)[~ok], states[~ok], state_reason[~ok], strict=True):
         by_id[u] = _not_scoreable(u, s, str(why or s.replace("_", " ")), source)
-    for u in known:
-        by_id[u] = _not_scoreable(u, None, reasons[u], source)  # outside the pipeline's units: no state
+    for u, why in known.items():
+        by_id[u] = _not_scoreable(u, None, why, source)  # outside the pipeline's units: no state
     out = []
     for u in wanted:
         r = by_id[u]

@@ -117,7 +117,7 @@ its spinning cost more than the work (measured here: 0.8 ms against 2-25 ms for 
 class _ServingBooster(lgb.Booster):
     """A private copy of a champion's booster that picks its thread count per call by batch size."""
 
-    def predict(self, data, *args, **kwargs):  # type: ignore[override]
+    def predict(self, data, *args, **kwargs):
         if "num_threads" not in kwargs and getattr(data, "shape", (SMALL_BATCH + 1,))[0] <= SMALL_BATCH:
             kwargs["num_threads"] = 1
         return super().predict(data, *args, **kwargs)
@@ -144,8 +144,9 @@ def check_loadable(model: TrainedModel) -> None:
     if not model.features:
         raise PerfmlError("the model has no features")
     row = np.full((1, len(model.features)), np.nan)
-    raw = model.booster.predict(row, raw_score=True)
-    contrib = model.booster.predict(row, pred_contrib=True)
+    # a dense row: both answers are ndarrays already (asarray states it for the type checker)
+    raw = np.asarray(model.booster.predict(row, raw_score=True))
+    contrib = np.asarray(model.booster.predict(row, pred_contrib=True))
     if raw.shape != (1,) or contrib.shape != (1, len(model.features) + 1) or not np.isfinite(contrib).all():
         raise PerfmlError("the booster's predictions are malformed")
 

@@ -19,7 +19,7 @@ def explained(
     lang: catalog.Lang = "en",
     threshold: float | None = None,
     ids: Sequence[str | None] | None = None,
-    rules: Sequence[str | None] | None = None,
+    rules: Sequence[str | None] | np.ndarray | None = None,
 ) -> list[dict]:
     """JSON-ready results: score, raw score, base value, top-k factors and the rest of the contributions.
 
@@ -45,7 +45,7 @@ def explained(
     alerts = (
         [None] * n
         if threshold is None
-        else [bool(a) or r is not None for a, r in zip((score >= threshold).tolist(), rule_list)]
+        else [bool(a) or r is not None for a, r in zip((score >= threshold).tolist(), rule_list, strict=True)]
     )
     id_list = [None] * n if ids is None else list(ids)
     described: dict[tuple[int, float | None], str] = {}
@@ -61,9 +61,10 @@ def explained(
         alerts,
         id_list,
         rule_list,
+        strict=True,
     ):
         factors = []
-        for j, c, v in zip(row_j, row_c, row_v):
+        for j, c, v in zip(row_j, row_c, row_v, strict=True):
             if c == 0.0:
                 continue
             name, display, unit = names[j]

@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pandas as pd
 
@@ -24,6 +25,8 @@ from perfml.schema import TABLES
 from perfml.store import engine_for, read_dataset
 from perfml.validation import parse_table
 
+R = TypeVar("R")  # what a write returns
+
 log = logging.getLogger("perfml.serving")
 
 
@@ -33,7 +36,7 @@ ALL_TABLES: frozenset[str] | None = None
 
 @dataclass(frozen=True)
 class _Snapshot:
-    dataset: object  # perfml.dataset.Dataset
+    dataset: Dataset
     generation: int
     built: float  # time.monotonic() of the store read it started from
 
@@ -46,7 +49,7 @@ class _Derived:
 
 
 def _key_values(frame: pd.DataFrame, key: list[str]) -> list:
-    return frame[key[0]].tolist() if len(key) == 1 else list(zip(*(frame[k].tolist() for k in key)))
+    return frame[key[0]].tolist() if len(key) == 1 else list(zip(*(frame[k].tolist() for k in key), strict=True))
 
 
 def upserted(dataset, changes: Mapping[str, pd.DataFrame], keys: dict[str, set] | None = None):
@@ -72,7 +75,7 @@ def upserted(dataset, changes: Mapping[str, pd.DataFrame], keys: dict[str, set] 
             if known is None:  # built once per table and line of snapshots
                 known = keys[name] = set(_key_values(old, key))
             batch = _key_values(new, key)
-            hit = known.intersection(batch)
+            hit = not known.isdisjoint(batch)
             known.update(batch)
         else:
             hit = True
@@ -198,9 +201,9 @@ class DatasetCache:
     # -- writes ----------------------------------------------------------------------------------
     def update(
         self,
-        write: Callable[[], object],
-        changes: Mapping[str, pd.DataFrame] | Callable[[object], Mapping[str, pd.DataFrame]],
-    ):
+        write: Callable[[], R],
+        changes: Mapping[str, pd.DataFrame] | Callable[[R], Mapping[str, pd.DataFrame]],
+    ) -> R:
         """Run `write()` (it commits) and upsert the rows it wrote into the snapshot; return its result.
 
         `changes`: table -> typed rows (as `Dataset` types them), or a function of `write`'s result
@@ -248,7 +251,7 @@ class DatasetCache:
     def derived(
         self,
         key: tuple,
-        build: Callable[[object], object],
+        build: Callable[[Dataset], object],
         *,
         tables: Iterable[str] | None = ALL_TABLES,
         stale_ok: bool = False,
@@ -284,7 +287,7 @@ class DatasetCache:
     def _build_derived(
         self,
         key: tuple,
-        build: Callable[[object], object],
+        build: Callable[[Dataset], object],
         tables: Iterable[str] | None,
         keep: bool,
         release: threading.Lock | None = None,

@@ -77,7 +77,7 @@ def _columns(name: str, frame: pd.DataFrame, ingested_at: datetime) -> dict[str,
     if extra_names:
         # Nulls are kept as JSON null so an all-empty supplied column still comes back.
         extra_cols = [[_json_value(v) for v in frame[c].astype(object).tolist()] for c in extra_names]
-        cols["extra"] = [dict(zip(extra_names, row)) for row in zip(*extra_cols)]
+        cols["extra"] = [dict(zip(extra_names, row, strict=True)) for row in zip(*extra_cols, strict=True)]
     else:
         cols["extra"] = [None] * n
     cols["ingested_at"] = np.full(n, np.datetime64(ingested_at, "us"))
@@ -126,7 +126,7 @@ class _ChunkWriter:
             probe = datetime(2001, 2, 3, 4, 5, 6, 7)
             self.as_text = {
                 n
-                for n, proc in zip(self.names, self.processors)
+                for n, proc in zip(self.names, self.processors, strict=True)
                 if isinstance(table.c[n].type, sa.DateTime)
                 and proc
                 and proc(probe) == _sqlite_text(np.array([probe], dtype="datetime64[us]"))[0]
@@ -137,17 +137,17 @@ class _ChunkWriter:
         if not self.fast:
             keys = list(chunk)
             lists = [v.tolist() if isinstance(v, np.ndarray) else v for v in chunk.values()]
-            self.conn.execute(self.stmt, [dict(zip(keys, row)) for row in zip(*lists)])
+            self.conn.execute(self.stmt, [dict(zip(keys, row, strict=True)) for row in zip(*lists, strict=True)])
             return
         bound = []
-        for name, proc in zip(self.names, self.processors):
+        for name, proc in zip(self.names, self.processors, strict=True):
             values = chunk[name]
             if name in self.as_text and isinstance(values, np.ndarray):
                 bound.append(_sqlite_text(values))
                 continue
             values = values.tolist() if isinstance(values, np.ndarray) else values
             bound.append([None if v is None else proc(v) for v in values] if proc else values)
-        self.conn.exec_driver_sql(self.sql, list(zip(*bound)))
+        self.conn.exec_driver_sql(self.sql, list(zip(*bound, strict=True)))
 
 
 def upsert_records(
@@ -180,7 +180,7 @@ def upsert_records(
 def import_dataset(
     dataset: Dataset, url_or_engine: str | Engine, *, progress: Callable[[str, float], None] | None = None
 ) -> dict[str, int]:
-    """Upsert every supplied table of a validated `Dataset` in one transaction (all or nothing); return rows per table."""
+    """Upsert every supplied table of a validated `Dataset` in one transaction (all or nothing); rows per table."""
     engine = engine_for(url_or_engine)
     create_all(engine)
     supplied = dataset.rows()
@@ -265,7 +265,7 @@ def snapshot(url_or_engine: str | Engine) -> Iterator[Connection]:
 
 
 def read_table(name: str, url_or_engine: str | Engine | Connection) -> pd.DataFrame:
-    """One canonical table as a frame with the contract's column names (extra columns expanded, amounts as `Decimal`)."""
+    """One canonical table with the contract's column names (extra columns expanded, amounts as `Decimal`)."""
     if isinstance(url_or_engine, Connection):
         return _read_table(url_or_engine, name)
     with engine_for(url_or_engine).connect() as conn:
