@@ -9,8 +9,11 @@ scope is reported as missing (None / `NotVisible`), never as forbidden.
 from __future__ import annotations
 
 import logging
+import math
 from datetime import datetime
 from functools import partial
+from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pandas as pd
 import sqlalchemy as sa
@@ -18,12 +21,20 @@ import sqlalchemy as sa
 from api.permissions import can_see, team_scope
 from api.render import number, trajectory
 from perfml import alerts as alert_service
+from perfml import catalog
 from perfml.audit_log import reading
 from perfml.catalog import Lang
+from perfml.errors import PerfmlError
 from perfml.keys import Principal
+from perfml.modeling.registry import client, list_versions
+from perfml.pipelines import get_pipeline
+from perfml.rules import evaluate, load_plan
 from perfml.services import alerts as alert_actions
+from perfml.services.fairness import audit_champion
 from perfml.services.kpi import crediting_inputs
+from perfml.services.scoring import UnknownUnits, score_ids
 from perfml.serving.render import render_factors
+from perfml.store import ALERT_STATUSES, ALERT_TYPES, utcnow
 from perfml.store import alerts as alerts_table
 
 log = logging.getLogger("perfml.ui")
@@ -39,13 +50,11 @@ class NotVisible(Exception):
 # -- alerts --------------------------------------------------------------------------------------------
 def alert_types() -> tuple[str, ...]:
     """Alert types (one per model or rule), for the inbox filter."""
-    from perfml.store import ALERT_TYPES
 
     return tuple(ALERT_TYPES)
 
 
 def alert_statuses() -> tuple[str, ...]:
-    from perfml.store import ALERT_STATUSES
 
     return tuple(ALERT_STATUSES)
 
@@ -151,7 +160,6 @@ def record_view(ctx, principal: Principal, action: str, target: str, request_id:
 
 def factors(expl: dict, lang: Lang) -> list[dict]:
     """The stored model factors with display name, formatted value (`value_text`) and reason text in `lang`."""
-    from perfml import catalog
 
     out = render_factors(expl.get("factors") or [], lang)
     for f in out:
@@ -235,8 +243,6 @@ def team_members(ctx, team: str) -> list[dict]:
 
 def scores(ctx, model: str, ids: list[str], lang: Lang) -> dict[str, dict]:
     """employee id -> the by-id result of `model` (scored with factors, or its state and reason)."""
-    from perfml.pipelines import get_pipeline
-    from perfml.services.scoring import UnknownUnits, score_ids
 
     if not ids:
         return {}
@@ -252,7 +258,6 @@ def scores(ctx, model: str, ids: list[str], lang: Lang) -> dict[str, dict]:
 
 def high_performer_traits(ctx, lang: Lang, top: int = 5) -> list[dict]:
     """The behaviours the high-performer model rewards most (global profile), most important first."""
-    from perfml.pipelines import get_pipeline
 
     models = ctx.models.loaded()
     if "high-performer" not in models:
@@ -287,7 +292,6 @@ def previous_period(period: str) -> str:
 
 def payout(ctx, employee_id: str, period: str, plan: str = alert_actions.DEFAULT_PLAN) -> dict | None:
     """One employee's result for a period (scorecard, lines, trace) as plain JSON, or None if not evaluated."""
-    from perfml.rules import evaluate, load_plan
 
     scores, reviews = crediting_inputs(home=ctx.home)  # the API's crediting inputs: one definition for both
     run = evaluate(
@@ -322,9 +326,6 @@ def record_payout_view(
 # -- models --------------------------------------------------------------------------------------------
 def model_versions(ctx) -> list[dict]:
     """Per model: served status and every version with its test metrics (model vs baseline) and report images."""
-    import math
-
-    from perfml.modeling.registry import client, list_versions
 
     status = ctx.models.status()
     frame = list_versions(list(status), home=ctx.home)
@@ -355,7 +356,6 @@ def model_versions(ctx) -> list[dict]:
 
 def report_image(ctx, name: str, version: int, image: str) -> bytes | None:
     """The bytes of one evaluation-report image of a model version, or None."""
-    from perfml.modeling.registry import client, list_versions
 
     frame = list_versions([name], home=ctx.home)
     rows = frame[(frame["model"] == name) & (frame["version"] == version)] if not frame.empty else frame
@@ -368,8 +368,6 @@ def report_image(ctx, name: str, version: int, image: str) -> bytes | None:
 
 def _report_dir(c, run_id):
     """The local folder of a run's `report/` artifacts (an empty path when the artifacts are not local)."""
-    from pathlib import Path
-    from urllib.parse import unquote, urlparse
 
     if not run_id:
         return Path("/nonexistent")
@@ -382,8 +380,6 @@ def _report_dir(c, run_id):
 
 def bias_table(ctx, name: str) -> tuple[list[dict], dict] | None:
     """A champion's bias audit on the store's data (rows, summary), cached per snapshot; None without demographics."""
-    from perfml.errors import PerfmlError
-    from perfml.services.fairness import audit_champion
 
     def build(ds):
         try:
@@ -399,6 +395,5 @@ def bias_table(ctx, name: str) -> tuple[list[dict], dict] | None:
 
 
 def now() -> datetime:
-    from perfml.store import utcnow
 
     return utcnow()
