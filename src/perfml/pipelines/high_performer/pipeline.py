@@ -95,8 +95,8 @@ class HighPerformer(PipelineSpec):
         return nodes.feature_columns(features, self.p.early_results)
 
     def split(self, features: pd.DataFrame, labels: pd.Series, label_known_at: pd.Series | None = None) -> TimeSplit:
-        """Cohort split: the latest `test_size` of labelled units by hire date are held out (`label_known_at`
-        is unused: this pipeline's labels are settled by `known_column`)."""
+        """Cohort split: the latest `test_size` of labelled units by hire date are held out (`label_known_at`:
+        unused, this pipeline does not define `label_known_at`, so the runner never passes it)."""
         return time_split(
             features["hire_date"], gap=pd.Timedelta(0), test_size=self.p.test_size, labelled=labels.notna().to_numpy()
         )
