@@ -129,7 +129,7 @@ class Explanations:
 
 def contributions(booster: lgb.Booster, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(contributions (n, f), base value (n,)) for a float64 matrix via exact TreeSHAP."""
-    out = booster.predict(X, pred_contrib=True, num_threads=PREDICT_THREADS)
+    out = np.asarray(booster.predict(X, pred_contrib=True, num_threads=PREDICT_THREADS))  # dense X: an array already
     return out[:, :-1], out[:, -1]
 
 

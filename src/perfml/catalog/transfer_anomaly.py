@@ -2,7 +2,7 @@
 
 import math
 
-from perfml.catalog import Feature, format_value, register
+from perfml.catalog import Feature, Lang, format_value, register
 
 MODEL = "transfer-anomaly"
 # Every feature reads the transfer itself and its cut-off (the customer's next order); `tables`
@@ -618,7 +618,7 @@ FLOW_TEXTS: dict[str, dict[str, str]] = {
 }
 
 
-def flow_reason(label: str, row, lang: str = "en") -> str:
+def flow_reason(label: str, row, lang: Lang = "en") -> str:
     """ "hand-over along the declared flow qualification (SDR→AE); ordered 3 days after the hand-over; usual for
     SDR→AE here: 9 days; ..." (or its `lang` = "zh" text) from a feature-frame row (`flow_*` peer features and
     `flow_usual_*` medians)."""

@@ -58,7 +58,7 @@ class TrainedModel:
 
     def raw_score(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Raw (log-odds) scores, one per row."""
-        return self.booster.predict(self.matrix(X), raw_score=True, num_threads=PREDICT_THREADS)
+        return np.asarray(self.booster.predict(self.matrix(X), raw_score=True, num_threads=PREDICT_THREADS))
 
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Scores in [0, 1], one per row."""

@@ -250,7 +250,8 @@ def _verify(model_name: str, version, path: Path, expected: str | None) -> None:
             raise ModelIntegrityError(
                 f"model {model_name!r} version {version}: {MODEL_FILE} does not match the SHA-256 recorded at "
                 f"registration (the file was changed or damaged: {path.stat().st_size:,} bytes, sha256 "
-                f"{actual[:12]}..., expected {expected[:12]}...); restore the file or retrain (perfml train {model_name})"
+                f"{actual[:12]}..., expected {expected[:12]}...); restore the file or retrain "
+                f"(perfml train {model_name})"
             )
         return
     probe = subprocess.run(

@@ -63,10 +63,11 @@ class PipelineSpec:
     known_column: ClassVar[str | None] = None
     subject_column: ClassVar[str] = "employee_id"
     score_column: ClassVar[str] = "score"  # output name of the score ("probability" for decline)
-    features: ClassVar[tuple[str, ...]] = ()  # ordered model inputs (catalog names)
+    # instance attributes with class defaults: a pipeline may set them from its parameters in __init__
+    features: tuple[str, ...] = ()  # ordered model inputs (catalog names)
     test_metric: ClassVar[str] = "model_pr_auc"  # champion rule: higher is better
-    test_size: ClassVar[float] = 0.3
-    alert_threshold: ClassVar[float] = 0.5  # score at/above which a unit is alerted (bias audit)
+    test_size: float = 0.3
+    alert_threshold: float = 0.5  # score at/above which a unit is alerted (bias audit)
     input_tables: ClassVar[tuple[str, ...]] = ()  # tables training needs rows in
     baseline_features: ClassVar[tuple[str, ...]] = ()  # features the baseline rule reads
     baseline_description: ClassVar[str] = ""  # the baseline rule in words, e.g. "revenue fell last month"
@@ -106,7 +107,9 @@ class PipelineSpec:
         return [
             head
             + ": "
-            + "; ".join(f.describe_value(None if np.isnan(v) else float(v), lang) for f, v in zip(feats, row))
+            + "; ".join(
+                f.describe_value(None if np.isnan(v) else float(v), lang) for f, v in zip(feats, row, strict=True)
+            )
             for row in values
         ]
 
@@ -211,7 +214,9 @@ class PipelineSpec:
         """Which rows of a scoring frame to return (default: all)."""
         return features
 
-    def output(self, features: pd.DataFrame, scores: np.ndarray, reasons: list[str], lang: str = "en") -> pd.DataFrame:
+    def output(
+        self, features: pd.DataFrame, scores: np.ndarray, reasons: list[str], lang: catalog.Lang = "en"
+    ) -> pd.DataFrame:
         """The scoring output: key columns, `score_column`, `reasons` (text a pipeline adds is in `lang`)."""
         out = features[list(self.key)].reset_index(drop=True).copy()
         out[self.score_column] = np.asarray(scores, dtype=np.float64)
@@ -222,6 +227,6 @@ class PipelineSpec:
         """Per row the reason of a documented rule alert besides the model's threshold, else None (default: none)."""
         return np.full(len(features), None, dtype=object)
 
-    def profile(self, dataset: Dataset, model: TrainedModel, lang: str = "en") -> pd.DataFrame:
+    def profile(self, dataset: Dataset, model: TrainedModel, lang: catalog.Lang = "en") -> pd.DataFrame:
         """A global profile of the model (high-performer: traits, direction, contrasts)."""
         raise NotImplementedError(f"pipeline {self.name!r} has no profile")

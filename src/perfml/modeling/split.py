@@ -67,7 +67,8 @@ def time_split(
         pool = times[mask & times.notna().to_numpy()]
         if pool.empty:
             raise PerfmlError("time split: no dated rows to split")
-        test_start = pool.quantile(1.0 - test_size, interpolation="lower")
+        # pandas-stubs types Series.quantile for numbers only; on datetimes it returns a Timestamp
+        test_start = pd.Timestamp(pool.quantile(1.0 - test_size, interpolation="lower"))  # type: ignore[misc, arg-type]
         cutoff = test_start - gap
     cutoff = pd.Timestamp(cutoff)
     t = times.to_numpy()

@@ -213,7 +213,7 @@ def train_pipeline(
         dropped_features=dropped,
         forced=force,
     )
-    if not register:
+    if not register or home is None:  # home is None only without register (refused above)
         result.not_promoted = None if gate.passed or force else gate.reason
         return result
     say("report", 0.8)
@@ -347,7 +347,7 @@ def score_pipeline(
     model: TrainedModel | None,
     as_of=None,
     top_k: int = 3,
-    lang: str = "en",
+    lang: catalog.Lang = "en",
 ) -> pd.DataFrame:
     """Score every unit: the pipeline's output columns plus `reasons`, `source`, `state`, `state_reason`.
 
@@ -377,7 +377,7 @@ def blind_baseline(spec: PipelineSpec, features: pd.DataFrame, dataset: Dataset)
 
 
 def score_frame(
-    spec: PipelineSpec, features: pd.DataFrame, model: TrainedModel | None, *, top_k: int = 3, lang: str = "en"
+    spec: PipelineSpec, features: pd.DataFrame, model: TrainedModel | None, *, top_k: int = 3, lang: catalog.Lang = "en"
 ) -> pd.DataFrame:
     """`score_pipeline` on a built scoring frame (see there); `model` None means the baseline rule."""
     state = unit_states(features)
@@ -397,12 +397,12 @@ def score_frame(
         part_scores = np.clip(np.asarray(spec.baseline(part), dtype=np.float64), 0, 1) if len(part) else np.zeros(0)
         part_reasons, source = spec.baseline_reasons(part, lang), "baseline"
     scores[scored] = part_scores
-    for i, r in zip(np.flatnonzero(scored), part_reasons):
+    for i, r in zip(np.flatnonzero(scored), part_reasons, strict=True):
         reasons[i] = r
     out = spec.output(features, scores, reasons, lang)
     out["source"] = source
     out["state"] = state.to_numpy()
-    out["state_reason"] = ["" if s == SCORED else r for s, r in zip(state, reasons)]
+    out["state_reason"] = ["" if s == SCORED else r for s, r in zip(state, reasons, strict=True)]
     return out
 
 

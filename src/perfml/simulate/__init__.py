@@ -1,10 +1,10 @@
 """perfml.simulate — a seeded, deterministic simulator of a sales company's CRM + HR records.
 
 ``simulate(out, seed=0, scale="medium")`` writes the ten tables of the data contract
-(`perfml.schema`, README's data contract table) as CSV into ``out/`` and the ground truth into ``out/truth/``. Same arguments give
-byte-identical files: every stage draws from its own ``numpy`` stream spawned from ``seed``, rows
-are written in a fixed order, numbers with fixed decimals (money 2), times as
-``YYYY-MM-DDTHH:MM:SS`` (naive UTC), and nothing reads the wall clock.
+(`perfml.schema`, README's data contract table) as CSV into ``out/`` and the ground truth into
+``out/truth/``. Same arguments give byte-identical files: every stage draws from its own ``numpy``
+stream spawned from ``seed``, rows are written in a fixed order, numbers with fixed decimals (money 2),
+times as ``YYYY-MM-DDTHH:MM:SS`` (naive UTC), and nothing reads the wall clock.
 
 Sizes (``SCALES``; ``teams``/``months`` override): ``small`` 4 teams x 18 months (~50 people,
 ~150k activities), ``medium`` 12 teams x 24 months (a company scaling up: ~50 staff at the start,

@@ -52,7 +52,7 @@ class Activities:
 class _Batch:
     """Collects (employee, day span, count, customer, lead, type mix) requests, then places them."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.parts: list[tuple] = []
 
     def add(self, emp, lo, hi, count, customer, lead, mix):

@@ -53,7 +53,7 @@ def make_orders(
     rng = np.random.default_rng(seed)
     new = _new_orders(leads, cust, own, cal)
     rep = _repeat_orders(wf, cust, own, cal, p, rng)
-    cols = [np.concatenate([a, b]) for a, b in zip(new, rep)]
+    cols = [np.concatenate([a, b]) for a, b in zip(new, rep, strict=True)]
     order = np.lexsort((cols[4], cols[0], cols[2]))
     return Orders(*(c[order] for c in cols))
 

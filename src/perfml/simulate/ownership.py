@@ -191,7 +191,8 @@ def resolve_ownership(
     parts = [first, lead_chg, acct_chg]
     cols = [np.concatenate([x[i] for x in parts]) for i in range(5)]
     order = np.lexsort((cols[4], cols[0], cols[1]))
-    return Ownership(*(c[order] for c in cols), plan, *segs)
+    customer, time, src, dst, kind = (c[order] for c in cols)
+    return Ownership(customer, time, src, dst, kind, plan, *segs)
 
 
 # --- prospect phase -------------------------------------------------------------------------

@@ -67,7 +67,7 @@ def simulate(
     if teams < 1:
         raise ValueError(f"teams must be at least 1, got {teams}")
     report = progress or (lambda stage, fraction: None)
-    seeds = dict(zip(STAGES, np.random.SeedSequence(seed).spawn(len(STAGES))))
+    seeds = dict(zip(STAGES, np.random.SeedSequence(seed).spawn(len(STAGES)), strict=True))
     world = _run(preset, Calendar.build(start, months), teams, seeds, report, funnel)
     summary = write_all(Path(out), world, lambda f: report("write", 0.6 + 0.4 * f))
     report("done", 1.0)

@@ -154,11 +154,11 @@ def _targets(w: World, ids) -> dict:
     """Long format, sorted by employee, period, metric; counts as integers, revenue with cents."""
     periods = w.cal.periods().astype(object)
     parts = []
-    for j, metric in enumerate(METRICS):
+    for k, metric in enumerate(METRICS):
         values = w.targets[metric]
         e, m = np.nonzero(values > 0 if metric == "revenue" else values >= 0)
         text = fixed(values[e, m], 2) if metric == "revenue" else fixed(values[e, m], 0)
-        parts.append((e, m, np.full(len(e), j), text))
+        parts.append((e, m, np.full(len(e), k), text))
     e, m, j, text = (np.concatenate([p[i] for p in parts]) for i in range(4))
     order = np.lexsort((j, m, e))
     return {

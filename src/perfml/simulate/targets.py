@@ -51,7 +51,7 @@ def revenue_targets(
 ) -> np.ndarray:
     """Revenue target per employee-month (0 where no target applies), rounded to 100."""
     share, tenure = employed_share(wf, cal), tenure_months(wf, cal)
-    months = (np.datetime64(cal.start, "M") + np.arange(cal.months)).astype(int) % 12
+    months = (cal.start.astype("datetime64[M]") + np.arange(cal.months)).astype(int) % 12
     season = np.array(p.season)[months] / np.mean(p.season)
     norm = np.zeros(wf.n)
     for role in (SALES, ASSISTANT):

@@ -28,11 +28,11 @@ class Calendar:
     @classmethod
     def build(cls, start: str, months: int) -> Calendar:
         day0 = np.datetime64(start, "D")
-        if np.datetime64(day0, "M").astype("datetime64[D]") != day0:
+        if day0.astype("datetime64[M]").astype("datetime64[D]") != day0:
             raise ValueError(f"start must be the first day of a month, got {start!r}")
         if months < 7:
             raise ValueError(f"months must be at least 7, got {months}")
-        starts = (np.datetime64(day0, "M") + np.arange(months + 1)).astype("datetime64[D]")
+        starts = (day0.astype("datetime64[M]") + np.arange(months + 1)).astype("datetime64[D]")
         month_start = (starts - day0).astype(np.int64)
         days = int(month_start[-1])
         day_month = np.repeat(np.arange(months), np.diff(month_start))
@@ -50,7 +50,7 @@ class Calendar:
 
     def periods(self) -> np.ndarray:
         """'YYYY-MM' label of each month."""
-        return np.datetime_as_string(np.datetime64(self.start, "M") + np.arange(self.months), unit="M")
+        return np.datetime_as_string(self.start.astype("datetime64[M]") + np.arange(self.months), unit="M")
 
     def month_of_day(self, day: np.ndarray) -> np.ndarray:
         """Month index of day offsets (clipped into the window)."""

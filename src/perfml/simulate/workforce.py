@@ -191,8 +191,8 @@ def _person(
 
 def _add_months(cal: Calendar, day: int, months: int) -> int:
     date = cal.start + np.timedelta64(int(day), "D")
-    month = np.datetime64(date, "M") + months
-    dom = int((date - np.datetime64(date, "M").astype("datetime64[D]")).astype(int))
+    month = date.astype("datetime64[M]") + months
+    dom = int((date - date.astype("datetime64[M]").astype("datetime64[D]")).astype(int))
     target = month.astype("datetime64[D]") + dom
     last = (month + 1).astype("datetime64[D]") - 1
     return int((min(target, last) - cal.start).astype(int))
@@ -365,7 +365,7 @@ def _effort_matrix(
 
 def _demand(teams: int, cal: Calendar, p: Params, rng: np.random.Generator) -> tuple[np.ndarray, list[dict]]:
     """Seasonal x team level x trend demand, with team-wide slumps cut in (recorded as truth)."""
-    months = np.datetime64(cal.start, "M") + np.arange(cal.months)
+    months = cal.start.astype("datetime64[M]") + np.arange(cal.months)
     season = np.array(p.season)[months.astype(int) % 12]
     level = np.exp(rng.normal(0, 0.08, size=teams))[:, None]
     trend = 1 + rng.normal(0, 0.04, size=teams)[:, None] * np.arange(cal.months)[None, :] / 12

@@ -49,6 +49,7 @@ SNAPSHOT_ROLE = "sales"
 DAY = pd.Timedelta(days=1)
 WEEK = pd.Timedelta(days=7)
 DAYS_PER_MONTH = 365.25 / 12
+FADE_ROOM = pd.Timedelta(days=92)  # scored time a known fade needs after it to be judged (`fade_alerts`)
 SHORT_WEEKS, LONG_WEEKS, RATE_WEEKS = 2, 4, 22  # recent windows and the own-rate window before them
 
 
@@ -249,7 +250,7 @@ def accounts_owned(monthly: pd.DataFrame, changes: pd.DataFrame) -> pd.Series:
             pd.DataFrame({"employee_id": ch["to_employee_id"].to_numpy(), "p": end.to_numpy(), "d": -1.0}).dropna(),
         ]
     )
-    deltas = deltas.dropna(subset=["employee_id"]).groupby(["employee_id", "p"], as_index=False)["d"].sum()
+    deltas = deltas.dropna(subset=["employee_id"]).groupby(["employee_id", "p"], as_index=False)[["d"]].sum()
     deltas = deltas.sort_values(["employee_id", "p"], kind="stable")
     deltas["owned"] = deltas.groupby("employee_id", sort=False)["d"].cumsum()
     left = monthly[["employee_id", "p"]].reset_index(names="_row").astype({"p": "float64"})
@@ -399,7 +400,7 @@ def _before(events: pd.DataFrame, who: pd.Series, when: pd.Series) -> tuple[np.n
     ids = pd.Index(pd.unique(pd.concat([events["employee_id"], who.astype("string")], ignore_index=True).dropna()))
     ev = pd.DataFrame(
         {
-            "e": ids.get_indexer(events["employee_id"]),
+            "e": ids.get_indexer(pd.Index(events["employee_id"])),
             "t": events["t"].to_numpy(),
             "cum": events.groupby("employee_id", sort=False)["w"].cumsum().to_numpy(),
             "last": events["t"].to_numpy(),
@@ -407,7 +408,7 @@ def _before(events: pd.DataFrame, who: pd.Series, when: pd.Series) -> tuple[np.n
     )
     q = pd.DataFrame(
         {
-            "e": ids.get_indexer(who.astype("string")),
+            "e": ids.get_indexer(pd.Index(who.astype("string"))),
             "t": when.astype("datetime64[ns]").to_numpy(),
             "_row": np.arange(n),
         }
@@ -435,7 +436,8 @@ def recent_weeks_features(rows: pd.DataFrame, streams: dict[str, pd.DataFrame], 
     who = rows["employee_id"].reset_index(drop=True)
     long_start = t - LONG_WEEKS * WEEK
     rate_start = pd.Series(
-        np.maximum((long_start - RATE_WEEKS * WEEK).to_numpy(), start.astype("datetime64[ns]").to_numpy())
+        np.maximum((long_start - RATE_WEEKS * WEEK).to_numpy(), start.astype("datetime64[ns]").to_numpy()),
+        dtype="datetime64[ns]",
     )
     rate_weeks = ((long_start - rate_start) / WEEK).to_numpy(dtype="float64")
     out = pd.DataFrame(index=rows.index)
@@ -741,7 +743,7 @@ def fade_alerts(
     monthly: pd.DataFrame,
     threshold: float,
     drop: float = 0.3,
-    room: pd.Timedelta = pd.Timedelta(days=92),
+    room: pd.Timedelta = FADE_ROOM,
 ) -> pd.DataFrame:
     """Per known activity fade: how long after it the first alert came, and how long before revenue fell.
 
@@ -769,7 +771,7 @@ def fade_alerts(
     f["alert_delay_months"] = ((f["first_alert"] - f["fade_start"]) / month).fillna(np.inf)
     rev = monthly.set_index(["employee_id", "p"])["revenue"].astype("float64")
     falls = []
-    for who, start in zip(f["employee_id"], f["fade_start"]):
+    for who, start in zip(f["employee_id"], f["fade_start"], strict=True):
         p0 = period_index(start)
         base = rev.reindex([(who, p0 - k) for k in range(1, 7)])
         fall = pd.NaT

@@ -12,6 +12,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+from perfml import catalog
 from perfml.dataset import Dataset
 from perfml.metrics import activity_months, activity_period_metrics, month_start, period_index
 from perfml.modeling.model import TrainedModel
@@ -30,12 +31,13 @@ class DeclinePipeline(PipelineSpec):
     known_column: ClassVar[str | None] = None
     subject_column: ClassVar[str] = "employee_id"
     score_column: ClassVar[str] = "probability"
-    features: ClassVar[tuple[str, ...]] = nodes.FEATURES
+    features: tuple[str, ...] = nodes.FEATURES
     test_metric: ClassVar[str] = "model_roc_auc"
     input_tables: ClassVar[tuple[str, ...]] = ("employees", "orders")
     baseline_features: ClassVar[tuple[str, ...]] = ("revenue_change_1m",)
     baseline_description: ClassVar[str] = "the size of last month's revenue fall is the score; alert at a 30% fall"
     scored_roles: ClassVar[tuple[str, ...]] = ("sales",)
+    p: DeclineParams
 
     def __init__(self, params: DeclineParams | dict | None = None):
         self.p = params if isinstance(params, DeclineParams) else DeclineParams(**(params or {}))
@@ -94,7 +96,9 @@ class DeclinePipeline(PipelineSpec):
         model.threshold = float(np.quantile(model.predict(X[mask]), 1.0 - self.p.alert_share))
         return model
 
-    def output(self, features: pd.DataFrame, scores: np.ndarray, reasons: list[str], lang: str = "en") -> pd.DataFrame:
+    def output(
+        self, features: pd.DataFrame, scores: np.ndarray, reasons: list[str], lang: catalog.Lang = "en"
+    ) -> pd.DataFrame:
         """Key, probability, reasons, the complete months the month windows read (`months_from`..`months_to`)
         and `rule_alert`: the activity-fade rule's reason when it alerts (else empty)."""
         out = super().output(features, scores, reasons)

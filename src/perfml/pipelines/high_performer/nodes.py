@@ -121,7 +121,8 @@ def profile_units(
     else:
         as_of = pd.Timestamp(as_of)
         out["cutoff"] = out["cutoff"].where(out["cutoff"] <= as_of, as_of)
-        weeks = (out["cutoff"] - out["window_start"]) / WEEK
+        span: pd.Series[pd.Timedelta] = out["cutoff"] - out["window_start"]
+        weeks = span / WEEK
         keep = (weeks > 0).to_numpy() & (pd.isna(term) | (term >= as_of))
     return out[keep].reset_index(drop=True)
 
@@ -152,7 +153,8 @@ def behaviour_features(
     """Behaviour in each unit's window [window_start, cutoff): rates per week/month, shares and gaps."""
     n = len(units)
     out = pd.DataFrame(index=units.index)
-    weeks = ((units["cutoff"] - units["window_start"]) / WEEK).to_numpy(dtype="float64")
+    span: pd.Series[pd.Timedelta] = units["cutoff"] - units["window_start"]
+    weeks = (span / WEEK).to_numpy(dtype="float64")
     weeks = np.where(weeks > 0, weeks, np.nan)
     out["weeks_observed"] = weeks
 
@@ -292,9 +294,9 @@ def unit_states(
     ):
         hit = _in_window(events[[who, when]], who, when, units)
         records += _per_unit(pd.Series(1.0, index=hit.index), hit["_u"], n)
-    weeks = weeks.to_numpy(dtype="float64")
+    observed = weeks.to_numpy(dtype="float64")
     state = np.where(
-        records == 0, NO_ACTIVITY, np.where(~(weeks >= params.min_weeks), INSUFFICIENT_HISTORY, SCORED)
+        records == 0, NO_ACTIVITY, np.where(~(observed >= params.min_weeks), INSUFFICIENT_HISTORY, SCORED)
     ).astype(object)
     reason = np.full(n, "", dtype=object)
     for i in range(n):
@@ -304,7 +306,7 @@ def unit_states(
             reason[i] = f"no activity on record: no orders, activities or leads from {start} to before {cut}"
         elif state[i] == INSUFFICIENT_HISTORY:
             reason[i] = (
-                f"{np.nan_to_num(weeks[i]):.1f} weeks of behaviour from {start} to before {cut}; "
+                f"{np.nan_to_num(observed[i]):.1f} weeks of behaviour from {start} to before {cut}; "
                 f"{params.min_weeks:g} needed"
             )
     return state, reason
@@ -399,7 +401,7 @@ def describe_profile(profile: pd.DataFrame, top_share: float = 0.25, lang: catal
         template.format(
             name=e.display(lang), top=catalog.format_value(t, e.unit, lang), rest=catalog.format_value(r, e.unit, lang)
         )
-        for e, t, r in zip(entries, out["top_median"], out["rest_median"])
+        for e, t, r in zip(entries, out["top_median"], out["rest_median"], strict=True)
     ]
     return out[
         [

@@ -37,11 +37,12 @@ class HighPerformer(PipelineSpec):
     known_column: ClassVar[str | None] = "label_known_at"
     subject_column: ClassVar[str] = "employee_id"
     score_column: ClassVar[str] = "score"
-    features: ClassVar[tuple[str, ...]] = (*nodes.BEHAVIOURS, *nodes.EARLY_RESULTS, *nodes.CONTEXT)
+    features: tuple[str, ...] = (*nodes.BEHAVIOURS, *nodes.EARLY_RESULTS, *nodes.CONTEXT)
     test_metric: ClassVar[str] = "model_roc_auc"
     input_tables: ClassVar[tuple[str, ...]] = ("employees", "orders")  # the label is attainment in months 7-12
     baseline_features: ClassVar[tuple[str, ...]] = ("visits_per_week",)
     baseline_description: ClassVar[str] = "percentile of visits per week within the role"
+    p: HighPerformerParams
 
     def __init__(self, params: HighPerformerParams | dict | None = None):
         self.p = params if isinstance(params, HighPerformerParams) else HighPerformerParams(**(params or {}))
@@ -81,7 +82,9 @@ class HighPerformer(PipelineSpec):
         rank = features.groupby("role")["visits_per_week"].rank(pct=True)
         return rank.fillna(0.5).to_numpy(dtype="float64")
 
-    def output(self, features: pd.DataFrame, scores: np.ndarray, reasons: list[str], lang: str = "en") -> pd.DataFrame:
+    def output(
+        self, features: pd.DataFrame, scores: np.ndarray, reasons: list[str], lang: catalog.Lang = "en"
+    ) -> pd.DataFrame:
         """Key, score, reasons and the behaviour window read: records from `window_start` to before `cutoff`."""
         out = super().output(features, scores, reasons)
         out["window_start"] = features["window_start"].to_numpy()
@@ -91,8 +94,9 @@ class HighPerformer(PipelineSpec):
     def feature_columns(self, features: pd.DataFrame) -> list[str]:
         return nodes.feature_columns(features, self.p.early_results)
 
-    def split(self, features: pd.DataFrame, labels: pd.Series) -> TimeSplit:
-        """Cohort split: the latest `test_size` of labelled units by hire date are held out."""
+    def split(self, features: pd.DataFrame, labels: pd.Series, label_known_at: pd.Series | None = None) -> TimeSplit:
+        """Cohort split: the latest `test_size` of labelled units by hire date are held out (`label_known_at`:
+        unused, this pipeline does not define `label_known_at`, so the runner never passes it)."""
         return time_split(
             features["hire_date"], gap=pd.Timedelta(0), test_size=self.p.test_size, labelled=labels.notna().to_numpy()
         )

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from perfml.errors import PerfmlError
 from perfml.pipelines.transfer_anomaly.reasons import normalise
@@ -102,7 +103,7 @@ def _yaml_path(loc: tuple) -> str:
     return out or "flows"  # the only whole-file rule: unique flow names
 
 
-def _message(error: dict) -> str:
+def _message(error: ErrorDetails) -> str:
     if error["type"] == "literal_error":
         return f"must be one of {', '.join(STAGES)}, got {error.get('input')!r}"
     if error["type"] == "extra_forbidden":

@@ -1,8 +1,9 @@
 """Transfer-anomaly nodes: pure functions (no I/O) over the canonical tables.
 
 Unit: an ownership change with a giver (`from_employee_id` present; first assignments are not
-transfers). Cut-off (the scoring moment; see `perfml.modeling.split` for why it bounds every feature): one second after the moved customer's next
-order closes - so the triggering order itself is known - or, if none yet, the earliest of the
+transfers). Cut-off (the scoring moment; see `perfml.modeling.split` for why it bounds every feature): one
+second after the moved customer's next order closes - so the triggering order itself is known - or, if
+none yet, the earliest of the
 customer's next ownership change, `max_window_days` after the change, and the as-of time (or the
 end of the data). Every feature of a row uses only records dated strictly before its cut-off,
 and only values dated strictly before it (a lead's conversion after the cut-off is not seen).
@@ -14,6 +15,7 @@ subset of changes (`change_ids`) and gives the same rows (partitionable by entit
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -119,7 +121,7 @@ def _asof(
     by: list[str],
     values: list[str],
     *,
-    direction: str = "backward",
+    direction: Literal["backward", "forward", "nearest"] = "backward",
     exact: bool = False,
 ) -> pd.DataFrame:
     """For each query row, `values` of the matching event (same `by` keys) nearest to `at`.
@@ -241,7 +243,7 @@ def giver_effort(dataset: Dataset, units: pd.DataFrame) -> pd.DataFrame:
         prev["prev_to"].astype("string").eq(units["from_employee_id"].astype("string")).fillna(False)
     )
     out["giver_owned_days"] = _days(t0 - owned)
-    leads = dataset.leads.assign(lead_created=lambda l: l["created_at"])
+    leads = dataset.leads.assign(lead_created=lambda d: d["created_at"])
     lead = _asof(
         units, t0, leads, "created_at", ["customer_id"], ["lead_created", "first_contact_at", "converted_at", "lost_at"]
     )
@@ -539,7 +541,8 @@ def handover_evidence(dataset: Dataset, units: pd.DataFrame, prior: pd.DataFrame
 
 
 def reason_checks(units: pd.DataFrame, parts: pd.DataFrame, keywords: Keywords) -> pd.DataFrame:
-    """What the reason claims (by `keywords`, see `reasons`) against what the records show (all known before the cut-off).
+    """What the reason claims (by `keywords`, see `reasons`) against what the records show (all known
+    before the cut-off).
 
     Contradicted: "maintenance" for a customer who never ordered, "leave" while the giver keeps
     working (>= 1 activity a day after the change), "leaving" with no exit within 60 days,
@@ -723,7 +726,7 @@ def build_features(
     parts.append(reason_checks(units, pd.concat(parts, axis=1), keywords))
     features = feature_names(policy)
     meta = list(META)
-    if features != FEATURES:
+    if policy is not None and features != FEATURES:  # declared flows (see `feature_names`)
         raw = pd.concat(parts, axis=1)
         every_raw = (
             raw if every is units else pd.concat([giver_effort(dataset, every), receiver_work(dataset, every)], axis=1)
@@ -733,7 +736,7 @@ def build_features(
         meta += list(FLOW_META)
     frame = pd.concat([units[list(META)], *parts], axis=1)
     frame[list(features)] = frame[list(features)].astype("float64")
-    if features != FEATURES:
+    if policy is not None and features != FEATURES:
         declared = (frame["flow"] != UNDECLARED).to_numpy(dtype=bool)
         quick = {f.name for f in policy.flows if f.stage in EXPECTS_QUICK_ORDER}
         frame.loc[frame["flow"].isin(quick).to_numpy(dtype=bool), list(RIPE_FEATURES)] = np.nan

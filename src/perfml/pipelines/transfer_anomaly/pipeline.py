@@ -16,8 +16,8 @@ The teacher and the distillation live in `perfml.modeling.distill`.
 Otherwise unsupervised: the warning-sign score of `perfml.modeling.unsupervised.EvidenceScorer`
 over `nodes.WARNING_SIGNS` (domain rules, ties broken by how rare each sign's value is among the
 training transfers; no labels), turned into percentiles and distilled the same way - same
-output columns, scores in [0, 1], same explanations. Supervised scores are probabilities; unsupervised scores estimate the percentile
-of abnormality among training transfers, and the alert threshold is set so that
+output columns, scores in [0, 1], same explanations. Supervised scores are probabilities; unsupervised
+scores estimate the percentile of abnormality among training transfers, and the alert threshold is set so that
 `unsupervised_alert_share` of the training transfers would have been alerted.
 """
 
@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from perfml import catalog
 from perfml.catalog.transfer_anomaly import flow_reason
 from perfml.config import Settings
 from perfml.dataset import Dataset
@@ -38,7 +39,7 @@ from perfml.modeling.spec import PipelineSpec
 from perfml.modeling.train import fit_lgbm, fit_soft
 from perfml.modeling.unsupervised import evidence_percentiles
 from perfml.pipelines.transfer_anomaly import nodes
-from perfml.pipelines.transfer_anomaly.flows import UNDECLARED, HandoverPolicy, default_policy, load_policy
+from perfml.pipelines.transfer_anomaly.flows import HandoverPolicy, default_policy, load_policy
 from perfml.pipelines.transfer_anomaly.reasons import (
     Keywords,
     default_reason_keywords,
@@ -84,7 +85,7 @@ class TransferAnomaly(PipelineSpec):
     time_column: ClassVar[str] = "changed_at"
     known_column: ClassVar[str] = "scored_at"
     subject_column: ClassVar[str] = "to_employee_id"
-    features: ClassVar[tuple[str, ...]] = nodes.FEATURES
+    features: tuple[str, ...] = nodes.FEATURES
     test_metric: ClassVar[str] = "model_pr_auc"
     # the tables a transfer needs at all; the others (activities, leads, targets...) may be empty or untracked
     input_tables: ClassVar[tuple[str, ...]] = ("ownership_changes", "customers", "orders", "employees")
@@ -93,6 +94,7 @@ class TransferAnomaly(PipelineSpec):
     baseline_description: ClassVar[str] = (
         "1 when the new owner logged no activity on the customer between the change and the cut-off"
     )
+    p: TransferAnomalyParams
 
     def __init__(
         self,
@@ -126,17 +128,19 @@ class TransferAnomaly(PipelineSpec):
             frame = frame[frame["receiver_is_assistant"] > 0].reset_index(drop=True)
         return frame
 
-    def output(self, features: pd.DataFrame, scores: np.ndarray, reasons: list[str], lang: str = "en") -> pd.DataFrame:
+    def output(
+        self, features: pd.DataFrame, scores: np.ndarray, reasons: list[str], lang: catalog.Lang = "en"
+    ) -> pd.DataFrame:
         """Key, score and reasons; a hand-over along a declared flow leads its reasons with the flow
         and how it compares with the flow's usual hand-over, in `lang` (en | zh, as the reasons)."""
         out = super().output(features, scores, reasons)
         if "flow" in features:
             flows = features.reset_index(drop=True)
-            lead = [
-                flow_reason(self.policy.flow(row["flow"]).label, row, lang) if row["flow"] != UNDECLARED else ""
-                for _, row in flows.iterrows()
-            ]
-            out["reasons"] = [f"{a}; {b}" if a and b else a or b for a, b in zip(lead, out["reasons"])]
+            lead = []
+            for _, row in flows.iterrows():
+                flow = self.policy.flow(row["flow"])  # None for UNDECLARED
+                lead.append("" if flow is None else flow_reason(flow.label, row, lang))
+            out["reasons"] = [f"{a}; {b}" if a and b else a or b for a, b in zip(lead, out["reasons"], strict=True)]
         return out
 
     def build_labels(self, dataset: Dataset, features: pd.DataFrame) -> pd.Series:
@@ -162,7 +166,7 @@ class TransferAnomaly(PipelineSpec):
                 booster = fit_lgbm(
                     X[mask], y[mask].to_numpy(), params=self._lgb_params(), num_rounds=self.p.num_rounds, seed=self.seed
                 )
-                extra = {"teacher": "none"}
+                extra: dict[str, str | float] = {"teacher": "none"}
             else:
                 booster, c = distil_logistic(
                     X, y, cs=self.p.teacher_cs, params=self._lgb_params(), num_rounds=self.p.num_rounds, seed=self.seed
