@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from perfml import pipelines
+from perfml.catalog import Lang
 from perfml.dataset import Dataset
 from perfml.home import Home
 from perfml.modeling import registry
@@ -36,7 +37,7 @@ def degraded(*, home: Home, champions: set[str]) -> dict[str, tuple[str, str]]:
     return out
 
 
-def profile(*, home: Home, dataset: Dataset, lang: str = "en") -> pd.DataFrame:
+def profile(*, home: Home, dataset: Dataset, lang: Lang = "en") -> pd.DataFrame:
     """The high-performer profile of `dataset` explained by the home's champion (most important first)."""
     spec = pipelines.get_pipeline("high-performer", home.settings)
     return spec.profile(dataset, registry.load_model(spec.model_name, home=home), lang=lang)
