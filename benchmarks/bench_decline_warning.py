@@ -86,7 +86,10 @@ def main() -> None:
     parser.add_argument("--scale", default="medium")
     parser.add_argument("--train-days", default="1,8,15,22", help="days of the month of the training snapshots")
     parser.add_argument("--score-days", default="1,8,15,22", help="days of the month scored on the test side")
+    parser.add_argument("--quick", action="store_true", help="CI size: the small company, one seed")
     args = parser.parse_args()
+    if args.quick:
+        args.seeds, args.scale = "7", "small"
     days = [tuple(int(d) for d in a.split(",")) for a in (args.train_days, args.score_days)]
     warnings.filterwarnings("ignore")
     per_seed = {}
