@@ -47,22 +47,21 @@ def _timed(client, path: str, n: int) -> list[float]:
 
 
 def run(home: Path, n: int) -> dict:
-    os.environ["PERFML_HOME"] = str(home)
     import sqlalchemy as sa
     from fastapi.testclient import TestClient
 
     from api.main import create_app
-    from perfml.config import get_settings
+    from perfml.home import Home
     from perfml.keys import create_key
-    from perfml.store import alerts, get_engine
+    from perfml.store import alerts
 
-    get_settings.cache_clear()
-    app = create_app(background=False, watch_interval=None, warm=False)
-    key = create_key(role="hr_admin", label="bench_pages").key
+    where = Home.at(home)
+    app = create_app(where, background=False, watch_interval=None, warm=False)
+    key = create_key(role="hr_admin", label="bench_pages", engine=where.engine).key
     with TestClient(app) as client:
         token = re.search(r'name="csrf" value="([^"]+)"', client.get("/ui/sign-in").text).group(1)
         client.post("/ui/sign-in", data={"csrf": token, "key": key})
-        with get_engine().connect() as conn:
+        with where.engine.connect() as conn:
             total = conn.execute(sa.select(sa.func.count()).select_from(alerts)).scalar_one()
             transfer = conn.execute(
                 sa.select(alerts.c.id).where(alerts.c.type == "transfer_anomaly").order_by(alerts.c.id).limit(1)
