@@ -38,6 +38,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _serve(home: Path, port: int) -> subprocess.Popen:
+    """uvicorn serving the app factory over `home` on 127.0.0.1:`port`, in a subprocess."""
+    command = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
+    return subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PERFML_HOME": str(home)})
+
+
 def _build_home(home: Path, scale: str) -> Path:
     """Simulate, import and train the benchmarked model into `home`; return the dataset directory."""
     from perfml.dataset import Dataset
@@ -120,24 +127,7 @@ def main() -> None:
     headers = {"Authorization": f"Bearer {key}"}
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "api.main:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PERFML_HOME": str(home)},
-    )
+    server = _serve(home, port)
     try:
         with httpx.Client(timeout=60.0) as client:
             info = _wait(client, base, headers)

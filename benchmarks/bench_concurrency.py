@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,7 +28,7 @@ from collections import Counter
 from pathlib import Path
 
 # The scoring benchmark's home and helpers (benchmarks/ is on sys.path when a benchmark runs).
-from bench_api import _build_home, _free_port, _pct
+from bench_api import _build_home, _free_port, _pct, _serve
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 1000
@@ -203,24 +202,7 @@ def main() -> None:
     reader_h = {"Authorization": f"Bearer {create_key(role='hr_admin', label='bench_concurrency', engine=engine).key}"}
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "api.main:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PERFML_HOME": str(home)},
-    )
+    server = _serve(home, port)
     try:
         with httpx.Client(timeout=300.0) as client:
             deadline = time.monotonic() + 300
