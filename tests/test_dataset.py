@@ -244,8 +244,21 @@ def test_cli_validate_exit_codes(tiny_dir):
     assert usage.exit_code == 2
 
 
-def test_contract_lists_ten_canonical_tables_plus_metrics():
+def test_contract_lists_the_canonical_tables_and_the_optional_compensation_ones():
+    assert {n for n, t in TABLES.items() if t.optional} == {
+        "order_adjustments",
+        "order_credits",
+        "fx_rates",
+        "plan_assignments",
+        "transfer_labels",
+        "demographics",
+        "metrics",
+    }
     assert set(TABLES) == {
+        "order_adjustments",
+        "order_credits",
+        "fx_rates",
+        "plan_assignments",
         "employees",
         "customers",
         "ownership_changes",

@@ -99,8 +99,8 @@ def test_clean_export_validates_and_imports(export, tmp_path):
     counts = _counts(url)
     assert {n: counts[n] for n in rows} == rows and counts["activities"] == counts["satisfaction"] == 0
     with engine_for(url).connect() as conn:
-        extra = conn.execute(sa.select(CANONICAL["orders"].c.extra).limit(1)).scalar_one()
-    assert extra == {"currency": "USD"}
+        currencies = conn.execute(sa.select(CANONICAL["orders"].c.currency).distinct()).scalars().all()
+    assert currencies == ["USD"]
 
 
 def test_poisoned_export_lists_every_problem_in_one_pass(poisoned):
