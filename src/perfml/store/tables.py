@@ -193,7 +193,23 @@ untracked_tables = sa.Table(
     sa.Column("declared_at", sa.DateTime, nullable=False, default=utcnow, comment="import that declared it"),
 )
 
-SERVICE_TABLES = (alerts, alert_reviews, api_keys, audit_log, untracked_tables)
+pay_adjustments = sa.Table(
+    "pay_adjustments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("plan_id", sa.String(64), nullable=False),
+    sa.Column("employee_id", sa.String, nullable=False),
+    sa.Column("period", sa.String(7), nullable=False, comment="the open period the line is paid in (YYYY-MM)"),
+    sa.Column("for_period", sa.String(7), nullable=False, comment="the period it corrects (YYYY-MM)"),
+    sa.Column("amount", sa.String(40), nullable=False, comment="exact decimal text, in the plan's currency"),
+    sa.Column("source", sa.String(64), nullable=False, comment="what made it, e.g. 'dispute:12'"),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String, nullable=False, comment="principal"),
+    sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow),
+    sa.Index("ix_pay_adjustments_plan_period", "plan_id", "period"),
+)
+
+SERVICE_TABLES = (alerts, alert_reviews, api_keys, audit_log, untracked_tables, pay_adjustments)
 
 
 def hash_key(key: str) -> str:
