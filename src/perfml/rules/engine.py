@@ -12,14 +12,15 @@ from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from decimal import Context, Decimal, localcontext
 
+import numpy as np
 import pandas as pd
 
 from perfml.errors import PlanError
 from perfml.metrics import (
     DERIVED_FROM,
     HISTORY_MONTHS,
-    METRICS,
     MONEY,
+    metric_evidence,
     metric_table_and_evidence,
     parse_period,
     period_index,
@@ -34,32 +35,11 @@ from perfml.rules.crediting import credit_ledger, credit_notes, holds
 from perfml.rules.loading import load_plan, plan_hash
 from perfml.rules.plan import Plan
 from perfml.rules.scorecard import scorecard
-from perfml.rules.trace import BonusRun, Input, Result
-from perfml.rules.values import DERIVED, Values, as_decimal, from_units
+from perfml.rules.trace import BonusRun, Result
+from perfml.rules.values import DERIVED, ROW_SOURCES, RunProvenance, Values, as_decimal, from_units
 from perfml.schema import MONEY_MAX, MONEY_PLACES
 
 ZERO = Decimal(0)
-# Row-counted metrics of the metrics layer and the table their rows come from.
-_ROW_SOURCES = {
-    "revenue": "orders",
-    "new_revenue": "orders",
-    "repeat_revenue": "orders",
-    "revenue_at_close": "orders",
-    "orders": "orders",
-    "new_customers": "orders",
-    "visits": "activities",
-    "calls": "activities",
-    "emails": "activities",
-    "meetings": "activities",
-    "messages": "activities",
-    "activities": "activities",
-    "leads": "leads",
-    "leads_converted": "leads",
-    "leads_lost": "leads",
-    "leads_due_24h": "leads",
-    "lead_responses": "leads",
-    "satisfaction_responses": "satisfaction",
-}
 
 
 def _context() -> Context:
@@ -189,14 +169,16 @@ def evaluate(
         dataset, plan.crediting, scores=scores, reviews=reviews, since=period_label(lo - HISTORY_MONTHS)
     )
     needed = plan_metrics(plan)
-    rows, units, digits, evidence = _values_frame(dataset, ledger, needed, periods, employee_ids)
+    rows, units, digits = _values_frame(dataset, ledger, needed, periods, employee_ids)
+    evaluated = set(rows["employee_id"].tolist())
+    provenance = RunProvenance(frozenset(rows.columns), lambda: _evidence(dataset, ledger, needed, periods, evaluated))
     results, skipped = _evaluate_rows(
         plan,
         rows,
         units,
         digits,
         needed,
-        evidence,
+        provenance,
         overrides=overrides,
         not_tracked=untracked_metrics(dataset),
         milestone_orders=_milestone_orders(plan, ledger, periods),
@@ -225,27 +207,28 @@ def evaluate(
 
 
 def _values_frame(dataset, ledger: pd.DataFrame, needed: set[str], periods: list[str], employee_ids):
-    """Metric rows of the periods (with history columns), their exact money units and the evidence map."""
+    """Metric rows of the periods (with history columns) in (period, employee_id) order, and their exact money units."""
     lo, hi = parse_period(periods[0]), parse_period(periods[-1])
-    table, evidence_rows = metric_table_and_evidence(
-        dataset,
-        periods=[period_label(i) for i in range(lo - HISTORY_MONTHS, hi + 1)],
-        crediting=ledger,
-        evidence_metrics=_evidence_metrics(needed),
-        evidence_periods=_evidence_periods(needed, periods),
-        look_back=0,
-    )
-    evidence = {
-        (e, p, m): (t, ids)
-        for e, p, m, t, ids in zip(
-            *(evidence_rows[c].tolist() for c in ("employee_id", "period", "metric", "table", "ids")), strict=True
-        )
-    }
+    months = [period_label(i) for i in range(lo - HISTORY_MONTHS, hi + 1)]
+    table, _ = metric_table_and_evidence(dataset, periods=months, crediting=ledger, look_back=0)
     frame = _with_history(table.frame, needed)  # keeps row order, so `units` stays aligned
     keep = frame["period"].isin(periods)
     if employee_ids is not None:
         keep &= frame["employee_id"].isin(list(employee_ids))
-    return frame[keep], table.units[keep.to_numpy()], table.digits, evidence
+    rows, units = frame[keep], table.units[keep.to_numpy()]
+    # The metrics layer orders by employee then period; results are reported by period then employee.
+    order = np.lexsort((rows["employee_id"].to_numpy(str), rows["period"].to_numpy(str)))
+    return rows.iloc[order], units.iloc[order], table.digits
+
+
+def _evidence(dataset, ledger: pd.DataFrame, needed: set[str], periods: list[str], employees: set[str]) -> dict:
+    """{(employee_id, period, metric): (table, row ids)} behind the run's row-counted metrics (for traces)."""
+    rows = metric_evidence(
+        dataset, periods=_evidence_periods(needed, periods), metrics=_evidence_metrics(needed), crediting=ledger
+    )
+    rows = rows[rows["employee_id"].isin(employees)]
+    columns = (rows[c].tolist() for c in ("employee_id", "period", "metric", "table", "ids"))
+    return {(e, p, m): (t, ids) for e, p, m, t, ids in zip(*columns, strict=True)}
 
 
 def _evaluate_rows(
@@ -254,30 +237,36 @@ def _evaluate_rows(
     units: pd.DataFrame,
     digits: int,
     needed: set[str],
-    evidence: dict,
+    provenance: RunProvenance,
     *,
     overrides,
     milestone_orders: dict,
     notes: dict,
     not_tracked: frozenset[str] = frozenset(),
 ) -> tuple[list, list]:
-    """One `compute` per row; results sorted by (period, employee_id), plus the rows no segment selects."""
+    """One `compute` per row, in the rows' order, plus the rows no segment selects."""
     results, skipped = [], []
-    columns = {c: rows[c].tolist() for c in needed if c in rows.columns and c not in MONEY}
+    # Plain Python values per column; metrics as exact Decimals (money from integer units).
+    columns = {c: [as_decimal(v) for v in rows[c].tolist()] for c in needed if c in rows.columns and c not in MONEY}
     t6 = "revenue_trailing6_mean" in needed
-    money_cols = {c: units[c].tolist() for c in MONEY if c in needed or (t6 and c == "revenue_trailing6_total")}
+    for c in MONEY:
+        if c in needed or (t6 and c == "revenue_trailing6_total"):
+            columns[c] = [None if v is pd.NA else from_units(v, digits) for v in units[c].tolist()]
+    if t6:
+        columns["revenue_trailing6_mean"] = [
+            None if v is None else v / 6 for v in columns.pop("revenue_trailing6_total")
+        ]
+    names = list(columns)
     segments: dict[tuple[str, int], str | None] = {}
-    columns_present = frozenset(rows.columns)
     with localcontext(_context()), _collector_paused():
-        for i, (emp, period, role, team, tenure) in enumerate(
-            zip(
-                rows["employee_id"].tolist(),
-                rows["period"].tolist(),
-                rows["role"].tolist(),
-                rows["team_id"].tolist(),
-                rows["tenure_months"].tolist(),
-                strict=True,
-            )
+        for emp, period, role, team, tenure, *metric_values in zip(
+            rows["employee_id"].tolist(),
+            rows["period"].tolist(),
+            rows["role"].tolist(),
+            rows["team_id"].tolist(),
+            rows["tenure_months"].tolist(),
+            *columns.values(),
+            strict=True,
         ):
             key = (role, int(tenure))
             if key not in segments:
@@ -292,13 +281,7 @@ def _evaluate_rows(
                     }
                 )
                 continue
-            data: dict[str, Decimal | None] = {c: as_decimal(v[i]) for c, v in columns.items()}
-            for c, v in money_cols.items():
-                data[c] = None if v[i] is pd.NA else from_units(v[i], digits)
-            if t6:
-                total = data.pop("revenue_trailing6_total")
-                data["revenue_trailing6_mean"] = None if total is None else total / 6
-            values = Values(emp, period, data, _source_of(emp, period, evidence, columns_present), not_tracked)
+            values = Values(emp, period, dict(zip(names, metric_values, strict=True)), provenance, not_tracked)
             if overrides:
                 values = values.override(overrides)
             results.append(
@@ -312,8 +295,6 @@ def _evaluate_rows(
                     credits=notes.get((emp, period)),
                 )
             )
-    results.sort(key=lambda r: (r.period, r.employee_id))
-    skipped.sort(key=lambda r: (r["period"], r["employee_id"]))
     return results, skipped
 
 
@@ -454,7 +435,7 @@ def _evidence_metrics(needed: set[str]) -> list[str]:
         wanted |= set(DERIVED_FROM.get(name, (name,)))
     if "revenue_last_year" in needed:
         wanted.add("revenue")
-    return sorted(wanted & set(_ROW_SOURCES))
+    return sorted(wanted & set(ROW_SOURCES))
 
 
 def _evidence_periods(needed: set[str], periods: list[str]) -> list[str]:
@@ -463,47 +444,6 @@ def _evidence_periods(needed: set[str], periods: list[str]) -> list[str]:
     if "revenue_last_year" in needed:
         out |= {period_label(parse_period(p) - 12) for p in periods}
     return sorted(out)
-
-
-def _source_of(emp: str, period: str, evidence: dict, columns: frozenset):
-    """A function giving the provenance of one metric of this employee-period (built only when cited)."""
-
-    def source(name: str) -> Input:
-        if name in _ROW_SOURCES:
-            table, ids = evidence.get((emp, period, name), (_ROW_SOURCES[name], []))
-            credited = name in ("revenue", "new_revenue", "repeat_revenue")
-            note = "as credited (crediting rules applied)" if credited else None
-            return Input(name, None, table, ids=ids, period=period, note=note)
-        if name in DERIVED_FROM:
-            parts = DERIVED_FROM[name]
-            ids = sorted({i for part in parts for i in evidence.get((emp, period, part), ("", []))[1]})
-            return Input(
-                name,
-                None,
-                _ROW_SOURCES.get(parts[0], "derived"),
-                ids=ids,
-                period=period,
-                note=f"rate from {', '.join(parts)}",
-            )
-        if name == "revenue_last_year":
-            last = period_label(parse_period(period) - 12)
-            table, ids = evidence.get((emp, last, "revenue"), ("orders", []))
-            return Input(name, None, table, ids=ids, period=last, note="credited revenue a year earlier")
-        if name.endswith("_target"):
-            return Input(
-                name, None, "targets", key={"employee_id": emp, "period": period, "metric": name[: -len("_target")]}
-            )
-        if name.startswith("team_revenue"):
-            return Input(name, None, "orders", note="team total at close (before crediting)")
-        if name == "revenue_trailing6_mean" or "_best" in name or name.endswith(("_last_year", "_trailing6_mean")):
-            return Input(name, None, "metrics layer", note="from earlier periods of the same employee")
-        if name not in columns:
-            return Input(name, None, "missing", note="not in the data for this period")
-        if name in METRICS:
-            return Input(name, None, "metrics layer")
-        return Input(name, None, "metrics", key={"employee_id": emp, "period": period, "metric": name})
-
-    return source
 
 
 def _milestone_orders(plan: Plan, ledger: pd.DataFrame, periods: list[str]) -> dict:
