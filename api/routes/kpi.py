@@ -130,7 +130,8 @@ def evaluate(
     run = service.evaluate_plan(
         plan=plan, dataset=ctx.data.dataset(), period=body.period, scores=scores, reviews=reviews, employee_ids=ids
     )
-    out = plain(run.to_dict())
+    # The run's records are cheap; only the page returned is rendered (formula texts, source rows).
+    out = plain(run.to_dict(render=False))
     results = out["results"]
     if not principal.is_admin:
         visible = set(ids or [])
@@ -160,7 +161,7 @@ def evaluate(
         "periods": out["periods"],
         "currency": out["currency"],
         "summary": out["summary"],
-        "results": results[offset : offset + limit],
+        "results": [plain(r.to_dict()) for r in run.results[offset : offset + limit]],
         "holds": out["holds"],
         "skipped": out["skipped"],
         "total": total,

@@ -14,15 +14,18 @@ text, so the same plan and data give byte-identical files):
      "skipped": [...], "results": [
       {"employee_id", "period", "role", "team_id", "segment",
        "scorecard": null | {"rule", "total", "weights_present", "weights_total", "render", "facts",
-                            "indicators": [{"id", "rule", "kind", "metric", "weight", "ratio", "score",
-                                            "points", "render", "facts", "inputs", "note"?}]},
+                            "indicators": [{"id", "weight", "score", "points", "render", "facts",
+                                            "inputs", "note"?}]},
        "lines": [{"rule", "name", "value", "render" and "facts" | "formula", "inputs", "note"?}],
+       "metrics": {name: value},
        "total", "credits"?, "notes"?}]}
 
-An input is `{"name", "value"}` when it is a metric of the result's employee-period (its
-provenance is looked up on demand), else the full input (`source`, and `period`, `key`, `ids`,
-`note` when set). `to_dict()` (the default `render=True`) gives the readable trace instead:
-formula texts, and every input with its source table and row ids.
+`render` names the renderer (`RENDERERS`) that turns `facts` (positional, Decimal as text) into
+the formula text. An input given by name is a metric of the result's employee-period: its value is
+in `metrics`, its source table and row ids are looked up on demand (`to_dict()`, `explain_text`);
+any other input is written in full (`name`, `value`, `source`, and `period`, `key`, `ids`, `note`
+when set). `to_dict()` (the default `render=True`) gives the readable trace instead: formula
+texts, and every input with its source table and row ids.
 """
 
 from __future__ import annotations
@@ -149,10 +152,11 @@ class Input:
                 out[attr] = value
         return out
 
-    def record(self) -> dict[str, Any]:
-        """Compact dict: a metric of the employee-period by name and value only (provenance on demand)."""
+    def record(self, metrics: dict[str, Decimal | None]) -> str | dict[str, Any]:
+        """Compact form: a metric of the employee-period by name (its value goes to `metrics`), else the dict."""
         if self.origin is not None:
-            return {"name": self.name, "value": _text(self.value)}
+            metrics.setdefault(self.name, self.value)
+            return self.name
         return self.to_dict()
 
 
@@ -208,15 +212,15 @@ class Line:
             out["note"] = self.note
         return out
 
-    def record(self) -> dict[str, Any]:
-        """Compact dict of the line item: its facts (or ready formula text) and inputs by name and value."""
+    def record(self, metrics: dict[str, Decimal | None]) -> dict[str, Any]:
+        """Compact dict of the line item: its facts (or formula text); metric inputs by name (`Input.record`)."""
         out: dict[str, Any] = {"rule": self.rule, "name": self.name, "value": _text(self.value)}
         if self._formula is not None:
             out["formula"] = self._formula
         else:
             out["render"] = self.render
             out["facts"] = [_text(f) if isinstance(f, Decimal) else f for f in self.facts]
-        out["inputs"] = [i.record() for i in self.inputs]
+        out["inputs"] = [i.record(metrics) for i in self.inputs]
         if self.note:
             out["note"] = self.note
         return out
@@ -258,10 +262,16 @@ class Result:
             "role": self.role,
             "team_id": self.team_id,
             "segment": self.segment,
-            "scorecard": _scorecard_dict(self.scorecard, render),
-            "lines": [ln.to_dict() if render else ln.record() for ln in self.lines],
-            "total": self.total,
         }
+        if render:
+            out["scorecard"] = _rendered_scorecard(self.scorecard)
+            out["lines"] = [ln.to_dict() for ln in self.lines]
+        else:
+            metrics: dict[str, Decimal | None] = {}  # every metric cited, once
+            out["scorecard"] = _scorecard_record(self.scorecard, metrics)
+            out["lines"] = [ln.record(metrics) for ln in self.lines]
+            out["metrics"] = metrics
+        out["total"] = self.total
         if self.credits:
             out["credits"] = self.credits
         if self.notes:
@@ -286,18 +296,28 @@ def render_scorecard(card: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-def _scorecard_dict(card: dict[str, Any] | None, render: bool) -> dict[str, Any] | None:
+def _rendered_scorecard(card: dict[str, Any] | None) -> dict[str, Any] | None:
+    rendered = render_scorecard(card)
+    for ind in rendered["indicators"] if rendered else ():
+        ind["inputs"] = [i.to_dict() for i in ind["inputs"]]
+    return rendered
+
+
+# What an indicator's record leaves out: the rule and kind follow from its id and the plan, the ratio is a fact.
+_NOT_RECORDED = frozenset({"rule", "kind", "metric", "ratio", "inputs"})
+
+
+def _scorecard_record(card: dict[str, Any] | None, metrics: dict[str, Decimal | None]) -> dict[str, Any] | None:
     if card is None:
         return None
-    if render:
-        rendered = render_scorecard(card)
-        for ind in rendered["indicators"]:  # type: ignore[index]  # not None for a card
-            ind["inputs"] = [i.to_dict() for i in ind["inputs"]]
-        return rendered
-    return {
-        **card,
-        "indicators": [{**ind, "inputs": [i.record() for i in ind["inputs"]]} for ind in card["indicators"]],
-    }
+    indicators = [
+        {
+            **{k: v for k, v in ind.items() if k not in _NOT_RECORDED},
+            "inputs": [i.record(metrics) for i in ind["inputs"]],
+        }
+        for ind in card["indicators"]
+    ]
+    return {**card, "indicators": indicators}
 
 
 @dataclass

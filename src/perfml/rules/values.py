@@ -105,10 +105,10 @@ class Values:
         """A metric cited by a trace (built once per metric, shared by the lines citing it)."""
         found = self._inputs.get(name)
         if found is None:
-            if name in DERIVED and name not in self._overridden:
+            if self._provenance is not None and name not in self._overridden:
+                found = Input(name, self.get(name), origin=(self._provenance, self.employee_id, self.period))
+            elif name in DERIVED and name not in self._overridden:
                 found = Input(name, self.get(name), "derived", note=DERIVED[name][2])
-            elif self._provenance is not None:
-                found = Input(name, self._data.get(name), origin=(self._provenance, self.employee_id, self.period))
             else:
                 found = Input(name, self.get(name), "metrics layer" if name in self._data else "missing")
             self._inputs[name] = found
@@ -169,6 +169,8 @@ class RunProvenance:
 
     def describe(self, employee_id: str, period: str, name: str) -> tuple:
         """(source, ids, key, period, note) of one metric of one employee-period."""
+        if name in DERIVED:
+            return "derived", None, None, None, DERIVED[name][2]
         if name in ROW_SOURCES:
             table, ids = self._rows(employee_id, period, name)
             note = "as credited (crediting rules applied)" if name in _CREDITED else None
