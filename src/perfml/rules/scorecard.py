@@ -67,7 +67,7 @@ def scorecard(plan: Plan, seg_id: str, values: Values) -> dict[str, Any] | None:
         inputs = values.inputs(ind.metric)
         if ind.target is not None:
             inputs.append(target_of(values, ind.target)[1])
-        row = {
+        row: dict[str, Any] = {
             "id": ind_id,
             "rule": f"indicators.{ind_id}",
             "kind": ind.kind,
@@ -175,7 +175,10 @@ def _bands_score_text(
     weight: Decimal,
     present: Decimal,
 ) -> str:
-    shown = f"{metric} {_ratio_text(value, target, better, ratio)}" if ratio is not None else f"{metric} = {fmt(value)}"
+    if ratio is not None and target is not None:
+        shown = f"{metric} {_ratio_text(value, target, better, ratio)}"
+    else:
+        shown = f"{metric} = {fmt(value)}"
     found = f"bands[{band}]" if band is not None else "no band (the floor)"
     return f"{shown} → {found} scores {fmt(score)}; " + _points_text(score, weight, present)
 

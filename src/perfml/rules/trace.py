@@ -219,7 +219,7 @@ class Line:
             out["formula"] = self._formula
         else:
             out["render"] = self.render
-            out["facts"] = [_text(f) if isinstance(f, Decimal) else f for f in self.facts]
+            out["facts"] = _as_text(self.facts)
         out["inputs"] = [i.record(metrics) for i in self.inputs]
         if self.note:
             out["note"] = self.note
@@ -270,8 +270,8 @@ class Result:
             metrics: dict[str, Decimal | None] = {}  # every metric cited, once
             out["scorecard"] = _scorecard_record(self.scorecard, metrics)
             out["lines"] = [ln.record(metrics) for ln in self.lines]
-            out["metrics"] = metrics
-        out["total"] = self.total
+            out["metrics"] = {k: _text(v) for k, v in metrics.items()}
+        out["total"] = _text(self.total)
         if self.credits:
             out["credits"] = self.credits
         if self.notes:
@@ -312,12 +312,21 @@ def _scorecard_record(card: dict[str, Any] | None, metrics: dict[str, Decimal | 
         return None
     indicators = [
         {
-            **{k: v for k, v in ind.items() if k not in _NOT_RECORDED},
+            **{k: _as_text(v) for k, v in ind.items() if k not in _NOT_RECORDED},
             "inputs": [i.record(metrics) for i in ind["inputs"]],
         }
         for ind in card["indicators"]
     ]
-    return {**card, "indicators": indicators}
+    return {**{k: _as_text(v) for k, v in card.items() if k != "indicators"}, "indicators": indicators}
+
+
+def _as_text(value: Any) -> Any:
+    """Decimals (also inside a tuple of facts) as text: records reach the JSON encoder ready to write."""
+    if type(value) is Decimal:
+        return format(value, "f")
+    if type(value) is tuple:
+        return [_as_text(v) for v in value]
+    return value
 
 
 @dataclass

@@ -65,7 +65,7 @@ class Values:
     """Metric values of one employee-period (Decimal or None); a cited metric becomes an `Input` whose
     provenance (`provenance.describe`) is looked up only when read."""
 
-    __slots__ = ("employee_id", "period", "not_tracked", "_data", "_provenance", "_inputs", "_overridden")
+    __slots__ = ("employee_id", "period", "not_tracked", "_data", "_origin", "_provenance", "_inputs", "_overridden")
 
     def __init__(
         self,
@@ -80,6 +80,7 @@ class Values:
         self.not_tracked = not_tracked  # metrics of tables the company does not track: unknown, never 0
         self._data = data  # owned: callers hand over a fresh dict
         self._provenance = provenance
+        self._origin = None if provenance is None else (provenance, employee_id, period)  # shared by its inputs
         self._inputs: dict[str, Input] = {}
         self._overridden: frozenset[str] = frozenset()
 
@@ -105,8 +106,8 @@ class Values:
         """A metric cited by a trace (built once per metric, shared by the lines citing it)."""
         found = self._inputs.get(name)
         if found is None:
-            if self._provenance is not None and name not in self._overridden:
-                found = Input(name, self.get(name), origin=(self._provenance, self.employee_id, self.period))
+            if self._origin is not None and name not in self._overridden:
+                found = Input(name, self.get(name), origin=self._origin)
             elif name in DERIVED and name not in self._overridden:
                 found = Input(name, self.get(name), "derived", note=DERIVED[name][2])
             else:
