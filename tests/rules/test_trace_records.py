@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from decimal import ROUND_FLOOR, Context, localcontext
 from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
-from test_engine import dataset
+from test_engine import ORDERS, dataset
 
 import perfml.rules.engine as engine
 from perfml.rules import evaluate, load_plan
@@ -139,3 +140,12 @@ def test_a_ratio_just_under_a_bound_is_not_shown_as_reaching_it():
     values = Values("e1", "2024-03", {**data, "lead_conversion_rate": None, "avg_satisfaction": None})
     ind = render_scorecard(scorecard(plan, "veteran", values))["indicators"][0]
     assert "= 49.99…% of target" in ind["formula"] and ind["score"] == D("50.00")  # the score itself rounds once
+
+
+def test_payouts_do_not_depend_on_the_callers_decimal_context():
+    order = dict(order_id="p1", customer_id="c2", employee_id="r1", closed_at="2024-03-05", amount="123456.78")
+    ds = dataset(orders=ORDERS[:1] + [order])
+    expected = evaluate("sales-default", ds, "2024-03")
+    assert expected.result("r1", "2024-03").line("commission").value == D("13518.52")  # 10% × 100,000 + 15% × 23,456.78
+    with localcontext(Context(prec=6, rounding=ROUND_FLOOR)):
+        assert evaluate("sales-default", ds, "2024-03").summary_csv() == expected.summary_csv()

@@ -246,19 +246,19 @@ def _evaluate_rows(
 ) -> tuple[list, list]:
     """One `compute` per row, in the rows' order, plus the rows no segment selects."""
     results, skipped = [], []
-    # Plain Python values per column; metrics as exact Decimals (money from integer units).
-    columns = {c: [as_decimal(v) for v in rows[c].tolist()] for c in needed if c in rows.columns and c not in MONEY}
-    t6 = "revenue_trailing6_mean" in needed
-    for c in MONEY:
-        if c in needed or (t6 and c == "revenue_trailing6_total"):
-            columns[c] = [None if v is pd.NA else from_units(v, digits) for v in units[c].tolist()]
-    if t6:
-        columns["revenue_trailing6_mean"] = [
-            None if v is None else v / 6 for v in columns.pop("revenue_trailing6_total")
-        ]
-    names = list(columns)
-    segments: dict[tuple[str, int], str | None] = {}
     with localcontext(_context()), _collector_paused():
+        # Plain Python values per column; metrics as exact Decimals (money from integer units).
+        columns = {c: [as_decimal(v) for v in rows[c].tolist()] for c in needed if c in rows.columns and c not in MONEY}
+        t6 = "revenue_trailing6_mean" in needed
+        for c in MONEY:
+            if c in needed or (t6 and c == "revenue_trailing6_total"):
+                columns[c] = [None if v is pd.NA else from_units(v, digits) for v in units[c].tolist()]
+        if t6:
+            columns["revenue_trailing6_mean"] = [
+                None if v is None else v / 6 for v in columns.pop("revenue_trailing6_total")
+            ]
+        names = list(columns)
+        segments: dict[tuple[str, int], str | None] = {}
         for emp, period, role, team, tenure, *metric_values in zip(
             rows["employee_id"].tolist(),
             rows["period"].tolist(),
