@@ -164,14 +164,23 @@ def evaluate(
     for p in periods:
         _check_effective(plan, p)
     lo = parse_period(periods[0])
-    # Rows from lo - 12 are read: the periods' growth and the lagged plan metrics need no more.
-    ledger = credit_ledger(
-        dataset, plan.crediting, scores=scores, reviews=reviews, since=period_label(lo - HISTORY_MONTHS)
-    )
+    # Copies: a trace read later rebuilds the ledger from exactly these inputs.
+    scores = scores.copy() if scores is not None else None
+    reviews = dict(reviews) if reviews is not None else None
+
+    def ledger_of_run() -> pd.DataFrame:
+        # Rows from lo - 12 are read: the periods' growth and the lagged plan metrics need no more.
+        since = period_label(lo - HISTORY_MONTHS)
+        return credit_ledger(dataset, plan.crediting, scores=scores, reviews=reviews, since=since)
+
+    ledger = ledger_of_run()
     needed = plan_metrics(plan)
     rows, units, digits = _values_frame(dataset, ledger, needed, periods, employee_ids)
     evaluated = set(rows["employee_id"].tolist())
-    provenance = RunProvenance(frozenset(rows.columns), lambda: _evidence(dataset, ledger, needed, periods, evaluated))
+    # Source rows are looked up only when a trace is read; the ledger is rebuilt then rather than kept.
+    provenance = RunProvenance(
+        frozenset(rows.columns), lambda: _evidence(dataset, ledger_of_run(), needed, periods, evaluated)
+    )
     results, skipped = _evaluate_rows(
         plan,
         rows,
