@@ -83,6 +83,8 @@ def test_a_line_renders_its_formula_from_its_facts():
         Line("r", "n", D(0))
     with pytest.raises(ValueError, match="exactly one"):
         Line("r", "n", D(0), "text", render="test.rate_times_base")
+    with pytest.raises(ValueError, match="a source or an origin"):
+        Input("revenue", D(1))
     with pytest.raises(ValueError, match="registered twice"):
         renderer("test.rate_times_base")(text)
 

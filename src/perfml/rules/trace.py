@@ -115,7 +115,7 @@ class Input:
         self,
         name: str,
         value: Decimal | None,
-        source: str = "metrics layer",
+        source: str | None = None,
         ids: list[str] | None = None,
         key: dict[str, str] | None = None,
         period: str | None = None,
@@ -123,6 +123,8 @@ class Input:
         *,
         origin: tuple[Provenance, str, str] | None = None,
     ):
+        if (source is None) == (origin is None):
+            raise ValueError(f"input {name}: give a source or an origin, exactly one")
         self.name = name
         self.value = value
         self.origin = origin
