@@ -80,7 +80,7 @@ def _rates_for(orders: pd.DataFrame, currencies: pd.Series, fx_rates: pd.DataFra
     quotes = quotes.astype({"from_currency": "string"}).sort_values("date", kind="stable")
     wanted = wanted.astype({"from_currency": "string"}).sort_values("closed_at", kind="stable")
     if quotes.empty:
-        linked = wanted.assign(rate=float("nan"), date=pd.NaT)
+        linked = wanted.assign(rate=float("nan"), date=pd.Series(pd.NaT, index=wanted.index, dtype="datetime64[ns]"))
     else:
         linked = pd.merge_asof(
             wanted, quotes, left_on="closed_at", right_on="date", by="from_currency", direction="backward"
