@@ -57,7 +57,8 @@ Columns (float64 unless said otherwise; counts are whole numbers stored as float
     revenue_trailing6_mean, revenue_growth_trailing6   mean of the 6 previous months (all 6
                        must be employed months; the current month excluded); growth = ratio - 1
     team_revenue       revenue at close of everyone in the employee's team (currency); internal
-                       crediting (assistant shares, holds) does not change what the team sold
+                       crediting (assistant shares, splits, holds) does not change what the team
+                       sold, but the ledger's conversion does: every order in the plan's currency
     team_revenue_last_year, team_revenue_growth_yoy
     <extra metric>     every metric of the optional `metrics` table, pivoted (NaN when not given)
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from helpers.rule_data import make_dataset
 from helpers.rule_plans import plan_dict, plan_yaml
+from perfml.dataset import Dataset
 from perfml.errors import DataValidationError, PlanError
 from perfml.metrics import metric_table
 from perfml.rules import credit_ledger, evaluate, parse_plan
@@ -339,28 +340,33 @@ def split_orders(draw):
     return shares, amount, rate
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(split_orders())
-def test_splits_conserve_revenue(case):
-    shares, amount, rate = case
-    ds = make_dataset(
+@pytest.fixture(scope="module")
+def one_order():
+    """A validated one-order dataset the property test varies in place (validating each example is slow)."""
+    return make_dataset(
         employees=HOLDERS,
         customers=[dict(customer_id="c", created_at="2022-01-01")],
-        orders=[
-            dict(
-                order_id="o",
-                customer_id="c",
-                employee_id="e0",
-                closed_at="2024-03-10",
-                amount=str(amount),
-                currency="USD" if rate is not None else None,
-            )
-        ],
-        order_credits=[
-            dict(order_id="o", employee_id=f"e{i}", share=str(D(bp).scaleb(-2))) for i, bp in enumerate(shares)
-        ],
-        fx_rates=[dict(date="2024-03-01", from_currency="USD", to_currency="CNY", rate=str(rate))] if rate else None,
+        orders=[dict(order_id="o", customer_id="c", employee_id="e0", closed_at="2024-03-10", amount="1")],
+        fx_rates=[dict(date="2024-03-01", from_currency="USD", to_currency="CNY", rate="1")],
     )
+
+
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(case=split_orders())
+def test_splits_conserve_revenue(one_order, case):
+    shares, amount, rate = case
+    orders = one_order.orders.assign(amount=float(amount), currency=pd.array(["USD" if rate else None], dtype="string"))
+    credits = pd.DataFrame(
+        {
+            "order_id": pd.array(["o"] * len(shares), dtype="string"),
+            "employee_id": pd.array([f"e{i}" for i in range(len(shares))], dtype="string"),
+            "share": [float(D(bp).scaleb(-2)) for bp in shares],
+        }
+    )
+    fx = one_order.fx_rates.assign(rate=float(rate or 1))
+    ds = Dataset({**one_order.tables, "orders": orders, "order_credits": credits, "fx_rates": fx})
     ledger = ledger_of(ds)
     table = metric_table(ds, periods=[PERIOD], crediting=ledger)
     credited = sum(table.decimal("revenue", row) for row in range(len(table.frame)))
