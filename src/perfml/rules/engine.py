@@ -44,6 +44,7 @@ _ROW_SOURCES = {
     "revenue": "orders",
     "new_revenue": "orders",
     "repeat_revenue": "orders",
+    "transferred_revenue": "orders",
     "revenue_at_close": "orders",
     "orders": "orders",
     "new_customers": "orders",
@@ -186,7 +187,13 @@ def evaluate(
     lo = parse_period(periods[0])
     # Rows from lo - 12 are read: the periods' growth and the lagged plan metrics need no more.
     ledger = credit_ledger(
-        dataset, plan.crediting, scores=scores, reviews=reviews, since=period_label(lo - HISTORY_MONTHS)
+        dataset,
+        plan.crediting,
+        currency=plan.currency,
+        rounding=plan.rounding,
+        scores=scores,
+        reviews=reviews,
+        since=period_label(lo - HISTORY_MONTHS),
     )
     needed = plan_metrics(plan)
     rows, units, digits, evidence = _values_frame(dataset, ledger, needed, periods, employee_ids)
@@ -200,7 +207,7 @@ def evaluate(
         overrides=overrides,
         not_tracked=untracked_metrics(dataset),
         milestone_orders=_milestone_orders(plan, ledger, periods),
-        notes=credit_notes(ledger[ledger["period"].isin(periods)]),
+        notes=credit_notes(ledger[ledger["period"].isin(periods)], plan.currency),
     )
     return BonusRun(
         plan={
@@ -471,7 +478,7 @@ def _source_of(emp: str, period: str, evidence: dict, columns: frozenset):
     def source(name: str) -> Input:
         if name in _ROW_SOURCES:
             table, ids = evidence.get((emp, period, name), (_ROW_SOURCES[name], []))
-            credited = name in ("revenue", "new_revenue", "repeat_revenue")
+            credited = name in ("revenue", "new_revenue", "repeat_revenue", "transferred_revenue")
             note = "as credited (crediting rules applied)" if credited else None
             return Input(name, None, table, ids=ids, period=period, note=note)
         if name in DERIVED_FROM:
@@ -507,7 +514,11 @@ def _source_of(emp: str, period: str, evidence: dict, columns: frozenset):
 
 
 def _milestone_orders(plan: Plan, ledger: pd.DataFrame, periods: list[str]) -> dict:
-    """(employee_id, period) -> [(order_id, amount)] of credited orders large enough for any milestone."""
+    """(employee_id, period) -> [(order_id, amount)] of credited orders large enough for any milestone.
+
+    Read like every count of the metrics layer: once per employee credited a positive share of the
+    order (each holder of a split; nobody for a held share), at the whole order's amount in the
+    plan's currency (a milestone is about the size of the deal)."""
     mins = [s.milestone_bonus.min_order for s in plan.segments.values() if s.milestone_bonus]
     if not mins:
         return {}
@@ -516,7 +527,7 @@ def _milestone_orders(plan: Plan, ledger: pd.DataFrame, periods: list[str]) -> d
         & ledger["employee_id"].notna()
         & (ledger["share_bp"] > 0)
         & (ledger["amount"] >= float(min(mins)) * (1 - 1e-12))
-    ]
+    ].drop_duplicates(["employee_id", "order_id"])
     out: dict = {}
     for r in rows.sort_values("order_id").to_dict("records"):
         out.setdefault((r["employee_id"], r["period"]), []).append((r["order_id"], to_decimal(float(r["amount"]))))
