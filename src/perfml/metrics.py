@@ -86,6 +86,7 @@ METRICS: dict[str, str] = {
     "revenue_at_close": "order amounts closed by the employee, before crediting (currency)",
     "new_revenue": "credited revenue of new-customer orders (currency)",
     "repeat_revenue": "credited revenue of repeat orders (currency)",
+    "transferred_revenue": "credited revenue of customers received by transfer, after the share (currency)",
     "orders": "orders closed (count)",
     "new_customers": "new-customer orders closed (count)",
     "visits": "visit activities (count)",
