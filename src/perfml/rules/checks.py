@@ -231,11 +231,12 @@ def _bonus_base_warnings(path: str, seg: Segment) -> list[tuple[str, str]]:
     out = []
     g = seg.growth_bonus
     if g is not None and g.applies_to == "metric":
+        top = max(band.rate for band in g.bands)
         out.append(
             (
                 f"{path}.growth_bonus.applies_to",
-                f"the band's rate is paid on the whole {g.metric}, not on the growth: 10% growth at a 15% rate "
-                f"pays 15% of all of {g.metric}; use `increase` to pay on the growth only",
+                f"the band's rate is paid on the whole {g.metric}, not on the growth (a {fmt(top)}% rate pays "
+                f"{fmt(top)}% of all of {g.metric}); use `increase` to pay on the growth only",
             )
         )
     b = seg.base_bonus
