@@ -97,7 +97,7 @@ def test_no_transferred_revenue_this_period_counts_as_none_transferred():
 
 def test_part_completion_above_the_cap_says_so():
     line = assistant(revenue=30_000, transferred_revenue=0, revenue_target=20_000, new_customers=0)
-    assert "→ 150% of target, counted up to the cap 120%" in line.formula
+    assert "→ 150% of target, counted up to the cap of 120% of target" in line.formula
 
 
 def test_counted_up_to_checks_name_their_yaml_path():

@@ -94,7 +94,7 @@ def combined_task_line(plan: Plan, seg_id: str, values: Values) -> Line:
             inputs += [i for i in counted_inputs if i not in inputs]
             ratio = counted / target * HUNDRED
             completion = min(ratio, task.cap)
-            capped = f", counted up to the cap {pct(task.cap)}" if completion < ratio else ""
+            capped = f", counted up to the cap of {pct(task.cap)} of target" if completion < ratio else ""
             text = (
                 f"{part_id}: {counted_text} / target {amount_text(target_name, target)}{cap_note} "
                 f"→ {percent_text(ratio, [task.cap])} of target{capped}"

@@ -58,7 +58,7 @@ def draw_lines(plan: Plan, seg_id: str, commission: Decimal, opening: Decimal) -
     inputs = [
         Input("commission", commission, "line", note=f"segments.{seg_id}.commission"),
         Input("amount", draw.amount, "plan"),
-        Input("opening_balance", opening, "earlier periods", note="walked from January of the plan year"),
+        Input("opening_balance", opening, "earlier periods", note="walked over the earlier months of the plan year"),
         Input(BALANCE, closing, "draw", note="carried to the next period"),
     ]
     if advance:
