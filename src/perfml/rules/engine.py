@@ -31,9 +31,11 @@ from perfml.rules.assistant import capacity_column, combined_task_line
 from perfml.rules.bonuses import base_bonus_line, growth_line, milestone_line, satisfaction_gate_line, team_line
 from perfml.rules.commission import commission_line
 from perfml.rules.crediting import credit_ledger, credit_notes, holds
+from perfml.rules.draws import balance_start, draw_lines, opening_balances
 from perfml.rules.loading import load_plan, plan_hash
 from perfml.rules.plan import Plan
 from perfml.rules.scorecard import scorecard
+from perfml.rules.spiff import SpiffOrder, spiff_line, spiff_orders
 from perfml.rules.trace import BonusRun, Input, Result
 from perfml.rules.values import DERIVED, Values, as_decimal, from_units
 from perfml.schema import MONEY_MAX, MONEY_PLACES
@@ -97,6 +99,8 @@ def plan_metrics(plan: Plan) -> set[str]:
                     names.add(part.target.metric)
                 if part.capacity:
                     names.add(capacity_column(part.metric, part.capacity.months))
+                if part.counted_up_to:
+                    names |= {part.counted_up_to.of, part.counted_up_to.portion or part.metric}
     for name in list(names):
         if name in DERIVED:
             names |= set(DERIVED[name][0])
@@ -113,6 +117,8 @@ def compute(
     team_id: str | None,
     orders: Iterable[tuple[str, Decimal]] = (),
     credits: list[dict] | None = None,
+    spiff_orders: Iterable[SpiffOrder] = (),
+    draw_opening: Decimal = ZERO,
 ) -> Result:
     """Scorecard and payout lines of one employee-period from its exact values."""
     seg = plan.segments[seg_id]
@@ -133,8 +139,13 @@ def compute(
             lines.append(milestone_line(plan, seg_id, list(orders)))
         if seg.combined_task:
             lines.append(combined_task_line(plan, seg_id, values))
+        if seg.spiffs:
+            lines.append(spiff_line(plan, seg_id, list(spiff_orders)))
         if seg.satisfaction_gate:
             lines.append(satisfaction_gate_line(plan, seg_id, values, list(lines)))
+        if seg.draw:  # after the gate: an advance against commission is not a bonus the gate deducts from
+            commission = next((ln.value for ln in lines if ln.name == "commission"), ZERO)
+            lines += draw_lines(plan, seg_id, commission, draw_opening)
         total = sum((ln.value for ln in lines), ZERO)
     return Result(values.employee_id, values.period, role, team_id, seg_id, card, lines, total, credits or [])
 
@@ -149,8 +160,14 @@ def evaluate_values(
     orders: Iterable[tuple[str, object]] = (),
     employee_id: str = "what-if",
     period: str = "what-if",
+    spiff_orders: Iterable[SpiffOrder] = (),
+    draw_opening: Decimal = ZERO,
 ) -> Result:
-    """Score plain metric values (no dataset): e.g. {'revenue': 130000, 'revenue_target': 100000}."""
+    """Score plain metric values (no dataset): e.g. {'revenue': 130000, 'revenue_target': 100000}.
+
+    `spiff_orders` are the credited orders SPIFFs may pay on; `draw_opening` the draw balance (money)
+    carried into the period.
+    """
     plan = load_plan(plan)
     seg_id = segment or plan.segment_for(role, tenure_months)
     if seg_id is None or seg_id not in plan.segments:
@@ -163,7 +180,16 @@ def evaluate_values(
         if amount is None:
             raise PlanError(f"orders: order {oid} has no amount (got {a!r})")
         amounts.append((oid, amount))
-    return compute(plan, seg_id, vals, role=role, team_id=None, orders=amounts)
+    return compute(
+        plan,
+        seg_id,
+        vals,
+        role=role,
+        team_id=None,
+        orders=amounts,
+        spiff_orders=spiff_orders,
+        draw_opening=draw_opening,
+    )
 
 
 # -- over a dataset ------------------------------------------------------------------------------------
@@ -208,6 +234,8 @@ def evaluate(
         not_tracked=untracked_metrics(dataset),
         milestone_orders=_milestone_orders(plan, ledger, periods),
         notes=credit_notes(ledger[ledger["period"].isin(periods)], plan.currency),
+        spiffs=spiff_orders(plan, ledger, dataset.orders, periods),
+        draw_openings=_draw_openings(plan, dataset, ledger, needed, periods, employee_ids),
     )
     return BonusRun(
         plan={
@@ -267,6 +295,8 @@ def _evaluate_rows(
     milestone_orders: dict,
     notes: dict,
     not_tracked: frozenset[str] = frozenset(),
+    spiffs: dict | None = None,
+    draw_openings: dict | None = None,
 ) -> tuple[list, list]:
     """One `compute` per row; results sorted by (period, employee_id), plus the rows no segment selects."""
     results, skipped = [], []
@@ -317,6 +347,8 @@ def _evaluate_rows(
                     team_id=team,
                     orders=milestone_orders.get((emp, period), ()),
                     credits=notes.get((emp, period)),
+                    spiff_orders=(spiffs or {}).get((emp, period), ()),
+                    draw_opening=(draw_openings or {}).get((emp, period), ZERO),
                 )
             )
     results.sort(key=lambda r: (r.period, r.employee_id))
@@ -532,6 +564,26 @@ def _milestone_orders(plan: Plan, ledger: pd.DataFrame, periods: list[str]) -> d
     for r in rows.sort_values("order_id").to_dict("records"):
         out.setdefault((r["employee_id"], r["period"]), []).append((r["order_id"], to_decimal(float(r["amount"]))))
     return out
+
+
+def _draw_openings(plan: Plan, dataset, ledger: pd.DataFrame, needed: set[str], periods: list[str], employee_ids):
+    """(employee_id, period) -> draw balance (money) carried into the period, from the earlier months' commission."""
+    if not any(seg.draw for seg in plan.segments.values()):
+        return {}
+    start = parse_period(min(balance_start(plan, p) for p in periods))
+    earlier = [period_label(i) for i in range(start, parse_period(periods[-1]))]
+    if not earlier:
+        return {}
+    rows, units, digits, evidence = _values_frame(dataset, ledger, needed, earlier, employee_ids)
+    results, _ = _evaluate_rows(
+        plan, rows, units, digits, needed, evidence, overrides=None, milestone_orders={}, notes={}
+    )
+    commissions: dict[str, list] = {}
+    for r in results:
+        line = r.line("commission")
+        commissions.setdefault(r.employee_id, []).append((r.period, r.segment, line.value if line else ZERO))
+    wanted = {(emp, p) for emp in commissions for p in periods}
+    return opening_balances(plan, commissions, wanted)
 
 
 def _scores_fingerprint(scores: pd.DataFrame | None) -> str | None:

@@ -167,13 +167,22 @@ class Capacity(_Model):
     months: int = Field(3, ge=1, le=12)  # capacity = best level over this many previous months
 
 
+class CountedUpTo(_Model):
+    """Counts `portion` (default: the part's whole value) at most up to `share` % of the metric `of`."""
+
+    share: Decimal  # percent of `of`
+    of: str  # a metric of the same employee-period, e.g. `revenue_target` (the personal target)
+    portion: str | None = None  # a metric contained in the part's metric, e.g. `transferred_revenue` of `revenue`
+
+
 class TaskPart(_Model):
-    """One part of the combined task: metric, target, relative weight, optional capacity cap."""
+    """One part of the combined task: metric, target, relative weight, optional capacity and counting caps."""
 
     metric: str
     target: TargetRef
     weight: Decimal
     capacity: Capacity | None = None
+    counted_up_to: CountedUpTo | None = None
 
 
 class CombinedTask(_Model):
@@ -182,6 +191,36 @@ class CombinedTask(_Model):
     amount: Decimal
     cap: Decimal = Decimal(100)  # completion of one part counts up to this percent
     parts: dict[str, TaskPart]
+
+
+class Spiff(_Model):
+    """A sales incentive: `pays` (money) or `rate` (% of the credited amount) per qualifying credited order.
+
+    An order qualifies when it closes on a day in [from, to] (both inclusive), its product is in
+    `products` (any product when not given) and its amount is at least `min_order`. A fixed amount
+    is paid in proportion to the employee's credited share of the order (a 60/40 split pays 60% and
+    40%), so one order never pays more than one SPIFF.
+    """
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    start: dt.date = Field(alias="from")
+    end: dt.date = Field(alias="to")
+    products: list[str] | None = None
+    min_order: Decimal = Decimal(0)  # the order's amount (money), before crediting
+    pays: Decimal | None = None  # money per qualifying order (times the credited share)
+    rate: Decimal | None = None  # percent of the order's credited amount
+
+
+class Draw(_Model):
+    """An advance paid when commission falls short of `amount` (money); recoverable ones are repaid later.
+
+    The balance of a recoverable draw starts at 0 each plan year (January, or the plan's effective
+    month if later) and is recovered from commission above `amount` in later months of that year.
+    A balance still open at the end of the year or at termination is forgiven, never deducted.
+    """
+
+    amount: Decimal
+    recoverable: bool = True
 
 
 class Segment(_Model):
@@ -197,6 +236,8 @@ class Segment(_Model):
     milestone_bonus: MilestoneBonus | None = None
     combined_task: CombinedTask | None = None
     satisfaction_gate: SatisfactionGate | None = None
+    spiffs: list[Spiff] = []
+    draw: Draw | None = None
 
 
 class Crediting(_Model):
