@@ -29,8 +29,8 @@ from perfml.metrics import (
 from perfml.money import to_decimal
 from perfml.rules.assistant import capacity_column, combined_task_line
 from perfml.rules.bonuses import base_bonus_line, growth_line, milestone_line, satisfaction_gate_line, team_line
-from perfml.rules.commission import commission_line
 from perfml.rules.crediting import credit_ledger, credit_notes, holds
+from perfml.rules.cumulative import commission_columns, commission_lines, cumulative_input, with_cumulative_columns
 from perfml.rules.loading import load_plan, plan_hash
 from perfml.rules.plan import Plan
 from perfml.rules.scorecard import scorecard
@@ -82,6 +82,7 @@ def plan_metrics(plan: Plan) -> set[str]:
             names.add(seg.commission.base)
             if seg.commission.on == "attainment" and seg.commission.target.metric:
                 names.add(seg.commission.target.metric)
+            names |= commission_columns(seg.commission)
         if seg.growth_bonus:
             g = seg.growth_bonus
             names |= {g.metric, f"{g.metric}_last_year" if g.basis == "yoy" else f"{g.metric}_trailing6_mean"}
@@ -123,7 +124,7 @@ def compute(
             lines.append(base_bonus_line(plan, seg_id, card["total"] if card else None))
             base_value = lines[-1].value
         if seg.commission:
-            lines.append(commission_line(plan, seg_id, values))
+            lines += commission_lines(plan, seg_id, values)
         if seg.growth_bonus:
             lines.append(growth_line(plan, seg_id, values, base_value))
         if seg.team_bonus:
@@ -245,7 +246,8 @@ def _values_frame(dataset, ledger: pd.DataFrame, needed: set[str], periods: list
     keep = frame["period"].isin(periods)
     if employee_ids is not None:
         keep &= frame["employee_id"].isin(list(employee_ids))
-    return frame[keep], table.units[keep.to_numpy()], table.digits, evidence
+    rows = with_cumulative_columns(frame, table.units, table.digits, needed, keep)
+    return rows, table.units[keep.to_numpy()], table.digits, evidence
 
 
 def _evaluate_rows(
@@ -497,6 +499,9 @@ def _source_of(emp: str, period: str, evidence: dict, columns: frozenset):
             return Input(name, None, "orders", note="team total at close (before crediting)")
         if name == "revenue_trailing6_mean" or "_best" in name or name.endswith(("_last_year", "_trailing6_mean")):
             return Input(name, None, "metrics layer", note="from earlier periods of the same employee")
+        to_date = cumulative_input(name, period)
+        if to_date is not None:
+            return to_date
         if name not in columns:
             return Input(name, None, "missing", note="not in the data for this period")
         if name in METRICS:
