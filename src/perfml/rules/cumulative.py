@@ -96,7 +96,8 @@ def with_cumulative_columns(
             column = _to_date(ints, employee, month // SPAN_MONTHS[match["span"]], bool(match["before"]))
         else:
             column = _months_back(ints, employee, month, int(match["k"]))
-        rows[name] = [None if pd.isna(u) else from_units(int(u), places) for u in column[keep].tolist()]
+        exact = [None if pd.isna(u) else from_units(int(u), places) for u in column[keep].tolist()]
+        rows[name] = pd.Series(exact, index=rows.index, dtype=object)
     return rows
 
 

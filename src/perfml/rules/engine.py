@@ -33,6 +33,7 @@ from perfml.rules.crediting import credit_ledger, credit_notes, holds
 from perfml.rules.cumulative import commission_columns, commission_lines, cumulative_input, with_cumulative_columns
 from perfml.rules.loading import load_plan, plan_hash
 from perfml.rules.plan import Plan
+from perfml.rules.proration import DayShare, day_shares, note_share, prorated_plan, prorated_targets
 from perfml.rules.scorecard import scorecard
 from perfml.rules.trace import BonusRun, Input, Result
 from perfml.rules.values import DERIVED, Values, as_decimal, from_units
@@ -202,6 +203,7 @@ def evaluate(
         not_tracked=untracked_metrics(dataset),
         milestone_orders=_milestone_orders(plan, ledger, periods),
         notes=credit_notes(ledger[ledger["period"].isin(periods)]),
+        shares=day_shares(rows, dataset, plan),
     )
     return BonusRun(
         plan={
@@ -262,14 +264,17 @@ def _evaluate_rows(
     milestone_orders: dict,
     notes: dict,
     not_tracked: frozenset[str] = frozenset(),
+    shares: list[DayShare] | None = None,
 ) -> tuple[list, list]:
-    """One `compute` per row; results sorted by (period, employee_id), plus the rows no segment selects."""
+    """One `compute` per row; results sorted by (period, employee_id), plus the rows no segment selects
+    or the plan does not pay (`shares`: days paid under the plan, see `perfml.rules.proration`)."""
     results, skipped = [], []
     columns = {c: rows[c].tolist() for c in needed if c in rows.columns and c not in MONEY}
     t6 = "revenue_trailing6_mean" in needed
     money_cols = {c: units[c].tolist() for c in MONEY if c in needed or (t6 and c == "revenue_trailing6_total")}
     segments: dict[tuple[str, int], str | None] = {}
     columns_present = frozenset(rows.columns)
+    prorated: dict[tuple[str, int, int], Plan] = {}
     with localcontext(_context()), _collector_paused():
         for i, (emp, period, role, team, tenure) in enumerate(
             zip(
@@ -281,6 +286,10 @@ def _evaluate_rows(
                 strict=True,
             )
         ):
+            share = shares[i] if shares else None
+            if share is not None and share.skip:
+                skipped.append({"employee_id": emp, "period": period, "reason": share.skip})
+                continue
             key = (role, int(tenure))
             if key not in segments:
                 segments[key] = plan.segment_for(*key)
@@ -300,12 +309,20 @@ def _evaluate_rows(
             if t6:
                 total = data.pop("revenue_trailing6_total")
                 data["revenue_trailing6_mean"] = None if total is None else total / 6
-            values = Values(emp, period, data, _source_of(emp, period, evidence, columns_present), not_tracked)
+            paid_by = plan
+            if share is not None and share.partial:
+                data = prorated_targets(data, share.days, share.of)
+                cut = (seg_id, share.days, share.of)
+                if cut not in prorated:
+                    prorated[cut] = prorated_plan(plan, *cut)
+                paid_by = prorated[cut]
+            source = _source_of(emp, period, evidence, columns_present, share)
+            values = Values(emp, period, data, source, not_tracked)
             if overrides:
                 values = values.override(overrides)
             results.append(
                 compute(
-                    plan,
+                    paid_by,
                     seg_id,
                     values,
                     role=role,
@@ -314,6 +331,8 @@ def _evaluate_rows(
                     credits=notes.get((emp, period)),
                 )
             )
+            if share is not None and share.note:
+                note_share(results[-1], share, plan.segments[seg_id])
     results.sort(key=lambda r: (r.period, r.employee_id))
     skipped.sort(key=lambda r: (r["period"], r["employee_id"]))
     return results, skipped
@@ -467,7 +486,7 @@ def _evidence_periods(needed: set[str], periods: list[str]) -> list[str]:
     return sorted(out)
 
 
-def _source_of(emp: str, period: str, evidence: dict, columns: frozenset):
+def _source_of(emp: str, period: str, evidence: dict, columns: frozenset, share: DayShare | None = None):
     """A function giving the provenance of one metric of this employee-period (built only when cited)."""
 
     def source(name: str) -> Input:
@@ -493,7 +512,11 @@ def _source_of(emp: str, period: str, evidence: dict, columns: frozenset):
             return Input(name, None, table, ids=ids, period=last, note="credited revenue a year earlier")
         if name.endswith("_target"):
             return Input(
-                name, None, "targets", key={"employee_id": emp, "period": period, "metric": name[: -len("_target")]}
+                name,
+                None,
+                "targets",
+                key={"employee_id": emp, "period": period, "metric": name[: -len("_target")]},
+                note=share.target_note if share is not None and share.partial else None,
             )
         if name.startswith("team_revenue"):
             return Input(name, None, "orders", note="team total at close (before crediting)")
