@@ -302,6 +302,14 @@ def _assignment_problems(df: pd.DataFrame, first_row: int) -> list[Problem]:
         )
     dated = df.drop(inverted).dropna(subset=["employee_id", "effective_from"])
     dated = dated.sort_values(["employee_id", "effective_from"], kind="stable")
+    text = (
+        "plan "
+        + df["plan_id"].astype("string").fillna("")
+        + " "
+        + df["effective_from"].dt.strftime("%Y-%m-%d").fillna("?")
+        + ".."
+        + df["effective_to"].dt.strftime("%Y-%m-%d").fillna("open")
+    )
     bad, pairs = [], []
     latest: dict[str, tuple[pd.Timestamp | None, int]] = {}  # employee -> (latest end so far or None = open, its row)
     for i, emp, start, end in zip(
@@ -312,9 +320,7 @@ def _assignment_problems(df: pd.DataFrame, first_row: int) -> list[Problem]:
             last_end, j = latest[emp]
             if last_end is None or start <= last_end:
                 bad.append(i)
-                pairs.append(
-                    f"{emp}: rows {j + first_row} and {i + first_row} ({_span(df, j)} overlaps {_span(df, i)})"
-                )
+                pairs.append(f"{emp}: rows {j + first_row} and {i + first_row} ({text[j]} overlaps {text[i]})")
             if last_end is None or (end is not None and end <= last_end):
                 continue
         latest[emp] = (end, i)
@@ -330,12 +336,6 @@ def _assignment_problems(df: pd.DataFrame, first_row: int) -> list[Problem]:
             )
         )
     return problems
-
-
-def _span(df: pd.DataFrame, row) -> str:
-    """An assignment's plan and dates as text ('plan a 2024-01-01..open')."""
-    start, end = (str(df.at[row, c])[:10] for c in ("effective_from", "effective_to"))
-    return f"plan {df.at[row, 'plan_id']} {start}..{'open' if pd.isna(df.at[row, 'effective_to']) else end}"
 
 
 def derive_columns(tables: dict[str, pd.DataFrame]) -> None:
