@@ -17,11 +17,13 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
+from perfml.metrics import period_codes
 from perfml.rules.assignments import assigned_days, assignment_text, day_numbers
 from perfml.rules.plan import Plan, Segment
 from perfml.rules.trace import Result
 
 OPEN_END = np.iinfo("int64").max
+EPOCH_MONTH = 1970 * 12  # month index of 1970-01, where numpy's datetime64 counts from
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +53,9 @@ def prorate(amount: Decimal, days: int, of: int) -> Decimal:
 
 def day_shares(rows: pd.DataFrame, dataset, plan: Plan) -> list[DayShare]:
     """A `DayShare` per row (employee_id, period) of the values frame, vectorised over the rows."""
-    start = pd.to_datetime(rows["period"].astype("string") + "-01").reset_index(drop=True)
-    of = start.dt.days_in_month.to_numpy("int64")
-    lo = day_numbers(start, 0)
+    months = (period_codes(rows["period"]).to_numpy() - EPOCH_MONTH).astype("datetime64[M]")
+    lo = months.astype("datetime64[D]").astype("int64")
+    of = (months + 1).astype("datetime64[D]").astype("int64") - lo
     hi = lo + of - 1
     lo = np.maximum(lo, day_numbers(pd.Series([pd.Timestamp(plan.effective_from)]), 0)[0])
     if plan.effective_to is not None:
@@ -70,11 +72,14 @@ def day_shares(rows: pd.DataFrame, dataset, plan: Plan) -> list[DayShare]:
         days = assigned_days(emp, lo, hi, assignments, plan.id)
     else:
         days = np.clip(hi - lo + 1, 0, None)
-    # Said on every result when assignments decide who is paid; one shared note for whole months.
-    whole = f"paid under plan {plan.id} v{plan.version}" if len(assignments) else None
-    shares = [DayShare(int(d), int(n), whole) for d, n in zip(days.tolist(), of.tolist(), strict=True)]
+    # Said on every result when assignments decide who is paid; whole months share one object per length.
+    whole_note = f"paid under plan {plan.id} v{plan.version}" if len(assignments) else None
+    whole = {n: DayShare(n, n, whole_note) for n in range(28, 32)}
+    shares = [whole[n] for n in of.tolist()]
     for i in np.flatnonzero(days != of).tolist():
-        shares[i] = _explained(shares[i], plan, emp[i], start[i], hired[i], left[i], assignments)
+        start = pd.Timestamp(months[i])
+        share = DayShare(int(days[i]), int(of[i]))
+        shares[i] = _explained(share, plan, emp[i], start, hired[i], left[i], assignments)
     return shares
 
 
