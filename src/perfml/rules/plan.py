@@ -265,7 +265,8 @@ class Plan(_Model):
     effective_to: dt.date | None = None
     currency: str = "CNY"
     rounding: Rounding = Rounding()
-    # `days`: targets, base amounts and fixed bonuses scale by the days employed in the period.
+    # `days`: targets, base amounts and fixed bonuses scale by the days employed in the period. A version or
+    # plan assignment covering part of a period prorates it by its days either way (see rules/proration.py).
     proration: Literal["days", "none"] = "none"
     extra_metrics: list[str] = []
     indicators: dict[str, Indicator] = {}
