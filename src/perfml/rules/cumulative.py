@@ -82,9 +82,9 @@ def with_cumulative_columns(
     the whole frame, converted to Decimal only for the kept rows.
     """
     wanted = {n: m for n in sorted(needed) if (m := _TO_DATE.match(n) or _BACK.match(n)) and n not in frame.columns}
-    rows = frame[keep].copy()
     if not wanted:
-        return rows
+        return frame[keep]
+    rows = frame[keep].copy()
     month = period_codes(frame["period"])
     employee = frame["employee_id"]
     for name, match in wanted.items():
