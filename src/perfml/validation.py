@@ -289,6 +289,61 @@ def _row_rules(table: Table, df: pd.DataFrame, first_row: int) -> list[Problem]:
         problems += fx_rate_problems(df, first_row)
     if table.name == "order_credits":
         problems += split_share_problems(df, first_row)
+    if table.name == "plan_assignments":
+        problems += _assignment_problems(df, first_row)
+    return problems
+
+
+def _assignment_problems(df: pd.DataFrame, first_row: int) -> list[Problem]:
+    """An assignment ends on or after it starts, and one employee's assignments never overlap (ends inclusive)."""
+    problems = []
+    inverted = df.index[df["effective_to"] < df["effective_from"]]
+    if len(inverted):
+        problems.append(
+            _problem(
+                "plan_assignments",
+                "effective_to",
+                "must not precede effective_from",
+                inverted,
+                first_row,
+                df["effective_to"].dt.date,
+            )
+        )
+    dated = df.drop(inverted).dropna(subset=["employee_id", "effective_from"])
+    dated = dated.sort_values(["employee_id", "effective_from"], kind="stable")
+    text = (
+        "plan "
+        + df["plan_id"].astype("string").fillna("")
+        + " "
+        + df["effective_from"].dt.strftime("%Y-%m-%d").fillna("?")
+        + ".."
+        + df["effective_to"].dt.strftime("%Y-%m-%d").fillna("open")
+    )
+    bad, pairs = [], []
+    latest: dict[str, tuple[pd.Timestamp | None, int]] = {}  # employee -> (latest end so far or None = open, its row)
+    for i, emp, start, end in zip(
+        dated.index, dated["employee_id"], dated["effective_from"], dated["effective_to"], strict=True
+    ):
+        end = None if pd.isna(end) else end
+        if emp in latest:
+            last_end, j = latest[emp]
+            if last_end is None or start <= last_end:
+                bad.append(i)
+                pairs.append(f"{emp}: rows {j + first_row} and {i + first_row} ({text[j]} overlaps {text[i]})")
+            if last_end is None or (end is not None and end <= last_end):
+                continue
+        latest[emp] = (end, i)
+    if bad:
+        problems.append(
+            _problem(
+                "plan_assignments",
+                "effective_from",
+                "must not overlap another assignment of the same employee",
+                pd.Index(bad),
+                first_row,
+                detail="; ".join(pairs[:MAX_VALUES_SHOWN]),
+            )
+        )
     return problems
 
 

@@ -121,20 +121,41 @@ def explain(
 
 @plan_app.command("check")
 @handles_errors
-def plan_check(plan: Annotated[str, typer.Argument(help="Plan YAML file or built-in name.")]) -> None:
-    """Validate a plan; exit 1 listing every error by YAML path; warn about payout cliffs."""
+def plan_check(
+    plans: Annotated[
+        list[str], typer.Argument(help="Plan YAML files or built-in names (versions of one plan together).")
+    ],
+) -> None:
+    """Validate plans; exit 1 listing every error by YAML path (and versions of one plan that overlap); warn
+    about payout cliffs and gaps between versions."""
     from perfml.rules import check_plan
-    from perfml.rules.loading import PlanInvalid
+    from perfml.rules.loading import PlanInvalid, version_issues
 
-    report = check_plan(plan)
-    for w in report.warnings:
+    reports = [check_plan(p) for p in plans]
+    across = version_issues(reports)
+    for r in reports:
+        for w in r.warnings:
+            err_console.print(
+                f"[yellow]warning[/]: {_where(r.source, w.path, len(reports))}{w.message}", highlight=False
+            )
+    for w in (i for i in across if i.level == "warning"):
         err_console.print(f"[yellow]warning[/]: {w.path}: {w.message}", highlight=False)
-    p = report.plan
-    if p is None:  # no plan exactly when there are errors
-        raise PlanInvalid(report.source, report.errors)
-    console.print(
-        f"ok: {p.id} v{p.version} ({len(p.segments)} segment(s), {len(report.warnings)} warning(s))", highlight=False
-    )
+    for r in reports:
+        if r.plan is None:  # no plan exactly when there are errors
+            raise PlanInvalid(r.source, r.errors)
+    errors = [i for i in across if i.level == "error"]
+    if errors:
+        raise PlanInvalid(", ".join(r.source for r in reports), errors)
+    for r in reports:
+        p, warned = r.plan, len(r.warnings)
+        assert p is not None  # every report without a plan raised above
+        console.print(f"ok: {p.id} v{p.version} ({len(p.segments)} segment(s), {warned} warning(s))", highlight=False)
+
+
+def _where(source: str, path: str, plans: int) -> str:
+    """A warning's place: its YAML path, after the plan's source when several plans are checked."""
+    where = f"{source}: {path}" if plans > 1 else path
+    return f"{where}: " if where else ""
 
 
 @plan_app.command("list")

@@ -121,6 +121,7 @@ def plan_errors(plan: Plan) -> list[Issue]:
                 value = getattr(c, key)
                 if value is not None and value < 0:
                     errs.append((f"{path}.commission.{key}", f"must not be negative, got {fmt(value)}"))
+            errs += _span_errors(f"{path}.commission", c, plan)
         if seg.base_bonus is not None and seg.base_bonus.amount < 0:
             errs.append((f"{path}.base_bonus.amount", "must not be negative"))
         if seg.base_bonus is not None and seg.base_bonus.scale_by_scorecard and seg.scorecard is None:
@@ -271,6 +272,20 @@ def _bonus_base_warnings(path: str, seg: Segment) -> list[tuple[str, str]]:
                     )
                 )
     return out
+
+
+def _span_errors(path: str, c: Commission, plan: Plan) -> list[tuple[str, str]]:
+    """A commission over a quarter or year: one way of spanning, monthly targets to sum, no proration."""
+    if c.cumulative == "period" and c.true_up is None:
+        return []
+    key = "cumulative" if c.cumulative != "period" else "true_up"
+    if c.cumulative != "period" and c.true_up is not None:
+        return [(f"{path}.true_up", "a cumulative commission already pays the whole span; drop `true_up`")]
+    if c.on == "attainment" and c.target.metric is None:
+        return [(f"{path}.target", f"`{key}` sums the monthly targets: give the target as a `metric`")]
+    if plan.proration == "days":
+        return [(f"{path}.{key}", "to-date sums do not prorate targets yet; use `proration: none` with it")]
+    return []
 
 
 def plan_warnings(plan: Plan) -> list[Issue]:

@@ -29,11 +29,12 @@ from perfml.metrics import (
 from perfml.money import to_decimal
 from perfml.rules.assistant import capacity_column, combined_task_line
 from perfml.rules.bonuses import base_bonus_line, growth_line, milestone_line, satisfaction_gate_line, team_line
-from perfml.rules.commission import commission_line
 from perfml.rules.crediting import credit_ledger, credit_notes, holds
+from perfml.rules.cumulative import commission_columns, commission_lines, cumulative_input, with_cumulative_columns
 from perfml.rules.draws import balance_start, draw_lines, opening_balances
 from perfml.rules.loading import load_plan, plan_hash
 from perfml.rules.plan import Plan
+from perfml.rules.proration import DayShare, day_shares, note_share, prorated_plan, prorated_targets
 from perfml.rules.scorecard import scorecard
 from perfml.rules.spiff import SpiffOrder, spiff_line, spiff_orders
 from perfml.rules.trace import BonusRun, Input, Result
@@ -85,6 +86,7 @@ def plan_metrics(plan: Plan) -> set[str]:
             names.add(seg.commission.base)
             if seg.commission.on == "attainment" and seg.commission.target.metric:
                 names.add(seg.commission.target.metric)
+            names |= commission_columns(seg.commission)
         if seg.growth_bonus:
             g = seg.growth_bonus
             names |= {g.metric, f"{g.metric}_last_year" if g.basis == "yoy" else f"{g.metric}_trailing6_mean"}
@@ -130,7 +132,7 @@ def compute(
             lines.append(base_bonus_line(plan, seg_id, card["total"] if card else None))
             base_value = lines[-1].value
         if seg.commission:
-            lines.append(commission_line(plan, seg_id, values))
+            lines += commission_lines(plan, seg_id, values)
         if seg.growth_bonus:
             lines.append(growth_line(plan, seg_id, values, base_value))
         if seg.team_bonus:
@@ -236,6 +238,7 @@ def evaluate(
         notes=credit_notes(ledger[ledger["period"].isin(periods)], plan.currency),
         spiffs=spiff_orders(plan, ledger, dataset.orders, periods),
         draw_openings=_draw_openings(plan, dataset, ledger, needed, periods, employee_ids),
+        shares=day_shares(rows, dataset, plan),
     )
     return BonusRun(
         plan={
@@ -280,7 +283,8 @@ def _values_frame(dataset, ledger: pd.DataFrame, needed: set[str], periods: list
     keep = frame["period"].isin(periods)
     if employee_ids is not None:
         keep &= frame["employee_id"].isin(list(employee_ids))
-    return frame[keep], table.units[keep.to_numpy()], table.digits, evidence
+    rows = with_cumulative_columns(frame, table.units, table.digits, needed, keep)
+    return rows, table.units[keep.to_numpy()], table.digits, evidence
 
 
 def _evaluate_rows(
@@ -297,14 +301,17 @@ def _evaluate_rows(
     not_tracked: frozenset[str] = frozenset(),
     spiffs: dict | None = None,
     draw_openings: dict | None = None,
+    shares: list[DayShare] | None = None,
 ) -> tuple[list, list]:
-    """One `compute` per row; results sorted by (period, employee_id), plus the rows no segment selects."""
+    """One `compute` per row; results sorted by (period, employee_id), plus the rows no segment selects
+    or the plan does not pay (`shares`: days paid under the plan, see `perfml.rules.proration`)."""
     results, skipped = [], []
     columns = {c: rows[c].tolist() for c in needed if c in rows.columns and c not in MONEY}
     t6 = "revenue_trailing6_mean" in needed
     money_cols = {c: units[c].tolist() for c in MONEY if c in needed or (t6 and c == "revenue_trailing6_total")}
     segments: dict[tuple[str, int], str | None] = {}
     columns_present = frozenset(rows.columns)
+    prorated: dict[tuple[str, int, int], Plan] = {}
     with localcontext(_context()), _collector_paused():
         for i, (emp, period, role, team, tenure) in enumerate(
             zip(
@@ -316,6 +323,10 @@ def _evaluate_rows(
                 strict=True,
             )
         ):
+            share = shares[i] if shares else None
+            if share is not None and share.skip:
+                skipped.append({"employee_id": emp, "period": period, "reason": share.skip})
+                continue
             key = (role, int(tenure))
             if key not in segments:
                 segments[key] = plan.segment_for(*key)
@@ -335,12 +346,20 @@ def _evaluate_rows(
             if t6:
                 total = data.pop("revenue_trailing6_total")
                 data["revenue_trailing6_mean"] = None if total is None else total / 6
-            values = Values(emp, period, data, _source_of(emp, period, evidence, columns_present), not_tracked)
+            paid_by = plan
+            if share is not None and share.partial:
+                data = prorated_targets(data, share.days, share.of)
+                cut = (seg_id, share.days, share.of)
+                if cut not in prorated:
+                    prorated[cut] = prorated_plan(plan, *cut)
+                paid_by = prorated[cut]
+            source = _source_of(emp, period, evidence, columns_present, share)
+            values = Values(emp, period, data, source, not_tracked)
             if overrides:
                 values = values.override(overrides)
             results.append(
                 compute(
-                    plan,
+                    paid_by,
                     seg_id,
                     values,
                     role=role,
@@ -351,6 +370,8 @@ def _evaluate_rows(
                     draw_opening=(draw_openings or {}).get((emp, period), ZERO),
                 )
             )
+            if share is not None and share.note:
+                note_share(results[-1], share, plan.segments[seg_id])
     results.sort(key=lambda r: (r.period, r.employee_id))
     skipped.sort(key=lambda r: (r["period"], r["employee_id"]))
     return results, skipped
@@ -504,7 +525,7 @@ def _evidence_periods(needed: set[str], periods: list[str]) -> list[str]:
     return sorted(out)
 
 
-def _source_of(emp: str, period: str, evidence: dict, columns: frozenset):
+def _source_of(emp: str, period: str, evidence: dict, columns: frozenset, share: DayShare | None = None):
     """A function giving the provenance of one metric of this employee-period (built only when cited)."""
 
     def source(name: str) -> Input:
@@ -530,12 +551,19 @@ def _source_of(emp: str, period: str, evidence: dict, columns: frozenset):
             return Input(name, None, table, ids=ids, period=last, note="credited revenue a year earlier")
         if name.endswith("_target"):
             return Input(
-                name, None, "targets", key={"employee_id": emp, "period": period, "metric": name[: -len("_target")]}
+                name,
+                None,
+                "targets",
+                key={"employee_id": emp, "period": period, "metric": name[: -len("_target")]},
+                note=share.target_note if share is not None and share.partial else None,
             )
         if name.startswith("team_revenue"):
             return Input(name, None, "orders", note="team total at close (before crediting)")
         if name == "revenue_trailing6_mean" or "_best" in name or name.endswith(("_last_year", "_trailing6_mean")):
             return Input(name, None, "metrics layer", note="from earlier periods of the same employee")
+        to_date = cumulative_input(name, period)
+        if to_date is not None:
+            return to_date
         if name not in columns:
             return Input(name, None, "missing", note="not in the data for this period")
         if name in METRICS:

@@ -118,6 +118,10 @@ class Commission(_Model):
     bands: list[RateBand]
     gate: Decimal | None = None  # nothing paid below this attainment (percent) or amount
     cap: Decimal | None = None  # most a commission may pay (money)
+    # Bands over the quarter or year to date (targets summed), each period paying the increment.
+    cumulative: Literal["period", "quarter", "year"] = "period"
+    # Pay monthly, then at the quarter's/year's last month the difference to the whole span against its quota.
+    true_up: Literal["quarter", "year"] | None = None
 
 
 class BaseBonus(_Model):
@@ -302,6 +306,9 @@ class Plan(_Model):
     effective_to: dt.date | None = None
     currency: str = "CNY"
     rounding: Rounding = Rounding()
+    # `days`: targets, base amounts and fixed bonuses scale by the days employed in the period. A version or
+    # plan assignment covering part of a period prorates it by its days either way (see rules/proration.py).
+    proration: Literal["days", "none"] = "none"
     extra_metrics: list[str] = []
     indicators: dict[str, Indicator] = {}
     segments: dict[str, Segment]
