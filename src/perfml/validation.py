@@ -358,7 +358,8 @@ def adjustment_net_problems(tables: Mapping[str, pd.DataFrame], first_rows: Mapp
             seen.append(str(aid))
             if net < 0:
                 bad.append(row)
-                details.append(f"order {order_id}: {amounts[order_id]:g} with {', '.join(seen)} nets {net:f}")
+                shown = f"{amounts[order_id]:g} with {', '.join(seen)} nets {net.normalize():f}"
+                details.append(f"order {order_id}: {shown}")
                 break
     if not bad:
         return []

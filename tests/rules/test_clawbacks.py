@@ -145,16 +145,18 @@ def test_a_clawback_for_someone_not_evaluated_is_reported_as_skipped():
 def test_adjustments_may_not_take_an_orders_net_amount_below_zero():
     with pytest.raises(DataValidationError) as err:
         data([refund("a1", "o2", "2024-04-01T00:00:00", "-15000"), refund("a2", "o2", "2024-04-02T00:00:00", "-6000")])
-    text = str(err.value)
-    assert "order_adjustments.amount" in text and "net amount below 0" in text
-    assert "rows: 3" in text.replace("row(s): 3", "rows: 3")  # a2 is the second record (row 3)
-    assert "order o2" in text and "a1, a2" in text
+    (problem,) = err.value.problems
+    assert (problem.table, problem.column, problem.rows) == ("order_adjustments", "amount", (3,))  # a2, row 3
+    assert problem.rule == "must not take the order's net amount below 0"
+    assert problem.detail == "order o2: 20000 with a1, a2 nets -1000"
 
 
 def test_an_adjustment_may_not_precede_its_orders_close():
     with pytest.raises(DataValidationError) as err:
         data([refund("a1", "o1", "2024-03-01T00:00:00", "-100")])
-    assert "order_adjustments.adjusted_at" in str(err.value) and "closed_at" in str(err.value)
+    (problem,) = err.value.problems
+    assert (problem.table, problem.column, problem.rows) == ("order_adjustments", "adjusted_at", (2,))
+    assert problem.rule == "must not precede its order's closed_at"
 
 
 # -- properties -------------------------------------------------------------------------------------------
@@ -177,19 +179,18 @@ def refunds(draw):
     return out
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(adjustments=refunds(), plan_name=st.sampled_from(sorted(PLANS)))
 def test_clawbacks_plus_the_original_equal_the_net(adjustments, plan_name):
     plan = PLANS[plan_name]
-    ds = data(adjustments)
-    run = evaluate(plan, ds, ["2024-03", *MONTHS])
+    run = evaluate(plan, data(adjustments), ["2024-03", *MONTHS])
+    # the reference: March evaluated on orders whose amounts already carry every refund
+    net = {o["order_id"]: D(o["amount"]) for o in ORDERS}
+    for a in adjustments:
+        net[a["order_id"]] += D(a["amount"])
+    orders = [o | {"amount": str(net[o["order_id"]])} for o in ORDERS]
+    reference = evaluate(plan, make_dataset(employees=EMPLOYEES, customers=CUSTOMERS, orders=orders), "2024-03")
     for emp in ("r1", "r2"):
         paid = run.result(emp, "2024-03").total
-        clawed = sum((ln.value for r in run.results if r.employee_id == emp for ln in r.lines if ln.name == "clawback"), D(0))
-        # the reference: March re-evaluated on orders whose amounts already carry every refund
-        net = {o["order_id"]: D(o["amount"]) for o in ORDERS}
-        for a in adjustments:
-            net[a["order_id"]] += D(a["amount"])
-        orders = [o | {"amount": str(net[o["order_id"]])} for o in ORDERS]
-        reference = evaluate(plan, make_dataset(employees=EMPLOYEES, customers=CUSTOMERS, orders=orders), "2024-03")
-        assert paid + clawed == reference.result(emp, "2024-03").total
+        clawed = [ln.value for r in run.results if r.employee_id == emp for ln in r.lines if ln.name == "clawback"]
+        assert paid + sum(clawed, D(0)) == reference.result(emp, "2024-03").total
