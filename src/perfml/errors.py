@@ -65,5 +65,9 @@ class PlanError(PerfmlError):
     """An invalid bonus/KPI plan; the message names the path inside the YAML."""
 
 
+class PeriodClosed(PerfmlError):
+    """A period whose statement is already frozen: it is never closed (or changed) again."""
+
+
 class ModelNotFoundError(PerfmlError):
     """No registered model (or champion) under the requested name."""

@@ -435,6 +435,63 @@ def reference_problems(tables: Mapping[str, pd.DataFrame], first_rows: Mapping[s
     return problems
 
 
+def adjustment_date_problems(tables: Mapping[str, pd.DataFrame], first_rows: Mapping[str, int]) -> list[Problem]:
+    """order_adjustments: an adjustment may not be dated before its order closed."""
+    adj, orders = tables.get("order_adjustments"), tables.get("orders")
+    if adj is None or orders is None or adj.empty:
+        return []
+    closed = adj["order_id"].map(orders.drop_duplicates("order_id").set_index("order_id")["closed_at"])
+    bad = adj.index[adj["adjusted_at"] < closed]
+    if not len(bad):
+        return []
+    return [
+        _problem(
+            "order_adjustments",
+            "adjusted_at",
+            "must not precede its order's closed_at",
+            bad,
+            first_rows.get("order_adjustments", 2),
+            adj["adjustment_id"],
+        )
+    ]
+
+
+def adjustment_net_problems(tables: Mapping[str, pd.DataFrame], first_rows: Mapping[str, int]) -> list[Problem]:
+    """order_adjustments: applied in date order, an order's adjustments may never take its net amount below 0."""
+    adj, orders = tables.get("order_adjustments"), tables.get("orders")
+    if adj is None or orders is None or adj.empty:
+        return []
+    amounts = orders.drop_duplicates("order_id").set_index("order_id")["amount"]
+    # Same moment: increases first, so only a real shortfall is reported.
+    ordered = adj.assign(_neg=adj["amount"] < 0).sort_values(["order_id", "adjusted_at", "_neg"], kind="stable")
+    bad, details = [], []
+    for order_id, rows in ordered.groupby("order_id", sort=True):
+        if order_id not in amounts.index or pd.isna(amounts[order_id]):
+            continue
+        net = to_decimal(float(amounts[order_id]))
+        seen = []
+        for row, aid, amount in zip(rows.index, rows["adjustment_id"], rows["amount"], strict=True):
+            net += to_decimal(float(amount))
+            seen.append(str(aid))
+            if net < 0:
+                bad.append(row)
+                shown = f"{amounts[order_id]:g} with {', '.join(seen)} nets {net.normalize():f}"
+                details.append(f"order {order_id}: {shown}")
+                break
+    if not bad:
+        return []
+    return [
+        _problem(
+            "order_adjustments",
+            "amount",
+            "must not take the order's net amount below 0",
+            pd.Index(bad),
+            first_rows.get("order_adjustments", 2),
+            detail="; ".join(details[:MAX_VALUES_SHOWN]),
+        )
+    ]
+
+
 def untracked_problems(untracked: Iterable[str]) -> list[Problem]:
     """Names a dataset may not declare untracked: unknown tables and the ones every dataset needs."""
     problems = []
@@ -507,6 +564,7 @@ def validate_tables(
     absent_untracked = {n: empty_table(n) for n in untracked if n in TABLES and n not in raw}
     problems += reference_problems({**typed, **absent_untracked}, first_rows)
     problems += currencies_without_rates(typed, first_rows)
+    problems += adjustment_date_problems(typed, first_rows) + adjustment_net_problems(typed, first_rows)
     if problems:
         raise DataValidationError(problems)
     derive_columns(typed)

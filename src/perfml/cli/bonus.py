@@ -1,7 +1,9 @@
-"""Rule-engine commands: `perfml bonus`, `perfml bonus explain`, `perfml plan check|list`, `perfml reminders`."""
+"""Rule-engine commands: `perfml bonus`, `perfml bonus explain|close|statement`, `perfml plan check|list`,
+`perfml reminders`."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import tempfile
@@ -12,7 +14,8 @@ from typing import Annotated, BinaryIO
 import typer
 from rich.table import Table
 
-from perfml.cli._app import app, console, err_console, handles_errors
+from perfml.cli._app import HomeOption, app, console, err_console, handles_errors, home_of
+from perfml.home import Home
 
 bonus_app = typer.Typer(
     help="KPI scorecards and payouts from a plan, with a trace of every number.", invoke_without_command=True
@@ -25,6 +28,7 @@ PlanOpt = Annotated[str, typer.Option("--plan", help="Plan YAML file or built-in
 DataOpt = Annotated[Path, typer.Option("--data", help="Dataset directory of CSV/Parquet files.")]
 ScoresOpt = Annotated[Path | None, typer.Option("--scores", help="Anomaly scores CSV (change_id, score): holds.")]
 ReviewsOpt = Annotated[Path | None, typer.Option("--reviews", help="Reviews CSV (change_id, decision=release|void).")]
+StoreUrlOpt = Annotated[str | None, typer.Option("--store-url", help="SQLAlchemy URL (default: the home's store).")]
 
 
 def _inputs(data: Path, scores: Path | None, reviews: Path | None):
@@ -117,6 +121,82 @@ def explain(
         console.print_json(json.dumps({"plan": run.plan, "result": result.to_dict()}, ensure_ascii=False))
     else:
         console.print(explain_text(run, result), highlight=False, markup=False, soft_wrap=True)
+
+
+def _store(home: Path | None, store_url: str | None) -> Home:
+    where = home_of(home)
+    return Home(where.settings.model_copy(update={"store_url": store_url})) if store_url is not None else where
+
+
+def _print_statement(stmt, title: str) -> None:
+    content = stmt.data()
+    table = Table(title=title)
+    table.add_column("employee")
+    table.add_column("line")
+    table.add_column("value", justify="right")
+    for e in content["employees"]:
+        for ln in e["lines"]:
+            table.add_row(e["employee_id"], ln["id"], ln["value"])
+        table.add_row(e["employee_id"], "total", e["total"], end_section=True)
+    console.print(table)
+    state = "open"
+    if stmt.status == "closed":
+        state = f"closed by {stmt.closed_by} at {stmt.closed_at:%Y-%m-%d %H:%M:%S} UTC"
+    console.print(f"total {content['total']} {content['currency']} · {state} · sha256 {stmt.hash}", highlight=False)
+
+
+@bonus_app.command("close")
+@handles_errors
+def close(
+    period: Annotated[str, typer.Option("--period", help="Period YYYY-MM to close.")],
+    plan: PlanOpt = "sales-default",
+    data: DataOpt = Path("data"),
+    scores: ScoresOpt = None,
+    reviews: ReviewsOpt = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who closes it (default: the OS user).")] = None,
+    store_url: StoreUrlOpt = None,
+    home: HomeOption = None,
+) -> None:
+    """Freeze a period's statement in the store (content hash, who, when); a closed period never changes."""
+    from perfml.services.pay import close_period
+
+    dataset, score_frame, decisions = _inputs(data, scores, reviews)
+    stmt = close_period(
+        home=_store(home, store_url),
+        plan=plan,
+        dataset=dataset,
+        period=period,
+        closed_by=by or getpass.getuser(),
+        scores=score_frame,
+        reviews=decisions,
+    )
+    _print_statement(stmt, f"{plan} · {period} · closed")
+
+
+@bonus_app.command("statement")
+@handles_errors
+def statement_cmd(
+    period: Annotated[str, typer.Option("--period", help="Period YYYY-MM.")],
+    plan: PlanOpt = "sales-default",
+    data: DataOpt = Path("data"),
+    scores: ScoresOpt = None,
+    reviews: ReviewsOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the statement's canonical JSON here.")] = None,
+    store_url: StoreUrlOpt = None,
+    home: HomeOption = None,
+) -> None:
+    """A period's statement: the frozen one when closed, else evaluated with its adjustment lines."""
+    from perfml.services.pay import statement
+
+    dataset, score_frame, decisions = _inputs(data, scores, reviews)
+    stmt = statement(
+        home=_store(home, store_url), plan=plan, dataset=dataset, period=period, scores=score_frame, reviews=decisions
+    )
+    if out is not None:
+        _write_atomic(out, stmt.content)
+    _print_statement(stmt, f"{plan} · {period} · {stmt.status}")
+    if out is not None:
+        console.print(f"wrote {out}")
 
 
 @plan_app.command("check")

@@ -170,6 +170,8 @@ def plan_errors(plan: Plan) -> list[Issue]:
         # Shares are applied as exact integers in 1/10,000 (see perfml.metrics.SHARE_DIGITS).
         if (share * 100) != (share * 100).to_integral_value():
             errs.append((spath, f"at most two decimals in percent, got {fmt(share)}"))
+    if plan.clawback is not None and plan.clawback.window_days < 1:
+        errs.append(("clawback.window_days", f"must be at least 1 day, got {plan.clawback.window_days}"))
     return [Issue("error", p, m) for p, m in errs]
 
 

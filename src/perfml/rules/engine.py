@@ -27,6 +27,7 @@ from perfml.metrics import (
     untracked_metrics,
 )
 from perfml.money import to_decimal
+from perfml.rules.adjustments import evaluate_as_known
 from perfml.rules.assistant import capacity_column, combined_task_line
 from perfml.rules.bonuses import base_bonus_line, growth_line, milestone_line, satisfaction_gate_line, team_line
 from perfml.rules.crediting import credit_ledger, credit_notes, holds
@@ -212,6 +213,18 @@ def evaluate(
         raise PlanError("no period to evaluate")
     for p in periods:
         _check_effective(plan, p)
+    if dataset.has("order_adjustments"):  # each period on the data known at its end, clawbacks for later ones
+        return evaluate_as_known(
+            evaluate,
+            plan,
+            dataset,
+            periods,
+            needed=plan_metrics(plan),
+            scores=scores,
+            reviews=reviews,
+            employee_ids=employee_ids,
+            overrides=overrides,
+        )
     lo = parse_period(periods[0])
     # Rows from lo - 12 are read: the periods' growth and the lagged plan metrics need no more.
     ledger = credit_ledger(

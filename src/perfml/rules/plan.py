@@ -252,6 +252,12 @@ class Crediting(_Model):
     hold_threshold: Decimal | None = None  # anomaly score at or above this holds the change
 
 
+class Clawback(_Model):
+    """Adjustments dated in a later period re-pay an earlier one, up to `window_days` after the order closed."""
+
+    window_days: int  # an adjustment more days than this after the order's close is not clawed back
+
+
 class WeeklyVisits(_Model):
     """Mid-week check of visits against `share` % of the pro-rated weekly visits target."""
 
@@ -313,6 +319,7 @@ class Plan(_Model):
     indicators: dict[str, Indicator] = {}
     segments: dict[str, Segment]
     crediting: Crediting = Crediting()
+    clawback: Clawback | None = None  # none: adjustments net an order only within its own period
     reminders: Reminders = Reminders()
     checks: Checks = Checks()
 

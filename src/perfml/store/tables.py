@@ -209,7 +209,22 @@ pay_adjustments = sa.Table(
     sa.Index("ix_pay_adjustments_plan_period", "plan_id", "period"),
 )
 
-SERVICE_TABLES = (alerts, alert_reviews, api_keys, audit_log, untracked_tables, pay_adjustments)
+statements = sa.Table(
+    "statements",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("plan_id", sa.String(64), nullable=False),
+    sa.Column("plan_version", sa.String(64), nullable=False),
+    sa.Column("period", sa.String(7), nullable=False, comment="the closed period (YYYY-MM)"),
+    sa.Column("content_hash", sa.String(64), nullable=False, comment="sha256 hex of `content`"),
+    sa.Column("content", sa.Text, nullable=False, comment="the frozen statement: canonical JSON, UTF-8"),
+    sa.Column("closed_by", sa.String, nullable=False, comment="principal"),
+    sa.Column("closed_at", sa.DateTime, nullable=False, default=utcnow),
+    # One closed statement per plan and period: closing again is refused, never a second version.
+    sa.UniqueConstraint("plan_id", "period", name="uq_statements_plan_period"),
+)
+
+SERVICE_TABLES = (alerts, alert_reviews, api_keys, audit_log, untracked_tables, pay_adjustments, statements)
 
 
 def hash_key(key: str) -> str:
