@@ -156,20 +156,27 @@ class RunDiff:
 
 
 # -- comparison -----------------------------------------------------------------------------------
-def diff_runs(before: Mapping[str, Any], after: Mapping[str, Any]) -> RunDiff:
-    """Two runs compared by (employee, period): e.g. last month's file against a re-run over corrected data."""
-    return _diff(before, after, lambda r: (r["employee_id"], r["period"]), None)
+Labels = tuple[str, str]
 
 
-def diff_periods(before: Mapping[str, Any], after: Mapping[str, Any]) -> RunDiff:
+def diff_runs(before: Mapping[str, Any], after: Mapping[str, Any], *, labels: Labels = ("before", "after")) -> RunDiff:
+    """Two runs compared by (employee, period): e.g. last month's file against a re-run over corrected data.
+
+    `labels` name the two runs in error messages (e.g. their file names)."""
+    return _diff(before, after, lambda r: (r["employee_id"], r["period"]), None, labels)
+
+
+def diff_periods(
+    before: Mapping[str, Any], after: Mapping[str, Any], *, labels: Labels = ("before", "after")
+) -> RunDiff:
     """Two one-period runs compared by employee: `after`'s period against `before`'s."""
     periods = []
-    for label, run in (("before", before), ("after", after)):
+    for label, run in zip(labels, (before, after), strict=True):
         found = _field(run, "periods", label)
         if not isinstance(found, list) or len(found) != 1:
             raise RunFormatError(f"{label}.periods: expected one period to compare by employee, got {found!r}")
         periods.append(str(found[0]))
-    return _diff(before, after, lambda r: (r["employee_id"],), (periods[0], periods[1]))
+    return _diff(before, after, lambda r: (r["employee_id"],), (periods[0], periods[1]), labels)
 
 
 def _diff(
@@ -177,9 +184,10 @@ def _diff(
     after: Mapping[str, Any],
     key: Callable[[dict], tuple[str, ...]],
     periods: tuple[str, str] | None,
+    labels: Labels,
 ) -> RunDiff:
     """`periods`: (before, after) when whole periods are compared, None when results pair by their own period."""
-    old, new = _results(before, "before", key), _results(after, "after", key)
+    old, new = _results(before, labels[0], key), _results(after, labels[1], key)
     lines: list[LineChange] = []
     totals: list[TotalChange] = []
     for k in sorted(old.keys() | new.keys()):
@@ -190,7 +198,7 @@ def _diff(
         if total_a != total_b or a is None or b is None:
             totals.append(TotalChange(emp, period, before_period, total_a, total_b))
         lines += _line_changes(emp, period, before_period, _lines(a), _lines(b))
-    return RunDiff(_identity(before, "before"), _identity(after, "after"), lines, totals)
+    return RunDiff(_identity(before, labels[0]), _identity(after, labels[1]), lines, totals)
 
 
 def _line_changes(emp: str, period: str, before_period: str, old: dict, new: dict) -> Iterator[LineChange]:
