@@ -16,6 +16,7 @@ from perfml.keys import Principal
 from perfml.rules import builtin_plans, load_plan, parse_plan, plan_hash
 from perfml.rules.engine import InvalidOverrides
 from perfml.services import kpi as service
+from perfml.services.disputes import disputes_for
 
 router = APIRouter(prefix="/v1/kpi", tags=["kpi"])
 
@@ -132,6 +133,10 @@ def evaluate(
     )
     out = plain(run.to_dict())
     results = out["results"]
+    if body.employee_id is not None:  # one employee's statements: with the disputes on them
+        for r in results:
+            if found := disputes_for(ctx.engine, out["plan"]["id"], r["employee_id"], r["period"]):
+                r["disputes"] = found
     if not principal.is_admin:
         visible = set(ids or [])
         out["skipped"] = [s for s in out["skipped"] if s.get("employee_id") in visible]

@@ -12,7 +12,7 @@ from typing import Annotated, BinaryIO
 import typer
 from rich.table import Table
 
-from perfml.cli._app import app, console, err_console, handles_errors
+from perfml.cli._app import app, console, err_console, handles_errors, home_of
 
 bonus_app = typer.Typer(
     help="KPI scorecards and payouts from a plan, with a trace of every number.", invoke_without_command=True
@@ -104,19 +104,26 @@ def explain(
     scores: ScoresOpt = None,
     reviews: ReviewsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result's JSON instead of text.")] = False,
+    home: Annotated[
+        Path | None, typer.Option("--home", help="perfml home: also list its disputes on this statement.")
+    ] = None,
 ) -> None:
     """Print one employee's scorecard and payout with every input, formula and source row."""
     from perfml.rules import explain_text
+    from perfml.services.disputes import disputes_for, disputes_text
     from perfml.services.kpi import explain_result
 
     dataset, score_frame, decisions = _inputs(data, scores, reviews)
     run, result = explain_result(
         plan=plan, dataset=dataset, employee_id=employee, period=period, scores=score_frame, reviews=decisions
     )
+    disputes = disputes_for(home_of(home).engine, run.plan["id"], employee, period) if home is not None else []
     if as_json:
-        console.print_json(json.dumps({"plan": run.plan, "result": result.to_dict()}, ensure_ascii=False))
+        out = {"plan": run.plan, "result": result.to_dict(), **({"disputes": disputes} if disputes else {})}
+        console.print_json(json.dumps(out, ensure_ascii=False))
     else:
-        console.print(explain_text(run, result), highlight=False, markup=False, soft_wrap=True)
+        text = explain_text(run, result) + (f"\n\n{disputes_text(disputes)}" if disputes else "")
+        console.print(text, highlight=False, markup=False, soft_wrap=True)
 
 
 @bonus_app.command("diff")

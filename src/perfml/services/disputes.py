@@ -12,9 +12,11 @@ Each change is written together with its audit log entry, in one transaction.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 import pandas as pd
+from sqlalchemy.engine import Engine
 
 from perfml import audit_log
 from perfml.dataset import Dataset
@@ -306,29 +308,37 @@ def list_disputes(
     )
 
 
-def disputes_for(engine, plan_id: str, employee_id: str, period: str) -> list[dict]:
-    """The disputes on one employee-period's statement (oldest first), for its explanation."""
-    return rows.disputes_for(engine, plan_id, employee_id, period)
+def disputes_for(engine: Engine, plan_id: str, employee_id: str, period: str) -> list[dict]:
+    """The disputes on one employee-period's statement, oldest first, JSON-ready (timestamps as ISO UTC text):
+    what its explanation lists next to the lines."""
+    return [
+        {**d, "opened_at": _iso(d["opened_at"]), "resolved_at": _iso(d["resolved_at"])}
+        for d in rows.disputes_for(engine, plan_id, employee_id, period)
+    ]
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat(timespec="seconds") + "Z"
 
 
 def disputes_text(disputes: list[dict]) -> str:
-    """The disputes section of a plain-text explanation ("" when there are none)."""
+    """The disputes section of a plain-text explanation, from `disputes_for` ("" when there are none)."""
     if not disputes:
         return ""
     out = ["Disputes:"]
     for d in disputes:
         out.append(
             f"  #{d['id']} {d['line']} [{d['rule']}] ({money(Decimal(d['line_value']))} when opened) · {d['status']} · "
-            f"opened by {d['opened_by']} {d['opened_at']:%Y-%m-%d}: {d['message']}"
+            f"opened by {d['opened_by']} {d['opened_at'][:10]}: {d['message']}"
         )
         if d["status"] == "accepted":
             out.append(
-                f"      accepted by {d['resolved_by']} {d['resolved_at']:%Y-%m-%d}: adjustment "
+                f"      accepted by {d['resolved_by']} {d['resolved_at'][:10]}: adjustment "
                 f"{money(Decimal(d['amount']))} paid in {d['pay_period']} (pay adjustment {d['adjustment_id']}): "
                 f"{d['reason']}"
             )
         elif d["status"] == "rejected":
-            out.append(f"      rejected by {d['resolved_by']} {d['resolved_at']:%Y-%m-%d}: {d['reason']}")
+            out.append(f"      rejected by {d['resolved_by']} {d['resolved_at'][:10]}: {d['reason']}")
     return "\n".join(out)
 
 
