@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from perfml import audit_log
 from perfml.dataset import Dataset
-from perfml.errors import PerfmlError
+from perfml.errors import PerfmlError, PlanError
 from perfml.home import Home
 from perfml.metrics import parse_period
 from perfml.rules import Plan, Result, load_plan, plan_hash
@@ -117,9 +117,12 @@ def statement(
     """The statement a dispute is about: the employee-period evaluated now.
 
     When closed periods keep frozen statements, a closed period's frozen statement is the one to read here."""
-    run = evaluate_plan(
-        plan=plan, dataset=dataset, period=period, scores=scores, reviews=reviews, employee_ids=[employee_id]
-    )
+    try:
+        run = evaluate_plan(
+            plan=plan, dataset=dataset, period=period, scores=scores, reviews=reviews, employee_ids=[employee_id]
+        )
+    except PlanError as exc:  # a built-in plan is valid: what fails is the period (outside its effective dates)
+        raise InvalidDispute("period", str(exc)) from None
     result = run.result(employee_id, period)
     if result is None:
         why = next((s["reason"] for s in run.skipped if s["employee_id"] == employee_id), "not employed then")
