@@ -1,4 +1,5 @@
-"""Disputes over HTTP: open on a statement line, resolve (accept -> a pay adjustment, or reject), scope, audit."""
+"""Disputes over HTTP: open on a statement line, resolve (accept -> a pay adjustment, or reject), scope, audit;
+and `POST /v1/kpi/diff`, two periods compared line by line."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import pytest
 import sqlalchemy as sa
 
 from perfml.store.tables import pay_adjustments
-
-pytestmark = pytest.mark.writes
 
 
 def _period(service) -> str:
@@ -39,6 +38,7 @@ def _audit(service, dispute_id: int) -> list[dict]:
     return r.json()["items"]
 
 
+@pytest.mark.writes
 def test_open_then_accept_pays_the_exact_amount_once(service):
     c, period, rep = service.client, _period(service), service.employee_a
     line = _statement(service, "employee_a", rep, period)["lines"][0]
@@ -109,6 +109,7 @@ def test_open_then_accept_pays_the_exact_amount_once(service):
     assert r.status_code == 422 and r.json()["errors"][0]["path"] == "pay_period"
 
 
+@pytest.mark.writes
 def test_reject_needs_a_reason_and_pays_nothing(service):
     c, period = service.client, _period(service)
     line = _statement(service, "employee_a", service.employee_a, period)["lines"][0]
@@ -131,6 +132,7 @@ def test_reject_needs_a_reason_and_pays_nothing(service):
     )
 
 
+@pytest.mark.writes
 @pytest.mark.parametrize(
     ("amount", "why"),
     [
@@ -158,6 +160,7 @@ def test_an_invalid_amount_is_refused_naming_the_field(service, amount, why):
     assert _adjustments(service) == []
 
 
+@pytest.mark.writes
 def test_an_invalid_dispute_is_refused_naming_the_field(service):
     period, rep = _period(service), service.employee_a
     line = _statement(service, "employee_a", rep, period)["lines"][0]["name"]
@@ -181,6 +184,7 @@ def test_an_invalid_dispute_is_refused_naming_the_field(service):
     assert service.client.get("/v1/disputes", headers=service.h("admin")).json()["total"] == 0
 
 
+@pytest.mark.writes
 def test_scope_employee_own_manager_team_hr_all(service):
     c, period = service.client, _period(service)
     rep_a, rep_b = service.employee_a, service.employee_b
@@ -211,3 +215,32 @@ def test_scope_employee_own_manager_team_hr_all(service):
     everyone = c.get("/v1/disputes?status=open", headers=service.h("admin")).json()
     assert [x["id"] for x in everyone["items"]] == [by_b.json()["id"], d["id"]] and everyone["total"] == 2
     assert c.get("/v1/disputes", headers=service.h("system")).status_code == 403
+
+
+def test_diff_of_two_periods_over_http(service):
+    c, period = service.client, _period(service)
+    year, month = map(int, period.split("-"))
+    against = f"{year - (month == 1)}-{(month - 2) % 12 + 1:02d}"
+    rep = service.employee_a
+    body = {"period": period, "against": against, "employee_id": rep}
+    r = c.post("/v1/kpi/diff", json=body, headers=service.h("manager_a"))
+    assert r.status_code == 200, r.text[:300]
+    d = r.json()
+    now, before = (_statement(service, "admin", rep, p) for p in (period, against))
+    old = {ln["name"]: Decimal(ln["value"]) for ln in before["lines"]}
+    new = {ln["name"]: Decimal(ln["value"]) for ln in now["lines"]}
+    # every line whose value moved is listed with its exact Δ, and only those
+    moved = {
+        n: new.get(n, Decimal(0)) - old.get(n, Decimal(0)) for n in old.keys() | new.keys() if old.get(n) != new.get(n)
+    }
+    assert moved and {ln["line"]: Decimal(ln["delta"]) for ln in d["lines"]} == moved
+    assert all(
+        ln["employee_id"] == rep and (ln["period"], ln["before_period"]) == (period, against) for ln in d["lines"]
+    )
+    assert Decimal(d["total_delta"]) == Decimal(now["total"]) - Decimal(before["total"])
+    assert d["text"].startswith(f"{period} against {against}")
+    # scoped like evaluate: another team's employee answers 404; an unknown plan 404
+    assert c.post("/v1/kpi/diff", json=body, headers=service.h("manager_b")).status_code == 404
+    assert c.post("/v1/kpi/diff", json={**body, "plan": "nope"}, headers=service.h("admin")).status_code == 404
+    r = c.post("/v1/kpi/diff", json={**body, "against": "2024-13"}, headers=service.h("admin"))
+    assert r.status_code == 422 and r.json()["errors"][0]["path"] == "against"
