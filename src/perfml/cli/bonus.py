@@ -1,4 +1,4 @@
-"""Rule-engine commands: `perfml bonus`, `perfml bonus explain|close|statement`, `perfml plan check|list`,
+"""Rule-engine commands: `perfml bonus`, `perfml bonus explain|diff|close|statement`, `perfml plan check|list`,
 `perfml reminders`."""
 
 from __future__ import annotations
@@ -108,19 +108,67 @@ def explain(
     scores: ScoresOpt = None,
     reviews: ReviewsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result's JSON instead of text.")] = False,
+    home: Annotated[
+        Path | None, typer.Option("--home", help="perfml home: also list its disputes on this statement.")
+    ] = None,
 ) -> None:
     """Print one employee's scorecard and payout with every input, formula and source row."""
     from perfml.rules import explain_text
+    from perfml.services.disputes import disputes_for, disputes_text
     from perfml.services.kpi import explain_result
 
     dataset, score_frame, decisions = _inputs(data, scores, reviews)
     run, result = explain_result(
         plan=plan, dataset=dataset, employee_id=employee, period=period, scores=score_frame, reviews=decisions
     )
+    disputes = disputes_for(home_of(home).engine, run.plan["id"], employee, period) if home is not None else []
     if as_json:
-        console.print_json(json.dumps({"plan": run.plan, "result": result.to_dict()}, ensure_ascii=False))
+        out = {"plan": run.plan, "result": result.to_dict(), **({"disputes": disputes} if disputes else {})}
+        console.print_json(json.dumps(out, ensure_ascii=False))
     else:
-        console.print(explain_text(run, result), highlight=False, markup=False, soft_wrap=True)
+        text = explain_text(run, result) + (f"\n\n{disputes_text(disputes)}" if disputes else "")
+        console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
+@bonus_app.command("diff")
+@handles_errors
+def diff(
+    before: Annotated[Path | None, typer.Argument(help="Earlier run JSON (from `perfml bonus --out`).")] = None,
+    after: Annotated[Path | None, typer.Argument(help="Later run JSON.")] = None,
+    period: Annotated[str | None, typer.Option("--period", help="Period YYYY-MM whose changes to explain.")] = None,
+    against: Annotated[str | None, typer.Option("--against", help="The period YYYY-MM it is compared with.")] = None,
+    plan: PlanOpt = "sales-default",
+    data: DataOpt = Path("data"),
+    employee: Annotated[str | None, typer.Option("--employee", help="Only this employee (periods).")] = None,
+    scores: ScoresOpt = None,
+    reviews: ReviewsOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON instead of text.")] = False,
+) -> None:
+    """What changed, line by line: two run files (BEFORE AFTER), or --period A --against B over --data."""
+    from perfml.rules.diff import diff_text
+    from perfml.services import diff as service
+
+    if before is not None and after is not None and period is None and against is None:
+        result = service.diff_run_files(before, after)
+    elif before is None and after is None and period is not None and against is not None:
+        dataset, score_frame, decisions = _inputs(data, scores, reviews)
+        result = service.diff_two_periods(
+            plan=plan,
+            dataset=dataset,
+            period=period,
+            against=against,
+            scores=score_frame,
+            reviews=decisions,
+            employee_ids=[employee] if employee else None,
+        )
+    else:
+        raise typer.BadParameter(
+            "give two run files (BEFORE AFTER) or --period and --against, not both", param_hint="perfml bonus diff"
+        )
+    if as_json:
+        console.print_json(json.dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        console.print(diff_text(result), highlight=False, markup=False, soft_wrap=True)
 
 
 def _store(home: Path | None, store_url: str | None) -> Home:

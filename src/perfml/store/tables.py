@@ -25,6 +25,7 @@ ALERT_TYPES = ("transfer_anomaly", "decline", "low_performer", "review_list", "r
 ALERT_STATUSES = ("open", "confirmed", "dismissed")
 REVIEW_DECISIONS = ("confirm", "dismiss")
 API_ROLES = ("hr_admin", "hr_system", "manager", "employee")
+DISPUTE_STATUSES = ("open", "accepted", "rejected")
 _BOOKKEEPING = ("extra", "ingested_at")
 
 
@@ -224,7 +225,45 @@ statements = sa.Table(
     sa.UniqueConstraint("plan_id", "period", name="uq_statements_plan_period"),
 )
 
-SERVICE_TABLES = (alerts, alert_reviews, api_keys, audit_log, untracked_tables, pay_adjustments, statements)
+disputes = sa.Table(
+    "disputes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # The statement line disputed, as it read when the dispute was opened.
+    sa.Column("plan_id", sa.String(64), nullable=False),
+    sa.Column("plan_version", sa.String(64), nullable=False),
+    sa.Column("plan_hash", sa.String(64), nullable=False, comment="sha256 of the plan evaluated"),
+    sa.Column("period", sa.String(7), nullable=False, comment="the disputed period (YYYY-MM)"),
+    sa.Column("employee_id", sa.String, nullable=False),
+    sa.Column("team_id", sa.String, comment="the employee's team in that period: its manager resolves"),
+    sa.Column("line", sa.String(64), nullable=False, comment="line name, e.g. commission"),
+    sa.Column("rule", sa.String, nullable=False, comment="the line's rule id, e.g. segments.veteran.commission"),
+    sa.Column("line_value", sa.String(40), nullable=False, comment="exact decimal text of the line when opened"),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, default="open"),
+    sa.Column("opened_by", sa.String, nullable=False, comment="principal"),
+    sa.Column("opened_at", sa.DateTime, nullable=False, default=utcnow),
+    sa.Column("resolved_by", sa.String, comment="principal"),
+    sa.Column("resolved_at", sa.DateTime),
+    sa.Column("reason", sa.Text, comment="why it was accepted or rejected"),
+    sa.Column("amount", sa.String(40), comment="accepted: the adjustment, exact decimal text"),
+    sa.Column("pay_period", sa.String(7), comment="accepted: the open period the adjustment is paid in"),
+    sa.Column("adjustment_id", sa.Integer, sa.ForeignKey("pay_adjustments.id"), comment="accepted: its pay line"),
+    _in("disputes", "status", DISPUTE_STATUSES),
+    sa.Index("ix_disputes_employee_period", "employee_id", "period"),
+    sa.Index("ix_disputes_team_status", "team_id", "status"),
+)
+
+SERVICE_TABLES = (
+    alerts,
+    alert_reviews,
+    api_keys,
+    audit_log,
+    untracked_tables,
+    pay_adjustments,
+    statements,
+    disputes,
+)
 
 
 def hash_key(key: str) -> str:
