@@ -61,6 +61,8 @@ class ExactDecimal(sa.types.TypeDecorator):
 
 
 _JSON = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+# A row's extra columns keep the order of the export's columns: PostgreSQL's `json` keeps key order, `jsonb` sorts.
+_ROW_JSON = sa.JSON(none_as_null=True)
 
 
 def _sql_type(table: str, column) -> sa.types.TypeEngine:
@@ -105,7 +107,7 @@ def _canonical_table(spec: Table) -> sa.Table:
         spec.name,
         metadata,
         *columns,
-        sa.Column("extra", _JSON, nullable=True, comment="unknown and attr_* columns of the row"),
+        sa.Column("extra", _ROW_JSON, nullable=True, comment="unknown and attr_* columns of the row"),
         sa.Column("ingested_at", sa.DateTime(), nullable=False),
         *fks,
     )
