@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from helpers.homes import copy_sqlite
-from helpers.postgres import PostgresServer, binaries
+from helpers.postgres import STORE_BACKENDS, PostgresServer, binaries
 from perfml.config import get_settings
 from perfml.dataset import Dataset
 
@@ -124,9 +124,6 @@ def postgres() -> Iterator[PostgresServer]:
     server = PostgresServer.start()
     yield server
     server.stop()
-
-
-STORE_BACKENDS = ("sqlite", "postgresql")
 
 
 @pytest.fixture(params=STORE_BACKENDS)

@@ -22,6 +22,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 DRIVER = "postgresql+psycopg"
+STORE_BACKENDS = ("sqlite", "postgresql")  # the store tests, ingest and API tests run on each
 
 
 def binaries() -> Path | None:
@@ -98,5 +99,7 @@ class PostgresServer:
         if self.data_dir is None:
             return
         prefix = ["runuser", "-u", self.run_as, "--"] if self.run_as else []
-        subprocess.run([*prefix, str(self._bin / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "stop"], check=False)
+        subprocess.run(
+            [*prefix, str(self._bin / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "stop"], check=False
+        )
         shutil.rmtree(self.data_dir.parent, ignore_errors=True)

@@ -18,7 +18,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 from perfml.money import to_decimal
 from perfml.schema import TABLES, Table
 
-EXACT_COLUMNS = {"orders": ("amount",), "targets": ("target",)}
+EXACT_COLUMNS = {
+    "orders": ("amount",),
+    "targets": ("target",),
+    "order_adjustments": ("amount",),
+    "order_credits": ("share",),
+    "fx_rates": ("rate",),
+}
 """Money-like columns stored exactly (the rule engine reads them as `Decimal`)."""
 
 ALERT_TYPES = ("transfer_anomaly", "decline", "low_performer", "review_list", "reminder")
