@@ -18,7 +18,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 from perfml.money import to_decimal
 from perfml.schema import TABLES, Table
 
-EXACT_COLUMNS = {"orders": ("amount",), "targets": ("target",)}
+EXACT_COLUMNS = {
+    "orders": ("amount",),
+    "targets": ("target",),
+    "order_adjustments": ("amount",),
+    "order_credits": ("share",),
+    "fx_rates": ("rate",),
+}
 """Money-like columns stored exactly (the rule engine reads them as `Decimal`)."""
 
 ALERT_TYPES = ("transfer_anomaly", "decline", "low_performer", "review_list", "reminder")
@@ -62,6 +68,8 @@ class ExactDecimal(sa.types.TypeDecorator):
 
 
 _JSON = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+# A row's extra columns keep the order of the export's columns: PostgreSQL's `json` keeps key order, `jsonb` sorts.
+_ROW_JSON = sa.JSON(none_as_null=True)
 
 
 def _sql_type(table: str, column) -> sa.types.TypeEngine:
@@ -106,7 +114,7 @@ def _canonical_table(spec: Table) -> sa.Table:
         spec.name,
         metadata,
         *columns,
-        sa.Column("extra", _JSON, nullable=True, comment="unknown and attr_* columns of the row"),
+        sa.Column("extra", _ROW_JSON, nullable=True, comment="unknown and attr_* columns of the row"),
         sa.Column("ingested_at", sa.DateTime(), nullable=False),
         *fks,
     )
