@@ -11,7 +11,7 @@ from api.errors import ApiProblem, field_error, not_found, responses
 from api.permissions import ResultReader, Reviewer, ensure_visible, team_scope
 from api.render import utc
 from api.routes.kpi import _employee as ensure_employee_visible
-from api.schemas.common import MAX_PAGE, Page
+from api.schemas.common import MAX_PAGE, MAX_ROW_ID, Page
 from api.schemas.disputes import Dispute, DisputeStatus, OpenDisputeRequest, ResolveDisputeRequest
 from api.schemas.kpi import Period
 from perfml.keys import Principal
@@ -21,7 +21,7 @@ from perfml.services.kpi import crediting_inputs
 
 router = APIRouter(prefix="/v1/disputes", tags=["disputes"])
 
-DisputeId = Annotated[int, Path(ge=1, le=2**62, description="Dispute id.")]
+DisputeId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="Dispute id.")]
 
 
 def public(row: dict) -> dict:
