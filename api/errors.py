@@ -24,6 +24,7 @@ from perfml.errors import (
     DataValidationError,
     ModelNotFoundError,
     PerfmlError,
+    PeriodClosed,
     PlanError,
 )
 from perfml.serving.champions import ModelUnavailable, UnknownModel
@@ -193,6 +194,8 @@ def install(app: FastAPI) -> None:
     async def _perfml(request: Request, exc: PerfmlError):
         if isinstance(exc, (UnknownModel, ModelNotFoundError, AlertNotFound)):
             return problem(request, 404, str(exc), kind="not-found")
+        if isinstance(exc, PeriodClosed):
+            return problem(request, 409, str(exc), kind="period-closed")
         if isinstance(exc, ModelUnavailable):
             return problem(request, 503, str(exc), kind="model-unavailable", headers={"Retry-After": "30"})
         return problem(request, 422, str(exc), kind="unprocessable")

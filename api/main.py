@@ -21,7 +21,7 @@ from api import errors, ui
 from api.context import ServiceContext
 from api.metrics import ServiceMetrics
 from api.middleware import ServiceMiddleware
-from api.routes import alerts, audit, employees, health, ingest, kpi, models, scores
+from api.routes import alerts, audit, disputes, employees, health, ingest, kpi, models, scores, statements
 from perfml import __version__
 from perfml.audit_log import AuditBuffer, purge
 from perfml.config import get_settings
@@ -53,6 +53,8 @@ ROUTERS = (
     scores.router,
     alerts.router,
     kpi.router,
+    statements.router,
+    disputes.router,
     employees.router,
     ingest.router,
     models.router,

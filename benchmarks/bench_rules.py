@@ -5,9 +5,9 @@ evaluates the built-in `sales-default` plan over every month (in one run, or one
 with --per-period) and streams each run to JSON, by two paths, each in its own subprocess so
 that peak memory is its own:
 
-- `records`: the stored format (`BonusRun.write_json`): compact records, texts rendered on demand;
+- `records`: compact records (`BonusRun.write_json(fh, render=False)`), texts rendered on demand;
 - `rendered`: every result's readable trace (formula texts and source row ids of every input), as
-  `perfml bonus --out` wrote it before records (`write_json(render=True)`).
+  `perfml bonus --out` writes it (`write_json(fh)`).
 
 Prints one JSON object: per path employee-periods per second (end to end wall and CPU: evaluate
 plus JSON), JSON bytes and peak resident memory (MB).
@@ -105,6 +105,9 @@ def synthetic(employees: int, months: int, seed: int = 0) -> tuple[Dataset, list
             "closed_at": stamps(n_orders),
             "amount": np.round(rng.lognormal(9, 1, n_orders), 2),
             "order_type": pd.Series(np.where(rng.random(n_orders) < 0.2, "new", "repeat"), dtype="string"),
+            # optional columns, empty: every order in the plan's currency, no product
+            "currency": pd.Series([pd.NA] * n_orders, dtype="string"),
+            "product": pd.Series([pd.NA] * n_orders, dtype="string"),
         }
     )
     n_act = employees * total_months * 8

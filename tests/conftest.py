@@ -3,13 +3,15 @@ writes gets its own home (`perfml_home`, `new_home`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from helpers.homes import copy_sqlite
+from helpers.postgres import STORE_BACKENDS, PostgresServer, binaries
 from perfml.config import get_settings
 from perfml.dataset import Dataset
 
@@ -103,3 +105,37 @@ def home(perfml_home):
     from perfml.home import Home
 
     return Home.at(perfml_home)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the session: `PERFML_TEST_POSTGRES_URL` (an admin URL), else a throw-away
+    cluster of the distribution's binaries. Without PostgreSQL the PostgreSQL cases skip, except in CI
+    (`CI` set), where they fail: `.ci/run` installs it."""
+    external = os.environ.get("PERFML_TEST_POSTGRES_URL")
+    if external:
+        yield PostgresServer(external)
+        return
+    if binaries() is None:
+        message = "PostgreSQL is not installed (apt-get install postgresql)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    server = PostgresServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def store_url(request, tmp_path) -> Iterator[str]:
+    """An empty store, once on SQLite and once on PostgreSQL (a database of its own on the session server)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    from perfml.store import get_engine
+
+    server: PostgresServer = request.getfixturevalue("postgres")
+    url = server.create_database()
+    yield url
+    get_engine(url).dispose()
+    server.drop_database(url)

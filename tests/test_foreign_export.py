@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 import perfml
 from helpers.foreign_export import (
     AGENTS,
+    CURRENCY,
+    FX_RATES,
     LATE_HIRE,
     MONTHS,
     NO_DEALS_AGENT,
@@ -63,6 +65,7 @@ def test_export_looks_like_a_real_crm_export(export, tmp_path):
         "customers.csv",
         "dataset.yaml",
         "employees.csv",
+        "fx_rates.csv",
         "leads.csv",
         "orders.csv",
         "ownership_changes.csv",
@@ -82,7 +85,8 @@ def test_export_looks_like_a_real_crm_export(export, tmp_path):
     )
     assert ds.orders.loc[ds.orders["employee_id"] == LATE_HIRE, "closed_at"].min() >= pd.Timestamp("2017-02-13")
     assert set(ds.ownership_changes["reason"].dropna()) == set(REASONS)
-    assert set(ds.orders["currency"]) == {"USD"}  # unknown column kept
+    assert set(ds.orders["currency"]) == {"USD", "EUR"}  # two currencies, converted by fx_rates
+    assert len(ds.fx_rates) == len(FX_RATES)
     again = write_foreign_export(tmp_path / "again")
     assert all((again / f.name).read_bytes() == f.read_bytes() for f in export.iterdir())  # deterministic
 
@@ -100,7 +104,7 @@ def test_clean_export_validates_and_imports(export, tmp_path):
     assert {n: counts[n] for n in rows} == rows and counts["activities"] == counts["satisfaction"] == 0
     with engine_for(url).connect() as conn:
         currencies = conn.execute(sa.select(CANONICAL["orders"].c.currency).distinct()).scalars().all()
-    assert currencies == ["USD"]
+    assert sorted(currencies) == ["EUR", "USD"]
 
 
 def test_poisoned_export_lists_every_problem_in_one_pass(poisoned):
@@ -186,6 +190,21 @@ def test_whole_path_on_the_export_gates_falls_back_and_says_which_state(export, 
     assert rows["satisfaction"]["points"] is None and "not tracked" in rows["satisfaction"]["note"]
     present = sum(Decimal(i["weight"]) for i in rows.values() if i["points"] is not None)
     assert Decimal(first["scorecard"]["weights_present"]) == present == Decimal(65)  # revenue 40 + leads 25
+    # the bonus converts each order at its month's rate to the plan's CNY, it does not sum dollars
+    ds = Dataset.load(export)
+    team = ds.employees.set_index("employee_id").loc[AGENTS[0], "team_id"]
+    mine = ds.orders[
+        (ds.orders["employee_id"] == AGENTS[0]) & (ds.orders["closed_at"].dt.strftime("%Y-%m") == "2017-03")
+    ]
+    rate = Decimal(FX_RATES[("2017-03", CURRENCY[team])])
+    expected = sum(
+        ((Decimal(str(a)) * rate).quantize(Decimal("0.01"), ROUND_HALF_UP) for a in mine["amount"]), Decimal(0)
+    )
+    assert len(mine) and Decimal(rows["revenue"]["inputs"][0]["value"]) == expected
+    notes = [c["explanation"] for c in first["credits"]]
+    assert len(notes) == len(mine) and all(
+        f"{CURRENCY[team]} × {FX_RATES[('2017-03', CURRENCY[team])].rstrip('0')}" in n for n in notes
+    )
 
 
 def test_the_store_remembers_what_the_export_does_not_track(export, tmp_path):

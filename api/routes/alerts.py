@@ -22,7 +22,7 @@ from api.schemas.alerts import (
     RefreshResponse,
     ReviewRequest,
 )
-from api.schemas.common import MAX_PAGE, Page
+from api.schemas.common import MAX_PAGE, MAX_ROW_ID, Page
 from perfml import alerts as queries
 from perfml import catalog
 from perfml.errors import PerfmlError
@@ -34,7 +34,7 @@ from perfml.serving.render import render_factors
 log = logging.getLogger("perfml.api")
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
-AlertId = Annotated[int, Path(ge=1, le=2**62, description="Alert id.")]
+AlertId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="Alert id.")]
 Lang = Annotated[catalog.Lang, Query(description="Language of display names and reasons.")]
 
 

@@ -11,11 +11,14 @@ from api.errors import ApiProblem, field_error, not_found, responses
 from api.permissions import ResultReader, can_see, ensure_visible, team_scope
 from api.render import plain
 from api.schemas.common import MAX_PAGE
-from api.schemas.kpi import EvaluateRequest, KpiResult, KpiRun, PlanInfo, WhatIfRequest
+from api.schemas.kpi import DiffRequest, EvaluateRequest, KpiDiff, KpiResult, KpiRun, PlanInfo, WhatIfRequest
 from perfml.keys import Principal
 from perfml.rules import builtin_plans, load_plan, parse_plan, plan_hash
+from perfml.rules.diff import diff_text
 from perfml.rules.engine import InvalidOverrides
+from perfml.services import diff as diffs
 from perfml.services import kpi as service
+from perfml.services.disputes import disputes_for
 
 router = APIRouter(prefix="/v1/kpi", tags=["kpi"])
 
@@ -33,7 +36,7 @@ def _plan_info(plan) -> dict:
     }
 
 
-def _plan(body: EvaluateRequest | WhatIfRequest, principal: Principal):
+def _plan(body: EvaluateRequest | WhatIfRequest | DiffRequest, principal: Principal):
     """The plan a request names: a built-in by name, or YAML text (hr_admin only), validated."""
     if body.plan_yaml is not None:
         if not principal.is_admin:
@@ -133,6 +136,10 @@ def evaluate(
     # The run's records are cheap; only the page returned is rendered (formula texts, source rows).
     out = plain(run.to_dict(render=False))
     results = out["results"]
+    if body.employee_id is not None:  # one employee's statements: with the disputes on them
+        for r in results:
+            if found := disputes_for(ctx.engine, out["plan"]["id"], r["employee_id"], r["period"]):
+                r["disputes"] = found
     if not principal.is_admin:
         visible = set(ids or [])
         out["skipped"] = [s for s in out["skipped"] if s.get("employee_id") in visible]
@@ -215,3 +222,42 @@ def what_if(body: WhatIfRequest, principal: ResultReader, ctx: Context, rid: Req
         },
     )
     return {"plan": info, "result": plain(result.to_dict())}
+
+
+@router.post(
+    "/diff",
+    response_model=KpiDiff,
+    summary="What changed between two periods, line by line",
+    responses=responses(401, 403, 404, 422),
+)
+def diff(body: DiffRequest, principal: ResultReader, ctx: Context, rid: RequestId) -> dict:
+    """Each statement of `period` compared with the same employee's statement of `against` (same plan and
+    data): the lines that changed, which rule, which inputs moved and by how much. Scoped like `evaluate`."""
+    plan = _plan(body, principal)
+    ids = _scope_ids(ctx, principal, body.employee_id)
+    scores, reviews = service.crediting_inputs(home=ctx.home)
+    result = diffs.diff_two_periods(
+        plan=plan,
+        dataset=ctx.data.dataset(),
+        period=body.period,
+        against=body.against,
+        scores=scores,
+        reviews=reviews,
+        employee_ids=ids,
+    )
+    out = result.to_dict()
+    _audit(
+        ctx,
+        principal,
+        rid,
+        out["after"]["plan"],
+        "plan.diff",
+        {
+            "period": body.period,
+            "against": body.against,
+            "employee_id": body.employee_id,
+            "changed": sorted({t["employee_id"] for t in out["totals"]}),
+            "total_delta": out["total_delta"],
+        },
+    )
+    return {**out, "text": diff_text(result)}

@@ -15,6 +15,9 @@ Day = Annotated[date, Field(ge=date(1970, 1, 1), le=date(2200, 12, 31))]
 MAX_PAGE = 200
 """Largest page any list endpoint returns."""
 
+MAX_ROW_ID = 2**31 - 1
+"""Largest id of a stored row (alerts, keys, ...): SQL INTEGER, 32 bits on PostgreSQL."""
+
 
 class FieldError(BaseModel):
     """One invalid field: where (`loc` and a readable `path`), what is wrong, and for records the rule."""

@@ -81,3 +81,30 @@ class KpiResult(BaseModel):
 
     plan: dict[str, Any]
     result: dict[str, Any]
+
+
+class DiffRequest(BaseModel):
+    """Explain what changed between two periods of one plan over the store's data, line by line."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"plan": "sales-default", "period": "2024-06", "against": "2024-05"}]},
+    )
+
+    plan: str = "sales-default"
+    plan_yaml: str | None = Field(None, max_length=100_000)
+    period: Period = Field(description="The period whose changes to explain, YYYY-MM.")
+    against: Period = Field(description="The period it is compared with, YYYY-MM.")
+    employee_id: str | None = Field(None, max_length=128)
+
+
+class KpiDiff(BaseModel):
+    """Changed lines (value, rule, inputs by name with their Δ) and totals; money as exact decimal text."""
+
+    before: dict[str, Any] = Field(description="The `against` side: plan id, version, hash; periods; data fingerprint.")
+    after: dict[str, Any]
+    plan_changed: bool
+    total_delta: str
+    totals: list[dict[str, Any]]
+    lines: list[dict[str, Any]]
+    text: str = Field(description="The same comparison as plain text.")

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from api.schemas.common import MAX_PAGE
+from api.schemas.common import MAX_PAGE, MAX_ROW_ID
 from api.ui import charts, data
 from api.ui.changes import payout_changes
 from api.ui.session import COOKIE, LANGS, PageSession, SessionStore, csrf_ok, lang_of
@@ -265,7 +265,7 @@ def inbox(
 
 
 def _alert_id(text: str) -> int:
-    if not text.isdigit() or len(text) > 18:
+    if not text.isdigit() or len(text) > 10 or not 1 <= int(text) <= MAX_ROW_ID:
         raise PageError(404, "not_found")
     return int(text)
 

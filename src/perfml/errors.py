@@ -61,8 +61,25 @@ class DataValidationError(PerfmlError):
         return "\n".join(lines)
 
 
+class StoreOutdated(PerfmlError):
+    """The store's schema is not the one this version of perfml writes: `perfml db upgrade` migrates it."""
+
+    def __init__(self, found: str, expected: str, store: str):
+        self.found, self.expected = found, expected
+        action = (
+            "run `perfml db upgrade` to migrate it (back it up first)"
+            if found < expected
+            else "it was written by a newer perfml: upgrade perfml"
+        )
+        super().__init__(f"the store {store} has schema revision {found}, this perfml needs {expected}: {action}")
+
+
 class PlanError(PerfmlError):
     """An invalid bonus/KPI plan; the message names the path inside the YAML."""
+
+
+class PeriodClosed(PerfmlError):
+    """A period whose statement is already frozen: it is never closed (or changed) again."""
 
 
 class ModelNotFoundError(PerfmlError):

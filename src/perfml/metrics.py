@@ -10,7 +10,8 @@ API (names are stable; the ML features and the rule engine both read them)
     of the dataset (orders, activities, leads, satisfaction, ownership changes, targets,
     metrics). ``crediting`` is a credit ledger from ``perfml.rules.crediting.credit_ledger``
     (columns ``order_id``, ``employee_id`` = credited to, NA = nobody, ``share_bp`` = share
-    in 1/10,000); without it revenue is credited 100% to the employee on the order.
+    in 1/10,000; optional ``amount`` = the order in the plan's currency, ``status``); without
+    it every order is credited 100% to the employee on the order, at its amount as written.
 
 ``metric_table(...) -> MetricTable``
     The same frame plus exact integer money columns (``.units``, ``.decimal(col, row)``), for
@@ -34,7 +35,13 @@ Columns (float64 unless said otherwise; counts are whole numbers stored as float
     revenue            credited revenue (currency): after crediting when given, else at close
     revenue_at_close   order amounts closed by the employee, before crediting (currency)
     new_revenue, repeat_revenue   credited revenue split by order type (sum = revenue)
-    orders, new_customers         orders closed / `new` orders closed (= customers won)
+    transferred_revenue           credited revenue of orders whose customer came to the employee
+                       by a transfer (ledger status transfer or released), after the share
+    orders, new_customers         orders / `new` orders (= customers won) credited to the employee
+    Every order-derived metric reads the ledger the same way: money by `share_bp`; a count goes
+    once to each employee credited a positive share of the order (each holder of a split counts
+    the order; a held share counts for nobody, a voided one for the original owner). Money is
+    the ledger's `amount` (the plan's currency) for every order metric, team revenue included.
     visits, calls, emails, meetings, messages, activities (all types)   counts
     leads              leads created (owner_id)
     leads_converted, leads_lost   leads converted / lost in the period
@@ -50,7 +57,8 @@ Columns (float64 unless said otherwise; counts are whole numbers stored as float
     revenue_trailing6_mean, revenue_growth_trailing6   mean of the 6 previous months (all 6
                        must be employed months; the current month excluded); growth = ratio - 1
     team_revenue       revenue at close of everyone in the employee's team (currency); internal
-                       crediting (assistant shares, holds) does not change what the team sold
+                       crediting (assistant shares, splits, holds) does not change what the team
+                       sold, but the ledger's conversion does: every order in the plan's currency
     team_revenue_last_year, team_revenue_growth_yoy
     <extra metric>     every metric of the optional `metrics` table, pivoted (NaN when not given)
 
@@ -79,6 +87,7 @@ HISTORY_MONTHS = 12  # the longest look-back of any metric (same month last year
 SHARE_DIGITS = 4  # crediting shares are exact in 1/10,000 (basis points of the whole)
 FULL_SHARE = 10**SHARE_DIGITS
 KEY = ["employee_id", "period"]
+TRANSFERRED_STATUSES = ("transfer", "released")  # ledger statuses of a receiver's credit on a transfer
 
 METRICS: dict[str, str] = {
     "tenure_months": "whole months from the hire month to the period (months)",
@@ -86,8 +95,9 @@ METRICS: dict[str, str] = {
     "revenue_at_close": "order amounts closed by the employee, before crediting (currency)",
     "new_revenue": "credited revenue of new-customer orders (currency)",
     "repeat_revenue": "credited revenue of repeat orders (currency)",
-    "orders": "orders closed (count)",
-    "new_customers": "new-customer orders closed (count)",
+    "transferred_revenue": "credited revenue of orders whose customer came to the employee by a transfer (currency)",
+    "orders": "orders credited to the employee, once per order with a positive share (count)",
+    "new_customers": "new-customer orders credited to the employee, once per order with a positive share (count)",
     "visits": "visit activities (count)",
     "calls": "call activities (count)",
     "emails": "email activities (count)",
@@ -123,6 +133,7 @@ MONEY = (
     "revenue_at_close",
     "new_revenue",
     "repeat_revenue",
+    "transferred_revenue",
     "revenue_last_year",
     "revenue_trailing6_total",
     "team_revenue",
@@ -299,7 +310,7 @@ def metric_table_and_evidence(
         hi = wanted[-1]
     grid = _grid(dataset.employees, lo, hi)
     window = (lo, hi) if lo is not None and hi is not None else None  # both are None or neither
-    orders, digits = _orders(dataset.orders, window)
+    orders, digits = _orders(dataset.orders, window, crediting)
     events = _events(dataset, orders, crediting, window)
     evidence = _evidence_of(events, evidence_metrics, evidence_periods)
     for part in _aggregate(events):
@@ -375,7 +386,7 @@ def metric_evidence(
     """The rows behind row-counted metrics: (employee_id, period, metric, table, ids list), ids sorted."""
     months = sorted({parse_period(p) for p in periods})
     window = (months[0], months[-1]) if months else None
-    orders, _ = _orders(dataset.orders, window)
+    orders, _ = _orders(dataset.orders, window, crediting)
     return _evidence_of(_events(dataset, orders, crediting, window), metrics, [period_label(p) for p in months])
 
 
@@ -462,13 +473,15 @@ def _events(dataset, orders: pd.DataFrame, ledger: pd.DataFrame | None, window=N
     """Every row-counted metric, defined once: the aggregates and the trace evidence both use this."""
     credited = _credited(orders, ledger)
     new = credited["order_type"] == "new"
+    counted = credited["share_bp"] > 0
     out = [
         _Events("revenue", "orders", credited, "credited_units"),
         _Events("new_revenue", "orders", credited[new], "credited_units"),
         _Events("repeat_revenue", "orders", credited[credited["order_type"] == "repeat"], "credited_units"),
+        _Events("transferred_revenue", "orders", credited[credited["transferred_units"] > 0], "transferred_units"),
         _Events("revenue_at_close", "orders", orders, "units"),
-        _Events("orders", "orders", orders),
-        _Events("new_customers", "orders", orders[orders["order_type"] == "new"]),
+        _Events("orders", "orders", credited[counted]),
+        _Events("new_customers", "orders", credited[counted & new]),
     ]
     acts = _keyed(dataset.activities, "employee_id", "occurred_at", "activity_id", ["type"], window)
     out += [_Events(name, "activities", acts[acts["type"] == kind]) for kind, name in _COUNT_ACTIVITY.items()]
@@ -569,10 +582,20 @@ def _grid(employees: pd.DataFrame, lo: int | None, hi: int | None) -> pd.DataFra
     return grid
 
 
-def _orders(orders: pd.DataFrame, window: tuple[int, int] | None = None) -> tuple[pd.DataFrame, int]:
-    """Orders keyed by closer and month, amounts as exact integer units; returns the unit digits."""
+def _orders(
+    orders: pd.DataFrame, window: tuple[int, int] | None = None, ledger: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, int]:
+    """Orders keyed by closer and month, amounts as exact integer units; returns the unit digits.
+
+    A ledger with an `amount` column gives each order's amount (in the plan's currency)."""
     out = _keyed(orders, "employee_id", "closed_at", "order_id", ["customer_id", "amount", "order_type"], window)
     out["order_id"] = out["id"]
+    if ledger is not None and "amount" in ledger.columns:
+        amounts = ledger.drop_duplicates("order_id").set_index("order_id")["amount"]
+        out["amount"] = out["order_id"].map(amounts)
+        uncovered = out["order_id"][out["amount"].isna()]
+        if len(uncovered):
+            raise PerfmlError(f"credit ledger lacks order(s) {', '.join(uncovered[:5])} of the months asked for")
     digits = money_digits(out["amount"]) if len(out) else 2
     # Units carry the crediting share digits already, so a credited share stays an exact integer.
     out["units"] = money_units(out["amount"], digits) * FULL_SHARE
@@ -580,21 +603,31 @@ def _orders(orders: pd.DataFrame, window: tuple[int, int] | None = None) -> tupl
 
 
 def _credited(orders: pd.DataFrame, ledger: pd.DataFrame | None) -> pd.DataFrame:
-    """Order rows as credited: (employee_id, p, id, order_type, credited_units)."""
+    """Order rows as credited, one per (employee, order): employee_id, p, id, order_type, share_bp,
+    credited_units and transferred_units (the part credited as the receiver of a transfer)."""
     if ledger is None:
-        return orders.assign(credited_units=orders["units"])
+        return orders.assign(share_bp=FULL_SHARE, credited_units=orders["units"], transferred_units=0)
     missing = {"order_id", "employee_id", "share_bp"} - set(ledger.columns)
     if missing:
         raise PerfmlError(f"credit ledger lacks column(s): {', '.join(sorted(missing))}")
-    rows = ledger[["order_id", "employee_id", "share_bp"]].merge(
-        orders[["order_id", "id", "p", "order_type", "amount", "units"]],
+    status = ledger["status"] if "status" in ledger.columns else pd.Series("direct", index=ledger.index)
+    rows = ledger[["order_id", "employee_id", "share_bp"]].assign(transferred=status.isin(TRANSFERRED_STATUSES))
+    rows = rows[rows["employee_id"].notna()].merge(
+        orders[["order_id", "id", "p", "order_type", "units"]],
         on="order_id",
         how="inner",
         validate="many_to_one",
     )
-    rows = rows[rows["employee_id"].notna()].reset_index(drop=True)
-    rows["credited_units"] = rows["units"] // FULL_SHARE * rows["share_bp"].astype("int64")
-    return rows
+    rows["share_bp"] = rows["share_bp"].astype("int64")
+    rows["credited_units"] = rows["units"] // FULL_SHARE * rows["share_bp"]
+    rows["transferred_units"] = rows["credited_units"].where(rows.pop("transferred"), 0)
+    # One employee may hold two rows of one order (a split share plus a voided one given back):
+    # money adds up, a count must not.
+    if rows.duplicated(["employee_id", "order_id"]).any():
+        keys = ["employee_id", "order_id", "id", "p", "order_type", "units"]
+        sums = ["share_bp", "credited_units", "transferred_units"]
+        rows = rows.groupby(keys, sort=False, dropna=False)[sums].sum().reset_index()
+    return rows.reset_index(drop=True)
 
 
 def _join(grid: pd.DataFrame, part: pd.DataFrame, fill) -> pd.DataFrame:

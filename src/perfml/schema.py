@@ -233,7 +233,8 @@ TABLES: dict[str, Table] = {
             key=("date", "from_currency", "to_currency"),
             optional=True,
             time_column="date",
-            notes="1 from_currency = rate to_currency; an order converts at its close date's rate or the last earlier one",
+            notes="1 from_currency = rate to_currency; "
+            "an order converts at its close date's rate or the last earlier one",
         ),
         Table(
             "plan_assignments",

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from decimal import InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pycountry
 from pandera.errors import SchemaErrors
 
 from perfml.errors import DataValidationError, Problem
@@ -37,6 +38,9 @@ TIME_RULE = f"must be between {TIME_RANGE[0]} and {TIME_RANGE[1]}"
 NUL_RULE = "must not contain a NUL character"
 NUL = "\x00"
 MAX_VALUES_SHOWN = 3
+ISO_4217 = frozenset(c.alpha_3 for c in pycountry.currencies)
+CURRENCY_COLUMNS = {"orders": ("currency",), "fx_rates": ("from_currency", "to_currency")}
+SPLIT_RULE = "shares of one order must sum to exactly 100"
 
 
 def _blank_to_na(s: pd.Series) -> pd.Series:
@@ -280,7 +284,120 @@ def _row_rules(table: Table, df: pd.DataFrame, first_row: int) -> list[Problem]:
                     df["termination_date"].dt.date,
                 )
             )
+    problems += currency_code_problems(table, df, first_row)
+    if table.name == "fx_rates":
+        problems += fx_rate_problems(df, first_row)
+    if table.name == "order_credits":
+        problems += split_share_problems(df, first_row)
+    if table.name == "plan_assignments":
+        problems += _assignment_problems(df, first_row)
     return problems
+
+
+def _assignment_problems(df: pd.DataFrame, first_row: int) -> list[Problem]:
+    """An assignment ends on or after it starts, and one employee's assignments never overlap (ends inclusive)."""
+    problems = []
+    inverted = df.index[df["effective_to"] < df["effective_from"]]
+    if len(inverted):
+        problems.append(
+            _problem(
+                "plan_assignments",
+                "effective_to",
+                "must not precede effective_from",
+                inverted,
+                first_row,
+                df["effective_to"].dt.date,
+            )
+        )
+    dated = df.drop(inverted).dropna(subset=["employee_id", "effective_from"])
+    dated = dated.sort_values(["employee_id", "effective_from"], kind="stable")
+    text = (
+        "plan "
+        + df["plan_id"].astype("string").fillna("")
+        + " "
+        + df["effective_from"].dt.strftime("%Y-%m-%d").fillna("?")
+        + ".."
+        + df["effective_to"].dt.strftime("%Y-%m-%d").fillna("open")
+    )
+    bad, pairs = [], []
+    latest: dict[str, tuple[pd.Timestamp | None, int]] = {}  # employee -> (latest end so far or None = open, its row)
+    for i, emp, start, end in zip(
+        dated.index, dated["employee_id"], dated["effective_from"], dated["effective_to"], strict=True
+    ):
+        end = None if pd.isna(end) else end
+        if emp in latest:
+            last_end, j = latest[emp]
+            if last_end is None or start <= last_end:
+                bad.append(i)
+                pairs.append(f"{emp}: rows {j + first_row} and {i + first_row} ({text[j]} overlaps {text[i]})")
+            if last_end is None or (end is not None and end <= last_end):
+                continue
+        latest[emp] = (end, i)
+    if bad:
+        problems.append(
+            _problem(
+                "plan_assignments",
+                "effective_from",
+                "must not overlap another assignment of the same employee",
+                pd.Index(bad),
+                first_row,
+                detail="; ".join(pairs[:MAX_VALUES_SHOWN]),
+            )
+        )
+    return problems
+
+
+def currency_code_problems(table: Table, df: pd.DataFrame, first_row: int) -> list[Problem]:
+    """Currency columns hold ISO 4217 codes, upper case as the standard writes them (USD, CNY)."""
+    problems = []
+    for col in CURRENCY_COLUMNS.get(table.name, ()):
+        values = df[col]
+        bad = df.index[values.notna() & ~values.isin(ISO_4217)]
+        if len(bad):
+            problems.append(_problem(table.name, col, "must be an ISO 4217 currency code", bad, first_row, values))
+    return problems
+
+
+def fx_rate_problems(df: pd.DataFrame, first_row: int) -> list[Problem]:
+    """A rate converts money, so it is positive (negative rates are already out of range)."""
+    bad = df.index[df["rate"] == 0]
+    return [_problem("fx_rates", "rate", "must be > 0", bad, first_row, df["rate"])] if len(bad) else []
+
+
+def split_share_problems(df: pd.DataFrame, first_row: int) -> list[Problem]:
+    """The `order_credits` shares of one order sum to exactly 100 (percent, compared in exact hundredths)."""
+    hundredths = (df["share"] * 100).round()  # at most two decimal places (checked): exact integers
+    unparsed = df.loc[df["share"].isna(), "order_id"]  # already reported; its order's sum is unknown
+    known = df["order_id"].notna() & ~df["order_id"].isin(unparsed)
+    sums = hundredths[known].groupby(df.loc[known, "order_id"], sort=True).sum()
+    off = sums[sums != 100 * 100]
+    if off.empty:
+        return []
+    bad = df.index[df["order_id"].isin(off.index)]
+    shown = [f"order {oid} sums to {Decimal(int(v)).scaleb(-2).normalize():f}" for oid, v in off[:5].items()]
+    more = f" (+{len(off) - 5} more orders)" if len(off) > 5 else ""
+    return [_problem("order_credits", "share", SPLIT_RULE, bad, first_row, detail="; ".join(shown) + more)]
+
+
+def currencies_without_rates(tables: Mapping[str, pd.DataFrame], first_rows: Mapping[str, int]) -> list[Problem]:
+    """Orders in several currencies cannot be summed without `fx_rates`: refused when none are given."""
+    orders, rates = tables.get("orders"), tables.get("fx_rates")
+    if orders is None or "currency" not in orders.columns or (rates is not None and len(rates)):
+        return []
+    found = sorted(orders["currency"].dropna().unique())
+    if len(found) < 2:
+        return []
+    bad = orders.index[orders["currency"].notna()]
+    return [
+        _problem(
+            "orders",
+            "currency",
+            "orders in several currencies need fx_rates to convert them (no fx_rates given)",
+            bad,
+            first_rows.get("orders", 2),
+            detail=f"currencies found: {', '.join(found)}",
+        )
+    ]
 
 
 def derive_columns(tables: dict[str, pd.DataFrame]) -> None:
@@ -316,6 +433,63 @@ def reference_problems(tables: Mapping[str, pd.DataFrame], first_rows: Mapping[s
                     )
                 )
     return problems
+
+
+def adjustment_date_problems(tables: Mapping[str, pd.DataFrame], first_rows: Mapping[str, int]) -> list[Problem]:
+    """order_adjustments: an adjustment may not be dated before its order closed."""
+    adj, orders = tables.get("order_adjustments"), tables.get("orders")
+    if adj is None or orders is None or adj.empty:
+        return []
+    closed = adj["order_id"].map(orders.drop_duplicates("order_id").set_index("order_id")["closed_at"])
+    bad = adj.index[adj["adjusted_at"] < closed]
+    if not len(bad):
+        return []
+    return [
+        _problem(
+            "order_adjustments",
+            "adjusted_at",
+            "must not precede its order's closed_at",
+            bad,
+            first_rows.get("order_adjustments", 2),
+            adj["adjustment_id"],
+        )
+    ]
+
+
+def adjustment_net_problems(tables: Mapping[str, pd.DataFrame], first_rows: Mapping[str, int]) -> list[Problem]:
+    """order_adjustments: applied in date order, an order's adjustments may never take its net amount below 0."""
+    adj, orders = tables.get("order_adjustments"), tables.get("orders")
+    if adj is None or orders is None or adj.empty:
+        return []
+    amounts = orders.drop_duplicates("order_id").set_index("order_id")["amount"]
+    # Same moment: increases first, so only a real shortfall is reported.
+    ordered = adj.assign(_neg=adj["amount"] < 0).sort_values(["order_id", "adjusted_at", "_neg"], kind="stable")
+    bad, details = [], []
+    for order_id, rows in ordered.groupby("order_id", sort=True):
+        if order_id not in amounts.index or pd.isna(amounts[order_id]):
+            continue
+        net = to_decimal(float(amounts[order_id]))
+        seen = []
+        for row, aid, amount in zip(rows.index, rows["adjustment_id"], rows["amount"], strict=True):
+            net += to_decimal(float(amount))
+            seen.append(str(aid))
+            if net < 0:
+                bad.append(row)
+                shown = f"{amounts[order_id]:g} with {', '.join(seen)} nets {net.normalize():f}"
+                details.append(f"order {order_id}: {shown}")
+                break
+    if not bad:
+        return []
+    return [
+        _problem(
+            "order_adjustments",
+            "amount",
+            "must not take the order's net amount below 0",
+            pd.Index(bad),
+            first_rows.get("order_adjustments", 2),
+            detail="; ".join(details[:MAX_VALUES_SHOWN]),
+        )
+    ]
 
 
 def untracked_problems(untracked: Iterable[str]) -> list[Problem]:
@@ -389,6 +563,8 @@ def validate_tables(
                 typed[name] = df
     absent_untracked = {n: empty_table(n) for n in untracked if n in TABLES and n not in raw}
     problems += reference_problems({**typed, **absent_untracked}, first_rows)
+    problems += currencies_without_rates(typed, first_rows)
+    problems += adjustment_date_problems(typed, first_rows) + adjustment_net_problems(typed, first_rows)
     if problems:
         raise DataValidationError(problems)
     derive_columns(typed)

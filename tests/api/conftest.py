@@ -6,6 +6,7 @@ changes the environment. Tests take `service`: the shared one (`shared_service`,
 or, for a test marked `writes` (it reviews, refreshes, ingests or creates keys), the same models and keys
 over a private copy of the session store, so that no test sees another's writes and any order passes.
 Tests that need an empty or broken home use `perfml_home` / `home` and build their own app.
+Every API test runs twice: over the SQLite store and over a copy of it in PostgreSQL (`shared_service`).
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from helpers.homes import copy_sqlite
+from helpers.postgres import STORE_BACKENDS, PostgresServer
 from helpers.service import Demo, Service, app_over, copy_store
 from perfml.home import Home
+from perfml.store import copy_store as copy_whole_store
+from perfml.store import get_engine
 
 
 @pytest.fixture(scope="session")
@@ -37,10 +42,8 @@ def demo_home(small_dir, tmp_path_factory, blank_mlflow_db) -> Demo:
 
 
 @pytest.fixture(scope="session")
-def shared_service(demo_home: Demo):
+def sqlite_service(demo_home: Demo):
     """The app over the demo home (models loaded synchronously at start-up) and keys for each role."""
-    import sqlalchemy as sa
-
     from api.main import create_app
     from perfml.keys import create_key
     from perfml.pipelines import get_pipeline
@@ -75,8 +78,29 @@ def shared_service(demo_home: Demo):
         "employee_a": create_key(role="employee", employee_id=rep_a, engine=engine).key,
         "employee_b": create_key(role="employee", employee_id=rep_b, engine=engine).key,
     }
-    yield Service(app, client, demo_home.home, keys, team_a, team_b, rep_a, rep_b)
+    app.state.ctx.audit.flush()
+    pristine = copy_sqlite(engine.url.database, demo_home.home.parent / "pristine.db")
+    yield Service(app, client, demo_home.home, keys, team_a, team_b, rep_a, rep_b, pristine=f"sqlite:///{pristine}")
     client.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def postgresql_service(sqlite_service: Service, postgres: PostgresServer):
+    """The same service over PostgreSQL: the SQLite store as it was set up (data, alerts, keys, audit log)
+    copied into a template database that nobody connects to, and the app over a copy of that template."""
+    assert sqlite_service.pristine is not None
+    template = postgres.create_database("demo")
+    copy_whole_store(get_engine(sqlite_service.pristine), get_engine(template))
+    get_engine(template).dispose()
+    name = sa.make_url(template).database
+    with app_over(sqlite_service, postgres.create_database("shared", template=name)) as (app, client):
+        yield replace(sqlite_service, app=app, client=client, postgres=postgres, template=name)
+
+
+@pytest.fixture(scope="session", params=STORE_BACKENDS)
+def shared_service(request) -> Service:
+    """The session's service on each store backend (every API test runs on SQLite and on PostgreSQL)."""
+    return request.getfixturevalue(f"{request.param}_service")
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from helpers.homes import copy_sqlite
+from helpers.postgres import PostgresServer
 from perfml.home import Home
 
 
@@ -32,6 +33,9 @@ class Service:
     team_b: str = ""
     employee_a: str = ""
     employee_b: str = ""
+    pristine: str | None = None  # URL of a copy of the store as set up, before any test ran
+    postgres: PostgresServer | None = None  # the server of a PostgreSQL service
+    template: str | None = None  # PostgreSQL: the database writing tests copy (nobody connects to it)
 
     def h(self, who: str) -> dict[str, str]:
         """Authorization header of a key: admin, system, manager_a, manager_b, employee_a, employee_b."""
@@ -48,8 +52,11 @@ class Service:
 
 
 def copy_store(service: Service, target: Path) -> str:
-    """A consistent copy of the session store (a live WAL database) at `target`, audit log included; its URL."""
+    """A consistent copy of the session store, audit log included; its URL. SQLite: a copy of the live WAL
+    database at `target`; PostgreSQL: a new database from the service's template."""
     service.ctx.audit.flush()
+    if service.postgres is not None and service.template is not None:
+        return service.postgres.create_database("w", template=service.template)
     return f"sqlite:///{copy_sqlite(service.ctx.engine.url.database, target)}"
 
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from helpers.rule_plans import plan_dict, plan_yaml
 from perfml.errors import PlanError
-from perfml.rules import evaluate_values, parse_plan
+from perfml.rules import evaluate_values, load_plan, parse_plan
 from perfml.rules.commission import commission_amount
 from perfml.rules.plan import Commission, RateBand
 
@@ -240,12 +240,24 @@ def test_combined_task_caps_new_customer_target_at_70_percent_of_capacity():
         "new_customers_target": 20,
         "new_customers_best3": 10,
     }
-    result = evaluate_values("sales-default", values, role="assistant")
+    # The built-in plan no longer caps by capacity (its 70% rule is about transferred revenue): a plan of its own.
+    doc = load_plan("sales-default").model_dump(mode="json", by_alias=True, exclude_none=True)
+    doc["segments"]["assistant"]["combined_task"]["parts"] = {
+        "repeat_revenue": {"metric": "repeat_revenue", "target": {"metric": "revenue_target"}, "weight": 30},
+        "new_customers": {
+            "metric": "new_customers",
+            "target": {"metric": "new_customers_target"},
+            "weight": 10,
+            "capacity": {"share": 70, "months": 3},
+        },
+    }
+    plan = parse_plan(plan_yaml(doc), "capacity").plan
+    result = evaluate_values(plan, values, role="assistant")
     line = result.line("combined_task")
     # target 20 capped at 70% × 10 = 7 -> 100%; repeat 50%; (50×30 + 100×10) / 40 = 62.5% of 3,000
     assert line.value == D("1875.00")
-    assert "capped at 70% × capacity 10" in line.formula
-    no_history = evaluate_values("sales-default", {**values, "new_customers_best3": 0}, role="assistant")
+    assert "capped at 70% of capacity 10" in line.formula
+    no_history = evaluate_values(plan, {**values, "new_customers_best3": 0}, role="assistant")
     # no demonstrated capacity: the target stands (7/20 = 35%) -> (1500 + 350) / 40 = 46.25%
     assert no_history.line("combined_task").value == D("1387.50")
 
@@ -263,6 +275,7 @@ def test_what_if_values_flow_into_derived_metrics():
     result = veteran(revenue=150_000, revenue_target=100_000, revenue_last_year=100_000)
     growth = result.line("growth_bonus")
     assert growth.value == D("10000.00")  # 50% growth -> 20% of the 50,000 increase
-    assert growth.formula.startswith("growth 50% (yoy) → bands[2] rate 20%")
+    assert growth.formula.startswith("revenue growth 50% over revenue_last_year (the same month last year)")
+    assert "→ bands[2] rate 20%" in growth.formula
     # attainment is derived from the given revenue and target, not read from anywhere else
     assert result.line("commission").formula.startswith("marginal on attainment 150%")

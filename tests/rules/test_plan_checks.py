@@ -261,9 +261,14 @@ def test_gate_cliff_and_non_monotonic_rates_warn():
     )
 
 
-def test_builtin_sales_plan_warns_about_its_growth_step():
+def test_builtin_sales_plan_warns_about_its_growth_step_and_bonus_bases():
     report = check_plan("sales-default")
-    assert [w.path for w in report.warnings] == ["segments.veteran.growth_bonus.bands[2]"]
+    assert [w.path for w in report.warnings] == [
+        "segments.new_staff.team_bonus.rate",
+        "segments.veteran.team_bonus.rate",
+        "segments.veteran.growth_bonus.bands[2]",
+        "segments.assistant.combined_task.cap",
+    ]
 
 
 def test_plan_hash_tracks_content_not_formatting():

@@ -1,7 +1,9 @@
-"""Rule-engine commands: `perfml bonus`, `perfml bonus explain`, `perfml plan check|list`, `perfml reminders`."""
+"""Rule-engine commands: `perfml bonus`, `perfml bonus explain|diff|close|statement`, `perfml plan check|list`,
+`perfml reminders`."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import tempfile
@@ -12,7 +14,8 @@ from typing import Annotated, BinaryIO
 import typer
 from rich.table import Table
 
-from perfml.cli._app import app, console, err_console, handles_errors
+from perfml.cli._app import HomeOption, app, console, err_console, handles_errors, home_of
+from perfml.home import Home
 
 bonus_app = typer.Typer(
     help="KPI scorecards and payouts from a plan, with a trace of every number.", invoke_without_command=True
@@ -25,6 +28,7 @@ PlanOpt = Annotated[str, typer.Option("--plan", help="Plan YAML file or built-in
 DataOpt = Annotated[Path, typer.Option("--data", help="Dataset directory of CSV/Parquet files.")]
 ScoresOpt = Annotated[Path | None, typer.Option("--scores", help="Anomaly scores CSV (change_id, score): holds.")]
 ReviewsOpt = Annotated[Path | None, typer.Option("--reviews", help="Reviews CSV (change_id, decision=release|void).")]
+StoreUrlOpt = Annotated[str | None, typer.Option("--store-url", help="SQLAlchemy URL (default: the home's store).")]
 
 
 def _inputs(data: Path, scores: Path | None, reviews: Path | None):
@@ -104,37 +108,182 @@ def explain(
     scores: ScoresOpt = None,
     reviews: ReviewsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result's JSON instead of text.")] = False,
+    home: Annotated[
+        Path | None, typer.Option("--home", help="perfml home: also list its disputes on this statement.")
+    ] = None,
 ) -> None:
     """Print one employee's scorecard and payout with every input, formula and source row."""
     from perfml.rules import explain_text
+    from perfml.services.disputes import disputes_for, disputes_text
     from perfml.services.kpi import explain_result
 
     dataset, score_frame, decisions = _inputs(data, scores, reviews)
     run, result = explain_result(
         plan=plan, dataset=dataset, employee_id=employee, period=period, scores=score_frame, reviews=decisions
     )
+    disputes = disputes_for(home_of(home).engine, run.plan["id"], employee, period) if home is not None else []
     if as_json:
-        console.print_json(json.dumps({"plan": run.plan, "result": result.to_dict()}, ensure_ascii=False))
+        out = {"plan": run.plan, "result": result.to_dict(), **({"disputes": disputes} if disputes else {})}
+        console.print_json(json.dumps(out, ensure_ascii=False))
     else:
-        console.print(explain_text(run, result), highlight=False, markup=False, soft_wrap=True)
+        text = explain_text(run, result) + (f"\n\n{disputes_text(disputes)}" if disputes else "")
+        console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
+@bonus_app.command("diff")
+@handles_errors
+def diff(
+    before: Annotated[Path | None, typer.Argument(help="Earlier run JSON (from `perfml bonus --out`).")] = None,
+    after: Annotated[Path | None, typer.Argument(help="Later run JSON.")] = None,
+    period: Annotated[str | None, typer.Option("--period", help="Period YYYY-MM whose changes to explain.")] = None,
+    against: Annotated[str | None, typer.Option("--against", help="The period YYYY-MM it is compared with.")] = None,
+    plan: PlanOpt = "sales-default",
+    data: DataOpt = Path("data"),
+    employee: Annotated[str | None, typer.Option("--employee", help="Only this employee (periods).")] = None,
+    scores: ScoresOpt = None,
+    reviews: ReviewsOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON instead of text.")] = False,
+) -> None:
+    """What changed, line by line: two run files (BEFORE AFTER), or --period A --against B over --data."""
+    from perfml.rules.diff import diff_text
+    from perfml.services import diff as service
+
+    if before is not None and after is not None and period is None and against is None:
+        result = service.diff_run_files(before, after)
+    elif before is None and after is None and period is not None and against is not None:
+        dataset, score_frame, decisions = _inputs(data, scores, reviews)
+        result = service.diff_two_periods(
+            plan=plan,
+            dataset=dataset,
+            period=period,
+            against=against,
+            scores=score_frame,
+            reviews=decisions,
+            employee_ids=[employee] if employee else None,
+        )
+    else:
+        raise typer.BadParameter(
+            "give two run files (BEFORE AFTER) or --period and --against, not both", param_hint="perfml bonus diff"
+        )
+    if as_json:
+        console.print_json(json.dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        console.print(diff_text(result), highlight=False, markup=False, soft_wrap=True)
+
+
+def _store(home: Path | None, store_url: str | None) -> Home:
+    where = home_of(home)
+    return Home(where.settings.model_copy(update={"store_url": store_url})) if store_url is not None else where
+
+
+def _print_statement(stmt, title: str) -> None:
+    content = stmt.data()
+    table = Table(title=title)
+    table.add_column("employee")
+    table.add_column("line")
+    table.add_column("value", justify="right")
+    for e in content["employees"]:
+        for ln in e["lines"]:
+            table.add_row(e["employee_id"], ln["id"], ln["value"])
+        table.add_row(e["employee_id"], "total", e["total"], end_section=True)
+    console.print(table)
+    state = "open"
+    if stmt.status == "closed":
+        state = f"closed by {stmt.closed_by} at {stmt.closed_at:%Y-%m-%d %H:%M:%S} UTC"
+    console.print(f"total {content['total']} {content['currency']} · {state} · sha256 {stmt.hash}", highlight=False)
+
+
+@bonus_app.command("close")
+@handles_errors
+def close(
+    period: Annotated[str, typer.Option("--period", help="Period YYYY-MM to close.")],
+    plan: PlanOpt = "sales-default",
+    data: DataOpt = Path("data"),
+    scores: ScoresOpt = None,
+    reviews: ReviewsOpt = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who closes it (default: the OS user).")] = None,
+    store_url: StoreUrlOpt = None,
+    home: HomeOption = None,
+) -> None:
+    """Freeze a period's statement in the store (content hash, who, when); a closed period never changes."""
+    from perfml.services.pay import close_period
+
+    dataset, score_frame, decisions = _inputs(data, scores, reviews)
+    stmt = close_period(
+        home=_store(home, store_url),
+        plan=plan,
+        dataset=dataset,
+        period=period,
+        closed_by=by or getpass.getuser(),
+        scores=score_frame,
+        reviews=decisions,
+    )
+    _print_statement(stmt, f"{plan} · {period} · closed")
+
+
+@bonus_app.command("statement")
+@handles_errors
+def statement_cmd(
+    period: Annotated[str, typer.Option("--period", help="Period YYYY-MM.")],
+    plan: PlanOpt = "sales-default",
+    data: DataOpt = Path("data"),
+    scores: ScoresOpt = None,
+    reviews: ReviewsOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the statement's canonical JSON here.")] = None,
+    store_url: StoreUrlOpt = None,
+    home: HomeOption = None,
+) -> None:
+    """A period's statement: the frozen one when closed, else evaluated with its adjustment lines."""
+    from perfml.services.pay import statement
+
+    dataset, score_frame, decisions = _inputs(data, scores, reviews)
+    stmt = statement(
+        home=_store(home, store_url), plan=plan, dataset=dataset, period=period, scores=score_frame, reviews=decisions
+    )
+    if out is not None:
+        _write_atomic(out, stmt.content)
+    _print_statement(stmt, f"{plan} · {period} · {stmt.status}")
+    if out is not None:
+        console.print(f"wrote {out}")
 
 
 @plan_app.command("check")
 @handles_errors
-def plan_check(plan: Annotated[str, typer.Argument(help="Plan YAML file or built-in name.")]) -> None:
-    """Validate a plan; exit 1 listing every error by YAML path; warn about payout cliffs."""
+def plan_check(
+    plans: Annotated[
+        list[str], typer.Argument(help="Plan YAML files or built-in names (versions of one plan together).")
+    ],
+) -> None:
+    """Validate plans; exit 1 listing every error by YAML path (and versions of one plan that overlap); warn
+    about payout cliffs and gaps between versions."""
     from perfml.rules import check_plan
-    from perfml.rules.loading import PlanInvalid
+    from perfml.rules.loading import PlanInvalid, version_issues
 
-    report = check_plan(plan)
-    for w in report.warnings:
+    reports = [check_plan(p) for p in plans]
+    across = version_issues(reports)
+    for r in reports:
+        for w in r.warnings:
+            err_console.print(
+                f"[yellow]warning[/]: {_where(r.source, w.path, len(reports))}{w.message}", highlight=False
+            )
+    for w in (i for i in across if i.level == "warning"):
         err_console.print(f"[yellow]warning[/]: {w.path}: {w.message}", highlight=False)
-    p = report.plan
-    if p is None:  # no plan exactly when there are errors
-        raise PlanInvalid(report.source, report.errors)
-    console.print(
-        f"ok: {p.id} v{p.version} ({len(p.segments)} segment(s), {len(report.warnings)} warning(s))", highlight=False
-    )
+    for r in reports:
+        if r.plan is None:  # no plan exactly when there are errors
+            raise PlanInvalid(r.source, r.errors)
+    errors = [i for i in across if i.level == "error"]
+    if errors:
+        raise PlanInvalid(", ".join(r.source for r in reports), errors)
+    for r in reports:
+        p, warned = r.plan, len(r.warnings)
+        assert p is not None  # every report without a plan raised above
+        console.print(f"ok: {p.id} v{p.version} ({len(p.segments)} segment(s), {warned} warning(s))", highlight=False)
+
+
+def _where(source: str, path: str, plans: int) -> str:
+    """A warning's place: its YAML path, after the plan's source when several plans are checked."""
+    where = f"{source}: {path}" if plans > 1 else path
+    return f"{where}: " if where else ""
 
 
 @plan_app.command("list")

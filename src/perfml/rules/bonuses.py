@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from decimal import Decimal
+from collections.abc import Iterable, Sequence
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from perfml.rules.bands import HUNDRED, ZERO, find_band, fmt, pct, round_by
 from perfml.rules.plan import Plan, required
 from perfml.rules.trace import Input, Line, money
 from perfml.rules.values import Values
+
+SHOWN_PLACES = 2  # decimals a percent is shown with, unless more are needed to tell it from a bound
+
+
+def percent_text(x: Decimal, bounds: Iterable[Decimal | None] = ()) -> str:
+    """A percent for a formula: two decimals, more when fewer would misplace x against a bound ('29.9999%').
+
+    A value the shown digits do not hold exactly is marked '≈' (e.g. '≈33.33%' for 100/3).
+    """
+    edges = [b for b in bounds if b is not None]
+    places = SHOWN_PLACES
+    while True:
+        shown = _to_places(x, places)
+        if shown == x or all((shown > b) == (x > b) and (shown == b) == (x == b) for b in edges):
+            return f"{'' if shown == x else '≈'}{fmt(shown)}%"
+        places += 1
+
+
+def _to_places(x: Decimal, places: int) -> Decimal:
+    # A value with no more than `places` decimals is already exact (and quantizing it could exceed the precision).
+    exponent = x.as_tuple().exponent
+    if not isinstance(exponent, int) or exponent >= -places:
+        return x
+    return x.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+
+
+def band_bounds(bands: Sequence) -> list[Decimal | None]:
+    """Every `from` and `to` of a band list: the values a percent is compared with."""
+    return [edge for band in bands for edge in (band.lo, band.hi)]
 
 
 def base_bonus_line(plan: Plan, seg_id: str, scorecard_total: Decimal | None) -> Line:
@@ -61,18 +90,19 @@ def growth_line(plan: Plan, seg_id: str, values: Values, base_bonus: Decimal | N
     if g.applies_to == "increase":
         amount, what = max(value_now - base, ZERO), f"increase max(0, {money(value_now)} − {money(base)})"
     elif g.applies_to == "metric":
-        amount, what = value_now, f"{g.metric} {money(value_now)}"
+        amount, what = value_now, f"whole {g.metric} {money(value_now)}"
     else:
         amount, what = base_bonus or ZERO, f"base bonus {money(base_bonus)}"
         inputs.append(Input("base_bonus", base_bonus, "line", note=f"segments.{seg_id}.base_bonus"))
     value = round_by(plan.rounding, rate * amount / HUNDRED)
-    band = f"bands[{i}]" if i is not None else "no band"
+    band = f"bands[{i}] rate {pct(rate)}" if i is not None else "no band → rate 0%"
+    basis = "the same month last year" if g.basis == "yoy" else "the mean of the previous 6 months"
     return Line(
         rule,
         "growth_bonus",
         value,
-        f"growth {fmt(g_pct.quantize(Decimal('0.01')))}% ({g.basis}) → {band} rate {pct(rate)}; "
-        f"{pct(rate)} × {what} = {money(value)}",
+        f"{g.metric} growth {percent_text(g_pct, band_bounds(g.bands))} over {base_name} ({basis}): "
+        f"{money(value_now)} / {money(base)} − 1 → {band}; {pct(rate)} of the {what} = {money(value)}",
         inputs,
     )
 
@@ -88,17 +118,17 @@ def team_line(plan: Plan, seg_id: str, values: Values, base_bonus: Decimal | Non
     if growth is None:
         return Line(rule, "team_bonus", round_by(plan.rounding, ZERO), "no team revenue a year ago → 0", inputs)
     g_pct = growth * HUNDRED
-    shown = fmt(g_pct.quantize(Decimal("0.01")))
+    shown = f"team revenue growth {percent_text(g_pct, [t.min_growth])} over the same month last year"
     if g_pct < t.min_growth:
-        return Line(
-            rule, "team_bonus", round_by(plan.rounding, ZERO), f"team growth {shown}% < {pct(t.min_growth)} → 0", inputs
-        )
+        zero = round_by(plan.rounding, ZERO)
+        return Line(rule, "team_bonus", zero, f"{shown} < the minimum {pct(t.min_growth)} → 0", inputs)
     value = round_by(plan.rounding, t.rate * (base_bonus or ZERO) / HUNDRED)
     return Line(
         rule,
         "team_bonus",
         value,
-        f"team growth {shown}% ≥ {pct(t.min_growth)} → {pct(t.rate)} × base bonus {money(base_bonus)} = {money(value)}",
+        f"{shown} ≥ the minimum {pct(t.min_growth)} → {pct(t.rate)} of the base bonus {money(base_bonus)} "
+        f"= {money(value)}",
         inputs,
     )
 
@@ -148,6 +178,6 @@ def satisfaction_gate_line(plan: Plan, seg_id: str, values: Values, lines: Seque
         rule,
         "satisfaction_gate",
         value,
-        f"{reason} → −{pct(s.deduct)} × subtotal {money(subtotal)} = {money(value)}",
+        f"{reason} → −{pct(s.deduct)} of the subtotal {money(subtotal)} of the lines before the gate = {money(value)}",
         inputs,
     )

@@ -10,7 +10,7 @@ from itertools import pairwise
 
 from perfml.metrics import METRICS
 from perfml.rules.bands import HUNDRED, ZERO, band_problems, fmt, marginal_pay, whole_pay
-from perfml.rules.plan import Commission, Plan, TargetRef
+from perfml.rules.plan import Commission, Plan, Segment, Spiff, TargetRef, TaskPart
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,7 @@ def plan_errors(plan: Plan) -> list[Issue]:
                 value = getattr(c, key)
                 if value is not None and value < 0:
                     errs.append((f"{path}.commission.{key}", f"must not be negative, got {fmt(value)}"))
+            errs += _span_errors(f"{path}.commission", c, plan)
         if seg.base_bonus is not None and seg.base_bonus.amount < 0:
             errs.append((f"{path}.base_bonus.amount", "must not be negative"))
         if seg.base_bonus is not None and seg.base_bonus.scale_by_scorecard and seg.scorecard is None:
@@ -154,6 +155,14 @@ def plan_errors(plan: Plan) -> list[Issue]:
                     errs.append((f"{ppath}.weight", f"must be above 0, got {fmt(part.weight)}"))
                 if part.capacity is not None:
                     percent(f"{ppath}.capacity.share", part.capacity.share)
+                if part.counted_up_to is not None:
+                    errs += _counted_up_to_errors(f"{ppath}.counted_up_to", part, known)
+        errs += _spiff_errors(path, seg.spiffs)
+        if seg.draw is not None:
+            if seg.draw.amount <= 0:
+                errs.append((f"{path}.draw.amount", f"must be above 0, got {fmt(seg.draw.amount)}"))
+            if seg.commission is None:
+                errs.append((f"{path}.draw", "a draw is an advance against commission; add a commission"))
 
     for role, share in plan.crediting.transferred_share.items():
         spath = f"crediting.transferred_share.{role}"
@@ -161,7 +170,124 @@ def plan_errors(plan: Plan) -> list[Issue]:
         # Shares are applied as exact integers in 1/10,000 (see perfml.metrics.SHARE_DIGITS).
         if (share * 100) != (share * 100).to_integral_value():
             errs.append((spath, f"at most two decimals in percent, got {fmt(share)}"))
+    if plan.clawback is not None and plan.clawback.window_days < 1:
+        errs.append(("clawback.window_days", f"must be at least 1 day, got {plan.clawback.window_days}"))
     return [Issue("error", p, m) for p, m in errs]
+
+
+# Metrics that are a part of another metric's value: a `counted_up_to.portion` must be one of these.
+PORTIONS_OF = {"revenue": ("transferred_revenue",)}
+# Metrics that include revenue the employee earned directly (not only by transfer).
+DIRECT_REVENUE = ("revenue", "new_revenue", "repeat_revenue", "revenue_at_close")
+
+
+def _counted_up_to_errors(path: str, part: TaskPart, known: set[str]) -> list[tuple[str, str]]:
+    limit = part.counted_up_to
+    if limit is None:
+        return []
+    out = []
+    if not ZERO < limit.share <= HUNDRED:
+        out.append((f"{path}.share", f"must be above 0 and at most 100 (percent), got {fmt(limit.share)}"))
+    for key, name in (("of", limit.of), ("portion", limit.portion)):
+        if name is not None and name not in known:
+            out.append((f"{path}.{key}", f"unknown metric {name!r}"))
+    if limit.portion is not None and limit.portion not in PORTIONS_OF.get(part.metric, ()):
+        inside = ", ".join(f"{p} of {m}" for m, ps in PORTIONS_OF.items() for p in ps)
+        out.append(
+            (
+                f"{path}.portion",
+                f"{limit.portion} is not a part of the metric {part.metric}, so it cannot be taken out of it "
+                f"(known portions: {inside}); or feed a part by {limit.portion} alone and leave out `portion`",
+            )
+        )
+    return out
+
+
+def _spiff_errors(path: str, spiffs: list[Spiff]) -> list[tuple[str, str]]:
+    """Window, pay and identity checks of a segment's SPIFFs.
+
+    Products are free text in `orders.product`; without data a misspelt product cannot be told from
+    one that sold nothing, so it is not checked here (the trace shows which orders qualified).
+    """
+    out = []
+    seen: set[str] = set()
+    for i, s in enumerate(spiffs):
+        spath = f"{path}.spiffs[{i}]"
+        if s.id in seen:
+            out.append((f"{spath}.id", f"{s.id!r} is used by an earlier SPIFF of the segment"))
+        seen.add(s.id)
+        if s.end < s.start:
+            out.append((f"{spath}.to", f"{s.end} is before `from` {s.start}; both days are inclusive"))
+        if (s.pays is None) == (s.rate is None):
+            out.append((spath, "give exactly one of `pays` (money per order) or `rate` (percent of the order)"))
+        for key in ("pays", "rate", "min_order"):
+            value = getattr(s, key)
+            if value is not None and value < 0:
+                out.append((f"{spath}.{key}", f"must not be negative, got {fmt(value)}"))
+        if s.products is not None and not s.products:
+            out.append((f"{spath}.products", "an empty list qualifies no order; leave it out for any product"))
+    return out
+
+
+def _bonus_base_warnings(path: str, seg: Segment) -> list[tuple[str, str]]:
+    """Where a reader could misread what a bonus rate or cap applies to."""
+    out = []
+    g = seg.growth_bonus
+    if g is not None and g.applies_to == "metric":
+        top = max(band.rate for band in g.bands)
+        out.append(
+            (
+                f"{path}.growth_bonus.applies_to",
+                f"the band's rate is paid on the whole {g.metric}, not on the growth (a {fmt(top)}% rate pays "
+                f"{fmt(top)}% of all of {g.metric}); use `increase` to pay on the growth only",
+            )
+        )
+    b = seg.base_bonus
+    if seg.team_bonus is not None and b is not None and b.scale_by_scorecard:
+        out.append(
+            (
+                f"{path}.team_bonus.rate",
+                f"{fmt(seg.team_bonus.rate)}% of the base bonus as paid, after scaling by the scorecard "
+                f"(at 80 points: {fmt(seg.team_bonus.rate)}% of {b.amount * 80 / HUNDRED:,.2f}), "
+                f"not of the amount {b.amount:,.2f}",
+            )
+        )
+    task = seg.combined_task
+    if task is not None:
+        if task.cap > HUNDRED:
+            out.append(
+                (
+                    f"{path}.combined_task.cap",
+                    f"each part counts up to {fmt(task.cap)}% of its target, so the task can pay up to "
+                    f"{fmt(task.cap)}% of the amount {task.amount:,.2f}; `cap` is not a share of the "
+                    "personal target (for that, use a part's `counted_up_to`)",
+                )
+            )
+        for part_id, part in task.parts.items():
+            limit = part.counted_up_to
+            if limit is not None and limit.portion is None and part.metric in DIRECT_REVENUE:
+                out.append(
+                    (
+                        f"{path}.combined_task.parts.{part_id}.counted_up_to",
+                        f"caps all of {part.metric}, including revenue earned directly; to cap only revenue "
+                        f"received by transfer, add `portion: transferred_revenue`",
+                    )
+                )
+    return out
+
+
+def _span_errors(path: str, c: Commission, plan: Plan) -> list[tuple[str, str]]:
+    """A commission over a quarter or year: one way of spanning, monthly targets to sum, no proration."""
+    if c.cumulative == "period" and c.true_up is None:
+        return []
+    key = "cumulative" if c.cumulative != "period" else "true_up"
+    if c.cumulative != "period" and c.true_up is not None:
+        return [(f"{path}.true_up", "a cumulative commission already pays the whole span; drop `true_up`")]
+    if c.on == "attainment" and c.target.metric is None:
+        return [(f"{path}.target", f"`{key}` sums the monthly targets: give the target as a `metric`")]
+    if plan.proration == "days":
+        return [(f"{path}.{key}", "to-date sums do not prorate targets yet; use `proration: none` with it")]
+    return []
 
 
 def plan_warnings(plan: Plan) -> list[Issue]:
@@ -170,6 +296,7 @@ def plan_warnings(plan: Plan) -> list[Issue]:
     limit, ref = plan.checks.max_cliff, plan.checks.reference_target
     for seg_id, seg in plan.segments.items():
         path = f"segments.{seg_id}"
+        warns += _bonus_base_warnings(path, seg)
         if seg.commission is not None:
             warns += _commission_warnings(f"{path}.commission", seg.commission, limit, ref)
         if seg.growth_bonus is not None:

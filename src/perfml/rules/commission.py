@@ -1,16 +1,51 @@
 """Tiered commission: marginal (each rate on the part of the base inside its band) or whole-amount
 (the reached tier's rate on the whole base), with an optional gate and cap; one rounding.
+
+Texts never round a number across the threshold it is compared with: attainments are shown
+exactly, or cut (towards minus infinity) after four decimals and marked `…`, next to the exact
+fraction they come from.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from perfml.rules.bands import HUNDRED, ZERO, find_band, fmt, marginal_parts, pct, round_by
-from perfml.rules.plan import Commission, Plan, required
+from perfml.rules.plan import Commission, Plan, RateBand, required
 from perfml.rules.scorecard import target_of
 from perfml.rules.trace import Line, money
 from perfml.rules.values import Values
+
+PERCENT_SHOWN = Decimal("0.0001")  # attainments are written to at most four decimals (percent)
+
+
+def percent_text(x: Decimal) -> str:
+    """x percent, exact when it has at most 4 decimals, else cut after 4 and marked `…` (never rounded up).
+
+    A cut value is never above x, so it sits on the same side as x of any threshold with at most
+    4 decimals: 49.999% stays below a 50% gate, 99.99999…% is never written 100%.
+    """
+    shown = x.quantize(PERCENT_SHOWN, rounding=ROUND_FLOOR)
+    return f"{fmt(shown)}%" if shown == x else f"{fmt(shown)}…%"
+
+
+def _band_part(band: RateBand, unit: Decimal, on: str) -> str:
+    """Which part of the base a marginal band pays on, in money ('the part above 100,000.00')."""
+    lo = max(ZERO, band.lo * unit) if band.lo is not None else ZERO
+    if band.hi is None:
+        return f"the part above {money(lo)}" if lo > 0 else "the whole amount"
+    hi = band.hi * unit
+    return f"the part up to {money(hi)}" if lo == 0 else f"the part from {money(lo)} to {money(hi)}"
+
+
+def _band_range(band: RateBand, on: str) -> str:
+    """The band's range in the plan's own terms ('attainment from 100%', 'amount 150,000.00 to 250,000.00')."""
+    show = pct if on == "attainment" else money
+    if band.lo is not None and band.hi is not None:
+        return f"{on} from {show(band.lo)} to {show(band.hi)}"
+    if band.lo is not None:
+        return f"{on} from {show(band.lo)}"
+    return f"{on} below {show(band.hi)}" if band.hi is not None else f"any {on}"
 
 
 def commission_amount(c: Commission, base: Decimal, target: Decimal | None) -> tuple[Decimal, str]:
@@ -19,7 +54,7 @@ def commission_amount(c: Commission, base: Decimal, target: Decimal | None) -> t
         if target is None or target <= 0:
             return ZERO, "no target, so no attainment to pay on → 0"
         x, unit = base / target * HUNDRED, target / HUNDRED
-        where = f"attainment {fmt(x.quantize(Decimal('0.01')))}% ({money(base)} / {money(target)})"
+        where = f"attainment {percent_text(x)} ({money(base)} / {money(target)})"
     else:
         x, unit = base, Decimal(1)
         where = f"amount {money(base)}"
@@ -30,14 +65,16 @@ def commission_amount(c: Commission, base: Decimal, target: Decimal | None) -> t
         parts = marginal_parts(c.bands, base, unit)
         raw = sum((c.bands[i].rate * part / HUNDRED for i, part in parts), ZERO)
         terms = " + ".join(f"{pct(c.bands[i].rate)} × {money(part)}" for i, part in parts) or "0"
-        formula = f"marginal on {where}: {terms}"
+        which = ", ".join(f"{pct(c.bands[i].rate)} of {_band_part(c.bands[i], unit, c.on)}" for i, _ in parts)
+        formula = f"marginal on {where}: {terms}" + (f" ({which})" if which else "")
     else:
         i = find_band(c.bands, x)
         raw = ZERO if i is None else c.bands[i].rate * base / HUNDRED
         formula = (
             f"whole-amount on {where}: no tier applies → 0"
             if i is None
-            else f"whole-amount on {where}: tier bands[{i}] {pct(c.bands[i].rate)} × {money(base)}"
+            else f"whole-amount on {where}: tier bands[{i}] ({_band_range(c.bands[i], c.on)}) "
+            f"{pct(c.bands[i].rate)} × {money(base)} ({pct(c.bands[i].rate)} of the whole amount)"
         )
     if c.cap is not None and raw > c.cap:
         formula += f" = {money(raw)}, capped at {money(c.cap)}"

@@ -1,15 +1,33 @@
 """Anomaly-aware crediting: who each order's revenue counts for, as a ledger the metrics layer reads.
 
-An order is linked to its customer's latest ownership change at or before it closed. When that
-change moved the customer from someone to the employee on the order (a transfer):
-- the receiver is credited `transferred_share[role]` % (default 20% for assistants, else 100%),
-  the remainder going to nobody or back to the from-owner (`remainder`);
-- a change scored at or above `hold_threshold` is **held**: credited to nobody until reviewed;
-- a review **releases** it (credited as a normal transfer) or **voids** it (100% to the
-  from-owner). Reviews come from `transfer_labels` (0 = dismissed -> release, 1 = confirmed
-  anomaly -> void) and from an explicit `reviews` mapping, which wins. A void applies whether or
-  not the change was held: a confirmed gaming transfer never pays the receiver.
-Shares are exact integers in 1/10,000 (`share_bp`), so crediting never introduces rounding.
+**Holders.** An order is credited to its `order_credits` rows (a split: each employee with a
+`share` in percent, the shares of an order summing to 100, checked by validation), else to the
+closer (`orders.employee_id`) at 100%.
+
+**Transfers.** An order is linked to its customer's latest ownership change at or before it
+closed. The transfer rules apply to the holder the change moved the customer to (the receiver;
+`to_employee_id` is that holder), on that holder's share only; the other holders of a split are
+credited their shares directly:
+- the receiver is credited `transferred_share[role]` % (default 20% for assistants, else 100%) of
+  its share, the remainder going to nobody or back to the from-owner (`remainder`);
+- a change scored at or above `hold_threshold` is **held**: the receiver's share is credited to
+  nobody until reviewed;
+- a review **releases** it (credited as a normal transfer) or **voids** it (the receiver's whole
+  share to the from-owner). Reviews come from `transfer_labels` (0 = dismissed -> release,
+  1 = confirmed anomaly -> void) and from an explicit `reviews` mapping, which wins. A void
+  applies whether or not the change was held: a confirmed gaming transfer never pays the receiver.
+
+**Shares** are exact integers in 1/10,000 of the order (`share_bp`). A split share times a
+transferred share that is finer than that (33.33% x 20% = 6.666%) is rounded down to 1/10,000;
+the rest goes with the remainder, so the holders never get more than the order.
+
+**Currency.** `amount` is the order in the plan's currency (`perfml.rules.currency`: the rate of
+the close date or the last earlier one, rounded once by the plan's rounding); `currency`,
+`amount_original`, `fx_rate` and `fx_date` keep what the conversion read, so traces cite it.
+
+**Reading the ledger** (`perfml.metrics`, milestones): money is credited by `share_bp`; a count
+(orders, new customers, milestone orders) goes once to each employee credited a positive share
+of the order; a held share counts for nobody; a voided share for the original owner.
 """
 
 from __future__ import annotations
@@ -21,18 +39,22 @@ from pathlib import Path
 import pandas as pd
 
 from perfml.errors import PerfmlError
-from perfml.metrics import FULL_SHARE, period_of
+from perfml.metrics import FULL_SHARE, TRANSFERRED_STATUSES, period_of
 from perfml.money import to_decimal
-from perfml.rules.plan import Crediting
+from perfml.rules.bands import fmt, pct
+from perfml.rules.currency import CENTS, CONVERSION_COLUMNS, convert_orders
+from perfml.rules.plan import Crediting, Rounding
+from perfml.rules.trace import money
 
 LEDGER_COLUMNS = [
     "order_id",
     "customer_id",
     "closed_at",
     "period",
-    "amount",
+    *CONVERSION_COLUMNS,  # currency, amount_original, fx_rate, fx_date, amount (plan currency)
     "order_type",
     "closer_id",
+    "split_bp",
     "change_id",
     "from_employee_id",
     "to_employee_id",
@@ -85,13 +107,17 @@ def credit_ledger(
     dataset,
     rules: Crediting,
     *,
+    currency: str | None = None,
+    rounding: Rounding = CENTS,
     scores: pd.DataFrame | None = None,
     reviews: Mapping[str, str] | None = None,
     since: str | None = None,
 ) -> pd.DataFrame:
     """One row per (order, credited employee) with status and share (`LEDGER_COLUMNS`); vectorised.
 
-    `since` ('YYYY-MM') leaves out orders closed before that month (a run only needs its look-back).
+    `currency` is the plan's (amounts convert to it; None = amounts as written, one currency);
+    `rounding` rounds converted amounts. `since` ('YYYY-MM') leaves out orders closed before that
+    month (a run only needs its look-back).
     """
     orders = dataset.orders
     if since is not None:
@@ -102,17 +128,17 @@ def credit_ledger(
             "customer_id": orders["customer_id"],
             "closed_at": orders["closed_at"],
             "period": period_of(orders["closed_at"]),
-            "amount": orders["amount"],
             "order_type": orders["order_type"],
             "closer_id": orders["employee_id"],
         }
     )
-    ledger = _link_changes(ledger, dataset.ownership_changes)
-    roles = dataset.employees.set_index("employee_id")["role"]
+    ledger = ledger.join(convert_orders(orders, dataset.fx_rates, currency, rounding))
+    ledger = _holders(_link_changes(ledger, dataset.ownership_changes), dataset.order_credits)
+    holder = ledger["employee_id"]
     transfer = (
         (
             ledger["from_employee_id"].notna()
-            & (ledger["to_employee_id"] == ledger["closer_id"])
+            & (ledger["to_employee_id"] == holder)
             & (ledger["from_employee_id"] != ledger["to_employee_id"])
         )
         .fillna(False)
@@ -133,30 +159,43 @@ def credit_ledger(
         held &= False
 
     # Percent with at most two decimals (checked in the plan) is an exact integer in 1/10,000.
+    roles = dataset.employees.set_index("employee_id")["role"]
     bp_by_role = {role: int(share * 100) for role, share in rules.transferred_share.items()}
-    share_bp = ledger["closer_id"].map(roles).map(bp_by_role).fillna(FULL_SHARE).astype("int64")
+    role_bp = holder.map(roles).map(bp_by_role).fillna(FULL_SHARE).astype("int64")
     status = pd.Series("direct", index=ledger.index, dtype="string")
     status[transfer] = "transfer"
     status[transfer & (decision == "release")] = "released"
     status[transfer & (decision == "void")] = "voided"
     status[held] = "held"
     ledger["status"] = status
-    ledger["employee_id"] = ledger["closer_id"].astype("string")
     ledger.loc[held, "employee_id"] = pd.NA
     ledger.loc[status == "voided", "employee_id"] = ledger.loc[status == "voided", "from_employee_id"]
-    shared = status.isin(["transfer", "released"])
-    ledger["share_bp"] = share_bp.where(shared, FULL_SHARE)
+    shared = status.isin(TRANSFERRED_STATUSES)
+    # Rounded down to 1/10,000 of the order (integer division): the rest goes with the remainder.
+    ledger["share_bp"] = (ledger["split_bp"] * role_bp // FULL_SHARE).where(shared, ledger["split_bp"])
     ledger.loc[held, "share_bp"] = 0
 
     rows = [ledger]
     if rules.remainder == "from_owner":
-        rest = ledger[shared & (ledger["share_bp"] < FULL_SHARE)].copy()
+        rest = ledger[shared & (ledger["share_bp"] < ledger["split_bp"])].copy()
         rest["employee_id"] = rest["from_employee_id"]
-        rest["share_bp"] = FULL_SHARE - rest["share_bp"]
+        rest["share_bp"] = rest["split_bp"] - rest["share_bp"]
         rest["status"] = "remainder"
         rows.append(rest)
     out = pd.concat(rows, ignore_index=True)
-    return out.sort_values(["order_id", "status"], kind="stable").reset_index(drop=True)[LEDGER_COLUMNS]
+    out = out.sort_values(["order_id", "status", "employee_id"], kind="stable", na_position="first")
+    return out.reset_index(drop=True)[LEDGER_COLUMNS]
+
+
+def _holders(ledger: pd.DataFrame, credits: pd.DataFrame) -> pd.DataFrame:
+    """One row per holder of each order (`employee_id`, `split_bp`): its order_credits rows, else the closer."""
+    split = credits.loc[credits["order_id"].isin(ledger["order_id"]), ["order_id", "employee_id", "share"]]
+    # Shares have at most two decimals (validated), so percent x 100 is an exact integer in 1/10,000.
+    split = split.assign(split_bp=(split.pop("share") * 100).round().astype("int64"))
+    alone = ledger[~ledger["order_id"].isin(split["order_id"])]
+    alone = alone.assign(employee_id=alone["closer_id"].astype("string"), split_bp=FULL_SHARE)
+    shared = ledger.merge(split.astype({"employee_id": "string"}), on="order_id", how="inner")
+    return pd.concat([alone, shared], ignore_index=True).astype({"split_bp": "int64"})
 
 
 def _link_changes(ledger: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
@@ -187,6 +226,7 @@ def holds(ledger: pd.DataFrame, periods: list[str], threshold: Decimal | None) -
             "order_id",
             "period",
             "amount",
+            "split_bp",
         )
     }
     out: list[dict] = []
@@ -211,37 +251,65 @@ def holds(ledger: pd.DataFrame, periods: list[str], threshold: Decimal | None) -
         hold["orders"].append(cols["order_id"][i])
         if cols["period"][i] not in hold["periods"]:
             hold["periods"].append(cols["period"][i])
-        hold["amount"] += to_decimal(float(cols["amount"][i]))
+        hold["amount"] += _share_of(cols["amount"][i], cols["split_bp"][i])  # the receiver's share is held
     for hold in out:
         hold["periods"].sort()
     return out
 
 
-def credit_notes(ledger: pd.DataFrame) -> dict[tuple[str, str], list[dict]]:
-    """(employee_id, period) -> explanations of non-direct credits (transfers, releases, voids)."""
-    rows = ledger[(ledger["status"] != "direct") & (ledger["status"] != "held") & ledger["employee_id"].notna()]
+def credit_notes(ledger: pd.DataFrame, currency: str | None = None) -> dict[tuple[str, str], list[dict]]:
+    """(employee_id, period) -> explanations of credits that are not 100% direct in the plan's currency
+    (transfers, releases, voids, remainders, split shares, converted orders); money in `currency`."""
+    rows = ledger[
+        ledger["employee_id"].notna()
+        & (ledger["status"] != "held")
+        & ((ledger["status"] != "direct") | (ledger["split_bp"] < FULL_SHARE) | ledger["fx_rate"].notna())
+    ]
     out: dict[tuple[str, str], list[dict]] = {}
-    for r in rows.sort_values(["order_id", "status"]).to_dict("records"):
+    for r in rows.sort_values(["order_id", "status"], kind="stable").to_dict("records"):
         share = Decimal(int(r["share_bp"])) / 100
+        credited = _share_of(r["amount"], r["share_bp"])
+        what = f"{pct(share)} of order {r['order_id']}'s {money(to_decimal(float(r['amount'])))}"
+        what += _conversion_text(r, currency) + f" credited: {money(credited)}"
         change, source, to = r["change_id"], r["from_employee_id"], r["to_employee_id"]
+        split = Decimal(int(r["split_bp"])) / 100
+        held_share = f"{to}'s {pct(split)} split share" if r["split_bp"] < FULL_SHARE else "the order"
         text = {
-            "transfer": f"customer {r['customer_id']} came from {source} (change {change}); "
-            f"{share.normalize():f}% of {to_decimal(float(r['amount']))} credited",
-            "released": f"change {change} was reviewed and released; {share.normalize():f}% credited",
+            "direct": f"split share (order_credits): {what}" if r["split_bp"] < FULL_SHARE else what,
+            "transfer": f"customer {r['customer_id']} came from {source} (change {change}); {what}",
+            "released": f"change {change} was reviewed and released; {what}",
             "voided": f"change {change} ({source} → {to}) was voided by review; "
-            f"the order stays with the original owner (100%)",
-            "remainder": f"remainder {share.normalize():f}% of a transfer to {to} (change {change})",
+            f"{held_share} stays with the original owner: {what}",
+            "remainder": f"remainder of a transfer to {to} (change {change}): {what}",
         }[r["status"]]
+        if r["status"] in TRANSFERRED_STATUSES and r["split_bp"] < FULL_SHARE:
+            text += f" (the transferred share of {to}'s {pct(split)} split share)"
         out.setdefault((r["employee_id"], r["period"]), []).append(
             {
                 "order_id": r["order_id"],
                 "status": r["status"],
                 "change_id": change,
                 "share_pct": share,
+                "credited": credited,
                 "explanation": text,
             }
         )
     return out
+
+
+def _share_of(amount, share_bp) -> Decimal:
+    """`share_bp` 1/10,000 of an amount, exactly (the metrics layer credits the same integer units)."""
+    return to_decimal(float(amount)) * int(share_bp) / FULL_SHARE
+
+
+def _conversion_text(row: dict, currency: str | None) -> str:
+    """' (30,000.00 USD × 7.1, fx_rates of 2024-03-01)' for a converted order, else ''."""
+    if pd.isna(row["fx_rate"]):
+        return ""
+    original = money(to_decimal(float(row["amount_original"])))
+    rate = fmt(to_decimal(float(row["fx_rate"])))
+    unit = f" {currency}" if currency else ""
+    return f"{unit} ({original} {row['currency']} × {rate}, fx_rates of {row['fx_date'].date()})"
 
 
 def load_reviews(path: str | Path) -> dict[str, str]:

@@ -28,13 +28,17 @@ from perfml.metrics import (
     untracked_metrics,
 )
 from perfml.money import to_decimal
+from perfml.rules.adjustments import evaluate_as_known
 from perfml.rules.assistant import capacity_column, combined_task_line
 from perfml.rules.bonuses import base_bonus_line, growth_line, milestone_line, satisfaction_gate_line, team_line
-from perfml.rules.commission import commission_line
 from perfml.rules.crediting import credit_ledger, credit_notes, holds
+from perfml.rules.cumulative import commission_columns, commission_lines, cumulative_input, with_cumulative_columns
+from perfml.rules.draws import balance_start, draw_lines, opening_balances
 from perfml.rules.loading import load_plan, plan_hash
 from perfml.rules.plan import Plan
+from perfml.rules.proration import DayShare, day_shares, note_share, prorated_plan, prorated_targets
 from perfml.rules.scorecard import scorecard
+from perfml.rules.spiff import SpiffOrder, spiff_line, spiff_orders
 from perfml.rules.trace import BonusRun, Result
 from perfml.rules.values import DERIVED, ROW_SOURCES, RunProvenance, Values, as_decimal, from_units
 from perfml.schema import MONEY_MAX, MONEY_PLACES
@@ -62,6 +66,7 @@ def plan_metrics(plan: Plan) -> set[str]:
             names.add(seg.commission.base)
             if seg.commission.on == "attainment" and seg.commission.target.metric:
                 names.add(seg.commission.target.metric)
+            names |= commission_columns(seg.commission)
         if seg.growth_bonus:
             g = seg.growth_bonus
             names |= {g.metric, f"{g.metric}_last_year" if g.basis == "yoy" else f"{g.metric}_trailing6_mean"}
@@ -76,6 +81,8 @@ def plan_metrics(plan: Plan) -> set[str]:
                     names.add(part.target.metric)
                 if part.capacity:
                     names.add(capacity_column(part.metric, part.capacity.months))
+                if part.counted_up_to:
+                    names |= {part.counted_up_to.of, part.counted_up_to.portion or part.metric}
     for name in list(names):
         if name in DERIVED:
             names |= set(DERIVED[name][0])
@@ -92,6 +99,8 @@ def compute(
     team_id: str | None,
     orders: Iterable[tuple[str, Decimal]] = (),
     credits: list[dict] | None = None,
+    spiff_orders: Iterable[SpiffOrder] = (),
+    draw_opening: Decimal = ZERO,
 ) -> Result:
     """Scorecard and payout lines of one employee-period from its exact values."""
     seg = plan.segments[seg_id]
@@ -103,7 +112,7 @@ def compute(
             lines.append(base_bonus_line(plan, seg_id, card["total"] if card else None))
             base_value = lines[-1].value
         if seg.commission:
-            lines.append(commission_line(plan, seg_id, values))
+            lines += commission_lines(plan, seg_id, values)
         if seg.growth_bonus:
             lines.append(growth_line(plan, seg_id, values, base_value))
         if seg.team_bonus:
@@ -112,8 +121,13 @@ def compute(
             lines.append(milestone_line(plan, seg_id, list(orders)))
         if seg.combined_task:
             lines.append(combined_task_line(plan, seg_id, values))
+        if seg.spiffs:
+            lines.append(spiff_line(plan, seg_id, list(spiff_orders)))
         if seg.satisfaction_gate:
             lines.append(satisfaction_gate_line(plan, seg_id, values, list(lines)))
+        if seg.draw:  # after the gate: an advance against commission is not a bonus the gate deducts from
+            commission = next((ln.value for ln in lines if ln.name == "commission"), ZERO)
+            lines += draw_lines(plan, seg_id, commission, draw_opening)
         total = sum((ln.value for ln in lines), ZERO)
     return Result(values.employee_id, values.period, role, team_id, seg_id, card, lines, total, credits or [])
 
@@ -128,8 +142,14 @@ def evaluate_values(
     orders: Iterable[tuple[str, object]] = (),
     employee_id: str = "what-if",
     period: str = "what-if",
+    spiff_orders: Iterable[SpiffOrder] = (),
+    draw_opening: Decimal = ZERO,
 ) -> Result:
-    """Score plain metric values (no dataset): e.g. {'revenue': 130000, 'revenue_target': 100000}."""
+    """Score plain metric values (no dataset): e.g. {'revenue': 130000, 'revenue_target': 100000}.
+
+    `spiff_orders` are the credited orders SPIFFs may pay on; `draw_opening` the draw balance (money)
+    carried into the period.
+    """
     plan = load_plan(plan)
     seg_id = segment or plan.segment_for(role, tenure_months)
     if seg_id is None or seg_id not in plan.segments:
@@ -142,7 +162,16 @@ def evaluate_values(
         if amount is None:
             raise PlanError(f"orders: order {oid} has no amount (got {a!r})")
         amounts.append((oid, amount))
-    return compute(plan, seg_id, vals, role=role, team_id=None, orders=amounts)
+    return compute(
+        plan,
+        seg_id,
+        vals,
+        role=role,
+        team_id=None,
+        orders=amounts,
+        spiff_orders=spiff_orders,
+        draw_opening=draw_opening,
+    )
 
 
 # -- over a dataset ------------------------------------------------------------------------------------
@@ -163,6 +192,18 @@ def evaluate(
         raise PlanError("no period to evaluate")
     for p in periods:
         _check_effective(plan, p)
+    if dataset.has("order_adjustments"):  # each period on the data known at its end, clawbacks for later ones
+        return evaluate_as_known(
+            evaluate,
+            plan,
+            dataset,
+            periods,
+            needed=plan_metrics(plan),
+            scores=scores,
+            reviews=reviews,
+            employee_ids=employee_ids,
+            overrides=overrides,
+        )
     lo = parse_period(periods[0])
     # Copies: a trace read later rebuilds the ledger from exactly these inputs.
     scores = scores.copy() if scores is not None else None
@@ -171,7 +212,15 @@ def evaluate(
     def ledger_of_run() -> pd.DataFrame:
         # Rows from lo - 12 are read: the periods' growth and the lagged plan metrics need no more.
         since = period_label(lo - HISTORY_MONTHS)
-        return credit_ledger(dataset, plan.crediting, scores=scores, reviews=reviews, since=since)
+        return credit_ledger(
+            dataset,
+            plan.crediting,
+            currency=plan.currency,
+            rounding=plan.rounding,
+            scores=scores,
+            reviews=reviews,
+            since=since,
+        )
 
     ledger = ledger_of_run()
     needed = plan_metrics(plan)
@@ -179,7 +228,9 @@ def evaluate(
     evaluated = set(rows["employee_id"].tolist())
     # Source rows are looked up only when a trace is read; the ledger is rebuilt then rather than kept.
     provenance = RunProvenance(
-        frozenset(rows.columns), lambda: _evidence(dataset, ledger_of_run(), needed, periods, evaluated)
+        frozenset(rows.columns),
+        lambda: _evidence(dataset, ledger_of_run(), needed, periods, evaluated),
+        more=cumulative_input,
     )
     results, skipped = _evaluate_rows(
         plan,
@@ -191,7 +242,10 @@ def evaluate(
         overrides=overrides,
         not_tracked=untracked_metrics(dataset),
         milestone_orders=_milestone_orders(plan, ledger, periods),
-        notes=credit_notes(ledger[ledger["period"].isin(periods)]),
+        notes=credit_notes(ledger[ledger["period"].isin(periods)], plan.currency),
+        spiffs=spiff_orders(plan, ledger, dataset.orders, periods),
+        draw_openings=_draw_openings(plan, dataset, ledger, needed, periods, employee_ids),
+        shares=day_shares(rows, dataset, plan),
     )
     return BonusRun(
         plan={
@@ -224,7 +278,8 @@ def _values_frame(dataset, ledger: pd.DataFrame, needed: set[str], periods: list
     keep = frame["period"].isin(periods)
     if employee_ids is not None:
         keep &= frame["employee_id"].isin(list(employee_ids))
-    rows, units = frame[keep], table.units[keep.to_numpy()]
+    rows = with_cumulative_columns(frame, table.units, table.digits, needed, keep)
+    units = table.units[keep.to_numpy()]
     # The metrics layer orders by employee then period; results are reported by period then employee.
     order = np.lexsort((rows["employee_id"].to_numpy(str), rows["period"].to_numpy(str)))
     return rows.iloc[order], units.iloc[order], table.digits
@@ -252,9 +307,14 @@ def _evaluate_rows(
     milestone_orders: dict,
     notes: dict,
     not_tracked: frozenset[str] = frozenset(),
+    spiffs: dict | None = None,
+    draw_openings: dict | None = None,
+    shares: list[DayShare] | None = None,
 ) -> tuple[list, list]:
-    """One `compute` per row, in the rows' order, plus the rows no segment selects."""
+    """One `compute` per row, in the rows' order, plus the rows no segment selects or the plan does not
+    pay (`shares`: days paid under the plan, see `perfml.rules.proration`)."""
     results, skipped = [], []
+    prorated: dict[tuple[str, int, int], Plan] = {}
     with localcontext(_context()), _collector_paused():
         # Plain Python values per column; metrics as exact Decimals (money from integer units).
         columns = {c: [as_decimal(v) for v in rows[c].tolist()] for c in needed if c in rows.columns and c not in MONEY}
@@ -268,15 +328,19 @@ def _evaluate_rows(
             ]
         names = list(columns)
         segments: dict[tuple[str, int], str | None] = {}
-        for emp, period, role, team, tenure, *metric_values in zip(
+        for emp, period, role, team, tenure, share, *metric_values in zip(
             rows["employee_id"].tolist(),
             rows["period"].tolist(),
             rows["role"].tolist(),
             rows["team_id"].tolist(),
             rows["tenure_months"].tolist(),
+            shares if shares else [None] * len(rows),
             *columns.values(),
             strict=True,
         ):
+            if share is not None and share.skip:
+                skipped.append({"employee_id": emp, "period": period, "reason": share.skip})
+                continue
             key = (role, int(tenure))
             if key not in segments:
                 segments[key] = plan.segment_for(*key)
@@ -290,20 +354,33 @@ def _evaluate_rows(
                     }
                 )
                 continue
-            values = Values(emp, period, dict(zip(names, metric_values, strict=True)), provenance, not_tracked)
+            data = dict(zip(names, metric_values, strict=True))
+            paid_by = plan
+            if share is not None and share.partial:
+                data = prorated_targets(data, share.days, share.of)
+                cut = (seg_id, share.days, share.of)
+                if cut not in prorated:
+                    prorated[cut] = prorated_plan(plan, *cut)
+                paid_by = prorated[cut]
+                provenance.target_notes[(emp, period)] = share.target_note
+            values = Values(emp, period, data, provenance, not_tracked)
             if overrides:
                 values = values.override(overrides)
             results.append(
                 compute(
-                    plan,
+                    paid_by,
                     seg_id,
                     values,
                     role=role,
                     team_id=team,
                     orders=milestone_orders.get((emp, period), ()),
                     credits=notes.get((emp, period)),
+                    spiff_orders=(spiffs or {}).get((emp, period), ()),
+                    draw_opening=(draw_openings or {}).get((emp, period), ZERO),
                 )
             )
+            if share is not None and share.note:
+                note_share(results[-1], share, plan.segments[seg_id])
     return results, skipped
 
 
@@ -456,7 +533,11 @@ def _evidence_periods(needed: set[str], periods: list[str]) -> list[str]:
 
 
 def _milestone_orders(plan: Plan, ledger: pd.DataFrame, periods: list[str]) -> dict:
-    """(employee_id, period) -> [(order_id, amount)] of credited orders large enough for any milestone."""
+    """(employee_id, period) -> [(order_id, amount)] of credited orders large enough for any milestone.
+
+    Read like every count of the metrics layer: once per employee credited a positive share of the
+    order (each holder of a split; nobody for a held share), at the whole order's amount in the
+    plan's currency (a milestone is about the size of the deal)."""
     mins = [s.milestone_bonus.min_order for s in plan.segments.values() if s.milestone_bonus]
     if not mins:
         return {}
@@ -465,11 +546,32 @@ def _milestone_orders(plan: Plan, ledger: pd.DataFrame, periods: list[str]) -> d
         & ledger["employee_id"].notna()
         & (ledger["share_bp"] > 0)
         & (ledger["amount"] >= float(min(mins)) * (1 - 1e-12))
-    ]
+    ].drop_duplicates(["employee_id", "order_id"])
     out: dict = {}
     for r in rows.sort_values("order_id").to_dict("records"):
         out.setdefault((r["employee_id"], r["period"]), []).append((r["order_id"], to_decimal(float(r["amount"]))))
     return out
+
+
+def _draw_openings(plan: Plan, dataset, ledger: pd.DataFrame, needed: set[str], periods: list[str], employee_ids):
+    """(employee_id, period) -> draw balance (money) carried into the period, from the earlier months' commission."""
+    if not any(seg.draw for seg in plan.segments.values()):
+        return {}
+    start = parse_period(min(balance_start(plan, p) for p in periods))
+    earlier = [period_label(i) for i in range(start, parse_period(periods[-1]))]
+    if not earlier:
+        return {}
+    rows, units, digits = _values_frame(dataset, ledger, needed, earlier, employee_ids)
+    no_traces = RunProvenance(frozenset(rows.columns), dict)  # only the commission values are read
+    results, _ = _evaluate_rows(
+        plan, rows, units, digits, needed, no_traces, overrides=None, milestone_orders={}, notes={}
+    )
+    commissions: dict[str, list] = {}
+    for r in results:
+        line = r.line("commission")
+        commissions.setdefault(r.employee_id, []).append((r.period, r.segment, line.value if line else ZERO))
+    wanted = {(emp, p) for emp in commissions for p in periods}
+    return opening_balances(plan, commissions, wanted)
 
 
 def _scores_fingerprint(scores: pd.DataFrame | None) -> str | None:

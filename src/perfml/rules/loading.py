@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from importlib import resources
@@ -147,6 +149,58 @@ def load_plan(source: str | Path | Plan) -> Plan:
     if report.plan is None:  # no plan exactly when there are errors
         raise PlanInvalid(report.source, report.errors)
     return report.plan
+
+
+def version_issues(reports: Sequence[CheckReport]) -> list[Issue]:
+    """Across the valid plans given, per plan id: overlapping effective dates are errors, gaps warnings.
+
+    Two versions of one plan must never pay the same day; a gap between them pays nobody, which is
+    allowed (a plan may pause) but rarely meant.
+    """
+    issues: list[Issue] = []
+    by_id: dict[str, list[tuple[Plan, str]]] = {}
+    for report in reports:
+        if report.plan is not None:
+            by_id.setdefault(report.plan.id, []).append((report.plan, report.source))
+    for plan_id, versions in sorted(by_id.items()):
+        versions.sort(key=lambda v: (v[0].effective_from, v[1]))
+        latest: tuple[Plan, str] | None = None  # the earlier version that ends last
+        for plan, source in versions:
+            if latest is not None:
+                before, before_source = latest
+                path = f"{source}: effective_from"
+                if before.effective_to is None or before.effective_to >= plan.effective_from:
+                    ends = [d for d in (before.effective_to, plan.effective_to) if d is not None]
+                    issues.append(
+                        Issue(
+                            "error",
+                            path,
+                            f"plan {plan_id} v{plan.version} ({_dates(plan)}) overlaps v{before.version} "
+                            f"({_dates(before)}, {before_source}) from {plan.effective_from} to "
+                            f"{min(ends) if ends else 'open'}; two versions must never pay the same day",
+                        )
+                    )
+                elif before.effective_to + dt.timedelta(days=1) < plan.effective_from:
+                    first, last = before.effective_to + dt.timedelta(days=1), plan.effective_from - dt.timedelta(days=1)
+                    issues.append(
+                        Issue(
+                            "warning",
+                            path,
+                            f"gap {first}..{last}: no version of plan {plan_id} is effective between "
+                            f"v{before.version} ({_dates(before)}) and v{plan.version} ({_dates(plan)}); "
+                            "nobody is paid under it on those days",
+                        )
+                    )
+                if before.effective_to is None or (
+                    plan.effective_to is not None and plan.effective_to <= before.effective_to
+                ):
+                    continue  # the earlier version still ends last
+            latest = (plan, source)
+    return issues
+
+
+def _dates(plan: Plan) -> str:
+    return f"{plan.effective_from}..{plan.effective_to or 'open'}"
 
 
 def plan_hash(plan: Plan) -> str:

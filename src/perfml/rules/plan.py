@@ -118,6 +118,10 @@ class Commission(_Model):
     bands: list[RateBand]
     gate: Decimal | None = None  # nothing paid below this attainment (percent) or amount
     cap: Decimal | None = None  # most a commission may pay (money)
+    # Bands over the quarter or year to date (targets summed), each period paying the increment.
+    cumulative: Literal["period", "quarter", "year"] = "period"
+    # Pay monthly, then at the quarter's/year's last month the difference to the whole span against its quota.
+    true_up: Literal["quarter", "year"] | None = None
 
 
 class BaseBonus(_Model):
@@ -167,13 +171,22 @@ class Capacity(_Model):
     months: int = Field(3, ge=1, le=12)  # capacity = best level over this many previous months
 
 
+class CountedUpTo(_Model):
+    """Counts `portion` (default: the part's whole value) at most up to `share` % of the metric `of`."""
+
+    share: Decimal  # percent of `of`
+    of: str  # a metric of the same employee-period, e.g. `revenue_target` (the personal target)
+    portion: str | None = None  # a metric contained in the part's metric, e.g. `transferred_revenue` of `revenue`
+
+
 class TaskPart(_Model):
-    """One part of the combined task: metric, target, relative weight, optional capacity cap."""
+    """One part of the combined task: metric, target, relative weight, optional capacity and counting caps."""
 
     metric: str
     target: TargetRef
     weight: Decimal
     capacity: Capacity | None = None
+    counted_up_to: CountedUpTo | None = None
 
 
 class CombinedTask(_Model):
@@ -182,6 +195,36 @@ class CombinedTask(_Model):
     amount: Decimal
     cap: Decimal = Decimal(100)  # completion of one part counts up to this percent
     parts: dict[str, TaskPart]
+
+
+class Spiff(_Model):
+    """A sales incentive: `pays` (money) or `rate` (% of the credited amount) per qualifying credited order.
+
+    An order qualifies when it closes on a day in [from, to] (both inclusive), its product is in
+    `products` (any product when not given) and its amount is at least `min_order`. A fixed amount
+    is paid in proportion to the employee's credited share of the order (a 60/40 split pays 60% and
+    40%), so one order never pays more than one SPIFF.
+    """
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    start: dt.date = Field(alias="from")
+    end: dt.date = Field(alias="to")
+    products: list[str] | None = None
+    min_order: Decimal = Decimal(0)  # the order's amount (money), before crediting
+    pays: Decimal | None = None  # money per qualifying order (times the credited share)
+    rate: Decimal | None = None  # percent of the order's credited amount
+
+
+class Draw(_Model):
+    """An advance paid when commission falls short of `amount` (money); recoverable ones are repaid later.
+
+    The balance of a recoverable draw starts at 0 each plan year (January, or the plan's effective
+    month if later) and is recovered from commission above `amount` in later months of that year.
+    A balance still open at the end of the year or at termination is forgiven, never deducted.
+    """
+
+    amount: Decimal
+    recoverable: bool = True
 
 
 class Segment(_Model):
@@ -197,6 +240,8 @@ class Segment(_Model):
     milestone_bonus: MilestoneBonus | None = None
     combined_task: CombinedTask | None = None
     satisfaction_gate: SatisfactionGate | None = None
+    spiffs: list[Spiff] = []
+    draw: Draw | None = None
 
 
 class Crediting(_Model):
@@ -205,6 +250,12 @@ class Crediting(_Model):
     transferred_share: dict[Role, Decimal] = {"assistant": Decimal(20)}  # percent, by receiver role
     remainder: Literal["nobody", "from_owner"] = "nobody"
     hold_threshold: Decimal | None = None  # anomaly score at or above this holds the change
+
+
+class Clawback(_Model):
+    """Adjustments dated in a later period re-pay an earlier one, up to `window_days` after the order closed."""
+
+    window_days: int  # an adjustment more days than this after the order's close is not clawed back
 
 
 class WeeklyVisits(_Model):
@@ -261,10 +312,14 @@ class Plan(_Model):
     effective_to: dt.date | None = None
     currency: str = "CNY"
     rounding: Rounding = Rounding()
+    # `days`: targets, base amounts and fixed bonuses scale by the days employed in the period. A version or
+    # plan assignment covering part of a period prorates it by its days either way (see rules/proration.py).
+    proration: Literal["days", "none"] = "none"
     extra_metrics: list[str] = []
     indicators: dict[str, Indicator] = {}
     segments: dict[str, Segment]
     crediting: Crediting = Crediting()
+    clawback: Clawback | None = None  # none: adjustments net an order only within its own period
     reminders: Reminders = Reminders()
     checks: Checks = Checks()
 

@@ -7,8 +7,9 @@ ready formula text instead. A metric's input (`Input` with an origin) holds only
 value; its source table, row ids and key are looked up from the metrics layer when first read
 (an explanation, the API), never while a run is evaluated.
 
-Stored format (`BonusRun.write_json`, one result per line, canonical: fixed key order, Decimal as
-text, so the same plan and data give byte-identical files):
+Record format (`BonusRun.write_json(fh, render=False)`, `to_json(render=False)`,
+`to_dict(render=False)`; one result per line, canonical: fixed key order, Decimal as text, so the
+same plan and data give byte-identical files):
 
     {"plan": ..., "periods": [...], "currency": ..., "data": ..., "summary": ..., "holds": [...],
      "skipped": [...], "results": [
@@ -24,8 +25,9 @@ text, so the same plan and data give byte-identical files):
 the formula text. An input given by name is a metric of the result's employee-period: its value is
 in `metrics`, its source table and row ids are looked up on demand (`to_dict()`, `explain_text`);
 any other input is written in full (`name`, `value`, `source`, and `period`, `key`, `ids`, `note`
-when set). `to_dict()` (the default `render=True`) gives the readable trace instead: formula
-texts, and every input with its source table and row ids.
+when set). The default (`render=True`) is the readable trace instead, as `perfml bonus --out`
+writes it and `perfml bonus diff` reads it: formula texts, every input with its source table and
+row ids.
 """
 
 from __future__ import annotations
@@ -372,17 +374,18 @@ class BonusRun:
             "skipped": len(self.skipped),
         }
 
-    def to_json(self, render: bool = False) -> bytes:
+    def to_json(self, render: bool = True) -> bytes:
         """Canonical JSON bytes: same plan + same data -> same bytes (see `write_json`)."""
         buf = io.BytesIO()
         self.write_json(buf, render=render)
         return buf.getvalue()
 
-    def write_json(self, fh: BinaryIO, *, render: bool = False) -> None:
+    def write_json(self, fh: BinaryIO, *, render: bool = True) -> None:
         """Stream canonical JSON: run header first, then one result per line (compact, UTF-8).
 
-        Results are written as records (see the module docstring); `render=True` writes the readable
-        trace instead (formula texts, every input's source rows), as `to_dict()` gives it.
+        `render=True` writes the readable trace (formula texts, every input's source rows), as
+        `to_dict()` gives it; `render=False` the records (see the module docstring): no source rows
+        are read, and the file is about 40% smaller.
         """
         head = _dumps(self._head())
         fh.write(head[:-1].encode() + b',"results":[')

@@ -135,6 +135,7 @@ ROW_SOURCES = {
     "revenue": "orders",
     "new_revenue": "orders",
     "repeat_revenue": "orders",
+    "transferred_revenue": "orders",
     "revenue_at_close": "orders",
     "orders": "orders",
     "new_customers": "orders",
@@ -151,16 +152,27 @@ ROW_SOURCES = {
     "lead_responses": "leads",
     "satisfaction_responses": "satisfaction",
 }
-_CREDITED = ("revenue", "new_revenue", "repeat_revenue")
+_CREDITED = ("revenue", "new_revenue", "repeat_revenue", "transferred_revenue")
 
 
 class RunProvenance:
     """Where the metrics of one run came from; source row ids are read from the metrics layer on the
-    first request (`evidence()` -> {(employee_id, period, metric): (table, ids)}), once for the run."""
+    first request (`evidence()` -> {(employee_id, period, metric): (table, ids)}), once for the run.
 
-    def __init__(self, columns: frozenset[str], evidence: Callable[[], dict]):
+    `more(name, period)` describes further computed columns (an `Input`, or None for other names);
+    `target_notes` holds a note on the targets of some employee-periods (e.g. prorated).
+    """
+
+    def __init__(
+        self,
+        columns: frozenset[str],
+        evidence: Callable[[], dict],
+        more: Callable[[str, str], Input | None] | None = None,
+    ):
         self.columns = columns  # metric columns the run's metric table has
+        self.target_notes: dict[tuple[str, str], str] = {}
         self._load = evidence
+        self._more = more
         self._evidence: dict | None = None
 
     def _rows(self, employee_id: str, period: str, metric: str) -> tuple[str, list[str]]:
@@ -186,11 +198,14 @@ class RunProvenance:
             return table, ids, None, last, "credited revenue a year earlier"
         if name.endswith("_target"):
             key = {"employee_id": employee_id, "period": period, "metric": name[: -len("_target")]}
-            return "targets", None, key, None, None
+            return "targets", None, key, None, self.target_notes.get((employee_id, period))
         if name.startswith("team_revenue"):
             return "orders", None, None, None, "team total at close (before crediting)"
         if name == "revenue_trailing6_mean" or "_best" in name or name.endswith(("_last_year", "_trailing6_mean")):
             return "metrics layer", None, None, None, "from earlier periods of the same employee"
+        more = self._more(name, period) if self._more is not None else None
+        if more is not None:
+            return more.source, more.ids, more.key, more.period, more.note
         if name not in self.columns:
             return "missing", None, None, None, "not in the data for this period"
         if name in METRICS:

@@ -6,9 +6,11 @@
   transaction, all or nothing), `read_tables` (frames back from one
   snapshot), `read_dataset` (a validated `Dataset` from them), `snapshot` (a consistent read transaction).
 - `alert_rows`: `upsert_alert` (idempotent refresh per type, subject and period/as_of).
+- `copy`: `copy_store` (every table into an empty store, e.g. SQLite -> PostgreSQL).
 """
 
 from perfml.store.alert_rows import upsert_alert
+from perfml.store.copy import copy_store
 from perfml.store.data import (
     CHUNK_ROWS,
     StoreIntegrityError,
@@ -56,6 +58,7 @@ __all__ = [
     "alerts",
     "api_keys",
     "audit_log",
+    "copy_store",
     "create_all",
     "engine_for",
     "get_engine",

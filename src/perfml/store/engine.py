@@ -13,8 +13,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from perfml.store.tables import metadata
-
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 
@@ -87,11 +85,14 @@ _created: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def create_all(url_or_engine: Engine | str) -> None:
-    """Create every missing table and index (idempotent; never alters existing tables)."""
+    """Make an empty store at the current schema, or check that an existing one is at it (`StoreOutdated` if
+    not: `perfml db upgrade` migrates it). Never alters an existing table."""
+    from perfml.store.migrate import ensure_schema  # Alembic costs ~0.1 s to import; only callers that write need it
+
     engine = engine_for(url_or_engine)
-    if engine in _created:  # callers run this before every use; inspecting costs ~3 ms, so once per engine
+    if engine in _created:  # callers run this before every use; checking costs a few ms, so once per engine
         return
-    metadata.create_all(engine, checkfirst=True)
+    ensure_schema(engine)
     _created.add(engine)
 
 

@@ -18,13 +18,20 @@ from sqlalchemy.dialects.postgresql import JSONB
 from perfml.money import to_decimal
 from perfml.schema import TABLES, Table
 
-EXACT_COLUMNS = {"orders": ("amount",), "targets": ("target",)}
+EXACT_COLUMNS = {
+    "orders": ("amount",),
+    "targets": ("target",),
+    "order_adjustments": ("amount",),
+    "order_credits": ("share",),
+    "fx_rates": ("rate",),
+}
 """Money-like columns stored exactly (the rule engine reads them as `Decimal`)."""
 
 ALERT_TYPES = ("transfer_anomaly", "decline", "low_performer", "review_list", "reminder")
 ALERT_STATUSES = ("open", "confirmed", "dismissed")
 REVIEW_DECISIONS = ("confirm", "dismiss")
 API_ROLES = ("hr_admin", "hr_system", "manager", "employee")
+DISPUTE_STATUSES = ("open", "accepted", "rejected")
 _BOOKKEEPING = ("extra", "ingested_at")
 
 
@@ -61,6 +68,8 @@ class ExactDecimal(sa.types.TypeDecorator):
 
 
 _JSON = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+# A row's extra columns keep the order of the export's columns: PostgreSQL's `json` keeps key order, `jsonb` sorts.
+_ROW_JSON = sa.JSON(none_as_null=True)
 
 
 def _sql_type(table: str, column) -> sa.types.TypeEngine:
@@ -105,7 +114,7 @@ def _canonical_table(spec: Table) -> sa.Table:
         spec.name,
         metadata,
         *columns,
-        sa.Column("extra", _JSON, nullable=True, comment="unknown and attr_* columns of the row"),
+        sa.Column("extra", _ROW_JSON, nullable=True, comment="unknown and attr_* columns of the row"),
         sa.Column("ingested_at", sa.DateTime(), nullable=False),
         *fks,
     )
@@ -209,7 +218,60 @@ pay_adjustments = sa.Table(
     sa.Index("ix_pay_adjustments_plan_period", "plan_id", "period"),
 )
 
-SERVICE_TABLES = (alerts, alert_reviews, api_keys, audit_log, untracked_tables, pay_adjustments)
+statements = sa.Table(
+    "statements",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("plan_id", sa.String(64), nullable=False),
+    sa.Column("plan_version", sa.String(64), nullable=False),
+    sa.Column("period", sa.String(7), nullable=False, comment="the closed period (YYYY-MM)"),
+    sa.Column("content_hash", sa.String(64), nullable=False, comment="sha256 hex of `content`"),
+    sa.Column("content", sa.Text, nullable=False, comment="the frozen statement: canonical JSON, UTF-8"),
+    sa.Column("closed_by", sa.String, nullable=False, comment="principal"),
+    sa.Column("closed_at", sa.DateTime, nullable=False, default=utcnow),
+    # One closed statement per plan and period: closing again is refused, never a second version.
+    sa.UniqueConstraint("plan_id", "period", name="uq_statements_plan_period"),
+)
+
+disputes = sa.Table(
+    "disputes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # The statement line disputed, as it read when the dispute was opened.
+    sa.Column("plan_id", sa.String(64), nullable=False),
+    sa.Column("plan_version", sa.String(64), nullable=False),
+    sa.Column("plan_hash", sa.String(64), nullable=False, comment="sha256 of the plan evaluated"),
+    sa.Column("period", sa.String(7), nullable=False, comment="the disputed period (YYYY-MM)"),
+    sa.Column("employee_id", sa.String, nullable=False),
+    sa.Column("team_id", sa.String, comment="the employee's team in that period: its manager resolves"),
+    sa.Column("line", sa.String(64), nullable=False, comment="line name, e.g. commission"),
+    sa.Column("rule", sa.String, nullable=False, comment="the line's rule id, e.g. segments.veteran.commission"),
+    sa.Column("line_value", sa.String(40), nullable=False, comment="exact decimal text of the line when opened"),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, default="open"),
+    sa.Column("opened_by", sa.String, nullable=False, comment="principal"),
+    sa.Column("opened_at", sa.DateTime, nullable=False, default=utcnow),
+    sa.Column("resolved_by", sa.String, comment="principal"),
+    sa.Column("resolved_at", sa.DateTime),
+    sa.Column("reason", sa.Text, comment="why it was accepted or rejected"),
+    sa.Column("amount", sa.String(40), comment="accepted: the adjustment, exact decimal text"),
+    sa.Column("pay_period", sa.String(7), comment="accepted: the open period the adjustment is paid in"),
+    sa.Column("adjustment_id", sa.Integer, sa.ForeignKey("pay_adjustments.id"), comment="accepted: its pay line"),
+    _in("disputes", "status", DISPUTE_STATUSES),
+    sa.Index("ix_disputes_employee_period", "employee_id", "period"),
+    sa.Index("ix_disputes_team_status", "team_id", "status"),
+)
+
+SERVICE_TABLES = (
+    alerts,
+    alert_reviews,
+    api_keys,
+    audit_log,
+    untracked_tables,
+    pay_adjustments,
+    statements,
+    disputes,
+)
 
 
 def hash_key(key: str) -> str:
