@@ -151,3 +151,11 @@ def test_payouts_do_not_depend_on_the_callers_decimal_context():
     assert expected.result("r1", "2024-03").line("commission").value == D("13518.52")  # 10% × 100,000 + 15% × 23,456.78
     with localcontext(Context(prec=6, rounding=ROUND_FLOOR)):
         assert evaluate("sales-default", ds, "2024-03").summary_csv() == expected.summary_csv()
+
+
+def test_a_run_for_named_employees_reads_their_source_rows_in_the_same_pass(monkeypatch):
+    calls = []
+    monkeypatch.setattr(engine, "metric_evidence", lambda *a, **k: calls.append(1))
+    result = evaluate("sales-default", dataset(), "2024-03", employee_ids=["r1"]).result("r1", "2024-03")
+    revenue = result.line("commission").inputs[0]
+    assert (revenue.name, revenue.ids, revenue.source) == ("revenue", ["o2"], "orders") and calls == []

@@ -224,14 +224,17 @@ def evaluate(
 
     ledger = ledger_of_run()
     needed = plan_metrics(plan)
-    rows, units, digits = _values_frame(dataset, ledger, needed, periods, employee_ids)
+    # A run for named employees (an explanation, a what-if) reads their source rows with the metrics, in
+    # one pass; a run for everyone reads them only when a trace is rendered, rebuilding the ledger then
+    # rather than keeping it.
+    named = employee_ids is not None
+    rows, units, digits, evidence = _values_frame(dataset, ledger, needed, periods, employee_ids, with_evidence=named)
     evaluated = set(rows["employee_id"].tolist())
-    # Source rows are looked up only when a trace is read; the ledger is rebuilt then rather than kept.
-    provenance = RunProvenance(
-        frozenset(rows.columns),
-        lambda: _evidence(dataset, ledger_of_run(), needed, periods, evaluated),
-        more=cumulative_input,
-    )
+
+    def source_rows() -> dict:
+        return evidence if evidence is not None else _evidence(dataset, ledger_of_run(), needed, periods, evaluated)
+
+    provenance = RunProvenance(frozenset(rows.columns), source_rows, more=cumulative_input)
     results, skipped = _evaluate_rows(
         plan,
         rows,
@@ -269,11 +272,20 @@ def evaluate(
     )
 
 
-def _values_frame(dataset, ledger: pd.DataFrame, needed: set[str], periods: list[str], employee_ids):
-    """Metric rows of the periods (with history columns) in (period, employee_id) order, and their exact money units."""
+def _values_frame(
+    dataset, ledger: pd.DataFrame, needed: set[str], periods: list[str], employee_ids, *, with_evidence: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame, int, dict | None]:
+    """Metric rows of the periods (with history columns) in (period, employee_id) order, their exact money
+    units, and (`with_evidence`) the source rows behind them (see `_evidence`), read in the same pass."""
     lo, hi = parse_period(periods[0]), parse_period(periods[-1])
-    months = [period_label(i) for i in range(lo - HISTORY_MONTHS, hi + 1)]
-    table, _ = metric_table_and_evidence(dataset, periods=months, crediting=ledger, look_back=0)
+    table, evidence_rows = metric_table_and_evidence(
+        dataset,
+        periods=[period_label(i) for i in range(lo - HISTORY_MONTHS, hi + 1)],
+        crediting=ledger,
+        evidence_metrics=_evidence_metrics(needed) if with_evidence else (),
+        evidence_periods=_evidence_periods(needed, periods) if with_evidence else (),
+        look_back=0,
+    )
     frame = _with_history(table.frame, needed)  # keeps row order, so `units` stays aligned
     keep = frame["period"].isin(periods)
     if employee_ids is not None:
@@ -282,7 +294,9 @@ def _values_frame(dataset, ledger: pd.DataFrame, needed: set[str], periods: list
     units = table.units[keep.to_numpy()]
     # The metrics layer orders by employee then period; results are reported by period then employee.
     order = np.lexsort((rows["employee_id"].to_numpy(str), rows["period"].to_numpy(str)))
-    return rows.iloc[order], units.iloc[order], table.digits
+    rows, units = rows.iloc[order], units.iloc[order]
+    evidence = _evidence_map(evidence_rows, set(rows["employee_id"].tolist())) if with_evidence else None
+    return rows, units, table.digits, evidence
 
 
 def _evidence(dataset, ledger: pd.DataFrame, needed: set[str], periods: list[str], employees: set[str]) -> dict:
@@ -290,6 +304,10 @@ def _evidence(dataset, ledger: pd.DataFrame, needed: set[str], periods: list[str
     rows = metric_evidence(
         dataset, periods=_evidence_periods(needed, periods), metrics=_evidence_metrics(needed), crediting=ledger
     )
+    return _evidence_map(rows, employees)
+
+
+def _evidence_map(rows: pd.DataFrame, employees: set[str]) -> dict:
     rows = rows[rows["employee_id"].isin(employees)]
     columns = (rows[c].tolist() for c in ("employee_id", "period", "metric", "table", "ids"))
     return {(e, p, m): (t, ids) for e, p, m, t, ids in zip(*columns, strict=True)}
@@ -561,7 +579,7 @@ def _draw_openings(plan: Plan, dataset, ledger: pd.DataFrame, needed: set[str], 
     earlier = [period_label(i) for i in range(start, parse_period(periods[-1]))]
     if not earlier:
         return {}
-    rows, units, digits = _values_frame(dataset, ledger, needed, earlier, employee_ids)
+    rows, units, digits, _ = _values_frame(dataset, ledger, needed, earlier, employee_ids)
     no_traces = RunProvenance(frozenset(rows.columns), dict)  # only the commission values are read
     results, _ = _evaluate_rows(
         plan, rows, units, digits, needed, no_traces, overrides=None, milestone_orders={}, notes={}
