@@ -201,7 +201,7 @@ def run_path(employees: int, months: int, per_period: bool, render: bool) -> dic
     # Default: the whole span in one run (metrics and crediting computed once); --per-period runs
     # month by month as a monthly payroll would, recomputing the 12-month look-back each time.
     for batch in [[p] for p in periods] if per_period else [periods]:
-        run = evaluate(plan, ds, batch, scores=scores)
+        run = evaluate(plan, ds, batch, scores=scores, source_rows=render)  # as `perfml bonus --out` for rendered
         evaluated += len(run.results)
         lines += sum(len(r.lines) for r in run.results)
         holds += len(run.holds)

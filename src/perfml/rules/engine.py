@@ -184,8 +184,14 @@ def evaluate(
     reviews: Mapping[str, str] | None = None,
     employee_ids: Iterable[str] | None = None,
     overrides: Mapping[str, object] | None = None,
+    source_rows: bool | None = None,
 ) -> BonusRun:
-    """Scorecards and payouts with traces for every employee employed in `periods`."""
+    """Scorecards and payouts with traces for every employee employed in `periods`.
+
+    `source_rows`: read the source rows behind every metric in the metrics pass (True: for a run whose
+    every trace is rendered, e.g. a written file), or only when a trace is first read (False); by
+    default True for named `employee_ids` (an explanation, a what-if), else False.
+    """
     plan = load_plan(plan)
     periods = sorted({periods} if isinstance(periods, str) else set(periods), key=parse_period)
     if not periods:
@@ -224,17 +230,15 @@ def evaluate(
 
     ledger = ledger_of_run()
     needed = plan_metrics(plan)
-    # A run for named employees (an explanation, a what-if) reads their source rows with the metrics, in
-    # one pass; a run for everyone reads them only when a trace is rendered, rebuilding the ledger then
-    # rather than keeping it.
-    named = employee_ids is not None
-    rows, units, digits, evidence = _values_frame(dataset, ledger, needed, periods, employee_ids, with_evidence=named)
+    # Read in the metrics pass, source rows cost little; read later, the ledger is rebuilt rather than kept.
+    eager = source_rows if source_rows is not None else employee_ids is not None
+    rows, units, digits, evidence = _values_frame(dataset, ledger, needed, periods, employee_ids, with_evidence=eager)
     evaluated = set(rows["employee_id"].tolist())
 
-    def source_rows() -> dict:
+    def rows_behind() -> dict:
         return evidence if evidence is not None else _evidence(dataset, ledger_of_run(), needed, periods, evaluated)
 
-    provenance = RunProvenance(frozenset(rows.columns), source_rows, more=cumulative_input)
+    provenance = RunProvenance(frozenset(rows.columns), rows_behind, more=cumulative_input)
     results, skipped = _evaluate_rows(
         plan,
         rows,
