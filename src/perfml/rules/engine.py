@@ -6,10 +6,8 @@ with overridden metric values; `evaluate_values` scores metric values with no da
 
 from __future__ import annotations
 
-import gc
 import hashlib
 from collections.abc import Iterable, Mapping
-from contextlib import contextmanager
 from decimal import Context, Decimal, localcontext
 
 import numpy as np
@@ -39,7 +37,7 @@ from perfml.rules.plan import Plan
 from perfml.rules.proration import DayShare, day_shares, note_share, prorated_plan, prorated_targets
 from perfml.rules.scorecard import scorecard
 from perfml.rules.spiff import SpiffOrder, spiff_line, spiff_orders
-from perfml.rules.trace import BonusRun, Result
+from perfml.rules.trace import BonusRun, Result, collector_paused
 from perfml.rules.values import DERIVED, ROW_SOURCES, RunProvenance, Values, as_decimal, from_units
 from perfml.schema import MONEY_MAX, MONEY_PLACES
 
@@ -337,7 +335,7 @@ def _evaluate_rows(
     pay (`shares`: days paid under the plan, see `perfml.rules.proration`)."""
     results, skipped = [], []
     prorated: dict[tuple[str, int, int], Plan] = {}
-    with localcontext(_context()), _collector_paused():
+    with localcontext(_context()), collector_paused():
         # Plain Python values per column; metrics as exact Decimals (money from integer units).
         columns = {c: [as_decimal(v) for v in rows[c].tolist()] for c in needed if c in rows.columns and c not in MONEY}
         t6 = "revenue_trailing6_mean" in needed
@@ -481,18 +479,6 @@ def what_if(
 
 
 # -- helpers -----------------------------------------------------------------------------------------
-@contextmanager
-def _collector_paused():
-    """Pause the cyclic GC: traces are millions of small acyclic objects and collections only cost time."""
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
-
-
 def _check_effective(plan: Plan, period: str) -> None:
     p = parse_period(period)
     start = period_index(plan.effective_from)
