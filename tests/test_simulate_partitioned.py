@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
 
+from perfml.cli import app
 from perfml.dataset import Dataset
 from perfml.errors import DataValidationError
 from perfml.schema import TABLES
@@ -162,3 +164,14 @@ def test_a_table_as_file_and_folder_is_refused(tmp_path):
     Dataset.load(tmp_path / "p").table("orders").to_csv(tmp_path / "p" / "orders.csv", index=False)
     with pytest.raises(DataValidationError, match="orders.csv and orders present; keep one"):
         Dataset.load(tmp_path / "p")
+
+
+def test_cli_writes_partitioned_and_refuses_divisions_as_csv(tmp_path):
+    runner = CliRunner()
+    argv = ["simulate", "--out", str(tmp_path / "p"), "--scale", "small", "--teams", "2", "--months", "8"]
+    done = runner.invoke(app, [*argv, "--times", "2", "--format", "partitioned-parquet"])
+    assert done.exit_code == 0, done.output
+    assert read_layout(tmp_path / "p")["divisions"] == 2
+    refused = runner.invoke(app, ["simulate", "--out", str(tmp_path / "c"), "--scale", "small", "--times", "2"])
+    assert refused.exit_code == 2 and "several divisions needs --format" in " ".join(refused.output.split())
+    assert not (tmp_path / "c").exists()

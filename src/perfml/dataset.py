@@ -48,7 +48,7 @@ def _read_file(path: Path) -> tuple[pd.DataFrame, int]:
 
 
 def find_table_files(path: Path) -> tuple[dict[str, Path], list[Problem]]:
-    """Map table name -> file (or partitioned Parquet folder) in a dataset directory (truth/ and unknown files are ignored)."""
+    """Map table name -> file or partitioned Parquet folder in a dataset directory (truth/, unknown files ignored)."""
     files: dict[str, Path] = {}
     problems: list[Problem] = []
     for name in TABLES:

@@ -50,7 +50,9 @@ def simulate(
     if scale not in SCALES and scale not in MULTIPLES:
         raise typer.BadParameter(f"must be one of {', '.join([*SCALES, *MULTIPLES])}", param_hint="--scale")
     if format == "csv" and (times > 1 or scale in MULTIPLES):
-        raise typer.BadParameter("a company of several divisions needs --format partitioned-parquet", param_hint="--times")
+        raise typer.BadParameter(
+            "a company of several divisions needs --format partitioned-parquet", param_hint="--times"
+        )
     if format == "partitioned-parquet" and funnel:
         raise typer.BadParameter("the funnel is written as CSV only", param_hint="--funnel")
     with progress_bar("simulate") as update:

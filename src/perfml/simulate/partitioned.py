@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from perfml.schema import ATTR_PREFIX, TABLES
 from perfml.simulate.output import CHUNK_ROWS
@@ -219,7 +219,8 @@ def _array(values: np.ndarray, kind: str) -> pa.Array:
         return text.cast(pa.timestamp("ns"))
     if kind in ("float", "int", "flag"):
         return text.cast(pa.float64())
-    if kind == "attr" and pc.all(pc.is_valid(text)).as_py():  # numeric when every value is a number, as Dataset reads it
+    # attributes are numeric when every value is a number, as Dataset reads them
+    if kind == "attr" and pc.all(pc.is_valid(text)).as_py():
         try:
             return text.cast(pa.float64())
         except pa.ArrowInvalid:
