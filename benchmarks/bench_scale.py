@@ -85,10 +85,13 @@ def _step(argv: list[str], ceiling_gb: float | None) -> dict:
         threading.Thread(target=_watch, args=(proc, ceiling_gb * 1024**3, stopped), daemon=True).start()
     out, err = proc.communicate()
     if stopped.is_set():
-        return {"status": DID_NOT_FIT, "ceiling_gb": ceiling_gb}
-    if proc.returncode != 0:
-        return {"status": "failed", "error": err.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]}
-    return json.loads(out.strip().splitlines()[-1])
+        result = {"status": DID_NOT_FIT, "ceiling_gb": ceiling_gb}
+    elif proc.returncode != 0:
+        result = {"status": "failed", "error": err.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]}
+    else:
+        result = json.loads(out.strip().splitlines()[-1])
+    print(json.dumps({"step": argv[:1] + argv[2:], **result}), file=sys.stderr, flush=True)  # progress of long runs
+    return result
 
 
 def _watch(proc: subprocess.Popen, ceiling_bytes: float, stopped: threading.Event) -> None:
