@@ -47,6 +47,10 @@ SPAN_COLUMNS: tuple[tuple[str, str], ...] = (
 )  # the bucketed columns the metrics layer reads month spans of
 BUCKET_LOCAL = ("decline", "high-performer")  # pipelines whose units need only their bucket (and whole tables)
 ALL_EMPLOYEES = ("high-performer",)  # bucket slices that hold every employee (see the module doc)
+# Each worker's share of a training side: LightGBM's data-parallel learner bins features and bags rows
+# per worker, so a few hundred rows per worker give other trees than one process (a 44-unit
+# high-performer side split in two learnt nothing); a smaller side boosts on one worker, as in pandas.
+MIN_ROWS_PER_WORKER = 5000
 
 
 class Slice(Dataset):
@@ -135,8 +139,9 @@ def _score_part(
 class DaskEngine:
     """`perfml.pipelines.run.Engine` on a Dask cluster (`client`) over a partitioned folder (`root`)."""
 
-    def __init__(self, client: Client, root: Path):
+    def __init__(self, client: Client, root: Path, *, min_rows_per_worker: int = MIN_ROWS_PER_WORKER):
         self.client = client
+        self.min_rows_per_worker = min_rows_per_worker
         self.root = Path(root)
         self.layout = read_layout(self.root)
         self._spans: dict | None = None
@@ -164,7 +169,9 @@ class DaskEngine:
         sizes = self.client.gather([self.client.submit(len, p) for p in parts])
         parts = [p for p, n in zip(parts, sizes, strict=True) if n] or parts[:1]
         meta = self.client.submit(lambda df: df.head(0), parts[0]).result()
-        return dd.from_delayed(parts, meta=meta, verify_meta=False)
+        # the nodes' own dtypes, not Dask's pyarrow strings: the frame must equal the pandas path's
+        with dask.config.set({"dataframe.convert-string": False}):
+            return dd.from_delayed(parts, meta=meta, verify_meta=False)
 
     def build_features(self, spec: PipelineSpec, dataset: Dataset, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
         """The feature frame collected, ordered by the pipeline's time and key (the runner's input)."""
@@ -179,7 +186,7 @@ class DaskEngine:
         """The `perfml.modeling.train.Trainer` on the cluster: X and y split over the workers."""
         workers = max(1, len(self.client.scheduler_info()["workers"]))
         frame = pd.DataFrame(to_matrix(X), columns=[str(c) for c in X.columns])
-        n = max(1, min(workers, len(frame) // 2))
+        n = max(1, min(workers, len(frame) // self.min_rows_per_worker))
         dX = dd.from_pandas(frame, npartitions=n, sort=False)
         dy = dd.from_pandas(pd.Series(np.asarray(y, dtype="float64")), npartitions=n, sort=False)
         dw = None if weight is None else dd.from_pandas(pd.Series(np.asarray(weight, "float64")), npartitions=n)
