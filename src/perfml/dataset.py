@@ -187,7 +187,9 @@ class Dataset:
             first, last = values.min(), values.max()
             return first.year * 12 + first.month - 1, last.year * 12 + last.month - 1
         first_label, last_label = str(values.min()), str(values.max())
-        return int(first_label[:4]) * 12 + int(first_label[5:7]) - 1, int(last_label[:4]) * 12 + int(last_label[5:7]) - 1
+        return int(first_label[:4]) * 12 + int(first_label[5:7]) - 1, int(last_label[:4]) * 12 + int(
+            last_label[5:7]
+        ) - 1
 
     def fingerprint(self) -> str:
         """Content hash of all supplied tables (sha256 hex), for run tracking."""

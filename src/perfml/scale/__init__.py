@@ -6,11 +6,14 @@
 - `train(pipeline, parquet_dir, *, client, home, register=True) -> TrainResult` (`.metrics`: test side)
 - `score(pipeline, parquet_dir, *, client, model, as_of=None) -> pandas DataFrame` (as `score_pipeline`)
 - `cluster(scheduler=None, *, workers=2, memory_limit="4GB")`: a client (local cluster when no address).
+- `session(data_dir, home, scheduler=None)`: (engine, dataset) for `perfml train|score --engine dask`.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dask.dataframe as dd
@@ -25,7 +28,7 @@ from perfml.pipelines.run import TrainResult, train_pipeline
 from perfml.scale.engine import DaskEngine, cluster, load_dataset
 from perfml.scale.layout import is_partitioned, partition
 
-__all__ = ["DaskEngine", "cluster", "features", "load_dataset", "prepare", "score", "train"]
+__all__ = ["DaskEngine", "cluster", "features", "load_dataset", "prepare", "score", "session", "train"]
 
 
 def prepare(data_dir: Path, home: Home) -> Path:
@@ -58,12 +61,20 @@ def train(
     )
 
 
-def score(
-    pipeline: str, parquet_dir: Path, *, client: Client, model: TrainedModel | None, as_of=None
-) -> pd.DataFrame:
+def score(pipeline: str, parquet_dir: Path, *, client: Client, model: TrainedModel | None, as_of=None) -> pd.DataFrame:
     """`score_pipeline` on the cluster: the pipeline's output columns, `source`, `state`, `state_reason`."""
     as_of = None if as_of is None else pd.Timestamp(as_of)
     engine = DaskEngine(client, parquet_dir)
     return engine.score(
         get_pipeline(pipeline), load_dataset(Path(parquet_dir)), model=model, as_of=as_of, top_k=3, lang="en"
     )
+
+
+@contextmanager
+def session(data_dir: Path, home: Home, scheduler: str | None = None) -> Iterator[tuple[DaskEngine, Dataset]]:
+    """(engine, the whole company's tables) for `data_dir`: on the cluster at `scheduler`, else the home's
+    `dask_scheduler`, else a local cluster sized by `dask_workers` and `dask_worker_memory` (closed on exit)."""
+    root = prepare(data_dir, home)
+    s = home.settings
+    with cluster(scheduler or s.dask_scheduler, workers=s.dask_workers, memory_limit=s.dask_worker_memory) as client:
+        yield DaskEngine(client, root), load_dataset(root)

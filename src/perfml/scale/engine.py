@@ -37,7 +37,7 @@ from perfml.modeling.model import TrainedModel, to_matrix
 from perfml.modeling.spec import PipelineSpec
 from perfml.modeling.train import use_trainer
 from perfml.pipelines.run import blind_baseline, score_frame
-from perfml.scale.layout import BUCKETED, employee_buckets, read_layout, read_table
+from perfml.scale.layout import employee_buckets, read_layout, read_table
 from perfml.schema import TABLES
 
 SPAN_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -71,9 +71,7 @@ class Slice(Dataset):
         cut = super().before(cutoff)
         # Dataset.before drops records at/after the cut-off by the table's time column: a month stays
         # in the span exactly when its earliest record is before the cut-off.
-        spans = {
-            (t, c): (s[s < cutoff] if TABLES[t].time_column == c else s) for (t, c), s in self._spans.items()
-        }
+        spans = {(t, c): (s[s < cutoff] if TABLES[t].time_column == c else s) for (t, c), s in self._spans.items()}
         return Slice(cut._tables, spans, source=cut.source, untracked=self.untracked)
 
 
@@ -215,9 +213,7 @@ class DaskEngine:
             if model is None:
                 return score_frame(spec, blind_baseline(spec, frame, dataset), None, top_k=top_k, lang=lang)
             feats = dd.from_pandas(frame, npartitions=max(1, feats.npartitions), sort=False)
-        parts = [
-            dask.delayed(_score_part)(spec, part, model, top_k, lang) for part in feats.to_delayed()
-        ]
+        parts = [dask.delayed(_score_part)(spec, part, model, top_k, lang) for part in feats.to_delayed()]
         frames = [f for f in self.client.gather(self.client.compute(parts)) if len(f)]
         if not frames:
             raise PerfmlError(f"{spec.name}: nothing to score")
@@ -233,7 +229,10 @@ def cluster(scheduler: str | None = None, *, workers: int = 2, memory_limit: str
         with Client(scheduler) as client:
             yield client
         return
-    with LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory_limit, dashboard_address=None
-    ) as local, Client(local) as client:
+    with (
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory_limit, dashboard_address=None
+        ) as local,
+        Client(local) as client,
+    ):
         yield client
