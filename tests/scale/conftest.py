@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from perfml.pipelines.run import train_pipeline
 from perfml.scale import cluster
 from perfml.scale.layout import partition
 
@@ -18,3 +19,16 @@ def dask_client():
 def small_parquet(small_dataset, tmp_path_factory):
     """The small simulated company in the partitioned layout, 4 buckets. Read-only."""
     return partition(small_dataset, tmp_path_factory.mktemp("scale") / "parts", buckets=4)
+
+
+@pytest.fixture(scope="session")
+def pandas_run(small_dataset):
+    """name -> the pandas path's training run on the small company (unregistered), made once per name."""
+    runs = {}
+
+    def run(name: str):
+        if name not in runs:
+            runs[name] = train_pipeline(name, small_dataset, register=False)
+        return runs[name]
+
+    return run

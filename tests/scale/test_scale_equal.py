@@ -7,7 +7,7 @@ import pytest
 
 from perfml.dataset import Dataset
 from perfml.pipelines import PIPELINE_NAMES, get_pipeline
-from perfml.pipelines.run import score_pipeline, train_pipeline
+from perfml.pipelines.run import score_pipeline
 from perfml.scale import features, load_dataset, score, train
 from perfml.scale.layout import employee_buckets, partition
 
@@ -55,9 +55,9 @@ def test_a_record_at_the_cut_off_in_another_bucket_changes_nothing(small_dataset
 
 
 @pytest.mark.parametrize("name", PIPELINE_NAMES)
-def test_scores_of_one_model_equal_on_pandas_and_dask(name, small_dataset, small_parquet, dask_client):
+def test_scores_of_one_model_equal_on_pandas_and_dask(name, small_dataset, small_parquet, dask_client, pandas_run):
     spec = get_pipeline(name)
-    model = train_pipeline(name, small_dataset, register=False).model
+    model = pandas_run(name).model
     as_of = None if name == "transfer-anomaly" else AS_OF
     expected = score_pipeline(name, small_dataset, model=model, as_of=as_of)
     got = score(name, small_parquet, client=dask_client, model=model, as_of=as_of)
@@ -68,13 +68,13 @@ def test_scores_of_one_model_equal_on_pandas_and_dask(name, small_dataset, small
 
 
 @pytest.mark.parametrize("name", PIPELINE_NAMES)
-def test_dask_trained_models_match_the_pandas_metrics(name, small_dataset, small_parquet, dask_client):
-    pandas_run = train_pipeline(name, small_dataset, register=False)
+def test_dask_trained_models_match_the_pandas_metrics(name, small_parquet, dask_client, pandas_run):
+    expected = pandas_run(name)
     dask_run = train(name, small_parquet, client=dask_client, register=False)
-    assert dask_run.split == pandas_run.split
-    assert dask_run.kind == pandas_run.kind
+    assert dask_run.split == expected.split
+    assert dask_run.kind == expected.kind
     for metric in ("model_roc_auc", "model_pr_auc", "baseline_roc_auc", "baseline_pr_auc"):
-        assert dask_run.metrics[metric] == pytest.approx(pandas_run.metrics[metric], abs=0.01), metric
+        assert dask_run.metrics[metric] == pytest.approx(expected.metrics[metric], abs=0.01), metric
 
 
 def test_the_partitioned_folder_reads_back_as_the_dataset(small_dataset, small_parquet):

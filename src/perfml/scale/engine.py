@@ -190,7 +190,9 @@ class DaskEngine:
         dw = None if weight is None else dd.from_pandas(pd.Series(np.asarray(weight, "float64")), npartitions=n)
         dX, dy = self.client.persist(dX), self.client.persist(dy)
         kind = lgb.DaskLGBMClassifier if params.get("objective", "binary") == "binary" else lgb.DaskLGBMRegressor
-        model = kind(client=self.client, n_estimators=num_rounds, **params)
+        # threads are the workers' (one each): LightGBM's Dask estimators ignore num_threads and say so
+        lgb_params = {k: v for k, v in params.items() if k != "num_threads"}
+        model = kind(client=self.client, n_estimators=num_rounds, **lgb_params)
         model.fit(dX, dy, sample_weight=dw)
         return model.booster_
 
