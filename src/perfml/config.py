@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     handover_policy: Path | None = Field(
         None, description="YAML file of the company's designed hand-over flows (default: none declared)."
     )
+    dask_scheduler: str | None = Field(
+        None, description="Dask scheduler address (tcp://HOST:PORT) of `--engine dask`; none: a local cluster."
+    )
+    dask_workers: int = Field(2, ge=1, description="Worker processes of the local Dask cluster (1 thread each).")
+    dask_worker_memory: str = Field("6GB", description="Memory limit of each local Dask worker (Dask's size text).")
     # Evidence a training run must show on its test side before it may become champion. With 5
     # positives among 30 rows a ROC-AUC still has a standard error near 0.1 (Hanley-McNeil): enough
     # to tell a useful model from a coin, not less. The medium simulated company's smallest test

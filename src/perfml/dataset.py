@@ -182,6 +182,21 @@ class Dataset:
             return pd.NaT, pd.NaT
         return min(s.min() for s in stamps), max(s.max() for s in stamps)
 
+    def month_span(self, table: str, column: str) -> tuple[int, int] | None:
+        """First and last month index (year * 12 + month - 1) of a timestamp or `YYYY-MM` column's values;
+        None without values. The metrics layer reads data ranges only through this, so a slice of a
+        company (`perfml.scale`) can answer with the whole company's range."""
+        values = self.table(table)[column].dropna()
+        if values.empty:
+            return None
+        if pd.api.types.is_datetime64_any_dtype(values):
+            first, last = values.min(), values.max()
+            return first.year * 12 + first.month - 1, last.year * 12 + last.month - 1
+        first_label, last_label = str(values.min()), str(values.max())
+        return int(first_label[:4]) * 12 + int(first_label[5:7]) - 1, int(last_label[:4]) * 12 + int(
+            last_label[5:7]
+        ) - 1
+
     def fingerprint(self) -> str:
         """Content hash of all supplied tables (sha256 hex), for run tracking."""
         h = hashlib.sha256()
