@@ -96,7 +96,7 @@ def feed_position(conn: Connection) -> int:
 def changes_since(conn: Connection, position: int) -> list[Change]:
     """The changes committed after `position` (as this transaction sees them), oldest first."""
     rows = conn.execute(
-        sa.select(data_changes.c.id, data_changes.c.table_name, data_changes.c.keys)
+        sa.select(data_changes.c.id, data_changes.c.table_name, data_changes.c["keys"])
         .where(data_changes.c.id > position)
         .order_by(data_changes.c.id)
     ).all()
