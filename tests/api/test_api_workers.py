@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 
+import httpx
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -82,3 +87,48 @@ def _record(client: TestClient, employee_id: str) -> dict:
             continue
         out[column] = value.isoformat() if isinstance(value, pd.Timestamp) else value
     return out
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers_on_postgresql(postgresql_service: Service, tmp_path):
+    """`perfml serve --workers 2`: both worker processes answer on the one port, and each is ready."""
+    url = copy_store(postgresql_service, tmp_path / "unused.db")
+    port = _free_port()
+    env = {**os.environ, "PERFML_STORE_URL": url, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env.pop("PERFML_SNAPSHOT_POLL_SECONDS", None)
+    command = ["perfml", "serve", "--workers", "2", "--port", str(port), "--home", str(postgresql_service.home)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        pids: set[int] = set()
+        deadline = time.monotonic() + 120
+        while len(pids) < 2 and time.monotonic() < deadline:
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            try:
+                with httpx.Client(timeout=10) as client:  # a new connection each time: either worker may take it
+                    if client.get(f"{base}/readyz").status_code == 200:
+                        pids.add(_worker_pid(client.get(f"{base}/metrics").text))
+            except httpx.TransportError:
+                time.sleep(0.2)  # not listening yet
+        assert len(pids) == 2 and server.pid not in pids  # two workers, neither of them the supervisor
+        with httpx.Client(timeout=10) as client:
+            r = client.post(
+                f"{base}/v1/scores/decline/by-id",
+                json={"ids": [postgresql_service.employee_a]},
+                headers=postgresql_service.h("admin"),
+            )
+        assert r.status_code == 200 and r.json()["results"][0]["outcome"] == "scored"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _worker_pid(metrics: str) -> int:
+    line = next(x for x in metrics.splitlines() if x.startswith("perfml_worker_pid "))
+    return int(float(line.split()[1]))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
