@@ -50,7 +50,13 @@ def test_a_follower_applies_another_writers_rows_by_key(seeded, monkeypatch):
         {
             "employees": [{"employee_id": "e3", "role": "assistant", "team_id": "t1", "hire_date": "2023-03-01"}],
             "orders": [
-                {"order_id": "o1", "customer_id": "c1", "employee_id": "e2", "closed_at": "2023-04-01", "amount": "12.5"},
+                {
+                    "order_id": "o1",
+                    "customer_id": "c1",
+                    "employee_id": "e2",
+                    "closed_at": "2023-04-01",
+                    "amount": "12.5",
+                },
                 {"order_id": "o2", "customer_id": "c1", "employee_id": "e3", "closed_at": "2023-05-02", "amount": "7"},
             ],
             "targets": [{"employee_id": "e1", "period": "2023-04", "metric": "revenue", "target": "150"}],
