@@ -18,7 +18,7 @@ app.add_typer(keys_app, name="keys")
 
 
 DEFAULT_POLL_SECONDS = "1"
-"""How often each of several workers applies the others' writes to its snapshot, unless PERFML_SNAPSHOT_POLL_SECONDS says."""
+"""Seconds between polls of the change feed by each of several workers (unless PERFML_SNAPSHOT_POLL_SECONDS says)."""
 
 
 def _serve(home: Home, host: str, port: int, workers: int = 1) -> None:
