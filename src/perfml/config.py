@@ -21,6 +21,12 @@ class Settings(BaseSettings):
     api_max_batch: int = Field(1000, ge=1, description="Largest batch one API request may score or ingest.")
     api_max_body_bytes: int = Field(10_000_000, ge=1024, description="Largest request body the API accepts.")
     session_seconds: int = Field(8 * 3600, ge=60, description="How long a page session lasts after sign-in (s).")
+    snapshot_poll_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="How often (s) the service's store snapshot applies other processes' writes from the store's "
+        "change feed; unset: only this process's writes (one worker). `perfml serve --workers N` sets 1.",
+    )
     reason_keywords: Path | None = Field(
         None,
         description="YAML file of the company's ownership-change reason keywords (default: the shipped en/zh lists).",
