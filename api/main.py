@@ -3,7 +3,8 @@
 Start-up (lifespan): store tables created if missing, audit writer started (it purges expired
 entries daily), champions loaded in a background thread - `/healthz` answers at once, `/readyz`
 turns true when every champion is loaded - and the alias watched every `watch_interval`
-seconds so a newly promoted champion is served without a restart. Shutdown flushes the audit log.
+seconds so a newly promoted champion is served without a restart; with `PERFML_SNAPSHOT_POLL_SECONDS`
+set (several workers) the store snapshot follows the store's change feed. Shutdown flushes the audit log.
 
 Run it with `perfml serve` (or `uvicorn --factory api.main:create_app`).
 """
@@ -90,7 +91,8 @@ def create_app(
     ctx = ServiceContext(
         home=home,
         models=ServingModels(model_names, home=home, on_change=on_model_change),
-        data=DatasetCache(engine, max_age=data_max_age),
+        # Polling the change feed: the snapshot follows every process's writes, by key (several workers).
+        data=DatasetCache(engine, max_age=data_max_age, follow=settings.snapshot_poll_seconds is not None),
         audit=audit_buffer,
         metrics=metrics,
     )
@@ -108,9 +110,12 @@ def create_app(
         if load_models and warm:
             # Build the store snapshot once the models are in, so the first by-id request is quick.
             threading.Thread(target=_warm, args=(ctx,), name="perfml-warm", daemon=True).start()
+        if settings.snapshot_poll_seconds is not None:
+            ctx.data.start_following(settings.snapshot_poll_seconds)
         try:
             yield
         finally:
+            ctx.data.stop_following()
             ctx.models.stop()
             audit_buffer.close()
 

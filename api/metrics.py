@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,  # noqa: F401  (re-exported for /metrics)
     CollectorRegistry,
@@ -39,6 +41,9 @@ class ServiceMetrics:
         )
         self.ready = Gauge("perfml_ready", "1 when every model is loaded and the store answers.", registry=r)
         self.audit_queue = Gauge("perfml_audit_backlog", "Audit entries waiting to be written.", registry=r)
+        # Several workers answer on one port, each with its own registry: the pid says whose numbers these are.
+        self.worker = Gauge("perfml_worker_pid", "Process id of the worker that answered.", registry=r)
+        self.worker.set(os.getpid())
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

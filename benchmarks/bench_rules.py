@@ -105,8 +105,7 @@ def synthetic(employees: int, months: int, seed: int = 0) -> tuple[Dataset, list
             "closed_at": stamps(n_orders),
             "amount": np.round(rng.lognormal(9, 1, n_orders), 2),
             "order_type": pd.Series(np.where(rng.random(n_orders) < 0.2, "new", "repeat"), dtype="string"),
-            # optional columns, empty: every order in the plan's currency, no product
-            "currency": pd.Series([pd.NA] * n_orders, dtype="string"),
+            "currency": pd.Series([pd.NA] * n_orders, dtype="string"),  # the plan's currency
             "product": pd.Series([pd.NA] * n_orders, dtype="string"),
         }
     )

@@ -31,7 +31,9 @@ def _write(cache: DatasetCache, records: dict):
 
 def test_update_reaches_readers_without_a_store_read(cache, monkeypatch):
     first = cache.dataset()
-    monkeypatch.setattr("perfml.serving.snapshot.read_dataset", lambda *a, **k: pytest.fail("rebuilt from the store"))
+    monkeypatch.setattr(
+        "perfml.serving.snapshot.read_dataset_at", lambda *a, **k: pytest.fail("rebuilt from the store")
+    )
     rows = _write(
         cache,
         {

@@ -172,3 +172,38 @@ def test_closing_then_rerunning_is_idempotent(cents, tmp_path_factory):
     assert statement(home=first, plan=plan, dataset=ds, period="2024-03").content == a.content
     april = statement(home=first, plan=plan, dataset=ds, period="2024-04")
     assert all(ln["rule"] != "adjustment" for e in april.data()["employees"] for ln in e["lines"])  # nothing changed
+
+
+def test_a_dispute_on_a_closed_period_reads_the_frozen_line_and_is_paid_in_the_first_open_period(home):
+    from perfml.services.disputes import InvalidDispute, open_dispute, resolve_dispute
+
+    plan = flat_plan()
+    close_period(home=home, plan=plan, dataset=data(), period="2024-03", closed_by="hr")
+    late = data(ORDERS + [dict(LATE, employee_id="r1")])  # the data moved on: r1's March would now be 5,300.00
+    dispute = open_dispute(
+        home=home,
+        plan=plan,
+        dataset=late,
+        employee_id="r1",
+        period="2024-03",
+        line="commission",
+        message="o1 was larger",
+        opened_by="key:1/employee",
+    )
+    assert dispute["line_value"] == "5000.00"  # as frozen, not as re-evaluated
+    with pytest.raises(InvalidDispute, match="2024-03 is closed; pay in an open period \\(the first is 2024-04\\)"):
+        resolve_dispute(
+            home=home,
+            dispute_id=dispute["id"],
+            decision="accept",
+            reason="agreed",
+            resolved_by="hr",
+            amount="250",
+            pay_period="2024-03",
+        )
+    accepted = resolve_dispute(
+        home=home, dispute_id=dispute["id"], decision="accept", reason="agreed", resolved_by="hr", amount="250"
+    )
+    assert accepted["pay_period"] == "2024-04"
+    april = lines_by_id(statement(home=home, plan=plan, dataset=data(), period="2024-04"), "r1")
+    assert april[f"pay_adjustments#{accepted['adjustment_id']}"]["value"] == "250.00"

@@ -21,6 +21,12 @@ class Settings(BaseSettings):
     api_max_batch: int = Field(1000, ge=1, description="Largest batch one API request may score or ingest.")
     api_max_body_bytes: int = Field(10_000_000, ge=1024, description="Largest request body the API accepts.")
     session_seconds: int = Field(8 * 3600, ge=60, description="How long a page session lasts after sign-in (s).")
+    snapshot_poll_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="How often (s) the service's store snapshot applies other processes' writes from the store's "
+        "change feed; unset: only this process's writes (one worker). `perfml serve --workers N` sets 1.",
+    )
     reason_keywords: Path | None = Field(
         None,
         description="YAML file of the company's ownership-change reason keywords (default: the shipped en/zh lists).",
@@ -28,6 +34,11 @@ class Settings(BaseSettings):
     handover_policy: Path | None = Field(
         None, description="YAML file of the company's designed hand-over flows (default: none declared)."
     )
+    dask_scheduler: str | None = Field(
+        None, description="Dask scheduler address (tcp://HOST:PORT) of `--engine dask`; none: a local cluster."
+    )
+    dask_workers: int = Field(2, ge=1, description="Worker processes of the local Dask cluster (1 thread each).")
+    dask_worker_memory: str = Field("6GB", description="Memory limit of each local Dask worker (Dask's size text).")
     # Evidence a training run must show on its test side before it may become champion. With 5
     # positives among 30 rows a ROC-AUC still has a standard error near 0.1 (Hanley-McNeil): enough
     # to tell a useful model from a coin, not less. The medium simulated company's smallest test

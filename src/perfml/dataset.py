@@ -35,7 +35,12 @@ FORMATS = ("csv", "parquet")
 
 
 def _read_file(path: Path) -> tuple[pd.DataFrame, int]:
-    """Read one table file as text (CSV) or as stored (Parquet); return the frame and its first data row number."""
+    """Read one table file as text (CSV) or as stored (Parquet); return the frame and its first data row number.
+
+    A folder is a partitioned Parquet table (`perfml.simulate.partitioned`): its files in path
+    order, without the partition columns (they are derived from the key)."""
+    if path.is_dir():
+        return pd.read_parquet(path, partitioning=None), 1
     if path.suffix == ".csv":
         # Everything as text: parsing happens in validation, where a bad row can be named.
         return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""]), 2
@@ -43,13 +48,14 @@ def _read_file(path: Path) -> tuple[pd.DataFrame, int]:
 
 
 def find_table_files(path: Path) -> tuple[dict[str, Path], list[Problem]]:
-    """Map table name -> file in a dataset directory (truth/ and unknown files are ignored)."""
+    """Map table name -> file or partitioned Parquet folder in a dataset directory (truth/, unknown files ignored)."""
     files: dict[str, Path] = {}
     problems: list[Problem] = []
     for name in TABLES:
         found = [path / f"{name}.{fmt}" for fmt in FORMATS if (path / f"{name}.{fmt}").is_file()]
+        found += [path / name] if (path / name).is_dir() else []
         if len(found) > 1:
-            problems.append(Problem(name, None, "both .csv and .parquet present; keep one"))
+            problems.append(Problem(name, None, f"{' and '.join(f.name for f in found)} present; keep one"))
         elif found:
             files[name] = found[0]
     return files, problems
@@ -175,6 +181,21 @@ class Dataset:
         if not stamps:
             return pd.NaT, pd.NaT
         return min(s.min() for s in stamps), max(s.max() for s in stamps)
+
+    def month_span(self, table: str, column: str) -> tuple[int, int] | None:
+        """First and last month index (year * 12 + month - 1) of a timestamp or `YYYY-MM` column's values;
+        None without values. The metrics layer reads data ranges only through this, so a slice of a
+        company (`perfml.scale`) can answer with the whole company's range."""
+        values = self.table(table)[column].dropna()
+        if values.empty:
+            return None
+        if pd.api.types.is_datetime64_any_dtype(values):
+            first, last = values.min(), values.max()
+            return first.year * 12 + first.month - 1, last.year * 12 + last.month - 1
+        first_label, last_label = str(values.min()), str(values.max())
+        return int(first_label[:4]) * 12 + int(first_label[5:7]) - 1, int(last_label[:4]) * 12 + int(
+            last_label[5:7]
+        ) - 1
 
     def fingerprint(self) -> str:
         """Content hash of all supplied tables (sha256 hex), for run tracking."""

@@ -23,7 +23,16 @@ from sqlalchemy.engine import Engine
 
 from perfml.errors import DataValidationError, Problem
 from perfml.schema import TABLES
-from perfml.store import CANONICAL, StoreIntegrityError, create_all, engine_for, import_order, upsert_records, utcnow
+from perfml.store import (
+    CANONICAL,
+    StoreIntegrityError,
+    create_all,
+    engine_for,
+    import_order,
+    record_changes,
+    upsert_records,
+    utcnow,
+)
 from perfml.validation import parse_table
 
 FIRST_ROW = 0  # problems number records as the request does: the first record of a table is 0
@@ -187,6 +196,7 @@ def write_batch(typed: Mapping[str, pd.DataFrame], engine: Engine | str) -> dict
             for name in import_order():
                 if name in typed:
                     counts[name] = upsert_records(conn, name, typed[name], ingested_at=now)
+            record_changes(conn, typed)
     except (sa.exc.IntegrityError, sa.exc.DataError) as exc:  # DataError: a value the database cannot hold
         raise StoreIntegrityError(f"the store refused the batch, nothing written: {exc.orig}") from exc
     except OverflowError as exc:  # the SQLite driver's own refusal of an integer it cannot hold

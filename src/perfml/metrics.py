@@ -220,12 +220,10 @@ ACTIVITY_TABLES = {"activities": "occurred_at", "orders": "closed_at", "leads": 
 def activity_months(dataset) -> tuple[int, int]:
     """(first, last) month index of the activity record (activities, orders, leads); hire dates and
     customer creation dates reach back before an export, and targets run ahead of it: neither counts."""
-    stamps = [dataset.table(t)[c].dropna() for t, c in ACTIVITY_TABLES.items()]
-    stamps = [s for s in stamps if len(s)]
-    if not stamps:
+    spans = [span for t, c in ACTIVITY_TABLES.items() if (span := dataset.month_span(t, c)) is not None]
+    if not spans:
         raise PerfmlError("no activities, orders or leads: no month of activity on record")
-    start, end = min(s.min() for s in stamps), max(s.max() for s in stamps)
-    return period_index(start), period_index(end)
+    return min(s[0] for s in spans), max(s[1] for s in spans)
 
 
 def activity_period_metrics(dataset) -> pd.DataFrame:
@@ -539,21 +537,20 @@ def _in_window(stamps: pd.Series, window: tuple[int, int]) -> pd.Series:
 
 def _data_range(dataset) -> tuple[int | None, int | None]:
     """First and last month with any event (employees' dates do not widen the range)."""
-    idx = []
-    for table, col in (
-        ("orders", "closed_at"),
-        ("activities", "occurred_at"),
-        ("leads", "created_at"),
-        ("satisfaction", "responded_at"),
-        ("ownership_changes", "changed_at"),
-    ):
-        s = dataset.table(table)[col].dropna()
-        if len(s):
-            idx += [period_index(s.min()), period_index(s.max())]
-    for table in ("targets", "metrics"):
-        s = dataset.table(table)["period"].dropna()
-        if len(s):
-            idx += [parse_period(s.min()), parse_period(s.max())]
+    spans = [
+        span
+        for table, col in (
+            ("orders", "closed_at"),
+            ("activities", "occurred_at"),
+            ("leads", "created_at"),
+            ("satisfaction", "responded_at"),
+            ("ownership_changes", "changed_at"),
+            ("targets", "period"),
+            ("metrics", "period"),
+        )
+        if (span := dataset.month_span(table, col)) is not None
+    ]
+    idx = [i for span in spans for i in span]
     return (min(idx), max(idx)) if idx else (None, None)
 
 

@@ -24,6 +24,7 @@ from perfml.store import (
     alerts,
     create_all,
     engine_for,
+    record_changes,
     upsert_records,
     utcnow,
 )
@@ -96,7 +97,8 @@ def review_alert(
         label = None
         if row.type == "transfer_anomaly" and row.change_id:
             label = 1 if decision == "confirm" else 0
-            upsert_records(conn, "transfer_labels", _label_frame(row.change_id, label, now), ingested_at=now)
+            frame = _label_frame(row.change_id, label, now)
+            upsert_records(conn, "transfer_labels", frame, ingested_at=now)
         audit_log.write(
             conn,
             principal=reviewer,
@@ -113,6 +115,8 @@ def review_alert(
                 "transfer_label": label,
             },
         )
+        if label is not None:
+            record_changes(conn, {"transfer_labels": frame})  # last: see `perfml.store.changes`
     out = get_alert(eng, alert_id)
     assert out is not None
     return out

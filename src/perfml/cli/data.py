@@ -19,7 +19,19 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Random seed; same arguments give byte-identical files.")] = 0,
     teams: Annotated[int | None, typer.Option(min=1, help="Number of teams (default: from --scale).")] = None,
     months: Annotated[int | None, typer.Option(min=3, help="Months of history (default: from --scale).")] = None,
-    scale: Annotated[str, typer.Option(help="Size preset: small, medium or large.")] = "medium",
+    scale: Annotated[
+        str, typer.Option(help="Size preset: small, medium, large, or xlarge (16 x large, partitioned-parquet only).")
+    ] = "medium",
+    times: Annotated[
+        int, typer.Option(min=1, help="Company of this many divisions of --scale (partitioned-parquet only).")
+    ] = 1,
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="csv (in memory), or partitioned-parquet (one division at a time, bucketed by employee/customer).",
+        ),
+    ] = "csv",
     funnel: Annotated[
         bool,
         typer.Option(
@@ -31,11 +43,25 @@ def simulate(
     """Write a realistic synthetic company (CRM + HR tables) with its ground truth."""
     from perfml.simulate import SCALES
     from perfml.simulate import simulate as run
+    from perfml.simulate.partitioned import MULTIPLES, write_partitioned
 
-    if scale not in SCALES:
-        raise typer.BadParameter(f"must be one of {', '.join(SCALES)}", param_hint="--scale")
+    if format not in ("csv", "partitioned-parquet"):
+        raise typer.BadParameter("must be csv or partitioned-parquet", param_hint="--format")
+    if scale not in SCALES and scale not in MULTIPLES:
+        raise typer.BadParameter(f"must be one of {', '.join([*SCALES, *MULTIPLES])}", param_hint="--scale")
+    if format == "csv" and (times > 1 or scale in MULTIPLES):
+        raise typer.BadParameter(
+            "a company of several divisions needs --format partitioned-parquet", param_hint="--times"
+        )
+    if format == "partitioned-parquet" and funnel:
+        raise typer.BadParameter("the funnel is written as CSV only", param_hint="--funnel")
     with progress_bar("simulate") as update:
-        summary = run(out, seed=seed, teams=teams, months=months, scale=scale, progress=update, funnel=funnel)
+        if format == "csv":
+            summary = run(out, seed=seed, teams=teams, months=months, scale=scale, progress=update, funnel=funnel)
+        else:
+            summary = write_partitioned(
+                out, seed=seed, scale=scale, times=times, teams=teams, months=months, progress=update
+            )
     _print_rows(summary.get("rows", {}), f"wrote {out}")
 
 

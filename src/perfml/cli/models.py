@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -15,6 +17,41 @@ if TYPE_CHECKING:  # the command line imports the library lazily, to start fast
     from perfml.catalog import Lang
 
 _NAMES_HELP = "transfer-anomaly, decline or high-performer"
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="pandas (in this process) or dask (features and boosting on a Dask cluster; --data may be a "
+        "partitioned Parquet folder, anything else is converted once to one under the home).",
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Dask scheduler address tcp://HOST:PORT (default: PERFML_DASK_SCHEDULER, else a local cluster).",
+    ),
+]
+
+
+@contextmanager
+def _engine(engine: str, scheduler: str | None, data: Path, home) -> Iterator[tuple[Any, Any]]:
+    """(engine or None for pandas, dataset) of the --engine/--scheduler/--data options."""
+    from perfml.dataset import Dataset
+
+    if engine not in ("pandas", "dask"):
+        raise typer.BadParameter(f"{engine!r} is not one of pandas, dask", param_hint="--engine")
+    if engine == "pandas":
+        if scheduler is not None:
+            raise typer.BadParameter("needs --engine dask", param_hint="--scheduler")
+        yield None, Dataset.load(data)
+        return
+    from perfml import scale
+
+    with scale.session(data, home, scheduler) as pair:
+        yield pair
+
+
 _PROFILE_COLUMNS = ("shap_rank", "display_name", "shap_importance", "direction", "contrast")
 
 
@@ -76,31 +113,34 @@ def train(
             "gates or is not better (recorded on the run).",
         ),
     ] = False,
+    engine: EngineOption = "pandas",
+    scheduler: SchedulerOption = None,
     home: HomeOption = None,
 ) -> None:
     """Train, evaluate on a time-based test split, log to MLflow and register a version."""
-    from perfml.dataset import Dataset
     from perfml.errors import PerfmlError
     from perfml.pipelines import PIPELINE_NAMES
     from perfml.services import models as service
 
     _check_name(model, allow_all=True)
     where = home_of(home)
-    dataset = Dataset.load(data)
     names = PIPELINE_NAMES if model == "all" else (model,)
     failed: list[str] = []
-    for name in names:
-        try:
-            with progress_bar(f"train {name}") as update:
-                result = service.train(home=where, name=name, dataset=dataset, force=force, progress=update)
-        except PerfmlError as exc:  # with `all`, a pipeline the data cannot feed must not stop the others
-            if model != "all":
-                raise
-            err_console.print(f"[bold red]not trained:[/] {exc}", soft_wrap=True)
-            failed.append(name)
-            continue
-        console.print(_metrics_table(result))
-        console.print(_verdict(result), soft_wrap=True)
+    with _engine(engine, scheduler, data, where) as (runner, dataset):
+        for name in names:
+            try:
+                with progress_bar(f"train {name}") as update:
+                    result = service.train(
+                        home=where, name=name, dataset=dataset, force=force, progress=update, engine=runner
+                    )
+            except PerfmlError as exc:  # with `all`, a pipeline the data cannot feed must not stop the others
+                if model != "all":
+                    raise
+                err_console.print(f"[bold red]not trained:[/] {exc}", soft_wrap=True)
+                failed.append(name)
+                continue
+            console.print(_metrics_table(result))
+            console.print(_verdict(result), soft_wrap=True)
     if failed:
         raise typer.Exit(code=1)
 
@@ -137,12 +177,13 @@ def score(
     ] = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, max=20, help="Reasons per row.")] = 3,
     lang: Annotated[str, typer.Option(help="Language of the reasons: en or zh.")] = "en",
+    engine: EngineOption = "pandas",
+    scheduler: SchedulerOption = None,
     home: HomeOption = None,
 ) -> None:
     """Score a dataset with the champion model; write one CSV row per unit with its top reasons."""
     import pandas as pd
 
-    from perfml.dataset import Dataset
     from perfml.services.scoring import score_dataset
 
     _check_name(model)
@@ -153,11 +194,11 @@ def score(
             when = pd.Timestamp(as_of)
         except ValueError:
             raise typer.BadParameter(f"not a date: {as_of!r}", param_hint="--as-of") from None
-    dataset = Dataset.load(data)
-    with progress_bar(f"score {model}") as update:
+    where = home_of(home)
+    with _engine(engine, scheduler, data, where) as (runner, dataset), progress_bar(f"score {model}") as update:
         update("features + explanations", 0.1)
         frame, no_champion = score_dataset(
-            home=home_of(home), name=model, dataset=dataset, as_of=when, top_k=top_k, lang=language
+            home=where, name=model, dataset=dataset, as_of=when, top_k=top_k, lang=language, engine=runner
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)

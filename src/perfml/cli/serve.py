@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -9,21 +10,46 @@ import typer
 from rich.table import Table
 
 from perfml.cli._app import HomeOption, app, console, err_console, handles_errors, home_of, progress_bar
+from perfml.errors import PerfmlError
 from perfml.home import Home
 
 keys_app = typer.Typer(help="API keys: create (printed once), list, revoke.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
 
-def _serve(home: Home, host: str, port: int) -> None:
+DEFAULT_POLL_SECONDS = "1"
+"""Seconds between polls of the change feed by each of several workers (unless PERFML_SNAPSHOT_POLL_SECONDS says)."""
+
+
+def _serve(home: Home, host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
-    # The one import of the HTTP layer from the command line, here and not at the top: serving
-    # means starting the app, and every other command stays free of FastAPI's import cost.
-    from api.main import create_app
-
     console.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs, Ctrl+C to stop)")
-    uvicorn.run(create_app(home), host=host, port=port, log_level="info")
+    if workers == 1:
+        # The one import of the HTTP layer from the command line, here and not at the top: serving
+        # means starting the app, and every other command stays free of FastAPI's import cost.
+        from api.main import create_app
+
+        uvicorn.run(create_app(home), host=host, port=port, log_level="info")
+        return
+    # Each worker is a new process that builds its app from the environment (uvicorn calls the factory
+    # there), so this home is handed over as PERFML_* variables: the one command that sets them.
+    os.environ["PERFML_HOME"] = str(home.dir)
+    os.environ["PERFML_STORE_URL"] = home.store_url
+    os.environ["PERFML_MLFLOW_URI"] = home.mlflow_uri
+    os.environ.setdefault("PERFML_SNAPSHOT_POLL_SECONDS", DEFAULT_POLL_SECONDS)
+    console.print(f"{workers} workers, each following the store every {os.environ['PERFML_SNAPSHOT_POLL_SECONDS']} s")
+    uvicorn.run("api.main:create_app", factory=True, workers=workers, host=host, port=port, log_level="info")
+
+
+def check_workers(home: Home, workers: int) -> None:
+    """Several workers need a store every one of them writes and reads at once: PostgreSQL, not a SQLite file."""
+    if workers > 1 and home.engine.dialect.name == "sqlite":
+        raise PerfmlError(
+            f"--workers {workers} needs a PostgreSQL store (PERFML_STORE_URL=postgresql+psycopg://...); "
+            f"the store is the SQLite file {home.engine.url.database}: serve it with --workers 1, or copy it "
+            "into PostgreSQL first (perfml.store.copy_store)"
+        )
 
 
 @app.command()
@@ -31,16 +57,23 @@ def _serve(home: Home, host: str, port: int) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind (127.0.0.1 keeps it on this machine).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Worker processes (more than 1 needs PostgreSQL; each holds its own snapshot and models)."
+        ),
+    ] = 1,
     home: HomeOption = None,
 ) -> None:
     """Serve the HTTP API over an existing home (models load in the background; see /readyz)."""
     where = home_of(home)
+    check_workers(where, workers)
     if not (where.dir / "perfml.db").exists() and where.settings.store_url is None:
         err_console.print(
             f"[yellow]note:[/] no store in {where.dir} yet; run `perfml demo` or "
             f"`perfml import DIR` and `perfml train all --data DIR` first"
         )
-    _serve(where, host, port)
+    _serve(where, host, port, workers)
 
 
 @keys_app.command("create")
@@ -101,7 +134,6 @@ def keys_revoke(
     key_id: Annotated[int, typer.Argument(help="Key id (see `perfml keys list`).")], home: HomeOption = None
 ) -> None:
     """Revoke a key (a running service stops accepting it within a few seconds)."""
-    from perfml.errors import PerfmlError
     from perfml.keys import revoke_key
 
     if not revoke_key(key_id, engine=home_of(home).engine, revoked_by=_who()):

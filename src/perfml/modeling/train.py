@@ -8,7 +8,9 @@ scoring and explanation path. Both return a `lightgbm.Booster` fitted on a float
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import lightgbm as lgb
 import numpy as np
@@ -43,9 +45,12 @@ def lean_params(params: Mapping | None = None, *, seed: int = 0) -> dict:
     return out
 
 
-def _train(X: pd.DataFrame, y: np.ndarray, params: dict, num_rounds: int, weight=None) -> lgb.Booster:
-    if num_rounds > MAX_TREES:
-        raise ValueError(f"num_rounds {num_rounds} > {MAX_TREES}: keep models lean for serving")
+Trainer = Callable[[pd.DataFrame, np.ndarray, dict, int, "np.ndarray | None"], lgb.Booster]
+"""(X, targets, LightGBM params, rounds, weights) -> booster: where the boosting itself runs."""
+
+
+def train_here(X: pd.DataFrame, y: np.ndarray, params: dict, num_rounds: int, weight=None) -> lgb.Booster:
+    """The default trainer: `lightgbm.train` in this process."""
     names = [str(c) for c in X.columns]
     data = lgb.Dataset(
         to_matrix(X),
@@ -56,6 +61,26 @@ def _train(X: pd.DataFrame, y: np.ndarray, params: dict, num_rounds: int, weight
         params={"verbose": -1},
     )
     return lgb.train(params, data, num_boost_round=num_rounds)
+
+
+_TRAINER: ContextVar[Trainer] = ContextVar("perfml_trainer", default=train_here)
+
+
+@contextmanager
+def use_trainer(trainer: Trainer) -> Iterator[None]:
+    """Within the block, every `fit_lgbm`/`fit_soft` boosts with `trainer` (e.g. on a Dask cluster,
+    `perfml.scale`): the pipelines' own `fit` (masks, teachers, thresholds) stays the one definition."""
+    token = _TRAINER.set(trainer)
+    try:
+        yield
+    finally:
+        _TRAINER.reset(token)
+
+
+def _train(X: pd.DataFrame, y: np.ndarray, params: dict, num_rounds: int, weight=None) -> lgb.Booster:
+    if num_rounds > MAX_TREES:
+        raise ValueError(f"num_rounds {num_rounds} > {MAX_TREES}: keep models lean for serving")
+    return _TRAINER.get()(X, y, params, num_rounds, weight)
 
 
 def fit_lgbm(

@@ -11,6 +11,10 @@
   `state` and `state_reason`: the model's scores, or the baseline rule's when `model` is None.
 - `explain_pipeline(name, dataset, *, model, as_of=None)` -> (feature frame, `Explanations`).
 
+`engine`: where training builds features and boosts, and where scoring runs; None = pandas in this
+process, or an `Engine` (`perfml.scale.DaskEngine`: the same nodes on a Dask cluster). Everything
+else (labels, split, baseline, gate, registry) is this module's, whatever the engine.
+
 The caller resolves the champion (`perfml.modeling.registry.champion_or_none(name, home=...)`):
 nothing here reads a home it was not given.
 
@@ -23,7 +27,9 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import lightgbm as lgb
 import numpy as np
@@ -45,6 +51,31 @@ from perfml.pipelines import get_pipeline
 
 Progress = Callable[[str, float], None]
 SHAP_SAMPLE = 2000
+
+
+class Engine(Protocol):
+    """Where features are built, boosters fit and frames scored (see the module doc)."""
+
+    def build_features(self, spec: PipelineSpec, dataset: Dataset, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
+        """`spec.build_features(dataset, as_of)`, computed by the engine."""
+        ...
+
+    def fitting(self) -> AbstractContextManager[None]:
+        """A block within which `spec.fit` boosts on the engine."""
+        ...
+
+    def score(
+        self,
+        spec: PipelineSpec,
+        dataset: Dataset,
+        *,
+        model: TrainedModel | None,
+        as_of: pd.Timestamp | None,
+        top_k: int,
+        lang: catalog.Lang,
+    ) -> pd.DataFrame:
+        """`score_pipeline` computed by the engine."""
+        ...
 
 
 def _spec(name: str | PipelineSpec) -> PipelineSpec:
@@ -106,6 +137,7 @@ def train_pipeline(
     report: bool = True,
     progress: Progress | None = None,
     settings: Settings | None = None,
+    engine: Engine | None = None,
 ) -> TrainResult:
     """Build, fit, evaluate (test side only), gate and (if `register`) log + register one pipeline's
     model in the registry of `home`. The gate's thresholds: `settings`, else the home's, else the defaults.
@@ -127,7 +159,9 @@ def train_pipeline(
 
     check_inputs(spec, dataset)
     say("features", 0.02)
-    features = spec.build_features(dataset).reset_index(drop=True)
+    features = (spec.build_features(dataset) if engine is None else engine.build_features(spec, dataset)).reset_index(
+        drop=True
+    )
     lap("features")
     say("labels", 0.35)
     labels = spec.build_labels(dataset, features).reset_index(drop=True).astype("float64")
@@ -157,7 +191,8 @@ def train_pipeline(
     if spec.requires_labels and train_y.nunique() < 2:
         raise PerfmlError(f"{thin}: a model needs labelled units of both outcomes to learn from")
     try:
-        model = spec.fit(X[split.train].reset_index(drop=True), train_y)
+        with nullcontext() if engine is None else engine.fitting():
+            model = spec.fit(X[split.train].reset_index(drop=True), train_y)
     except (ValueError, lgb.basic.LightGBMError) as exc:
         raise PerfmlError(f"{thin} ({str(exc).strip()})") from None
     lap("fit")
@@ -348,6 +383,7 @@ def score_pipeline(
     as_of=None,
     top_k: int = 3,
     lang: catalog.Lang = "en",
+    engine: Engine | None = None,
 ) -> pd.DataFrame:
     """Score every unit: the pipeline's output columns plus `reasons`, `source`, `state`, `state_reason`.
 
@@ -356,6 +392,8 @@ def score_pipeline(
     score (empty) and their `state_reason` as reason."""
     spec = _spec(name)
     as_of = None if as_of is None else pd.Timestamp(as_of)
+    if engine is not None:
+        return engine.score(spec, dataset, model=model, as_of=as_of, top_k=top_k, lang=lang)
     features = spec.scoring_rows(spec.build_features(dataset, as_of=as_of), as_of).reset_index(drop=True)
     if model is None:
         features = blind_baseline(spec, features, dataset)

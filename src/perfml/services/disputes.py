@@ -1,9 +1,10 @@
 """Dispute use cases: an employee disputes a line of their statement; their manager or HR accepts or rejects it.
 
-- `open_dispute`: the line must exist in the employee's evaluated statement of that period; the dispute
-  keeps the line's rule and value as they read then.
+- `open_dispute`: the line must exist in the employee's statement of that period (the frozen one when the
+  period is closed, else as evaluated now); the dispute keeps the line's rule and value as they read then.
 - `resolve_dispute`: accept with an adjustment amount (exact decimal) and a reason - a `pay_adjustments`
-  row paid in an open period, with source `dispute:<id>` - or reject with a reason. A dispute is
+  row paid in an open period (by default the first one from the disputed period on), with source
+  `dispute:<id>` - or reject with a reason. A dispute is
   resolved once; a second resolution is refused (`DisputeConflict`).
 Each change is written together with its audit log entry, in one transaction.
 `disputes_for` / `disputes_text` put an employee-period's disputes next to its explanation.
@@ -11,7 +12,8 @@ Each change is written together with its audit log entry, in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
@@ -22,12 +24,13 @@ from perfml import audit_log
 from perfml.dataset import Dataset
 from perfml.errors import PerfmlError, PlanError
 from perfml.home import Home
-from perfml.metrics import parse_period
+from perfml.metrics import parse_period, period_label
 from perfml.rules import Plan, Result, load_plan, plan_hash
 from perfml.rules.trace import money
 from perfml.services.kpi import evaluate_plan
 from perfml.store import create_all, utcnow
 from perfml.store import disputes as rows
+from perfml.store.statements import closed_statements
 from perfml.store.tables import DISPUTE_STATUSES
 
 TEXT_MAX = 2000
@@ -88,19 +91,24 @@ def checked_amount(value: str | None) -> Decimal:
     return amount
 
 
-def pay_period_for(for_period: str, requested: str | None) -> str:
-    """The open period an accepted dispute's adjustment is paid in: `requested`, else the disputed period.
-
-    Closed periods are not recorded yet: once statements are frozen, this is where a closed
-    `requested` is refused and the default becomes the first open period from `for_period` on."""
+def pay_period_for(for_period: str, requested: str | None, closed: Collection[str] = ()) -> str:
+    """The open period an accepted dispute's adjustment is paid in: `requested`, else the first period from the
+    disputed one on that is not closed (a closed statement never changes)."""
+    first_open = parse_period(for_period)
+    while period_label(first_open) in closed:
+        first_open += 1
     if requested is None:
-        return for_period
+        return period_label(first_open)
     try:
         pay, disputed = parse_period(requested), parse_period(for_period)
     except PerfmlError:
         raise InvalidDispute("pay_period", f"{requested!r} is not a period YYYY-MM") from None
     if pay < disputed:
         raise InvalidDispute("pay_period", f"{requested} is before the disputed period {for_period}")
+    if requested in closed:
+        raise InvalidDispute(
+            "pay_period", f"{requested} is closed; pay in an open period (the first is {period_label(first_open)})"
+        )
     return requested
 
 
@@ -114,9 +122,8 @@ def statement(
     scores: pd.DataFrame | None = None,
     reviews: Mapping[str, str] | None = None,
 ) -> Result:
-    """The statement a dispute is about: the employee-period evaluated now.
-
-    When closed periods keep frozen statements, a closed period's frozen statement is the one to read here."""
+    """The employee-period evaluated now (who they are, their team); for a closed period `open_dispute`
+    reads the disputed line from the frozen statement."""
     try:
         run = evaluate_plan(
             plan=plan, dataset=dataset, period=period, scores=scores, reviews=reviews, employee_ids=[employee_id]
@@ -154,10 +161,16 @@ def open_dispute(
     result = statement(
         plan=plan, dataset=dataset, employee_id=employee_id, period=period, scores=scores, reviews=reviews
     )
-    disputed = result.line(line)
+    lines = [(ln.name, ln.rule, format(ln.value, "f")) for ln in result.lines]
+    frozen = closed_statements(home.engine, plan.id).get(period)
+    if frozen is not None:  # a closed period's statement is the frozen one, whatever the data says now
+        entry = next((e for e in json.loads(frozen.content)["employees"] if e["employee_id"] == employee_id), None)
+        lines = [(ln["name"], ln["rule"], ln["value"]) for ln in (entry or {}).get("lines", [])]
+    disputed = next((ln for ln in lines if ln[0] == line), None)
     if disputed is None:
-        names = ", ".join(ln.name for ln in result.lines) or "none"
+        names = ", ".join(ln[0] for ln in lines) or "none"
         raise InvalidDispute("line", f"no line {line!r} in {employee_id}'s statement for {period}; its lines: {names}")
+    _, rule, value = disputed
     digest = plan_hash(plan)
     create_all(home.engine)
     with home.engine.begin() as conn:
@@ -173,8 +186,8 @@ def open_dispute(
             employee_id=employee_id,
             team_id=result.team_id,
             line=line,
-            rule=disputed.rule,
-            line_value=format(disputed.value, "f"),
+            rule=rule,
+            line_value=value,
             message=text,
             opened_by=opened_by,
             opened_at=utcnow(),
@@ -190,8 +203,8 @@ def open_dispute(
                 "employee_id": employee_id,
                 "period": period,
                 "line": line,
-                "rule": disputed.rule,
-                "line_value": format(disputed.value, "f"),
+                "rule": rule,
+                "line_value": value,
             },
         )
     return get_dispute(home=home, dispute_id=dispute_id)
@@ -220,7 +233,8 @@ def resolve_dispute(
     current = get_dispute(home=home, dispute_id=dispute_id)
     if current["status"] != "open":
         raise _already(current)
-    paid_in = pay_period_for(current["period"], pay_period) if exact is not None else None
+    frozen = closed_statements(home.engine, current["plan_id"])
+    paid_in = pay_period_for(current["period"], pay_period, frozen) if exact is not None else None
     now = utcnow()
     amount_text = None if exact is None else format(exact, "f")
     with home.engine.begin() as conn:

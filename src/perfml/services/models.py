@@ -10,16 +10,23 @@ from perfml.dataset import Dataset
 from perfml.home import Home
 from perfml.modeling import registry
 from perfml.pipelines import PIPELINE_NAMES
-from perfml.pipelines.run import Progress, TrainResult, train_pipeline
+from perfml.pipelines.run import Engine, Progress, TrainResult, train_pipeline
 from perfml.serving.champions import ServingModels
 
 
 def train(
-    *, home: Home, name: str, dataset: Dataset, force: bool = False, progress: Progress | None = None
+    *,
+    home: Home,
+    name: str,
+    dataset: Dataset,
+    force: bool = False,
+    progress: Progress | None = None,
+    engine: Engine | None = None,
 ) -> TrainResult:
-    """Train pipeline `name` (configured by the home's settings) on `dataset`, register it in the home."""
+    """Train pipeline `name` (configured by the home's settings) on `dataset`, register it in the home
+    (`engine`: features and boosting elsewhere, e.g. `perfml.scale.DaskEngine`; None = pandas here)."""
     spec = pipelines.get_pipeline(name, home.settings)
-    return train_pipeline(spec, dataset, home=home, force=force, progress=progress)
+    return train_pipeline(spec, dataset, home=home, force=force, progress=progress, engine=engine)
 
 
 def versions(*, home: Home, names: list[str] | None = None) -> pd.DataFrame:

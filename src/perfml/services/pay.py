@@ -25,6 +25,7 @@ from perfml.errors import PerfmlError
 from perfml.home import Home
 from perfml.metrics import parse_period, period_label
 from perfml.rules import Plan, Result, evaluate, load_plan, plan_hash
+from perfml.rules.bands import round_by
 from perfml.rules.trace import money
 from perfml.store.statements import (
     ClosedStatement,
@@ -128,7 +129,7 @@ def _content(home, plan: Plan, dataset, period, closed, scores, reviews) -> byte
     for emp, line in _reevaluation_lines(plan, dataset, period, closed, scores, reviews):
         lines.setdefault(emp, []).append(line)
     for row in pay_adjustment_rows(home.engine, plan.id, period):
-        lines.setdefault(row["employee_id"], []).append(_manual_line(row))
+        lines.setdefault(row["employee_id"], []).append(_manual_line(row, plan))
     totals = {emp: sum((Decimal(ln["value"]) for ln in lines[emp]), ZERO) for emp in lines}
     employees = [
         {"employee_id": emp, "segment": segments.get(emp), "lines": lines[emp], "total": _text(totals[emp])}
@@ -228,12 +229,13 @@ def _adjustment_line(p: str, closed: ClosedStatement, was, is_, paid, later, owe
     }
 
 
-def _manual_line(row: dict) -> dict:
+def _manual_line(row: dict, plan: Plan) -> dict:
+    # Rounded like every other line (an accepted dispute's amount has at most 2 decimals: exact at cents).
     return {
         "id": f"pay_adjustments#{row['id']}",
         "name": "adjustment",
         "rule": "pay_adjustments",
-        "value": _text(Decimal(row["amount"])),
+        "value": _text(round_by(plan.rounding, Decimal(row["amount"]))),
         "formula": f"{row['reason']} ({row['source']}, by {row['created_by']})",
         "for_period": row["for_period"],
     }

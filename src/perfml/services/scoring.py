@@ -21,7 +21,7 @@ from perfml.errors import PerfmlError
 from perfml.home import Home
 from perfml.modeling import registry
 from perfml.modeling.spec import SCORED, PipelineSpec
-from perfml.pipelines.run import blind_baseline, score_pipeline, unit_states
+from perfml.pipelines.run import Engine, blind_baseline, score_pipeline, unit_states
 from perfml.serving.champions import ModelUnavailable
 from perfml.serving.fast import ServedModel
 from perfml.serving.render import explained
@@ -167,13 +167,20 @@ def _not_scoreable(unit: str, state: str | None, reason: str, source: str) -> di
 
 
 def score_dataset(
-    *, home: Home, name: str, dataset: Dataset, as_of: pd.Timestamp | None = None, top_k: int = 3, lang: Lang = "en"
+    *,
+    home: Home,
+    name: str,
+    dataset: Dataset,
+    as_of: pd.Timestamp | None = None,
+    top_k: int = 3,
+    lang: Lang = "en",
+    engine: Engine | None = None,
 ) -> tuple[pd.DataFrame, str | None]:
     """(every unit of `dataset` scored by the home's champion of pipeline `name` - or its baseline rule -,
     why there is no champion or None): the frame of `perfml.pipelines.run.score_pipeline`."""
     spec = pipelines.get_pipeline(name, home.settings)
     model = registry.champion_or_none(spec.model_name, home=home)
-    frame = score_pipeline(spec, dataset, model=model, as_of=as_of, top_k=top_k, lang=lang)
+    frame = score_pipeline(spec, dataset, model=model, as_of=as_of, top_k=top_k, lang=lang, engine=engine)
     return frame, None if model is not None else registry.why_no_champion(spec.model_name, home=home)
 
 

@@ -7,5 +7,6 @@
 - `render` - how explanations read: `explained` (JSON-ready results with top-k factors) and
   `render_factors` (stored factors in the reader's language).
 - `snapshot` - what the store holds: `DatasetCache`, a versioned snapshot of the store and the
-  frames derived from it, updated in place by this process's writes.
+  frames derived from it, updated in place by this process's writes or, with several workers, by
+  following the store's change feed.
 """

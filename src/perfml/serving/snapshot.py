@@ -3,7 +3,9 @@
 `DatasetCache` holds `perfml.store.read_dataset(engine)` and the per-pipeline feature frames built from
 it, so scoring by id, alert refreshes and KPI runs do not re-read the store per request. Writes in
 this process (ingest, reviews) update the snapshot incrementally through `DatasetCache.update`;
-a `perfml import` from another process shows up within `max_age` seconds.
+a `perfml import` from another process shows up within `max_age` seconds. A cache that follows the
+store (`follow=True`: several workers) instead applies every process's writes from the store's change
+feed (`perfml.store.changes`), by key: `DatasetCache.follow`, every few seconds in a thread.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
 from perfml.metrics import employee_period_metrics
 from perfml.schema import TABLES
-from perfml.store import engine_for, read_dataset
+from perfml.store import engine_for, read_changes, read_dataset_at
+from perfml.store.changes import KEEP, prune_changes
 from perfml.validation import parse_table
 
 R = TypeVar("R")  # what a write returns
@@ -39,6 +42,7 @@ class _Snapshot:
     dataset: Dataset
     generation: int
     built: float  # time.monotonic() of the store read it started from
+    position: int  # the change feed's last id it includes (when built by a read or moved by `follow`)
 
 
 @dataclass
@@ -110,15 +114,25 @@ class DatasetCache:
     - After `max_age` seconds (to pick up writes from other processes, e.g. `perfml import`) the
       snapshot is rebuilt in a background thread while readers keep using the current one;
       writes committed during that rebuild are replayed onto it.
+    - `follow=True` (several workers over one store): the snapshot equals the store as of a position
+      of its change feed. `follow()` reads the rows written after it (any process's, this one's
+      included) and upserts them by key; `update` commits and then follows, and a bulk write
+      (an import) makes it re-read the store in the background. `start_following(seconds)` polls.
     A reader holds a snapshot object, never a lock, while it works: readers never wait for writers.
     """
 
     MAX_DERIVED = 32  # feature frames for distinct as-of dates are kept LRU, not without bound
     STALE_REBUILD_S = 2.0  # a `stale_ok` frame is rebuilt at most this often (seconds) while writes stream in
 
-    def __init__(self, engine, *, max_age: float = 300.0):
+    PRUNE_EVERY_S = 60.0  # a following thread deletes feed rows older than `perfml.store.changes.KEEP` this often
+
+    def __init__(self, engine, *, max_age: float = 300.0, follow: bool = False):
         self.engine = engine_for(engine)
         self.max_age = max_age
+        self.follows = follow
+        self._followed = 0.0  # time.monotonic() when `follow` last read the feed
+        self._stop = threading.Event()
+        self._follower: threading.Thread | None = None
         self._lock = threading.Lock()  # guards the fields below; held only for pointer swaps
         self._build_lock = threading.Lock()  # one full rebuild at a time
         self._write_lock = threading.RLock()  # one in-process write + snapshot update at a time
@@ -167,7 +181,7 @@ class DatasetCache:
                 self._replay = []
             started = time.monotonic()
             try:
-                ds = read_dataset(self.engine)
+                ds, position = read_dataset_at(self.engine)
             except BaseException:
                 with self._lock:
                     self._replay = None
@@ -177,7 +191,7 @@ class DatasetCache:
                     ds = upserted(ds, changes)  # idempotent when the read already saw the write
                 self._replay = None
                 self._generation += 1
-                self._snap = _Snapshot(ds, self._generation, started)
+                self._snap = _Snapshot(ds, self._generation, started, position)
                 self._derived.clear()
                 return self._snap
 
@@ -213,7 +227,10 @@ class DatasetCache:
         with self._write_lock:
             result = write()
             try:
-                self.apply(changes(result) if callable(changes) else changes)
+                if self.follows:
+                    self.follow()  # the feed has this write (and any other committed before it), by key
+                else:
+                    self.apply(changes(result) if callable(changes) else changes)
             except Exception:
                 log.exception("updating the store snapshot after a write failed; it is read again on next use")
                 self.invalidate()
@@ -221,31 +238,86 @@ class DatasetCache:
 
     def apply(self, changes: Mapping[str, pd.DataFrame]) -> None:
         """Upsert committed typed rows into the snapshot (a new snapshot; readers keep the one they hold)."""
-        changed = frozenset(name for name, frame in changes.items() if frame is not None and not frame.empty)
-        if not changed:
-            return
         with self._write_lock:
             with self._lock:
                 if self._replay is not None:
                     self._replay.append(changes)
                 base = self._snap
+            if base is not None:  # else nothing cached: the next reader reads the store, write included
+                self._install(base, changes, base.position)
+
+    def follow(self) -> int:
+        """Apply the rows written to the store since the snapshot's feed position (by any process); return
+        how many rows were applied. A bulk write (an import) starts a re-read of the store instead."""
+        with self._write_lock:  # one follow or in-process write at a time: rows are applied in commit order
+            base = self._snap
             if base is None:
-                return  # nothing cached: the next reader reads the store, write included
-            if self._keys_of != base.generation:
-                self._keys = {}
-            ds = upserted(base.dataset, changes, self._keys)
+                return 0  # nothing cached: the next reader reads the store as it is
+            if time.monotonic() - max(self._followed, base.built) > KEEP.total_seconds() / 2:
+                # Away longer than the feed is sure to be kept (e.g. the store was down): changes may be pruned.
+                self._refresh_in_background()
+                return 0
+            position, rows = read_changes(self.engine, base.position)
+            self._followed = time.monotonic()
+            if rows is None:
+                self._refresh_in_background()
+                return 0
+            if position != base.position:
+                # Not replayed onto a rebuild that is reading now: that one continues from its own position.
+                self._install(base, rows, position)
+            return sum(len(frame) for frame in rows.values())
+
+    def _install(self, base: _Snapshot, changes: Mapping[str, pd.DataFrame], position: int) -> None:
+        """A new snapshot: `base` with `changes` upserted, at feed `position` (unless `base` was replaced meanwhile)."""
+        changed = frozenset(name for name, frame in changes.items() if frame is not None and not frame.empty)
+        if not changed:
             with self._lock:
-                if self._snap is not base:
-                    self._keys_of = -1  # the sets describe a snapshot that is no longer current
-                    return  # rebuilt or invalidated meanwhile: read after the commit or replayed `changes`
-                self._generation += 1
-                self._keys_of = self._generation
-                self._snap = _Snapshot(ds, self._generation, base.built)
-                for key, entry in list(self._derived.items()):
-                    if entry.tables is not None and not entry.tables & changed and entry.generation == base.generation:
-                        entry.generation = self._generation  # reads none of the changed tables: still valid
-                    else:
-                        del self._derived[key]
+                if self._snap is base and position != base.position:  # same data, same generation: only the position
+                    self._snap = _Snapshot(base.dataset, base.generation, base.built, position)
+            return
+        if self._keys_of != base.generation:
+            self._keys = {}
+        ds = upserted(base.dataset, changes, self._keys)
+        with self._lock:
+            if self._snap is not base:
+                self._keys_of = -1  # the sets describe a snapshot that is no longer current
+                return  # rebuilt or invalidated meanwhile: read after the commit or replayed `changes`
+            self._generation += 1
+            self._keys_of = self._generation
+            self._snap = _Snapshot(ds, self._generation, base.built, position)
+            for key, entry in list(self._derived.items()):
+                if entry.tables is not None and not entry.tables & changed and entry.generation == base.generation:
+                    entry.generation = self._generation  # reads none of the changed tables: still valid
+                else:
+                    del self._derived[key]
+
+    # -- following the store ---------------------------------------------------------------------
+    def start_following(self, interval: float) -> None:
+        """Poll the store's change feed every `interval` seconds in a thread (`follow`); `stop_following` ends it."""
+        if self._follower is not None:
+            return
+        self._stop.clear()
+        self._follower = threading.Thread(target=self._poll, args=(interval,), name="perfml-follow", daemon=True)
+        self._follower.start()
+
+    def stop_following(self) -> None:
+        """Stop the polling thread (waits for a poll in progress)."""
+        self._stop.set()
+        if self._follower is not None:
+            self._follower.join(timeout=30)
+            self._follower = None
+
+    def _poll(self, interval: float) -> None:
+        pruned = time.monotonic()
+        while not self._stop.wait(interval):
+            try:
+                self.follow()
+                if time.monotonic() - pruned > self.PRUNE_EVERY_S:
+                    with self.engine.begin() as conn:
+                        prune_changes(conn)
+                    pruned = time.monotonic()
+            except Exception:
+                log.exception("following the store failed; the snapshot keeps serving and the next poll retries")
 
     # -- derived frames ----------------------------------------------------------------------------
     def derived(

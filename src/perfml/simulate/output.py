@@ -18,8 +18,13 @@ CHUNK_ROWS = 500_000
 
 def make_ids(prefix: str, n: int, min_width: int, lo: int = 0, hi: int | None = None) -> np.ndarray:
     """'E0001'-style ids of rows lo..hi-1 (numbered from 1) out of n, zero-padded to a common width."""
+    return ids_of(prefix, n, min_width, np.arange(lo, n if hi is None else hi, dtype=np.int64))
+
+
+def ids_of(prefix: str, n: int, min_width: int, rows: np.ndarray) -> np.ndarray:
+    """The `make_ids` ids of the given row numbers (0-based, in any order) out of n."""
     width = max(min_width, len(str(max(n, 1))))
-    nums = np.arange(lo + 1, (n if hi is None else hi) + 1, dtype=np.int64)
+    nums = np.asarray(rows, dtype=np.int64) + 1
     digits = np.empty((len(nums), width), dtype=np.uint8)
     for i in range(width - 1, -1, -1):
         digits[:, i] = 48 + nums % 10
@@ -64,10 +69,10 @@ def write_table(path: Path, columns: dict[str, np.ndarray]) -> int:
 
 
 def write_chunked(path: Path, n: int, make_chunk, progress=None) -> int:
-    """Write `n` rows produced by `make_chunk(lo, hi) -> columns` in slices (bounded memory)."""
+    """Write `n` rows produced by `make_chunk(rows) -> columns` in slices (bounded memory)."""
     for lo in range(0, max(n, 1), CHUNK_ROWS):
         hi = min(lo + CHUNK_ROWS, n)
-        frame = pd.DataFrame({k: _column(v) for k, v in make_chunk(lo, hi).items()})
+        frame = pd.DataFrame({k: _column(v) for k, v in make_chunk(np.arange(lo, hi)).items()})
         frame.to_csv(path, index=False, header=lo == 0, mode="w" if lo == 0 else "a", lineterminator="\n")
         if progress is not None:
             progress(hi / max(n, 1))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -59,20 +59,39 @@ def simulate(
     `funnel`: add a qualifier -> closer funnel (`perfml.simulate.funnel`); the employees then carry
     a `job_function` (the closers' `role` reads assistant) and the truth an `is_funnel` flag. Without it
     the output is unchanged."""
-    if scale not in SCALES:
-        raise ValueError(f"unknown scale {scale!r}; choose one of {sorted(SCALES)}")
-    preset = SCALES[scale]
-    teams = preset.teams if teams is None else int(teams)
-    months = preset.months if months is None else int(months)
-    if teams < 1:
-        raise ValueError(f"teams must be at least 1, got {teams}")
+    teams, months = preset_size(scale, teams, months)
     report = progress or (lambda stage, fraction: None)
-    seeds = dict(zip(STAGES, np.random.SeedSequence(seed).spawn(len(STAGES)), strict=True))
-    world = _run(preset, Calendar.build(start, months), teams, seeds, report, funnel)
+    world = build_world(seed, scale=scale, teams=teams, months=months, start=start, progress=report, funnel=funnel)
     summary = write_all(Path(out), world, lambda f: report("write", 0.6 + 0.4 * f))
     report("done", 1.0)
     extra = {"funnel": True} if funnel else {}
     return {"seed": seed, "scale": scale, "teams": teams, "months": months, **extra, **summary}
+
+
+def preset_size(scale: str, teams: int | None, months: int | None) -> tuple[int, int]:
+    """(teams, months) of a size preset, with the given overrides; refuses unknown presets and no teams."""
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {sorted(SCALES)}")
+    preset = SCALES[scale]
+    teams = preset.teams if teams is None else int(teams)
+    if teams < 1:
+        raise ValueError(f"teams must be at least 1, got {teams}")
+    return teams, preset.months if months is None else int(months)
+
+
+def build_world(
+    seed: int | Sequence[int],
+    *,
+    scale: str,
+    teams: int,
+    months: int,
+    start: str,
+    progress: Progress,
+    funnel: bool = False,
+) -> World:
+    """Run every stage in memory; `seed` is the root entropy of the stages' streams (an int or ints)."""
+    seeds = dict(zip(STAGES, np.random.SeedSequence(seed).spawn(len(STAGES)), strict=True))
+    return _run(SCALES[scale], Calendar.build(start, months), teams, seeds, progress, funnel)
 
 
 def _run(preset, cal: Calendar, teams: int, seeds: dict, report: Progress, with_funnel: bool = False) -> World:

@@ -10,7 +10,7 @@ from perfml.simulate.activities import TYPES
 from perfml.simulate.funnel import crm_roles, job_functions
 from perfml.simulate.leads import NEVER, SEGMENTS
 from perfml.simulate.orders import NEW
-from perfml.simulate.output import dates, fixed, lookup, make_ids, timestamps, write_chunked, write_table
+from perfml.simulate.output import dates, fixed, ids_of, lookup, make_ids, timestamps, write_chunked, write_table
 from perfml.simulate.ownership import COLLUSIVE, FIRST, FUNNEL, KINDS
 from perfml.simulate.targets import METRICS
 from perfml.simulate.workforce import ASSISTANT, NO_END, ROLES
@@ -33,48 +33,67 @@ TABLE_FILES = (
 def write_all(out: Path, w: World, progress) -> dict:
     """Write every table and the truth files; returns row counts, the window and the collusive share."""
     (out / "truth").mkdir(parents=True, exist_ok=True)
-    ids = _ids(w)
-    rows = {}
-    rows["employees"] = write_table(out / "employees.csv", _employees(w, ids))
-    rows["customers"] = write_table(out / "customers.csv", _customers(w, ids))
-    rows["ownership_changes"] = write_table(out / "ownership_changes.csv", _changes(w, ids))
-    rows["leads"] = write_table(out / "leads.csv", _leads(w, ids))
-    rows["orders"] = write_table(out / "orders.csv", _orders(w, ids))
-    rows["targets"] = write_table(out / "targets.csv", _targets(w, ids))
-    rows["satisfaction"] = write_table(out / "satisfaction.csv", _satisfaction(w, ids))
-    rows["transfer_labels"] = write_table(out / "transfer_labels.csv", _labels(w, ids))
-    rows["demographics"] = write_table(out / "demographics.csv", {"employee_id": ids["emp"], **w.demographics})
+    ids = table_ids(w)
+    rows = {name: write_table(out / f"{name}.csv", columns) for name, columns in small_tables(w, ids).items()}
     progress(0.1)
     rows["activities"] = write_chunked(
-        out / "activities.csv", w.acts.n, _activities(w, ids), lambda f: progress(0.1 + 0.9 * f)
+        out / "activities.csv", w.acts.n, activity_rows(w, ids), lambda f: progress(0.1 + 0.9 * f)
     )
-    truth = {
-        "transfers": write_table(out / "truth" / "transfers.csv", _truth_transfers(w, ids)),
-        "employees": write_table(out / "truth" / "employees.csv", _truth_employees(w, ids)),
-        "team_slumps": write_table(out / "truth" / "team_slumps.csv", _truth_slumps(w, ids)),
-    }
-    into_ast = (w.own.kind != FIRST) & (w.wf.role[w.own.dst] == ASSISTANT)
-    collusive = int((w.own.kind == COLLUSIVE).sum())
+    truth = {name: write_table(out / "truth" / f"{name}.csv", cols) for name, cols in truth_tables(w, ids).items()}
     return {
         "start": str(w.cal.start),
         "end": str(w.cal.start + np.timedelta64(w.cal.days - 1, "D")),
         "rows": {k: rows[k] for k in TABLE_FILES},
         "truth_rows": truth,
-        "collusive_changes": collusive,
-        "transfers_into_assistants": int(into_ast.sum()),
-        "collusive_share": collusive / max(int(into_ast.sum()), 1),
+        **collusion_counts(w),
     }
 
 
-def _ids(w: World) -> dict[str, np.ndarray]:
+def collusion_counts(w: World) -> dict:
+    """Collusive changes, transfers into assistants and the collusive share of those."""
+    into_ast = int(((w.own.kind != FIRST) & (w.wf.role[w.own.dst] == ASSISTANT)).sum())
+    collusive = int((w.own.kind == COLLUSIVE).sum())
     return {
-        "emp": make_ids("E", w.wf.n, 4),
-        "team": make_ids("T", len(w.wf.team_region), 2),
-        "cust": make_ids("C", w.cust.n, 6),
-        "change": make_ids("OC", len(w.own.kind), 5),
-        "lead": make_ids("L", w.leads.n, 6),
-        "order": make_ids("O", w.orders.n, 6),
-        "survey": make_ids("S", len(w.surveys.order), 6),
+        "collusive_changes": collusive,
+        "transfers_into_assistants": into_ast,
+        "collusive_share": collusive / max(into_ast, 1),
+    }
+
+
+def small_tables(w: World, ids: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """The text columns of every contract table but activities (which is built in slices)."""
+    return {
+        "employees": _employees(w, ids),
+        "customers": _customers(w, ids),
+        "ownership_changes": _changes(w, ids),
+        "leads": _leads(w, ids),
+        "orders": _orders(w, ids),
+        "targets": _targets(w, ids),
+        "satisfaction": _satisfaction(w, ids),
+        "transfer_labels": _labels(w, ids),
+        "demographics": {"employee_id": ids["emp"], **w.demographics},
+    }
+
+
+def truth_tables(w: World, ids: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """The text columns of the ground-truth tables."""
+    return {
+        "transfers": _truth_transfers(w, ids),
+        "employees": _truth_employees(w, ids),
+        "team_slumps": _truth_slumps(w, ids),
+    }
+
+
+def table_ids(w: World, tag: str = "") -> dict[str, np.ndarray]:
+    """Every id of the run; `tag` goes after each prefix ('E' + '3-' -> 'E3-0001') to keep several runs apart."""
+    return {
+        "emp": make_ids(f"E{tag}", w.wf.n, 4),
+        "team": make_ids(f"T{tag}", len(w.wf.team_region), 2),
+        "cust": make_ids(f"C{tag}", w.cust.n, 6),
+        "change": make_ids(f"OC{tag}", len(w.own.kind), 5),
+        "lead": make_ids(f"L{tag}", w.leads.n, 6),
+        "order": make_ids(f"O{tag}", w.orders.n, 6),
+        "survey": make_ids(f"S{tag}", len(w.surveys.order), 6),
     }
 
 
@@ -189,23 +208,24 @@ def _labels(w: World, ids) -> dict:
     }
 
 
-def _activities(w: World, ids):
+def activity_rows(w: World, ids, tag: str = ""):
+    """`rows(index array) -> text columns` of those activities (too many to build at once); `tag` as in `table_ids`."""
     a = w.acts
     types = np.array(TYPES, dtype=object)
+    prefix = f"A{tag}"
 
-    def chunk(lo: int, hi: int) -> dict:
-        sl = slice(lo, hi)
+    def rows(idx: np.ndarray) -> dict:
         return {
-            "activity_id": make_ids("A", a.n, 8, lo, hi),
-            "employee_id": ids["emp"][a.employee[sl]],
-            "customer_id": lookup(ids["cust"], a.customer[sl]),
-            "lead_id": lookup(ids["lead"], a.lead[sl]),
-            "type": types[a.type[sl]],
-            "occurred_at": timestamps(w.cal, a.time[sl]),
-            "duration_minutes": a.duration[sl].astype(np.int64),
+            "activity_id": ids_of(prefix, a.n, 8, idx),
+            "employee_id": ids["emp"][a.employee[idx]],
+            "customer_id": lookup(ids["cust"], a.customer[idx]),
+            "lead_id": lookup(ids["lead"], a.lead[idx]),
+            "type": types[a.type[idx]],
+            "occurred_at": timestamps(w.cal, a.time[idx]),
+            "duration_minutes": a.duration[idx].astype(np.int64),
         }
 
-    return chunk
+    return rows
 
 
 # --- ground truth ---------------------------------------------------------------------------

@@ -6,16 +6,21 @@
   transaction, all or nothing), `read_tables` (frames back from one
   snapshot), `read_dataset` (a validated `Dataset` from them), `snapshot` (a consistent read transaction).
 - `alert_rows`: `upsert_alert` (idempotent refresh per type, subject and period/as_of).
+- `changes`: the change feed, `record_changes` (last in every write of contract rows) and what a
+  follower reads; `read_changes` gives the rows written since a position, `read_dataset_at` the position.
 - `copy`: `copy_store` (every table into an empty store, e.g. SQLite -> PostgreSQL).
 """
 
 from perfml.store.alert_rows import upsert_alert
+from perfml.store.changes import record_changes
 from perfml.store.copy import copy_store
 from perfml.store.data import (
     CHUNK_ROWS,
     StoreIntegrityError,
     import_dataset,
+    read_changes,
     read_dataset,
+    read_dataset_at,
     read_snapshot,
     read_table,
     read_tables,
@@ -66,10 +71,13 @@ __all__ = [
     "import_dataset",
     "import_order",
     "metadata",
+    "read_changes",
     "read_dataset",
+    "read_dataset_at",
     "read_snapshot",
     "read_table",
     "read_tables",
+    "record_changes",
     "session_scope",
     "snapshot",
     "table_counts",

@@ -22,8 +22,10 @@ from sqlalchemy.orm import Session
 from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
 from perfml.schema import TABLES
+from perfml.store.changes import Key, changes_since, feed_position, record_changes
 from perfml.store.engine import create_all, engine_for
 from perfml.store.tables import CANONICAL, EXACT_COLUMNS, SERVICE_TABLES, import_order, untracked_tables, utcnow
+from perfml.validation import parse_table
 
 CHUNK_ROWS = 10_000
 """Rows per executemany call: big enough to amortise round trips, small enough for progress."""
@@ -215,6 +217,8 @@ def import_dataset(
                     sa.insert(untracked_tables),
                     [{"table_name": t, "declared_at": ingested_at} for t in sorted(dataset.untracked)],
                 )
+            # A whole dataset (and its untracked tables) changed: followers re-read the store.
+            record_changes(conn, dict.fromkeys(order))
     except sa.exc.IntegrityError as exc:
         raise StoreIntegrityError(f"import rolled back, store unchanged: {exc.orig}") from exc
     if progress:
@@ -223,12 +227,11 @@ def import_dataset(
 
 
 # -- reading ---------------------------------------------------------------------------------
-def _read_table(conn: Connection, name: str) -> pd.DataFrame:
+def _read_table(conn: Connection, name: str, where: sa.ColumnElement[bool] | None = None) -> pd.DataFrame:
     table = CANONICAL[name]
     spec = TABLES[name]
-    rows = conn.execute(
-        sa.select(*[table.c[c] for c in spec.names], table.c.extra).order_by(*[table.c[k] for k in spec.key])
-    ).all()
+    query = sa.select(*[table.c[c] for c in spec.names], table.c.extra).order_by(*[table.c[k] for k in spec.key])
+    rows = conn.execute(query if where is None else query.where(where)).all()
     data = {c: [r[i] for r in rows] for i, c in enumerate(spec.names)}
     frame = pd.DataFrame(data, columns=list(spec.names))
     for col in spec.columns:  # typed as `Dataset` types them, even when empty or all-null
@@ -283,18 +286,70 @@ def read_snapshot(url_or_engine: str | Engine) -> tuple[dict[str, pd.DataFrame],
     Reading table by table in separate transactions would let an ingest commit in between: orders
     naming customers the customers read did not see.
     """
+    frames, untracked, _ = _read_all(url_or_engine)
+    return frames, untracked
+
+
+def _read_all(url_or_engine: str | Engine) -> tuple[dict[str, pd.DataFrame], frozenset[str], int]:
+    """`read_snapshot` and the change feed's position, from one snapshot."""
     engine = engine_for(url_or_engine)
     create_all(engine)
     with snapshot(engine) as conn:
         frames = {name: _read_table(conn, name) for name in TABLES}
         untracked = frozenset(conn.execute(sa.select(untracked_tables.c.table_name)).scalars())
-    return {name: df for name, df in frames.items() if not TABLES[name].optional or not df.empty}, untracked
+        position = feed_position(conn)
+    frames = {name: df for name, df in frames.items() if not TABLES[name].optional or not df.empty}
+    return frames, untracked, position
 
 
 def read_dataset(url_or_engine: str | Engine) -> Dataset:
     """Every table back from the store as a validated `Dataset` (one snapshot; untracked tables carried)."""
-    frames, untracked = read_snapshot(url_or_engine)
-    return Dataset.from_frames(frames, first_row=1, source="store", untracked=untracked)
+    return read_dataset_at(url_or_engine)[0]
+
+
+def read_dataset_at(url_or_engine: str | Engine) -> tuple[Dataset, int]:
+    """(`read_dataset`, the change feed's position it includes), from one snapshot: `read_changes` continues there."""
+    frames, untracked, position = _read_all(url_or_engine)
+    return Dataset.from_frames(frames, first_row=1, source="store", untracked=untracked), position
+
+
+_KEYS_PER_QUERY = 500  # keys per IN (...): well under SQLite's bound-parameter limit
+
+
+def _read_rows(conn: Connection, name: str, keys: set[Key]) -> pd.DataFrame:
+    """The stored rows of `name` with these keys (`_read_table`'s columns), read in chunks of keys."""
+    table, key = CANONICAL[name], TABLES[name].key
+    column = table.c[key[0]] if len(key) == 1 else sa.tuple_(*[table.c[k] for k in key])
+    ordered = list(keys)
+    if not ordered:
+        return _read_table(conn, name, sa.false())
+    parts = [
+        _read_table(conn, name, column.in_(ordered[i : i + _KEYS_PER_QUERY]))
+        for i in range(0, len(ordered), _KEYS_PER_QUERY)
+    ]
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def read_changes(url_or_engine: str | Engine, position: int) -> tuple[int, dict[str, pd.DataFrame] | None]:
+    """The rows written since the feed's `position`, as they are now: (new position, table -> rows typed as
+    `Dataset` types them), from one snapshot. Rows None: a write too big to list (an import): re-read the store."""
+    engine = engine_for(url_or_engine)
+    with snapshot(engine) as conn:
+        changes = changes_since(conn, position)
+        if not changes:
+            return position, {}
+        if any(c.keys is None for c in changes):
+            return changes[-1].id, None
+        keys: dict[str, set[Key]] = {}
+        for change in changes:
+            keys.setdefault(change.table, set()).update(change.keys or ())
+        frames = {name: _read_rows(conn, name, wanted) for name, wanted in keys.items()}
+    typed = {}
+    for name, frame in frames.items():
+        typed[name], problems = parse_table(TABLES[name], frame, first_row=1)
+        if problems:  # the store checked these rows when they were written: this is a bug, not bad data
+            raise PerfmlError(f"rows read back from the store's {name} do not parse: {problems[0]}")
+    return changes[-1].id, typed
 
 
 def table_counts(url_or_engine: str | Engine) -> dict[str, int]:

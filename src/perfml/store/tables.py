@@ -262,6 +262,16 @@ disputes = sa.Table(
     sa.Index("ix_disputes_team_status", "team_id", "status"),
 )
 
+data_changes = sa.Table(
+    "data_changes",
+    metadata,
+    # Ids are taken under a table lock held to COMMIT (`perfml.store.changes`): they commit in id order.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("table_name", sa.String(64), nullable=False, comment="the contract table written"),
+    sa.Column("keys", _ROW_JSON, comment="the keys of the rows upserted; null: too many, re-read the whole store"),
+    sa.Column("at", sa.DateTime, nullable=False, default=utcnow, index=True),
+)
+
 SERVICE_TABLES = (
     alerts,
     alert_reviews,
@@ -271,6 +281,7 @@ SERVICE_TABLES = (
     pay_adjustments,
     statements,
     disputes,
+    data_changes,
 )
 
 
