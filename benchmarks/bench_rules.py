@@ -1,9 +1,16 @@
-"""Benchmark the rule engine: scorecards + payouts with full traces for >= 100,000 employee-periods.
+"""Benchmark the rule engine: scorecards + payouts with traces for >= 100,000 employee-periods.
 
 Builds a synthetic company directly as typed frames (validation is not what is measured), then
 evaluates the built-in `sales-default` plan over every month (in one run, or one run per month
-with --per-period) and serialises each run to canonical JSON. Prints one JSON object:
-employee-periods per second (end to end and metrics only) and peak resident memory (MB).
+with --per-period) and streams each run to JSON, by two paths, each in its own subprocess so
+that peak memory is its own:
+
+- `records`: compact records (`BonusRun.write_json(fh, render=False)`), texts rendered on demand;
+- `rendered`: every result's readable trace (formula texts and source row ids of every input), as
+  `perfml bonus --out` writes it (`write_json(fh)`).
+
+Prints one JSON object: per path employee-periods per second (end to end wall and CPU: evaluate
+plus JSON), JSON bytes and peak resident memory (MB).
 
     python benchmarks/bench_rules.py            # ~100,800 employee-periods
     python benchmarks/bench_rules.py --quick    # a few thousand, for CI
@@ -15,6 +22,7 @@ import argparse
 import json
 import platform
 import resource
+import subprocess
 import sys
 import time
 
@@ -175,16 +183,8 @@ def peak_mb() -> float:
     return kb / 1024 if sys.platform != "darwin" else kb / 1024 / 1024
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small run for CI")
-    parser.add_argument("--employees", type=int, help="override the number of employees")
-    parser.add_argument("--months", type=int, help="override the number of evaluated months")
-    parser.add_argument("--per-period", action="store_true", help="one evaluate() per month instead of one for all")
-    args = parser.parse_args()
-    employees = args.employees or (200 if args.quick else 8400)
-    months = args.months or (6 if args.quick else 12)
-
+def run_path(employees: int, months: int, per_period: bool, render: bool) -> dict:
+    """Evaluate and stream to JSON by one path; timings, sizes and this process's peak memory."""
     t0 = time.perf_counter()
     ds, periods = synthetic(employees, months)
     build_s = time.perf_counter() - t0
@@ -195,47 +195,84 @@ def main() -> None:
             "score": np.random.default_rng(1).random(len(ds.ownership_changes)),
         }
     )
-
-    t0 = time.perf_counter()
-    metrics = employee_period_metrics(ds, periods=periods)
-    metrics_s = time.perf_counter() - t0
-
     t0, c0 = time.perf_counter(), time.process_time()
     evaluated, json_bytes, holds, lines = 0, 0, 0, 0
     # Default: the whole span in one run (metrics and crediting computed once); --per-period runs
     # month by month as a monthly payroll would, recomputing the 12-month look-back each time.
-    batches = [[p] for p in periods] if args.per_period else [periods]
-    for batch in batches:
-        run = evaluate(plan, ds, batch, scores=scores)
+    for batch in [[p] for p in periods] if per_period else [periods]:
+        run = evaluate(plan, ds, batch, scores=scores, source_rows=render)  # as `perfml bonus --out` for rendered
         evaluated += len(run.results)
         lines += sum(len(r.lines) for r in run.results)
         holds += len(run.holds)
         sink = _CountingSink()
-        run.write_json(sink)  # streamed, as the CLI writes its file
+        run.write_json(sink, render=render)  # streamed, as the CLI writes its file
         json_bytes += sink.size
         del run
-    engine_s, engine_cpu = time.perf_counter() - t0, time.process_time() - c0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {
+        "employee_periods": evaluated,
+        "line_items": lines,
+        "holds": holds,
+        "build_seconds": round(build_s, 2),
+        "seconds": round(wall, 2),
+        "cpu_seconds": round(cpu, 2),  # wall time suffers on a shared machine; CPU time less so
+        "employee_periods_per_s": round(evaluated / wall, 1),
+        "employee_periods_per_cpu_s": round(evaluated / cpu, 1),
+        "json_mb": round(json_bytes / 1e6, 1),
+        "json_bytes_per_result": round(json_bytes / max(evaluated, 1)),
+        "peak_rss_mb": round(peak_mb(), 1),
+    }
+
+
+def metrics_only(employees: int, months: int) -> dict:
+    """The metrics layer alone over the evaluated months (the engine's vectorised part)."""
+    ds, periods = synthetic(employees, months)
+    t0 = time.perf_counter()
+    metrics = employee_period_metrics(ds, periods=periods)
+    seconds = time.perf_counter() - t0
+    return {
+        "rows": {name: len(df) for name, df in ds.tables.items() if len(df)},
+        "metrics_seconds": round(seconds, 2),
+        "metrics_employee_periods_per_s": round(len(metrics) / seconds, 1),
+    }
+
+
+def _in_subprocess(args: argparse.Namespace, path: str) -> dict:
+    cmd = [sys.executable, __file__, "--employees", str(args.employees), "--months", str(args.months), "--path", path]
+    if args.per_period:
+        cmd.append("--per-period")
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small run for CI")
+    parser.add_argument("--employees", type=int, help="override the number of employees")
+    parser.add_argument("--months", type=int, help="override the number of evaluated months")
+    parser.add_argument("--per-period", action="store_true", help="one evaluate() per month instead of one for all")
+    parser.add_argument("--path", choices=["records", "rendered", "metrics"], help="run one path here (internal)")
+    args = parser.parse_args()
+    args.employees = args.employees or (200 if args.quick else 8400)
+    args.months = args.months or (6 if args.quick else 12)
+    if args.path == "metrics":
+        print(json.dumps(metrics_only(args.employees, args.months)))
+        return
+    if args.path:
+        print(json.dumps(run_path(args.employees, args.months, args.per_period, render=args.path == "rendered")))
+        return
+    paths = {path: _in_subprocess(args, path) for path in ("records", "rendered")}
     print(
         json.dumps(
             {
                 "benchmark": "rules",
                 "quick": args.quick,
                 "per_period": args.per_period,
-                "employees": employees,
-                "months": months,
-                "employee_periods": evaluated,
-                "line_items": lines,
-                "holds": holds,
-                "rows": {name: len(df) for name, df in ds.tables.items() if len(df)},
-                "build_seconds": round(build_s, 2),
-                "metrics_seconds": round(metrics_s, 2),
-                "metrics_employee_periods_per_s": round(len(metrics) / metrics_s, 1),
-                "engine_seconds": round(engine_s, 2),
-                "employee_periods_per_s": round(evaluated / engine_s, 1),
-                "engine_cpu_seconds": round(engine_cpu, 2),  # wall time suffers on a shared machine; CPU time less so
-                "employee_periods_per_cpu_s": round(evaluated / engine_cpu, 1),
-                "json_mb": round(json_bytes / 1e6, 1),
-                "peak_rss_mb": round(peak_mb(), 1),
+                "employees": args.employees,
+                "months": args.months,
+                **_in_subprocess(args, "metrics"),
+                "paths": paths,
+                "speedup": round(paths["rendered"]["cpu_seconds"] / max(paths["records"]["cpu_seconds"], 1e-9), 2),
                 "python": platform.python_version(),
                 "pandas": pd.__version__,
             },

@@ -133,10 +133,12 @@ def evaluate(
     run = service.evaluate_plan(
         plan=plan, dataset=ctx.data.dataset(), period=body.period, scores=scores, reviews=reviews, employee_ids=ids
     )
-    out = plain(run.to_dict())
+    # The run's records are cheap; only the page returned is rendered (formula texts, source rows).
+    out = plain(run.to_dict(render=False))
     results = out["results"]
+    page = [plain(r.to_dict()) for r in run.results[offset : offset + limit]]
     if body.employee_id is not None:  # one employee's statements: with the disputes on them
-        for r in results:
+        for r in page:
             if found := disputes_for(ctx.engine, out["plan"]["id"], r["employee_id"], r["period"]):
                 r["disputes"] = found
     if not principal.is_admin:
@@ -167,7 +169,7 @@ def evaluate(
         "periods": out["periods"],
         "currency": out["currency"],
         "summary": out["summary"],
-        "results": results[offset : offset + limit],
+        "results": page,
         "holds": out["holds"],
         "skipped": out["skipped"],
         "total": total,

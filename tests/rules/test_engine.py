@@ -182,6 +182,7 @@ def test_output_is_byte_identical_across_runs_and_reloads(ds):
     assert first == again
     run = evaluate("sales-default", ds, "2024-03")
     assert json.loads(run.to_json()) == run.to_dict()  # the streamed file and the dict API agree
+    assert json.loads(run.to_json(render=False)) == run.to_dict(render=False)
 
 
 @given(st.lists(st.decimals(min_value=0, max_value=300_000, places=2), min_size=1, max_size=4))

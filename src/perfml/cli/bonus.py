@@ -80,7 +80,10 @@ def bonus(
     from perfml.services.kpi import evaluate_plan
 
     dataset, score_frame, decisions = _inputs(data, scores, reviews)
-    run = evaluate_plan(plan=plan, dataset=dataset, period=period, scores=score_frame, reviews=decisions)
+    # The file holds every readable trace, so the source rows are read in the metrics pass.
+    run = evaluate_plan(
+        plan=plan, dataset=dataset, period=period, scores=score_frame, reviews=decisions, source_rows=True
+    )
     csv_path = out.with_suffix(".csv")
     _write_atomic(out, run.write_json)
     _write_atomic(csv_path, run.summary_csv().encode())

@@ -6,20 +6,19 @@ with overridden metric values; `evaluate_values` scores metric values with no da
 
 from __future__ import annotations
 
-import gc
 import hashlib
 from collections.abc import Iterable, Mapping
-from contextlib import contextmanager
 from decimal import Context, Decimal, localcontext
 
+import numpy as np
 import pandas as pd
 
 from perfml.errors import PlanError
 from perfml.metrics import (
     DERIVED_FROM,
     HISTORY_MONTHS,
-    METRICS,
     MONEY,
+    metric_evidence,
     metric_table_and_evidence,
     parse_period,
     period_index,
@@ -38,33 +37,11 @@ from perfml.rules.plan import Plan
 from perfml.rules.proration import DayShare, day_shares, note_share, prorated_plan, prorated_targets
 from perfml.rules.scorecard import scorecard
 from perfml.rules.spiff import SpiffOrder, spiff_line, spiff_orders
-from perfml.rules.trace import BonusRun, Input, Result
-from perfml.rules.values import DERIVED, Values, as_decimal, from_units
+from perfml.rules.trace import BonusRun, Result, collector_paused
+from perfml.rules.values import DERIVED, ROW_SOURCES, RunProvenance, Values, as_decimal, from_units
 from perfml.schema import MONEY_MAX, MONEY_PLACES
 
 ZERO = Decimal(0)
-# Row-counted metrics of the metrics layer and the table their rows come from.
-_ROW_SOURCES = {
-    "revenue": "orders",
-    "new_revenue": "orders",
-    "repeat_revenue": "orders",
-    "transferred_revenue": "orders",
-    "revenue_at_close": "orders",
-    "orders": "orders",
-    "new_customers": "orders",
-    "visits": "activities",
-    "calls": "activities",
-    "emails": "activities",
-    "meetings": "activities",
-    "messages": "activities",
-    "activities": "activities",
-    "leads": "leads",
-    "leads_converted": "leads",
-    "leads_lost": "leads",
-    "leads_due_24h": "leads",
-    "lead_responses": "leads",
-    "satisfaction_responses": "satisfaction",
-}
 
 
 def _context() -> Context:
@@ -205,8 +182,14 @@ def evaluate(
     reviews: Mapping[str, str] | None = None,
     employee_ids: Iterable[str] | None = None,
     overrides: Mapping[str, object] | None = None,
+    source_rows: bool | None = None,
 ) -> BonusRun:
-    """Scorecards and payouts with traces for every employee employed in `periods`."""
+    """Scorecards and payouts with traces for every employee employed in `periods`.
+
+    `source_rows`: read the source rows behind every metric in the metrics pass (True: for a run whose
+    every trace is rendered, e.g. a written file), or only when a trace is first read (False); by
+    default True for named `employee_ids` (an explanation, a what-if), else False.
+    """
     plan = load_plan(plan)
     periods = sorted({periods} if isinstance(periods, str) else set(periods), key=parse_period)
     if not periods:
@@ -226,25 +209,41 @@ def evaluate(
             overrides=overrides,
         )
     lo = parse_period(periods[0])
-    # Rows from lo - 12 are read: the periods' growth and the lagged plan metrics need no more.
-    ledger = credit_ledger(
-        dataset,
-        plan.crediting,
-        currency=plan.currency,
-        rounding=plan.rounding,
-        scores=scores,
-        reviews=reviews,
-        since=period_label(lo - HISTORY_MONTHS),
-    )
+    # Copies: a trace read later rebuilds the ledger from exactly these inputs.
+    scores = scores.copy() if scores is not None else None
+    reviews = dict(reviews) if reviews is not None else None
+
+    def ledger_of_run() -> pd.DataFrame:
+        # Rows from lo - 12 are read: the periods' growth and the lagged plan metrics need no more.
+        since = period_label(lo - HISTORY_MONTHS)
+        return credit_ledger(
+            dataset,
+            plan.crediting,
+            currency=plan.currency,
+            rounding=plan.rounding,
+            scores=scores,
+            reviews=reviews,
+            since=since,
+        )
+
+    ledger = ledger_of_run()
     needed = plan_metrics(plan)
-    rows, units, digits, evidence = _values_frame(dataset, ledger, needed, periods, employee_ids)
+    # Read in the metrics pass, source rows cost little; read later, the ledger is rebuilt rather than kept.
+    eager = source_rows if source_rows is not None else employee_ids is not None
+    rows, units, digits, evidence = _values_frame(dataset, ledger, needed, periods, employee_ids, with_evidence=eager)
+    evaluated = set(rows["employee_id"].tolist())
+
+    def rows_behind() -> dict:
+        return evidence if evidence is not None else _evidence(dataset, ledger_of_run(), needed, periods, evaluated)
+
+    provenance = RunProvenance(frozenset(rows.columns), rows_behind, more=cumulative_input)
     results, skipped = _evaluate_rows(
         plan,
         rows,
         units,
         digits,
         needed,
-        evidence,
+        provenance,
         overrides=overrides,
         not_tracked=untracked_metrics(dataset),
         milestone_orders=_milestone_orders(plan, ledger, periods),
@@ -275,29 +274,45 @@ def evaluate(
     )
 
 
-def _values_frame(dataset, ledger: pd.DataFrame, needed: set[str], periods: list[str], employee_ids):
-    """Metric rows of the periods (with history columns), their exact money units and the evidence map."""
+def _values_frame(
+    dataset, ledger: pd.DataFrame, needed: set[str], periods: list[str], employee_ids, *, with_evidence: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame, int, dict | None]:
+    """Metric rows of the periods (with history columns) in (period, employee_id) order, their exact money
+    units, and (`with_evidence`) the source rows behind them (see `_evidence`), read in the same pass."""
     lo, hi = parse_period(periods[0]), parse_period(periods[-1])
     table, evidence_rows = metric_table_and_evidence(
         dataset,
         periods=[period_label(i) for i in range(lo - HISTORY_MONTHS, hi + 1)],
         crediting=ledger,
-        evidence_metrics=_evidence_metrics(needed),
-        evidence_periods=_evidence_periods(needed, periods),
+        evidence_metrics=_evidence_metrics(needed) if with_evidence else (),
+        evidence_periods=_evidence_periods(needed, periods) if with_evidence else (),
         look_back=0,
     )
-    evidence = {
-        (e, p, m): (t, ids)
-        for e, p, m, t, ids in zip(
-            *(evidence_rows[c].tolist() for c in ("employee_id", "period", "metric", "table", "ids")), strict=True
-        )
-    }
     frame = _with_history(table.frame, needed)  # keeps row order, so `units` stays aligned
     keep = frame["period"].isin(periods)
     if employee_ids is not None:
         keep &= frame["employee_id"].isin(list(employee_ids))
     rows = with_cumulative_columns(frame, table.units, table.digits, needed, keep)
-    return rows, table.units[keep.to_numpy()], table.digits, evidence
+    units = table.units[keep.to_numpy()]
+    # The metrics layer orders by employee then period; results are reported by period then employee.
+    order = np.lexsort((rows["employee_id"].to_numpy(str), rows["period"].to_numpy(str)))
+    rows, units = rows.iloc[order], units.iloc[order]
+    evidence = _evidence_map(evidence_rows, set(rows["employee_id"].tolist())) if with_evidence else None
+    return rows, units, table.digits, evidence
+
+
+def _evidence(dataset, ledger: pd.DataFrame, needed: set[str], periods: list[str], employees: set[str]) -> dict:
+    """{(employee_id, period, metric): (table, row ids)} behind the run's row-counted metrics (for traces)."""
+    rows = metric_evidence(
+        dataset, periods=_evidence_periods(needed, periods), metrics=_evidence_metrics(needed), crediting=ledger
+    )
+    return _evidence_map(rows, employees)
+
+
+def _evidence_map(rows: pd.DataFrame, employees: set[str]) -> dict:
+    rows = rows[rows["employee_id"].isin(employees)]
+    columns = (rows[c].tolist() for c in ("employee_id", "period", "metric", "table", "ids"))
+    return {(e, p, m): (t, ids) for e, p, m, t, ids in zip(*columns, strict=True)}
 
 
 def _evaluate_rows(
@@ -306,7 +321,7 @@ def _evaluate_rows(
     units: pd.DataFrame,
     digits: int,
     needed: set[str],
-    evidence: dict,
+    provenance: RunProvenance,
     *,
     overrides,
     milestone_orders: dict,
@@ -316,27 +331,33 @@ def _evaluate_rows(
     draw_openings: dict | None = None,
     shares: list[DayShare] | None = None,
 ) -> tuple[list, list]:
-    """One `compute` per row; results sorted by (period, employee_id), plus the rows no segment selects
-    or the plan does not pay (`shares`: days paid under the plan, see `perfml.rules.proration`)."""
+    """One `compute` per row, in the rows' order, plus the rows no segment selects or the plan does not
+    pay (`shares`: days paid under the plan, see `perfml.rules.proration`)."""
     results, skipped = [], []
-    columns = {c: rows[c].tolist() for c in needed if c in rows.columns and c not in MONEY}
-    t6 = "revenue_trailing6_mean" in needed
-    money_cols = {c: units[c].tolist() for c in MONEY if c in needed or (t6 and c == "revenue_trailing6_total")}
-    segments: dict[tuple[str, int], str | None] = {}
-    columns_present = frozenset(rows.columns)
     prorated: dict[tuple[str, int, int], Plan] = {}
-    with localcontext(_context()), _collector_paused():
-        for i, (emp, period, role, team, tenure) in enumerate(
-            zip(
-                rows["employee_id"].tolist(),
-                rows["period"].tolist(),
-                rows["role"].tolist(),
-                rows["team_id"].tolist(),
-                rows["tenure_months"].tolist(),
-                strict=True,
-            )
+    with localcontext(_context()), collector_paused():
+        # Plain Python values per column; metrics as exact Decimals (money from integer units).
+        columns = {c: [as_decimal(v) for v in rows[c].tolist()] for c in needed if c in rows.columns and c not in MONEY}
+        t6 = "revenue_trailing6_mean" in needed
+        for c in MONEY:
+            if c in needed or (t6 and c == "revenue_trailing6_total"):
+                columns[c] = [None if v is pd.NA else from_units(v, digits) for v in units[c].tolist()]
+        if t6:
+            columns["revenue_trailing6_mean"] = [
+                None if v is None else v / 6 for v in columns.pop("revenue_trailing6_total")
+            ]
+        names = list(columns)
+        segments: dict[tuple[str, int], str | None] = {}
+        for emp, period, role, team, tenure, share, *metric_values in zip(
+            rows["employee_id"].tolist(),
+            rows["period"].tolist(),
+            rows["role"].tolist(),
+            rows["team_id"].tolist(),
+            rows["tenure_months"].tolist(),
+            shares if shares else [None] * len(rows),
+            *columns.values(),
+            strict=True,
         ):
-            share = shares[i] if shares else None
             if share is not None and share.skip:
                 skipped.append({"employee_id": emp, "period": period, "reason": share.skip})
                 continue
@@ -353,12 +374,7 @@ def _evaluate_rows(
                     }
                 )
                 continue
-            data: dict[str, Decimal | None] = {c: as_decimal(v[i]) for c, v in columns.items()}
-            for c, v in money_cols.items():
-                data[c] = None if v[i] is pd.NA else from_units(v[i], digits)
-            if t6:
-                total = data.pop("revenue_trailing6_total")
-                data["revenue_trailing6_mean"] = None if total is None else total / 6
+            data = dict(zip(names, metric_values, strict=True))
             paid_by = plan
             if share is not None and share.partial:
                 data = prorated_targets(data, share.days, share.of)
@@ -366,8 +382,8 @@ def _evaluate_rows(
                 if cut not in prorated:
                     prorated[cut] = prorated_plan(plan, *cut)
                 paid_by = prorated[cut]
-            source = _source_of(emp, period, evidence, columns_present, share)
-            values = Values(emp, period, data, source, not_tracked)
+                provenance.target_notes[(emp, period)] = share.target_note
+            values = Values(emp, period, data, provenance, not_tracked)
             if overrides:
                 values = values.override(overrides)
             results.append(
@@ -385,8 +401,6 @@ def _evaluate_rows(
             )
             if share is not None and share.note:
                 note_share(results[-1], share, plan.segments[seg_id])
-    results.sort(key=lambda r: (r.period, r.employee_id))
-    skipped.sort(key=lambda r: (r["period"], r["employee_id"]))
     return results, skipped
 
 
@@ -465,18 +479,6 @@ def what_if(
 
 
 # -- helpers -----------------------------------------------------------------------------------------
-@contextmanager
-def _collector_paused():
-    """Pause the cyclic GC: traces are millions of small acyclic objects and collections only cost time."""
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
-
-
 def _check_effective(plan: Plan, period: str) -> None:
     p = parse_period(period)
     start = period_index(plan.effective_from)
@@ -527,7 +529,7 @@ def _evidence_metrics(needed: set[str]) -> list[str]:
         wanted |= set(DERIVED_FROM.get(name, (name,)))
     if "revenue_last_year" in needed:
         wanted.add("revenue")
-    return sorted(wanted & set(_ROW_SOURCES))
+    return sorted(wanted & set(ROW_SOURCES))
 
 
 def _evidence_periods(needed: set[str], periods: list[str]) -> list[str]:
@@ -536,54 +538,6 @@ def _evidence_periods(needed: set[str], periods: list[str]) -> list[str]:
     if "revenue_last_year" in needed:
         out |= {period_label(parse_period(p) - 12) for p in periods}
     return sorted(out)
-
-
-def _source_of(emp: str, period: str, evidence: dict, columns: frozenset, share: DayShare | None = None):
-    """A function giving the provenance of one metric of this employee-period (built only when cited)."""
-
-    def source(name: str) -> Input:
-        if name in _ROW_SOURCES:
-            table, ids = evidence.get((emp, period, name), (_ROW_SOURCES[name], []))
-            credited = name in ("revenue", "new_revenue", "repeat_revenue", "transferred_revenue")
-            note = "as credited (crediting rules applied)" if credited else None
-            return Input(name, None, table, ids=ids, period=period, note=note)
-        if name in DERIVED_FROM:
-            parts = DERIVED_FROM[name]
-            ids = sorted({i for part in parts for i in evidence.get((emp, period, part), ("", []))[1]})
-            return Input(
-                name,
-                None,
-                _ROW_SOURCES.get(parts[0], "derived"),
-                ids=ids,
-                period=period,
-                note=f"rate from {', '.join(parts)}",
-            )
-        if name == "revenue_last_year":
-            last = period_label(parse_period(period) - 12)
-            table, ids = evidence.get((emp, last, "revenue"), ("orders", []))
-            return Input(name, None, table, ids=ids, period=last, note="credited revenue a year earlier")
-        if name.endswith("_target"):
-            return Input(
-                name,
-                None,
-                "targets",
-                key={"employee_id": emp, "period": period, "metric": name[: -len("_target")]},
-                note=share.target_note if share is not None and share.partial else None,
-            )
-        if name.startswith("team_revenue"):
-            return Input(name, None, "orders", note="team total at close (before crediting)")
-        if name == "revenue_trailing6_mean" or "_best" in name or name.endswith(("_last_year", "_trailing6_mean")):
-            return Input(name, None, "metrics layer", note="from earlier periods of the same employee")
-        to_date = cumulative_input(name, period)
-        if to_date is not None:
-            return to_date
-        if name not in columns:
-            return Input(name, None, "missing", note="not in the data for this period")
-        if name in METRICS:
-            return Input(name, None, "metrics layer")
-        return Input(name, None, "metrics", key={"employee_id": emp, "period": period, "metric": name})
-
-    return source
 
 
 def _milestone_orders(plan: Plan, ledger: pd.DataFrame, periods: list[str]) -> dict:
@@ -615,9 +569,10 @@ def _draw_openings(plan: Plan, dataset, ledger: pd.DataFrame, needed: set[str], 
     earlier = [period_label(i) for i in range(start, parse_period(periods[-1]))]
     if not earlier:
         return {}
-    rows, units, digits, evidence = _values_frame(dataset, ledger, needed, earlier, employee_ids)
+    rows, units, digits, _ = _values_frame(dataset, ledger, needed, earlier, employee_ids)
+    no_traces = RunProvenance(frozenset(rows.columns), dict)  # only the commission values are read
     results, _ = _evaluate_rows(
-        plan, rows, units, digits, needed, evidence, overrides=None, milestone_orders={}, notes={}
+        plan, rows, units, digits, needed, no_traces, overrides=None, milestone_orders={}, notes={}
     )
     commissions: dict[str, list] = {}
     for r in results:

@@ -39,9 +39,13 @@ def evaluate_plan(
     scores: pd.DataFrame | None = None,
     reviews: Mapping[str, str] | None = None,
     employee_ids: Iterable[str] | None = None,
+    source_rows: bool | None = None,
 ) -> BonusRun:
-    """Scorecards and payouts with traces for everyone employed in `period` (or `employee_ids`)."""
-    return evaluate(plan, dataset, period, scores=scores, reviews=reviews, employee_ids=employee_ids)
+    """Scorecards and payouts with traces for everyone employed in `period` (or `employee_ids`);
+    `source_rows=True` when every trace will be rendered (see `perfml.rules.evaluate`)."""
+    return evaluate(
+        plan, dataset, period, scores=scores, reviews=reviews, employee_ids=employee_ids, source_rows=source_rows
+    )
 
 
 def explain_result(
