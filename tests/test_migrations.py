@@ -128,3 +128,18 @@ def test_a_new_store_is_made_at_head_and_a_newer_one_is_refused(tmp_path):
     with pytest.raises(StoreOutdated, match="newer perfml"):
         migrate.ensure_schema(other)
     other.dispose()
+
+
+def test_db_copy_moves_a_sqlite_store_into_an_empty_postgresql_one(first_release_store, postgres):
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade", "--store-url", first_release_store]).exit_code == 0
+    target = postgres.create_database()
+    result = runner.invoke(app, ["db", "copy", "--store-url", first_release_store, "--to", target])
+    assert result.exit_code == 0, result.output
+    assert "copied" in result.output and migrate.current(store.get_engine(target)) == migrate.head()
+    assert store.table_counts(target) == store.table_counts(first_release_store)
+    orders = store.read_table("orders", target).set_index("order_id")["amount"]
+    assert orders["o3"] == Decimal("9999999999.99")
+    again = runner.invoke(app, ["db", "copy", "--store-url", first_release_store, "--to", target])
+    assert again.exit_code == 1 and "already has rows" in again.output
+    store.get_engine(target).dispose()

@@ -48,3 +48,20 @@ def upgrade(store_url: StoreUrlOption = None, home: HomeOption = None) -> None:
         console.print(f"the store is already at schema revision {after}")
     else:
         console.print(f"migrated the store from schema revision {before or 'empty'} to {after}")
+
+
+@db_app.command("copy")
+@handles_errors
+def copy(
+    to: Annotated[str, typer.Option("--to", help="SQLAlchemy URL of an empty store, e.g. postgresql+psycopg://...")],
+    store_url: StoreUrlOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Copy the whole store (data, alerts, reviews, keys, audit log, statements, ...) into an empty one, e.g. a
+    home's SQLite file into PostgreSQL before serving with several workers. All or nothing."""
+    from perfml.store import copy_store, get_engine
+
+    source = _engine(home, store_url)
+    counts = copy_store(source, get_engine(to))
+    target = get_engine(to).url.render_as_string(hide_password=True)
+    console.print(f"copied {sum(counts.values()):,} rows in {len(counts)} tables to {target}")

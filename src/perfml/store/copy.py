@@ -18,7 +18,9 @@ BATCH_ROWS = 5_000  # rows held in memory per insert
 
 
 def copy_store(source: Engine, target: Engine) -> dict[str, int]:
-    """Copy every table of `source` into `target`, which must hold no rows; rows copied per table."""
+    """Copy every table of `source` into `target`, which must hold no rows; rows copied per table. Both stores
+    must be at this perfml's schema (`StoreOutdated` otherwise: `perfml db upgrade` the source first)."""
+    create_all(source)
     create_all(target)
     counts: dict[str, int] = {}
     with source.connect() as src, target.begin() as dst:
