@@ -191,8 +191,16 @@ def evaluate(
     default True for named `employee_ids` (an explanation, a what-if), else False. The periods are
     evaluated one at a time (`evaluate_stream`); this holds every result in memory.
     """
-    kwargs = {"scores": scores, "reviews": reviews, "employee_ids": employee_ids, "overrides": overrides}
-    return evaluate_stream(plan, dataset, periods, **kwargs, source_rows=source_rows).collect()
+    return evaluate_stream(
+        plan,
+        dataset,
+        periods,
+        scores=scores,
+        reviews=reviews,
+        employee_ids=employee_ids,
+        overrides=overrides,
+        source_rows=source_rows,
+    ).collect()
 
 
 def evaluate_stream(

@@ -431,7 +431,9 @@ class RunStream:
         The header (with the summary) comes first in the file, so results are spooled to an unnamed
         temporary file until the last period is done, then copied after it.
         """
-        count, total, skipped, names = 0, Decimal(0), [], set()
+        count, total = 0, Decimal(0)
+        skipped: list[dict[str, str]] = []
+        names: set[str] = set()
         with tempfile.TemporaryFile() as spool, tempfile.TemporaryFile() as csv_spool, collector_paused():
             for results, part_skipped in self.parts:
                 for r in results:
