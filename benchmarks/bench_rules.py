@@ -2,7 +2,8 @@
 
 Builds a synthetic company directly as typed frames (validation is not what is measured), then
 evaluates the built-in `sales-default` plan over every month (in one run, or one run per month
-with --per-period) and streams each run to JSON, by two paths, each in its own subprocess so
+with --per-period; a run computes its periods one at a time, `evaluate_stream`) and streams each
+run to JSON with its CSV summary, by two paths, each in its own subprocess so
 that peak memory is its own:
 
 - `records`: compact records (`BonusRun.write_json(fh, render=False)`), texts rendered on demand;
@@ -31,7 +32,7 @@ import pandas as pd
 
 from perfml.dataset import Dataset
 from perfml.metrics import employee_period_metrics, period_label
-from perfml.rules import evaluate, load_plan
+from perfml.rules import evaluate_stream, load_plan
 
 
 def synthetic(employees: int, months: int, seed: int = 0) -> tuple[Dataset, list[str]]:
@@ -177,6 +178,21 @@ class _CountingSink:
         return len(data)
 
 
+class _LineCounter:
+    """Pass a stream's (results, skipped) parts through, counting their line items."""
+
+    def __init__(self, parts) -> None:
+        self.parts, self.lines = iter(parts), 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        results, skipped = next(self.parts)
+        self.lines += sum(len(r.lines) for r in results)
+        return results, skipped
+
+
 def peak_mb() -> float:
     """Peak resident memory of this process so far (MB)."""
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -200,14 +216,17 @@ def run_path(employees: int, months: int, per_period: bool, render: bool) -> dic
     # Default: the whole span in one run (metrics and crediting computed once); --per-period runs
     # month by month as a monthly payroll would, recomputing the 12-month look-back each time.
     for batch in [[p] for p in periods] if per_period else [periods]:
-        run = evaluate(plan, ds, batch, scores=scores, source_rows=render)  # as `perfml bonus --out` for rendered
-        evaluated += len(run.results)
-        lines += sum(len(r.lines) for r in run.results)
-        holds += len(run.holds)
+        # One period at a time, results streamed to the file, as `perfml bonus --out` writes it.
+        stream = evaluate_stream(plan, ds, batch, scores=scores, source_rows=render)
+        counted = _LineCounter(stream.parts)
+        stream.parts = counted
         sink = _CountingSink()
-        run.write_json(sink, render=render)  # streamed, as the CLI writes its file
+        summary = stream.write_json(sink, render=render, csv_fh=_CountingSink())
+        evaluated += summary["employees"]
+        holds += summary["holds"]
+        lines += counted.lines
         json_bytes += sink.size
-        del run
+        del stream
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {
         "employee_periods": evaluated,

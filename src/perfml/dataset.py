@@ -102,6 +102,7 @@ class Dataset:
 
     def __init__(self, tables: Mapping[str, pd.DataFrame], source: str = "frames", untracked: Iterable[str] = ()):
         self._tables = dict(tables)
+        self._fingerprint: str | None = None  # tables are not changed after construction: hashed once
         self.source = source
         # Tables the company does not track at all ("not tracked" is not "zero"): models trained
         # on this dataset leave out every feature read from them.
@@ -198,7 +199,12 @@ class Dataset:
         ) - 1
 
     def fingerprint(self) -> str:
-        """Content hash of all supplied tables (sha256 hex), for run tracking."""
+        """Content hash of all supplied tables (sha256 hex), for run tracking (computed once)."""
+        if self._fingerprint is None:
+            self._fingerprint = self._content_hash()
+        return self._fingerprint
+
+    def _content_hash(self) -> str:
         h = hashlib.sha256()
         for name in sorted(self._tables):
             df = self._tables[name]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import getpass
+import io
 import json
 import os
 import tempfile
@@ -62,43 +63,66 @@ def bonus(
     ctx: typer.Context,
     plan: Annotated[str | None, typer.Option("--plan", help="Plan YAML file or built-in name.")] = None,
     data: Annotated[Path | None, typer.Option("--data", help="Dataset directory.")] = None,
-    period: Annotated[str | None, typer.Option("--period", help="Period YYYY-MM.")] = None,
+    period: Annotated[
+        list[str] | None,
+        typer.Option("--period", help="Period YYYY-MM, or a range YYYY-MM..YYYY-MM; repeat for several."),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Result JSON; a CSV summary is written beside it.")] = None,
     scores: ScoresOpt = None,
     reviews: ReviewsOpt = None,
 ) -> None:
-    """Compute scorecards and payouts for a period: JSON with traces to --out, CSV summary beside it."""
+    """Compute scorecards and payouts for periods: JSON with traces to --out, CSV summary beside it.
+
+    Periods are evaluated and written one at a time, so a long range needs no more memory than a month.
+    """
     if ctx.invoked_subcommand is not None:
         return
-    if plan is None or data is None or period is None or out is None:
+    if plan is None or data is None or not period or out is None:
         missing = [
             name
-            for name, value in (("--plan", plan), ("--data", data), ("--period", period), ("--out", out))
+            for name, value in (("--plan", plan), ("--data", data), ("--period", period or None), ("--out", out))
             if value is None
         ]
         raise typer.BadParameter(f"missing {', '.join(missing)}", param_hint="perfml bonus")
-    from perfml.services.kpi import evaluate_plan
+    from perfml.rules import evaluate_stream
 
+    periods = _periods(period)
     dataset, score_frame, decisions = _inputs(data, scores, reviews)
     # The file holds every readable trace, so the source rows are read in the metrics pass.
-    run = evaluate_plan(
-        plan=plan, dataset=dataset, period=period, scores=score_frame, reviews=decisions, source_rows=True
-    )
+    stream = evaluate_stream(plan, dataset, periods, scores=score_frame, reviews=decisions, source_rows=True)
     csv_path = out.with_suffix(".csv")
-    _write_atomic(out, run.write_json)
-    _write_atomic(csv_path, run.summary_csv().encode())
-    summary = run.summary()
-    table = Table(title=f"{run.plan['id']} v{run.plan['version']} · {period}")
+    summary_csv, summary = io.BytesIO(), {}
+    _write_atomic(out, lambda fh: summary.update(stream.write_json(fh, csv_fh=summary_csv)))
+    _write_atomic(csv_path, summary_csv.getvalue())
+    shown = stream.periods[0] if len(stream.periods) == 1 else f"{stream.periods[0]}..{stream.periods[-1]}"
+    table = Table(title=f"{stream.plan['id']} v{stream.plan['version']} · {shown}")
     for col in ("employees", "total payout", "holds", "skipped"):
         table.add_column(col, justify="right")
     table.add_row(
         str(summary["employees"]),
-        f"{summary['total_payout']} {run.currency}",
+        f"{summary['total_payout']} {stream.currency}",
         str(summary["holds"]),
         str(summary["skipped"]),
     )
     console.print(table)
     console.print(f"wrote {out} and {csv_path}")
+
+
+def _periods(values: list[str]) -> list[str]:
+    """Periods of `--period` values: YYYY-MM, or an inclusive range YYYY-MM..YYYY-MM."""
+    from perfml.metrics import parse_period, period_range
+
+    out: set[str] = set()
+    for value in values:
+        start, dots, end = value.partition("..")
+        if not dots:
+            parse_period(value)
+            out.add(value)
+        elif parse_period(start) > parse_period(end):
+            raise typer.BadParameter(f"range {value}: {start} is after {end}", param_hint="--period")
+        else:
+            out.update(period_range(start, end))
+    return sorted(out)
 
 
 @bonus_app.command("explain")

@@ -10,21 +10,23 @@ Typical use::
 
 from perfml.rules.checks import plan_errors, plan_warnings
 from perfml.rules.crediting import credit_ledger, load_scores
-from perfml.rules.engine import evaluate, evaluate_values, plan_metrics, what_if
+from perfml.rules.engine import evaluate, evaluate_stream, evaluate_values, plan_metrics, what_if
 from perfml.rules.loading import PlanInvalid, builtin_plans, check_plan, load_plan, parse_plan, plan_hash
 from perfml.rules.plan import Plan
 from perfml.rules.reminders import reminders
-from perfml.rules.trace import BonusRun, Result, explain_text
+from perfml.rules.trace import BonusRun, Result, RunStream, explain_text
 
 __all__ = [
     "BonusRun",
     "Plan",
     "PlanInvalid",
     "Result",
+    "RunStream",
     "builtin_plans",
     "check_plan",
     "credit_ledger",
     "evaluate",
+    "evaluate_stream",
     "evaluate_values",
     "explain_text",
     "load_plan",

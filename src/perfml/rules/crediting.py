@@ -88,12 +88,14 @@ def load_scores(path: str | Path) -> pd.DataFrame:
 
 def review_decisions(dataset, reviews: Mapping[str, str] | None = None) -> dict[str, str]:
     """change_id -> 'release' | 'void', from transfer_labels then explicit reviews (which win)."""
-    labels = dataset.transfer_labels
-    out = {
-        cid: ("void" if flag == 1 else "release")
-        for cid, flag in zip(labels["change_id"], labels["is_anomalous"], strict=True)
-        if pd.notna(flag)
-    }
+    out = {}
+    if dataset.has("transfer_labels"):  # reading an absent table builds a typed empty frame: not cheap
+        labels = dataset.transfer_labels
+        out = {
+            cid: ("void" if flag == 1 else "release")
+            for cid, flag in zip(labels["change_id"], labels["is_anomalous"], strict=True)
+            if pd.notna(flag)
+        }
     for cid, decision in (reviews or {}).items():
         if decision not in DECISIONS:
             raise PerfmlError(

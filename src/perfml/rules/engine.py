@@ -37,7 +37,7 @@ from perfml.rules.plan import Plan
 from perfml.rules.proration import DayShare, day_shares, note_share, prorated_plan, prorated_targets
 from perfml.rules.scorecard import scorecard
 from perfml.rules.spiff import SpiffOrder, spiff_line, spiff_orders
-from perfml.rules.trace import BonusRun, Result, collector_paused
+from perfml.rules.trace import BonusRun, Result, RunStream, collector_paused
 from perfml.rules.values import DERIVED, ROW_SOURCES, RunProvenance, Values, as_decimal, from_units
 from perfml.schema import MONEY_MAX, MONEY_PLACES
 
@@ -188,7 +188,37 @@ def evaluate(
 
     `source_rows`: read the source rows behind every metric in the metrics pass (True: for a run whose
     every trace is rendered, e.g. a written file), or only when a trace is first read (False); by
-    default True for named `employee_ids` (an explanation, a what-if), else False.
+    default True for named `employee_ids` (an explanation, a what-if), else False. The periods are
+    evaluated one at a time (`evaluate_stream`); this holds every result in memory.
+    """
+    return evaluate_stream(
+        plan,
+        dataset,
+        periods,
+        scores=scores,
+        reviews=reviews,
+        employee_ids=employee_ids,
+        overrides=overrides,
+        source_rows=source_rows,
+    ).collect()
+
+
+def evaluate_stream(
+    plan: Plan | str,
+    dataset,
+    periods: str | Iterable[str],
+    *,
+    scores: pd.DataFrame | None = None,
+    reviews: Mapping[str, str] | None = None,
+    employee_ids: Iterable[str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+    source_rows: bool | None = None,
+) -> RunStream:
+    """`evaluate` one period at a time: crediting once for the run, then metrics and results period by
+    period as the stream is read (`RunStream.write_json` holds one period's results at a time).
+
+    A dataset with order adjustments is evaluated as known at each period's end (see
+    `perfml.rules.adjustments`), in memory.
     """
     plan = load_plan(plan)
     periods = sorted({periods} if isinstance(periods, str) else set(periods), key=parse_period)
@@ -196,8 +226,9 @@ def evaluate(
         raise PlanError("no period to evaluate")
     for p in periods:
         _check_effective(plan, p)
+    employee_ids = None if employee_ids is None else list(employee_ids)
     if dataset.has("order_adjustments"):  # each period on the data known at its end, clawbacks for later ones
-        return evaluate_as_known(
+        run = evaluate_as_known(
             evaluate,
             plan,
             dataset,
@@ -208,6 +239,7 @@ def evaluate(
             employee_ids=employee_ids,
             overrides=overrides,
         )
+        return RunStream(run.plan, run.periods, run.currency, run.data, run.holds, iter([(run.results, run.skipped)]))
     lo = parse_period(periods[0])
     # Copies: a trace read later rebuilds the ledger from exactly these inputs.
     scores = scores.copy() if scores is not None else None
@@ -227,32 +259,14 @@ def evaluate(
         )
 
     ledger = ledger_of_run()
-    needed = plan_metrics(plan)
     # Read in the metrics pass, source rows cost little; read later, the ledger is rebuilt rather than kept.
     eager = source_rows if source_rows is not None else employee_ids is not None
-    rows, units, digits, evidence = _values_frame(dataset, ledger, needed, periods, employee_ids, with_evidence=eager)
-    evaluated = set(rows["employee_id"].tolist())
-
-    def rows_behind() -> dict:
-        return evidence if evidence is not None else _evidence(dataset, ledger_of_run(), needed, periods, evaluated)
-
-    provenance = RunProvenance(frozenset(rows.columns), rows_behind, more=cumulative_input)
-    results, skipped = _evaluate_rows(
-        plan,
-        rows,
-        units,
-        digits,
-        needed,
-        provenance,
-        overrides=overrides,
-        not_tracked=untracked_metrics(dataset),
-        milestone_orders=_milestone_orders(plan, ledger, periods),
-        notes=credit_notes(ledger[ledger["period"].isin(periods)], plan.currency),
-        spiffs=spiff_orders(plan, ledger, dataset.orders, periods),
-        draw_openings=_draw_openings(plan, dataset, ledger, needed, periods, employee_ids),
-        shares=day_shares(rows, dataset, plan),
+    needed = plan_metrics(plan)
+    parts = (
+        _evaluate_period(plan, dataset, ledger, ledger_of_run, needed, p, employee_ids, overrides, eager)
+        for p in periods
     )
-    return BonusRun(
+    return RunStream(
         plan={
             "id": plan.id,
             "version": plan.version,
@@ -268,9 +282,45 @@ def evaluate(
             "scores": _scores_fingerprint(scores),
             "reviews": dict(sorted((reviews or {}).items())),
         },
-        results=results,
         holds=holds(ledger, periods, plan.crediting.hold_threshold),
-        skipped=skipped,
+        parts=parts,
+    )
+
+
+def _evaluate_period(
+    plan: Plan,
+    dataset,
+    ledger: pd.DataFrame,
+    ledger_of_run,
+    needed: set[str],
+    period: str,
+    employee_ids: list[str] | None,
+    overrides,
+    eager: bool,
+) -> tuple[list, list]:
+    """Results and skipped rows of one period, from the run's crediting ledger (`ledger_of_run` rebuilds it)."""
+    periods = [period]
+    rows, units, digits, evidence = _values_frame(dataset, ledger, needed, periods, employee_ids, with_evidence=eager)
+    evaluated = set(rows["employee_id"].tolist())
+
+    def rows_behind() -> dict:
+        return evidence if evidence is not None else _evidence(dataset, ledger_of_run(), needed, periods, evaluated)
+
+    provenance = RunProvenance(frozenset(rows.columns), rows_behind, more=cumulative_input)
+    return _evaluate_rows(
+        plan,
+        rows,
+        units,
+        digits,
+        needed,
+        provenance,
+        overrides=overrides,
+        not_tracked=untracked_metrics(dataset),
+        milestone_orders=_milestone_orders(plan, ledger, periods),
+        notes=credit_notes(ledger[ledger["period"] == period], plan.currency),
+        spiffs=spiff_orders(plan, ledger, dataset.orders, periods),
+        draw_openings=_draw_openings(plan, dataset, ledger, needed, periods, employee_ids),
+        shares=day_shares(rows, dataset, plan),
     )
 
 

@@ -36,7 +36,9 @@ import csv
 import gc
 import io
 import json
-from collections.abc import Callable, Iterator
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
@@ -369,25 +371,11 @@ class BonusRun:
             return {**self._head(), "results": [r.to_dict(render) for r in self.results]}
 
     def _head(self) -> dict[str, Any]:
-        return {
-            "plan": self.plan,
-            "periods": self.periods,
-            "currency": self.currency,
-            "data": self.data,
-            "summary": self.summary(),
-            "holds": _plain(self.holds),
-            "skipped": self.skipped,
-        }
+        return _head(self, self.summary())
 
     def summary(self) -> dict[str, Any]:
         """Counts and the total payout (money) of the run."""
-        total = sum((r.total for r in self.results), Decimal(0))
-        return {
-            "employees": len(self.results),
-            "total_payout": _text(total),
-            "holds": len(self.holds),
-            "skipped": len(self.skipped),
-        }
+        return _summary(len(self.results), sum((r.total for r in self.results), Decimal(0)), self)
 
     def to_json(self, render: bool = True) -> bytes:
         """Canonical JSON bytes: same plan + same data -> same bytes (see `write_json`)."""
@@ -402,35 +390,120 @@ class BonusRun:
         `to_dict()` gives it; `render=False` the records (see the module docstring): no source rows
         are read, and the file is about 40% smaller.
         """
-        head = _dumps(self._head())
-        fh.write(head[:-1].encode() + b',"results":[')
+        fh.write(_results_opening(self._head()))
         with collector_paused():
             for i, r in enumerate(self.results):
-                fh.write((",\n" if i else "\n").encode() + _dumps(r._raw(render)).encode())
-        fh.write(b"\n]}\n")
+                fh.write(_result_bytes(r, render, first=not i))
+        fh.write(RESULTS_CLOSING)
 
     def summary_csv(self) -> str:
         """One row per employee-period: scorecard total, each line item, total (money as exact text)."""
-        present = {ln.name for r in self.results for ln in r.lines}
-        names = [n for n in LINE_ORDER if n in present] + sorted(present - set(LINE_ORDER))
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["employee_id", "period", "role", "team_id", "segment", "scorecard_total", *names, "total"])
-        for r in self.results:
-            by_name = {ln.name: ln.value for ln in r.lines}
-            writer.writerow(
-                [
-                    r.employee_id,
-                    r.period,
-                    r.role,
-                    r.team_id or "",
-                    r.segment,
-                    _text(r.scorecard_total) or "",
-                    *(_text(by_name.get(n)) or "" for n in names),
-                    _text(r.total),
-                ]
-            )
-        return buf.getvalue()
+        rows = [_csv_row(r) for r in self.results]
+        return _summary_csv(rows, {name for _, values in rows for name in values})
+
+
+@dataclass
+class RunStream:
+    """A run evaluated one period at a time: its header now, each period's results as they are computed.
+
+    `parts` yields (results, skipped) per period, in period order; consume it once, by `collect` (the
+    whole `BonusRun` in memory) or `write_json` (nothing but one period's results held at a time).
+    """
+
+    plan: dict[str, Any]
+    periods: list[str]
+    currency: str
+    data: dict[str, Any]
+    holds: list[dict[str, Any]]
+    parts: Iterator[tuple[list[Result], list[dict[str, str]]]]
+
+    def collect(self) -> BonusRun:
+        """Every period's results in one `BonusRun`."""
+        run = BonusRun(self.plan, self.periods, self.currency, self.data, [], self.holds, [])
+        for results, skipped in self.parts:
+            run.results += results
+            run.skipped += skipped
+        return run
+
+    def write_json(self, fh: BinaryIO, *, render: bool = True, csv_fh: BinaryIO | None = None) -> dict[str, Any]:
+        """Write the bytes `collect().write_json(fh)` would (and its `summary_csv` to `csv_fh`); the summary.
+
+        The header (with the summary) comes first in the file, so results are spooled to an unnamed
+        temporary file until the last period is done, then copied after it.
+        """
+        count, total = 0, Decimal(0)
+        skipped: list[dict[str, str]] = []
+        names: set[str] = set()
+        with tempfile.TemporaryFile() as spool, tempfile.TemporaryFile() as csv_spool, collector_paused():
+            for results, part_skipped in self.parts:
+                for r in results:
+                    spool.write(_result_bytes(r, render, first=not count))
+                    row = _csv_row(r)
+                    names |= row[1].keys()
+                    csv_spool.write(_dumps(row).encode() + b"\n")
+                    count += 1
+                    total += r.total
+                skipped += part_skipped
+                del results  # one period's results at a time
+            head = BonusRun(self.plan, self.periods, self.currency, self.data, [], self.holds, skipped)
+            summary = _summary(count, total, head)
+            fh.write(_results_opening(_head(head, summary)))
+            spool.seek(0)
+            shutil.copyfileobj(spool, fh)
+            fh.write(RESULTS_CLOSING)
+            if csv_fh is not None:
+                csv_spool.seek(0)
+                rows = (_csv_row_from_json(line) for line in csv_spool)
+                csv_fh.write(_summary_csv(rows, names).encode())
+        return summary
+
+
+RESULTS_CLOSING = b"\n]}\n"
+
+
+def _head(run: BonusRun, summary: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "plan": run.plan,
+        "periods": run.periods,
+        "currency": run.currency,
+        "data": run.data,
+        "summary": summary,
+        "holds": _plain(run.holds),
+        "skipped": run.skipped,
+    }
+
+
+def _summary(count: int, total: Decimal, run: BonusRun) -> dict[str, Any]:
+    return {"employees": count, "total_payout": _text(total), "holds": len(run.holds), "skipped": len(run.skipped)}
+
+
+def _results_opening(head: dict[str, Any]) -> bytes:
+    return _dumps(head)[:-1].encode() + b',"results":['
+
+
+def _result_bytes(result: Result, render: bool, *, first: bool) -> bytes:
+    """One result's line of the run file (the first without the separating comma)."""
+    return (b"\n" if first else b",\n") + _dumps(result._raw(render)).encode()
+
+
+def _csv_row(r: Result) -> tuple[list[str], dict[str, str | None]]:
+    fixed = [r.employee_id, r.period, r.role, r.team_id or "", r.segment, _text(r.scorecard_total) or ""]
+    return fixed + [_text(r.total)], {ln.name: _text(ln.value) for ln in r.lines}  # type: ignore[list-item]
+
+
+def _csv_row_from_json(line: bytes) -> tuple[list[str], dict[str, str | None]]:
+    fixed, values = json.loads(line)
+    return fixed, values
+
+
+def _summary_csv(rows: Iterable[tuple[list[str], dict[str, str | None]]], present: set[str]) -> str:
+    names = [n for n in LINE_ORDER if n in present] + sorted(present - set(LINE_ORDER))
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["employee_id", "period", "role", "team_id", "segment", "scorecard_total", *names, "total"])
+    for fixed, values in rows:
+        writer.writerow([*fixed[:-1], *(values.get(n) or "" for n in names), fixed[-1]])
+    return buf.getvalue()
 
 
 def _default(obj: Any) -> Any:
