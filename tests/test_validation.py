@@ -242,3 +242,12 @@ def test_duplicate_keys_and_nul_in_a_column_name_are_named_with_their_values(cle
     }
     duplicate = found["targets", "employee_id", "duplicate key (employee_id, period, metric) must be unique"]
     assert duplicate.detail == "e.g. 'EMP 001/2017-01/revenue'" and duplicate.rows == (2, 6)
+
+
+def test_empty_tables_are_typed_exactly_as_parsing_zero_rows_would_type_them():
+    from perfml.schema import TABLES
+    from perfml.validation import empty_table, parse_table
+
+    for name, table in TABLES.items():
+        parsed = parse_table(table, pd.DataFrame({c: pd.Series([], dtype="string") for c in table.names}))[0]
+        pd.testing.assert_frame_equal(empty_table(name), parsed, obj=name)
