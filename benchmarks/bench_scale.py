@@ -42,7 +42,6 @@ def main() -> None:
     times = [1, 2] if args.quick else [int(t) for t in args.times.split(",")]
     engines = args.engines.split(",")
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-scale-"))
-    steps = Path(args.steps) if args.steps else None
     results, pandas_fits = [], "pandas" in engines
     for t in times:
         folder = work / f"x{t}"
@@ -60,7 +59,9 @@ def main() -> None:
             if "dask" in engines:
                 options = json.dumps({"workers": args.workers, "worker_memory": args.worker_memory})
                 for name in PIPELINES:
-                    entry["dask"][name] = _step(["dask", str(folder), name, options], args, t, ceiling_gb=args.ceiling_gb)
+                    entry["dask"][name] = _step(
+                        ["dask", str(folder), name, options], args, t, ceiling_gb=args.ceiling_gb
+                    )
         results.append(entry)
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)

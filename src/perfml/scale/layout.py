@@ -142,6 +142,7 @@ def read_table(root: Path, table: str, buckets: list[int] | None = None) -> pd.D
         return frames[0]
     out = pd.concat(frames, ignore_index=True)
     for col in frames[0].columns:  # files written apart have their own categories: categorical over the union
-        if isinstance(frames[0][col].dtype, pd.CategoricalDtype) and not isinstance(out[col].dtype, pd.CategoricalDtype):
-            out[col] = out[col].astype(frames[0][col].cat.categories.dtype).astype("category")
+        first = frames[0][col].dtype
+        if isinstance(first, pd.CategoricalDtype) and not isinstance(out[col].dtype, pd.CategoricalDtype):
+            out[col] = out[col].astype(first.categories.dtype).astype("category")
     return out
