@@ -2,13 +2,15 @@
 three models with pandas (until it no longer fits) and with Dask. Prints one JSON object.
 
 Every step runs in its own subprocess, so its peak resident memory is its own: the writer, each
-pandas pipeline (load + features + fit), and the Dask steps (peak per worker, read from the workers).
-A pandas step whose memory passes `--ceiling-gb` is stopped and reported "did not fit", and the
-pandas path is not tried at larger scales.
+pandas pipeline (load + features + fit) and each Dask pipeline (training: features and boosting on the
+cluster, on a fresh local cluster; peak per worker read from the workers, and the client's, which holds
+the collected feature frame and the tables the labels are read from). A pandas step whose memory passes
+`--ceiling-gb` is stopped and reported "did not fit", and the pandas path is not tried at larger
+scales. Each step's JSON is appended to `--steps` as it ends, so a cut run keeps what it measured.
 
     python benchmarks/bench_scale.py                  # 1x, 4x, 16x large (hours on 2 cores)
     python benchmarks/bench_scale.py --times 1,4      # a subset
-    python benchmarks/bench_scale.py --quick          # a tiny company at 1x and 2x, for CI
+    python benchmarks/bench_scale.py --quick          # a tiny company at 1x and 2x (well under a minute)
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 
 PIPELINES = ("transfer-anomaly", "decline", "high-performer")
 DID_NOT_FIT = "did not fit"
-NO_DASK = "dask engine not available"
+TIMED_OUT = "timed out"
 
 
 def main() -> None:
@@ -36,24 +38,32 @@ def main() -> None:
     if args.step:
         print(json.dumps(_run_step(args)))
         return
-    size = {"scale": "small", "teams": 2} if args.quick else {"scale": "large"}
+    size = {"scale": "small", "teams": 2, "months": 8, "buckets": 4} if args.quick else {"scale": "large"}
     times = [1, 2] if args.quick else [int(t) for t in args.times.split(",")]
+    engines = args.engines.split(",")
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-scale-"))
-    results, pandas_fits = [], True
+    results, pandas_fits = [], "pandas" in engines
     for t in times:
         folder = work / f"x{t}"
         shutil.rmtree(folder, ignore_errors=True)
-        write = _step(["write", str(folder), json.dumps({**size, "times": t})], args.ceiling_gb)
+        write = _step(["write", str(folder), json.dumps({**size, "times": t})], args, t, ceiling_gb=args.ceiling_gb)
         entry: dict = {"times": t, "write": write, "pandas": {}, "dask": {}}
         if write.get("status") == "ok":
             entry["parquet_mb"] = round(_size_mb(folder), 1)
-            for name in PIPELINES:
-                if pandas_fits:
-                    entry["pandas"][name] = _step(["pandas", str(folder), name], args.ceiling_gb)
-                    pandas_fits = entry["pandas"][name].get("status") != DID_NOT_FIT
-                else:
-                    entry["pandas"][name] = {"status": "not run: did not fit at a smaller scale"}
-            entry["dask"] = _step(["dask", str(folder), json.dumps({"workers": args.workers})], None)
+            # one process (pandas) or fresh cluster (Dask) per pipeline gives each its own peak memory;
+            # --quick shares one per engine (their start dominates a tiny company)
+            groups = [PIPELINES] if args.quick else [(name,) for name in PIPELINES]
+            for names in groups if "pandas" in engines else []:
+                if not pandas_fits:
+                    entry["pandas"].update(dict.fromkeys(names, {"status": "not run: did not fit at a smaller scale"}))
+                    continue
+                step = _step(["pandas", str(folder), ",".join(names)], args, t, ceiling_gb=args.ceiling_gb)
+                entry["pandas"].update(step.pop("pipelines", None) or dict.fromkeys(names, step))
+                pandas_fits = step.get("status") != DID_NOT_FIT
+            options = json.dumps({"workers": args.workers, "worker_memory": args.worker_memory})
+            for names in groups if "dask" in engines else []:
+                step = _step(["dask", str(folder), ",".join(names), options], args, t, ceiling_gb=args.ceiling_gb)
+                entry["dask"].update(step.pop("pipelines", None) or dict.fromkeys(names, step))
         results.append(entry)
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
@@ -64,42 +74,54 @@ def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a tiny company at 1x and 2x (CI)")
     parser.add_argument("--times", default="1,4,16", help="multiples of `large`, comma separated")
-    parser.add_argument("--ceiling-gb", type=float, default=20.0, help="stop a pandas step past this RSS (GB)")
+    parser.add_argument("--engines", default="pandas,dask", help="pandas, dask or both (comma separated)")
+    parser.add_argument("--ceiling-gb", type=float, default=12.0, help="stop a pandas or write step past this RSS (GB)")
     parser.add_argument("--workers", type=int, default=2, help="Dask worker processes (1 thread each)")
+    parser.add_argument("--worker-memory", default="6GB", help="Dask memory limit per worker")
+    parser.add_argument("--step-timeout", type=float, help="stop a step after this many seconds")
+    parser.add_argument("--steps", help="append each step's JSON to this file as it ends (JSON lines)")
     parser.add_argument("--workdir", help="where to write the companies (default: a temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the written companies")
     parser.add_argument("--step", nargs="+", help=argparse.SUPPRESS)  # internal: one measured step
     return parser.parse_args()
 
 
-# --- the parent: one subprocess per step, watched for memory ----------------------------------
+# --- the parent: one subprocess per step, watched for memory and time ---------------------------
 
 
-def _step(argv: list[str], ceiling_gb: float | None) -> dict:
-    """Run one step in a subprocess; its JSON result, or 'did not fit' when its RSS passes the ceiling."""
+def _step(argv: list[str], args: argparse.Namespace, times: int, *, ceiling_gb: float | None) -> dict:
+    """Run one step in a subprocess; its JSON result, or 'did not fit' / 'timed out' when it was stopped."""
+    started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, __file__, "--step", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    stopped = threading.Event()
-    if ceiling_gb is not None:
-        threading.Thread(target=_watch, args=(proc, ceiling_gb * 1024**3, stopped), daemon=True).start()
+    stopped: list[str] = []
+    ceiling = ceiling_gb * 1024**3 if ceiling_gb is not None else None
+    threading.Thread(target=_watch, args=(proc, ceiling, args.step_timeout, stopped), daemon=True).start()
     out, err = proc.communicate()
-    if stopped.is_set():
-        result = {"status": DID_NOT_FIT, "ceiling_gb": ceiling_gb}
+    if stopped:
+        result = {"status": stopped[0], "ceiling_gb": ceiling_gb, "after_s": round(time.perf_counter() - started, 1)}
     elif proc.returncode != 0:
         result = {"status": "failed", "error": err.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]}
     else:
         result = json.loads(out.strip().splitlines()[-1])
-    print(json.dumps({"step": argv[:1] + argv[2:], **result}), file=sys.stderr, flush=True)  # progress of long runs
+    record = {"times": times, "step": argv[:1] + argv[2:3], **result}
+    print(json.dumps(record), file=sys.stderr, flush=True)  # progress of long runs
+    if args.steps:
+        with open(args.steps, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
     return result
 
 
-def _watch(proc: subprocess.Popen, ceiling_bytes: float, stopped: threading.Event) -> None:
-    """Kill `proc` once its resident memory passes the ceiling (polled twice a second from /proc)."""
+def _watch(proc: subprocess.Popen, ceiling_bytes: float | None, timeout_s: float | None, stopped: list) -> None:
+    """Kill `proc` once its resident memory passes the ceiling or it runs past the timeout (polled twice a second)."""
+    deadline = time.monotonic() + timeout_s if timeout_s else None
     while proc.poll() is None:
-        if _rss_bytes(proc.pid) > ceiling_bytes:
-            stopped.set()
-            proc.kill()
+        over = ceiling_bytes is not None and _rss_bytes(proc.pid) > ceiling_bytes
+        late = deadline is not None and time.monotonic() > deadline
+        if over or late:
+            stopped.append(DID_NOT_FIT if over else TIMED_OUT)
+            proc.kill()  # a Dask step's cluster processes are its children and exit with it
             return
         time.sleep(0.5)
 
@@ -136,7 +158,7 @@ def _run_step(args: argparse.Namespace) -> dict:
         return _write(Path(folder), json.loads(rest[0]))
     if kind == "pandas":
         return _pandas(Path(folder), rest[0])
-    return _dask(Path(folder), json.loads(rest[0]))
+    return _dask(Path(folder), rest[0], json.loads(rest[1]))
 
 
 def _write(folder: Path, size: dict) -> dict:
@@ -149,13 +171,20 @@ def _write(folder: Path, size: dict) -> dict:
     return {
         "status": "ok",
         "seconds": round(seconds, 2),
+        "buckets": summary["buckets"],
         "rows": rows,
         "activities_per_s": round(rows["activities"] / seconds),
         "peak_mb": _peak_mb(),
     }
 
 
-def _pandas(folder: Path, name: str) -> dict:
+def _activities(folder: Path) -> int:
+    from perfml.scale.layout import read_layout
+
+    return read_layout(folder)["rows"]["activities"]
+
+
+def _pandas(folder: Path, names: str) -> dict:
     from perfml.dataset import Dataset
     from perfml.errors import PerfmlError
     from perfml.pipelines.run import train_pipeline
@@ -163,54 +192,61 @@ def _pandas(folder: Path, name: str) -> dict:
     start = time.perf_counter()
     dataset = Dataset.load(folder)
     load_s = time.perf_counter() - start
-    try:
-        result = train_pipeline(name, dataset, register=False, report=False)
-    except PerfmlError as exc:  # too little data (tiny companies): say so instead of a number
-        return {"status": "cannot train", "error": str(exc)[:300], "peak_mb": _peak_mb()}
-    seconds = time.perf_counter() - start
-    activities = len(dataset.activities)
-    return {
-        "status": "ok",
-        "seconds": round(seconds, 2),
-        "load_s": round(load_s, 2),
-        "features_s": result.seconds.get("features"),
-        "fit_s": result.seconds.get("fit"),
-        "activities_per_s": round(activities / seconds),
-        "peak_mb": _peak_mb(),
-        "test_metrics": {k: round(v, 4) for k, v in result.metrics.items() if k.startswith("model_")},
+    out: dict = {}
+    for name in names.split(","):
+        begin = time.perf_counter()
+        try:
+            result = train_pipeline(name, dataset, register=False, report=False)
+        except PerfmlError as exc:  # too little data (tiny companies): say so instead of a number
+            out[name] = {"status": "cannot train", "error": str(exc)[:300]}
+            continue
+        seconds = time.perf_counter() - begin + load_s  # each pipeline pays for loading the company
+        out[name] = {
+            "status": "ok",
+            "seconds": round(seconds, 2),
+            "load_s": round(load_s, 2),
+            "stages_s": result.seconds,
+            "activities_per_s": round(len(dataset.activities) / seconds),
+            "test_metrics": _rounded(result.metrics),
+        }
+    peak = _peak_mb()
+    return {"status": "ok", "pipelines": {name: {**r, "peak_mb": peak} for name, r in out.items()}}
+
+
+def _dask(folder: Path, names: str, options: dict) -> dict:
+    from perfml import scale
+    from perfml.errors import PerfmlError
+
+    activities = _activities(folder)
+    out: dict = {}
+    with scale.cluster(workers=options["workers"], memory_limit=options["worker_memory"]) as client:
+        for name in names.split(","):
+            start = time.perf_counter()
+            try:
+                result = scale.train(name, folder, client=client, register=False)
+            except PerfmlError as exc:  # too little data (tiny companies): say so instead of a number
+                out[name] = {"status": "cannot train", "error": str(exc)[:300]}
+                continue
+            seconds = time.perf_counter() - start
+            out[name] = {
+                "status": "ok",
+                "seconds": round(seconds, 2),
+                "stages_s": result.seconds,  # features (on the cluster), labels_split, fit (on the cluster), ...
+                "activities_per_s": round(activities / seconds),
+                "test_metrics": _rounded(result.metrics),
+            }
+        peaks = client.run(_peak_mb)  # each worker process: its own peak since the cluster started
+    shared = {
+        "workers": options["workers"],
+        "worker_memory": options["worker_memory"],
+        "peak_mb_per_worker": sorted(peaks.values()),
+        "client_peak_mb": _peak_mb(),  # the client holds the company's tables (labels) and the feature frame
     }
+    return {"status": "ok", "pipelines": {name: {**r, **shared} for name, r in out.items()}}
 
 
-def _dask(folder: Path, options: dict) -> dict:
-    try:
-        from perfml import scale  # the Dask engine: features(...) and train(...) over a partitioned folder
-    except ImportError:
-        return {"status": NO_DASK}
-    if not (hasattr(scale, "features") and hasattr(scale, "train")):
-        return {"status": NO_DASK}
-    from dask.distributed import Client, LocalCluster
-
-    from perfml.simulate.partitioned import read_layout
-
-    activities = read_layout(folder)["rows"]["activities"]
-    out: dict = {"status": "ok", "workers": options["workers"], "pipelines": {}}
-    with LocalCluster(n_workers=options["workers"], threads_per_worker=1, memory_limit="6GB") as cluster:
-        with Client(cluster) as client:
-            for name in PIPELINES:
-                start = time.perf_counter()
-                features = scale.features(folder, name, client=client)
-                features_s = time.perf_counter() - start
-                scale.train(folder, name, client=client, features=features)
-                seconds = time.perf_counter() - start
-                out["pipelines"][name] = {
-                    "seconds": round(seconds, 2),
-                    "features_s": round(features_s, 2),
-                    "activities_per_s": round(activities / seconds),
-                }
-            peaks = client.run(_peak_mb)  # each worker process: its own peak since it started
-    out["peak_mb_per_worker"] = sorted(peaks.values())
-    out["client_peak_mb"] = _peak_mb()
-    return out
+def _rounded(metrics: dict) -> dict:
+    return {k: round(v, 4) for k, v in metrics.items() if k.startswith(("model_", "baseline_"))}
 
 
 if __name__ == "__main__":

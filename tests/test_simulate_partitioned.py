@@ -6,7 +6,6 @@ import re
 import weakref
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -15,17 +14,11 @@ from typer.testing import CliRunner
 from perfml.cli import app
 from perfml.dataset import Dataset
 from perfml.errors import DataValidationError
+from perfml.scale import load_dataset
+from perfml.scale.layout import BUCKETED, DEFAULT_BUCKETS, employee_buckets, read_layout
 from perfml.schema import TABLES
 from perfml.simulate import partitioned
-from perfml.simulate.partitioned import (
-    BUCKETS,
-    PARTITIONS,
-    bucket_of,
-    division_seed,
-    read_layout,
-    resolve_scale,
-    write_partitioned,
-)
+from perfml.simulate.partitioned import division_seed, resolve_scale, write_partitioned
 from perfml.simulate.runner import build_world
 from perfml.simulate.tables import TABLE_FILES, write_all
 
@@ -90,24 +83,31 @@ def test_each_division_is_an_in_memory_company_with_tagged_ids(tmp_path):
     assert read_layout(tmp_path / "p")["divisions"] == 3
 
 
-def test_rows_lie_in_the_bucket_of_their_key(tmp_path):
-    write_partitioned(tmp_path / "p", seed=2, times=2, **TINY)
-    changes = Dataset.load(tmp_path / "p").ownership_changes.set_index("change_id").customer_id
-    for name, (column, key) in PARTITIONS.items():
-        for folder in (tmp_path / "p" / name).iterdir():
-            bucket = int(folder.name.removeprefix(f"{column}="))
-            frame = pd.read_parquet(folder)
-            ids = changes.loc[frame.change_id].to_numpy() if name == "transfer_labels" else frame[key]
-            assert (bucket_of(ids) == bucket).all(), (name, folder.name)
+def test_rows_lie_in_the_bucket_of_their_employees_team(tmp_path):
+    summary = write_partitioned(tmp_path / "p", seed=2, times=2, **TINY)
+    assert summary["buckets"] == read_layout(tmp_path / "p")["buckets"] == 2 * DEFAULT_BUCKETS  # per division
+    employees = Dataset.load(tmp_path / "p").employees
+    of = employee_buckets(employees, summary["buckets"])
+    assert of.nunique() > 1  # the two divisions' teams do not all share one bucket
+    for name, column in BUCKETED.items():
+        folders = sorted((tmp_path / "p" / name).glob("bucket=*")) if name in TABLE_FILES else []
+        assert sum(len(pd.read_parquet(f)) for f in folders) == summary["rows"].get(name, 0), name
+        for folder in folders:
+            bucket = int(folder.name.removeprefix("bucket="))
+            assert (of.reindex(pd.read_parquet(folder)[column]) == bucket).all(), (name, folder.name)
+    for name in set(TABLE_FILES) - set(BUCKETED):  # every other table whole, one file per division
+        assert sorted(f.name for f in (tmp_path / "p" / name).iterdir()) == ["part-0000.parquet", "part-0001.parquet"]
 
 
-def test_buckets_are_stable_and_spread():
-    # pinned: a bucket must not move between runs, machines or library versions, or old folders misread
-    assert bucket_of(["E0001", "E1-0001", "C000001", "C2-000417"]).tolist() == [27, 7, 8, 8]
-    ids = pd.Series([f"E{i:06d}" for i in range(32_000)])
-    counts = np.bincount(bucket_of(ids), minlength=BUCKETS)
-    assert len(counts) == BUCKETS and counts.min() > 800 and counts.max() < 1200
-    assert (bucket_of(ids, buckets=4) == bucket_of(ids) % 4).all()
+def test_the_dask_reader_reads_the_folder_as_dataset_does(tmp_path):
+    write_partitioned(tmp_path / "p", seed=3, times=2, **TINY)
+    loaded, read = Dataset.load(tmp_path / "p"), load_dataset(tmp_path / "p")
+    assert read.rows() == loaded.rows() and len(loaded.activities) > 10_000
+    for name in TABLE_FILES:
+        got, want = read.table(name), loaded.table(name)
+        # the divisions' HR categories are one categorical over both, as in Dataset.load
+        assert [str(t) for t in got.dtypes] == [str(t) for t in want.dtypes], name
+        pd.testing.assert_frame_equal(_sorted(got, name), _sorted(want, name), check_categorical=False, obj=name)
 
 
 def test_one_division_in_memory_at_a_time(tmp_path, monkeypatch):
@@ -124,11 +124,10 @@ def test_one_division_in_memory_at_a_time(tmp_path, monkeypatch):
     monkeypatch.setattr(partitioned, "CHUNK_ROWS", 1_000)
     write_partitioned(tmp_path / "p", seed=1, times=4, **TINY)
     assert held_when_building == [0, 0, 0, 0]
-    # activities go out in slices of at most CHUNK_ROWS rows (one row group each)
+    # activities go out in slices of at most CHUNK_ROWS rows (one file each)
     files = list((tmp_path / "p" / "activities").rglob("*.parquet"))
-    groups = [pq.ParquetFile(f).metadata for f in files]
-    sizes = [m.row_group(i).num_rows for m in groups for i in range(m.num_row_groups)]
-    assert max(sizes) == 1_000 and any(m.num_row_groups > 1 for m in groups)
+    sizes = [pq.ParquetFile(f).metadata.num_rows for f in files]
+    assert max(sizes) == 1_000 and any(f.name == "part-0003-001.parquet" for f in files)
     assert sum(sizes) == read_layout(tmp_path / "p")["rows"]["activities"]
 
 
@@ -136,7 +135,7 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     calls = []
     write_division = partitioned.write_division
 
-    def failing(root, world, division, buckets=BUCKETS):
+    def failing(root, world, division, buckets):
         calls.append(division)
         if division == 1:
             raise OSError("disk full")

@@ -29,7 +29,7 @@ def simulate(
         str,
         typer.Option(
             "--format",
-            help="csv (in memory), or partitioned-parquet (one division at a time, bucketed by employee/customer).",
+            help="csv (in memory), or partitioned-parquet (one division at a time, the layout --engine dask reads).",
         ),
     ] = "csv",
     funnel: Annotated[

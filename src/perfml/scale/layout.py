@@ -1,7 +1,7 @@
 """The partitioned Parquet layout the Dask engine reads, and the conversion of a normal export to it.
 
 ```
-<root>/_perfml_layout.json              {"buckets": N, "untracked": [...]}
+<root>/_perfml_layout.json              {"buckets": N, "untracked": [...], ...}
 <root>/<table>/bucket=<kkkkk>/*.parquet one or more files per bucket (tables in BUCKETED)
 <root>/<table>/*.parquet                the whole table (every other table, read by every task)
 ```
@@ -65,9 +65,13 @@ def write_part(df: pd.DataFrame, root: Path, table: str, bucket: int | None = No
     return path
 
 
-def write_layout(root: Path, buckets: int, untracked: frozenset[str] | set[str] = frozenset()) -> None:
-    """Write the layout file (last, so a folder without it is an unfinished conversion)."""
-    (Path(root) / LAYOUT_FILE).write_text(json.dumps({"buckets": buckets, "untracked": sorted(untracked)}))
+def write_layout(
+    root: Path, buckets: int, untracked: frozenset[str] | set[str] = frozenset(), about: dict | None = None
+) -> None:
+    """Write the layout file (last, so a folder without it is an unfinished conversion); `about`: more keys
+    describing the folder (the simulator's run), which readers of the layout ignore."""
+    layout = {**(about or {}), "buckets": buckets, "untracked": sorted(untracked)}
+    (Path(root) / LAYOUT_FILE).write_text(json.dumps(layout, indent=2) + "\n")
 
 
 def read_layout(root: Path) -> dict:
@@ -134,4 +138,11 @@ def read_table(root: Path, table: str, buckets: list[int] | None = None) -> pd.D
     frames = [f for f in frames if len(f)]
     if not frames:
         return empty_table(table)
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if len(frames) == 1:
+        return frames[0]
+    out = pd.concat(frames, ignore_index=True)
+    for col in frames[0].columns:  # files written apart have their own categories: categorical over the union
+        first = frames[0][col].dtype
+        if isinstance(first, pd.CategoricalDtype) and not isinstance(out[col].dtype, pd.CategoricalDtype):
+            out[col] = out[col].astype(first.categories.dtype).astype("category")
+    return out
