@@ -37,8 +37,9 @@ FORMATS = ("csv", "parquet")
 def _read_file(path: Path) -> tuple[pd.DataFrame, int]:
     """Read one table file as text (CSV) or as stored (Parquet); return the frame and its first data row number.
 
-    A folder is a partitioned Parquet table (`perfml.simulate.partitioned`): its files in path
-    order, without the partition columns (they are derived from the key)."""
+    A folder is a partitioned Parquet table (the layout of `perfml.scale.layout`, which `perfml simulate
+    --format partitioned-parquet` writes): its files in path order, without the `bucket=` folder names
+    (a bucket is derived from the row's employee)."""
     if path.is_dir():
         return pd.read_parquet(path, partitioning=None), 1
     if path.suffix == ".csv":
