@@ -40,7 +40,7 @@ def test_each_period_of_a_run_equals_that_period_evaluated_alone(small_dataset):
         assert [s for s in run.skipped if s["period"] == period] == alone.skipped
 
 
-def test_metrics_are_computed_one_period_at_a_time_as_the_stream_is_read(small_dataset, monkeypatch):
+def test_metrics_are_computed_once_per_block_of_months_as_the_stream_is_read(small_dataset, monkeypatch):
     asked = []
     real = engine._values_frame
     monkeypatch.setattr(
@@ -52,9 +52,15 @@ def test_metrics_are_computed_one_period_at_a_time_as_the_stream_is_read(small_d
     assert asked == []
     parts = iter(stream.parts)
     results, _ = next(parts)
-    assert asked == [["2026-01"]] and {r.period for r in results} == {"2026-01"}
-    next(parts)
-    assert asked == [["2026-01"], ["2026-02"]]
+    assert asked == [PERIODS] and {r.period for r in results} == {"2026-01"}
+    results, _ = next(parts)
+    assert asked == [PERIODS] and {r.period for r in results} == {"2026-02"}
+
+
+def test_blocks_span_at_most_twelve_months():
+    months = [f"2025-{m:02d}" for m in range(1, 13)] + ["2026-01", "2026-02", "2027-06"]
+    assert engine._blocks(months) == [months[:12], ["2026-01", "2026-02"], ["2027-06"]]
+    assert engine._blocks(["2025-03", "2026-02"]) == [["2025-03", "2026-02"]]
 
 
 def test_bonus_command_writes_a_period_range_as_the_run_in_memory(small_dir, small_dataset, tmp_path):

@@ -7,7 +7,7 @@ with overridden metric values; `evaluate_values` scores metric values with no da
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Context, Decimal, localcontext
 
 import numpy as np
@@ -263,8 +263,9 @@ def evaluate_stream(
     eager = source_rows if source_rows is not None else employee_ids is not None
     needed = plan_metrics(plan)
     parts = (
-        _evaluate_period(plan, dataset, ledger, ledger_of_run, needed, p, employee_ids, overrides, eager)
-        for p in periods
+        part
+        for block in _blocks(periods)
+        for part in _evaluate_block(plan, dataset, ledger, ledger_of_run, needed, block, employee_ids, overrides, eager)
     )
     return RunStream(
         plan={
@@ -287,6 +288,53 @@ def evaluate_stream(
     )
 
 
+BLOCK_MONTHS = 12
+"""Periods whose metrics are computed in one pass: one pass reads each month once (12 monthly passes would
+read every month 13 times), and a block's metric table is a few columns per employee-month."""
+
+
+def _blocks(periods: list[str]) -> list[list[str]]:
+    """Sorted periods cut into runs spanning at most `BLOCK_MONTHS` months."""
+    blocks: list[list[str]] = []
+    for p in periods:
+        if blocks and parse_period(p) - parse_period(blocks[-1][0]) < BLOCK_MONTHS:
+            blocks[-1].append(p)
+        else:
+            blocks.append([p])
+    return blocks
+
+
+def _evaluate_block(
+    plan: Plan,
+    dataset,
+    ledger: pd.DataFrame,
+    ledger_of_run,
+    needed: set[str],
+    block: list[str],
+    employee_ids: list[str] | None,
+    overrides,
+    eager: bool,
+) -> Iterator[tuple[list, list]]:
+    """(results, skipped) of each period of `block`, in order: metrics in one pass for the block, results
+    computed a period at a time (`ledger_of_run` rebuilds the run's crediting ledger for lazy traces)."""
+    rows, units, digits, evidence = _values_frame(dataset, ledger, needed, block, employee_ids, with_evidence=eager)
+    shares = day_shares(rows, dataset, plan)
+    bounds = np.searchsorted(rows["period"].to_numpy(str), block + [chr(0x10FFFF)])  # rows are period-sorted
+    for period, lo, hi in zip(block, bounds[:-1], bounds[1:], strict=True):
+        yield _evaluate_period(
+            plan,
+            dataset,
+            ledger,
+            ledger_of_run,
+            needed,
+            period,
+            (rows.iloc[lo:hi], units.iloc[lo:hi], digits, evidence),
+            shares[lo:hi],
+            employee_ids,
+            overrides,
+        )
+
+
 def _evaluate_period(
     plan: Plan,
     dataset,
@@ -294,13 +342,14 @@ def _evaluate_period(
     ledger_of_run,
     needed: set[str],
     period: str,
+    values: tuple[pd.DataFrame, pd.DataFrame, int, dict | None],
+    shares: list[DayShare],
     employee_ids: list[str] | None,
     overrides,
-    eager: bool,
 ) -> tuple[list, list]:
-    """Results and skipped rows of one period, from the run's crediting ledger (`ledger_of_run` rebuilds it)."""
+    """Results and skipped rows of one period from its slice of the block's metric rows (`values`)."""
     periods = [period]
-    rows, units, digits, evidence = _values_frame(dataset, ledger, needed, periods, employee_ids, with_evidence=eager)
+    rows, units, digits, evidence = values
     evaluated = set(rows["employee_id"].tolist())
 
     def rows_behind() -> dict:
@@ -320,7 +369,7 @@ def _evaluate_period(
         notes=credit_notes(ledger[ledger["period"] == period], plan.currency),
         spiffs=spiff_orders(plan, ledger, dataset.orders, periods),
         draw_openings=_draw_openings(plan, dataset, ledger, needed, periods, employee_ids),
-        shares=day_shares(rows, dataset, plan),
+        shares=shares,
     )
 
 
