@@ -17,6 +17,7 @@ from decimal import Decimal
 import pandas as pd
 
 from perfml.dataset import Dataset
+from perfml.frames import isin
 from perfml.metrics import period_bounds, period_index, period_label, period_of, period_range, shift_period
 from perfml.money import to_decimal
 from perfml.rules.crediting import credit_ledger
@@ -53,17 +54,17 @@ def as_known(dataset: Dataset, adjustments: pd.DataFrame, cutoff: pd.Timestamp) 
         delta[order_id] = delta.get(order_id, ZERO) + to_decimal(float(amount))
     if delta:
         orders = tables["orders"].copy()
-        hit = orders["order_id"].isin(list(delta))
+        hit = isin(orders["order_id"], delta)
         net = [
             to_decimal(float(a)) + delta[o]
             for o, a in zip(orders.loc[hit, "order_id"], orders.loc[hit, "amount"], strict=True)
         ]
         orders.loc[hit, "amount"] = [float(n) for n in net]
         reversed_ = set(orders.loc[hit, "order_id"][[n == 0 for n in net]])
-        tables["orders"] = orders[~orders["order_id"].isin(reversed_)].reset_index(drop=True)
+        tables["orders"] = orders[~isin(orders["order_id"], reversed_)].reset_index(drop=True)
         if "order_credits" in tables:
             credits = tables["order_credits"]
-            tables["order_credits"] = credits[~credits["order_id"].isin(reversed_)].reset_index(drop=True)
+            tables["order_credits"] = credits[~isin(credits["order_id"], reversed_)].reset_index(drop=True)
     return Dataset(tables, source=f"{dataset.source} as known before {cutoff}", untracked=dataset.untracked)
 
 
@@ -156,7 +157,7 @@ def _owners(dataset: Dataset, ledger: pd.DataFrame, late: pd.DataFrame, *, teams
     out: dict[str, set[str]] = {o: set() for o in late["order_id"]}
     for order_id, closer in zip(late["order_id"], late["closer_id"], strict=True):
         out[order_id].add(str(closer))
-    credited = ledger[ledger["order_id"].isin(list(out)) & ledger["employee_id"].notna()]
+    credited = ledger[isin(ledger["order_id"], out) & ledger["employee_id"].notna()]
     for order_id, emp in zip(credited["order_id"], credited["employee_id"], strict=True):
         out[order_id].add(str(emp))
     if teams:

@@ -39,6 +39,7 @@ from pathlib import Path
 import pandas as pd
 
 from perfml.errors import PerfmlError
+from perfml.frames import isin
 from perfml.metrics import FULL_SHARE, TRANSFERRED_STATUSES, period_of
 from perfml.money import to_decimal
 from perfml.rules.bands import fmt, pct
@@ -191,10 +192,10 @@ def credit_ledger(
 
 def _holders(ledger: pd.DataFrame, credits: pd.DataFrame) -> pd.DataFrame:
     """One row per holder of each order (`employee_id`, `split_bp`): its order_credits rows, else the closer."""
-    split = credits.loc[credits["order_id"].isin(ledger["order_id"]), ["order_id", "employee_id", "share"]]
+    split = credits.loc[isin(credits["order_id"], ledger["order_id"]), ["order_id", "employee_id", "share"]]
     # Shares have at most two decimals (validated), so percent x 100 is an exact integer in 1/10,000.
     split = split.assign(split_bp=(split.pop("share") * 100).round().astype("int64"))
-    alone = ledger[~ledger["order_id"].isin(split["order_id"])]
+    alone = ledger[~isin(ledger["order_id"], split["order_id"])]
     alone = alone.assign(employee_id=alone["closer_id"].astype("string"), split_bp=FULL_SHARE)
     shared = ledger.merge(split.astype({"employee_id": "string"}), on="order_id", how="inner")
     return pd.concat([alone, shared], ignore_index=True).astype({"split_bp": "int64"})

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from perfml.errors import PlanError
+from perfml.frames import isin
 from perfml.metrics import (
     DERIVED_FROM,
     HISTORY_MONTHS,
@@ -390,7 +391,7 @@ def _values_frame(
     frame = _with_history(table.frame, needed)  # keeps row order, so `units` stays aligned
     keep = frame["period"].isin(periods)
     if employee_ids is not None:
-        keep &= frame["employee_id"].isin(list(employee_ids))
+        keep &= isin(frame["employee_id"], employee_ids)
     rows = with_cumulative_columns(frame, table.units, table.digits, needed, keep)
     units = table.units[keep.to_numpy()]
     # The metrics layer orders by employee then period; results are reported by period then employee.
@@ -409,7 +410,7 @@ def _evidence(dataset, ledger: pd.DataFrame, needed: set[str], periods: list[str
 
 
 def _evidence_map(rows: pd.DataFrame, employees: set[str]) -> dict:
-    rows = rows[rows["employee_id"].isin(employees)]
+    rows = rows[isin(rows["employee_id"], employees)]
     columns = (rows[c].tolist() for c in ("employee_id", "period", "metric", "table", "ids"))
     return {(e, p, m): (t, ids) for e, p, m, t, ids in zip(*columns, strict=True)}
 
