@@ -80,6 +80,8 @@ from typing import overload
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from perfml.errors import PerfmlError
 
@@ -311,8 +313,7 @@ def metric_table_and_evidence(
     orders, digits = _orders(dataset.orders, window, crediting)
     events = _events(dataset, orders, crediting, window)
     evidence = _evidence_of(events, evidence_metrics, evidence_periods)
-    for part in _aggregate(events):
-        grid = _join(grid, part, fill=0)
+    grid = _aggregate(events, grid)
     grid = _rates(grid)
     grid = _join(grid, _targets(dataset.targets), fill=None)
     grid = _growth(grid)
@@ -424,35 +425,46 @@ def _evidence_of(events: list, metrics: Iterable[str], periods: Iterable[str]) -
     return out.rename(columns={"id": "ids"})[["employee_id", "period", "metric", "table", "ids"]]
 
 
-def _aggregate(events: list) -> list[pd.DataFrame]:
-    """All row counts and sums in one long groupby per value type (integers stay exact)."""
-    out = []
+def _aggregate(events: list, grid: pd.DataFrame) -> pd.DataFrame:
+    """Every row count and sum as columns of `grid` (0 where none), integers exact.
+
+    Rows are keyed by integers (the employee's row in the grid's employees x the month) and summed in one
+    groupby per value type: no long frame of id strings, no join. Events of employees or months outside
+    the grid count for nobody, as the left join onto the grid they replace did.
+    """
+    people = pd.array(pd.unique(grid["employee_id"].to_numpy(object)), dtype="string")
+    lo = int(grid["p"].min()) if len(grid) else 0
+    span = int(grid["p"].max()) - lo + 1 if len(grid) else 1
+    rows = _grid_keys(grid["employee_id"], grid["p"], people, lo, span)
+    out = {}
     for kind in ("int", "float"):
         chosen = [ev for ev in events if ev.kind == kind]
-        long = pd.concat(
-            [
-                pd.DataFrame(
-                    {
-                        "employee_id": ev.frame["employee_id"],
-                        "p": ev.frame["p"],
-                        "metric": np.int16(i),
-                        "v": ev.frame[ev.value] if ev.value else np.int64(1),
-                    }
-                )
-                for i, ev in enumerate(chosen)
-            ],
-            ignore_index=True,
-        )
-        if kind == "int":
-            long["v"] = long["v"].astype("int64")
-        wide = long.groupby(["employee_id", "p", "metric"], sort=False)["v"].sum().unstack("metric", fill_value=0)
-        wide = wide.reindex(columns=range(len(chosen)), fill_value=0)
-        wide.columns = [ev.name for ev in chosen]
-        wide = wide.reset_index()
-        if wide.empty:  # pandas 3 gives empty arrow strings no chunk, which later merges reject
-            wide = pd.DataFrame({c: pd.Series([], dtype=wide[c].dtype) for c in wide.columns})
-        out.append(wide)
-    return out
+        keys, values = [], []
+        for i, ev in enumerate(chosen):
+            key = _grid_keys(ev.frame["employee_id"], ev.frame["p"], people, lo, span)
+            inside = key >= 0
+            keys.append(key[inside] * len(chosen) + i)
+            value = ev.frame[ev.value].to_numpy()[inside] if ev.value else np.ones(int(inside.sum()), dtype="int64")
+            values.append(value.astype("int64") if kind == "int" else value.astype("float64"))
+        dtype = "int64" if kind == "int" else "float64"
+        summed = pd.Series(np.concatenate(values) if values else np.zeros(0, dtype), dtype=dtype)
+        summed = summed.groupby(np.concatenate(keys) if keys else np.zeros(0, "int64"), sort=False).sum()
+        dense = np.zeros(len(people) * span * len(chosen), dtype=dtype)
+        dense[summed.index.to_numpy()] = summed.to_numpy()
+        dense = dense.reshape(len(people) * span, len(chosen))
+        for i, ev in enumerate(chosen):
+            out[ev.name] = dense[rows, i]
+    return grid.assign(**out)
+
+
+def _grid_keys(employee_ids: pd.Series, months: pd.Series, people, lo: int, span: int) -> np.ndarray:
+    """employee's position in `people` x span + month offset; -1 for an employee or month outside the grid."""
+    ids = pa.array(employee_ids.astype("string").array)
+    where = pc.index_in(ids, value_set=pa.array(people).cast(ids.type)).fill_null(-1)
+    who = np.asarray(where, dtype="int64")
+    month = months.to_numpy("int64") - lo
+    inside = (who >= 0) & (month >= 0) & (month < span)
+    return np.where(inside, who * span + month, -1)
 
 
 # -- building blocks ----------------------------------------------------------------------------
