@@ -428,32 +428,31 @@ def _evidence_of(events: list, metrics: Iterable[str], periods: Iterable[str]) -
 def _aggregate(events: list, grid: pd.DataFrame) -> pd.DataFrame:
     """Every row count and sum as columns of `grid` (0 where none), integers exact.
 
-    Rows are keyed by integers (the employee's row in the grid's employees x the month) and summed in one
-    groupby per value type: no long frame of id strings, no join. Events of employees or months outside
+    Rows are keyed by integers (the employee's row in the grid's employees x the month) and summed into a
+    dense array per metric: no long frame of id strings, no join. Events of employees or months outside
     the grid count for nobody, as the left join onto the grid they replace did.
     """
     people = pd.array(pd.unique(grid["employee_id"].to_numpy(object)), dtype="string")
     lo = int(grid["p"].min()) if len(grid) else 0
     span = int(grid["p"].max()) - lo + 1 if len(grid) else 1
     rows = _grid_keys(grid["employee_id"], grid["p"], people, lo, span)
+    cells = len(people) * span
     out = {}
-    for kind in ("int", "float"):
-        chosen = [ev for ev in events if ev.kind == kind]
-        keys, values = [], []
-        for i, ev in enumerate(chosen):
-            key = _grid_keys(ev.frame["employee_id"], ev.frame["p"], people, lo, span)
-            inside = key >= 0
-            keys.append(key[inside] * len(chosen) + i)
-            value = ev.frame[ev.value].to_numpy()[inside] if ev.value else np.ones(int(inside.sum()), dtype="int64")
-            values.append(value.astype("int64") if kind == "int" else value.astype("float64"))
-        dtype = "int64" if kind == "int" else "float64"
-        summed = pd.Series(np.concatenate(values) if values else np.zeros(0, dtype), dtype=dtype)
-        summed = summed.groupby(np.concatenate(keys) if keys else np.zeros(0, "int64"), sort=False).sum()
-        dense = np.zeros(len(people) * span * len(chosen), dtype=dtype)
-        dense[summed.index.to_numpy()] = summed.to_numpy()
-        dense = dense.reshape(len(people) * span, len(chosen))
-        for i, ev in enumerate(chosen):
-            out[ev.name] = dense[rows, i]
+    for ev in events:
+        key = _grid_keys(ev.frame["employee_id"], ev.frame["p"], people, lo, span)
+        inside = key >= 0
+        key = key[inside]
+        if ev.kind == "int":  # counts and money units: summed exactly in int64, one event at a time
+            dense = np.zeros(cells, dtype="int64")
+            if ev.value:
+                np.add.at(dense, key, ev.frame[ev.value].to_numpy()[inside].astype("int64"))
+            else:
+                dense += np.bincount(key, minlength=cells)
+        else:  # float sums as pandas sums them (compensated), so averages do not move in the last digit
+            summed = pd.Series(ev.frame[ev.value].to_numpy("float64")[inside]).groupby(key, sort=False).sum()
+            dense = np.zeros(cells, dtype="float64")
+            dense[summed.index.to_numpy()] = summed.to_numpy()
+        out[ev.name] = dense[rows]
     return grid.assign(**out)
 
 
