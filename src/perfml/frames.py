@@ -25,3 +25,19 @@ def isin(values: pd.Series, allowed: pd.Series | Iterable[str]) -> np.ndarray:
         allowed_arr = pa.array(list(allowed), type=pa.string())
     found = pc.is_in(column, value_set=allowed_arr.cast(column.type))
     return np.asarray(found.fill_null(False), dtype=bool)
+
+
+def lookup(keys: pd.Series, mapping: pd.Series) -> pd.Series:
+    """`keys.map(mapping)` (missing where a key is not in `mapping`'s unique index), on `keys`' index.
+
+    String keys are hashed in Arrow (pandas' `map` builds a Python dict-like index first: ~0.15 s per
+    800,000 keys against ~0.03 s).
+    """
+    if not isinstance(keys.dtype, pd.StringDtype) or not len(mapping):
+        return keys.map(mapping)
+    column = pa.array(keys.array)
+    index = pa.array(mapping.index.astype("string").array).cast(column.type)
+    where = np.asarray(pc.index_in(column, value_set=index).fill_null(-1), dtype="int64")
+    found = where >= 0
+    values = mapping.iloc[np.where(found, where, 0)].set_axis(keys.index)
+    return values.where(found)

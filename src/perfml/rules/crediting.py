@@ -36,10 +36,11 @@ from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from perfml.errors import PerfmlError
-from perfml.frames import isin
+from perfml.frames import isin, lookup
 from perfml.metrics import FULL_SHARE, TRANSFERRED_STATUSES, period_of
 from perfml.money import to_decimal
 from perfml.rules.bands import fmt, pct
@@ -150,10 +151,12 @@ def credit_ledger(
 
     score = pd.Series(float("nan"), index=ledger.index)
     if scores is not None and len(scores):
-        score = ledger["change_id"].map(scores.set_index("change_id")["score"]).astype("float64")
+        score = lookup(ledger["change_id"], scores.set_index("change_id")["score"]).astype("float64")
     ledger["score"] = score.where(transfer)
     decisions = review_decisions(dataset, reviews)
-    decision = ledger["change_id"].map(decisions).where(transfer)
+    decision = pd.Series(None, ledger.index, object)
+    if decisions:
+        decision = ledger["change_id"].map(decisions).where(transfer)
     held = transfer & decision.isna()
     if rules.hold_threshold is not None:
         # Floats compare like the decimal texts they came from for any score written with <= 15 digits.
@@ -164,7 +167,7 @@ def credit_ledger(
     # Percent with at most two decimals (checked in the plan) is an exact integer in 1/10,000.
     roles = dataset.employees.set_index("employee_id")["role"]
     bp_by_role = {role: int(share * 100) for role, share in rules.transferred_share.items()}
-    role_bp = holder.map(roles).map(bp_by_role).fillna(FULL_SHARE).astype("int64")
+    role_bp = lookup(holder, roles.map(bp_by_role).astype("float64")).fillna(FULL_SHARE).astype("int64")
     status = pd.Series("direct", index=ledger.index, dtype="string")
     status[transfer] = "transfer"
     status[transfer & (decision == "release")] = "released"
@@ -185,9 +188,18 @@ def credit_ledger(
         rest["share_bp"] = rest["split_bp"] - rest["share_bp"]
         rest["status"] = "remainder"
         rows.append(rest)
-    out = pd.concat(rows, ignore_index=True)
-    out = out.sort_values(["order_id", "status", "employee_id"], kind="stable", na_position="first")
-    return out.reset_index(drop=True)[LEDGER_COLUMNS]
+    out = pd.concat(rows, ignore_index=True)[LEDGER_COLUMNS]
+    order = _sorted_order(out)
+    # Reordering every string column is most of the ledger's cost: skip it when already in order (one holder
+    # per order, orders listed by id, as most exports are).
+    return out if order is None else out.iloc[order].reset_index(drop=True)
+
+
+def _sorted_order(ledger: pd.DataFrame) -> np.ndarray | None:
+    """Row order by (order_id, status, employee_id), missing employee first, stable; None when already so."""
+    codes = [pd.factorize(ledger[c], sort=True, use_na_sentinel=True)[0] for c in ("employee_id", "status", "order_id")]
+    order = np.lexsort(codes)  # the last key sorts first; a missing employee's code -1 comes first
+    return None if (order == np.arange(len(order))).all() else order
 
 
 def _holders(ledger: pd.DataFrame, credits: pd.DataFrame) -> pd.DataFrame:
@@ -195,6 +207,8 @@ def _holders(ledger: pd.DataFrame, credits: pd.DataFrame) -> pd.DataFrame:
     split = credits.loc[isin(credits["order_id"], ledger["order_id"]), ["order_id", "employee_id", "share"]]
     # Shares have at most two decimals (validated), so percent x 100 is an exact integer in 1/10,000.
     split = split.assign(split_bp=(split.pop("share") * 100).round().astype("int64"))
+    if split.empty:  # no splits among these orders: every order is its closer's
+        return ledger.assign(employee_id=ledger["closer_id"].astype("string"), split_bp=FULL_SHARE)
     alone = ledger[~isin(ledger["order_id"], split["order_id"])]
     alone = alone.assign(employee_id=alone["closer_id"].astype("string"), split_bp=FULL_SHARE)
     shared = ledger.merge(split.astype({"employee_id": "string"}), on="order_id", how="inner")
@@ -209,9 +223,15 @@ def _link_changes(ledger: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
         for col in ("change_id", "from_employee_id", "to_employee_id"):
             ledger[col] = pd.Series(pd.NA, index=ledger.index, dtype="string")
         return ledger
-    ordered = ledger.reset_index(names="_row").sort_values("closed_at", kind="stable")
-    linked = pd.merge_asof(ordered, ch, on="closed_at", by="customer_id", direction="backward")
-    return linked.set_index("_row").sort_index().rename_axis(None)
+    # Only the keys travel through the time-ordered join: reordering every column twice costs more than it.
+    keys = pd.DataFrame({"_row": np.arange(len(ledger)), "closed_at": ledger["closed_at"].to_numpy()})
+    keys["customer_id"] = ledger["customer_id"].array
+    keys = keys.sort_values("closed_at", kind="stable")
+    linked = pd.merge_asof(keys, ch, on="closed_at", by="customer_id", direction="backward")
+    back = np.argsort(linked["_row"].to_numpy(), kind="stable")
+    for col in ("change_id", "from_employee_id", "to_employee_id"):
+        ledger[col] = linked[col].array.take(back)
+    return ledger
 
 
 def holds(ledger: pd.DataFrame, periods: list[str], threshold: Decimal | None) -> list[dict]:
