@@ -239,7 +239,7 @@ class Line:
             out["formula"] = self._formula
         else:
             out["render"] = self.render
-            out["facts"] = _as_text(self.facts)
+            out["facts"] = _facts(self.facts)
         out["inputs"] = [i.record(metrics) for i in self.inputs]
         if self.note:
             out["note"] = self.note
@@ -323,30 +323,42 @@ def _rendered_scorecard(card: dict[str, Any] | None) -> dict[str, Any] | None:
     return rendered
 
 
-# What an indicator's record leaves out: the rule and kind follow from its id and the plan, the ratio is a fact.
-_NOT_RECORDED = frozenset({"rule", "kind", "metric", "ratio", "inputs"})
-
-
 def _scorecard_record(card: dict[str, Any] | None, metrics: dict[str, Decimal | None]) -> dict[str, Any] | None:
+    # The rule and kind of an indicator follow from its id and the plan, its metric from the plan, the ratio is a
+    # fact. Built key by key: this runs for every result of a run.
     if card is None:
         return None
-    indicators = [
-        {
-            **{k: _as_text(v) for k, v in ind.items() if k not in _NOT_RECORDED},
-            "inputs": [i.record(metrics) for i in ind["inputs"]],
+    indicators = []
+    for ind in card["indicators"]:
+        record = {
+            "id": ind["id"],
+            "weight": _text(ind["weight"]),
+            "score": _text(ind["score"]),
+            "points": _text(ind["points"]),
+            "render": ind["render"],
+            "facts": _facts(ind["facts"]),
         }
-        for ind in card["indicators"]
+        if "note" in ind:
+            record["note"] = ind["note"]
+        record["inputs"] = [i.record(metrics) for i in ind["inputs"]]
+        indicators.append(record)
+    return {
+        "rule": card["rule"],
+        "total": _text(card["total"]),
+        "weights_present": _text(card["weights_present"]),
+        "weights_total": _text(card["weights_total"]),
+        "render": card["render"],
+        "facts": _facts(card["facts"]),
+        "indicators": indicators,
+    }
+
+
+def _facts(facts: tuple) -> list[Any]:
+    """A record's facts as JSON-ready values: Decimals as text, tuples as lists (recursively)."""
+    return [
+        format(v, "f") if type(v) is Decimal else _facts(v) if type(v) is tuple else v  # noqa: E721 - exact types
+        for v in facts
     ]
-    return {**{k: _as_text(v) for k, v in card.items() if k != "indicators"}, "indicators": indicators}
-
-
-def _as_text(value: Any) -> Any:
-    """Decimals (also inside a tuple of facts) as text: records reach the JSON encoder ready to write."""
-    if type(value) is Decimal:
-        return format(value, "f")
-    if type(value) is tuple:
-        return [_as_text(v) for v in value]
-    return value
 
 
 @dataclass
