@@ -7,7 +7,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from perfml.rules.commission import commission_amount, percent_text
+from perfml.rules.commission import commission_amount, commission_text, percent_text
 from perfml.rules.plan import Commission, RateBand
 
 D = Decimal
@@ -15,7 +15,8 @@ SEED = [RateBand(**{"from": 0, "to": 100, "rate": 10}), RateBand(**{"from": 100,
 
 
 def text(mode="marginal", base="130000", target="100000", **kw) -> str:
-    return commission_amount(Commission(mode=mode, bands=SEED, **kw), D(base), D(target) if target else None)[1]
+    c = Commission(mode=mode, bands=SEED, **kw)
+    return commission_text(c, *commission_amount(c, D(base), D(target) if target else None)[1])
 
 
 def test_an_attainment_just_below_the_gate_reads_below_it():
@@ -37,7 +38,8 @@ def test_marginal_bands_say_which_part_of_the_base_they_pay_on():
         RateBand(**{"from": 150000, "to": 250000, "rate": 6}),
         RateBand(**{"from": 250000, "rate": 8}),
     ]
-    formula = commission_amount(Commission(mode="marginal", on="amount", bands=middle), D(300000), None)[1]
+    c = Commission(mode="marginal", on="amount", bands=middle)
+    formula = commission_text(c, *commission_amount(c, D(300000), None)[1])
     assert "6% of the part from 150,000.00 to 250,000.00, 8% of the part above 250,000.00" in formula
 
 

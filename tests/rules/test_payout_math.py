@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from helpers.rule_plans import plan_dict, plan_yaml
 from perfml.errors import PlanError
 from perfml.rules import evaluate_values, load_plan, parse_plan
-from perfml.rules.commission import commission_amount
+from perfml.rules.commission import commission_amount, commission_text
 from perfml.rules.plan import Commission, RateBand
 
 D = Decimal
@@ -105,8 +105,9 @@ def test_amount_bands_without_target():
 
 
 def test_no_target_pays_no_attainment_commission():
-    value, formula = commission_amount(Commission(mode="marginal", bands=SEED_BANDS), D(5000), None)
-    assert value == 0 and "no target" in formula
+    c = Commission(mode="marginal", bands=SEED_BANDS)
+    value, facts = commission_amount(c, D(5000), None)
+    assert value == 0 and "no target" in commission_text(c, *facts)
 
 
 @given(st.decimals(min_value=0, max_value=500_000, places=2), st.decimals(min_value=0, max_value=500_000, places=2))

@@ -45,9 +45,13 @@ def test_evaluating_and_storing_never_reads_source_rows_but_an_explanation_does(
     assert commission["inputs"] == ["revenue", "revenue_target"]
     assert (r1["metrics"]["revenue"], r1["metrics"]["revenue_target"]) == ("130000", "100000")
     assert commission["value"] == "14500.00"  # the seed example: 10% × 100,000 + 15% × 30,000
-    assert commission["formula"].startswith("marginal on attainment")
+    # the formula is a record: what the rule computed (the marginal parts), its text rendered on demand
+    assert commission["render"] == "commission" and "formula" not in commission
+    assert commission["facts"] == ["130000", "100000", [[0, "100000"], [1, "30000"]], "14500", "14500.00"]
     rendered = run.result("r1", "2024-03").to_dict()
     assert calls == [1]
+    text = next(ln for ln in rendered["lines"] if ln["name"] == "commission")["formula"]
+    assert text.startswith("marginal on attainment 130% (130,000.00 / 100,000.00): 10% × 100,000.00 + 15% × 30,000.00")
     revenue = next(ln for ln in rendered["lines"] if ln["name"] == "commission")["inputs"][0]
     assert revenue == {
         "name": "revenue",

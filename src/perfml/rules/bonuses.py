@@ -6,8 +6,8 @@ from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from perfml.rules.bands import HUNDRED, ZERO, find_band, fmt, pct, round_by
-from perfml.rules.plan import Plan, required
-from perfml.rules.trace import Input, Line, money
+from perfml.rules.plan import BaseBonus, GrowthBonus, MilestoneBonus, Plan, SatisfactionGate, TeamBonus, required
+from perfml.rules.trace import Input, Line, money, renderer
 from perfml.rules.values import Values
 
 SHOWN_PLACES = 2  # decimals a percent is shown with, unless more are needed to tell it from a bound
@@ -46,30 +46,41 @@ def base_bonus_line(plan: Plan, seg_id: str, scorecard_total: Decimal | None) ->
     b = required(plan.segments[seg_id].base_bonus, rule)
     if not b.scale_by_scorecard:
         value = round_by(plan.rounding, b.amount)
-        return Line(rule, "base_bonus", value, f"fixed {money(b.amount)}", [Input("amount", b.amount, "plan")])
+        inputs = [Input("amount", b.amount, "plan")]
+        return Line(rule, "base_bonus", value, inputs=inputs, render="base_bonus.fixed", spec=b)
     total = scorecard_total if scorecard_total is not None else ZERO
     counted = min(total, b.max_score)
     value = round_by(plan.rounding, b.amount * counted / HUNDRED)
+    inputs = [
+        Input("amount", b.amount, "plan"),
+        Input("scorecard_total", total, "scorecard", note=f"segments.{seg_id}.scorecard"),
+    ]
+    return Line(rule, "base_bonus", value, inputs=inputs, render="base_bonus", facts=(counted, total, value), spec=b)
+
+
+@renderer("base_bonus.fixed")
+def _fixed_text(b: BaseBonus) -> str:
+    return f"fixed {money(b.amount)}"
+
+
+@renderer("base_bonus")
+def _base_text(b: BaseBonus, counted: Decimal, total: Decimal, value: Decimal) -> str:
     capped = f" (capped at {fmt(b.max_score)})" if counted != total else ""
-    return Line(
-        rule,
-        "base_bonus",
-        value,
-        f"{money(b.amount)} × scorecard {fmt(counted)}{capped} / 100 = {money(value)}",
-        [
-            Input("amount", b.amount, "plan"),
-            Input("scorecard_total", total, "scorecard", note=f"segments.{seg_id}.scorecard"),
-        ],
-    )
+    return f"{money(b.amount)} × scorecard {fmt(counted)}{capped} / 100 = {money(value)}"
 
 
 def growth_of(values: Values, metric: str, basis: str) -> tuple[Decimal | None, Decimal | None, str]:
     """(growth ratio, baseline, baseline metric name): vs the same month last year or the trailing 6-month mean."""
-    base_name = f"{metric}_last_year" if basis == "yoy" else f"{metric}_trailing6_mean"
+    base_name = growth_base(metric, basis)
     value, base = values.get(metric), values.get(base_name)
     if value is None or base is None or base <= 0:
         return None, base, base_name
     return value / base - 1, base, base_name
+
+
+def growth_base(metric: str, basis: str) -> str:
+    """The metric growth is measured against: the same month last year or the trailing 6-month mean."""
+    return f"{metric}_last_year" if basis == "yoy" else f"{metric}_trailing6_mean"
 
 
 def growth_line(plan: Plan, seg_id: str, values: Values, base_bonus: Decimal | None) -> Line:
@@ -81,29 +92,49 @@ def growth_line(plan: Plan, seg_id: str, values: Values, base_bonus: Decimal | N
     value_now = values.get(g.metric)
     # growth is None exactly when the value or its baseline is missing (or the baseline is not above 0)
     if growth is None or value_now is None or base is None:
-        return Line(
-            rule, "growth_bonus", round_by(plan.rounding, ZERO), f"no {base_name} above 0 to grow from → 0", inputs
-        )
+        return Line(rule, "growth_bonus", round_by(plan.rounding, ZERO), inputs=inputs, render="growth.none", spec=g)
     g_pct = growth * HUNDRED
     i = find_band(g.bands, g_pct)
     rate = g.bands[i].rate if i is not None else ZERO
     if g.applies_to == "increase":
-        amount, what = max(value_now - base, ZERO), f"increase max(0, {money(value_now)} − {money(base)})"
+        amount = max(value_now - base, ZERO)
     elif g.applies_to == "metric":
-        amount, what = value_now, f"whole {g.metric} {money(value_now)}"
+        amount = value_now
     else:
-        amount, what = base_bonus or ZERO, f"base bonus {money(base_bonus)}"
+        amount = base_bonus or ZERO
         inputs.append(Input("base_bonus", base_bonus, "line", note=f"segments.{seg_id}.base_bonus"))
     value = round_by(plan.rounding, rate * amount / HUNDRED)
+    facts = (g_pct, i, rate, value_now, base, base_bonus, value)
+    return Line(rule, "growth_bonus", value, inputs=inputs, render="growth", facts=facts, spec=g)
+
+
+@renderer("growth.none")
+def _no_growth_text(g: GrowthBonus) -> str:
+    return f"no {growth_base(g.metric, g.basis)} above 0 to grow from → 0"
+
+
+@renderer("growth")
+def _growth_text(
+    g: GrowthBonus,
+    g_pct: Decimal,
+    i: int | None,
+    rate: Decimal,
+    value_now: Decimal,
+    base: Decimal,
+    base_bonus: Decimal | None,
+    value: Decimal,
+) -> str:
+    if g.applies_to == "increase":
+        what = f"increase max(0, {money(value_now)} − {money(base)})"
+    elif g.applies_to == "metric":
+        what = f"whole {g.metric} {money(value_now)}"
+    else:
+        what = f"base bonus {money(base_bonus)}"
     band = f"bands[{i}] rate {pct(rate)}" if i is not None else "no band → rate 0%"
     basis = "the same month last year" if g.basis == "yoy" else "the mean of the previous 6 months"
-    return Line(
-        rule,
-        "growth_bonus",
-        value,
-        f"{g.metric} growth {percent_text(g_pct, band_bounds(g.bands))} over {base_name} ({basis}): "
-        f"{money(value_now)} / {money(base)} − 1 → {band}; {pct(rate)} of the {what} = {money(value)}",
-        inputs,
+    return (
+        f"{g.metric} growth {percent_text(g_pct, band_bounds(g.bands))} over {growth_base(g.metric, g.basis)} "
+        f"({basis}): {money(value_now)} / {money(base)} − 1 → {band}; {pct(rate)} of the {what} = {money(value)}"
     )
 
 
@@ -115,21 +146,36 @@ def team_line(plan: Plan, seg_id: str, values: Values, base_bonus: Decimal | Non
     inputs = values.inputs("team_revenue_growth_yoy") + [
         Input("base_bonus", base_bonus, "line", note=f"segments.{seg_id}.base_bonus")
     ]
+    zero = round_by(plan.rounding, ZERO)
     if growth is None:
-        return Line(rule, "team_bonus", round_by(plan.rounding, ZERO), "no team revenue a year ago → 0", inputs)
+        return Line(rule, "team_bonus", zero, inputs=inputs, render="team.none", spec=t)
     g_pct = growth * HUNDRED
-    shown = f"team revenue growth {percent_text(g_pct, [t.min_growth])} over the same month last year"
     if g_pct < t.min_growth:
-        zero = round_by(plan.rounding, ZERO)
-        return Line(rule, "team_bonus", zero, f"{shown} < the minimum {pct(t.min_growth)} → 0", inputs)
+        return Line(rule, "team_bonus", zero, inputs=inputs, render="team.below", facts=(g_pct,), spec=t)
     value = round_by(plan.rounding, t.rate * (base_bonus or ZERO) / HUNDRED)
-    return Line(
-        rule,
-        "team_bonus",
-        value,
-        f"{shown} ≥ the minimum {pct(t.min_growth)} → {pct(t.rate)} of the base bonus {money(base_bonus)} "
-        f"= {money(value)}",
-        inputs,
+    facts = (g_pct, base_bonus, value)
+    return Line(rule, "team_bonus", value, inputs=inputs, render="team", facts=facts, spec=t)
+
+
+def _team_growth_text(t: TeamBonus, g_pct: Decimal) -> str:
+    return f"team revenue growth {percent_text(g_pct, [t.min_growth])} over the same month last year"
+
+
+@renderer("team.none")
+def _no_team_text(t: TeamBonus) -> str:
+    return "no team revenue a year ago → 0"
+
+
+@renderer("team.below")
+def _team_below_text(t: TeamBonus, g_pct: Decimal) -> str:
+    return f"{_team_growth_text(t, g_pct)} < the minimum {pct(t.min_growth)} → 0"
+
+
+@renderer("team")
+def _team_text(t: TeamBonus, g_pct: Decimal, base_bonus: Decimal | None, value: Decimal) -> str:
+    return (
+        f"{_team_growth_text(t, g_pct)} ≥ the minimum {pct(t.min_growth)} → {pct(t.rate)} of the base bonus "
+        f"{money(base_bonus)} = {money(value)}"
     )
 
 
@@ -148,13 +194,12 @@ def milestone_line(plan: Plan, seg_id: str, orders: Sequence[tuple[str, Decimal]
             note=f"credited this period, amount ≥ {money(m.min_order)}",
         )
     ]
-    return Line(
-        rule,
-        "milestone_bonus",
-        value,
-        f"{len(hits)} order(s) ≥ {money(m.min_order)} × {money(m.pays)} = {money(value)}",
-        inputs,
-    )
+    return Line(rule, "milestone_bonus", value, inputs=inputs, render="milestone", facts=(len(hits), value), spec=m)
+
+
+@renderer("milestone")
+def _milestone_text(m: MilestoneBonus, hits: int, value: Decimal) -> str:
+    return f"{hits} order(s) ≥ {money(m.min_order)} × {money(m.pays)} = {money(value)}"
 
 
 def satisfaction_gate_line(plan: Plan, seg_id: str, values: Values, lines: Sequence[Line]) -> Line:
@@ -165,19 +210,27 @@ def satisfaction_gate_line(plan: Plan, seg_id: str, values: Values, lines: Seque
     score = values.get(s.metric)
     inputs = values.inputs(s.metric) + [Input("subtotal", subtotal, "lines", note=", ".join(ln.name for ln in lines))]
     zero = round_by(plan.rounding, ZERO)
-    if score is None:
-        if s.missing == "pass":
-            return Line(rule, "satisfaction_gate", zero, f"no {s.metric} this period → no deduction", inputs)
-        reason = f"no {s.metric} this period"
-    elif score >= s.min:
-        return Line(rule, "satisfaction_gate", zero, f"{s.metric} {fmt(score)} ≥ {fmt(s.min)} → no deduction", inputs)
-    else:
-        reason = f"{s.metric} {fmt(score)} < {fmt(s.min)}"
+    if score is None and s.missing == "pass":
+        return Line(rule, "satisfaction_gate", zero, inputs=inputs, render="gate.no_value", spec=s)
+    if score is not None and score >= s.min:
+        return Line(rule, "satisfaction_gate", zero, inputs=inputs, render="gate.passed", facts=(score,), spec=s)
     value = round_by(plan.rounding, -s.deduct * subtotal / HUNDRED)
-    return Line(
-        rule,
-        "satisfaction_gate",
-        value,
-        f"{reason} → −{pct(s.deduct)} of the subtotal {money(subtotal)} of the lines before the gate = {money(value)}",
-        inputs,
-    )
+    facts = (score, subtotal, value)
+    return Line(rule, "satisfaction_gate", value, inputs=inputs, render="gate.deducted", facts=facts, spec=s)
+
+
+@renderer("gate.no_value")
+def _gate_no_value_text(s: SatisfactionGate) -> str:
+    return f"no {s.metric} this period → no deduction"
+
+
+@renderer("gate.passed")
+def _gate_passed_text(s: SatisfactionGate, score: Decimal) -> str:
+    return f"{s.metric} {fmt(score)} ≥ {fmt(s.min)} → no deduction"
+
+
+@renderer("gate.deducted")
+def _gate_deducted_text(s: SatisfactionGate, score: Decimal | None, subtotal: Decimal, value: Decimal) -> str:
+    reason = f"no {s.metric} this period" if score is None else f"{s.metric} {fmt(score)} < {fmt(s.min)}"
+    deducted = f"−{pct(s.deduct)} of the subtotal {money(subtotal)} of the lines before the gate"
+    return f"{reason} → {deducted} = {money(value)}"

@@ -13,7 +13,7 @@ from decimal import ROUND_FLOOR, Decimal
 from perfml.rules.bands import HUNDRED, ZERO, find_band, fmt, marginal_parts, pct, round_by
 from perfml.rules.plan import Commission, Plan, RateBand, required
 from perfml.rules.scorecard import target_of
-from perfml.rules.trace import Line, money
+from perfml.rules.trace import Line, money, renderer
 from perfml.rules.values import Values
 
 PERCENT_SHOWN = Decimal("0.0001")  # attainments are written to at most four decimals (percent)
@@ -48,11 +48,34 @@ def _band_range(band: RateBand, on: str) -> str:
     return f"{on} below {show(band.hi)}" if band.hi is not None else f"any {on}"
 
 
-def commission_amount(c: Commission, base: Decimal, target: Decimal | None) -> tuple[Decimal, str]:
-    """Unrounded commission and its formula text for a base (money) and target (money, if on attainment)."""
+def commission_amount(c: Commission, base: Decimal, target: Decimal | None) -> tuple[Decimal, tuple]:
+    """Unrounded commission for a base (money) and target (money, if on attainment), and the facts its text
+    is rendered from (`commission_text(c, *facts)`)."""
     if c.on == "attainment":
         if target is None or target <= 0:
-            return ZERO, "no target, so no attainment to pay on → 0"
+            return ZERO, (base, target, None, ZERO)
+        x, unit = base / target * HUNDRED, target / HUNDRED
+    else:
+        x, unit = base, Decimal(1)
+    if c.gate is not None and x < c.gate:
+        return ZERO, (base, target, None, ZERO)
+    if c.mode == "marginal":
+        parts = tuple(marginal_parts(c.bands, base, unit))
+        raw = sum((c.bands[i].rate * part / HUNDRED for i, part in parts), ZERO)
+        reached: tuple | int | None = parts
+    else:
+        i = find_band(c.bands, x)
+        raw = ZERO if i is None else c.bands[i].rate * base / HUNDRED
+        reached = i
+    return (raw if c.cap is None or raw <= c.cap else c.cap), (base, target, reached, raw)
+
+
+def commission_text(c: Commission, base: Decimal, target: Decimal | None, reached, raw: Decimal) -> str:
+    """The formula of `commission_amount`'s result from its facts (`reached`: the marginal parts, the tier
+    index, or None when the gate or a missing target paid nothing)."""
+    if c.on == "attainment":
+        if target is None or target <= 0:
+            return "no target, so no attainment to pay on → 0"
         x, unit = base / target * HUNDRED, target / HUNDRED
         where = f"attainment {percent_text(x)} ({money(base)} / {money(target)})"
     else:
@@ -60,26 +83,22 @@ def commission_amount(c: Commission, base: Decimal, target: Decimal | None) -> t
         where = f"amount {money(base)}"
     if c.gate is not None and x < c.gate:
         gate = pct(c.gate) if c.on == "attainment" else money(c.gate)
-        return ZERO, f"{where} is below the gate {gate} → 0"
+        return f"{where} is below the gate {gate} → 0"
     if c.mode == "marginal":
-        parts = marginal_parts(c.bands, base, unit)
-        raw = sum((c.bands[i].rate * part / HUNDRED for i, part in parts), ZERO)
-        terms = " + ".join(f"{pct(c.bands[i].rate)} × {money(part)}" for i, part in parts) or "0"
-        which = ", ".join(f"{pct(c.bands[i].rate)} of {_band_part(c.bands[i], unit, c.on)}" for i, _ in parts)
+        terms = " + ".join(f"{pct(c.bands[i].rate)} × {money(part)}" for i, part in reached) or "0"
+        which = ", ".join(f"{pct(c.bands[i].rate)} of {_band_part(c.bands[i], unit, c.on)}" for i, _ in reached)
         formula = f"marginal on {where}: {terms}" + (f" ({which})" if which else "")
+    elif reached is None:
+        formula = f"whole-amount on {where}: no tier applies → 0"
     else:
-        i = find_band(c.bands, x)
-        raw = ZERO if i is None else c.bands[i].rate * base / HUNDRED
+        band = c.bands[reached]
         formula = (
-            f"whole-amount on {where}: no tier applies → 0"
-            if i is None
-            else f"whole-amount on {where}: tier bands[{i}] ({_band_range(c.bands[i], c.on)}) "
-            f"{pct(c.bands[i].rate)} × {money(base)} ({pct(c.bands[i].rate)} of the whole amount)"
+            f"whole-amount on {where}: tier bands[{reached}] ({_band_range(band, c.on)}) "
+            f"{pct(band.rate)} × {money(base)} ({pct(band.rate)} of the whole amount)"
         )
     if c.cap is not None and raw > c.cap:
         formula += f" = {money(raw)}, capped at {money(c.cap)}"
-        raw = c.cap
-    return raw, formula
+    return formula
 
 
 def commission_line(plan: Plan, seg_id: str, values: Values) -> Line:
@@ -92,6 +111,11 @@ def commission_line(plan: Plan, seg_id: str, values: Values) -> Line:
     if c.on == "attainment":
         target, target_input = target_of(values, c.target)
         inputs.append(target_input)
-    raw, formula = commission_amount(c, base if base is not None else ZERO, target)
+    raw, facts = commission_amount(c, base if base is not None else ZERO, target)
     value = round_by(plan.rounding, raw)
-    return Line(rule, "commission", value, f"{formula} = {money(value)}", inputs)
+    return Line(rule, "commission", value, inputs=inputs, render="commission", facts=(*facts, value), spec=c)
+
+
+@renderer("commission")
+def _commission_line_text(c: Commission, base: Decimal, target: Decimal | None, reached, raw: Decimal, value) -> str:
+    return f"{commission_text(c, base, target, reached, raw)} = {money(value)}"

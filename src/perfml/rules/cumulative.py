@@ -29,7 +29,7 @@ import pandas as pd
 from perfml.errors import PlanError
 from perfml.metrics import MONEY, money_digits, parse_period, period_codes, period_label
 from perfml.rules.bands import ZERO, round_by
-from perfml.rules.commission import commission_amount, commission_line
+from perfml.rules.commission import commission_amount, commission_line, commission_text
 from perfml.rules.plan import Commission, Plan, required
 from perfml.rules.trace import Input, Line, money
 from perfml.rules.values import Values, from_units
@@ -176,7 +176,8 @@ def _to_date_amount(plan: Plan, c: Commission, values: Values, column) -> tuple[
     names = [column(m) for m in _summed(c)]
     base = values.get(names[0])
     target = values.get(names[1]) if c.on == "attainment" else None
-    raw, text = commission_amount(c, base if base is not None else ZERO, target)
+    raw, facts = commission_amount(c, base if base is not None else ZERO, target)
+    text = commission_text(c, *facts)
     return round_by(plan.rounding, raw), text, names
 
 

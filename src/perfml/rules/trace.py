@@ -183,10 +183,12 @@ class Input:
 class Line:
     """One line item of a payout: rounded once, by the plan's rule.
 
-    The formula is a record (`render` key and `facts`, rendered on demand) or a ready text.
+    The formula is a record (`render` key and `facts`, rendered on demand) or a ready text. `spec` is the
+    plan's rule the line applied (its bands, rates, names): handed to the renderer first, never stored in a
+    record (the record's `rule` names it in the plan the run header identifies).
     """
 
-    __slots__ = ("rule", "name", "value", "inputs", "note", "render", "facts", "_formula")
+    __slots__ = ("rule", "name", "value", "inputs", "note", "render", "facts", "spec", "_formula")
 
     def __init__(
         self,
@@ -199,6 +201,7 @@ class Line:
         *,
         render: str | None = None,
         facts: tuple = (),
+        spec: Any = None,
     ):
         if (formula is None) == (render is None):
             raise ValueError(f"line {name}: give a formula text or a renderer key, exactly one")
@@ -209,12 +212,15 @@ class Line:
         self.note = note
         self.render = render
         self.facts = facts
+        self.spec = spec
         self._formula = formula
 
     @property
     def formula(self) -> str:
         """The formula text (rendered from the record when the line has one)."""
-        return self._formula if self._formula is not None else render(self.render, self.facts)  # type: ignore[arg-type]
+        if self._formula is not None:
+            return self._formula
+        return render(self.render, self.facts if self.spec is None else (self.spec, *self.facts))  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
         return f"Line({self.rule!r}, {self.name!r}, {self.value!r})"
