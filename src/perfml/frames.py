@@ -27,6 +27,13 @@ def isin(values: pd.Series, allowed: pd.Series | Iterable[str]) -> np.ndarray:
     return np.asarray(found.fill_null(False), dtype=bool)
 
 
+def positions(values: pd.Series, within) -> np.ndarray:
+    """Position of each value in `within` (unique strings), -1 where absent or missing; hashed in Arrow."""
+    column = pa.array(values.astype("string").array)
+    where = pc.index_in(column, value_set=pa.array(pd.array(within, dtype="string")).cast(column.type))
+    return np.asarray(where.fill_null(-1), dtype="int64")
+
+
 def lookup(keys: pd.Series, mapping: pd.Series) -> pd.Series:
     """`keys.map(mapping)` (missing where a key is not in `mapping`'s unique index), on `keys`' index.
 
@@ -35,9 +42,7 @@ def lookup(keys: pd.Series, mapping: pd.Series) -> pd.Series:
     """
     if not isinstance(keys.dtype, pd.StringDtype) or not len(mapping):
         return keys.map(mapping)
-    column = pa.array(keys.array)
-    index = pa.array(mapping.index.astype("string").array).cast(column.type)
-    where = np.asarray(pc.index_in(column, value_set=index).fill_null(-1), dtype="int64")
+    where = positions(keys, mapping.index)
     found = where >= 0
     values = mapping.iloc[np.where(found, where, 0)].set_axis(keys.index)
     return values.where(found)

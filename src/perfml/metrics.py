@@ -80,10 +80,9 @@ from typing import overload
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from perfml.errors import PerfmlError
+from perfml.frames import positions
 
 HISTORY_MONTHS = 12  # the longest look-back of any metric (same month last year)
 SHARE_DIGITS = 4  # crediting shares are exact in 1/10,000 (basis points of the whole)
@@ -458,9 +457,7 @@ def _aggregate(events: list, grid: pd.DataFrame) -> pd.DataFrame:
 
 def _grid_keys(employee_ids: pd.Series, months: pd.Series, people, lo: int, span: int) -> np.ndarray:
     """employee's position in `people` x span + month offset; -1 for an employee or month outside the grid."""
-    ids = pa.array(employee_ids.astype("string").array)
-    where = pc.index_in(ids, value_set=pa.array(people).cast(ids.type)).fill_null(-1)
-    who = np.asarray(where, dtype="int64")
+    who = positions(employee_ids, people)
     month = months.to_numpy("int64") - lo
     inside = (who >= 0) & (month >= 0) & (month < span)
     return np.where(inside, who * span + month, -1)
