@@ -362,3 +362,20 @@ def test_cli_validate_lists_untracked_tables(tiny_dir):
     result = CliRunner().invoke(app, ["validate", str(tiny_dir)])
     assert result.exit_code == 0, result.output
     assert "untracked (declared in dataset.yaml): activities" in result.output
+
+
+def test_fingerprint_follows_content_not_layout():
+    """Sliced or re-chunked, the same values hash the same; one changed character or a missing value differs."""
+    from perfml.frames import column_bytes
+
+    def digest(s):
+        return b"".join(column_bytes(s))
+
+    ids = pd.Series(["E1", "E2", None, "客户"], dtype="string")
+    sliced = pd.concat([pd.Series(["X"], dtype="string"), ids], ignore_index=True).iloc[1:].reset_index(drop=True)
+    assert digest(sliced) == digest(ids)
+    assert digest(ids) != digest(pd.Series(["E1", "E2", "", "客户"], dtype="string"))
+    assert digest(ids) != digest(pd.Series(["E1", "E3", None, "客户"], dtype="string"))
+    assert digest(pd.Series(["ab", "c"], dtype="string")) != digest(pd.Series(["a", "bc"], dtype="string"))
+    stamps = pd.Series(pd.to_datetime(["2024-01-01", None]))
+    assert digest(stamps) == digest(stamps.astype("datetime64[us]"))

@@ -28,6 +28,7 @@ import yaml
 from pandas._libs import NaTType
 
 from perfml.errors import DataValidationError, Problem
+from perfml.frames import column_bytes
 from perfml.schema import MANIFEST, TABLES
 from perfml.validation import empty_table, validate_tables
 
@@ -211,7 +212,9 @@ class Dataset:
             df = self._tables[name]
             h.update(name.encode())
             h.update(",".join(map(str, df.columns)).encode())
-            h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+            for column in df.columns:
+                for part in column_bytes(df[column]):
+                    h.update(part)
         return h.hexdigest()
 
     def before(self, cutoff) -> Dataset:
