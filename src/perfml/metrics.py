@@ -313,6 +313,7 @@ def metric_table_and_evidence(
     events = _events(dataset, orders, crediting, window)
     evidence = _evidence_of(events, evidence_metrics, evidence_periods)
     grid = _aggregate(events, grid)
+    del events  # the largest intermediate: freed before the joins below allocate theirs
     grid = _rates(grid)
     grid = _join(grid, _targets(dataset.targets), fill=None)
     grid = _growth(grid)
@@ -437,18 +438,21 @@ def _aggregate(events: list, grid: pd.DataFrame) -> pd.DataFrame:
     rows = _grid_keys(grid["employee_id"], grid["p"], people, lo, span)
     cells = len(people) * span
     out = {}
+    keys: dict[int, np.ndarray] = {}  # one key array per source frame, shared by its events
     for ev in events:
-        key = _grid_keys(ev.frame["employee_id"], ev.frame["p"], people, lo, span)
-        inside = key >= 0
+        if id(ev.source) not in keys:
+            keys[id(ev.source)] = _grid_keys(ev.source["employee_id"], ev.source["p"], people, lo, span)
+        key = keys[id(ev.source)]
+        inside = key >= 0 if ev.mask is None else (key >= 0) & ev.mask
         key = key[inside]
         if ev.kind == "int":  # counts and money units: summed exactly in int64, one event at a time
             dense = np.zeros(cells, dtype="int64")
             if ev.value:
-                np.add.at(dense, key, ev.frame[ev.value].to_numpy()[inside].astype("int64"))
+                np.add.at(dense, key, ev.source[ev.value].to_numpy()[inside].astype("int64"))
             else:
                 dense += np.bincount(key, minlength=cells)
         else:  # float sums as pandas sums them (compensated), so averages do not move in the last digit
-            summed = pd.Series(ev.frame[ev.value].to_numpy("float64")[inside]).groupby(key, sort=False).sum()
+            summed = pd.Series(ev.source[ev.value].to_numpy("float64")[inside]).groupby(key, sort=False).sum()
             dense = np.zeros(cells, dtype="float64")
             dense[summed.index.to_numpy()] = summed.to_numpy()
         out[ev.name] = dense[rows]
@@ -470,27 +474,36 @@ class _Events:
 
     name: str
     table: str
-    frame: pd.DataFrame
+    source: pd.DataFrame  # shared by the events of one table: filtered by `mask`, never copied
     value: str | None = None  # summed column; None = count rows
     kind: str = "int"  # integer counts and money units, or float sums
+    mask: np.ndarray | None = None  # the source rows that count (None: all)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The rows of this metric (a copy when masked: only the traces' evidence asks for it)."""
+        return self.source if self.mask is None else self.source[self.mask]
 
 
 def _events(dataset, orders: pd.DataFrame, ledger: pd.DataFrame | None, window=None) -> list[_Events]:
     """Every row-counted metric, defined once: the aggregates and the trace evidence both use this."""
     credited = _credited(orders, ledger)
-    new = credited["order_type"] == "new"
-    counted = credited["share_bp"] > 0
+    new = _true(credited["order_type"] == "new")
+    repeat = _true(credited["order_type"] == "repeat")
+    counted = _true(credited["share_bp"] > 0)
+    transferred = _true(credited["transferred_units"] > 0)
     out = [
         _Events("revenue", "orders", credited, "credited_units"),
-        _Events("new_revenue", "orders", credited[new], "credited_units"),
-        _Events("repeat_revenue", "orders", credited[credited["order_type"] == "repeat"], "credited_units"),
-        _Events("transferred_revenue", "orders", credited[credited["transferred_units"] > 0], "transferred_units"),
+        _Events("new_revenue", "orders", credited, "credited_units", mask=new),
+        _Events("repeat_revenue", "orders", credited, "credited_units", mask=repeat),
+        _Events("transferred_revenue", "orders", credited, "transferred_units", mask=transferred),
         _Events("revenue_at_close", "orders", orders, "units"),
-        _Events("orders", "orders", credited[counted]),
-        _Events("new_customers", "orders", credited[counted & new]),
+        _Events("orders", "orders", credited, mask=counted),
+        _Events("new_customers", "orders", credited, mask=counted & new),
     ]
     acts = _keyed(dataset.activities, "employee_id", "occurred_at", "activity_id", ["type"], window)
-    out += [_Events(name, "activities", acts[acts["type"] == kind]) for kind, name in _COUNT_ACTIVITY.items()]
+    kinds = acts.pop("type")
+    out += [_Events(name, "activities", acts, mask=_true(kinds == kind)) for kind, name in _COUNT_ACTIVITY.items()]
     out.append(_Events("activities", "activities", acts))
 
     leads = dataset.leads
@@ -503,7 +516,7 @@ def _events(dataset, orders: pd.DataFrame, ledger: pd.DataFrame | None, window=N
         _Events("leads_converted", "leads", _keyed(leads, "owner_id", "converted_at", "lead_id", (), window)),
         _Events("leads_lost", "leads", _keyed(leads, "owner_id", "lost_at", "lead_id", (), window)),
         _Events("leads_due_24h", "leads", due),
-        _Events("leads_contacted_24h", "leads", due[due["response_hours"].le(24).fillna(False)]),
+        _Events("leads_contacted_24h", "leads", due, mask=_true(due["response_hours"].le(24))),
         _Events("lead_responses", "leads", contacted),
         _Events("response_hours_total", "leads", contacted, "response_hours", "float"),
     ]
@@ -517,6 +530,11 @@ def _events(dataset, orders: pd.DataFrame, ledger: pd.DataFrame | None, window=N
     return out
 
 
+def _true(condition: pd.Series) -> np.ndarray:
+    """A condition as a plain bool array, missing as False."""
+    return condition.to_numpy(bool, na_value=False)
+
+
 def _keyed(
     df: pd.DataFrame, who: str, when: str, id_col: str, keep: Iterable[str] = (), window: tuple[int, int] | None = None
 ) -> pd.DataFrame:
@@ -524,7 +542,7 @@ def _keyed(
     mask = df[who].notna() & df[when].notna()
     if window is not None:
         mask &= _in_window(df[when], window)
-    rows = df[mask]
+    rows = df.loc[mask, list(dict.fromkeys([who, when, id_col, *keep]))]  # only the columns used are copied
     stamp = rows[when]
     return pd.DataFrame(
         {
