@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from perfml.errors import PlanError
-from perfml.frames import isin
+from perfml.frames import isin, release_freed_memory
 from perfml.metrics import (
     DERIVED_FROM,
     HISTORY_MONTHS,
@@ -43,6 +43,7 @@ from perfml.rules.values import DERIVED, ROW_SOURCES, RunProvenance, Values, as_
 from perfml.schema import MONEY_MAX, MONEY_PLACES
 
 ZERO = Decimal(0)
+ROW_KEYS = ("employee_id", "period", "team_id", "role", "tenure_months")  # what every row of the values frame keeps
 
 
 def _context() -> Context:
@@ -260,6 +261,7 @@ def evaluate_stream(
         )
 
     ledger = ledger_of_run()
+    release_freed_memory()
     # Read in the metrics pass, source rows cost little; read later, the ledger is rebuilt rather than kept.
     eager = source_rows if source_rows is not None else employee_ids is not None
     needed = plan_metrics(plan)
@@ -319,6 +321,7 @@ def _evaluate_block(
     """(results, skipped) of each period of `block`, in order: metrics in one pass for the block, results
     computed a period at a time (`ledger_of_run` rebuilds the run's crediting ledger for lazy traces)."""
     rows, units, digits, evidence = _values_frame(dataset, ledger, needed, block, employee_ids, with_evidence=eager)
+    release_freed_memory()  # the metrics pass's temporaries: results of the block's periods reuse the pages
     shares = day_shares(rows, dataset, plan)
     bounds = np.searchsorted(rows["period"].to_numpy(str), block + [chr(0x10FFFF)])  # rows are period-sorted
     for period, lo, hi in zip(block, bounds[:-1], bounds[1:], strict=True):
@@ -388,7 +391,9 @@ def _values_frame(
         evidence_periods=_evidence_periods(needed, periods) if with_evidence else (),
         look_back=0,
     )
-    frame = _with_history(table.frame, needed)  # keeps row order, so `units` stays aligned
+    # Only the plan's columns travel on (each step below copies the frame); row order is kept, so `units`
+    # stays aligned.
+    frame = _with_history(table.frame[[c for c in table.frame.columns if c in ROW_KEYS or c in needed]], needed)
     keep = frame["period"].isin(periods)
     if employee_ids is not None:
         keep &= isin(frame["employee_id"], employee_ids)
