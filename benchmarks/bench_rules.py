@@ -2,9 +2,9 @@
 
 Builds a synthetic company directly as typed frames (validation is not what is measured), then
 evaluates the built-in `sales-default` plan over every month (in one run, or one run per month
-with --per-period; a run computes its periods one at a time, `evaluate_stream`) and streams each
-run to JSON with its CSV summary, by two paths, each in its own subprocess so
-that peak memory is its own:
+with --per-period; a run builds its credit ledger once, its metrics in one pass per block of up to
+12 months and its results one period at a time, `evaluate_stream`) and streams each run to JSON
+with its CSV summary, by two paths, each in its own subprocess so that peak memory is its own:
 
 - `records`: compact records (`BonusRun.write_json(fh, render=False)`), texts rendered on demand;
 - `rendered`: every result's readable trace (formula texts and source row ids of every input), as
