@@ -324,11 +324,12 @@ def _evaluate_block(
     release_freed_memory()  # the metrics pass's temporaries: results of the block's periods reuse the pages
     shares = day_shares(rows, dataset, plan)
     bounds = np.searchsorted(rows["period"].to_numpy(str), block + [chr(0x10FFFF)])  # rows are period-sorted
+    in_block = ledger[isin(ledger["period"], block)]  # each period's credits are read from these rows
     for period, lo, hi in zip(block, bounds[:-1], bounds[1:], strict=True):
         yield _evaluate_period(
             plan,
             dataset,
-            ledger,
+            (ledger, in_block[(in_block["period"] == period).to_numpy(bool)]),
             ledger_of_run,
             needed,
             period,
@@ -342,7 +343,7 @@ def _evaluate_block(
 def _evaluate_period(
     plan: Plan,
     dataset,
-    ledger: pd.DataFrame,
+    ledgers: tuple[pd.DataFrame, pd.DataFrame],
     ledger_of_run,
     needed: set[str],
     period: str,
@@ -351,9 +352,11 @@ def _evaluate_period(
     employee_ids: list[str] | None,
     overrides,
 ) -> tuple[list, list]:
-    """Results and skipped rows of one period from its slice of the block's metric rows (`values`)."""
+    """Results and skipped rows of one period from its slice of the block's metric rows (`values`); `ledgers`:
+    the run's credit ledger and its rows of this period."""
     periods = [period]
     rows, units, digits, evidence = values
+    ledger, credited = ledgers
     evaluated = set(rows["employee_id"].tolist())
 
     def rows_behind() -> dict:
@@ -369,9 +372,9 @@ def _evaluate_period(
         provenance,
         overrides=overrides,
         not_tracked=untracked_metrics(dataset),
-        milestone_orders=_milestone_orders(plan, ledger, periods),
-        notes=credit_notes(ledger[ledger["period"] == period], plan.currency),
-        spiffs=spiff_orders(plan, ledger, dataset.orders, periods),
+        milestone_orders=_milestone_orders(plan, credited, periods),
+        notes=credit_notes(credited, plan.currency),
+        spiffs=spiff_orders(plan, credited, dataset.orders, periods),
         draw_openings=_draw_openings(plan, dataset, ledger, needed, periods, employee_ids),
         shares=shares,
     )
