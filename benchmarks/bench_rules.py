@@ -189,8 +189,12 @@ class _LineCounter:
 
     def __next__(self):
         results, skipped = next(self.parts)
-        self.lines += sum(len(r.lines) for r in results)
-        return results, skipped
+        return self._counted(results), skipped
+
+    def _counted(self, results):
+        for r in results:  # results are computed as they are read: count them on the way through
+            self.lines += len(r.lines)
+            yield r
 
 
 def peak_mb() -> float:

@@ -1,9 +1,11 @@
-"""Streaming evaluation: one period at a time, the same bytes as the run held in memory."""
+"""Streaming evaluation: metrics per block of months, results computed as they are read, the same bytes as
+the run held in memory."""
 
 from __future__ import annotations
 
 import io
 import json
+from decimal import Context, getcontext, localcontext
 
 import pytest
 from typer.testing import CliRunner
@@ -80,3 +82,20 @@ def test_bonus_command_refuses_a_backward_range(small_dir, tmp_path):
     assert done.exit_code != 0
     assert "range 2026-03..2026-01: 2026-03 is after 2026-01" in done.output
     assert not (tmp_path / "run.json").exists()
+
+
+def test_results_are_computed_as_they_are_read_and_the_reader_keeps_its_decimal_context(small_dataset, monkeypatch):
+    monkeypatch.setattr(engine, "RESULT_CHUNK", 2)
+    computed = []
+    real = engine.compute
+    monkeypatch.setattr(engine, "compute", lambda *a, **k: computed.append(a[2].employee_id) or real(*a, **k))
+    results, skipped = next(iter(evaluate_stream("sales-default", small_dataset, PERIODS).parts))
+    with localcontext(Context(prec=5)):
+        first = next(iter(results))
+        assert getcontext().prec == 5  # the engine's exact context does not leak out between results
+        assert 1 <= len(computed) <= 2 and computed[0] == first.employee_id
+    rest = list(results)
+    streamed = list(computed)
+    in_memory = evaluate("sales-default", small_dataset, PERIODS[0])
+    assert [r.employee_id for r in [first, *rest]] == [r.employee_id for r in in_memory.results] == streamed
+    assert skipped == in_memory.skipped  # filled while the results were read

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Context, Decimal, localcontext
+from itertools import islice
 
 import numpy as np
 import pandas as pd
@@ -317,9 +318,9 @@ def _evaluate_block(
     employee_ids: list[str] | None,
     overrides,
     eager: bool,
-) -> Iterator[tuple[list, list]]:
+) -> Iterator[tuple[Iterator[Result], list]]:
     """(results, skipped) of each period of `block`, in order: metrics in one pass for the block, results
-    computed a period at a time (`ledger_of_run` rebuilds the run's crediting ledger for lazy traces)."""
+    computed as they are read (`ledger_of_run` rebuilds the run's crediting ledger for lazy traces)."""
     rows, units, digits, evidence = _values_frame(dataset, ledger, needed, block, employee_ids, with_evidence=eager)
     release_freed_memory()  # the metrics pass's temporaries: results of the block's periods reuse the pages
     shares = day_shares(rows, dataset, plan)
@@ -351,7 +352,7 @@ def _evaluate_period(
     shares: list[DayShare],
     employee_ids: list[str] | None,
     overrides,
-) -> tuple[list, list]:
+) -> tuple[Iterator[Result], list]:
     """Results and skipped rows of one period from its slice of the block's metric rows (`values`); `ledgers`:
     the run's credit ledger and its rows of this period."""
     periods = [period]
@@ -363,13 +364,15 @@ def _evaluate_period(
         return evidence if evidence is not None else _evidence(dataset, ledger_of_run(), needed, periods, evaluated)
 
     provenance = RunProvenance(frozenset(rows.columns), rows_behind, more=cumulative_input)
-    return _evaluate_rows(
+    skipped: list = []
+    stream = _result_stream(
         plan,
         rows,
         units,
         digits,
         needed,
         provenance,
+        skipped=skipped,
         overrides=overrides,
         not_tracked=untracked_metrics(dataset),
         milestone_orders=_milestone_orders(plan, credited, periods),
@@ -378,6 +381,7 @@ def _evaluate_period(
         draw_openings=_draw_openings(plan, dataset, ledger, needed, periods, employee_ids),
         shares=shares,
     )
+    return stream, skipped
 
 
 def _values_frame(
@@ -430,7 +434,27 @@ def _evaluate_rows(
     digits: int,
     needed: set[str],
     provenance: RunProvenance,
+    **options,
+) -> tuple[list, list]:
+    """`_result_stream` collected: (results, skipped) as lists."""
+    skipped: list = []
+    return list(_result_stream(plan, rows, units, digits, needed, provenance, skipped=skipped, **options)), skipped
+
+
+RESULT_CHUNK = 500
+"""Results computed per step of a stream: enough to amortise the exact-decimal context, few enough that a
+period's results never sit in memory together (a result with its trace is ~12 KB)."""
+
+
+def _result_stream(
+    plan: Plan,
+    rows: pd.DataFrame,
+    units: pd.DataFrame,
+    digits: int,
+    needed: set[str],
+    provenance: RunProvenance,
     *,
+    skipped: list,
     overrides,
     milestone_orders: dict,
     notes: dict,
@@ -438,10 +462,11 @@ def _evaluate_rows(
     spiffs: dict | None = None,
     draw_openings: dict | None = None,
     shares: list[DayShare] | None = None,
-) -> tuple[list, list]:
-    """One `compute` per row, in the rows' order, plus the rows no segment selects or the plan does not
-    pay (`shares`: days paid under the plan, see `perfml.rules.proration`)."""
-    results, skipped = [], []
+) -> Iterator[Result]:
+    """One `compute` per row, in the rows' order; the rows no segment selects or the plan does not pay are
+    appended to `skipped` as the stream is read (`shares`: days paid under the plan, see
+    `perfml.rules.proration`). The decimal context and the paused collector are entered per chunk, so a
+    reader between two results runs under its own settings."""
     prorated: dict[tuple[str, int, int], Plan] = {}
     with localcontext(_context()), collector_paused():
         # Plain Python values per column; metrics as exact Decimals (money from integer units).
@@ -454,62 +479,66 @@ def _evaluate_rows(
             columns["revenue_trailing6_mean"] = [
                 None if v is None else v / 6 for v in columns.pop("revenue_trailing6_total")
             ]
-        names = list(columns)
-        segments: dict[tuple[str, int], str | None] = {}
-        for emp, period, role, team, tenure, share, *metric_values in zip(
-            rows["employee_id"].tolist(),
-            rows["period"].tolist(),
-            rows["role"].tolist(),
-            rows["team_id"].tolist(),
-            rows["tenure_months"].tolist(),
-            shares if shares else [None] * len(rows),
-            *columns.values(),
-            strict=True,
-        ):
-            if share is not None and share.skip:
-                skipped.append({"employee_id": emp, "period": period, "reason": share.skip})
-                continue
-            key = (role, int(tenure))
-            if key not in segments:
-                segments[key] = plan.segment_for(*key)
-            seg_id = segments[key]
-            if seg_id is None:
-                skipped.append(
-                    {
-                        "employee_id": emp,
-                        "period": period,
-                        "reason": f"no segment selects role {role} at tenure {int(tenure)} months",
-                    }
+    names = list(columns)
+    segments: dict[tuple[str, int], str | None] = {}
+    each_row = zip(
+        rows["employee_id"].tolist(),
+        rows["period"].tolist(),
+        rows["role"].tolist(),
+        rows["team_id"].tolist(),
+        rows["tenure_months"].tolist(),
+        shares if shares else [None] * len(rows),
+        *columns.values(),
+        strict=True,
+    )
+    for _ in range(0, len(rows), RESULT_CHUNK):
+        results = []
+        with localcontext(_context()), collector_paused():
+            for emp, period, role, team, tenure, share, *metric_values in islice(each_row, RESULT_CHUNK):
+                if share is not None and share.skip:
+                    skipped.append({"employee_id": emp, "period": period, "reason": share.skip})
+                    continue
+                key = (role, int(tenure))
+                if key not in segments:
+                    segments[key] = plan.segment_for(*key)
+                seg_id = segments[key]
+                if seg_id is None:
+                    skipped.append(
+                        {
+                            "employee_id": emp,
+                            "period": period,
+                            "reason": f"no segment selects role {role} at tenure {int(tenure)} months",
+                        }
+                    )
+                    continue
+                data = dict(zip(names, metric_values, strict=True))
+                paid_by = plan
+                if share is not None and share.partial:
+                    data = prorated_targets(data, share.days, share.of)
+                    cut = (seg_id, share.days, share.of)
+                    if cut not in prorated:
+                        prorated[cut] = prorated_plan(plan, *cut)
+                    paid_by = prorated[cut]
+                    provenance.target_notes[(emp, period)] = share.target_note
+                values = Values(emp, period, data, provenance, not_tracked)
+                if overrides:
+                    values = values.override(overrides)
+                results.append(
+                    compute(
+                        paid_by,
+                        seg_id,
+                        values,
+                        role=role,
+                        team_id=team,
+                        orders=milestone_orders.get((emp, period), ()),
+                        credits=notes.get((emp, period)),
+                        spiff_orders=(spiffs or {}).get((emp, period), ()),
+                        draw_opening=(draw_openings or {}).get((emp, period), ZERO),
+                    )
                 )
-                continue
-            data = dict(zip(names, metric_values, strict=True))
-            paid_by = plan
-            if share is not None and share.partial:
-                data = prorated_targets(data, share.days, share.of)
-                cut = (seg_id, share.days, share.of)
-                if cut not in prorated:
-                    prorated[cut] = prorated_plan(plan, *cut)
-                paid_by = prorated[cut]
-                provenance.target_notes[(emp, period)] = share.target_note
-            values = Values(emp, period, data, provenance, not_tracked)
-            if overrides:
-                values = values.override(overrides)
-            results.append(
-                compute(
-                    paid_by,
-                    seg_id,
-                    values,
-                    role=role,
-                    team_id=team,
-                    orders=milestone_orders.get((emp, period), ()),
-                    credits=notes.get((emp, period)),
-                    spiff_orders=(spiffs or {}).get((emp, period), ()),
-                    draw_opening=(draw_openings or {}).get((emp, period), ZERO),
-                )
-            )
-            if share is not None and share.note:
-                note_share(results[-1], share, plan.segments[seg_id])
-    return results, skipped
+                if share is not None and share.note:
+                    note_share(results[-1], share, plan.segments[seg_id])
+        yield from results
 
 
 OVERRIDE_MAX = Decimal(int(MONEY_MAX))

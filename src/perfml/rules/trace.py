@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, BinaryIO, Protocol
 
+from perfml.frames import release_freed_memory
 from perfml.rules.bands import fmt
 
 # The order the engine computes line items in (the gate last: it deducts from the lines before it).
@@ -424,8 +425,9 @@ class BonusRun:
 class RunStream:
     """A run evaluated one period at a time: its header now, each period's results as they are computed.
 
-    `parts` yields (results, skipped) per period, in period order; consume it once, by `collect` (the
-    whole `BonusRun` in memory) or `write_json` (nothing but one period's results held at a time).
+    `parts` yields (results, skipped) per period, in period order: the results an iterator computed as it is
+    read, `skipped` filled as they are. Consume it once, by `collect` (the whole `BonusRun` in memory) or
+    `write_json` (a few hundred results held at a time).
     """
 
     plan: dict[str, Any]
@@ -433,7 +435,7 @@ class RunStream:
     currency: str
     data: dict[str, Any]
     holds: list[dict[str, Any]]
-    parts: Iterator[tuple[list[Result], list[dict[str, str]]]]
+    parts: Iterator[tuple[Iterable[Result], list[dict[str, str]]]]
 
     def collect(self) -> BonusRun:
         """Every period's results in one `BonusRun`."""
@@ -447,7 +449,7 @@ class RunStream:
         """Write the bytes `collect().write_json(fh)` would (and its `summary_csv` to `csv_fh`); the summary.
 
         The header (with the summary) comes first in the file, so results are spooled to an unnamed
-        temporary file until the last period is done, then copied after it.
+        temporary file as they are computed until the last period is done, then copied after it.
         """
         count, total = 0, Decimal(0)
         skipped: list[dict[str, str]] = []
@@ -461,8 +463,8 @@ class RunStream:
                     csv_spool.write(_dumps(row).encode() + b"\n")
                     count += 1
                     total += r.total
-                skipped += part_skipped
-                del results  # one period's results at a time
+                skipped += part_skipped  # filled while its results were read
+                release_freed_memory()  # the period's pages back to the system before the next one
             head = BonusRun(self.plan, self.periods, self.currency, self.data, [], self.holds, skipped)
             summary = _summary(count, total, head)
             fh.write(_results_opening(_head(head, summary)))
