@@ -82,7 +82,7 @@ import numpy as np
 import pandas as pd
 
 from perfml.errors import PerfmlError
-from perfml.frames import positions
+from perfml.frames import lookup, positions
 
 HISTORY_MONTHS = 12  # the longest look-back of any metric (same month last year)
 SHARE_DIGITS = 4  # crediting shares are exact in 1/10,000 (basis points of the whole)
@@ -614,8 +614,8 @@ def _orders(
     out = _keyed(orders, "employee_id", "closed_at", "order_id", ["customer_id", "amount", "order_type"], window)
     out["order_id"] = out["id"]
     if ledger is not None and "amount" in ledger.columns:
-        amounts = ledger.drop_duplicates("order_id").set_index("order_id")["amount"]
-        out["amount"] = out["order_id"].map(amounts)
+        first = ~ledger["order_id"].duplicated().to_numpy()  # an order's amount is the same on each of its rows
+        out["amount"] = lookup(out["order_id"], ledger["amount"][first].set_axis(ledger["order_id"][first]))
         uncovered = out["order_id"][out["amount"].isna()]
         if len(uncovered):
             raise PerfmlError(f"credit ledger lacks order(s) {', '.join(uncovered[:5])} of the months asked for")
@@ -634,13 +634,14 @@ def _credited(orders: pd.DataFrame, ledger: pd.DataFrame | None) -> pd.DataFrame
     if missing:
         raise PerfmlError(f"credit ledger lacks column(s): {', '.join(sorted(missing))}")
     status = ledger["status"] if "status" in ledger.columns else pd.Series("direct", index=ledger.index)
-    rows = ledger[["order_id", "employee_id", "share_bp"]].assign(transferred=status.isin(TRANSFERRED_STATUSES))
-    rows = rows[rows["employee_id"].notna()].merge(
-        orders[["order_id", "id", "p", "order_type", "units"]],
-        on="order_id",
-        how="inner",
-        validate="many_to_one",
-    )
+    held = ledger["employee_id"].notna().to_numpy()
+    rows = ledger.loc[held, ["order_id", "employee_id", "share_bp"]]
+    rows = rows.assign(transferred=status[held].isin(TRANSFERRED_STATUSES).to_numpy()).reset_index(drop=True)
+    # Each credited row takes its order's month, type and units (an inner join on the order, by position).
+    at = positions(rows["order_id"], orders["order_id"])
+    rows = rows[at >= 0].reset_index(drop=True)
+    found = orders[["id", "p", "order_type", "units"]].iloc[at[at >= 0]].reset_index(drop=True)
+    rows = pd.concat([rows, found], axis=1)
     rows["share_bp"] = rows["share_bp"].astype("int64")
     rows["credited_units"] = rows["units"] // FULL_SHARE * rows["share_bp"]
     rows["transferred_units"] = rows["credited_units"].where(rows.pop("transferred"), 0)
