@@ -82,7 +82,7 @@ import numpy as np
 import pandas as pd
 
 from perfml.errors import PerfmlError
-from perfml.frames import lookup, positions
+from perfml.frames import lookup, positions, release_freed_memory
 
 HISTORY_MONTHS = 12  # the longest look-back of any metric (same month last year)
 SHARE_DIGITS = 4  # crediting shares are exact in 1/10,000 (basis points of the whole)
@@ -313,7 +313,8 @@ def metric_table_and_evidence(
     events = _events(dataset, orders, crediting, window)
     evidence = _evidence_of(events, evidence_metrics, evidence_periods)
     grid = _aggregate(events, grid)
-    del events  # the largest intermediate: freed before the joins below allocate theirs
+    del events  # the largest intermediate: freed, and its pages handed back, before the joins below
+    release_freed_memory()
     grid = _rates(grid)
     grid = _join(grid, _targets(dataset.targets), fill=None)
     grid = _growth(grid)
