@@ -24,8 +24,8 @@ def test_features_equal_the_pandas_path(name, as_of, small_dataset, small_parque
     spec = get_pipeline(name)
     expected = _sorted(spec.build_features(small_dataset, as_of=as_of), spec)
     got = features(name, small_parquet, client=dask_client, as_of=as_of)
-    # one partition per bucket with units (the transfers: one task on the whole company)
-    assert (got.npartitions == 1) if name == "transfer-anomaly" else (got.npartitions > 1)
+    # one partition per bucket with units (the transfers: per bucket of their receivers)
+    assert got.npartitions > 1
     assert len(expected) > 30
     pd.testing.assert_frame_equal(_sorted(got.compute(), spec)[list(expected.columns)], expected)
 
