@@ -75,6 +75,9 @@ def test_dask_trained_models_match_the_pandas_metrics(name, small_parquet, dask_
     assert dask_run.kind == expected.kind
     for metric in ("model_roc_auc", "model_pr_auc", "baseline_roc_auc", "baseline_pr_auc"):
         assert dask_run.metrics[metric] == pytest.approx(expected.metrics[metric], abs=0.01), metric
+    # the gate counts the same evidence from the client's outline as from the whole tables
+    for key in ("data_months", "test_rows", "test_positives", "test_units"):
+        assert dask_run.gate.evidence[key] == expected.gate.evidence[key], key
 
 
 def test_the_partitioned_folder_reads_back_as_the_dataset(small_dataset, small_parquet):
