@@ -69,21 +69,31 @@ def _cross_bucket_company(small_dataset: Dataset, buckets: int):
     third = emp[~of.reindex(emp["employee_id"].astype("string")).isin(used).to_numpy()]["employee_id"].iloc[0]
     t0 = move["changed_at"]
     tables = {n: small_dataset.table(n) for n in small_dataset.rows()}
-    order = tables["orders"].iloc[:1].assign(
-        order_id="X-ORDER", customer_id=move["customer_id"], employee_id=third, closed_at=t0 + pd.Timedelta(hours=1)
+    order = (
+        tables["orders"]
+        .iloc[:1]
+        .assign(
+            order_id="X-ORDER", customer_id=move["customer_id"], employee_id=third, closed_at=t0 + pd.Timedelta(hours=1)
+        )
     )
     order["amount"] = 12345.0
-    lead = tables["leads"].iloc[:1].assign(
-        lead_id="X-LEAD", customer_id=move["customer_id"], owner_id=third, created_at=t0 - pd.Timedelta(days=1)
+    lead = (
+        tables["leads"]
+        .iloc[:1]
+        .assign(lead_id="X-LEAD", customer_id=move["customer_id"], owner_id=third, created_at=t0 - pd.Timedelta(days=1))
     )
     lead[["first_contact_at", "converted_at", "lost_at"]] = pd.NaT
     other = tables["customers"]["customer_id"].iloc[0]
-    call = tables["activities"].iloc[:1].assign(
-        activity_id="X-CALL",
-        employee_id=move["from_employee_id"],
-        customer_id=other,
-        type="call",
-        occurred_at=t0 - pd.Timedelta(days=1),
+    call = (
+        tables["activities"]
+        .iloc[:1]
+        .assign(
+            activity_id="X-CALL",
+            employee_id=move["from_employee_id"],
+            customer_id=other,
+            type="call",
+            occurred_at=t0 - pd.Timedelta(days=1),
+        )
     )
     for name, row in (("orders", order), ("leads", lead), ("activities", call)):
         tables[name] = pd.concat([tables[name], row.astype(tables[name].dtypes.to_dict())], ignore_index=True)
@@ -112,9 +122,10 @@ def test_no_transfer_group_reads_the_whole_company(small_parquet, small_dataset)
     groups = sorted(the_plan.units)
     pieces = [bucket_pieces(small_parquet, k, the_plan, groups) for k in range(4)]
     assert len(groups) > 1
-    assert sum(len(ids) for ids in the_plan.units.values()) == small_dataset.ownership_changes[
-        "from_employee_id"
-    ].notna().sum()
+    assert (
+        sum(len(ids) for ids in the_plan.units.values())
+        == small_dataset.ownership_changes["from_employee_id"].notna().sum()
+    )
     for g in groups:
         for table in ("activities", "orders", "leads"):
             rows = sum(len(p[g][table]) for p in pieces)
