@@ -12,7 +12,7 @@ from perfml.pipelines import PIPELINE_NAMES, get_pipeline
 from perfml.scale import DaskEngine, features
 from perfml.scale.layout import employee_buckets, partition
 from perfml.scale.outline import load_outline
-from perfml.scale.transfers import bucket_pieces, plan
+from perfml.scale.transfers import bucket_pieces, group_count, plan
 
 
 def test_the_client_outline_answers_as_the_whole_company(small_dataset, small_parquet, dask_client, tmp_path):
@@ -118,10 +118,10 @@ def test_transfer_features_read_records_of_every_bucket(small_dataset, dask_clie
 
 def test_no_transfer_group_reads_the_whole_company(small_parquet, small_dataset):
     spec = get_pipeline("transfer-anomaly")
-    the_plan = plan(small_parquet, spec.p.max_window_days)
+    the_plan = plan(small_parquet, spec.p.max_window_days, groups=group_count(4))
     groups = sorted(the_plan.units)
     pieces = [bucket_pieces(small_parquet, k, the_plan, groups) for k in range(4)]
-    assert len(groups) > 1
+    assert len(groups) > 1 and group_count(4) == 4 and group_count(64) == 16
     assert (
         sum(len(ids) for ids in the_plan.units.values())
         == small_dataset.ownership_changes["from_employee_id"].notna().sum()

@@ -131,11 +131,20 @@ def _score_part(
 class DaskEngine:
     """`perfml.pipelines.run.Engine` on a Dask cluster (`client`) over a partitioned folder (`root`)."""
 
-    def __init__(self, client: Client, root: Path, *, min_rows_per_worker: int = MIN_ROWS_PER_WORKER):
+    def __init__(
+        self,
+        client: Client,
+        root: Path,
+        *,
+        min_rows_per_worker: int = MIN_ROWS_PER_WORKER,
+        transfer_groups: int | None = None,
+    ):
+        """`transfer_groups`: groups the transfer features are built in (default `transfers.group_count`)."""
         self.client = client
         self.min_rows_per_worker = min_rows_per_worker
         self.root = Path(root)
         self.layout = read_layout(self.root)
+        self.transfer_groups = transfer_groups or transfers.group_count(self.layout["buckets"])
         self._spans: dict | None = None
         self._outline: Outline | None = None
 
@@ -167,7 +176,7 @@ class DaskEngine:
 
     def _transfer_parts(self, spec: TransferAnomaly, as_of: pd.Timestamp | None) -> list:
         """One future per group of transfers (`transfers.py`)."""
-        the_plan = transfers.plan(self.root, spec.p.max_window_days)
+        the_plan = transfers.plan(self.root, spec.p.max_window_days, self.transfer_groups)
         groups = sorted(the_plan.units)
         shared = self.client.scatter(the_plan, broadcast=True)
         per_bucket = [
@@ -181,6 +190,7 @@ class DaskEngine:
                 spec,
                 self.root,
                 g,
+                the_plan.groups,
                 the_plan.units[g],
                 [self.client.submit(_pick, p, g, pure=False) for p in per_bucket],
                 dates,

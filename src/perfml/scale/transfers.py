@@ -3,12 +3,13 @@
 A transfer's features read the customer's orders and leads, both employees' work on the customer, the
 giver's work around the change (`nodes.GIVER_RATE_WINDOW` before it to the end of its window), the
 receiver's orders, targets and earlier transfers, and every transfer's next order (the quick-order
-counts). A group holds the transfers whose receiver is in one bucket (`layout.employee_buckets`), so
-the receiver's orders, targets and every earlier transfer to her are in the group. Two rounds of tasks:
+counts). A group holds the transfers whose receiver is in some buckets (`layout.employee_buckets`: bucket
+modulo the number of groups), so the receiver's orders, targets and every earlier transfer to her are in
+the group. Two rounds of tasks:
 
 1. per bucket (`bucket_pieces`): the rows of its activities, orders and leads each group reads -
    activities of the group's (employee, customer) pairs and of its givers within their windows; orders
-   of the group's customers, of the group's own bucket, and each transfer's next order in this bucket;
+   of the group's customers, of the group's own buckets, and each transfer's next order in this bucket;
    leads of the group's customers - in the order of the files;
 2. per group (`group_features`): those pieces from every bucket, concatenated in bucket order (the
    order of the whole table), with the small tables whole and the company's date range, run through the
@@ -34,13 +35,24 @@ from perfml.scale.layout import BUCKETED, concat_parts, employee_buckets, read_l
 from perfml.scale.slices import Slice
 from perfml.schema import TABLES
 
-PIECE_TABLES = tuple(nodes.READS)  # the bucketed tables shuffled to the groups (targets: the group's bucket)
+PIECE_TABLES = tuple(nodes.READS)  # the bucketed tables shuffled to the groups (targets: the group's buckets)
+BUCKETS_PER_GROUP = 4
+
+
+def group_count(buckets: int) -> int:
+    """How many groups the transfers of a company of `buckets` buckets are built in.
+
+    Each group re-reads the small tables and walks every transfer (the quick-order counts and the
+    receivers' records read all of them), so that cost grows with groups x company; a group's records
+    shrink as groups grow. A quarter of the buckets (at least 4, at most the buckets) keeps both in check."""
+    return max(min(buckets, BUCKETS_PER_GROUP), -(-buckets // BUCKETS_PER_GROUP))
 
 
 @dataclass
 class Plan:
     """Which group reads what: its transfers, (employee, customer) pairs, givers' windows and customers."""
 
+    groups: int  # a receiver's group: her bucket modulo this
     units: dict[int, list[str]]  # group -> change ids
     pairs: pd.DataFrame  # employee_id, customer_id, group
     windows: pd.DataFrame  # employee_id, group, lo, hi: disjoint per (employee, group), inclusive
@@ -48,11 +60,11 @@ class Plan:
     changes: pd.DataFrame  # every transfer: customer_id, changed_at (for the next orders)
 
 
-def plan(root: Path, max_window_days: float) -> Plan:
-    """The groups of a partitioned folder's transfers (by the receiver's bucket) and what each reads."""
+def plan(root: Path, max_window_days: float, groups: int) -> Plan:
+    """The `groups` groups of a partitioned folder's transfers (by the receiver's bucket) and what each reads."""
     changes = read_table(root, "ownership_changes")
     units = changes[changes["from_employee_id"].notna()].reset_index(drop=True)
-    of = employee_buckets(read_table(root, "employees"), read_layout(root)["buckets"])
+    of = employee_buckets(read_table(root, "employees"), read_layout(root)["buckets"]) % groups
     # a receiver missing from the employees table has no rows in any bucket: any group will do
     group = of.reindex(units["to_employee_id"].astype("string")).fillna(0).to_numpy(dtype="int64")
     cust = units["customer_id"].astype("string").to_numpy()
@@ -74,6 +86,7 @@ def plan(root: Path, max_window_days: float) -> Plan:
         }
     )
     return Plan(
+        groups=groups,
         units={int(g): ids[group == g].tolist() for g in np.unique(group)},
         pairs=pairs.drop_duplicates().reset_index(drop=True),
         windows=_merge_intervals(windows.dropna()),
@@ -145,7 +158,7 @@ def bucket_pieces(root: Path, bucket: int, the_plan: Plan, groups: list[int]) ->
     next_orders = _next_order_rows(orders, the_plan.changes)
     out = {}
     for g in groups:
-        keep = np.zeros(len(orders), dtype=bool) if g != bucket else np.ones(len(orders), dtype=bool)
+        keep = np.full(len(orders), bucket % the_plan.groups == g)  # a group's own buckets: all their orders
         keep[order_rows.loc[order_rows["group"] == g, "row"].to_numpy()] = True
         out[g] = {
             "activities": _take(acts, act_rows, g),
@@ -164,6 +177,7 @@ def group_features(
     spec: TransferAnomaly,
     root: Path,
     group: int,
+    groups: int,
     change_ids: list[str],
     pieces: list[dict[str, pd.DataFrame]],
     dates: tuple[pd.Timestamp, pd.Timestamp],
@@ -175,7 +189,8 @@ def group_features(
     for name in PIECE_TABLES:
         tables[name] = concat_parts([p[name] for p in pieces], name)
     if (root / "targets").is_dir():
-        tables["targets"] = read_table(root, "targets", [group])  # the receivers' (whole teams per bucket)
+        mine = [k for k in range(read_layout(root)["buckets"]) if k % groups == group]
+        tables["targets"] = read_table(root, "targets", mine)  # the receivers' (whole teams per bucket)
     untracked = read_layout(root).get("untracked", [])
     part = Slice(tables, {}, source=f"{root}#transfers-to-{group}", untracked=untracked, dates=dates)
     return spec.build_features(part, as_of=as_of, change_ids=change_ids).reset_index(drop=True)
