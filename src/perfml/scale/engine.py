@@ -6,7 +6,7 @@ What runs where:
   the pipeline's own `build_features` runs on it; the buckets' frames are the Dask partitions. The
   high-performer slice holds every employee (its HR attribute levels are company-wide) and keeps the
   bucket's units.
-- transfer-anomaly: one task per group of transfers (those to one bucket's employees), fed the rows
+- transfer-anomaly: one task per group of transfers (those to some buckets' employees), fed the rows
   each group reads by one task per bucket (`transfers.py`); with declared hand-over flows (each
   transfer compared with all of its flow), one task on the whole company.
 - training (`training_frame`): features are collected on the client (one row per unit, far smaller
