@@ -4,13 +4,15 @@ three models with pandas (until it no longer fits) and with Dask. Prints one JSO
 Every step runs in its own subprocess, so its peak resident memory is its own: the writer, each
 pandas pipeline (load + features + fit) and each Dask pipeline (training: features and boosting on the
 cluster, on a fresh local cluster; peak per worker read from the workers, and the client's, which holds
-the collected feature frame and the tables the labels are read from). A pandas step whose memory passes
-`--ceiling-gb` is stopped and reported "did not fit", and the pandas path is not tried at larger
-scales. Each step's JSON is appended to `--steps` as it ends, so a cut run keeps what it measured.
+the collected feature frame with its labels and the company's outline: small tables, month digests).
+A pandas step whose memory passes `--ceiling-gb` is stopped and reported "did not fit", and the pandas
+path is not tried at larger scales. Each step's JSON is appended to `--steps` as it ends, so a cut run
+keeps what it measured.
 
     python benchmarks/bench_scale.py                  # 1x, 4x, 16x large (hours on 2 cores)
     python benchmarks/bench_scale.py --times 1,4      # a subset
     python benchmarks/bench_scale.py --quick          # a tiny company at 1x and 2x (well under a minute)
+    python benchmarks/bench_scale.py --times 4 --engines dask --workdir DIR --reuse --keep   # DIR/x4 already written
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from perfml.scale.layout import is_partitioned, read_layout
 
 PIPELINES = ("transfer-anomaly", "decline", "high-performer")
 DID_NOT_FIT = "did not fit"
@@ -45,8 +49,11 @@ def main() -> None:
     results, pandas_fits = [], "pandas" in engines
     for t in times:
         folder = work / f"x{t}"
-        shutil.rmtree(folder, ignore_errors=True)
-        write = _step(["write", str(folder), json.dumps({**size, "times": t})], args, t, ceiling_gb=args.ceiling_gb)
+        if args.reuse and is_partitioned(folder):
+            write = {"status": "ok", "reused": True, "rows": read_layout(folder).get("rows")}
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+            write = _step(["write", str(folder), json.dumps({**size, "times": t})], args, t, ceiling_gb=args.ceiling_gb)
         entry: dict = {"times": t, "write": write, "pandas": {}, "dask": {}}
         if write.get("status") == "ok":
             entry["parquet_mb"] = round(_size_mb(folder), 1)
@@ -82,6 +89,11 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--steps", help="append each step's JSON to this file as it ends (JSON lines)")
     parser.add_argument("--workdir", help="where to write the companies (default: a temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the written companies")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure a company already in --workdir (x<N>/, e.g. written by perfml simulate)",
+    )
     parser.add_argument("--step", nargs="+", help=argparse.SUPPRESS)  # internal: one measured step
     return parser.parse_args()
 
@@ -240,7 +252,7 @@ def _dask(folder: Path, names: str, options: dict) -> dict:
         "workers": options["workers"],
         "worker_memory": options["worker_memory"],
         "peak_mb_per_worker": sorted(peaks.values()),
-        "client_peak_mb": _peak_mb(),  # the client holds the company's tables (labels) and the feature frame
+        "client_peak_mb": _peak_mb(),  # the client holds the company's outline and the feature frame
     }
     return {"status": "ok", "pipelines": {name: {**r, **shared} for name, r in out.items()}}
 

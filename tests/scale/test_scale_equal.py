@@ -24,8 +24,8 @@ def test_features_equal_the_pandas_path(name, as_of, small_dataset, small_parque
     spec = get_pipeline(name)
     expected = _sorted(spec.build_features(small_dataset, as_of=as_of), spec)
     got = features(name, small_parquet, client=dask_client, as_of=as_of)
-    # one partition per bucket with units (the transfers: one task on the whole company)
-    assert (got.npartitions == 1) if name == "transfer-anomaly" else (got.npartitions > 1)
+    # one partition per bucket with units (the transfers: per bucket of their receivers)
+    assert got.npartitions > 1
     assert len(expected) > 30
     pd.testing.assert_frame_equal(_sorted(got.compute(), spec)[list(expected.columns)], expected)
 
@@ -75,6 +75,9 @@ def test_dask_trained_models_match_the_pandas_metrics(name, small_parquet, dask_
     assert dask_run.kind == expected.kind
     for metric in ("model_roc_auc", "model_pr_auc", "baseline_roc_auc", "baseline_pr_auc"):
         assert dask_run.metrics[metric] == pytest.approx(expected.metrics[metric], abs=0.01), metric
+    # the gate counts the same evidence from the client's outline as from the whole tables
+    for key in ("data_months", "test_rows", "test_positives", "test_units"):
+        assert dask_run.gate.evidence[key] == expected.gate.evidence[key], key
 
 
 def test_the_partitioned_folder_reads_back_as_the_dataset(small_dataset, small_parquet):

@@ -56,8 +56,8 @@ SHAP_SAMPLE = 2000
 class Engine(Protocol):
     """Where features are built, boosters fit and frames scored (see the module doc)."""
 
-    def build_features(self, spec: PipelineSpec, dataset: Dataset, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
-        """`spec.build_features(dataset, as_of)`, computed by the engine."""
+    def training_frame(self, spec: PipelineSpec, dataset: Dataset) -> tuple[pd.DataFrame, pd.Series, pd.Series | None]:
+        """(features, labels, `label_known_at`) of the training frame, computed by the engine."""
         ...
 
     def fitting(self) -> AbstractContextManager[None]:
@@ -159,13 +159,17 @@ def train_pipeline(
 
     check_inputs(spec, dataset)
     say("features", 0.02)
-    features = (spec.build_features(dataset) if engine is None else engine.build_features(spec, dataset)).reset_index(
-        drop=True
-    )
-    lap("features")
-    say("labels", 0.35)
-    labels = spec.build_labels(dataset, features).reset_index(drop=True).astype("float64")
-    label_known = spec.label_known_at(dataset, features)
+    if engine is None:
+        features = spec.build_features(dataset).reset_index(drop=True)
+        lap("features")
+        say("labels", 0.35)
+        labels = spec.build_labels(dataset, features)
+        label_known = spec.label_known_at(dataset, features)
+    else:  # the engine builds labels with the features, where the records are
+        features, labels, label_known = engine.training_frame(spec, dataset)
+        features = features.reset_index(drop=True)
+        lap("features")
+    labels = labels.reset_index(drop=True).astype("float64")
     try:
         split = (
             spec.split(features, labels)

@@ -6,11 +6,14 @@ What runs where:
   the pipeline's own `build_features` runs on it; the buckets' frames are the Dask partitions. The
   high-performer slice holds every employee (its HR attribute levels are company-wide) and keeps the
   bucket's units.
-- transfer-anomaly: one task on the whole company. A transfer reads the customer's orders, both
-  employees' work across customers, the team's record and every earlier transfer to the receiver:
-  no partitioning keeps those together, so it needs one worker that holds the tables.
-- training: features are collected on the client (one row per unit, far smaller than the records);
-  labels, split, baseline and gate are `perfml.pipelines.run`'s; each booster is boosted by
+- transfer-anomaly: one task per group of transfers (those to some buckets' employees), fed the rows
+  each group reads by one task per bucket (`transfers.py`); with declared hand-over flows (each
+  transfer compared with all of its flow), one task on the whole company.
+- training (`training_frame`): features are collected on the client (one row per unit, far smaller
+  than the records) with their labels, computed in the same bucket tasks (high-performer: the
+  attainment there, its company-wide rank within the role on the client; transfer-anomaly: from the
+  audit labels, a small table). The client holds the company's `outline.Outline`, not its records;
+  split, baseline and gate are `perfml.pipelines.run`'s; each booster is boosted by
   `lightgbm.DaskLGBMClassifier` (soft targets: `DaskLGBMRegressor`, cross-entropy) on the workers.
 - scoring: `run.score_frame` on each partition of the scoring frame (the baseline rule, which ranks
   within a role company-wide, on the collected frame).
@@ -36,8 +39,13 @@ from perfml.metrics import ACTIVITY_TABLES, period_codes, period_index
 from perfml.modeling.model import TrainedModel, to_matrix
 from perfml.modeling.spec import PipelineSpec
 from perfml.modeling.train import use_trainer
+from perfml.pipelines.high_performer.pipeline import HighPerformer
 from perfml.pipelines.run import blind_baseline, score_frame
+from perfml.pipelines.transfer_anomaly.pipeline import TransferAnomaly
+from perfml.scale import transfers
 from perfml.scale.layout import employee_buckets, read_layout, read_table
+from perfml.scale.outline import Outline, load_outline
+from perfml.scale.slices import Slice
 from perfml.schema import TABLES
 
 SPAN_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -51,35 +59,14 @@ ALL_EMPLOYEES = ("high-performer",)  # bucket slices that hold every employee (s
 # per worker, so a few hundred rows per worker give other trees than one process (a 44-unit
 # high-performer side split in two learnt nothing); a smaller side boosts on one worker, as in pandas.
 MIN_ROWS_PER_WORKER = 5000
-
-
-class Slice(Dataset):
-    """Some buckets' rows of the bucketed tables, every other table whole, and the company's month spans."""
-
-    def __init__(self, tables, spans: dict[tuple[str, str], pd.Series], source: str, untracked=()):
-        super().__init__(tables, source=source, untracked=untracked)
-        self._spans = spans  # (table, column) -> month index -> earliest timestamp in that month
-
-    def month_span(self, table: str, column: str) -> tuple[int, int] | None:
-        months = self._spans.get((table, column))
-        if months is None:
-            return super().month_span(table, column)
-        return None if months.empty else (int(months.index.min()), int(months.index.max()))
-
-    def before(self, cutoff) -> Slice:
-        cutoff = pd.Timestamp(cutoff)
-        cut = super().before(cutoff)
-        # Dataset.before drops records at/after the cut-off by the table's time column: a month stays
-        # in the span exactly when its earliest record is before the cut-off.
-        spans = {(t, c): (s[s < cutoff] if TABLES[t].time_column == c else s) for (t, c), s in self._spans.items()}
-        return Slice(cut._tables, spans, source=cut.source, untracked=self.untracked)
+LABEL = "_label"  # the column of a bucket's frame carrying its labels (high-performer: the attainment)
 
 
 def bucket_spans(root: Path, bucket: int) -> dict[tuple[str, str], pd.Series]:
     """Per span column, month index -> earliest timestamp of the bucket's records in that month."""
     out = {}
     for table, col in SPAN_COLUMNS:
-        values = read_table(root, table, [bucket])[col].dropna()
+        values = read_table(root, table, [bucket], columns=[col])[col].dropna()
         if pd.api.types.is_datetime64_any_dtype(values):
             out[(table, col)] = values.groupby(period_index(values).astype("int64").to_numpy()).min()
         else:
@@ -115,7 +102,7 @@ def load_dataset(root: Path) -> Dataset:
 
 
 def _bucket_features(
-    spec: PipelineSpec, root: Path, bucket: int, spans, untracked, as_of: pd.Timestamp | None
+    spec: PipelineSpec, root: Path, bucket: int, spans, untracked, as_of: pd.Timestamp | None, labels: bool = False
 ) -> pd.DataFrame:
     whole = spec.name in ALL_EMPLOYEES
     part = load_slice(root, [bucket], spans, untracked, all_employees=whole)
@@ -123,9 +110,16 @@ def _bucket_features(
     if not (mine == bucket).any():
         return pd.DataFrame()
     frame = spec.build_features(part, as_of=as_of)
+    if labels:  # a unit's label reads its own team's records, all in this bucket
+        local = spec.attainment(part, frame) if isinstance(spec, HighPerformer) else spec.build_labels(part, frame)
+        frame[LABEL] = local.to_numpy(dtype="float64")
     if whole:  # keep the bucket's own units
         frame = frame[frame["employee_id"].astype("string").map(mine).eq(bucket).to_numpy(dtype=bool)]
     return frame.reset_index(drop=True)
+
+
+def _pick(pieces: dict, group: int):
+    return pieces[group]
 
 
 def _score_part(
@@ -137,12 +131,22 @@ def _score_part(
 class DaskEngine:
     """`perfml.pipelines.run.Engine` on a Dask cluster (`client`) over a partitioned folder (`root`)."""
 
-    def __init__(self, client: Client, root: Path, *, min_rows_per_worker: int = MIN_ROWS_PER_WORKER):
+    def __init__(
+        self,
+        client: Client,
+        root: Path,
+        *,
+        min_rows_per_worker: int = MIN_ROWS_PER_WORKER,
+        transfer_groups: int | None = None,
+    ):
+        """`transfer_groups`: groups the transfer features are built in (default `transfers.group_count`)."""
         self.client = client
         self.min_rows_per_worker = min_rows_per_worker
         self.root = Path(root)
         self.layout = read_layout(self.root)
+        self.transfer_groups = transfer_groups or transfers.group_count(self.layout["buckets"])
         self._spans: dict | None = None
+        self._outline: Outline | None = None
 
     @property
     def spans(self) -> dict[tuple[str, str], pd.Series]:
@@ -153,17 +157,50 @@ class DaskEngine:
         return self._spans
 
     def features(self, spec: PipelineSpec, as_of: pd.Timestamp | None = None) -> dd.DataFrame:
-        """The feature frame of `spec` as a Dask DataFrame (one partition per non-empty bucket)."""
+        """The feature frame of `spec` as a Dask DataFrame (one partition per bucket or group with units)."""
+        return self._frame(self._parts(spec, as_of))
+
+    def _parts(self, spec: PipelineSpec, as_of: pd.Timestamp | None, labels: bool = False) -> list:
+        """Futures of the feature frames' pieces (see the module doc); with `labels`, bucket pieces carry LABEL."""
         untracked = self.layout.get("untracked", [])
         if spec.name in BUCKET_LOCAL:
             spans = self.client.scatter(self.spans, broadcast=True)
-            parts = [
-                self.client.submit(_bucket_features, spec, self.root, k, spans, untracked, as_of, pure=False)
+            return [
+                self.client.submit(_bucket_features, spec, self.root, k, spans, untracked, as_of, labels, pure=False)
                 for k in range(self.layout["buckets"])
             ]
-        else:
-            whole = dask.delayed(load_slice)(self.root, None, {}, untracked, all_employees=True)
-            parts = [self.client.compute(dask.delayed(spec.build_features)(whole, as_of=as_of))]
+        if isinstance(spec, TransferAnomaly) and not spec.policy.flows:
+            return self._transfer_parts(spec, as_of)
+        whole = dask.delayed(load_slice)(self.root, None, {}, untracked, all_employees=True)
+        return [self.client.compute(dask.delayed(spec.build_features)(whole, as_of=as_of))]
+
+    def _transfer_parts(self, spec: TransferAnomaly, as_of: pd.Timestamp | None) -> list:
+        """One future per group of transfers (`transfers.py`)."""
+        the_plan = transfers.plan(self.root, spec.p.max_window_days, self.transfer_groups)
+        groups = sorted(the_plan.units)
+        shared = self.client.scatter(the_plan, broadcast=True)
+        per_bucket = [
+            self.client.submit(transfers.bucket_pieces, self.root, k, shared, groups, pure=False)
+            for k in range(self.layout["buckets"])
+        ]
+        dates = self.outline().date_range()
+        return [
+            self.client.submit(
+                transfers.group_features,
+                spec,
+                self.root,
+                g,
+                the_plan.groups,
+                the_plan.units[g],
+                [self.client.submit(_pick, p, g, pure=False) for p in per_bucket],
+                dates,
+                as_of,
+                pure=False,
+            )
+            for g in groups
+        ]
+
+    def _frame(self, parts: list) -> dd.DataFrame:
         sizes = self.client.gather([self.client.submit(len, p) for p in parts])
         parts = [p for p, n in zip(parts, sizes, strict=True) if n] or parts[:1]
         meta = self.client.submit(lambda df: df.head(0), parts[0]).result()
@@ -171,10 +208,29 @@ class DaskEngine:
         with dask.config.set({"dataframe.convert-string": False}):
             return dd.from_delayed(parts, meta=meta, verify_meta=False)
 
+    def outline(self) -> Outline:
+        """The company's `Outline` (read once): what the client holds of it."""
+        if self._outline is None:
+            self._outline = load_outline(self.client, self.root)
+        return self._outline
+
     def build_features(self, spec: PipelineSpec, dataset: Dataset, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
         """The feature frame collected, ordered by the pipeline's time and key (the runner's input)."""
-        frame = self.features(spec, as_of).compute()
+        return self._sorted(spec, self.features(spec, as_of).compute())
+
+    @staticmethod
+    def _sorted(spec: PipelineSpec, frame: pd.DataFrame) -> pd.DataFrame:
         return frame.sort_values([spec.time_column, *spec.key], kind="stable").reset_index(drop=True)
+
+    def training_frame(self, spec: PipelineSpec, dataset: Dataset) -> tuple[pd.DataFrame, pd.Series, pd.Series | None]:
+        """(features, labels, when each label became known) of the training frame, as the pandas path's."""
+        if spec.name not in BUCKET_LOCAL:  # transfer-anomaly: labels from the audit labels, a small table
+            features = self.build_features(spec, dataset)
+            return features, spec.build_labels(dataset, features), spec.label_known_at(dataset, features)
+        features = self._sorted(spec, self._frame(self._parts(spec, None, labels=True)).compute())
+        values = features.pop(LABEL)
+        labels = spec.labels_from(values, features) if isinstance(spec, HighPerformer) else values.rename("label")
+        return features, labels, spec.label_known_at(dataset, features)
 
     def fitting(self) -> AbstractContextManager[None]:
         """Within the block, boosters are boosted by LightGBM's Dask estimators on the workers."""

@@ -122,24 +122,36 @@ def _files(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
 
 
-def read_table(root: Path, table: str, buckets: list[int] | None = None) -> pd.DataFrame:
-    """A table of the layout: whole, or the rows of `buckets` (bucketed tables); typed empty when absent."""
+def table_files(root: Path, table: str, buckets: list[int] | None = None) -> list[Path]:
+    """The Parquet files of a table in the layout: whole, or those of `buckets` (bucketed tables), in read order."""
     root = Path(root)
-    if table in BUCKETED:
-        folders = (
-            [root / table / f"bucket={k:05d}" for k in buckets]
-            if buckets is not None
-            else sorted((root / table).glob("bucket=*"))
-        )
-        files = [f for folder in folders for f in _files(folder)]
-    else:
-        files = _files(root / table)
-    frames = [pd.read_parquet(f) for f in files]
+    if table not in BUCKETED:
+        return _files(root / table)
+    folders = (
+        [root / table / f"bucket={k:05d}" for k in buckets]
+        if buckets is not None
+        else sorted((root / table).glob("bucket=*"))
+    )
+    return [f for folder in folders for f in _files(folder)]
+
+
+def read_table(
+    root: Path, table: str, buckets: list[int] | None = None, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """A table of the layout: whole, or the rows of `buckets` (bucketed tables), all columns or `columns`;
+    typed empty when absent."""
+    frames = [pd.read_parquet(f, columns=columns) for f in table_files(root, table, buckets)]
+    out = concat_parts(frames, table)
+    return out if columns is None else out[columns]
+
+
+def concat_parts(frames: list[pd.DataFrame], table: str) -> pd.DataFrame:
+    """Pieces of one table in order as one frame (typed empty without rows)."""
     frames = [f for f in frames if len(f)]
     if not frames:
         return empty_table(table)
     if len(frames) == 1:
-        return frames[0]
+        return frames[0].reset_index(drop=True)
     out = pd.concat(frames, ignore_index=True)
     for col in frames[0].columns:  # files written apart have their own categories: categorical over the union
         first = frames[0][col].dtype

@@ -69,7 +69,10 @@ class HighPerformer(PipelineSpec):
         return frame
 
     def build_labels(self, dataset: Dataset, features: pd.DataFrame) -> pd.Series:
-        attainment = self.attainment(dataset, features)
+        return self.labels_from(self.attainment(dataset, features), features)
+
+    def labels_from(self, attainment: pd.Series, features: pd.DataFrame) -> pd.Series:
+        """The labels of every unit of the company from their attainment: its top share within the role."""
         return nodes.top_share_labels(attainment, features["role"], self.p.top_share)
 
     def attainment(self, dataset: Dataset, features: pd.DataFrame) -> pd.Series:

@@ -109,6 +109,14 @@ ROLE_FEATURES: tuple[str, ...] = ("receiver_is_assistant",)
 FLOW_META: tuple[str, ...] = ("flow", "flow_usual_days_to_order", "flow_usual_giver_acts_after")
 CONTACT_TYPES = ("meeting", "call", "visit")  # live contact with the client (not mail/message)
 QUICK_DAYS = 14  # an order this soon after a transfer means the deal was ripe when handed over
+# The giver's activity rate (any customer) is read over this long before the change and after it.
+GIVER_RATE_WINDOW = pd.Timedelta(days=14)
+# The columns of the large tables the features read (a partitioned run reads only these).
+READS: dict[str, tuple[str, ...]] = {
+    "activities": ("employee_id", "customer_id", "type", "occurred_at"),
+    "orders": ("customer_id", "employee_id", "closed_at", "amount", "order_type"),
+    "leads": ("customer_id", "created_at", "first_contact_at", "converted_at", "lost_at"),
+}
 META: tuple[str, ...] = ("change_id", "customer_id", "from_employee_id", "to_employee_id", "changed_at", "scored_at")
 
 
@@ -369,12 +377,12 @@ def context(dataset: Dataset, units: pd.DataFrame) -> pd.DataFrame:
     acts = dataset.activities
     ecum = _cumulative(acts, "occurred_at", ["employee_id"])
     gq = units.rename(columns={"from_employee_id": "employee_id"})
-    after_end = pd.concat([t0 + pd.Timedelta(days=14), t1], axis=1).min(axis=1)
+    after_end = pd.concat([t0 + GIVER_RATE_WINDOW, t1], axis=1).min(axis=1)
     span = np.maximum(_days(after_end - t0), 1.0)
     out["giver_activity_rate_after"] = _between(ecum, "occurred_at", ["employee_id"], gq, t0, after_end) / span
-    out["giver_activity_rate_before"] = (
-        _between(ecum, "occurred_at", ["employee_id"], gq, t0 - pd.Timedelta(days=14), t0) / 14.0
-    )
+    out["giver_activity_rate_before"] = _between(
+        ecum, "occurred_at", ["employee_id"], gq, t0 - GIVER_RATE_WINDOW, t0
+    ) / (GIVER_RATE_WINDOW / DAY)
     cust = dataset.customers.set_index("customer_id")["created_at"]
     out["customer_age_days"] = _days(t0.to_numpy() - cust.reindex(units["customer_id"].astype("string")).to_numpy())
     return out

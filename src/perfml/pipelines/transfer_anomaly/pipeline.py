@@ -116,11 +116,15 @@ class TransferAnomaly(PipelineSpec):
     def horizon(self) -> pd.Timedelta:  # type: ignore[override]
         return pd.Timedelta(days=self.p.max_window_days)
 
-    def build_features(self, dataset: Dataset, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
+    def build_features(
+        self, dataset: Dataset, as_of: pd.Timestamp | None = None, change_ids: list[str] | None = None
+    ) -> pd.DataFrame:
+        """The feature frame of every transfer, or of those in `change_ids` (the same rows)."""
         frame = nodes.build_features(
             dataset,
             as_of,
             max_window_days=self.p.max_window_days,
+            change_ids=change_ids,
             reason_keywords=self.reason_keywords,
             policy=self.policy,
         )
