@@ -16,7 +16,7 @@ import hashlib
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq  # type: ignore[import-untyped]
+import pyarrow.parquet as pq
 from distributed import Client
 
 from perfml.dataset import Dataset
