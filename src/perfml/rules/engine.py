@@ -191,8 +191,8 @@ def evaluate(
 
     `source_rows`: read the source rows behind every metric in the metrics pass (True: for a run whose
     every trace is rendered, e.g. a written file), or only when a trace is first read (False); by
-    default True for named `employee_ids` (an explanation, a what-if), else False. The periods are
-    evaluated one at a time (`evaluate_stream`); this holds every result in memory.
+    default True for named `employee_ids` (an explanation, a what-if), else False. `evaluate_stream`
+    collected: this holds every result in memory.
     """
     return evaluate_stream(
         plan,
@@ -217,8 +217,9 @@ def evaluate_stream(
     overrides: Mapping[str, object] | None = None,
     source_rows: bool | None = None,
 ) -> RunStream:
-    """`evaluate` one period at a time: crediting once for the run, then metrics and results period by
-    period as the stream is read (`RunStream.write_json` holds one period's results at a time).
+    """`evaluate` as a stream: crediting once for the run, metrics in one pass per block of up to 12 months,
+    results period by period, computed as the stream is read (`RunStream.write_json` holds a few hundred at
+    a time).
 
     A dataset with order adjustments is evaluated as known at each period's end (see
     `perfml.rules.adjustments`), in memory.
