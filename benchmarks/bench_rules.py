@@ -8,7 +8,10 @@ with its CSV summary, by two paths, each in its own subprocess so that peak memo
 
 - `records`: compact records (`BonusRun.write_json(fh, render=False)`), texts rendered on demand;
 - `rendered`: every result's readable trace (formula texts and source row ids of every input), as
-  `perfml bonus --out` writes it (`write_json(fh)`).
+  `perfml bonus --out run.json` writes it (`write_json(fh)`);
+- `columns`: the column path (`evaluate_columns(...).write(path)`, as `perfml bonus --out run.parquet`
+  writes it): numbers a segment at a time over whole columns, one Parquet row per employee-period with
+  the metric values its trace is rendered from (the per-row paths above are the old ones).
 
 Prints one JSON object: per path employee-periods per second (end to end wall and CPU: evaluate
 plus JSON), JSON bytes and peak resident memory (MB).
@@ -25,14 +28,19 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from perfml.dataset import Dataset
 from perfml.metrics import employee_period_metrics, period_label
 from perfml.rules import evaluate_stream, load_plan
+from perfml.rules.columnar import evaluate_columns
+from perfml.rules.trace import LINE_ORDER
 
 
 def synthetic(employees: int, months: int, seed: int = 0) -> tuple[Dataset, list[str]]:
@@ -203,8 +211,9 @@ def peak_mb() -> float:
     return kb / 1024 if sys.platform != "darwin" else kb / 1024 / 1024
 
 
-def run_path(employees: int, months: int, per_period: bool, render: bool) -> dict:
-    """Evaluate and stream to JSON by one path; timings, sizes and this process's peak memory."""
+def run_path(employees: int, months: int, per_period: bool, path: str) -> dict:
+    """Evaluate and write by one path; timings, sizes and this process's peak memory."""
+    render = path == "rendered"
     t0 = time.perf_counter()
     ds, periods = synthetic(employees, months)
     build_s = time.perf_counter() - t0
@@ -220,6 +229,15 @@ def run_path(employees: int, months: int, per_period: bool, render: bool) -> dic
     # Default: the whole span in one run (metrics and crediting computed once); --per-period runs
     # month by month as a monthly payroll would, recomputing the 12-month look-back each time.
     for batch in [[p] for p in periods] if per_period else [periods]:
+        if path == "columns":
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp) / "run.parquet"
+                summary = evaluate_columns(plan, ds, batch, scores=scores).write(out)
+                json_bytes += out.stat().st_size + out.with_name("run.credits.parquet").stat().st_size
+                lines += _line_count(out)
+            evaluated += summary["employees"]
+            holds += summary["holds"]
+            continue
         # One period at a time, results streamed to the file, as `perfml bonus --out` writes it.
         stream = evaluate_stream(plan, ds, batch, scores=scores, source_rows=render)
         counted = _LineCounter(stream.parts)
@@ -241,10 +259,17 @@ def run_path(employees: int, months: int, per_period: bool, render: bool) -> dic
         "cpu_seconds": round(cpu, 2),  # wall time suffers on a shared machine; CPU time less so
         "employee_periods_per_s": round(evaluated / wall, 1),
         "employee_periods_per_cpu_s": round(evaluated / cpu, 1),
-        "json_mb": round(json_bytes / 1e6, 1),
-        "json_bytes_per_result": round(json_bytes / max(evaluated, 1)),
+        "file_mb": round(json_bytes / 1e6, 1),
+        "file_bytes_per_result": round(json_bytes / max(evaluated, 1)),
         "peak_rss_mb": round(peak_mb(), 1),
     }
+
+
+def _line_count(path: Path) -> int:
+    """Line items in a columnar run file (non-null line columns), read after the timed part."""
+    table = pq.read_table(path)
+    names = [c for c in table.column_names if c in LINE_ORDER or c in ("true_up", "spiff", "draw", "draw_recovery")]
+    return sum(len(table) - table[c].null_count for c in names)
 
 
 def metrics_only(employees: int, months: int) -> dict:
@@ -274,7 +299,9 @@ def main() -> None:
     parser.add_argument("--employees", type=int, help="override the number of employees")
     parser.add_argument("--months", type=int, help="override the number of evaluated months")
     parser.add_argument("--per-period", action="store_true", help="one evaluate() per month instead of one for all")
-    parser.add_argument("--path", choices=["records", "rendered", "metrics"], help="run one path here (internal)")
+    parser.add_argument(
+        "--path", choices=["records", "rendered", "columns", "metrics"], help="run one path here (internal)"
+    )
     args = parser.parse_args()
     args.employees = args.employees or (200 if args.quick else 8400)
     args.months = args.months or (6 if args.quick else 12)
@@ -282,9 +309,9 @@ def main() -> None:
         print(json.dumps(metrics_only(args.employees, args.months)))
         return
     if args.path:
-        print(json.dumps(run_path(args.employees, args.months, args.per_period, render=args.path == "rendered")))
+        print(json.dumps(run_path(args.employees, args.months, args.per_period, args.path)))
         return
-    paths = {path: _in_subprocess(args, path) for path in ("records", "rendered")}
+    paths = {path: _in_subprocess(args, path) for path in ("records", "rendered", "columns")}
     print(
         json.dumps(
             {
@@ -295,7 +322,11 @@ def main() -> None:
                 "months": args.months,
                 **_in_subprocess(args, "metrics"),
                 "paths": paths,
-                "speedup": round(paths["rendered"]["cpu_seconds"] / max(paths["records"]["cpu_seconds"], 1e-9), 2),
+                # CPU time of the old per-row paths over the column path's
+                **{
+                    f"speedup_{old}": round(paths[old]["cpu_seconds"] / max(paths["columns"]["cpu_seconds"], 1e-9), 2)
+                    for old in ("records", "rendered")
+                },
                 "python": platform.python_version(),
                 "pandas": pd.__version__,
             },

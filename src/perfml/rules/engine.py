@@ -7,7 +7,8 @@ with overridden metric values; `evaluate_values` scores metric values with no da
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from decimal import Context, Decimal, localcontext
 from itertools import islice
 
@@ -225,11 +226,7 @@ def evaluate_stream(
     `perfml.rules.adjustments`), in memory.
     """
     plan = load_plan(plan)
-    periods = sorted({periods} if isinstance(periods, str) else set(periods), key=parse_period)
-    if not periods:
-        raise PlanError("no period to evaluate")
-    for p in periods:
-        _check_effective(plan, p)
+    periods = run_periods(plan, periods)
     employee_ids = None if employee_ids is None else list(employee_ids)
     if dataset.has("order_adjustments"):  # each period on the data known at its end, clawbacks for later ones
         run = evaluate_as_known(
@@ -244,6 +241,34 @@ def evaluate_stream(
             overrides=overrides,
         )
         return RunStream(run.plan, run.periods, run.currency, run.data, run.holds, iter([(run.results, run.skipped)]))
+    run = prepare_run(plan, dataset, periods, scores=scores, reviews=reviews)
+    # Read in the metrics pass, source rows cost little; read later, the ledger is rebuilt rather than kept.
+    eager = source_rows if source_rows is not None else employee_ids is not None
+    parts = (
+        part
+        for block in _blocks(periods)
+        for part in _evaluate_block(
+            plan, dataset, run.ledger, run.ledger_of_run, run.needed, block, employee_ids, overrides, eager
+        )
+    )
+    return RunStream(run.plan_header, periods, plan.currency, run.data, run.holds, parts)
+
+
+@dataclass
+class PreparedRun:
+    """What a run computes once before its periods: the credit ledger (from 12 months before the first
+    period) and the run file's header parts."""
+
+    ledger: pd.DataFrame
+    ledger_of_run: Callable[[], pd.DataFrame]  # rebuilds the ledger from the same inputs (for lazy traces)
+    needed: set[str]
+    plan_header: dict
+    data: dict
+    holds: list
+
+
+def prepare_run(plan: Plan, dataset, periods: list[str], *, scores=None, reviews=None) -> PreparedRun:
+    """The credit ledger and header of a run over sorted `periods` (checked against the plan's dates)."""
     lo = parse_period(periods[0])
     # Copies: a trace read later rebuilds the ledger from exactly these inputs.
     scores = scores.copy() if scores is not None else None
@@ -264,16 +289,11 @@ def evaluate_stream(
 
     ledger = ledger_of_run()
     release_freed_memory()
-    # Read in the metrics pass, source rows cost little; read later, the ledger is rebuilt rather than kept.
-    eager = source_rows if source_rows is not None else employee_ids is not None
-    needed = plan_metrics(plan)
-    parts = (
-        part
-        for block in _blocks(periods)
-        for part in _evaluate_block(plan, dataset, ledger, ledger_of_run, needed, block, employee_ids, overrides, eager)
-    )
-    return RunStream(
-        plan={
+    return PreparedRun(
+        ledger=ledger,
+        ledger_of_run=ledger_of_run,
+        needed=plan_metrics(plan),
+        plan_header={
             "id": plan.id,
             "version": plan.version,
             "name": plan.name,
@@ -281,15 +301,12 @@ def evaluate_stream(
             "effective_from": str(plan.effective_from),
             "effective_to": str(plan.effective_to) if plan.effective_to else None,
         },
-        periods=periods,
-        currency=plan.currency,
         data={
             "fingerprint": dataset.fingerprint(),
             "scores": _scores_fingerprint(scores),
             "reviews": dict(sorted((reviews or {}).items())),
         },
         holds=holds(ledger, periods, plan.crediting.hold_threshold),
-        parts=parts,
     )
 
 
@@ -322,65 +339,81 @@ def _evaluate_block(
 ) -> Iterator[tuple[Iterator[Result], list]]:
     """(results, skipped) of each period of `block`, in order: metrics in one pass for the block, results
     computed as they are read (`ledger_of_run` rebuilds the run's crediting ledger for lazy traces)."""
+    for part in period_slices(plan, dataset, ledger, needed, block, employee_ids, eager=eager):
+        yield _evaluate_period(plan, dataset, ledger, ledger_of_run, needed, part, employee_ids, overrides)
+
+
+@dataclass
+class PeriodSlice:
+    """One period's rows of a block's metric pass: metric rows (period then employee order), their exact
+    money units (10**-digits), the source rows behind them when read eagerly, the days paid and the
+    period's rows of the credit ledger."""
+
+    period: str
+    rows: pd.DataFrame
+    units: pd.DataFrame
+    digits: int
+    evidence: dict | None
+    shares: list[DayShare]
+    credited: pd.DataFrame
+
+
+def period_slices(
+    plan: Plan,
+    dataset,
+    ledger: pd.DataFrame,
+    needed: set[str],
+    block: list[str],
+    employee_ids: list[str] | None,
+    *,
+    eager: bool,
+) -> Iterator[PeriodSlice]:
+    """Each period of `block` with its rows, from one metrics pass over the block."""
     rows, units, digits, evidence = _values_frame(dataset, ledger, needed, block, employee_ids, with_evidence=eager)
     release_freed_memory()  # the metrics pass's temporaries: results of the block's periods reuse the pages
     shares = day_shares(rows, dataset, plan)
     bounds = np.searchsorted(rows["period"].to_numpy(str), block + [chr(0x10FFFF)])  # rows are period-sorted
     in_block = ledger[isin(ledger["period"], block)]  # each period's credits are read from these rows
     for period, lo, hi in zip(block, bounds[:-1], bounds[1:], strict=True):
-        yield _evaluate_period(
-            plan,
-            dataset,
-            (ledger, in_block[(in_block["period"] == period).to_numpy(bool)]),
-            ledger_of_run,
-            needed,
-            period,
-            (rows.iloc[lo:hi], units.iloc[lo:hi], digits, evidence),
-            shares[lo:hi],
-            employee_ids,
-            overrides,
-        )
+        credited = in_block[(in_block["period"] == period).to_numpy(bool)]
+        yield PeriodSlice(period, rows.iloc[lo:hi], units.iloc[lo:hi], digits, evidence, shares[lo:hi], credited)
 
 
 def _evaluate_period(
     plan: Plan,
     dataset,
-    ledgers: tuple[pd.DataFrame, pd.DataFrame],
+    ledger: pd.DataFrame,
     ledger_of_run,
     needed: set[str],
-    period: str,
-    values: tuple[pd.DataFrame, pd.DataFrame, int, dict | None],
-    shares: list[DayShare],
+    part: PeriodSlice,
     employee_ids: list[str] | None,
     overrides,
 ) -> tuple[Iterator[Result], list]:
-    """Results and skipped rows of one period from its slice of the block's metric rows (`values`); `ledgers`:
-    the run's credit ledger and its rows of this period."""
-    periods = [period]
-    rows, units, digits, evidence = values
-    ledger, credited = ledgers
-    evaluated = set(rows["employee_id"].tolist())
+    """Results and skipped rows of one period (`part`); `ledger`: the run's credit ledger."""
+    periods = [part.period]
+    evaluated = set(part.rows["employee_id"].tolist())
+    evidence = part.evidence
 
     def rows_behind() -> dict:
         return evidence if evidence is not None else _evidence(dataset, ledger_of_run(), needed, periods, evaluated)
 
-    provenance = RunProvenance(frozenset(rows.columns), rows_behind, more=cumulative_input)
+    provenance = RunProvenance(frozenset(part.rows.columns), rows_behind, more=cumulative_input)
     skipped: list = []
     stream = _result_stream(
         plan,
-        rows,
-        units,
-        digits,
+        part.rows,
+        part.units,
+        part.digits,
         needed,
         provenance,
         skipped=skipped,
         overrides=overrides,
         not_tracked=untracked_metrics(dataset),
-        milestone_orders=_milestone_orders(plan, credited, periods),
-        notes=credit_notes(credited, plan.currency),
-        spiffs=spiff_orders(plan, credited, dataset.orders, periods),
+        milestone_orders=milestone_orders(plan, part.credited, periods),
+        notes=credit_notes(part.credited, plan.currency),
+        spiffs=spiff_orders(plan, part.credited, dataset.orders, periods),
         draw_openings=_draw_openings(plan, dataset, ledger, needed, periods, employee_ids),
-        shares=shares,
+        shares=part.shares,
     )
     return stream, skipped
 
@@ -442,6 +475,21 @@ def _evaluate_rows(
     return list(_result_stream(plan, rows, units, digits, needed, provenance, skipped=skipped, **options)), skipped
 
 
+def exact_columns(rows: pd.DataFrame, units: pd.DataFrame, digits: int, needed: set[str]) -> dict[str, list]:
+    """The plan's metric columns as exact values per row: Decimal or None (money from integer units)."""
+    with localcontext(_context()), collector_paused():
+        columns = {c: [as_decimal(v) for v in rows[c].tolist()] for c in needed if c in rows.columns and c not in MONEY}
+        t6 = "revenue_trailing6_mean" in needed
+        for c in MONEY:
+            if c in needed or (t6 and c == "revenue_trailing6_total"):
+                columns[c] = [None if v is pd.NA else from_units(v, digits) for v in units[c].tolist()]
+        if t6:
+            columns["revenue_trailing6_mean"] = [
+                None if v is None else v / 6 for v in columns.pop("revenue_trailing6_total")
+            ]
+    return columns
+
+
 RESULT_CHUNK = 500
 """Results computed per step of a stream: enough to amortise the exact-decimal context, few enough that a
 period's results never sit in memory together (a result with its trace is ~12 KB)."""
@@ -469,17 +517,7 @@ def _result_stream(
     `perfml.rules.proration`). The decimal context and the paused collector are entered per chunk, so a
     reader between two results runs under its own settings."""
     prorated: dict[tuple[str, int, int], Plan] = {}
-    with localcontext(_context()), collector_paused():
-        # Plain Python values per column; metrics as exact Decimals (money from integer units).
-        columns = {c: [as_decimal(v) for v in rows[c].tolist()] for c in needed if c in rows.columns and c not in MONEY}
-        t6 = "revenue_trailing6_mean" in needed
-        for c in MONEY:
-            if c in needed or (t6 and c == "revenue_trailing6_total"):
-                columns[c] = [None if v is pd.NA else from_units(v, digits) for v in units[c].tolist()]
-        if t6:
-            columns["revenue_trailing6_mean"] = [
-                None if v is None else v / 6 for v in columns.pop("revenue_trailing6_total")
-            ]
+    columns = exact_columns(rows, units, digits, needed)
     names = list(columns)
     segments: dict[tuple[str, int], str | None] = {}
     each_row = zip(
@@ -617,6 +655,16 @@ def what_if(
 
 
 # -- helpers -----------------------------------------------------------------------------------------
+def run_periods(plan: Plan, periods: str | Iterable[str]) -> list[str]:
+    """The periods of a run, sorted and each checked against the plan's effective dates."""
+    out = sorted({periods} if isinstance(periods, str) else set(periods), key=parse_period)
+    if not out:
+        raise PlanError("no period to evaluate")
+    for p in out:
+        _check_effective(plan, p)
+    return out
+
+
 def _check_effective(plan: Plan, period: str) -> None:
     p = parse_period(period)
     start = period_index(plan.effective_from)
@@ -678,7 +726,7 @@ def _evidence_periods(needed: set[str], periods: list[str]) -> list[str]:
     return sorted(out)
 
 
-def _milestone_orders(plan: Plan, ledger: pd.DataFrame, periods: list[str]) -> dict:
+def milestone_orders(plan: Plan, ledger: pd.DataFrame, periods: list[str]) -> dict:
     """(employee_id, period) -> [(order_id, amount)] of credited orders large enough for any milestone.
 
     Read like every count of the metrics layer: once per employee credited a positive share of the

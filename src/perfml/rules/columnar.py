@@ -1,0 +1,383 @@
+"""Pay runs as columns: payroll's fast path, one Parquet row per employee-period.
+
+`evaluate_columns` computes the same numbers as `evaluate` (scorecard total, every line, total), a
+segment at a time over whole columns (`perfml.rules.vector`), and keeps per row what a trace is
+rendered from: the metric values the plan read. A row whose segment needs a rule the column path
+does not have (SPIFFs, draws, cumulative commission), that is prorated, or that carries a note, goes
+through the per-row engine and lands in the same table. A dataset with order adjustments is
+evaluated by the per-row engine as a whole (`evaluate`) and written in the same format.
+
+File format (`ColumnRun.write(path)`, a Parquet file; the run header as JSON in its key-value
+metadata under `perfml.run`, the same header `BonusRun.write_json` writes, with the summary):
+
+    employee_id, period, role, team_id, segment      strings
+    scorecard_total                                  decimal (points, 0.01; null without a scorecard)
+    <line name> ...                                  decimal (money at the plan's rounding; null: no such line)
+    total                                            decimal (money)
+    notes                                            list of strings (prorated or assigned rows)
+    metric.<name> ...                                each metric the plan read: money as decimal, others as
+                                                     the metrics layer gives them (exact Decimal via `as_decimal`)
+
+and beside it `<stem>.credits.parquet`: the credit ledger rows the readable trace explains (transfers,
+releases, voids, remainders, split shares, converted orders; `perfml.rules.crediting.credit_notes` renders
+them). The readable trace of one row is rendered on demand by the per-row engine (`perfml bonus explain`),
+from the same plan and data the header fingerprints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from perfml.errors import PerfmlError
+from perfml.frames import release_freed_memory
+from perfml.metrics import MONEY, untracked_metrics
+from perfml.rules.crediting import FULL_SHARE
+from perfml.rules.engine import (
+    PeriodSlice,
+    _blocks,
+    _context,
+    _draw_openings,
+    _result_stream,
+    evaluate,
+    exact_columns,
+    milestone_orders,
+    period_slices,
+    prepare_run,
+    run_periods,
+)
+from perfml.rules.loading import load_plan
+from perfml.rules.plan import Plan
+from perfml.rules.spiff import spiff_orders
+from perfml.rules.trace import LINE_ORDER, Result, collector_paused
+from perfml.rules.values import RunProvenance
+from perfml.rules.vector import Col, Columns, segment_lines, supports
+
+RUN_KEY = b"perfml.run"
+CREDIT_COLUMNS = (
+    "order_id",
+    "employee_id",
+    "period",
+    "status",
+    "change_id",
+    "customer_id",
+    "from_employee_id",
+    "to_employee_id",
+    "share_bp",
+    "split_bp",
+    "amount",
+    "currency",
+    "amount_original",
+    "fx_rate",
+    "fx_date",
+)
+
+
+MONEY_SCALE = 6  # money metrics are stored at 10**-6, the finest the data contract allows: one schema for a run
+LINE_RANK = {name: i for i, name in enumerate(LINE_ORDER)}
+
+
+@dataclass
+class ColumnRun:
+    """A run's header and, per period as it is computed, (results table, credits frame, skipped rows)."""
+
+    plan: dict
+    periods: list[str]
+    currency: str
+    data: dict
+    holds: list
+    parts: Iterator[tuple[pa.Table, pd.DataFrame, list[dict]]]
+
+    def write(self, path: str | Path) -> dict:
+        """Write the results to `path` (Parquet) and the credits beside it (`<stem>.credits.parquet`), each
+        written to a temporary file renamed into place (0600); returns the run's summary."""
+        path = Path(path)
+        count, total, skipped = 0, Decimal(0), []
+        with _Staged(path) as results_tmp, _Staged(path.with_name(f"{path.stem}.credits.parquet")) as credits_tmp:
+            results_out, credits_out = _Writer(results_tmp), _Writer(credits_tmp)
+            for table, credits, part_skipped in self.parts:
+                results_out.write(table)
+                credits_out.write(pa.Table.from_pandas(credits, preserve_index=False))
+                count += len(table)
+                total += sum(table["total"].to_pylist(), Decimal(0))
+                skipped += part_skipped
+                release_freed_memory()
+            summary = {"employees": count, "total_payout": format(total, "f"), "holds": len(self.holds)}
+            summary["skipped"] = len(skipped)
+            header = {
+                "plan": self.plan,
+                "periods": self.periods,
+                "currency": self.currency,
+                "data": self.data,
+                "summary": summary,
+                "holds": _plain(self.holds),
+                "skipped": skipped,
+            }
+            for out in (results_out, credits_out):
+                out.close(header)
+        return summary
+
+
+def read_header(path: str | Path) -> dict:
+    """The run header (plan, periods, data fingerprint, summary, holds, skipped) of a columnar run file."""
+    metadata = pq.read_schema(path).metadata or {}
+    if RUN_KEY not in metadata:
+        raise PerfmlError(f"{path}: not a perfml run file (no {RUN_KEY.decode()} metadata)")
+    return json.loads(metadata[RUN_KEY])
+
+
+def evaluate_columns(
+    plan: Plan | str,
+    dataset,
+    periods: str | Iterable[str],
+    *,
+    scores: pd.DataFrame | None = None,
+    reviews: Mapping[str, str] | None = None,
+) -> ColumnRun:
+    """`evaluate` as columns: per period an Arrow table of every employee-period's numbers (see the module)."""
+    plan = load_plan(plan)
+    periods = run_periods(plan, periods)
+    names = plan_lines(plan)
+    if dataset.has("order_adjustments"):  # each period on the data known at its end: the per-row engine
+        run = evaluate(plan, dataset, periods, scores=scores, reviews=reviews)
+        table = _results_table(plan, run.results, names | {"clawback"}, {})
+        parts = iter([(table, pd.DataFrame(columns=list(CREDIT_COLUMNS)), run.skipped)])
+        return ColumnRun(run.plan, run.periods, run.currency, run.data, run.holds, parts)
+    prepared = prepare_run(plan, dataset, periods, scores=scores, reviews=reviews)
+    not_tracked = untracked_metrics(dataset)
+    parts = (
+        _period_table(plan, dataset, prepared.ledger, prepared.needed, part, not_tracked, names)
+        for block in _blocks(periods)
+        for part in period_slices(plan, dataset, prepared.ledger, prepared.needed, block, None, eager=False)
+    )
+    return ColumnRun(prepared.plan_header, periods, plan.currency, prepared.data, prepared.holds, parts)
+
+
+def plan_lines(plan: Plan) -> set[str]:
+    """Every line a plan's segments can pay (a run file has a column for each)."""
+    names: set[str] = set()
+    for seg in plan.segments.values():
+        parts = {
+            "base_bonus": seg.base_bonus,
+            "commission": seg.commission,
+            "true_up": seg.commission and seg.commission.true_up,
+            "growth_bonus": seg.growth_bonus,
+            "team_bonus": seg.team_bonus,
+            "milestone_bonus": seg.milestone_bonus,
+            "combined_task": seg.combined_task,
+            "spiff": seg.spiffs,
+            "satisfaction_gate": seg.satisfaction_gate,
+            "draw": seg.draw,
+            "draw_recovery": seg.draw,
+        }
+        names |= {name for name, present in parts.items() if present}
+    return names
+
+
+class _Numbers(NamedTuple):
+    """The numbers of one result: scorecard total (points), each line's value, total, notes."""
+
+    card: Decimal | None
+    lines: dict[str, Decimal]
+    total: Decimal
+    notes: list[str] | None
+
+
+def _period_table(
+    plan: Plan,
+    dataset,
+    ledger: pd.DataFrame,
+    needed: set[str],
+    part: PeriodSlice,
+    not_tracked: frozenset[str],
+    names: set[str],
+) -> tuple[pa.Table, pd.DataFrame, list[dict]]:
+    """One period's results table, credits and skipped rows."""
+    rows, period = part.rows, part.period
+    employees = rows["employee_id"].tolist()
+    exact = exact_columns(rows, part.units, part.digits, needed)
+    segments = _segments(plan, rows)
+    skipped: list[dict] = []
+    by_row = np.zeros(len(rows), bool)  # rows for the per-row engine
+    for i, (share, seg_id) in enumerate(zip(part.shares, segments, strict=True)):
+        if share.skip:
+            skipped.append({"employee_id": employees[i], "period": period, "reason": share.skip})
+        elif seg_id is None:
+            tenure = int(rows["tenure_months"].iat[i])
+            reason = f"no segment selects role {rows['role'].iat[i]} at tenure {tenure} months"
+            skipped.append({"employee_id": employees[i], "period": period, "reason": reason})
+        else:
+            by_row[i] = share.partial or share.note is not None or not supports(plan.segments[seg_id])
+    paid = np.array([not s.skip and seg is not None for s, seg in zip(part.shares, segments, strict=True)], bool)
+    orders = milestone_orders(plan, part.credited, [period])
+    numbers: dict[int, _Numbers] = {}
+    with localcontext(_context()), collector_paused():
+        whole = {name: Col.of(values) for name, values in exact.items()}
+        seg_array = np.array([s or "" for s in segments], dtype=object)
+        in_columns = paid & ~by_row
+        for seg_id in dict.fromkeys(seg_array[in_columns].tolist()):
+            idx = np.flatnonzero(in_columns & (seg_array == seg_id))
+            cols = Columns({k: Col(c.d[idx], c.ok[idx]) for k, c in whole.items()}, len(idx), not_tracked)
+            amounts = [[a for _, a in orders.get((employees[i], period), ())] for i in idx.tolist()]
+            out = segment_lines(plan, seg_id, cols, amounts)
+            card = out.card_total.tolist() if out.card_total is not None else [None] * len(idx)
+            lines = {name: values.tolist() for name, values in out.lines.items()}
+            for k, (i, total) in enumerate(zip(idx.tolist(), out.total.tolist(), strict=True)):
+                numbers[i] = _Numbers(card[k], {name: values[k] for name, values in lines.items()}, total, None)
+    for i, r in _by_row(plan, dataset, ledger, needed, part, np.flatnonzero(paid & by_row), not_tracked, orders):
+        numbers[i] = _Numbers(r.scorecard_total, {ln.name: ln.value for ln in r.lines}, r.total, list(r.notes))
+    keep = np.flatnonzero(paid)
+    metrics = _metric_arrays(rows, exact, needed, keep)
+    ident = {c: rows[c].iloc[keep].tolist() for c in ("employee_id", "period", "role", "team_id")}
+    ident["segment"] = [segments[i] for i in keep.tolist()]
+    table = _table(plan, ident, [numbers[i] for i in keep.tolist()], names, metrics)
+    return table, _credits(part.credited), skipped
+
+
+def _segments(plan: Plan, rows: pd.DataFrame) -> list[str | None]:
+    """The segment of each row, chosen once per (role, tenure)."""
+    chosen: dict[tuple[str, int], str | None] = {}
+    out = []
+    for role, tenure in zip(rows["role"].tolist(), rows["tenure_months"].tolist(), strict=True):
+        key = (role, int(tenure))
+        if key not in chosen:
+            chosen[key] = plan.segment_for(*key)
+        out.append(chosen[key])
+    return out
+
+
+def _by_row(plan, dataset, ledger, needed, part: PeriodSlice, idx: np.ndarray, not_tracked, orders):
+    """(row, Result) of the rows the per-row engine computes (prorated, noted, or rules without columns)."""
+    if not len(idx):
+        return
+    periods = [part.period]
+    stream = _result_stream(
+        plan,
+        part.rows.iloc[idx],
+        part.units.iloc[idx],
+        part.digits,
+        needed,
+        RunProvenance(frozenset(part.rows.columns), dict),  # numbers only: traces are rendered on demand
+        skipped=[],  # these rows are all paid
+        overrides=None,
+        not_tracked=not_tracked,
+        milestone_orders=orders,
+        notes={},
+        spiffs=spiff_orders(plan, part.credited, dataset.orders, periods),
+        draw_openings=_draw_openings(plan, dataset, ledger, needed, periods, None),
+        shares=[part.shares[i] for i in idx.tolist()],
+    )
+    yield from zip(idx.tolist(), stream, strict=True)
+
+
+def _metric_arrays(rows: pd.DataFrame, exact: dict[str, list], needed: set[str], keep: np.ndarray) -> dict:
+    """`metric.<name>` columns of the kept rows: money as exact decimals, others as the metrics layer has them."""
+    out = {}
+    positions = keep.tolist()
+    for name in sorted(exact):
+        if name in MONEY or name not in rows.columns:  # money, or computed here (the trailing 6-month mean)
+            values = exact[name]
+            picked = [values[i] for i in positions]
+            kind = pa.decimal128(38, MONEY_SCALE) if name in MONEY else pa.string()
+            out[f"metric.{name}"] = pa.array(picked if name in MONEY else [_text(v) for v in picked], kind)
+        else:
+            column = rows[name].iloc[keep]
+            out[f"metric.{name}"] = pa.array(column.to_numpy(dtype="float64", na_value=np.nan), from_pandas=True)
+    return out
+
+
+def _table(plan: Plan, ident: dict[str, list], numbers: list[_Numbers], names: set[str], metrics: dict) -> pa.Table:
+    """The results table: identity, scorecard total, a column per line the plan can pay, total, notes, metrics."""
+    money = pa.decimal128(38, max(-int(plan.rounding.places.as_tuple().exponent), 0))
+    columns: dict[str, pa.Array] = {c: pa.array(v, pa.string()) for c, v in ident.items()}
+    columns["scorecard_total"] = pa.array([n.card for n in numbers], pa.decimal128(38, 2))
+    for name in sorted(names, key=lambda n: (LINE_RANK.get(n, len(LINE_RANK)), n)):
+        columns[name] = pa.array([n.lines.get(name) for n in numbers], money)
+    columns["total"] = pa.array([n.total for n in numbers], money)
+    columns["notes"] = pa.array([n.notes for n in numbers], pa.list_(pa.string()))
+    return pa.table({**columns, **metrics})
+
+
+def _results_table(plan: Plan, results: list[Result], names: set[str], metrics: dict) -> pa.Table:
+    """A results table from per-row results (no metric columns)."""
+    ident = {
+        "employee_id": [r.employee_id for r in results],
+        "period": [r.period for r in results],
+        "role": [r.role for r in results],
+        "team_id": [r.team_id for r in results],
+        "segment": [r.segment for r in results],
+    }
+    numbers = [
+        _Numbers(r.scorecard_total, {ln.name: ln.value for ln in r.lines}, r.total, list(r.notes) or None)
+        for r in results
+    ]
+    return _table(plan, ident, numbers, names, metrics)
+
+
+def _credits(credited: pd.DataFrame) -> pd.DataFrame:
+    """The period's ledger rows a readable trace explains (as `credit_notes` selects them)."""
+    rows = credited[
+        credited["employee_id"].notna()
+        & (credited["status"] != "held")
+        & ((credited["status"] != "direct") | (credited["split_bp"] < FULL_SHARE) | credited["fx_rate"].notna())
+    ]
+    return rows[[c for c in CREDIT_COLUMNS if c in rows.columns]].reset_index(drop=True)
+
+
+class _Writer:
+    """A Parquet file written table by table; the first table's schema is the file's."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.writer: pq.ParquetWriter | None = None
+
+    def write(self, table: pa.Table) -> None:
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, table.schema)
+        self.writer.write_table(table.cast(self.writer.schema))
+
+    def close(self, header: dict) -> None:
+        if self.writer is None:  # no period had rows: an empty file that still says what ran
+            self.writer = pq.ParquetWriter(self.path, pa.schema([]))
+        self.writer.add_key_value_metadata({RUN_KEY: json.dumps(header, ensure_ascii=False, default=str)})
+        self.writer.close()
+
+
+class _Staged:
+    """A temporary file beside `path`, renamed onto it when the block succeeds and removed when it fails."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        os.fchmod(fd, 0o600)  # payouts are personal data
+        os.close(fd)
+        self.tmp = Path(tmp)
+        return self.tmp
+
+    def __exit__(self, kind, *_) -> None:
+        if kind is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def _text(x: Decimal | None) -> str | None:
+    return None if x is None else format(x, "f")
+
+
+def _plain(obj):
+    return json.loads(json.dumps(obj, default=lambda o: format(o, "f") if isinstance(o, Decimal) else str(o)))
