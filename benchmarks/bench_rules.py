@@ -224,17 +224,17 @@ def run_path(employees: int, months: int, per_period: bool, path: str) -> dict:
             "score": np.random.default_rng(1).random(len(ds.ownership_changes)),
         }
     )
+    workdir, written = tempfile.TemporaryDirectory(), []  # the column path writes real files
     t0, c0 = time.perf_counter(), time.process_time()
     evaluated, json_bytes, holds, lines = 0, 0, 0, 0
     # Default: the whole span in one run (metrics and crediting computed once); --per-period runs
     # month by month as a monthly payroll would, recomputing the 12-month look-back each time.
     for batch in [[p] for p in periods] if per_period else [periods]:
         if path == "columns":
-            with tempfile.TemporaryDirectory() as tmp:
-                out = Path(tmp) / "run.parquet"
-                summary = evaluate_columns(plan, ds, batch, scores=scores).write(out)
-                json_bytes += out.stat().st_size + out.with_name("run.credits.parquet").stat().st_size
-                lines += _line_count(out)
+            out = Path(workdir.name) / f"run-{batch[0]}.parquet"
+            summary = evaluate_columns(plan, ds, batch, scores=scores).write(out)
+            written.append(out)
+            json_bytes += out.stat().st_size + out.with_name(f"{out.stem}.credits.parquet").stat().st_size
             evaluated += summary["employees"]
             holds += summary["holds"]
             continue
@@ -250,6 +250,8 @@ def run_path(employees: int, months: int, per_period: bool, path: str) -> dict:
         json_bytes += sink.size
         del stream
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    lines += sum(_line_count(out) for out in written)  # counted after the clock stopped
+    workdir.cleanup()
     return {
         "employee_periods": evaluated,
         "line_items": lines,

@@ -50,6 +50,14 @@ def lookup(keys: pd.Series, mapping: pd.Series) -> pd.Series:
     return values.where(found)
 
 
+def strictly_increasing(values: pd.Series) -> bool:
+    """Whether every value is greater than the one before (no missing values); compared in Arrow for strings."""
+    if values.isna().any():
+        return False
+    column = pa.array(values.array) if isinstance(values.dtype, pd.StringDtype) else pa.array(values.to_numpy())
+    return len(column) < 2 or bool(pc.all(pc.greater(column[1:], column[:-1])).as_py())
+
+
 def column_bytes(column: pd.Series) -> Iterator[bytes]:
     """The content of a column as bytes, the same however it is chunked or sliced: which values are missing,
     then the values' bytes (numbers, datetimes in ns) or each string's length and the characters.

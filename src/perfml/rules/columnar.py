@@ -51,7 +51,7 @@ from perfml.rules.engine import (
     _draw_openings,
     _result_stream,
     evaluate,
-    exact_columns,
+    exact_arrays,
     milestone_orders,
     period_slices,
     prepare_run,
@@ -206,7 +206,7 @@ def _period_table(
     """One period's results table, credits and skipped rows."""
     rows, period = part.rows, part.period
     employees = rows["employee_id"].tolist()
-    exact = exact_columns(rows, part.units, part.digits, needed)
+    exact = exact_arrays(rows, part.units, part.digits, needed)
     segments = _segments(plan, rows)
     skipped: list[dict] = []
     by_row = np.zeros(len(rows), bool)  # rows for the per-row engine
@@ -281,14 +281,12 @@ def _by_row(plan, dataset, ledger, needed, part: PeriodSlice, idx: np.ndarray, n
     yield from zip(idx.tolist(), stream, strict=True)
 
 
-def _metric_arrays(rows: pd.DataFrame, exact: dict[str, list], needed: set[str], keep: np.ndarray) -> dict:
+def _metric_arrays(rows: pd.DataFrame, exact: dict[str, np.ndarray], needed: set[str], keep: np.ndarray) -> dict:
     """`metric.<name>` columns of the kept rows: money as exact decimals, others as the metrics layer has them."""
     out = {}
-    positions = keep.tolist()
     for name in sorted(exact):
         if name in MONEY or name not in rows.columns:  # money, or computed here (the trailing 6-month mean)
-            values = exact[name]
-            picked = [values[i] for i in positions]
+            picked = exact[name][keep].tolist()
             kind = pa.decimal128(38, MONEY_SCALE) if name in MONEY else pa.string()
             out[f"metric.{name}"] = pa.array(picked if name in MONEY else [_text(v) for v in picked], kind)
         else:

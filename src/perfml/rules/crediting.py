@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from perfml.errors import PerfmlError
-from perfml.frames import isin, lookup
+from perfml.frames import isin, lookup, positions, strictly_increasing
 from perfml.metrics import FULL_SHARE, TRANSFERRED_STATUSES, period_of
 from perfml.money import to_decimal
 from perfml.rules.bands import fmt, pct
@@ -197,6 +197,8 @@ def credit_ledger(
 
 def _sorted_order(ledger: pd.DataFrame) -> np.ndarray | None:
     """Row order by (order_id, status, employee_id), missing employee first, stable; None when already so."""
+    if strictly_increasing(ledger["order_id"]):  # one row per order, listed by id
+        return None
     codes = [pd.factorize(ledger[c], sort=True, use_na_sentinel=True)[0] for c in ("employee_id", "status", "order_id")]
     order = np.lexsort(codes)  # the last key sorts first; a missing employee's code -1 comes first
     return None if (order == np.arange(len(order))).all() else order
@@ -216,21 +218,29 @@ def _holders(ledger: pd.DataFrame, credits: pd.DataFrame) -> pd.DataFrame:
 
 
 def _link_changes(ledger: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
-    """Attach the customer's latest ownership change at or before each order's close."""
+    """Attach the customer's latest ownership change at or before each order's close (the last one listed
+    among changes at the same instant, in (changed_at, change_id) order)."""
     ch = changes[["change_id", "customer_id", "from_employee_id", "to_employee_id", "changed_at"]]
-    ch = ch.sort_values(["changed_at", "change_id"], kind="stable").rename(columns={"changed_at": "closed_at"})
+    ch = ch.sort_values(["changed_at", "change_id"], kind="stable")
     if ledger.empty or ch.empty:
         for col in ("change_id", "from_employee_id", "to_employee_id"):
             ledger[col] = pd.Series(pd.NA, index=ledger.index, dtype="string")
         return ledger
-    # Only the keys travel through the time-ordered join: reordering every column twice costs more than it.
-    keys = pd.DataFrame({"_row": np.arange(len(ledger)), "closed_at": ledger["closed_at"].to_numpy()})
-    keys["customer_id"] = ledger["customer_id"].array
-    keys = keys.sort_values("closed_at", kind="stable")
-    linked = pd.merge_asof(keys, ch, on="closed_at", by="customer_id", direction="backward")
-    back = np.argsort(linked["_row"].to_numpy(), kind="stable")
+    # An as-of join on integer keys: (customer, time rank) of every change sorted, each order's key searched.
+    customers = ch["customer_id"].dropna().unique()
+    ch_customer, order_customer = positions(ch["customer_id"], customers), positions(ledger["customer_id"], customers)
+    ch_time = ch["changed_at"].to_numpy("datetime64[ns]").astype("int64")
+    order_time = ledger["closed_at"].to_numpy("datetime64[ns]").astype("int64")
+    times, ranks = np.unique(np.concatenate([ch_time, order_time]), return_inverse=True)
+    step = len(times) + 1
+    ch_key = ch_customer * step + ranks[: len(ch)]
+    by_key = np.argsort(ch_key, kind="stable")  # equal keys keep the (changed_at, change_id) order
+    found = np.searchsorted(ch_key[by_key], order_customer * step + ranks[len(ch) :], side="right") - 1
+    match = by_key[np.maximum(found, 0)]
+    linked = (found >= 0) & (order_customer >= 0) & (ch_customer[match] == order_customer)
     for col in ("change_id", "from_employee_id", "to_employee_id"):
-        ledger[col] = linked[col].array.take(back)
+        values = pd.Series(ch[col].array.take(match), index=ledger.index, dtype="string")
+        ledger[col] = values.where(linked)
     return ledger
 
 

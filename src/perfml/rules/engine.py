@@ -477,17 +477,27 @@ def _evaluate_rows(
 
 def exact_columns(rows: pd.DataFrame, units: pd.DataFrame, digits: int, needed: set[str]) -> dict[str, list]:
     """The plan's metric columns as exact values per row: Decimal or None (money from integer units)."""
+    return {name: values.tolist() for name, values in exact_arrays(rows, units, digits, needed).items()}
+
+
+def exact_arrays(rows: pd.DataFrame, units: pd.DataFrame, digits: int, needed: set[str]) -> dict[str, np.ndarray]:
+    """`exact_columns` as object arrays. Each distinct value is converted once: counts and targets repeat."""
     with localcontext(_context()), collector_paused():
-        columns = {c: [as_decimal(v) for v in rows[c].tolist()] for c in needed if c in rows.columns and c not in MONEY}
-        t6 = "revenue_trailing6_mean" in needed
+        columns = {c: _exact(rows[c], as_decimal) for c in needed if c in rows.columns and c not in MONEY}
         for c in MONEY:
-            if c in needed or (t6 and c == "revenue_trailing6_total"):
-                columns[c] = [None if v is pd.NA else from_units(v, digits) for v in units[c].tolist()]
-        if t6:
-            columns["revenue_trailing6_mean"] = [
-                None if v is None else v / 6 for v in columns.pop("revenue_trailing6_total")
-            ]
+            if c in needed and c != "revenue_trailing6_total":
+                columns[c] = _exact(units[c], lambda v: from_units(v, digits))
+        if "revenue_trailing6_mean" in needed:  # the metrics layer keeps the exact 6-month total
+            total = units["revenue_trailing6_total"]
+            columns["revenue_trailing6_mean"] = _exact(total, lambda v: from_units(v, digits) / 6)
     return columns
+
+
+def _exact(column: pd.Series, convert) -> np.ndarray:
+    """`convert` applied to each distinct value of a column (None for missing), spread back to its rows."""
+    codes, distinct = pd.factorize(column)
+    table = np.array([*(convert(v) for v in distinct.tolist()), None], dtype=object)
+    return table[codes]  # code -1 (missing) picks the trailing None
 
 
 RESULT_CHUNK = 500

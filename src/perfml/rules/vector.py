@@ -36,12 +36,10 @@ class Col:
     ok: np.ndarray  # bool
 
     @classmethod
-    def of(cls, values: Sequence[Decimal | None]) -> Col:
-        """A column from per-row values (None = missing)."""
-        ok = np.fromiter((v is not None for v in values), bool, len(values))
-        d = np.array(values, dtype=object)
-        d[~ok] = ZERO
-        return cls(d, ok)
+    def of(cls, values: np.ndarray) -> Col:
+        """A column from an object array of per-row values (None = missing)."""
+        ok = np.not_equal(values, None).astype(bool)
+        return cls(np.where(ok, values, ZERO), ok)
 
     @classmethod
     def const(cls, value: Decimal | None, n: int) -> Col:
@@ -74,7 +72,7 @@ class Columns:
         a, b = (self.get(p) for p in parts)
         # The per-row formula itself, on the rows with both parts (it gives None for a zero divisor).
         out = np.frompyfunc(lambda x, y, both: fn(x, y) if both else None, 3, 1)(a.d, b.d, a.ok & b.ok)
-        return Col.of(list(out))
+        return Col.of(np.asarray(out, dtype=object))
 
     def target(self, ref: TargetRef) -> Col:
         """A target's column: a metric, or the plan's constant on every row."""
@@ -86,9 +84,11 @@ def _div(a: np.ndarray, b: np.ndarray, ok: np.ndarray) -> np.ndarray:
     return np.where(ok, a / np.where(ok, b, ONE), ZERO)
 
 
+_QUANTIZE = np.frompyfunc(Decimal.quantize, 3, 1)  # the C method itself: no Python frame per value
+
+
 def _quantize(places: Decimal, mode: str) -> Callable[[np.ndarray], np.ndarray]:
-    fn = np.frompyfunc(lambda x: x.quantize(places, rounding=mode), 1, 1)
-    return lambda a: fn(a).astype(object) if len(a) else a
+    return lambda a: np.asarray(_QUANTIZE(a, places, mode), dtype=object) if len(a) else a
 
 
 def _band_index(bands: Sequence[Range], x: np.ndarray) -> np.ndarray:
