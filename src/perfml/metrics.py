@@ -316,7 +316,7 @@ def metric_table_and_evidence(
     del events  # the largest intermediate: freed, and its pages handed back, before the joins below
     release_freed_memory()
     grid = _rates(grid)
-    grid = _join(grid, _targets(dataset.targets), fill=None)
+    grid = _join(grid, _targets(dataset.targets, window), fill=None)
     grid = _growth(grid)
     grid = _team(grid, orders, dataset.employees)
     grid = _join(grid, _extra_metrics(dataset.metrics, set(grid.columns)), fill=None)
@@ -707,11 +707,13 @@ def _rates(grid: pd.DataFrame) -> pd.DataFrame:
     return grid
 
 
-def _targets(targets: pd.DataFrame) -> pd.DataFrame:
-    """`targets` pivoted to `<metric>_target` columns; the three contract targets always exist."""
-    wide = targets.assign(p=period_codes(targets["period"])).pivot_table(
-        index=["employee_id", "p"], columns="metric", values="target", aggfunc="first"
-    )
+def _targets(targets: pd.DataFrame, window: tuple[int, int] | None = None) -> pd.DataFrame:
+    """`targets` (of the months lo..hi of `window`) pivoted to `<metric>_target` columns; the three contract
+    targets always exist."""
+    targets = targets.assign(p=period_codes(targets["period"]))
+    if window is not None:
+        targets = targets[targets["p"].between(*window)]
+    wide = targets.pivot_table(index=["employee_id", "p"], columns="metric", values="target", aggfunc="first")
     wide.columns = [f"{m}_target" for m in wide.columns]
     wide = wide.reset_index()
     for name in BUILTIN_TARGETS:

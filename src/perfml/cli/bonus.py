@@ -67,13 +67,22 @@ def bonus(
         list[str] | None,
         typer.Option("--period", help="Period YYYY-MM, or a range YYYY-MM..YYYY-MM; repeat for several."),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Result JSON; a CSV summary is written beside it.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Result file: .json (every readable trace; a CSV summary beside it) or .parquet (payroll's "
+            "fast path: one row per employee-period with its numbers and inputs; credits beside it).",
+        ),
+    ] = None,
     scores: ScoresOpt = None,
     reviews: ReviewsOpt = None,
 ) -> None:
-    """Compute scorecards and payouts for periods: JSON with traces to --out, CSV summary beside it.
+    """Compute scorecards and payouts for periods: JSON with traces (CSV summary beside it), or Parquet rows.
 
     Periods are evaluated and written one at a time, so a long range needs no more memory than a month.
+    A .parquet file holds the numbers and the metric values they came from (`perfml bonus explain` renders
+    the trace of one row); it is computed column-wise, about 4x faster than the JSON traces.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -84,28 +93,35 @@ def bonus(
             if value is None
         ]
         raise typer.BadParameter(f"missing {', '.join(missing)}", param_hint="perfml bonus")
-    from perfml.rules import evaluate_stream
+    from perfml.rules import ColumnRun, RunStream, evaluate_columns, evaluate_stream
 
     periods = _periods(period)
     dataset, score_frame, decisions = _inputs(data, scores, reviews)
-    # The file holds every readable trace, so the source rows are read in the metrics pass.
-    stream = evaluate_stream(plan, dataset, periods, scores=score_frame, reviews=decisions, source_rows=True)
-    csv_path = out.with_suffix(".csv")
-    summary_csv, summary = io.BytesIO(), {}
-    _write_atomic(out, lambda fh: summary.update(stream.write_json(fh, csv_fh=summary_csv)))
-    _write_atomic(csv_path, summary_csv.getvalue())
-    shown = stream.periods[0] if len(stream.periods) == 1 else f"{stream.periods[0]}..{stream.periods[-1]}"
-    table = Table(title=f"{stream.plan['id']} v{stream.plan['version']} · {shown}")
+    if out.suffix == ".parquet":
+        columns = evaluate_columns(plan, dataset, periods, scores=score_frame, reviews=decisions)
+        summary = columns.write(out)
+        head: ColumnRun | RunStream = columns
+        beside = out.with_name(f"{out.stem}.credits.parquet")
+    else:
+        # The file holds every readable trace, so the source rows are read in the metrics pass.
+        stream = evaluate_stream(plan, dataset, periods, scores=score_frame, reviews=decisions, source_rows=True)
+        beside = out.with_suffix(".csv")
+        summary_csv, summary = io.BytesIO(), {}
+        _write_atomic(out, lambda fh: summary.update(stream.write_json(fh, csv_fh=summary_csv)))
+        _write_atomic(beside, summary_csv.getvalue())
+        head = stream
+    shown = head.periods[0] if len(head.periods) == 1 else f"{head.periods[0]}..{head.periods[-1]}"
+    table = Table(title=f"{head.plan['id']} v{head.plan['version']} · {shown}")
     for col in ("employees", "total payout", "holds", "skipped"):
         table.add_column(col, justify="right")
     table.add_row(
         str(summary["employees"]),
-        f"{summary['total_payout']} {stream.currency}",
+        f"{summary['total_payout']} {head.currency}",
         str(summary["holds"]),
         str(summary["skipped"]),
     )
     console.print(table)
-    console.print(f"wrote {out} and {csv_path}")
+    console.print(f"wrote {out} and {beside}")
 
 
 def _periods(values: list[str]) -> list[str]:

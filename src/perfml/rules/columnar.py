@@ -33,7 +33,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -62,7 +61,7 @@ from perfml.rules.plan import Plan
 from perfml.rules.spiff import spiff_orders
 from perfml.rules.trace import LINE_ORDER, Result, collector_paused
 from perfml.rules.values import RunProvenance
-from perfml.rules.vector import Col, Columns, segment_lines, supports
+from perfml.rules.vector import Col, Columns, SegmentLines, segment_lines, supports
 
 RUN_KEY = b"perfml.run"
 CREDIT_COLUMNS = (
@@ -131,7 +130,10 @@ class ColumnRun:
 
 def read_header(path: str | Path) -> dict:
     """The run header (plan, periods, data fingerprint, summary, holds, skipped) of a columnar run file."""
-    metadata = pq.read_schema(path).metadata or {}
+    try:
+        metadata = pq.read_metadata(path).metadata or {}
+    except (OSError, pa.ArrowException) as exc:
+        raise PerfmlError(f"{path}: cannot read a run file ({exc})") from None
     if RUN_KEY not in metadata:
         raise PerfmlError(f"{path}: not a perfml run file (no {RUN_KEY.decode()} metadata)")
     return json.loads(metadata[RUN_KEY])
@@ -151,7 +153,7 @@ def evaluate_columns(
     names = plan_lines(plan)
     if dataset.has("order_adjustments"):  # each period on the data known at its end: the per-row engine
         run = evaluate(plan, dataset, periods, scores=scores, reviews=reviews)
-        table = _results_table(plan, run.results, names | {"clawback"}, {})
+        table = _results_table(plan, run.results, names | {"clawback"})
         parts = iter([(table, pd.DataFrame(columns=list(CREDIT_COLUMNS)), run.skipped)])
         return ColumnRun(run.plan, run.periods, run.currency, run.data, run.holds, parts)
     prepared = prepare_run(plan, dataset, periods, scores=scores, reviews=reviews)
@@ -185,15 +187,6 @@ def plan_lines(plan: Plan) -> set[str]:
     return names
 
 
-class _Numbers(NamedTuple):
-    """The numbers of one result: scorecard total (points), each line's value, total, notes."""
-
-    card: Decimal | None
-    lines: dict[str, Decimal]
-    total: Decimal
-    notes: list[str] | None
-
-
 def _period_table(
     plan: Plan,
     dataset,
@@ -205,7 +198,7 @@ def _period_table(
 ) -> tuple[pa.Table, pd.DataFrame, list[dict]]:
     """One period's results table, credits and skipped rows."""
     rows, period = part.rows, part.period
-    employees = rows["employee_id"].tolist()
+    employees, roles, tenures = (rows[c].tolist() for c in ("employee_id", "role", "tenure_months"))
     exact = exact_arrays(rows, part.units, part.digits, needed)
     segments = _segments(plan, rows)
     skipped: list[dict] = []
@@ -214,14 +207,13 @@ def _period_table(
         if share.skip:
             skipped.append({"employee_id": employees[i], "period": period, "reason": share.skip})
         elif seg_id is None:
-            tenure = int(rows["tenure_months"].iat[i])
-            reason = f"no segment selects role {rows['role'].iat[i]} at tenure {tenure} months"
+            reason = f"no segment selects role {roles[i]} at tenure {int(tenures[i])} months"
             skipped.append({"employee_id": employees[i], "period": period, "reason": reason})
         else:
             by_row[i] = share.partial or share.note is not None or not supports(plan.segments[seg_id])
     paid = np.array([not s.skip and seg is not None for s, seg in zip(part.shares, segments, strict=True)], bool)
     orders = milestone_orders(plan, part.credited, [period])
-    numbers: dict[int, _Numbers] = {}
+    out = _Numbers(len(rows), names)
     with localcontext(_context()), collector_paused():
         whole = {name: Col.of(values) for name, values in exact.items()}
         seg_array = np.array([s or "" for s in segments], dtype=object)
@@ -230,19 +222,56 @@ def _period_table(
             idx = np.flatnonzero(in_columns & (seg_array == seg_id))
             cols = Columns({k: Col(c.d[idx], c.ok[idx]) for k, c in whole.items()}, len(idx), not_tracked)
             amounts = [[a for _, a in orders.get((employees[i], period), ())] for i in idx.tolist()]
-            out = segment_lines(plan, seg_id, cols, amounts)
-            card = out.card_total.tolist() if out.card_total is not None else [None] * len(idx)
-            lines = {name: values.tolist() for name, values in out.lines.items()}
-            for k, (i, total) in enumerate(zip(idx.tolist(), out.total.tolist(), strict=True)):
-                numbers[i] = _Numbers(card[k], {name: values[k] for name, values in lines.items()}, total, None)
-    for i, r in _by_row(plan, dataset, ledger, needed, part, np.flatnonzero(paid & by_row), not_tracked, orders):
-        numbers[i] = _Numbers(r.scorecard_total, {ln.name: ln.value for ln in r.lines}, r.total, list(r.notes))
+            out.put(idx, segment_lines(plan, seg_id, cols, amounts))
+    for i, result in _by_row(plan, dataset, ledger, needed, part, np.flatnonzero(paid & by_row), not_tracked, orders):
+        out.put_result(i, result)
     keep = np.flatnonzero(paid)
-    metrics = _metric_arrays(rows, exact, needed, keep)
     ident = {c: rows[c].iloc[keep].tolist() for c in ("employee_id", "period", "role", "team_id")}
     ident["segment"] = [segments[i] for i in keep.tolist()]
-    table = _table(plan, ident, [numbers[i] for i in keep.tolist()], names, metrics)
+    table = out.table(plan, ident, keep, _metric_arrays(rows, exact, keep))
     return table, _credits(part.credited), skipped
+
+
+class _Numbers:
+    """The numbers of a period's rows as columns: scorecard total (points), each line's value, total, notes."""
+
+    def __init__(self, n: int, names: set[str]):
+        self.card = np.full(n, None, dtype=object)
+        self.lines = {name: np.full(n, None, dtype=object) for name in sorted(names, key=_line_rank)}
+        self.total = np.full(n, None, dtype=object)
+        self.notes = np.full(n, None, dtype=object)
+
+    def put(self, idx: np.ndarray, numbers: SegmentLines) -> None:
+        """The numbers of a segment's rows computed over columns."""
+        if numbers.card_total is not None:
+            self.card[idx] = numbers.card_total
+        for name, values in numbers.lines.items():
+            self.lines[name][idx] = values
+        self.total[idx] = numbers.total
+
+    def put_result(self, i: int, result: Result) -> None:
+        """The numbers of one row computed by the per-row engine."""
+        self.card[i] = result.scorecard_total
+        for line in result.lines:
+            self.lines[line.name][i] = line.value
+        self.total[i] = result.total
+        self.notes[i] = list(result.notes) or None
+
+    def table(self, plan: Plan, ident: dict[str, list], keep: np.ndarray, metrics: dict) -> pa.Table:
+        """The results table of the kept rows: identity, scorecard total, a column per line the plan can pay,
+        total, notes, then the metric columns."""
+        money = pa.decimal128(38, max(-int(plan.rounding.places.as_tuple().exponent), 0))
+        columns: dict[str, pa.Array] = {c: pa.array(v, pa.string()) for c, v in ident.items()}
+        columns["scorecard_total"] = pa.array(self.card[keep].tolist(), pa.decimal128(38, 2))
+        for name, values in self.lines.items():
+            columns[name] = pa.array(values[keep].tolist(), money)
+        columns["total"] = pa.array(self.total[keep].tolist(), money)
+        columns["notes"] = pa.array(self.notes[keep].tolist(), pa.list_(pa.string()))
+        return pa.table({**columns, **metrics})
+
+
+def _line_rank(name: str) -> tuple[int, str]:
+    return (LINE_RANK.get(name, len(LINE_RANK)), name)
 
 
 def _segments(plan: Plan, rows: pd.DataFrame) -> list[str | None]:
@@ -281,7 +310,7 @@ def _by_row(plan, dataset, ledger, needed, part: PeriodSlice, idx: np.ndarray, n
     yield from zip(idx.tolist(), stream, strict=True)
 
 
-def _metric_arrays(rows: pd.DataFrame, exact: dict[str, np.ndarray], needed: set[str], keep: np.ndarray) -> dict:
+def _metric_arrays(rows: pd.DataFrame, exact: dict[str, np.ndarray], keep: np.ndarray) -> dict:
     """`metric.<name>` columns of the kept rows: money as exact decimals, others as the metrics layer has them."""
     out = {}
     for name in sorted(exact):
@@ -295,32 +324,19 @@ def _metric_arrays(rows: pd.DataFrame, exact: dict[str, np.ndarray], needed: set
     return out
 
 
-def _table(plan: Plan, ident: dict[str, list], numbers: list[_Numbers], names: set[str], metrics: dict) -> pa.Table:
-    """The results table: identity, scorecard total, a column per line the plan can pay, total, notes, metrics."""
-    money = pa.decimal128(38, max(-int(plan.rounding.places.as_tuple().exponent), 0))
-    columns: dict[str, pa.Array] = {c: pa.array(v, pa.string()) for c, v in ident.items()}
-    columns["scorecard_total"] = pa.array([n.card for n in numbers], pa.decimal128(38, 2))
-    for name in sorted(names, key=lambda n: (LINE_RANK.get(n, len(LINE_RANK)), n)):
-        columns[name] = pa.array([n.lines.get(name) for n in numbers], money)
-    columns["total"] = pa.array([n.total for n in numbers], money)
-    columns["notes"] = pa.array([n.notes for n in numbers], pa.list_(pa.string()))
-    return pa.table({**columns, **metrics})
-
-
-def _results_table(plan: Plan, results: list[Result], names: set[str], metrics: dict) -> pa.Table:
+def _results_table(plan: Plan, results: list[Result], names: set[str]) -> pa.Table:
     """A results table from per-row results (no metric columns)."""
-    ident = {
+    out = _Numbers(len(results), names | {ln.name for r in results for ln in r.lines})
+    for i, r in enumerate(results):
+        out.put_result(i, r)
+    ident: dict[str, list] = {
         "employee_id": [r.employee_id for r in results],
         "period": [r.period for r in results],
         "role": [r.role for r in results],
         "team_id": [r.team_id for r in results],
         "segment": [r.segment for r in results],
     }
-    numbers = [
-        _Numbers(r.scorecard_total, {ln.name: ln.value for ln in r.lines}, r.total, list(r.notes) or None)
-        for r in results
-    ]
-    return _table(plan, ident, numbers, names, metrics)
+    return out.table(plan, ident, np.arange(len(results)), {})
 
 
 def _credits(credited: pd.DataFrame) -> pd.DataFrame:

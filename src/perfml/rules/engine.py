@@ -241,17 +241,15 @@ def evaluate_stream(
             overrides=overrides,
         )
         return RunStream(run.plan, run.periods, run.currency, run.data, run.holds, iter([(run.results, run.skipped)]))
-    run = prepare_run(plan, dataset, periods, scores=scores, reviews=reviews)
+    prepared = prepare_run(plan, dataset, periods, scores=scores, reviews=reviews)
     # Read in the metrics pass, source rows cost little; read later, the ledger is rebuilt rather than kept.
     eager = source_rows if source_rows is not None else employee_ids is not None
     parts = (
         part
         for block in _blocks(periods)
-        for part in _evaluate_block(
-            plan, dataset, run.ledger, run.ledger_of_run, run.needed, block, employee_ids, overrides, eager
-        )
+        for part in _evaluate_block(plan, dataset, prepared, block, employee_ids, overrides, eager)
     )
-    return RunStream(run.plan_header, periods, plan.currency, run.data, run.holds, parts)
+    return RunStream(prepared.plan_header, periods, plan.currency, prepared.data, prepared.holds, parts)
 
 
 @dataclass
@@ -329,18 +327,16 @@ def _blocks(periods: list[str]) -> list[list[str]]:
 def _evaluate_block(
     plan: Plan,
     dataset,
-    ledger: pd.DataFrame,
-    ledger_of_run,
-    needed: set[str],
+    prepared: PreparedRun,
     block: list[str],
     employee_ids: list[str] | None,
     overrides,
     eager: bool,
 ) -> Iterator[tuple[Iterator[Result], list]]:
     """(results, skipped) of each period of `block`, in order: metrics in one pass for the block, results
-    computed as they are read (`ledger_of_run` rebuilds the run's crediting ledger for lazy traces)."""
-    for part in period_slices(plan, dataset, ledger, needed, block, employee_ids, eager=eager):
-        yield _evaluate_period(plan, dataset, ledger, ledger_of_run, needed, part, employee_ids, overrides)
+    computed as they are read."""
+    for part in period_slices(plan, dataset, prepared.ledger, prepared.needed, block, employee_ids, eager=eager):
+        yield _evaluate_period(plan, dataset, prepared, part, employee_ids, overrides)
 
 
 @dataclass
@@ -382,20 +378,21 @@ def period_slices(
 def _evaluate_period(
     plan: Plan,
     dataset,
-    ledger: pd.DataFrame,
-    ledger_of_run,
-    needed: set[str],
+    prepared: PreparedRun,
     part: PeriodSlice,
     employee_ids: list[str] | None,
     overrides,
 ) -> tuple[Iterator[Result], list]:
-    """Results and skipped rows of one period (`part`); `ledger`: the run's credit ledger."""
+    """Results and skipped rows of one period (`part`) of a prepared run."""
+    ledger, needed = prepared.ledger, prepared.needed
     periods = [part.period]
     evaluated = set(part.rows["employee_id"].tolist())
     evidence = part.evidence
 
     def rows_behind() -> dict:
-        return evidence if evidence is not None else _evidence(dataset, ledger_of_run(), needed, periods, evaluated)
+        if evidence is not None:
+            return evidence
+        return _evidence(dataset, prepared.ledger_of_run(), needed, periods, evaluated)
 
     provenance = RunProvenance(frozenset(part.rows.columns), rows_behind, more=cumulative_input)
     skipped: list = []

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
+import pandas as pd
 
 from perfml.rules.plan import Plan, Range, RateBand, Segment, TargetRef
 from perfml.rules.scorecard import POINTS
@@ -38,8 +39,8 @@ class Col:
     @classmethod
     def of(cls, values: np.ndarray) -> Col:
         """A column from an object array of per-row values (None = missing)."""
-        ok = np.not_equal(values, None).astype(bool)
-        return cls(np.where(ok, values, ZERO), ok)
+        ok = ~pd.isna(values)  # in C: comparing each Decimal with None goes through Python's number ABCs
+        return cls(_where(ok, values, ZERO), ok)
 
     @classmethod
     def const(cls, value: Decimal | None, n: int) -> Col:
@@ -79,16 +80,21 @@ class Columns:
         return self.get(ref.metric) if ref.metric is not None else Col.const(ref.value, self.n)
 
 
+def _where(condition, a, b) -> np.ndarray:
+    """`np.where` for exact values (numpy's type stubs take no Decimal scalars)."""
+    return np.where(condition, a, b)
+
+
 def _div(a: np.ndarray, b: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """a / b where `ok` (elsewhere 0): the divisor is replaced by 1 where it is not used."""
-    return np.where(ok, a / np.where(ok, b, ONE), ZERO)
+    return _where(ok, a / _where(ok, b, ONE), ZERO)
 
 
 _QUANTIZE = np.frompyfunc(Decimal.quantize, 3, 1)  # the C method itself: no Python frame per value
 
 
 def _quantize(places: Decimal, mode: str) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda a: np.asarray(_QUANTIZE(a, places, mode), dtype=object) if len(a) else a
+    return lambda a: np.asarray(_QUANTIZE(a, places, mode), dtype=object) if len(a) else a  # type: ignore[call-overload]
 
 
 def _band_index(bands: Sequence[Range], x: np.ndarray) -> np.ndarray:
@@ -107,17 +113,17 @@ def _band_index(bands: Sequence[Range], x: np.ndarray) -> np.ndarray:
 
 def _pick(values: Sequence[Decimal], index: np.ndarray, default: Decimal) -> np.ndarray:
     table = np.array([*values, default], dtype=object)
-    return table[np.where(index >= 0, index, len(values))]
+    return table[_where(index >= 0, index, len(values))]
 
 
 def _min(a: np.ndarray, b) -> np.ndarray:
     """Python's `min(a, b)` element-wise: a unless b is smaller."""
-    return np.where(b < a, b, a)
+    return _where(b < a, b, a)
 
 
 def _max(a: np.ndarray, b) -> np.ndarray:
     """Python's `max(a, b)` element-wise: a unless b is larger."""
-    return np.where(b > a, b, a)
+    return _where(b > a, b, a)
 
 
 @dataclass
@@ -160,7 +166,7 @@ def segment_lines(
         growth = cols.get("team_revenue_growth_yoy")
         paid = growth.ok & (growth.d * HUNDRED >= t.min_growth)
         base = base_value if base_value is not None else np.full(n, ZERO, dtype=object)
-        lines["team_bonus"] = np.where(paid, rnd(t.rate * base / HUNDRED), zero)
+        lines["team_bonus"] = _where(paid, rnd(t.rate * base / HUNDRED), zero)
     if seg.milestone_bonus:
         m = seg.milestone_bonus
         hits = np.fromiter((sum(a >= m.min_order for a in amounts) for amounts in milestone_amounts), int, n)
@@ -172,7 +178,7 @@ def segment_lines(
         subtotal = _sum(list(lines.values()), n)
         score = cols.get(s.metric)
         passes = (score.ok & (score.d >= s.min)) | (~score.ok & (s.missing == "pass"))
-        lines["satisfaction_gate"] = np.where(passes, zero, rnd(-s.deduct * subtotal / HUNDRED))
+        lines["satisfaction_gate"] = _where(passes, zero, rnd(-s.deduct * subtotal / HUNDRED))
     return SegmentLines(card, lines, _sum(list(lines.values()), n))
 
 
@@ -194,15 +200,15 @@ def _card_total(plan: Plan, seg_id: str, cols: Columns) -> np.ndarray:
         ind = plan.indicators[ind_id]
         score, scored = _indicator_score(ind, cols)
         left_out = ~scored & ((ind.metric in cols.not_tracked) | (ind.missing == "skip"))
-        present = np.where(left_out, present, present + weight)
-        scores.append((np.where(scored, score, ZERO), weight))
+        present = _where(left_out, present, present + weight)
+        scores.append((_where(scored, score, ZERO), weight))
         counted.append(~left_out)
     total = np.full(n, ZERO, dtype=object)
     some = present != 0
-    divisor = np.where(some, present, ONE)
+    divisor = _where(some, present, ONE)
     for (score, weight), keep in zip(scores, counted, strict=True):
         use = keep & some
-        total = np.where(use, total + score * weight / divisor, total)
+        total = _where(use, total + score * weight / divisor, total)
     return _quantize(POINTS, ROUND_HALF_UP)(total)
 
 
@@ -220,7 +226,7 @@ def _indicator_score(ind, cols: Columns) -> tuple[np.ndarray, np.ndarray]:
             x = _div(value.d, target.d, scored) * HUNDRED
         else:
             positive = scored & (value.d > 0)
-            x = np.where(positive, _div(target.d, value.d, positive) * HUNDRED, sc.cap)
+            x = _where(positive, _div(target.d, value.d, positive) * HUNDRED, sc.cap)
     points = _quantize(POINTS, ROUND_HALF_UP)
     if sc.type == "ratio":
         return points(_min(_max(x, sc.floor), sc.cap)), scored
@@ -238,7 +244,7 @@ def _commission(seg: Segment, cols: Columns) -> np.ndarray:
         target = cols.target(c.target)
         pays = target.ok & (target.d > 0)
         x = _div(base, target.d, pays) * HUNDRED
-        unit = np.where(pays, target.d / HUNDRED, ONE)
+        unit = _where(pays, target.d / HUNDRED, ONE)
     else:
         pays, x, unit = np.ones(n, bool), base, np.full(n, ONE, dtype=object)
     if c.gate is not None:
@@ -247,9 +253,9 @@ def _commission(seg: Segment, cols: Columns) -> np.ndarray:
         raw = _marginal(c.bands, base, unit, n)
     else:
         i = _band_index(c.bands, x)
-        raw = np.where(i >= 0, _pick([b.rate for b in c.bands], i, ZERO) * base / HUNDRED, ZERO)
-    raw = np.where(pays, raw, ZERO)
-    return raw if c.cap is None else np.where(raw <= c.cap, raw, c.cap)
+        raw = _where(i >= 0, _pick([b.rate for b in c.bands], i, ZERO) * base / HUNDRED, ZERO)
+    raw = _where(pays, raw, ZERO)
+    return raw if c.cap is None else _where(raw <= c.cap, raw, c.cap)
 
 
 def _marginal(bands: Sequence[RateBand], amount: np.ndarray, unit: np.ndarray, n: int) -> np.ndarray:
@@ -259,10 +265,10 @@ def _marginal(bands: Sequence[RateBand], amount: np.ndarray, unit: np.ndarray, n
         lo = np.full(n, ZERO, dtype=object)
         if band.lo is not None:  # max(ZERO, lo × unit): ZERO unless the bound is above it
             bound = band.lo * unit
-            lo = np.where(bound > ZERO, bound, ZERO)
+            lo = _where(bound > ZERO, bound, ZERO)
         top = amount if band.hi is None else _min(amount, band.hi * unit)
         reached = top > lo
-        raw = np.where(reached, raw + band.rate * np.where(reached, top - lo, ZERO) / HUNDRED, raw)
+        raw = _where(reached, raw + band.rate * _where(reached, top - lo, ZERO) / HUNDRED, raw)
     return raw
 
 
@@ -273,7 +279,7 @@ def _growth(seg: Segment, cols: Columns, base_bonus: np.ndarray | None, rnd, zer
     value = cols.get(g.metric)
     base = cols.get(f"{g.metric}_last_year" if g.basis == "yoy" else f"{g.metric}_trailing6_mean")
     grows = value.ok & base.ok & (base.d > 0)
-    g_pct = np.where(grows, (_div(value.d, base.d, grows) - ONE) * HUNDRED, ZERO)
+    g_pct = _where(grows, (_div(value.d, base.d, grows) - ONE) * HUNDRED, ZERO)
     rate = _pick([b.rate for b in g.bands], _band_index(g.bands, g_pct), ZERO)
     if g.applies_to == "increase":
         amount = _max(value.d - base.d, ZERO)
@@ -281,7 +287,7 @@ def _growth(seg: Segment, cols: Columns, base_bonus: np.ndarray | None, rnd, zer
         amount = value.d
     else:
         amount = base_bonus if base_bonus is not None else np.full(cols.n, ZERO, dtype=object)
-    return np.where(grows, rnd(rate * amount / HUNDRED), zero)
+    return _where(grows, rnd(rate * amount / HUNDRED), zero)
 
 
 def _combined_task(seg: Segment, cols: Columns) -> np.ndarray:
@@ -298,11 +304,11 @@ def _combined_task(seg: Segment, cols: Columns) -> np.ndarray:
         if part.capacity is not None:
             capacity = cols.get(f"{part.metric}_best{part.capacity.months}")
             limit = part.capacity.share * capacity.d / HUNDRED
-            t = np.where(capacity.ok & (capacity.d > 0) & target.ok & (limit < t), limit, t)
+            t = _where(capacity.ok & (capacity.d > 0) & target.ok & (limit < t), limit, t)
         usable = value.ok & target.ok & (t > 0)
         counted = _counted(part, value.d, cols)
         ratio = _div(counted, t, usable) * HUNDRED
-        completion = np.where(usable, _min(ratio, task.cap), ZERO)
+        completion = _where(usable, _min(ratio, task.cap), ZERO)
         weighted = weighted + completion * part.weight
         weights += part.weight
     completion = weighted / weights if weights else np.full(n, ZERO, dtype=object)
@@ -317,4 +323,4 @@ def _counted(part, value: np.ndarray, cols: Columns) -> np.ndarray:
     portion = value if limit.portion is None else cols.get(limit.portion).d  # missing portion: 0
     base = cols.get(limit.of)
     most = limit.share * base.d / HUNDRED
-    return np.where(base.ok, value - portion + _min(portion, _max(most, ZERO)), value)
+    return _where(base.ok, value - portion + _min(portion, _max(most, ZERO)), value)
