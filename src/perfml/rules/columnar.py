@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from perfml.errors import PerfmlError
@@ -109,7 +110,7 @@ class ColumnRun:
                 results_out.write(table)
                 credits_out.write(pa.Table.from_pandas(credits, preserve_index=False))
                 count += len(table)
-                total += sum(table["total"].to_pylist(), Decimal(0))
+                total += pc.sum(table["total"]).as_py() or Decimal(0)  # exact: decimal128 adds exactly
                 skipped += part_skipped
                 release_freed_memory()
             summary = {"employees": count, "total_payout": format(total, "f"), "holds": len(self.holds)}

@@ -206,7 +206,9 @@ def _sorted_order(ledger: pd.DataFrame) -> np.ndarray | None:
 
 def _holders(ledger: pd.DataFrame, credits: pd.DataFrame) -> pd.DataFrame:
     """One row per holder of each order (`employee_id`, `split_bp`): its order_credits rows, else the closer."""
-    split = credits.loc[isin(credits["order_id"], ledger["order_id"]), ["order_id", "employee_id", "share"]]
+    if len(credits):  # the membership test hashes every order id: worth it only when there are splits
+        credits = credits[isin(credits["order_id"], ledger["order_id"])]
+    split = credits[["order_id", "employee_id", "share"]]
     # Shares have at most two decimals (validated), so percent x 100 is an exact integer in 1/10,000.
     split = split.assign(split_bp=(split.pop("share") * 100).round().astype("int64"))
     if split.empty:  # no splits among these orders: every order is its closer's

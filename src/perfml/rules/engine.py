@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from perfml.errors import PlanError
-from perfml.frames import isin, release_freed_memory
+from perfml.frames import column_bytes, isin, release_freed_memory
 from perfml.metrics import (
     DERIVED_FROM,
     HISTORY_MONTHS,
@@ -776,8 +776,12 @@ def _draw_openings(plan: Plan, dataset, ledger: pd.DataFrame, needed: set[str], 
 
 
 def _scores_fingerprint(scores: pd.DataFrame | None) -> str | None:
+    """Content hash (sha256 hex) of the (change_id, score) pairs, whatever their order."""
     if scores is None:
         return None
-    ordered = scores.sort_values("change_id").reset_index(drop=True)
-    text = ordered[["change_id", "score"]].to_csv(index=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    ordered = scores.sort_values("change_id", kind="stable")
+    h = hashlib.sha256()
+    for column in ("change_id", "score"):
+        for part in column_bytes(ordered[column].astype("string" if column == "change_id" else "float64")):
+            h.update(part)
+    return h.hexdigest()
