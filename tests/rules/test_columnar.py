@@ -9,6 +9,7 @@ from decimal import Decimal, localcontext
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -361,8 +362,6 @@ def test_a_failed_run_leaves_no_file_behind(small_dataset, tmp_path, monkeypatch
 
 
 def test_a_file_that_is_not_a_run_is_refused(tmp_path):
-    import pyarrow as pa
-
     pq.write_table(pa.table({"x": [1]}), tmp_path / "other.parquet")
     with pytest.raises(PerfmlError, match="not a perfml run file"):
         read_header(tmp_path / "other.parquet")
@@ -405,3 +404,36 @@ def test_an_export_unlike_the_simulator_gives_the_per_row_numbers(tmp_path):
     assert read_header(path)["skipped"] == run.skipped != []
     credits = pq.read_table(tmp_path / "run.credits.parquet").to_pandas()
     assert credits["fx_rate"].notna().any()  # converted orders are explained from these rows
+
+
+def test_explain_with_the_run_file_checks_the_trace_explains_the_stored_row(small_dir, small_dataset, tmp_path):
+    out = tmp_path / "run.parquet"
+    evaluate_columns("sales-default", small_dataset, "2026-02").write(out)
+    employee = pq.read_table(out)["employee_id"][0].as_py()
+    base = ["bonus", "explain", "--employee", employee, "--period", "2026-02", "--data", str(small_dir)]
+    runner = CliRunner()
+    agrees = runner.invoke(app, [*base, "--run", str(out)])
+    assert agrees.exit_code == 0, agrees.output
+    assert "Payout:" in agrees.output
+
+    table = pq.read_table(out)  # the stored total changed behind the trace's back
+    totals = table["total"].to_pylist()
+    totals[0] += 1
+    metadata = pq.read_metadata(out).metadata
+    changed = table.set_column(table.column_names.index("total"), "total", pa.array(totals, table["total"].type))
+    with pq.ParquetWriter(out, changed.schema) as writer:
+        writer.write_table(changed)
+        writer.add_key_value_metadata(metadata)
+    differs = runner.invoke(app, [*base, "--run", str(out)])
+    assert differs.exit_code == 1
+    text = " ".join(differs.output.split())
+    assert "does not explain its row" in text and f"total: the file has {totals[0]}" in text
+
+    other = runner.invoke(app, [*base, "--run", str(out), "--plan", str(_variant_file(tmp_path))])
+    assert other.exit_code == 1 and "plan: the file was computed by sales-default" in " ".join(other.output.split())
+
+
+def _variant_file(tmp_path):
+    path = tmp_path / "variant.yaml"
+    path.write_text(plan_yaml(VARIANT))
+    return path

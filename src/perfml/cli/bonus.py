@@ -154,8 +154,16 @@ def explain(
     home: Annotated[
         Path | None, typer.Option("--home", help="perfml home: also list its disputes on this statement.")
     ] = None,
+    run_file: Annotated[
+        Path | None,
+        typer.Option("--run", help="A run file (`perfml bonus --out run.parquet`): check the trace explains its row."),
+    ] = None,
 ) -> None:
-    """Print one employee's scorecard and payout with every input, formula and source row."""
+    """Print one employee's scorecard and payout with every input, formula and source row.
+
+    With --run, the trace is the one of that file's row: the same plan and data, and every number equal,
+    or an error says what differs.
+    """
     from perfml.rules import explain_text
     from perfml.services.disputes import disputes_for, disputes_text
     from perfml.services.kpi import explain_result
@@ -164,6 +172,13 @@ def explain(
     run, result = explain_result(
         plan=plan, dataset=dataset, employee_id=employee, period=period, scores=score_frame, reviews=decisions
     )
+    if run_file is not None:
+        from perfml.errors import PerfmlError
+        from perfml.rules.columnar import disagreements
+
+        problems = disagreements(run_file, run.plan, run.data, result)
+        if problems:
+            raise PerfmlError(f"{run_file}: this trace does not explain its row — " + "; ".join(problems))
     disputes = disputes_for(home_of(home).engine, run.plan["id"], employee, period) if home is not None else []
     if as_json:
         out = {"plan": run.plan, "result": result.to_dict(), **({"disputes": disputes} if disputes else {})}

@@ -86,6 +86,7 @@ CREDIT_COLUMNS = (
 
 MONEY_SCALE = 6  # money metrics are stored at 10**-6, the finest the data contract allows: one schema for a run
 LINE_RANK = {name: i for i, name in enumerate(LINE_ORDER)}
+NOT_LINES = {"employee_id", "period", "role", "team_id", "segment", "scorecard_total", "total", "notes"}
 
 
 @dataclass
@@ -138,6 +139,40 @@ def read_header(path: str | Path) -> dict:
     if RUN_KEY not in metadata:
         raise PerfmlError(f"{path}: not a perfml run file (no {RUN_KEY.decode()} metadata)")
     return json.loads(metadata[RUN_KEY])
+
+
+def stored_row(path: str | Path, employee_id: str, period: str) -> dict | None:
+    """One employee-period's row of a run file (None when the run has none)."""
+    rows = pq.read_table(path, filters=[("employee_id", "=", employee_id), ("period", "=", period)]).to_pylist()
+    return rows[0] if rows else None
+
+
+def disagreements(path: str | Path, run_plan: dict, run_data: dict, result: Result) -> list[str]:
+    """How a result re-evaluated for its trace differs from its row in the run file at `path` (plan, data or a
+    number); empty when the trace explains the stored numbers."""
+    header = read_header(path)
+    out = []
+    if header["plan"]["hash"] != run_plan["hash"]:
+        plan = header["plan"]
+        out.append(f"plan: the file was computed by {plan['id']} v{plan['version']} (sha256 {plan['hash'][:12]}…)")
+    if header["data"] != run_data:
+        fingerprint = header["data"]["fingerprint"][:12]
+        out.append(f"data: the file was computed from other data, scores or reviews (fingerprint {fingerprint}…)")
+    row = stored_row(path, result.employee_id, result.period)
+    if row is None:
+        return out + [f"{result.employee_id} has no row for {result.period} in the file"]
+    stored = {k: v for k, v in row.items() if k not in NOT_LINES and not k.startswith("metric.") and v is not None}
+    computed = {line.name: line.value for line in result.lines}
+    for name in sorted(stored.keys() | computed.keys(), key=_line_rank):
+        if stored.get(name) != computed.get(name):
+            out.append(f"{name}: the file has {stored.get(name)}, the trace computes {computed.get(name)}")
+    if row["scorecard_total"] != result.scorecard_total:
+        out.append(
+            f"scorecard_total: the file has {row['scorecard_total']}, the trace computes {result.scorecard_total}"
+        )
+    if row["total"] != result.total:
+        out.append(f"total: the file has {row['total']}, the trace computes {result.total}")
+    return out
 
 
 def evaluate_columns(
