@@ -23,7 +23,7 @@ from perfml.cli import app
 from perfml.errors import PerfmlError
 from perfml.rules import evaluate, load_plan, parse_plan, plan_metrics
 from perfml.rules.columnar import evaluate_columns, read_header
-from perfml.rules.engine import _context, compute
+from perfml.rules.engine import compute, decimal_context
 from perfml.rules.values import DERIVED, Values
 from perfml.rules.vector import Col, Columns, segment_lines, supports
 
@@ -182,7 +182,7 @@ def _per_row(plan, seg_id, data, amounts, not_tracked):
 
 def _assert_same(plan, seg_id, batch, not_tracked):
     names = _inputs(plan)
-    with localcontext(_context()):
+    with localcontext(decimal_context()):
         cols = Columns(
             {n: Col.of(np.array([data[n] for data, _ in batch], dtype=object)) for n in names},
             len(batch),
@@ -224,7 +224,7 @@ def test_hand_checked_rows_of_the_built_in_plan():
         "team_revenue": D(1100000),
         "team_revenue_last_year": D(1000000),
     }
-    with localcontext(_context()):
+    with localcontext(decimal_context()):
         cols = Columns({n: Col.of(np.array([veteran[n]], dtype=object)) for n in veteran}, 1)
         got = segment_lines(plan, "veteran", cols, [[D(250000)]])
     lines = {name: str(v[0]) for name, v in got.lines.items()}

@@ -61,8 +61,8 @@ def test_metrics_are_computed_once_per_block_of_months_as_the_stream_is_read(sma
 
 def test_blocks_span_at_most_twelve_months():
     months = [f"2025-{m:02d}" for m in range(1, 13)] + ["2026-01", "2026-02", "2027-06"]
-    assert engine._blocks(months) == [months[:12], ["2026-01", "2026-02"], ["2027-06"]]
-    assert engine._blocks(["2025-03", "2026-02"]) == [["2025-03", "2026-02"]]
+    assert engine.period_blocks(months) == [months[:12], ["2026-01", "2026-02"], ["2027-06"]]
+    assert engine.period_blocks(["2025-03", "2026-02"]) == [["2025-03", "2026-02"]]
 
 
 def test_bonus_command_writes_a_period_range_as_the_run_in_memory(small_dir, small_dataset, tmp_path):

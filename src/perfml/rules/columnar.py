@@ -5,7 +5,8 @@ segment at a time over whole columns (`perfml.rules.vector`), and keeps per row 
 rendered from: the metric values the plan read. A row whose segment needs a rule the column path
 does not have (SPIFFs, draws, cumulative commission), that is prorated, or that carries a note, goes
 through the per-row engine and lands in the same table. A dataset with order adjustments is
-evaluated by the per-row engine as a whole (`evaluate`) and written in the same format.
+evaluated by the per-row engine as a whole (`evaluate`, each period as known at its end) and written
+in the same format, without metric columns or credit rows.
 
 File format (`ColumnRun.write(path)`, a Parquet file; the run header as JSON in its key-value
 metadata under `perfml.run`, the same header `BonusRun.write_json` writes, with the summary):
@@ -46,15 +47,15 @@ from perfml.metrics import MONEY, untracked_metrics
 from perfml.rules.crediting import FULL_SHARE
 from perfml.rules.engine import (
     PeriodSlice,
-    _blocks,
-    _context,
-    _draw_openings,
-    _result_stream,
+    decimal_context,
+    draw_openings,
     evaluate,
     exact_arrays,
     milestone_orders,
+    period_blocks,
     period_slices,
     prepare_run,
+    result_stream,
     run_periods,
 )
 from perfml.rules.loading import load_plan
@@ -196,7 +197,7 @@ def evaluate_columns(
     not_tracked = untracked_metrics(dataset)
     parts = (
         _period_table(plan, dataset, prepared.ledger, prepared.needed, part, not_tracked, names)
-        for block in _blocks(periods)
+        for block in period_blocks(periods)
         for part in period_slices(plan, dataset, prepared.ledger, prepared.needed, block, None, eager=False)
     )
     return ColumnRun(prepared.plan_header, periods, plan.currency, prepared.data, prepared.holds, parts)
@@ -238,6 +239,7 @@ def _period_table(
     exact = exact_arrays(rows, part.units, part.digits, needed)
     segments = _segments(plan, rows)
     skipped: list[dict] = []
+    in_columns = {seg_id: supports(seg) for seg_id, seg in plan.segments.items()}
     by_row = np.zeros(len(rows), bool)  # rows for the per-row engine
     for i, (share, seg_id) in enumerate(zip(part.shares, segments, strict=True)):
         if share.skip:
@@ -246,16 +248,16 @@ def _period_table(
             reason = f"no segment selects role {roles[i]} at tenure {int(tenures[i])} months"
             skipped.append({"employee_id": employees[i], "period": period, "reason": reason})
         else:
-            by_row[i] = share.partial or share.note is not None or not supports(plan.segments[seg_id])
+            by_row[i] = share.partial or share.note is not None or not in_columns[seg_id]
     paid = np.array([not s.skip and seg is not None for s, seg in zip(part.shares, segments, strict=True)], bool)
     orders = milestone_orders(plan, part.credited, [period])
     out = _Numbers(len(rows), names)
-    with localcontext(_context()), collector_paused():
+    with localcontext(decimal_context()), collector_paused():
         whole = {name: Col.of(values) for name, values in exact.items()}
         seg_array = np.array([s or "" for s in segments], dtype=object)
-        in_columns = paid & ~by_row
-        for seg_id in dict.fromkeys(seg_array[in_columns].tolist()):
-            idx = np.flatnonzero(in_columns & (seg_array == seg_id))
+        by_column = paid & ~by_row
+        for seg_id in dict.fromkeys(seg_array[by_column].tolist()):
+            idx = np.flatnonzero(by_column & (seg_array == seg_id))
             cols = Columns({k: Col(c.d[idx], c.ok[idx]) for k, c in whole.items()}, len(idx), not_tracked)
             amounts = [[a for _, a in orders.get((employees[i], period), ())] for i in idx.tolist()]
             out.put(idx, segment_lines(plan, seg_id, cols, amounts))
@@ -327,7 +329,7 @@ def _by_row(plan, dataset, ledger, needed, part: PeriodSlice, idx: np.ndarray, n
     if not len(idx):
         return
     periods = [part.period]
-    stream = _result_stream(
+    stream = result_stream(
         plan,
         part.rows.iloc[idx],
         part.units.iloc[idx],
@@ -340,7 +342,7 @@ def _by_row(plan, dataset, ledger, needed, part: PeriodSlice, idx: np.ndarray, n
         milestone_orders=orders,
         notes={},
         spiffs=spiff_orders(plan, part.credited, dataset.orders, periods),
-        draw_openings=_draw_openings(plan, dataset, ledger, needed, periods, None),
+        draw_openings=draw_openings(plan, dataset, ledger, needed, periods, None),
         shares=[part.shares[i] for i in idx.tolist()],
     )
     yield from zip(idx.tolist(), stream, strict=True)

@@ -48,8 +48,8 @@ ZERO = Decimal(0)
 ROW_KEYS = ("employee_id", "period", "team_id", "role", "tenure_months")  # what every row of the values frame keeps
 
 
-def _context() -> Context:
-    # A fixed context: results must not depend on a caller's global decimal settings.
+def decimal_context() -> Context:
+    """The decimal context every payout is computed in: results never depend on a caller's settings."""
     return Context(prec=28)
 
 
@@ -106,7 +106,7 @@ def compute(
 ) -> Result:
     """Scorecard and payout lines of one employee-period from its exact values."""
     seg = plan.segments[seg_id]
-    with localcontext(_context()):
+    with localcontext(decimal_context()):
         card = scorecard(plan, seg_id, values)
         lines = []
         base_value = None
@@ -246,7 +246,7 @@ def evaluate_stream(
     eager = source_rows if source_rows is not None else employee_ids is not None
     parts = (
         part
-        for block in _blocks(periods)
+        for block in period_blocks(periods)
         for part in _evaluate_block(plan, dataset, prepared, block, employee_ids, overrides, eager)
     )
     return RunStream(prepared.plan_header, periods, plan.currency, prepared.data, prepared.holds, parts)
@@ -313,7 +313,7 @@ BLOCK_MONTHS = 12
 read every month 13 times), and a block's metric table is a few columns per employee-month."""
 
 
-def _blocks(periods: list[str]) -> list[list[str]]:
+def period_blocks(periods: list[str]) -> list[list[str]]:
     """Sorted periods cut into runs spanning at most `BLOCK_MONTHS` months."""
     blocks: list[list[str]] = []
     for p in periods:
@@ -396,7 +396,7 @@ def _evaluate_period(
 
     provenance = RunProvenance(frozenset(part.rows.columns), rows_behind, more=cumulative_input)
     skipped: list = []
-    stream = _result_stream(
+    stream = result_stream(
         plan,
         part.rows,
         part.units,
@@ -409,7 +409,7 @@ def _evaluate_period(
         milestone_orders=milestone_orders(plan, part.credited, periods),
         notes=credit_notes(part.credited, plan.currency),
         spiffs=spiff_orders(plan, part.credited, dataset.orders, periods),
-        draw_openings=_draw_openings(plan, dataset, ledger, needed, periods, employee_ids),
+        draw_openings=draw_openings(plan, dataset, ledger, needed, periods, employee_ids),
         shares=part.shares,
     )
     return stream, skipped
@@ -467,9 +467,9 @@ def _evaluate_rows(
     provenance: RunProvenance,
     **options,
 ) -> tuple[list, list]:
-    """`_result_stream` collected: (results, skipped) as lists."""
+    """`result_stream` collected: (results, skipped) as lists."""
     skipped: list = []
-    return list(_result_stream(plan, rows, units, digits, needed, provenance, skipped=skipped, **options)), skipped
+    return list(result_stream(plan, rows, units, digits, needed, provenance, skipped=skipped, **options)), skipped
 
 
 def exact_columns(rows: pd.DataFrame, units: pd.DataFrame, digits: int, needed: set[str]) -> dict[str, list]:
@@ -479,7 +479,7 @@ def exact_columns(rows: pd.DataFrame, units: pd.DataFrame, digits: int, needed: 
 
 def exact_arrays(rows: pd.DataFrame, units: pd.DataFrame, digits: int, needed: set[str]) -> dict[str, np.ndarray]:
     """`exact_columns` as object arrays. Each distinct value is converted once: counts and targets repeat."""
-    with localcontext(_context()), collector_paused():
+    with localcontext(decimal_context()), collector_paused():
         columns = {c: _exact(rows[c], as_decimal) for c in needed if c in rows.columns and c not in MONEY}
         for c in MONEY:
             if c in needed and c != "revenue_trailing6_total":
@@ -502,7 +502,7 @@ RESULT_CHUNK = 500
 period's results never sit in memory together (a result with its trace is ~12 KB)."""
 
 
-def _result_stream(
+def result_stream(
     plan: Plan,
     rows: pd.DataFrame,
     units: pd.DataFrame,
@@ -539,7 +539,7 @@ def _result_stream(
     )
     for _ in range(0, len(rows), RESULT_CHUNK):
         results = []
-        with localcontext(_context()), collector_paused():
+        with localcontext(decimal_context()), collector_paused():
             for emp, period, role, team, tenure, share, *metric_values in islice(each_row, RESULT_CHUNK):
                 if share is not None and share.skip:
                     skipped.append({"employee_id": emp, "period": period, "reason": share.skip})
@@ -754,7 +754,7 @@ def milestone_orders(plan: Plan, ledger: pd.DataFrame, periods: list[str]) -> di
     return out
 
 
-def _draw_openings(plan: Plan, dataset, ledger: pd.DataFrame, needed: set[str], periods: list[str], employee_ids):
+def draw_openings(plan: Plan, dataset, ledger: pd.DataFrame, needed: set[str], periods: list[str], employee_ids):
     """(employee_id, period) -> draw balance (money) carried into the period, from the earlier months' commission."""
     if not any(seg.draw for seg in plan.segments.values()):
         return {}
