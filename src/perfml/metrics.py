@@ -82,7 +82,7 @@ import numpy as np
 import pandas as pd
 
 from perfml.errors import PerfmlError
-from perfml.frames import lookup, positions, release_freed_memory
+from perfml.frames import lookup, positions, release_freed_memory, strictly_increasing
 
 HISTORY_MONTHS = 12  # the longest look-back of any metric (same month last year)
 SHARE_DIGITS = 4  # crediting shares are exact in 1/10,000 (basis points of the whole)
@@ -615,8 +615,10 @@ def _orders(
     out = _keyed(orders, "employee_id", "closed_at", "order_id", ["customer_id", "amount", "order_type"], window)
     out["order_id"] = out["id"]
     if ledger is not None and "amount" in ledger.columns:
-        first = ~ledger["order_id"].duplicated().to_numpy()  # an order's amount is the same on each of its rows
-        out["amount"] = lookup(out["order_id"], ledger["amount"][first].set_axis(ledger["order_id"][first]))
+        amounts = ledger[["order_id", "amount"]]
+        if not strictly_increasing(amounts["order_id"]):  # an order's amount is the same on each of its rows
+            amounts = amounts[~amounts["order_id"].duplicated().to_numpy()]
+        out["amount"] = lookup(out["order_id"], amounts["amount"].set_axis(amounts["order_id"]))
         uncovered = out["order_id"][out["amount"].isna()]
         if len(uncovered):
             raise PerfmlError(f"credit ledger lacks order(s) {', '.join(uncovered[:5])} of the months asked for")
@@ -648,7 +650,7 @@ def _credited(orders: pd.DataFrame, ledger: pd.DataFrame | None) -> pd.DataFrame
     rows["transferred_units"] = rows["credited_units"].where(rows.pop("transferred"), 0)
     # One employee may hold two rows of one order (a split share plus a voided one given back):
     # money adds up, a count must not.
-    if rows.duplicated(["employee_id", "order_id"]).any():
+    if not strictly_increasing(rows["order_id"]) and rows.duplicated(["employee_id", "order_id"]).any():
         keys = ["employee_id", "order_id", "id", "p", "order_type", "units"]
         sums = ["share_bp", "credited_units", "transferred_units"]
         rows = rows.groupby(keys, sort=False, dropna=False)[sums].sum().reset_index()
