@@ -166,8 +166,12 @@ def parse_period(period: str) -> int:
 
 def period_codes(labels: pd.Series) -> pd.Series:
     """Month indexes of a column of validated `'YYYY-MM'` labels (vectorised)."""
-    text = labels.astype("string")
-    return (text.str[:4].astype("int64") * 12 + text.str[5:7].astype("int64") - 1).astype("int64")
+    codes, distinct = pd.factorize(labels.astype("string"))  # few distinct months: each is parsed once
+    if (codes < 0).any():
+        raise PerfmlError(f"period: {int((codes < 0).sum())} row(s) have no 'YYYY-MM' label")
+    text = pd.Series(distinct, dtype="string")
+    months = (text.str[:4].astype("int64") * 12 + text.str[5:7].astype("int64") - 1).to_numpy("int64")
+    return pd.Series(months[codes], index=labels.index, dtype="int64")
 
 
 @overload
