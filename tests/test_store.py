@@ -548,3 +548,49 @@ def test_an_existing_world_readable_store_is_tightened(tmp_path):
     db.chmod(0o644)
     store.get_engine(f"sqlite:///{db}")
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
+# -- split shares across writes -------------------------------------------------------------------------------
+def test_a_split_restated_with_other_holders_is_refused_and_the_store_keeps_the_first(tiny, url):
+    from perfml.errors import DataValidationError
+    from perfml.ingest import ingest_records
+
+    frames = tiny_frames() | {
+        "order_credits": pd.DataFrame({"order_id": ["o1", "o1"], "employee_id": ["e1", "e2"], "share": ["60", "40"]})
+    }
+    store.import_dataset(Dataset.from_frames(frames), url)
+    # 50/50 to e1/m1 sums to 100 in the batch, but e2's stored 40 stays (writes never delete): 140 stored
+    restated = [dict(order_id="o1", employee_id="e1", share="50"), dict(order_id="o1", employee_id="m1", share="50")]
+    with pytest.raises(DataValidationError) as info:
+        ingest_records({"order_credits": restated}, url)
+    (problem,) = info.value.problems
+    assert (problem.table, problem.column, problem.rows, problem.count) == ("order_credits", "share", (0, 1), 2)
+    assert "order o1 sums to 140 with its stored rows" in problem.detail and "same holders" in problem.rule
+    stored = store.read_tables(url)["order_credits"].sort_values("employee_id")
+    assert stored["employee_id"].tolist() == ["e1", "e2"] and stored["share"].tolist() == [Decimal(60), Decimal(40)]
+
+    same_holders = [
+        dict(order_id="o1", employee_id="e1", share="55"),
+        dict(order_id="o1", employee_id="e2", share="45"),
+    ]
+    assert ingest_records({"order_credits": same_holders}, url) == {"order_credits": 2}
+    stored = store.read_tables(url)["order_credits"].sort_values("employee_id")
+    assert stored["share"].tolist() == [Decimal(55), Decimal(45)]
+
+
+def test_an_import_that_breaks_a_stored_split_rolls_back_whole(tiny, url):
+    from perfml.errors import DataValidationError
+
+    first = tiny_frames() | {
+        "order_credits": pd.DataFrame({"order_id": ["o1", "o1"], "employee_id": ["e1", "e2"], "share": ["60", "40"]})
+    }
+    store.import_dataset(Dataset.from_frames(first), url)
+    before = store.read_tables(url)
+    second = tiny_frames() | {
+        "order_credits": pd.DataFrame({"order_id": ["o1", "o1"], "employee_id": ["e1", "m1"], "share": ["70", "30"]})
+    }
+    with pytest.raises(DataValidationError, match=r"row\(s\): 2, 3; order o1 sums to 140 with its stored rows"):
+        store.import_dataset(Dataset.from_frames(second), url)
+    after = store.read_tables(url)
+    for name in before:
+        pd.testing.assert_frame_equal(before[name], after[name], obj=name)

@@ -26,6 +26,7 @@ from perfml.schema import TABLES
 from perfml.store import (
     CANONICAL,
     StoreIntegrityError,
+    check_split_shares,
     create_all,
     engine_for,
     import_order,
@@ -196,6 +197,8 @@ def write_batch(typed: Mapping[str, pd.DataFrame], engine: Engine | str) -> dict
             for name in import_order():
                 if name in typed:
                     counts[name] = upsert_records(conn, name, typed[name], ingested_at=now)
+            if "order_credits" in typed:
+                check_split_shares(conn, typed["order_credits"], FIRST_ROW)
             record_changes(conn, typed)
     except (sa.exc.IntegrityError, sa.exc.DataError) as exc:  # DataError: a value the database cannot hold
         raise StoreIntegrityError(f"the store refused the batch, nothing written: {exc.orig}") from exc

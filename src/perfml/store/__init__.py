@@ -17,6 +17,7 @@ from perfml.store.copy import copy_store
 from perfml.store.data import (
     CHUNK_ROWS,
     StoreIntegrityError,
+    check_split_shares,
     import_dataset,
     read_changes,
     read_dataset,
@@ -68,6 +69,7 @@ __all__ = [
     "engine_for",
     "get_engine",
     "hash_key",
+    "check_split_shares",
     "import_dataset",
     "import_order",
     "metadata",

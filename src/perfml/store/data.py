@@ -20,12 +20,12 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from perfml.dataset import Dataset
-from perfml.errors import PerfmlError
+from perfml.errors import DataValidationError, PerfmlError, Problem
 from perfml.schema import TABLES
 from perfml.store.changes import Key, changes_since, feed_position, record_changes
 from perfml.store.engine import create_all, engine_for
 from perfml.store.tables import CANONICAL, EXACT_COLUMNS, SERVICE_TABLES, import_order, untracked_tables, utcnow
-from perfml.validation import parse_table
+from perfml.validation import SPLIT_RULE, parse_table
 
 CHUNK_ROWS = 10_000
 """Rows per executemany call: big enough to amortise round trips, small enough for progress."""
@@ -179,6 +179,33 @@ def upsert_records(
     return len(frame)
 
 
+def check_split_shares(conn: Connection, credits: pd.DataFrame, first_row: int = 2) -> None:
+    """After `credits` (order_credits rows) were upserted in `conn`'s transaction: every order they name still
+    has stored shares summing to exactly 100, else `DataValidationError` (the caller's transaction rolls back).
+
+    Writes add or replace rows and never delete, so a split restated with other holders in a later batch or
+    import would keep the earlier holders' shares too: 60/40 to r1/r2, then 50/50 to r1/r3, stores 140%.
+    """
+    table = CANONICAL["order_credits"]
+    ids = sorted(set(credits["order_id"].dropna().tolist()))
+    sums: dict[str, Decimal] = {}
+    for start in range(0, len(ids), 500):  # bound the IN list of one statement
+        chosen = sa.select(table.c.order_id, table.c.share).where(table.c.order_id.in_(ids[start : start + 500]))
+        for order_id, share in conn.execute(chosen):
+            sums[order_id] = sums.get(order_id, Decimal(0)) + Decimal(share)
+    off = {order_id: total for order_id, total in sums.items() if total != 100}
+    if not off:
+        return
+    bad = credits.index[credits["order_id"].isin(list(off))]
+    shown = "; ".join(
+        f"order {oid} sums to {total.normalize():f} with its stored rows" for oid, total in list(off.items())[:5]
+    )
+    more = f" (+{len(off) - 5} more orders)" if len(off) > 5 else ""
+    rule = f"{SPLIT_RULE} (with the rows already stored: restate an order's split with the same holders)"
+    rows = tuple(int(i) + first_row for i in bad[:5])
+    raise DataValidationError([Problem("order_credits", "share", rule, rows, len(bad), shown + more)])
+
+
 def import_dataset(
     dataset: Dataset, url_or_engine: str | Engine, *, progress: Callable[[str, float], None] | None = None
 ) -> dict[str, int]:
@@ -200,6 +227,8 @@ def import_dataset(
                     report = lambda rows, name=name, base=done: progress(name, (base + rows) / total)  # noqa: E731
                 counts[name] = upsert_records(conn, name, dataset.table(name), ingested_at=ingested_at, progress=report)
                 done += counts[name]
+            if "order_credits" in counts:
+                check_split_shares(conn, dataset.table("order_credits"))
             # The export's own manifest says what the company tracks; the latest import's word stands.
             stored = {
                 t: conn.execute(sa.select(sa.func.count()).select_from(CANONICAL[t])).scalar_one()
