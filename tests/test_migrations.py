@@ -80,7 +80,7 @@ def test_the_migrations_build_the_schema_the_tables_describe(backend, request, t
     )
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        command.upgrade(migrate._config(conn), "head")
+        command.upgrade(migrate.alembic_config(conn), "head")
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), store.metadata)
     engine.dispose()
@@ -91,7 +91,7 @@ def test_a_first_release_store_on_postgresql_upgrades_in_place(postgres):
     url = postgres.create_database()
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        command.upgrade(migrate._config(conn), migrate.FIRST_RELEASE)
+        command.upgrade(migrate.alembic_config(conn), migrate.FIRST_RELEASE)
         conn.execute(sa.text("DELETE FROM alembic_version"))  # the first release wrote no revision
         conn.execute(
             sa.text(

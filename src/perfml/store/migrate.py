@@ -28,7 +28,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 FIRST_RELEASE = "0001"  # the schema of stores made before migrations existed
 
 
-def _config(connection: sa.Connection | None = None) -> Config:
+def alembic_config(connection: sa.Connection | None = None) -> Config:
+    """Alembic's configuration for perfml's migrations, running on `connection` (scripts and tests use it too)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -38,7 +39,7 @@ def _config(connection: sa.Connection | None = None) -> Config:
 @functools.cache
 def head() -> str:
     """The newest schema revision this version of perfml writes."""
-    revision = ScriptDirectory.from_config(_config()).get_current_head()
+    revision = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert revision is not None, "no migrations found"
     return revision
 
@@ -64,7 +65,7 @@ def ensure_schema(engine: Engine) -> None:
         found = revision_of(conn)
         if found is None:
             metadata.create_all(conn, checkfirst=True)
-            command.stamp(_config(conn), head())
+            command.stamp(alembic_config(conn), head())
         elif found != head():
             raise StoreOutdated(found, head(), engine.url.render_as_string(hide_password=True))
 
@@ -76,9 +77,9 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
         before = revision_of(conn)
         if before is None:
             metadata.create_all(conn, checkfirst=True)
-            command.stamp(_config(conn), head())
+            command.stamp(alembic_config(conn), head())
         else:
             if MigrationContext.configure(conn).get_current_revision() is None:
-                command.stamp(_config(conn), FIRST_RELEASE)
-            command.upgrade(_config(conn), "head")
+                command.stamp(alembic_config(conn), FIRST_RELEASE)
+            command.upgrade(alembic_config(conn), "head")
     return before, head()
