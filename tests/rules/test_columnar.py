@@ -437,3 +437,28 @@ def _variant_file(tmp_path):
     path = tmp_path / "variant.yaml"
     path.write_text(plan_yaml(VARIANT))
     return path
+
+
+def test_the_school_plan_on_the_metrics_table_gives_the_per_row_numbers(tmp_path):
+    """A plan that is not about sales, reading custom metrics and last year's value of one of them."""
+    from helpers.rule_data import make_dataset
+
+    teachers = [dict(employee_id=f"t{i}", role="sales", team_id="s1", hire_date="2015-01-01") for i in range(4)]
+    metrics = [
+        dict(employee_id=f"t{i}", period=period, metric=metric, value=str(value))
+        for i in range(4)
+        for period, metric, value in (
+            ("2024-09", "teaching_score", 80 + 5 * i),
+            ("2024-09", "research_output", 2 + i),
+            ("2023-09", "research_output", 3),
+        )
+        if not (i == 3 and period == "2023-09")  # no history: no growth to reward
+    ]
+    ds = make_dataset(employees=teachers, metrics=metrics)
+    run = evaluate("school-teachers", ds, "2024-09")
+    path = tmp_path / "run.parquet"
+    evaluate_columns("school-teachers", ds, "2024-09").write(path)
+    got = _numbers(pq.read_table(path).to_pylist())
+    assert got == _expected(run)
+    growth = {e: lines.get("growth_bonus") for e, _, _, _, lines, _, _ in got}
+    assert growth["t2"] == D("200.00") and growth["t0"] == D("0.00")  # 4 vs 3 is 33% growth; 2 vs 3 is none
