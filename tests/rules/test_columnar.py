@@ -194,6 +194,8 @@ def _assert_same(plan, seg_id, batch, not_tracked):
         # str: the same digits and exponent, not only an equal value
         card = got.card_total[k] if got.card_total is not None else None
         assert str(card) == str(want.scorecard_total), (seg_id, data)
+        indicators = want.scorecard["indicators"] if want.scorecard else []
+        assert {i: str(v[k]) for i, v in got.scores.items()} == {i["id"]: str(i["score"]) for i in indicators}
         assert {n: str(v[k]) for n, v in got.lines.items()} == {ln.name: str(ln.value) for ln in want.lines}, data
         assert str(got.total[k]) == str(want.total)
 
@@ -233,6 +235,8 @@ def test_hand_checked_rows_of_the_built_in_plan():
     assert lines["commission"] == "14500.00"
     assert lines["growth_bonus"] == "6000.00"
     assert str(got.card_total[0]) == "110.67"
+    scores = {i: v[0] for i, v in got.scores.items()}
+    assert scores == {"revenue": D("120.00"), "visits": D("100.00"), "lead_conversion": None, "satisfaction": D(100)}
     assert lines["base_bonus"] == "5000.00"  # the scorecard counts up to 100
     assert lines["team_bonus"] == "250.00"  # 10% growth reaches the minimum: 5% of the base bonus
     assert lines["milestone_bonus"] == "1000.00"
@@ -262,6 +266,7 @@ def _numbers(table_rows):
             {k: v for k, v in r.items() if k in lines and v is not None},
             r["total"],
             r["notes"] or [],
+            {k[len("score.") :]: v for k, v in r.items() if k.startswith("score.") and v is not None},
         )
         for r in table_rows
     ]
@@ -277,6 +282,7 @@ def _expected(run):
             {ln.name: ln.value for ln in r.lines},
             r.total,
             list(r.notes),
+            {i["id"]: i["score"] for i in r.scorecard["indicators"] if i["score"] is not None} if r.scorecard else {},
         )
         for r in run.results
     ]
@@ -325,7 +331,7 @@ def test_prorated_and_assigned_rows_go_through_the_per_row_engine_with_their_not
     evaluate_columns("sales-default", ds, "2024-03").write(path)
     got = _numbers(pq.read_table(path).to_pylist())
     assert got == _expected(run)
-    notes = {e: n for e, _, _, _, _, _, n in got}
+    notes = {e: n for e, _, _, _, _, _, n, _ in got}
     assert notes["r1"] == [] and "prorated 16/31 days" in notes["r2"][0] and "terminated" in notes["r3"][0]
 
 
@@ -343,7 +349,7 @@ def test_a_dataset_with_order_adjustments_is_written_from_the_per_row_run(tmp_pa
     evaluate_columns(plan, ds, ["2024-03", "2024-04"]).write(path)
     got = _numbers(pq.read_table(path).to_pylist())
     assert got == _expected(run)
-    assert any("clawback" in lines for _, _, _, _, lines, _, _ in got)
+    assert any("clawback" in lines for _, _, _, _, lines, _, _, _ in got)
 
 
 def test_a_failed_run_leaves_no_file_behind(small_dataset, tmp_path, monkeypatch):
@@ -460,5 +466,5 @@ def test_the_school_plan_on_the_metrics_table_gives_the_per_row_numbers(tmp_path
     evaluate_columns("school-teachers", ds, "2024-09").write(path)
     got = _numbers(pq.read_table(path).to_pylist())
     assert got == _expected(run)
-    growth = {e: lines.get("growth_bonus") for e, _, _, _, lines, _, _ in got}
+    growth = {e: lines.get("growth_bonus") for e, _, _, _, lines, _, _, _ in got}
     assert growth["t2"] == D("200.00") and growth["t0"] == D("0.00")  # 4 vs 3 is 33% growth; 2 vs 3 is none

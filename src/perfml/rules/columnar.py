@@ -13,6 +13,7 @@ metadata under `perfml.run`, the same header `BonusRun.write_json` writes, with 
 
     employee_id, period, role, team_id, segment      strings
     scorecard_total                                  decimal (points, 0.01; null without a scorecard)
+    score.<indicator> ...                            decimal (points, 0.01; null: left out, or not on the card)
     <line name> ...                                  decimal (money at the plan's rounding; null: no such line)
     total                                            decimal (money)
     notes                                            list of strings (prorated or assigned rows)
@@ -162,7 +163,7 @@ def disagreements(path: str | Path, run_plan: dict, run_data: dict, result: Resu
     row = stored_row(path, result.employee_id, result.period)
     if row is None:
         return out + [f"{result.employee_id} has no row for {result.period} in the file"]
-    stored = {k: v for k, v in row.items() if k not in NOT_LINES and not k.startswith("metric.") and v is not None}
+    stored = {k: v for k, v in row.items() if k not in NOT_LINES and "." not in k and v is not None}
     computed = {line.name: line.value for line in result.lines}
     for name in sorted(stored.keys() | computed.keys(), key=_line_rank):
         if stored.get(name) != computed.get(name):
@@ -251,7 +252,7 @@ def _period_table(
             by_row[i] = share.partial or share.note is not None or not in_columns[seg_id]
     paid = np.array([not s.skip and seg is not None for s, seg in zip(part.shares, segments, strict=True)], bool)
     orders = milestone_orders(plan, part.credited, [period])
-    out = _Numbers(len(rows), names)
+    out = _Numbers(len(rows), names, plan.indicators)
     with localcontext(decimal_context()), collector_paused():
         whole = {name: Col.of(values) for name, values in exact.items()}
         seg_array = np.array([s or "" for s in segments], dtype=object)
@@ -273,8 +274,9 @@ def _period_table(
 class _Numbers:
     """The numbers of a period's rows as columns: scorecard total (points), each line's value, total, notes."""
 
-    def __init__(self, n: int, names: set[str]):
+    def __init__(self, n: int, names: set[str], indicators: Iterable[str]):
         self.card = np.full(n, None, dtype=object)
+        self.scores = {ind_id: np.full(n, None, dtype=object) for ind_id in indicators}
         self.lines = {name: np.full(n, None, dtype=object) for name in sorted(names, key=_line_rank)}
         self.total = np.full(n, None, dtype=object)
         self.notes = np.full(n, None, dtype=object)
@@ -283,6 +285,8 @@ class _Numbers:
         """The numbers of a segment's rows computed over columns."""
         if numbers.card_total is not None:
             self.card[idx] = numbers.card_total
+        for ind_id, values in numbers.scores.items():
+            self.scores[ind_id][idx] = values
         for name, values in numbers.lines.items():
             self.lines[name][idx] = values
         self.total[idx] = numbers.total
@@ -290,6 +294,8 @@ class _Numbers:
     def put_result(self, i: int, result: Result) -> None:
         """The numbers of one row computed by the per-row engine."""
         self.card[i] = result.scorecard_total
+        for row in result.scorecard["indicators"] if result.scorecard else ():
+            self.scores[row["id"]][i] = row["score"]  # None when left out
         for line in result.lines:
             self.lines[line.name][i] = line.value
         self.total[i] = result.total
@@ -300,7 +306,10 @@ class _Numbers:
         total, notes, then the metric columns."""
         money = pa.decimal128(38, max(-int(plan.rounding.places.as_tuple().exponent), 0))
         columns: dict[str, pa.Array] = {c: pa.array(v, pa.string()) for c, v in ident.items()}
-        columns["scorecard_total"] = pa.array(self.card[keep].tolist(), pa.decimal128(38, 2))
+        points = pa.decimal128(38, 2)
+        columns["scorecard_total"] = pa.array(self.card[keep].tolist(), points)
+        for ind_id, values in self.scores.items():
+            columns[f"score.{ind_id}"] = pa.array(values[keep].tolist(), points)
         for name, values in self.lines.items():
             columns[name] = pa.array(values[keep].tolist(), money)
         columns["total"] = pa.array(self.total[keep].tolist(), money)
@@ -364,7 +373,7 @@ def _metric_arrays(rows: pd.DataFrame, exact: dict[str, np.ndarray], keep: np.nd
 
 def _results_table(plan: Plan, results: list[Result], names: set[str]) -> pa.Table:
     """A results table from per-row results (no metric columns)."""
-    out = _Numbers(len(results), names | {ln.name for r in results for ln in r.lines})
+    out = _Numbers(len(results), names | {ln.name for r in results for ln in r.lines}, plan.indicators)
     for i, r in enumerate(results):
         out.put_result(i, r)
     ident: dict[str, list] = {

@@ -128,9 +128,11 @@ def _max(a: np.ndarray, b) -> np.ndarray:
 
 @dataclass
 class SegmentLines:
-    """The numbers of a segment's rows: scorecard total (points, or None) and each line's value, in order."""
+    """The numbers of a segment's rows: scorecard total (points, or None), each indicator's score and each
+    line's value, in order."""
 
     card_total: np.ndarray | None
+    scores: dict[str, np.ndarray]  # indicator id -> score (points; None where left out)
     lines: dict[str, np.ndarray]
     total: np.ndarray
 
@@ -146,7 +148,7 @@ def segment_lines(
     rnd = _quantize(plan.rounding.places, plan.rounding.decimal_mode)
     zero = ZERO.quantize(plan.rounding.places, rounding=plan.rounding.decimal_mode)
     n = cols.n
-    card = _card_total(plan, seg_id, cols) if seg.scorecard else None
+    card, scores = _card_total(plan, seg_id, cols) if seg.scorecard else (None, {})
     lines: dict[str, np.ndarray] = {}
     base_value = None
     if seg.base_bonus:
@@ -179,7 +181,7 @@ def segment_lines(
         score = cols.get(s.metric)
         passes = (score.ok & (score.d >= s.min)) | (~score.ok & (s.missing == "pass"))
         lines["satisfaction_gate"] = _where(passes, zero, rnd(-s.deduct * subtotal / HUNDRED))
-    return SegmentLines(card, lines, _sum(list(lines.values()), n))
+    return SegmentLines(card, scores, lines, _sum(list(lines.values()), n))
 
 
 def _sum(columns: list[np.ndarray], n: int) -> np.ndarray:
@@ -190,8 +192,9 @@ def _sum(columns: list[np.ndarray], n: int) -> np.ndarray:
     return out
 
 
-def _card_total(plan: Plan, seg_id: str, cols: Columns) -> np.ndarray:
-    """The scorecard total (points, 0.01), as `scorecard` sums it: left-out weights rescaled away."""
+def _card_total(plan: Plan, seg_id: str, cols: Columns) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The scorecard total (points, 0.01), as `scorecard` sums it (left-out weights rescaled away), and each
+    indicator's score (points, 0.01; None where it was left out)."""
     weights = plan.segments[seg_id].scorecard.weights  # type: ignore[union-attr]  # callers check
     n = cols.n
     scores, counted = [], []
@@ -209,7 +212,10 @@ def _card_total(plan: Plan, seg_id: str, cols: Columns) -> np.ndarray:
     for (score, weight), keep in zip(scores, counted, strict=True):
         use = keep & some
         total = _where(use, total + score * weight / divisor, total)
-    return _quantize(POINTS, ROUND_HALF_UP)(total)
+    shown = {
+        ind_id: _where(keep, score, None) for ind_id, (score, _), keep in zip(weights, scores, counted, strict=True)
+    }
+    return _quantize(POINTS, ROUND_HALF_UP)(total), shown
 
 
 def _indicator_score(ind, cols: Columns) -> tuple[np.ndarray, np.ndarray]:
