@@ -80,9 +80,10 @@ from typing import overload
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from perfml.errors import PerfmlError
-from perfml.frames import lookup, positions, release_freed_memory, strictly_increasing
+from perfml.frames import isin, lookup, positions, release_freed_memory, strictly_increasing
 
 HISTORY_MONTHS = 12  # the longest look-back of any metric (same month last year)
 SHARE_DIGITS = 4  # crediting shares are exact in 1/10,000 (basis points of the whole)
@@ -299,8 +300,8 @@ def metric_table_and_evidence(
     evidence_metrics: Iterable[str] = (),
     evidence_periods: Iterable[str] = (),
     look_back: int = HISTORY_MONTHS,
-) -> tuple[MetricTable, pd.DataFrame]:
-    """`metric_table` and `metric_evidence` from one pass over the source tables.
+) -> tuple[MetricTable, Evidence]:
+    """`metric_table` and the source rows behind its metrics (`Evidence`) from one pass over the source tables.
 
     `look_back` months before the first period are read for growth; a caller that asks for its
     own history rows (the rule engine) may pass 0, and then only those history rows lack growth.
@@ -388,46 +389,89 @@ def metric_evidence(
     dataset, *, periods: Iterable[str], metrics: Iterable[str], crediting: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """The rows behind row-counted metrics: (employee_id, period, metric, table, ids list), ids sorted."""
+    return evidence_of_months(dataset, periods=periods, metrics=metrics, crediting=crediting).lists()
+
+
+def evidence_of_months(
+    dataset, *, periods: Iterable[str], metrics: Iterable[str], crediting: pd.DataFrame | None = None
+) -> Evidence:
+    """`metric_evidence` as `Evidence` (ids kept compact until asked for)."""
     months = sorted({parse_period(p) for p in periods})
     window = (months[0], months[-1]) if months else None
     orders, _ = _orders(dataset.orders, window, crediting)
     return _evidence_of(_events(dataset, orders, crediting, window), metrics, [period_label(p) for p in months])
 
 
-def _evidence_of(events: list, metrics: Iterable[str], periods: Iterable[str]) -> pd.DataFrame:
+@dataclass
+class Evidence:
+    """The source rows behind row-counted metrics, compact: one row per (employee_id, period, metric) with its
+    table and the slice `start:stop` of `ids` (one Arrow array of row ids, sorted within each slice).
+
+    Ids stay Arrow strings until asked for, a period at a time (`mapping`): as Python lists, the rows behind
+    a year of a large company take several hundred MB.
+    """
+
+    rows: pd.DataFrame  # employee_id, period, metric, table, start, stop
+    ids: pa.Array
+
+    def lists(self) -> pd.DataFrame:
+        """(employee_id, period, metric, table, ids list) per row."""
+        out = self.rows[["employee_id", "period", "metric", "table"]].copy()
+        out["ids"] = self._lists(self.rows)
+        return out
+
+    def mapping(self, employees: Iterable[str], periods: Iterable[str]) -> dict[tuple[str, str, str], tuple]:
+        """{(employee_id, period, metric): (table, ids list)} of some employees in some periods."""
+        rows = self.rows[isin(self.rows["period"], periods) & isin(self.rows["employee_id"], employees)]
+        keys = zip(*(rows[c].tolist() for c in ("employee_id", "period", "metric", "table")), strict=True)
+        return {(e, p, m): (t, ids) for (e, p, m, t), ids in zip(keys, self._lists(rows), strict=True)}
+
+    def _lists(self, rows: pd.DataFrame) -> list[list[str]]:
+        ids = self.ids
+        return [
+            ids.slice(a, b - a).to_pylist() for a, b in zip(rows["start"].tolist(), rows["stop"].tolist(), strict=True)
+        ]
+
+
+def _evidence_of(events: list, metrics: Iterable[str], periods: Iterable[str]) -> Evidence:
     wanted = {parse_period(p) for p in periods}
     names: set[str] = set()
     for m in metrics:
         names.update(DERIVED_FROM.get(m, (m,)))
-    parts = []
+    parts: list[pd.DataFrame] = []
+    ids: list[pa.Array] = []
+    offset = 0
     for ev in events:
         if ev.name not in names or not wanted:
             continue
         rows = ev.frame[ev.frame["p"].isin(wanted)].sort_values(["employee_id", "p", "id"], kind="stable")
-        emp, per, ids = rows["employee_id"].to_numpy(object), rows["p"].to_numpy(), rows["id"].to_numpy(object)
-        # Group boundaries by numpy, then one slice per group (groupby.agg(list) is a Python call per group).
-        starts = (
-            np.flatnonzero(np.r_[True, (emp[1:] != emp[:-1]) | (per[1:] != per[:-1])])
-            if len(rows)
-            else np.zeros(0, dtype=np.intp)
-        )
-        ends = list(starts[1:]) + [len(rows)] if len(rows) else []
+        codes = pd.factorize(rows["employee_id"])[0]
+        per = rows["p"].to_numpy()
+        # Group boundaries by numpy: a slice of the ids per (employee, month).
+        new_group = np.r_[True, (codes[1:] != codes[:-1]) | (per[1:] != per[:-1])] if len(rows) else np.zeros(0, bool)
+        starts = np.flatnonzero(new_group).astype(np.int64)
+        stops = np.r_[starts[1:], len(rows)].astype(np.int64) if len(rows) else starts
         parts.append(
             pd.DataFrame(
                 {
-                    "employee_id": pd.array(emp[starts], dtype="string"),
+                    "employee_id": rows["employee_id"].iloc[starts].astype("string").reset_index(drop=True),
                     "p": per[starts],
-                    "id": [ids[a:b].tolist() for a, b in zip(starts, ends, strict=True)],
                     "metric": ev.name,
                     "table": ev.table,
+                    "start": starts + offset,
+                    "stop": stops + offset,
                 }
             )
         )
+        column = pa.array(rows["id"].astype("string").array)  # an Array, or a ChunkedArray of pandas' chunks
+        ids += [c.cast(pa.large_string()) for c in (column.chunks if isinstance(column, pa.ChunkedArray) else [column])]
+        offset += len(rows)
     if not parts:
-        return pd.DataFrame(columns=["employee_id", "period", "metric", "table", "ids"])
+        empty = pd.DataFrame(columns=["employee_id", "period", "metric", "table", "start", "stop"])
+        return Evidence(empty, pa.array([], pa.large_string()))
     out = pd.concat(parts, ignore_index=True)
-    out["period"] = period_label(out.pop("p")).to_numpy()
-    return out.rename(columns={"id": "ids"})[["employee_id", "period", "metric", "table", "ids"]]
+    out.insert(1, "period", period_label(out.pop("p")).to_numpy())
+    return Evidence(out, pa.chunked_array(ids, pa.large_string()).combine_chunks())
 
 
 def _aggregate(events: list, grid: pd.DataFrame) -> pd.DataFrame:

@@ -34,8 +34,8 @@ def test_results_come_in_period_then_employee_order(small_dataset):
 
 def test_evaluating_and_storing_never_reads_source_rows_but_an_explanation_does(monkeypatch):
     calls = []
-    real = engine.metric_evidence
-    monkeypatch.setattr(engine, "metric_evidence", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = engine.evidence_of_months
+    monkeypatch.setattr(engine, "evidence_of_months", lambda *a, **k: calls.append(1) or real(*a, **k))
     run = evaluate("sales-default", dataset(), "2024-03")
     stored = json.loads(run.to_json(render=False))
     assert calls == []
@@ -159,7 +159,7 @@ def test_payouts_do_not_depend_on_the_callers_decimal_context():
 
 def test_a_run_for_named_employees_reads_their_source_rows_in_the_same_pass(monkeypatch):
     calls = []
-    monkeypatch.setattr(engine, "metric_evidence", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(engine, "evidence_of_months", lambda *a, **k: calls.append(1))
     result = evaluate("sales-default", dataset(), "2024-03", employee_ids=["r1"]).result("r1", "2024-03")
     revenue = result.line("commission").inputs[0]
     assert (revenue.name, revenue.ids, revenue.source) == ("revenue", ["o2"], "orders") and calls == []

@@ -21,7 +21,8 @@ from perfml.metrics import (
     DERIVED_FROM,
     HISTORY_MONTHS,
     MONEY,
-    metric_evidence,
+    Evidence,
+    evidence_of_months,
     metric_table_and_evidence,
     parse_period,
     period_index,
@@ -349,7 +350,7 @@ class PeriodSlice:
     rows: pd.DataFrame
     units: pd.DataFrame
     digits: int
-    evidence: dict | None
+    evidence: Evidence | None
     shares: list[DayShare]
     credited: pd.DataFrame
 
@@ -390,8 +391,8 @@ def _evaluate_period(
     evidence = part.evidence
 
     def rows_behind() -> dict:
-        if evidence is not None:
-            return evidence
+        if evidence is not None:  # read in the block's metrics pass: this period's rows as lists, now
+            return evidence.mapping(evaluated, _evidence_periods(needed, periods))
         return _evidence(dataset, prepared.ledger_of_run(), needed, periods, evaluated)
 
     provenance = RunProvenance(frozenset(part.rows.columns), rows_behind, more=cumulative_input)
@@ -417,7 +418,7 @@ def _evaluate_period(
 
 def _values_frame(
     dataset, ledger: pd.DataFrame, needed: set[str], periods: list[str], employee_ids, *, with_evidence: bool = False
-) -> tuple[pd.DataFrame, pd.DataFrame, int, dict | None]:
+) -> tuple[pd.DataFrame, pd.DataFrame, int, Evidence | None]:
     """Metric rows of the periods (with history columns) in (period, employee_id) order, their exact money
     units, and (`with_evidence`) the source rows behind them (see `_evidence`), read in the same pass."""
     lo, hi = parse_period(periods[0]), parse_period(periods[-1])
@@ -440,22 +441,14 @@ def _values_frame(
     # The metrics layer orders by employee then period; results are reported by period then employee.
     order = np.lexsort((rows["employee_id"].to_numpy(str), rows["period"].to_numpy(str)))
     rows, units = rows.iloc[order], units.iloc[order]
-    evidence = _evidence_map(evidence_rows, set(rows["employee_id"].tolist())) if with_evidence else None
-    return rows, units, table.digits, evidence
+    return rows, units, table.digits, evidence_rows if with_evidence else None
 
 
 def _evidence(dataset, ledger: pd.DataFrame, needed: set[str], periods: list[str], employees: set[str]) -> dict:
     """{(employee_id, period, metric): (table, row ids)} behind the run's row-counted metrics (for traces)."""
-    rows = metric_evidence(
-        dataset, periods=_evidence_periods(needed, periods), metrics=_evidence_metrics(needed), crediting=ledger
-    )
-    return _evidence_map(rows, employees)
-
-
-def _evidence_map(rows: pd.DataFrame, employees: set[str]) -> dict:
-    rows = rows[isin(rows["employee_id"], employees)]
-    columns = (rows[c].tolist() for c in ("employee_id", "period", "metric", "table", "ids"))
-    return {(e, p, m): (t, ids) for e, p, m, t, ids in zip(*columns, strict=True)}
+    months = _evidence_periods(needed, periods)
+    rows = evidence_of_months(dataset, periods=months, metrics=_evidence_metrics(needed), crediting=ledger)
+    return rows.mapping(employees, months)
 
 
 def _evaluate_rows(
