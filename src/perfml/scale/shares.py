@@ -31,6 +31,12 @@ from perfml.scale.slices import month_firsts
 
 CUT = ("employees", "ownership_changes", "satisfaction", "customers", "transfer_labels", "demographics")
 SHARED_SPANS: tuple[tuple[str, str], ...] = (("satisfaction", "responded_at"), ("ownership_changes", "changed_at"))
+# table, its key, and the (table, column)s whose rows kept for a bucket bring that key's rows along
+FOLLOWERS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    ("customers", "customer_id", (("ownership_changes", "customer_id"), ("satisfaction", "customer_id"))),
+    ("transfer_labels", "change_id", (("ownership_changes", "change_id"),)),
+    ("demographics", "employee_id", (("employees", "employee_id"),)),
+)
 
 
 def whole_spans(root: Path) -> dict[tuple[str, str], pd.Series]:
@@ -45,47 +51,29 @@ def whole_spans(root: Path) -> dict[tuple[str, str], pd.Series]:
 def cut(root: Path, buckets: int, *, levels: bool) -> dict[int, dict[str, pd.DataFrame]]:
     """Bucket -> {table: its share of that whole table} for every bucket of a partitioned folder (module doc)."""
     root = Path(root)
-    present = [name for name in CUT if (root / name).is_dir()]
-    tables = {name: read_table(root, name) for name in present}
+    tables = {name: read_table(root, name) for name in CUT if (root / name).is_dir()}
     emp = tables["employees"]
     of = employee_buckets(emp, buckets)
-    rows: dict[str, pd.DataFrame] = {"employees": _employee_rows(emp, of, buckets, levels)}  # table -> (row, bucket)
-    changes = tables.get("ownership_changes")
-    held = pd.DataFrame({"customer_id": [], "bucket": []}).astype({"customer_id": "string", "bucket": "int64"})
-    if changes is not None:
-        receiver = of.reindex(changes["to_employee_id"].astype("string")).to_numpy()
-        held = (
-            pd.DataFrame({"customer_id": changes["customer_id"].astype("string").to_numpy(), "bucket": receiver})
-            .dropna()
-            .drop_duplicates()
-            .astype({"bucket": "int64"})
-        )
-        rows["ownership_changes"] = _keyed_rows(changes["customer_id"], held, "customer_id")
+    rows = {"employees": _employee_rows(emp, of, buckets, levels)}  # table -> (row, bucket) of its share
+    held = pd.DataFrame({"key": pd.Series([], dtype="string"), "bucket": pd.Series([], dtype="int64")})
+    if "ownership_changes" in tables:
+        changes = tables["ownership_changes"]
+        receivers = _located(of.reindex(changes["to_employee_id"].astype("string")).to_numpy())
+        held = _keys(changes["customer_id"], receivers)  # (customer, bucket of one of its receivers)
+        rows["ownership_changes"] = _keyed_rows(changes["customer_id"], held)
     if "satisfaction" in tables:
         sat = tables["satisfaction"]
-        own = of.reindex(sat["employee_id"].astype("string")).to_numpy()
-        unattributed = sat["employee_id"].isna().to_numpy()
-        rows["satisfaction"] = pd.concat(
-            [
-                _located(own),
-                _keyed_rows(sat["customer_id"].where(unattributed), held, "customer_id"),
-            ]
-        )
+        unattributed = sat["customer_id"].where(sat["employee_id"].isna())
+        own = _located(of.reindex(sat["employee_id"].astype("string")).to_numpy())
+        rows["satisfaction"] = pd.concat([own, _keyed_rows(unattributed, held)])
+    for name, key, sources in FOLLOWERS:
+        if name in tables:
+            keys = [_keys(tables[t][col], rows[t]) for t, col in sources if t in rows]
+            rows[name] = _keyed_rows(tables[name][key], pd.concat(keys)) if keys else _located(np.array([]))
     shares: dict[int, dict[str, pd.DataFrame]] = {k: {} for k in range(buckets)}
     for name, picked in rows.items():
         for k, frame in _split(tables[name], picked, buckets).items():
             shares[k][name] = frame
-    for share in shares.values():
-        for name, key, source, column in (
-            ("customers", "customer_id", ("ownership_changes", "satisfaction"), "customer_id"),
-            ("transfer_labels", "change_id", ("ownership_changes",), "change_id"),
-            ("demographics", "employee_id", ("employees",), "employee_id"),
-        ):
-            if name in tables:
-                keys = [share[s][column] for s in source if s in share]
-                wanted = pd.concat(keys).astype("string").unique() if keys else []
-                table = tables[name]
-                share[name] = table[table[key].astype("string").isin(wanted).to_numpy()].reset_index(drop=True)
     return shares
 
 
@@ -103,7 +91,7 @@ def _employee_rows(emp: pd.DataFrame, of: pd.Series, buckets: int, levels: bool)
         keepers[emp.index.get_indexer(text.index[~text.duplicated()])] = True
     first = np.flatnonzero(keepers)
     extra = pd.DataFrame({"row": np.tile(first, buckets), "bucket": np.repeat(np.arange(buckets), len(first))})
-    return pd.concat([own, extra]).drop_duplicates()
+    return pd.concat([own, extra])
 
 
 def _located(bucket: np.ndarray) -> pd.DataFrame:
@@ -113,10 +101,16 @@ def _located(bucket: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"row": found, "bucket": bucket[found].astype("int64")})
 
 
-def _keyed_rows(keys: pd.Series, held: pd.DataFrame, on: str) -> pd.DataFrame:
-    """(row, bucket) of each row whose key some bucket holds (missing keys: none)."""
-    left = pd.DataFrame({on: keys.astype("string").to_numpy(), "row": np.arange(len(keys))}).dropna()
-    return left.merge(held, on=on, how="inner")[["row", "bucket"]]
+def _keys(values: pd.Series, picked: pd.DataFrame) -> pd.DataFrame:
+    """(key, bucket): the `values` of the picked rows, with their buckets."""
+    keys = values.astype("string").to_numpy()[picked["row"].to_numpy()]
+    return pd.DataFrame({"key": keys, "bucket": picked["bucket"].to_numpy()}).dropna().drop_duplicates()
+
+
+def _keyed_rows(keys: pd.Series, held: pd.DataFrame) -> pd.DataFrame:
+    """(row, bucket) of each row whose key a bucket holds (`held`: key, bucket); a missing key: none."""
+    left = pd.DataFrame({"key": keys.astype("string").to_numpy(), "row": np.arange(len(keys))}).dropna()
+    return left.merge(held, on="key", how="inner")[["row", "bucket"]]
 
 
 def _split(table: pd.DataFrame, picked: pd.DataFrame, buckets: int) -> dict[int, pd.DataFrame]:
