@@ -1,4 +1,4 @@
-"""A bucket's task reads its share of the whole tables, and the features stay the pandas path's."""
+"""A bucket's task and a transfer group read their share of the whole tables; the features stay the pandas path's."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import pytest
 
 from perfml.dataset import Dataset
 from perfml.pipelines import get_pipeline
-from perfml.scale import features
+from perfml.scale import DaskEngine, features
 from perfml.scale.layout import employee_buckets, partition
 from perfml.scale.shares import cut
+from perfml.scale.transfers import group_changes, plan
 
 AS_OF = pd.Timestamp("2025-11-17 09:30")
 
@@ -68,3 +69,37 @@ def test_rare_levels_and_unattributed_surveys_give_the_pandas_features(small_dat
                 assert got["attr_education=doctorate"].sum() == pytest.approx(1.0)
             elif name == "decline":
                 assert got["satisfaction_6m"].notna().mean() > 0.8  # most employee-months have surveys
+
+
+def test_a_transfer_group_reads_its_share_of_the_ownership_changes(small_dataset, small_parquet):
+    spec = get_pipeline("transfer-anomaly")
+    the_plan = plan(small_parquet, spec.p.max_window_days, groups=2)
+    changes = small_dataset.ownership_changes
+    emp = small_dataset.employees
+    of = employee_buckets(emp, 4)
+    total = 0
+    for g, ids in the_plan.units.items():
+        receivers = of.index[of.to_numpy() % 2 == g]
+        kept = group_changes(changes, emp, receivers, ids, small_dataset.orders)
+        assert changes["change_id"][kept].isin(ids).sum() == len(ids) > 50
+        # every transfer to the group's receivers is there (their records), most others are not
+        to_them = changes["from_employee_id"].notna() & changes["to_employee_id"].isin(receivers)
+        assert kept[to_them.to_numpy()].all()
+        assert kept.sum() < len(changes)
+        total += kept.sum()
+    assert total < 1.5 * len(changes)
+
+
+@pytest.mark.parametrize("groups", [2, 3])
+def test_transfer_features_in_any_number_of_groups_equal_the_pandas_path(
+    groups, small_dataset, small_parquet, dask_client
+):
+    spec = get_pipeline("transfer-anomaly")
+    cols = [spec.time_column, *spec.key]
+    for as_of in (None, AS_OF):
+        expected = spec.build_features(small_dataset, as_of=as_of).sort_values(cols, kind="stable")
+        engine = DaskEngine(dask_client, small_parquet, transfer_groups=groups)
+        frame = engine.features(spec, as_of)
+        assert frame.npartitions > 1  # one per group with transfers (a bucket of this company has none)
+        got = frame.compute().sort_values(cols, kind="stable")
+        pd.testing.assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True))
