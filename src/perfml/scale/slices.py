@@ -25,8 +25,8 @@ def month_firsts(values: pd.Series) -> pd.Series:
 
 
 class Slice(Dataset):
-    """Some rows of the bucketed tables, every other table whole, and the company's month spans and (when
-    given) its first and last record."""
+    """Some rows of the company's tables (a bucket's rows, a share of a whole table), every other table
+    whole, and the company's month spans and (when given) its first and last record."""
 
     def __init__(
         self,
