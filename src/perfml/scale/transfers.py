@@ -43,9 +43,9 @@ BUCKETS_PER_GROUP = 4
 def group_count(buckets: int) -> int:
     """How many groups the transfers of a company of `buckets` buckets are built in.
 
-    Each group re-reads the small tables and walks every transfer (the quick-order counts and the
-    receivers' records read all of them), so that cost grows with groups x company; a group's records
-    shrink as groups grow. A quarter of the buckets (at least 4, at most the buckets) keeps both in check."""
+    Each group reads the small tables from disk (keeping its share of the ownership changes,
+    `group_changes`), a cost that grows with groups x company; a group's records shrink as groups grow.
+    A quarter of the buckets (at least 4, at most the buckets) keeps both in check."""
     return max(min(buckets, BUCKETS_PER_GROUP), -(-buckets // BUCKETS_PER_GROUP))
 
 
