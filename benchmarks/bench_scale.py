@@ -13,6 +13,7 @@ keeps what it measured.
     python benchmarks/bench_scale.py --times 1,4      # a subset
     python benchmarks/bench_scale.py --quick          # a tiny company at 1x and 2x (well under a minute)
     python benchmarks/bench_scale.py --times 4 --engines dask --workdir DIR --reuse --keep   # DIR/x4 already written
+    python benchmarks/bench_scale.py --times 16 --engines dask --pipelines decline,high-performer ...  # some models
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def main() -> None:
             entry["parquet_mb"] = round(_size_mb(folder), 1)
             # one process (pandas) or fresh cluster (Dask) per pipeline gives each its own peak memory;
             # --quick shares one per engine (their start dominates a tiny company)
-            groups = [PIPELINES] if args.quick else [(name,) for name in PIPELINES]
+            pipelines = tuple(args.pipelines.split(","))
+            groups = [pipelines] if args.quick else [(name,) for name in pipelines]
             for names in groups if "pandas" in engines else []:
                 if not pandas_fits:
                     entry["pandas"].update(dict.fromkeys(names, {"status": "not run: did not fit at a smaller scale"}))
@@ -82,6 +84,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a tiny company at 1x and 2x (CI)")
     parser.add_argument("--times", default="1,4,16", help="multiples of `large`, comma separated")
     parser.add_argument("--engines", default="pandas,dask", help="pandas, dask or both (comma separated)")
+    parser.add_argument("--pipelines", default=",".join(PIPELINES), help="the models to train (comma separated)")
     parser.add_argument("--ceiling-gb", type=float, default=12.0, help="stop a pandas or write step past this RSS (GB)")
     parser.add_argument("--workers", type=int, default=2, help="Dask worker processes (1 thread each)")
     parser.add_argument("--worker-memory", default="6GB", help="Dask memory limit per worker")

@@ -2,10 +2,11 @@
 
 What runs where:
 - decline, high-performer: one task per bucket (`layout.py`): a `Slice` holds the bucket's rows of
-  the bucketed tables (whole teams), every other table whole, and the company's month spans, and
-  the pipeline's own `build_features` runs on it; the buckets' frames are the Dask partitions. The
-  high-performer slice holds every employee (its HR attribute levels are company-wide) and keeps the
-  bucket's units.
+  the bucketed tables (whole teams), its share of the whole tables (employees, ownership changes,
+  surveys...: cut for every bucket by one task, `shares.py`) and the company's month spans, and the
+  pipeline's own `build_features` runs on it; the buckets' frames are the Dask partitions. The
+  high-performer slice also holds an employee of each HR attribute level (its one-hot levels are
+  company-wide) and keeps the bucket's units.
 - transfer-anomaly: one task per group of transfers (those to some buckets' employees), fed the rows
   each group reads by one task per bucket (`transfers.py`); with declared hand-over flows (each
   transfer compared with all of its flow), one task on the whole company.
@@ -35,17 +36,17 @@ from distributed import Client, LocalCluster
 from perfml import catalog
 from perfml.dataset import Dataset
 from perfml.errors import PerfmlError
-from perfml.metrics import ACTIVITY_TABLES, period_codes, period_index
+from perfml.metrics import ACTIVITY_TABLES
 from perfml.modeling.model import TrainedModel, to_matrix
 from perfml.modeling.spec import PipelineSpec
 from perfml.modeling.train import use_trainer
 from perfml.pipelines.high_performer.pipeline import HighPerformer
 from perfml.pipelines.run import blind_baseline, score_frame
 from perfml.pipelines.transfer_anomaly.pipeline import TransferAnomaly
-from perfml.scale import transfers
+from perfml.scale import shares, transfers
 from perfml.scale.layout import employee_buckets, read_layout, read_table
 from perfml.scale.outline import Outline, load_outline
-from perfml.scale.slices import Slice
+from perfml.scale.slices import Slice, month_firsts
 from perfml.schema import TABLES
 
 SPAN_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -54,7 +55,7 @@ SPAN_COLUMNS: tuple[tuple[str, str], ...] = (
     ("metrics", "period"),
 )  # the bucketed columns the metrics layer reads month spans of
 BUCKET_LOCAL = ("decline", "high-performer")  # pipelines whose units need only their bucket (and whole tables)
-ALL_EMPLOYEES = ("high-performer",)  # bucket slices that hold every employee (see the module doc)
+LEVELS = ("high-performer",)  # bucket slices that hold the company's attr_ levels (`shares.py`)
 # Each worker's share of a training side: LightGBM's data-parallel learner bins features and bags rows
 # per worker, so a few hundred rows per worker give other trees than one process (a 44-unit
 # high-performer side split in two learnt nothing); a smaller side boosts on one worker, as in pandas.
@@ -64,15 +65,9 @@ LABEL = "_label"  # the column of a bucket's frame carrying its labels (high-per
 
 def bucket_spans(root: Path, bucket: int) -> dict[tuple[str, str], pd.Series]:
     """Per span column, month index -> earliest timestamp of the bucket's records in that month."""
-    out = {}
-    for table, col in SPAN_COLUMNS:
-        values = read_table(root, table, [bucket], columns=[col])[col].dropna()
-        if pd.api.types.is_datetime64_any_dtype(values):
-            out[(table, col)] = values.groupby(period_index(values).astype("int64").to_numpy()).min()
-        else:
-            months = np.unique(period_codes(values.astype("string")).to_numpy(dtype="int64"))
-            out[(table, col)] = pd.Series(pd.NaT, index=months, dtype="datetime64[ns]")
-    return out
+    return {
+        (table, col): month_firsts(read_table(root, table, [bucket], columns=[col])[col]) for table, col in SPAN_COLUMNS
+    }
 
 
 def merge_spans(parts: list[dict[tuple[str, str], pd.Series]]) -> dict[tuple[str, str], pd.Series]:
@@ -83,13 +78,15 @@ def merge_spans(parts: list[dict[tuple[str, str], pd.Series]]) -> dict[tuple[str
     }
 
 
-def load_slice(root: Path, buckets: list[int] | None, spans, untracked, *, all_employees: bool) -> Slice:
-    """The `Slice` of `buckets` (None: the whole company) of a partitioned folder."""
-    tables = {name: read_table(root, name, buckets) for name in TABLES if (Path(root) / name).is_dir()}
-    if buckets is not None and not all_employees:
-        emp = tables["employees"]
-        of = employee_buckets(emp, read_layout(root)["buckets"])
-        tables["employees"] = emp[of.isin(buckets).to_numpy()].reset_index(drop=True)
+def load_slice(root: Path, buckets: list[int] | None, spans, untracked, shared: dict | None = None) -> Slice:
+    """The `Slice` of `buckets` (None: the whole company) of a partitioned folder: their rows of the
+    bucketed tables, `shared` tables as given (a bucket's share, `shares.cut`) and every other table whole."""
+    shared = shared or {}
+    tables = {
+        name: shared[name] if name in shared else read_table(root, name, buckets)
+        for name in TABLES
+        if (Path(root) / name).is_dir()
+    }
     return Slice(tables, spans, source=f"{root}#{buckets}", untracked=untracked)
 
 
@@ -102,10 +99,16 @@ def load_dataset(root: Path) -> Dataset:
 
 
 def _bucket_features(
-    spec: PipelineSpec, root: Path, bucket: int, spans, untracked, as_of: pd.Timestamp | None, labels: bool = False
+    spec: PipelineSpec,
+    root: Path,
+    bucket: int,
+    share: dict[str, pd.DataFrame],
+    spans,
+    untracked,
+    as_of: pd.Timestamp | None,
+    labels: bool = False,
 ) -> pd.DataFrame:
-    whole = spec.name in ALL_EMPLOYEES
-    part = load_slice(root, [bucket], spans, untracked, all_employees=whole)
+    part = load_slice(root, [bucket], spans, untracked, share)
     mine = employee_buckets(part.employees, read_layout(root)["buckets"])
     if not (mine == bucket).any():
         return pd.DataFrame()
@@ -113,7 +116,7 @@ def _bucket_features(
     if labels:  # a unit's label reads its own team's records, all in this bucket
         local = spec.attainment(part, frame) if isinstance(spec, HighPerformer) else spec.build_labels(part, frame)
         frame[LABEL] = local.to_numpy(dtype="float64")
-    if whole:  # keep the bucket's own units
+    if spec.name in LEVELS:  # keep the bucket's own units (not the level keepers')
         frame = frame[frame["employee_id"].astype("string").map(mine).eq(bucket).to_numpy(dtype=bool)]
     return frame.reset_index(drop=True)
 
@@ -150,10 +153,11 @@ class DaskEngine:
 
     @property
     def spans(self) -> dict[tuple[str, str], pd.Series]:
-        """The company's month spans (computed once, one task per bucket)."""
+        """The company's month spans (computed once, one task per bucket and one for the cut whole tables)."""
         if self._spans is None:
             parts = [dask.delayed(bucket_spans)(self.root, k) for k in range(self.layout["buckets"])]
-            self._spans = merge_spans(list(self.client.gather(self.client.compute(parts))))
+            whole = self.client.submit(shares.whole_spans, self.root, pure=False)
+            self._spans = {**merge_spans(list(self.client.gather(self.client.compute(parts)))), **whole.result()}
         return self._spans
 
     def features(self, spec: PipelineSpec, as_of: pd.Timestamp | None = None) -> dd.DataFrame:
@@ -165,13 +169,26 @@ class DaskEngine:
         untracked = self.layout.get("untracked", [])
         if spec.name in BUCKET_LOCAL:
             spans = self.client.scatter(self.spans, broadcast=True)
+            n = self.layout["buckets"]
+            cut = self.client.submit(shares.cut, self.root, n, levels=spec.name in LEVELS, pure=False)
             return [
-                self.client.submit(_bucket_features, spec, self.root, k, spans, untracked, as_of, labels, pure=False)
-                for k in range(self.layout["buckets"])
+                self.client.submit(
+                    _bucket_features,
+                    spec,
+                    self.root,
+                    k,
+                    self.client.submit(_pick, cut, k, pure=False),
+                    spans,
+                    untracked,
+                    as_of,
+                    labels,
+                    pure=False,
+                )
+                for k in range(n)
             ]
         if isinstance(spec, TransferAnomaly) and not spec.policy.flows:
             return self._transfer_parts(spec, as_of)
-        whole = dask.delayed(load_slice)(self.root, None, {}, untracked, all_employees=True)
+        whole = dask.delayed(load_slice)(self.root, None, {}, untracked)
         return [self.client.compute(dask.delayed(spec.build_features)(whole, as_of=as_of))]
 
     def _transfer_parts(self, spec: TransferAnomaly, as_of: pd.Timestamp | None) -> list:

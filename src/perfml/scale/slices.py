@@ -7,15 +7,26 @@ pipeline's own code on a slice gives the rows the whole company would.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from perfml.dataset import Dataset
+from perfml.metrics import period_codes, period_index
 from perfml.schema import TABLES
 
 
+def month_firsts(values: pd.Series) -> pd.Series:
+    """A span column's month index -> earliest timestamp in that month (`YYYY-MM` periods: NaT)."""
+    values = values.dropna()
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.groupby(period_index(values).astype("int64").to_numpy()).min()
+    months = np.unique(period_codes(values.astype("string")).to_numpy(dtype="int64"))
+    return pd.Series(pd.NaT, index=months, dtype="datetime64[ns]")
+
+
 class Slice(Dataset):
-    """Some rows of the bucketed tables, every other table whole, and the company's month spans and (when
-    given) its first and last record."""
+    """Some rows of the company's tables (a bucket's rows, a share of a whole table), every other table
+    whole, and the company's month spans and (when given) its first and last record."""
 
     def __init__(
         self,

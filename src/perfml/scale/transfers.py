@@ -12,8 +12,9 @@ the group. Two rounds of tasks:
    of the group's customers, of the group's own buckets, and each transfer's next order in this bucket;
    leads of the group's customers - in the order of the files;
 2. per group (`group_features`): those pieces from every bucket, concatenated in bucket order (the
-   order of the whole table), with the small tables whole and the company's date range, run through the
-   pipeline's own `build_features` restricted to the group's transfers.
+   order of the whole table), the small tables (ownership changes and customers: the group's share,
+   `group_changes`) and the company's date range, run through the pipeline's own `build_features`
+   restricted to the group's transfers.
 
 A transfer's features are then those of the whole company: every record it reads is in its group, and
 rows that other transfers need change none of its counts (they are keyed by other employees, customers
@@ -42,9 +43,9 @@ BUCKETS_PER_GROUP = 4
 def group_count(buckets: int) -> int:
     """How many groups the transfers of a company of `buckets` buckets are built in.
 
-    Each group re-reads the small tables and walks every transfer (the quick-order counts and the
-    receivers' records read all of them), so that cost grows with groups x company; a group's records
-    shrink as groups grow. A quarter of the buckets (at least 4, at most the buckets) keeps both in check."""
+    Each group reads the small tables from disk (keeping its share of the ownership changes,
+    `group_changes`), a cost that grows with groups x company; a group's records shrink as groups grow.
+    A quarter of the buckets (at least 4, at most the buckets) keeps both in check."""
     return max(min(buckets, BUCKETS_PER_GROUP), -(-buckets // BUCKETS_PER_GROUP))
 
 
@@ -173,6 +174,39 @@ def _take(frame: pd.DataFrame, rows: pd.DataFrame, group: int) -> pd.DataFrame:
     return frame.iloc[picked].reset_index(drop=True)
 
 
+def group_changes(
+    changes: pd.DataFrame, employees: pd.DataFrame, receivers: pd.Index, change_ids: list[str], orders: pd.DataFrame
+) -> np.ndarray:
+    """Which ownership changes the features of a group's transfers (`change_ids`, to `receivers`: the
+    employees of the group's buckets) read: every other row changes none of their values.
+
+    - transfers to the group's receivers (their pair, quick-order and parked-deal records);
+    - transfers by any member of the givers' teams (the giver's own record, and against the team's habit);
+    - every change of the customers of those transfers to the receivers (the next change ends a window;
+      the one before says who owned the customer) and of the receivers' orders (who owned it then).
+    """
+    unit = changes["change_id"].astype("string").isin(pd.Index(change_ids, dtype="string")).to_numpy()
+    to = changes["to_employee_id"].astype("string")
+    giver = changes["from_employee_id"].astype("string")
+    receivers = receivers.union(pd.Index(to[unit].dropna().unique()))  # with those missing from employees
+    transfer = giver.notna().to_numpy()
+    to_receiver = transfer & to.isin(receivers).to_numpy()
+    team_of = employees.set_index(employees["employee_id"].astype("string"))["team_id"].astype("string")
+    team = team_of.reindex(giver).reset_index(drop=True)
+    teams = team[unit]
+    by_team = team.isin(teams.dropna()).to_numpy() | (team.isna().to_numpy() & teams.isna().any())
+    customers = pd.concat(
+        [
+            changes.loc[to_receiver | unit, "customer_id"].astype("string"),
+            orders.loc[orders["employee_id"].astype("string").isin(receivers).to_numpy(), "customer_id"].astype(
+                "string"
+            ),
+        ]
+    )
+    of_customers = changes["customer_id"].astype("string").isin(customers.dropna().unique()).to_numpy()
+    return unit | to_receiver | (transfer & by_team) | of_customers
+
+
 def group_features(
     spec: TransferAnomaly,
     root: Path,
@@ -188,9 +222,19 @@ def group_features(
     tables = {name: read_table(root, name) for name in TABLES if name not in BUCKETED and (root / name).is_dir()}
     for name in PIECE_TABLES:
         tables[name] = concat_parts([p[name] for p in pieces], name)
+    mine = [k for k in range(read_layout(root)["buckets"]) if k % groups == group]
     if (root / "targets").is_dir():
-        mine = [k for k in range(read_layout(root)["buckets"]) if k % groups == group]
         tables["targets"] = read_table(root, "targets", mine)  # the receivers' (whole teams per bucket)
+    of = employee_buckets(tables["employees"], read_layout(root)["buckets"])
+    receivers = of.index[np.isin(of.to_numpy(), mine)]
+    changes = tables["ownership_changes"]
+    kept = group_changes(changes, tables["employees"], receivers, change_ids, tables["orders"])
+    tables["ownership_changes"] = changes[kept].reset_index(drop=True)
+    if "customers" in tables:  # read for the transferred customers' age only
+        cust = tables["customers"]
+        units = tables["ownership_changes"]["change_id"].isin(pd.Index(change_ids, dtype="string"))
+        wanted = tables["ownership_changes"].loc[units.to_numpy(dtype=bool), "customer_id"].astype("string")
+        tables["customers"] = cust[cust["customer_id"].astype("string").isin(wanted).to_numpy()].reset_index(drop=True)
     untracked = read_layout(root).get("untracked", [])
     part = Slice(tables, {}, source=f"{root}#transfers-to-{group}", untracked=untracked, dates=dates)
     return spec.build_features(part, as_of=as_of, change_ids=change_ids).reset_index(drop=True)
