@@ -6,8 +6,6 @@ from __future__ import annotations
 import getpass
 import io
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, BinaryIO
@@ -16,6 +14,7 @@ import typer
 from rich.table import Table
 
 from perfml.cli._app import HomeOption, app, console, err_console, handles_errors, home_of
+from perfml.files import staged_file
 from perfml.home import Home
 
 bonus_app = typer.Typer(
@@ -40,21 +39,9 @@ def _inputs(data: Path, scores: Path | None, reviews: Path | None):
 
 
 def _write_atomic(path: Path, content: bytes | Callable[[BinaryIO], None]) -> None:
-    """Write (bytes, or a function streaming into a file) next to the target, then rename it in place.
-
-    The file is owner-only (0600, whatever the umask): payouts are personal data. mkstemp creates it so,
-    and the rename keeps that mode even over an existing, more open file.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.fchmod(fd, 0o600)  # mkstemp's documented mode, stated here so no later change loosens it
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            content(fh) if callable(content) else fh.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write bytes, or a function streaming into a file, to `path` whole or not at all, owner-only (`staged_file`)."""
+    with staged_file(path) as tmp, tmp.open("wb") as fh:
+        content(fh) if callable(content) else fh.write(content)
 
 
 @bonus_app.callback()

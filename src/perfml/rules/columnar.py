@@ -29,8 +29,6 @@ from the same plan and data the header fingerprints.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
@@ -43,6 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from perfml.errors import PerfmlError
+from perfml.files import staged_file
 from perfml.frames import release_freed_memory
 from perfml.metrics import MONEY, untracked_metrics
 from perfml.rules.crediting import FULL_SHARE
@@ -106,8 +105,9 @@ class ColumnRun:
         """Write the results to `path` (Parquet) and the credits beside it (`<stem>.credits.parquet`), each
         written to a temporary file renamed into place (0600); returns the run's summary."""
         path = Path(path)
+        credits_path = path.with_name(f"{path.stem}.credits.parquet")
         count, total, skipped = 0, Decimal(0), []
-        with _Staged(path) as results_tmp, _Staged(path.with_name(f"{path.stem}.credits.parquet")) as credits_tmp:
+        with staged_file(path) as results_tmp, staged_file(credits_path) as credits_tmp:
             results_out, credits_out = _Writer(results_tmp), _Writer(credits_tmp)
             for table, credits, part_skipped in self.parts:
                 results_out.write(table)
@@ -413,27 +413,6 @@ class _Writer:
             self.writer = pq.ParquetWriter(self.path, pa.schema([]))
         self.writer.add_key_value_metadata({RUN_KEY: json.dumps(header, ensure_ascii=False, default=str)})
         self.writer.close()
-
-
-class _Staged:
-    """A temporary file beside `path`, renamed onto it when the block succeeds and removed when it fails."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        os.fchmod(fd, 0o600)  # payouts are personal data
-        os.close(fd)
-        self.tmp = Path(tmp)
-        return self.tmp
-
-    def __exit__(self, kind, *_) -> None:
-        if kind is None:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
 
 
 def _text(x: Decimal | None) -> str | None:
