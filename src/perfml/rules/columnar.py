@@ -44,7 +44,7 @@ from perfml.errors import PerfmlError
 from perfml.files import staged_file
 from perfml.frames import release_freed_memory
 from perfml.metrics import MONEY, untracked_metrics
-from perfml.rules.crediting import FULL_SHARE
+from perfml.rules.crediting import explained_credits
 from perfml.rules.engine import (
     PeriodSlice,
     decimal_context,
@@ -61,7 +61,7 @@ from perfml.rules.engine import (
 from perfml.rules.loading import load_plan
 from perfml.rules.plan import Plan
 from perfml.rules.spiff import spiff_orders
-from perfml.rules.trace import LINE_ORDER, Result, collector_paused
+from perfml.rules.trace import LINE_ORDER, BonusRun, Result, collector_paused, run_header, run_summary
 from perfml.rules.values import RunProvenance
 from perfml.rules.vector import Col, Columns, SegmentLines, segment_lines, supports
 
@@ -116,17 +116,9 @@ class ColumnRun:
                 total += pc.sum(table["total"]).as_py() or Decimal(0)  # exact: decimal128 adds exactly
                 skipped += part_skipped
                 release_freed_memory()
-            summary = {"employees": count, "total_payout": format(total, "f"), "holds": len(self.holds)}
-            summary["skipped"] = len(skipped)
-            header = {
-                "plan": self.plan,
-                "periods": self.periods,
-                "currency": self.currency,
-                "data": self.data,
-                "summary": summary,
-                "holds": _plain(self.holds),
-                "skipped": skipped,
-            }
+            head = BonusRun(self.plan, self.periods, self.currency, self.data, [], self.holds, skipped)
+            summary = run_summary(count, total, head)
+            header = run_header(head, summary)
             for out in (results_out, credits_out):
                 out.close(header)
         return summary
@@ -364,7 +356,8 @@ def _metric_arrays(rows: pd.DataFrame, exact: dict[str, np.ndarray], keep: np.nd
         if name in MONEY or name not in rows.columns:  # money, or computed here (the trailing 6-month mean)
             picked = exact[name][keep].tolist()
             kind = pa.decimal128(38, MONEY_SCALE) if name in MONEY else pa.string()
-            out[f"metric.{name}"] = pa.array(picked if name in MONEY else [_text(v) for v in picked], kind)
+            texts = [None if v is None else format(v, "f") for v in picked]  # the trailing 6-month mean: not money
+            out[f"metric.{name}"] = pa.array(picked if name in MONEY else texts, kind)
         else:
             column = rows[name].iloc[keep]
             out[f"metric.{name}"] = pa.array(column.to_numpy(dtype="float64", na_value=np.nan), from_pandas=True)
@@ -387,12 +380,8 @@ def _results_table(plan: Plan, results: list[Result], names: set[str]) -> pa.Tab
 
 
 def _credits(credited: pd.DataFrame) -> pd.DataFrame:
-    """The period's ledger rows a readable trace explains (as `credit_notes` selects them)."""
-    rows = credited[
-        credited["employee_id"].notna()
-        & (credited["status"] != "held")
-        & ((credited["status"] != "direct") | (credited["split_bp"] < FULL_SHARE) | credited["fx_rate"].notna())
-    ]
+    """The period's ledger rows a readable trace explains (`explained_credits`), the columns it reads."""
+    rows = explained_credits(credited)
     return rows[[c for c in CREDIT_COLUMNS if c in rows.columns]].reset_index(drop=True)
 
 
@@ -413,11 +402,3 @@ class _Writer:
             self.writer = pq.ParquetWriter(self.path, pa.schema([]))
         self.writer.add_key_value_metadata({RUN_KEY: json.dumps(header, ensure_ascii=False, default=str)})
         self.writer.close()
-
-
-def _text(x: Decimal | None) -> str | None:
-    return None if x is None else format(x, "f")
-
-
-def _plain(obj):
-    return json.loads(json.dumps(obj, default=lambda o: format(o, "f") if isinstance(o, Decimal) else str(o)))

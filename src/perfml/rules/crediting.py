@@ -292,14 +292,20 @@ def holds(ledger: pd.DataFrame, periods: list[str], threshold: Decimal | None) -
     return out
 
 
-def credit_notes(ledger: pd.DataFrame, currency: str | None = None) -> dict[tuple[str, str], list[dict]]:
-    """(employee_id, period) -> explanations of credits that are not 100% direct in the plan's currency
-    (transfers, releases, voids, remainders, split shares, converted orders); money in `currency`."""
-    rows = ledger[
+def explained_credits(ledger: pd.DataFrame) -> pd.DataFrame:
+    """The ledger rows a trace explains: credits that are not 100% direct in the plan's currency (transfers,
+    releases, voids, remainders, split shares, converted orders)."""
+    return ledger[
         ledger["employee_id"].notna()
         & (ledger["status"] != "held")
         & ((ledger["status"] != "direct") | (ledger["split_bp"] < FULL_SHARE) | ledger["fx_rate"].notna())
     ]
+
+
+def credit_notes(ledger: pd.DataFrame, currency: str | None = None) -> dict[tuple[str, str], list[dict]]:
+    """(employee_id, period) -> explanations of credits that are not 100% direct in the plan's currency
+    (transfers, releases, voids, remainders, split shares, converted orders); money in `currency`."""
+    rows = explained_credits(ledger)
     out: dict[tuple[str, str], list[dict]] = {}
     for r in rows.sort_values(["order_id", "status"], kind="stable").to_dict("records"):
         share = Decimal(int(r["share_bp"])) / 100

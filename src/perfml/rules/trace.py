@@ -390,11 +390,11 @@ class BonusRun:
             return {**self._head(), "results": [r.to_dict(render) for r in self.results]}
 
     def _head(self) -> dict[str, Any]:
-        return _head(self, self.summary())
+        return run_header(self, self.summary())
 
     def summary(self) -> dict[str, Any]:
         """Counts and the total payout (money) of the run."""
-        return _summary(len(self.results), sum((r.total for r in self.results), Decimal(0)), self)
+        return run_summary(len(self.results), sum((r.total for r in self.results), Decimal(0)), self)
 
     def to_json(self, render: bool = True) -> bytes:
         """Canonical JSON bytes: same plan + same data -> same bytes (see `write_json`)."""
@@ -466,8 +466,8 @@ class RunStream:
                 skipped += part_skipped  # filled while its results were read
                 release_freed_memory()  # the period's pages back to the system before the next one
             head = BonusRun(self.plan, self.periods, self.currency, self.data, [], self.holds, skipped)
-            summary = _summary(count, total, head)
-            fh.write(_results_opening(_head(head, summary)))
+            summary = run_summary(count, total, head)
+            fh.write(_results_opening(run_header(head, summary)))
             spool.seek(0)
             shutil.copyfileobj(spool, fh)
             fh.write(RESULTS_CLOSING)
@@ -481,7 +481,8 @@ class RunStream:
 RESULTS_CLOSING = b"\n]}\n"
 
 
-def _head(run: BonusRun, summary: dict[str, Any]) -> dict[str, Any]:
+def run_header(run: BonusRun, summary: dict[str, Any]) -> dict[str, Any]:
+    """The header a run file opens with (plan, periods, currency, data, summary, holds, skipped)."""
     return {
         "plan": run.plan,
         "periods": run.periods,
@@ -493,7 +494,8 @@ def _head(run: BonusRun, summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _summary(count: int, total: Decimal, run: BonusRun) -> dict[str, Any]:
+def run_summary(count: int, total: Decimal, run: BonusRun) -> dict[str, Any]:
+    """Counts and the total payout (money) of a run of `count` results."""
     return {"employees": count, "total_payout": _text(total), "holds": len(run.holds), "skipped": len(run.skipped)}
 
 
