@@ -39,8 +39,7 @@ import pyarrow.parquet as pq
 from perfml.dataset import Dataset
 from perfml.metrics import employee_period_metrics, period_label
 from perfml.rules import evaluate_stream, load_plan
-from perfml.rules.columnar import evaluate_columns
-from perfml.rules.trace import LINE_ORDER
+from perfml.rules.columnar import evaluate_columns, is_line_column
 
 
 def synthetic(employees: int, months: int, seed: int = 0) -> tuple[Dataset, list[str]]:
@@ -270,8 +269,7 @@ def run_path(employees: int, months: int, per_period: bool, path: str) -> dict:
 def _line_count(path: Path) -> int:
     """Line items in a columnar run file (non-null line columns), read after the timed part."""
     table = pq.read_table(path)
-    names = [c for c in table.column_names if c in LINE_ORDER or c in ("true_up", "spiff", "draw", "draw_recovery")]
-    return sum(len(table) - table[c].null_count for c in names)
+    return sum(len(table) - table[c].null_count for c in table.column_names if is_line_column(c))
 
 
 def metrics_only(employees: int, months: int) -> dict:

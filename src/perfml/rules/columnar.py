@@ -90,6 +90,11 @@ LINE_RANK = {name: i for i, name in enumerate(LINE_ORDER)}
 NOT_LINES = {"employee_id", "period", "role", "team_id", "segment", "scorecard_total", "total", "notes"}
 
 
+def is_line_column(name: str) -> bool:
+    """Whether a run file's column holds a line's values (not identity, totals, notes, scores or metrics)."""
+    return name not in NOT_LINES and "." not in name
+
+
 @dataclass
 class ColumnRun:
     """A run's header and, per period as it is computed, (results table, credits frame, skipped rows)."""
@@ -155,7 +160,7 @@ def disagreements(path: str | Path, run_plan: dict, run_data: dict, result: Resu
     row = stored_row(path, result.employee_id, result.period)
     if row is None:
         return out + [f"{result.employee_id} has no row for {result.period} in the file"]
-    stored = {k: v for k, v in row.items() if k not in NOT_LINES and "." not in k and v is not None}
+    stored = {k: v for k, v in row.items() if is_line_column(k) and v is not None}
     computed = {line.name: line.value for line in result.lines}
     for name in sorted(stored.keys() | computed.keys(), key=_line_rank):
         if stored.get(name) != computed.get(name):
